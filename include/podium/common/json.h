@@ -1,0 +1,45 @@
+#pragma once
+
+// JSON and YAML documents as nlohmann::json values. All parsers here take untrusted input:
+// they never throw and report a message that says where the input went wrong.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "podium/common/expected.h"
+
+namespace podium {
+
+using Json = nlohmann::json;
+
+namespace json {
+
+struct ParseResult {
+  Json value;
+  // Keys that appeared twice in the same object, as "path.to.key" (the later value wins).
+  std::vector<std::string> duplicates;
+};
+
+// Parses one JSON document. Nesting deeper than 512 levels is refused.
+Expected<ParseResult, std::string> parse(std::string_view text);
+// Parses one YAML document (YAML 1.2 core schema: plain true/false/null/numbers are typed,
+// quoted scalars stay strings). An empty document gives null.
+Expected<ParseResult, std::string> parseYaml(std::string_view text);
+// Splits a multi-document YAML stream ("---" separators) and parses each non-empty document.
+Expected<std::vector<Json>, std::string> parseYamlStream(std::string_view text);
+
+// Renders a value as block-style YAML the way kubectl prints objects (keys sorted).
+std::string toYaml(const Json& value);
+
+// Compact JSON without throwing on invalid UTF-8 (bytes are replaced).
+std::string dump(const Json& value);
+
+// Returns the value at a dotted path of object keys, or nullptr.
+const Json* find(const Json& value, std::initializer_list<std::string_view> path);
+// String at path or empty.
+std::string getString(const Json& value, std::initializer_list<std::string_view> path);
+
+}  // namespace json
+}  // namespace podium

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything Podium needs to build, run and test on Debian 12.
+# Idempotent: packages already present are skipped quickly.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev libboost-system-dev libssl-dev libsqlite3-dev
+  nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  # run
+  openssl sqlite3 ca-certificates
+  # tests and benchmarks: the official Python client and etcd as the store benchmark's peer
+  python3-kubernetes python3-yaml etcd-server etcd-client curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq || true
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v kubectl >/dev/null; then
+  echo "install-deps: kubectl is not on PATH; e2e tests that drive kubectl will be skipped" >&2
+fi
