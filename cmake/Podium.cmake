@@ -19,3 +19,16 @@ function(podium_test name)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS unit)
 endfunction()
+
+# podium_embed(OUTPUT VAR FILES...): a C++ source defining `extern const char VAR[]` with the
+# concatenated contents of FILES, regenerated when they change.
+function(podium_embed output var)
+  set(content "")
+  foreach(f ${ARGN})
+    file(READ ${f} part)
+    string(APPEND content "${part}\n")
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${f})
+  endforeach()
+  file(WRITE ${output}.tmp "extern const char ${var}[];\nconst char ${var}[] = R\"PODIUMEMBED(${content})PODIUMEMBED\";\n")
+  file(COPY_FILE ${output}.tmp ${output} ONLY_IF_DIFFERENT)
+endfunction()

@@ -30,7 +30,14 @@ class Line {
 
 }  // namespace podium::log
 
-#define PODIUM_LOG(lvl)                                                           \
-  if (::podium::log::Level::lvl < ::podium::log::level()) {                       \
-  } else                                                                          \
-    ::podium::log::Line(::podium::log::Level::lvl, __FILE__, __LINE__)
+namespace podium::log {
+// Lets the macro be one expression (glog's trick), so it is safe inside an unbraced if/else.
+struct Voidify {
+  void operator&(const Line&) {}
+};
+}  // namespace podium::log
+
+#define PODIUM_LOG(lvl)                                                  \
+  (::podium::log::Level::lvl < ::podium::log::level())                   \
+      ? (void)0                                                          \
+      : ::podium::log::Voidify() & ::podium::log::Line(::podium::log::Level::lvl, __FILE__, __LINE__)

@@ -1,0 +1,91 @@
+#pragma once
+
+// The HTTP boundary of the API server: requests in, responses (or long-lived streams) out.
+// The transport (TLS, HTTP/1.1 framing, keep-alive, chunking) lives in HttpServer; handlers are
+// plain synchronous functions run on a worker pool, so they may block on the store.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "podium/common/expected.h"
+
+namespace podium::api {
+
+struct HttpRequest {
+  std::string method;  // "GET"
+  std::string target;  // raw request target ("/api/v1/pods?limit=500")
+  std::string path;    // percent-decoded path
+  std::map<std::string, std::string> query;    // decoded; first value wins
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  // TLS client certificate, set only when it verified against the cluster CA.
+  bool clientCertVerified = false;
+  std::string clientCommonName;
+  std::vector<std::string> clientOrganizations;
+  std::string remoteAddress;
+
+  std::string header(const std::string& lowerName) const;
+  std::string param(const std::string& name) const;
+  bool hasParam(const std::string& name) const { return query.count(name) > 0; }
+};
+
+// A response body produced over time (watch streams, log follows). Polled by the transport on
+// its own thread; the handler's side pushes data and calls the wake function.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Called once before the first poll with the function that makes the transport poll soon.
+  virtual void start(std::function<void()> wake) = 0;
+  // Appends whatever is ready to `out`. Returns false when the stream has ended (`out` is
+  // still written first).
+  virtual bool poll(std::string& out) = 0;
+  // Milliseconds until poll() must run even without a wake-up (heartbeats, timeouts).
+  virtual int64_t pollIntervalMs() = 0;
+  // The client went away or the server is stopping; release resources.
+  virtual void cancel() = 0;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::shared_ptr<ResponseStream> stream;  // if set, the body is streamed (chunked) instead
+
+  void setHeader(const std::string& name, const std::string& value);
+};
+
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  virtual HttpResponse handle(const HttpRequest& request) = 0;
+};
+
+struct HttpServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0 picks a free port (tests)
+  std::string certFile, keyFile;  // serving certificate (PEM)
+  std::string clientCaFile;       // CA that client certificates must chain to ("" = none)
+  int ioThreads = 2;
+  int workerThreads = 64;
+  size_t maxBodyBytes = 3 * 1024 * 1024 + 4096;
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  virtual uint16_t port() const = 0;
+  // Stops accepting, ends open streams and joins the threads.
+  virtual void stop() = 0;
+};
+
+Expected<std::unique_ptr<HttpServer>, std::string> startHttpServer(const HttpServerOptions& options,
+                                                                   HttpHandler& handler);
+
+// Splits a request target into path and decoded query parameters.
+void parseTarget(const std::string& target, std::string* path, std::map<std::string, std::string>* query);
+
+}  // namespace podium::api

@@ -1,0 +1,42 @@
+#pragma once
+
+// The API server as one unit: store, watch cache, resource registry, REST storage and the HTTPS
+// listener, plus the cluster's credentials and kubeconfig in the data directory.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "podium/api/storage.h"
+#include "podium/common/expected.h"
+
+namespace podium::api {
+
+struct ServerOptions {
+  std::string dataDir;
+  std::string address = "127.0.0.1";
+  uint16_t port = 6443;  // 0 picks a free port
+  bool fsyncEveryCommit = true;
+  std::chrono::milliseconds compactInterval{60000};
+  std::chrono::milliseconds historyRetention{5 * 60000};
+  size_t cacheHistoryEvents = 100000;
+  std::string serviceCidr = "10.43.0.0/16";
+  int ioThreads = 2;
+  int workerThreads = 64;
+};
+
+class ApiServer {
+ public:
+  virtual ~ApiServer() = default;
+  virtual uint16_t port() const = 0;
+  virtual std::string kubeconfigPath() const = 0;
+  virtual Storage& storage() = 0;
+  // Stops serving and closes the store. Idempotent.
+  virtual void stop() = 0;
+};
+
+// Opens (or creates) the data directory and starts serving; returns once the API is ready and
+// the kubeconfig is written.
+Expected<std::unique_ptr<ApiServer>, std::string> startApiServer(const ServerOptions& options);
+
+}  // namespace podium::api

@@ -1,0 +1,49 @@
+#pragma once
+
+// Certificates for the cluster: a CA, serving certificates and client certificates, generated
+// with OpenSSL (ECDSA P-256, SHA-256) and stored as PEM.
+
+#include <string>
+#include <vector>
+
+#include "podium/common/expected.h"
+
+namespace podium::api::tls {
+
+struct KeyPair {
+  std::string certPem;
+  std::string keyPem;
+};
+
+struct CertRequest {
+  std::string commonName;
+  std::vector<std::string> organizations;
+  std::vector<std::string> dnsNames;
+  std::vector<std::string> ipAddresses;
+  bool serverAuth = false;
+  bool clientAuth = false;
+  int validDays = 365;
+  // SPIFFE and other URIs (mesh identities).
+  std::vector<std::string> uris;
+};
+
+// A self-signed CA certificate valid for `validDays`.
+Expected<KeyPair, std::string> generateCa(const std::string& commonName, int validDays);
+// A certificate for `request`, signed by `ca`.
+Expected<KeyPair, std::string> issue(const KeyPair& ca, const CertRequest& request);
+
+// The cluster's PKI in a directory: ca.crt/ca.key, server.crt/server.key (for the API's host
+// names and addresses), admin.crt/admin.key (CN=podium-admin, O=system:masters). Missing files
+// are generated; existing ones are kept, so restarts keep every credential valid.
+struct ClusterPki {
+  std::string caCert, caKey, serverCert, serverKey, adminCert, adminKey;  // file paths
+};
+Expected<ClusterPki, std::string> ensureClusterPki(const std::string& dir, const std::vector<std::string>& serverIps,
+                                                   const std::vector<std::string>& serverDnsNames);
+
+// Reads a whole file; error message on failure.
+Expected<std::string, std::string> readFile(const std::string& path);
+// Writes atomically (temp file + rename) with the given mode.
+Expected<void, std::string> writeFileAtomic(const std::string& path, const std::string& data, int mode);
+
+}  // namespace podium::api::tls

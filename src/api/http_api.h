@@ -1,0 +1,57 @@
+#pragma once
+
+// The Kubernetes REST API over HTTP: authentication, routing of /version, discovery,
+// OpenAPI and resource paths to Storage, content negotiation (JSON, YAML, protobuf bodies;
+// Table and PartialObjectMetadata responses) and watch streams.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "podium/api/http.h"
+#include "podium/api/storage.h"
+
+namespace podium::api {
+
+struct Credentials {
+  std::vector<std::string> bearerTokens;  // accepted admin tokens
+};
+
+class HttpApi : public HttpHandler {
+ public:
+  HttpApi(Storage& storage, Credentials credentials, Clock& clock, std::string serverAddress);
+  HttpResponse handle(const HttpRequest& request) override;
+
+  // Set once the API is ready to serve (readyz reports 200 afterwards).
+  void setReady(bool ready) { ready_ = ready; }
+
+ private:
+  struct Identity {
+    std::string user;
+    std::vector<std::string> groups;
+  };
+  std::optional<Identity> authenticate(const HttpRequest& req) const;
+  HttpResponse route(const HttpRequest& req);
+  HttpResponse discovery(const HttpRequest& req, const std::vector<std::string>& parts);
+  HttpResponse openapi(const HttpRequest& req);
+  HttpResponse resource(const HttpRequest& req);
+
+  Storage& storage_;
+  Credentials credentials_;
+  Clock& clock_;
+  std::string serverAddress_;
+  std::atomic<bool> ready_{false};
+
+  struct OpenApiCache {
+    uint64_t generation = 0;
+    Json index;
+    std::map<std::string, std::string> docs;  // gv path -> serialised document
+  };
+  std::mutex openapiMu_;  // guards openapi_
+  OpenApiCache openapi_;
+};
+
+}  // namespace podium::api

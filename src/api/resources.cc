@@ -1,0 +1,289 @@
+#include "podium/api/resources.h"
+
+#include <algorithm>
+#include <map>
+
+namespace podium::api {
+namespace {
+
+const std::vector<std::string> kStandardVerbs = {"create", "delete", "deletecollection", "get",
+                                                 "list", "patch", "update", "watch"};
+
+struct Builtin {
+  const char* group;
+  const char* version;
+  const char* kind;
+  const char* plural;
+  const char* schemaType;
+  bool namespaced;
+  std::vector<std::string> shortNames;
+  std::vector<std::string> categories;
+  bool status;
+  bool scale;
+  bool generation;
+};
+
+// Names, scope and subresources as kube-apiserver 1.32 reports them in discovery.
+const std::vector<Builtin>& builtinTable() {
+  static const std::vector<Builtin> table = {
+      {"", "v1", "Namespace", "namespaces", "core.v1.Namespace", false, {"ns"}, {}, true, false, false},
+      {"", "v1", "Pod", "pods", "core.v1.Pod", true, {"po"}, {"all"}, true, false, false},
+      {"", "v1", "Service", "services", "core.v1.Service", true, {"svc"}, {"all"}, true, false, false},
+      {"", "v1", "Endpoints", "endpoints", "core.v1.Endpoints", true, {"ep"}, {}, false, false, false},
+      {"", "v1", "ConfigMap", "configmaps", "core.v1.ConfigMap", true, {"cm"}, {}, false, false, false},
+      {"", "v1", "Secret", "secrets", "core.v1.Secret", true, {}, {}, false, false, false},
+      {"", "v1", "ServiceAccount", "serviceaccounts", "core.v1.ServiceAccount", true, {"sa"}, {}, false, false, false},
+      {"", "v1", "Event", "events", "core.v1.Event", true, {"ev"}, {}, false, false, false},
+      {"", "v1", "Node", "nodes", "core.v1.Node", false, {"no"}, {}, true, false, false},
+      {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "core.v1.PersistentVolumeClaim", true, {"pvc"}, {}, true, false, false},
+      {"", "v1", "PodTemplate", "podtemplates", "core.v1.PodTemplate", true, {}, {}, false, false, false},
+      {"apps", "v1", "Deployment", "deployments", "apps.v1.Deployment", true, {"deploy"}, {"all"}, true, true, true},
+      {"apps", "v1", "ReplicaSet", "replicasets", "apps.v1.ReplicaSet", true, {"rs"}, {"all"}, true, true, true},
+      {"apps", "v1", "StatefulSet", "statefulsets", "apps.v1.StatefulSet", true, {"sts"}, {"all"}, true, true, true},
+      {"apps", "v1", "DaemonSet", "daemonsets", "apps.v1.DaemonSet", true, {"ds"}, {"all"}, true, false, true},
+      {"apps", "v1", "ControllerRevision", "controllerrevisions", "apps.v1.ControllerRevision", true, {}, {}, false, false, false},
+      {"batch", "v1", "Job", "jobs", "batch.v1.Job", true, {}, {"all"}, true, false, true},
+      {"batch", "v1", "CronJob", "cronjobs", "batch.v1.CronJob", true, {"cj"}, {"all"}, true, false, true},
+      {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "discovery.v1.EndpointSlice", true, {}, {}, false, false, true},
+      {"networking.k8s.io", "v1", "Ingress", "ingresses", "networking.v1.Ingress", true, {"ing"}, {}, true, false, true},
+      {"networking.k8s.io", "v1", "IngressClass", "ingressclasses", "networking.v1.IngressClass", false, {}, {}, false, false, true},
+      {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networking.v1.NetworkPolicy", true, {"netpol"}, {}, false, false, true},
+      {"coordination.k8s.io", "v1", "Lease", "leases", "coordination.v1.Lease", true, {}, {}, false, false, false},
+      {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "autoscaling.v2.HorizontalPodAutoscaler", true, {"hpa"}, {"all"}, true, false, true},
+      {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "policy.v1.PodDisruptionBudget", true, {"pdb"}, {}, true, false, true},
+      {"rbac.authorization.k8s.io", "v1", "Role", "roles", "rbac.v1.Role", true, {}, {}, false, false, false},
+      {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "rbac.v1.ClusterRole", false, {}, {}, false, false, false},
+      {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rbac.v1.RoleBinding", true, {}, {}, false, false, false},
+      {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "rbac.v1.ClusterRoleBinding", false, {}, {}, false, false, false},
+      {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "apiextensions.v1.CustomResourceDefinition", false, {"crd", "crds"}, {"api-extensions"}, true, false, true},
+  };
+  return table;
+}
+
+const std::vector<std::string> kBuiltinGroupOrder = {
+    "", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "discovery.k8s.io",
+    "coordination.k8s.io", "rbac.authorization.k8s.io", "apiextensions.k8s.io"};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// Kubernetes' version priority: GA > beta > alpha, higher numbers first; others sorted by name.
+int versionRank(const std::string& v, int* major, int* minor) {
+  *major = 0;
+  *minor = 0;
+  if (v.size() < 2 || v[0] != 'v' || !isdigit(static_cast<unsigned char>(v[1]))) return 3;
+  size_t i = 1;
+  while (i < v.size() && isdigit(static_cast<unsigned char>(v[i]))) *major = *major * 10 + (v[i++] - '0');
+  if (i == v.size()) return 0;
+  int rank = v.compare(i, 4, "beta") == 0 ? 1 : v.compare(i, 5, "alpha") == 0 ? 2 : 3;
+  if (rank == 3) return 3;
+  i += rank == 1 ? 4 : 5;
+  while (i < v.size() && isdigit(static_cast<unsigned char>(v[i]))) *minor = *minor * 10 + (v[i++] - '0');
+  return rank;
+}
+
+bool versionLess(const std::string& a, const std::string& b) {
+  int am, an, bm, bn;
+  int ar = versionRank(a, &am, &an), br = versionRank(b, &bm, &bn);
+  if (ar != br) return ar < br;
+  if (ar == 3) return a < b;
+  if (am != bm) return am > bm;
+  return an > bn;
+}
+
+}  // namespace
+
+ResourcePtr ResourceSet::find(const std::string& group, const std::string& version,
+                              const std::string& plural) const {
+  for (const auto& r : all_)
+    if (r->group == group && r->version == version && r->plural == plural) return r;
+  return nullptr;
+}
+
+ResourcePtr ResourceSet::findKind(const std::string& group, const std::string& version,
+                                  const std::string& kind) const {
+  for (const auto& r : all_)
+    if (r->group == group && r->version == version && r->kind == kind) return r;
+  return nullptr;
+}
+
+ResourcePtr ResourceSet::findAnyVersion(const std::string& group, const std::string& plural) const {
+  ResourcePtr any;
+  for (const auto& r : all_) {
+    if (r->group != group || r->plural != plural) continue;
+    if (!r->custom || r->version == r->storageVersion) return r;
+    if (!any) any = r;
+  }
+  return any;
+}
+
+std::vector<ResourcePtr> ResourceSet::inGroupVersion(const std::string& group, const std::string& version) const {
+  std::vector<ResourcePtr> out;
+  for (const auto& r : all_)
+    if (r->group == group && r->version == version) out.push_back(r);
+  return out;
+}
+
+void ResourceSet::add(ResourcePtr r) { all_.push_back(std::move(r)); }
+
+void ResourceSet::finish() {
+  std::map<std::string, std::vector<std::string>> versions;
+  std::vector<std::string> order;
+  for (const auto& r : all_) {
+    auto& vs = versions[r->group];
+    if (vs.empty()) order.push_back(r->group);
+    if (std::find(vs.begin(), vs.end(), r->version) == vs.end()) vs.push_back(r->version);
+  }
+  std::stable_sort(order.begin(), order.end(), [](const std::string& a, const std::string& b) {
+    auto ia = std::find(kBuiltinGroupOrder.begin(), kBuiltinGroupOrder.end(), a);
+    auto ib = std::find(kBuiltinGroupOrder.begin(), kBuiltinGroupOrder.end(), b);
+    if (ia != ib) return ia < ib;
+    return ia == kBuiltinGroupOrder.end() ? a < b : false;
+  });
+  groups_.clear();
+  for (const auto& g : order) {
+    auto vs = versions[g];
+    std::sort(vs.begin(), vs.end(), versionLess);
+    groups_.push_back(GroupInfo{g, vs});
+  }
+}
+
+ResourceRegistry::ResourceRegistry() {
+  const auto& types = schema::builtin();
+  for (const auto& b : builtinTable()) {
+    auto r = std::make_shared<ResourceInfo>();
+    r->group = b.group;
+    r->version = b.version;
+    r->kind = b.kind;
+    r->listKind = std::string(b.kind) + "List";
+    r->plural = b.plural;
+    r->singular = lower(b.kind);
+    r->shortNames = b.shortNames;
+    r->categories = b.categories;
+    r->verbs = kStandardVerbs;
+    r->namespaced = b.namespaced;
+    r->hasStatus = b.status;
+    r->hasScale = b.scale;
+    r->tracksGeneration = b.generation;
+    r->schema = types.find(b.schemaType);
+    if (r->plural == "namespaces") r->verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
+    builtins_.push_back(r);
+  }
+  auto set = std::make_shared<ResourceSet>();
+  for (const auto& r : builtins_) set->add(r);
+  set->finish();
+  current_ = set;
+}
+
+ResourceSetPtr ResourceRegistry::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+uint64_t ResourceRegistry::generation() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return generation_;
+}
+
+void ResourceRegistry::setCustomResources(const std::vector<Json>& crds,
+                                          std::vector<std::pair<std::string, std::string>>* errors) {
+  auto set = std::make_shared<ResourceSet>();
+  for (const auto& r : builtins_) set->add(r);
+  for (const auto& crd : crds) {
+    auto rs = resourcesFromCrd(crd);
+    if (!rs) {
+      if (errors) errors->emplace_back(json::getString(crd, {"metadata", "name"}), rs.error());
+      continue;
+    }
+    for (auto& r : *rs) {
+      if (set->find(r->group, r->version, r->plural)) {
+        if (errors)
+          errors->emplace_back(json::getString(crd, {"metadata", "name"}),
+                               "resource " + r->plural + "." + r->group + "/" + r->version + " is already served");
+        continue;
+      }
+      set->add(r);
+    }
+  }
+  set->finish();
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = set;
+  ++generation_;
+}
+
+Expected<std::vector<ResourcePtr>, std::string> resourcesFromCrd(const Json& crd) {
+  const Json* spec = json::find(crd, {"spec"});
+  if (!spec || !spec->is_object()) return Unexpected(std::string("spec: Required value"));
+  std::string group = json::getString(*spec, {"group"});
+  std::string scope = json::getString(*spec, {"scope"});
+  const Json* names = json::find(*spec, {"names"});
+  if (group.empty()) return Unexpected(std::string("spec.group: Required value"));
+  if (!names || !names->is_object()) return Unexpected(std::string("spec.names: Required value"));
+  std::string plural = json::getString(*names, {"plural"});
+  std::string kind = json::getString(*names, {"kind"});
+  if (plural.empty()) return Unexpected(std::string("spec.names.plural: Required value"));
+  if (kind.empty()) return Unexpected(std::string("spec.names.kind: Required value"));
+  const Json* versions = json::find(*spec, {"versions"});
+  if (!versions || !versions->is_array() || versions->empty())
+    return Unexpected(std::string("spec.versions: Required value"));
+  std::string storage;
+  for (const auto& v : *versions)
+    if (v.value("storage", false)) storage = v.value("name", "");
+  if (storage.empty()) return Unexpected(std::string("spec.versions: Invalid value: must have exactly one version marked as storage version"));
+  std::vector<ResourcePtr> out;
+  for (size_t i = 0; i < versions->size(); ++i) {
+    const Json& v = (*versions)[i];
+    if (!v.value("served", false)) continue;
+    auto r = std::make_shared<ResourceInfo>();
+    r->group = group;
+    r->version = v.value("name", "");
+    r->kind = kind;
+    r->listKind = names->value("listKind", kind + "List");
+    r->plural = plural;
+    r->singular = names->value("singular", lower(kind));
+    if (auto sn = names->find("shortNames"); sn != names->end() && sn->is_array())
+      r->shortNames = sn->get<std::vector<std::string>>();
+    if (auto c = names->find("categories"); c != names->end() && c->is_array())
+      r->categories = c->get<std::vector<std::string>>();
+    r->verbs = kStandardVerbs;
+    r->namespaced = scope != "Cluster";
+    r->custom = true;
+    r->tracksGeneration = true;
+    r->storageVersion = storage;
+    if (const Json* sub = json::find(v, {"subresources"}); sub && sub->is_object()) {
+      r->hasStatus = sub->contains("status");
+      if (const Json* sc = json::find(*sub, {"scale"}); sc && sc->is_object()) {
+        r->hasScale = true;
+        r->specReplicasPath = sc->value("specReplicasPath", ".spec.replicas");
+        r->statusReplicasPath = sc->value("statusReplicasPath", ".status.replicas");
+        if (sc->contains("labelSelectorPath") && (*sc)["labelSelectorPath"].is_string())
+          r->labelSelectorPath = (*sc)["labelSelectorPath"].get<std::string>();
+      }
+    }
+    if (const Json* cols = json::find(v, {"additionalPrinterColumns"}); cols && cols->is_array()) {
+      for (const auto& c : *cols) {
+        PrinterColumn pc;
+        pc.name = c.value("name", "");
+        pc.type = c.value("type", "string");
+        pc.format = c.value("format", "");
+        pc.description = c.value("description", "");
+        pc.priority = c.value("priority", 0);
+        pc.jsonPath = c.value("jsonPath", "");
+        r->printerColumns.push_back(pc);
+      }
+    }
+    Json openapi = Json::object();
+    if (const Json* s = json::find(v, {"schema", "openAPIV3Schema"}); s && s->is_object()) openapi = *s;
+    else openapi = Json{{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+    auto sch = schema::crdSchema(group + "." + r->version + "." + kind, openapi);
+    if (!sch) return Unexpected("spec.versions[" + std::to_string(i) + "].schema.openAPIV3Schema: " + sch.error());
+    r->schema = sch->root;
+    r->schemaOwner = sch->registry;
+    out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace podium::api

@@ -1,0 +1,205 @@
+#include "podium/api/server.h"
+
+#include <openssl/rand.h>
+
+#include <filesystem>
+
+#include "http_api.h"
+#include "podium/api/http.h"
+#include "podium/api/tls.h"
+#include "podium/common/log.h"
+#include "podium/common/strings.h"
+#include "podium/store/compactor.h"
+#include "podium/store/sqlite_store.h"
+
+extern const char kPodiumBuiltinCrds[];  // generated from manifests/crds.yaml
+
+namespace podium::api {
+namespace {
+
+std::string randomToken() {
+  unsigned char buf[24];
+  RAND_bytes(buf, sizeof buf);
+  std::string hex;
+  static const char* digits = "0123456789abcdef";
+  for (unsigned char c : buf) {
+    hex += digits[c >> 4];
+    hex += digits[c & 15];
+  }
+  return hex;
+}
+
+Expected<std::string, std::string> ensureToken(const std::string& path) {
+  if (std::filesystem::exists(path)) {
+    auto t = tls::readFile(path);
+    if (!t) return t;
+    return std::string(strings::trim(*t));
+  }
+  std::string token = randomToken();
+  if (auto w = tls::writeFileAtomic(path, token + "\n", 0600); !w) return Unexpected(w.error());
+  return token;
+}
+
+class Server : public ApiServer {
+ public:
+  explicit Server(ServerOptions options) : options_(std::move(options)) {}
+  ~Server() override { stop(); }
+
+  Expected<void, std::string> start() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(options_.dataDir + "/db", ec);
+    if (ec) return Unexpected("create " + options_.dataDir + ": " + ec.message());
+    auto pki = tls::ensureClusterPki(options_.dataDir + "/tls", {"127.0.0.1", serviceIp(1)},
+                                     {"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                                      "kubernetes.default.svc.cluster.local"});
+    if (!pki) return Unexpected(pki.error());
+    pki_ = *pki;
+    auto token = ensureToken(options_.dataDir + "/tls/admin.token");
+    if (!token) return Unexpected(token.error());
+
+    store::SqliteOptions so;
+    so.path = options_.dataDir + "/db/state.db";
+    so.fsyncEveryCommit = options_.fsyncEveryCommit;
+    auto st = store::openSqliteStore(so);
+    if (!st) return Unexpected("store: " + st.error().message);
+    store_ = std::move(*st);
+
+    cacher_ = std::make_unique<Cacher>(*store_, options_.cacheHistoryEvents);
+    registry_ = std::make_unique<ResourceRegistry>();
+    cacher_->addListener("/registry/apiextensions.k8s.io/customresourcedefinitions/",
+                         [this](const std::vector<CacheEvent>&) { refreshCustomResources(); });
+    if (auto c = cacher_->start(); !c) return Unexpected("watch cache: " + c.error());
+    refreshCustomResources();
+
+    StorageOptions sto;
+    sto.serviceCidr = options_.serviceCidr;
+    storage_ = std::make_unique<Storage>(*store_, *cacher_, *registry_, realClock(), sto);
+    http_ = std::make_unique<HttpApi>(*storage_, Credentials{{*token}}, realClock(),
+                                      options_.address + ":" + std::to_string(options_.port));
+    HttpServerOptions ho;
+    ho.address = options_.address;
+    ho.port = options_.port;
+    ho.certFile = pki_.serverCert;
+    ho.keyFile = pki_.serverKey;
+    ho.clientCaFile = pki_.caCert;
+    ho.ioThreads = options_.ioThreads;
+    ho.workerThreads = options_.workerThreads;
+    auto srv = startHttpServer(ho, *http_);
+    if (!srv) return Unexpected(srv.error());
+    httpServer_ = std::move(*srv);
+    if (auto b = bootstrap(); !b) return b;
+    compactor_ = std::make_unique<store::Compactor>(*store_, realClock(), options_.compactInterval, options_.historyRetention);
+    if (auto k = writeKubeconfig(); !k) return k;
+    http_->setReady(true);
+    return {};
+  }
+
+  uint16_t port() const override { return httpServer_ ? httpServer_->port() : 0; }
+  std::string kubeconfigPath() const override { return options_.dataDir + "/kubeconfig.yaml"; }
+  Storage& storage() override { return *storage_; }
+
+  void stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    if (http_) http_->setReady(false);
+    if (httpServer_) httpServer_->stop();
+    compactor_.reset();
+    cacher_.reset();
+    store_.reset();
+  }
+
+ private:
+  std::string serviceIp(int offset) const {
+    // First address of the service CIDR plus `offset` (the API's own Service is .1).
+    std::string base = options_.serviceCidr.substr(0, options_.serviceCidr.find('/'));
+    auto parts = strings::split(base, '.');
+    if (parts.size() != 4) return "10.43.0.1";
+    parts[3] = std::to_string(std::stoi(parts[3]) + offset);
+    return strings::join(parts, ".");
+  }
+
+  void refreshCustomResources() {
+    int64_t rev;
+    std::vector<Json> crds;
+    for (const auto& c : cacher_->list("/registry/apiextensions.k8s.io/customresourcedefinitions/", &rev))
+      crds.push_back(*c.object);
+    std::vector<std::pair<std::string, std::string>> errors;
+    registry_->setCustomResources(crds, &errors);
+    for (const auto& [name, err] : errors) PODIUM_LOG(Warn) << "custom resource definition " << name << ": " << err;
+  }
+
+  Expected<void, std::string> ensure(const std::string& group, const std::string& version, const std::string& plural,
+                                     const std::string& ns, Json obj) {
+    auto r = registry_->snapshot()->find(group, version, plural);
+    if (!r) return Unexpected("no resource " + plural);
+    std::string name = json::getString(obj, {"metadata", "name"});
+    if (cacher_->get(r->key(ns, name))) return {};
+    WriteOptions o;
+    o.fieldManager = "podium-bootstrap";
+    auto made = storage_->create(*r, ns, std::move(obj), o);
+    if (!made && made.error().code() != 409)
+      return Unexpected("bootstrap " + plural + "/" + name + ": " + made.error().message());
+    return {};
+  }
+
+  Expected<void, std::string> bootstrap() {
+    for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+      Json obj = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
+      if (auto e = ensure("", "v1", "namespaces", "", obj); !e) return e;
+    }
+    Json svc = {{"apiVersion", "v1"}, {"kind", "Service"},
+                {"metadata", {{"name", "kubernetes"}, {"namespace", "default"},
+                              {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+                {"spec", {{"clusterIP", serviceIp(1)},
+                          {"ports", Json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", port()}}})}}}};
+    if (auto e = ensure("", "v1", "services", "default", svc); !e) return e;
+    auto crds = json::parseYamlStream(kPodiumBuiltinCrds);
+    if (!crds) return Unexpected("built-in CRDs: " + crds.error());
+    for (auto& crd : *crds)
+      if (auto e = ensure("apiextensions.k8s.io", "v1", "customresourcedefinitions", "", crd); !e) return e;
+    return {};
+  }
+
+  Expected<void, std::string> writeKubeconfig() {
+    auto ca = tls::readFile(pki_.caCert);
+    auto cert = tls::readFile(pki_.adminCert);
+    auto key = tls::readFile(pki_.adminKey);
+    if (!ca || !cert || !key) return Unexpected(std::string("cannot read the cluster credentials"));
+    Json cfg = {{"apiVersion", "v1"},
+                {"kind", "Config"},
+                {"clusters", Json::array({{{"name", "podium"},
+                                           {"cluster", {{"server", "https://" + options_.address + ":" + std::to_string(port())},
+                                                        {"certificate-authority-data", strings::base64Encode(*ca)}}}}})},
+                {"contexts", Json::array({{{"name", "podium"}, {"context", {{"cluster", "podium"}, {"user", "podium-admin"}}}}})},
+                {"current-context", "podium"},
+                {"preferences", Json::object()},
+                {"users", Json::array({{{"name", "podium-admin"},
+                                        {"user", {{"client-certificate-data", strings::base64Encode(*cert)},
+                                                  {"client-key-data", strings::base64Encode(*key)}}}}})}};
+    auto w = tls::writeFileAtomic(kubeconfigPath(), json::toYaml(cfg), 0600);
+    if (!w) return Unexpected(w.error());
+    return {};
+  }
+
+  ServerOptions options_;
+  tls::ClusterPki pki_;
+  store::StorePtr store_;
+  std::unique_ptr<Cacher> cacher_;
+  std::unique_ptr<ResourceRegistry> registry_;
+  std::unique_ptr<Storage> storage_;
+  std::unique_ptr<HttpApi> http_;
+  std::unique_ptr<HttpServer> httpServer_;
+  std::unique_ptr<store::Compactor> compactor_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<ApiServer>, std::string> startApiServer(const ServerOptions& options) {
+  auto s = std::make_unique<Server>(options);
+  if (auto r = s->start(); !r) return Unexpected(r.error());
+  return std::unique_ptr<ApiServer>(std::move(s));
+}
+
+}  // namespace podium::api

@@ -1,0 +1,12 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace podium::cli {
+
+// Each returns the process exit code.
+int serverCommand(const std::vector<std::string>& args);
+int versionCommand(const std::vector<std::string>& args);
+
+}  // namespace podium::cli

@@ -1,0 +1,31 @@
+#pragma once
+
+// A small "--name value" / "--name=value" / "--flag" parser for the subcommands.
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace podium::cli {
+
+class Flags {
+ public:
+  // `valued` flags take a value; `switches` do not. Unknown flags are an error.
+  Flags(std::set<std::string> valued, std::set<std::string> switches)
+      : valued_(std::move(valued)), switches_(std::move(switches)) {}
+
+  // Returns an error message, or "" on success.
+  std::string parse(const std::vector<std::string>& args);
+  std::optional<std::string> get(const std::string& name) const;
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::set<std::string> valued_, switches_;
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> positional_;
+};
+
+}  // namespace podium::cli

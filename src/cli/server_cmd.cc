@@ -1,0 +1,96 @@
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "commands.h"
+#include "flags.h"
+#include "podium/api/server.h"
+#include "podium/common/log.h"
+#include "podium/common/strings.h"
+
+namespace podium::cli {
+
+namespace {
+const char* kServerUsage = R"(Usage: podium server [flags]
+
+Runs the Podium API server (and, once it exists, the node agent) on this machine.
+
+Flags:
+  --data-dir DIR        state, credentials and kubeconfig (default /var/lib/podium)
+  --api-port PORT       HTTPS port of the Kubernetes API (default 6443)
+  --address ADDR        address to listen on (default 127.0.0.1)
+  --service-cidr CIDR   ClusterIP range (default 10.43.0.0/16)
+  --no-agent            run only the control plane on this machine
+  --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
+  --log-level LEVEL     debug, info, warn or error (default info)
+)";
+}  // namespace
+
+int serverCommand(const std::vector<std::string>& args) {
+  Flags flags({"data-dir", "api-port", "address", "service-cidr", "log-level"}, {"no-agent", "no-fsync", "help"});
+  if (auto err = flags.parse(args); !err.empty()) {
+    std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
+    return 2;
+  }
+  if (flags.has("help")) {
+    std::cout << kServerUsage;
+    return 0;
+  }
+  if (auto lvl = flags.get("log-level")) {
+    log::Level l;
+    if (!log::parseLevel(*lvl, &l)) {
+      std::cerr << "podium server: --log-level must be debug, info, warn or error\n";
+      return 2;
+    }
+    log::setLevel(l);
+  }
+  api::ServerOptions o;
+  o.dataDir = flags.get("data-dir").value_or("/var/lib/podium");
+  o.dataDir = std::filesystem::absolute(o.dataDir).lexically_normal().string();
+  if (auto p = flags.get("api-port")) {
+    auto n = strings::parseInt(*p);
+    if (!n || *n < 0 || *n > 65535) {
+      std::cerr << "podium server: --api-port must be a port number\n";
+      return 2;
+    }
+    o.port = static_cast<uint16_t>(*n);
+  }
+  o.address = flags.get("address").value_or("127.0.0.1");
+  o.serviceCidr = flags.get("service-cidr").value_or(o.serviceCidr);
+  o.fsyncEveryCommit = !flags.has("no-fsync");
+
+  // Signals are taken synchronously by this thread; block them before any thread starts.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = api::startApiServer(o);
+  if (!server) {
+    std::cerr << "podium server: " << server.error() << "\n";
+    return 1;
+  }
+  PODIUM_LOG(Info) << "API ready on https://" << o.address << ":" << (*server)->port();
+  std::cout << "Podium API server is ready on https://" << o.address << ":" << (*server)->port() << "\n"
+            << "Point kubectl at it with:\n"
+            << "  export KUBECONFIG=" << (*server)->kubeconfigPath() << "\n"
+            << "  kubectl get namespaces\n"
+            << std::flush;
+  if (!flags.has("no-agent")) PODIUM_LOG(Info) << "node agent: not built into this version yet; running the control plane only";
+  int sig = 0;
+  sigwait(&set, &sig);
+  PODIUM_LOG(Info) << "signal " << sig << ": shutting down";
+  (*server)->stop();
+  return 0;
+}
+
+int versionCommand(const std::vector<std::string>&) {
+  std::cout << "podium v0.1.0 (Kubernetes API v1.32)\n";
+  return 0;
+}
+
+}  // namespace podium::cli

@@ -1,0 +1,34 @@
+// podium: one binary for the whole cluster; the first argument picks the part to run.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace {
+const char* kUsage = R"(Usage: podium <command> [flags]
+
+Commands:
+  server    run the control plane (Kubernetes API) on this machine
+  version   print the version
+
+Run "podium <command> --help" for a command's flags.
+)";
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "server") return podium::cli::serverCommand(args);
+  if (cmd == "version" || cmd == "--version") return podium::cli::versionCommand(args);
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "podium: unknown command \"" << cmd << "\"\n\n" << kUsage;
+  return 2;
+}
