@@ -259,8 +259,8 @@ struct SetBuilder {
       return;
     }
     if (isGranularMap(t, v)) {
-      if (!applyRules && !alwaysPresent) out.insert(path);
-      if (applyRules && v.empty()) out.insert(path);
+      // Empty maps are leaves; Update diffs also record optional nodes that came into being.
+      if (v.empty() || (!applyRules && !alwaysPresent)) out.insert(path);
       for (const auto& item : v.items()) {
         const Field* cf = nullptr;
         const Type* ct = childType(t, item.key(), &cf);

@@ -59,8 +59,7 @@ HttpResponse jsonResponse(int status, const Json& body, const HttpRequest& req, 
   r.status = status;
   r.setHeader("Content-Type", contentType);
   r.setHeader("Cache-Control", "no-cache, private");
-  std::string pretty = req.param("pretty");
-  r.body = (pretty == "true" || pretty == "1") ? body.dump(4, ' ', false, Json::error_handler_t::replace)
+  r.body = strings::parseBool(req.param("pretty")).value_or(false) ? body.dump(4, ' ', false, Json::error_handler_t::replace)
                                                : json::dump(body);
   r.body += "\n";
   return r;
@@ -148,7 +147,9 @@ Expected<WriteOptions, ApiError> writeOptions(const HttpRequest& req, bool isPat
   std::string force = req.param("force");
   if (!force.empty()) {
     if (!isPatch || !isApply) return Unexpected(ApiError::badRequest("Force flag must only be set for apply patches"));
-    o.force = force == "true" || force == "1";
+    auto f = strings::parseBool(force);
+    if (!f) return Unexpected(ApiError::badRequest("invalid force value: " + force));
+    o.force = *f;
   }
   return o;
 }
@@ -448,11 +449,11 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
   if (verb == "watch") {
     ListOptions lo = listOptions(req);
     if (!name.empty()) lo.fieldSelector = lo.fieldSelector.empty() ? "metadata.name=" + name : lo.fieldSelector + ",metadata.name=" + name;
-    bool sendInitial = req.param("sendInitialEvents") == "true";
+    bool sendInitial = strings::parseBool(req.param("sendInitialEvents")).value_or(false);
     auto h = storage_.watch(*r, ns, lo, sendInitial);
     if (!h) return errorResponse(h.error(), req);
     int64_t timeout = strings::parseInt(req.param("timeoutSeconds")).value_or(0);
-    bool bookmarks = req.param("allowWatchBookmarks") == "true";
+    bool bookmarks = strings::parseBool(req.param("allowWatchBookmarks")).value_or(false);
     HttpResponse resp;
     resp.status = 200;
     resp.setHeader("Content-Type", shape == Shape::Table ? kTableType : kJson);

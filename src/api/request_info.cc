@@ -43,7 +43,7 @@ RequestInfo parseRequestInfo(const std::string& method, const std::string& path,
     info.isResourceRequest = false;  // deeper paths are not part of the API
     return info;
   }
-  bool watch = legacyWatch || watchParam == "true" || watchParam == "1";
+  bool watch = legacyWatch || strings::parseBool(watchParam).value_or(false);
   if (method == "GET" || method == "HEAD") {
     if (watch) info.verb = "watch";
     else info.verb = info.name.empty() ? "list" : "get";

@@ -92,6 +92,12 @@ std::string urlEncode(std::string_view s) {
   return out;
 }
 
+std::optional<bool> parseBool(std::string_view s) {
+  if (s == "1" || s == "t" || s == "T" || s == "TRUE" || s == "true" || s == "True") return true;
+  if (s == "0" || s == "f" || s == "F" || s == "FALSE" || s == "false" || s == "False") return false;
+  return std::nullopt;
+}
+
 std::optional<int64_t> parseInt(std::string_view s) {
   if (s.empty()) return std::nullopt;
   int64_t v = 0;

@@ -18,6 +18,9 @@ bool iequals(std::string_view a, std::string_view b);
 std::string urlDecode(std::string_view s, bool plusIsSpace);
 std::string urlEncode(std::string_view s);
 
+// Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False; nullopt otherwise.
+std::optional<bool> parseBool(std::string_view s);
+
 // Parses a whole base-10 integer; nullopt on any junk, overflow or empty input.
 std::optional<int64_t> parseInt(std::string_view s);
 
