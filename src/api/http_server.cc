@@ -223,7 +223,9 @@ class Server : public HttpServer {
         if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
             ec == asio::error::connection_reset)
           break;
-        co_await writeSimple(conn, status, status == 413 ? "request body too large" : "malformed HTTP request: " + ec.message());
+        // GCC 12 mishandles temporaries inside co_await expressions: name everything first.
+        std::string text = status == 413 ? "request body too large" : "malformed HTTP request: " + ec.message();
+        co_await writeSimple(conn, status, text);
         break;
       }
       auto msg = parser.release();
@@ -235,7 +237,8 @@ class Server : public HttpServer {
       for (const auto& f : msg) req.headers[strings::toLower(std::string_view(f.name_string().data(), f.name_string().size()))] = std::string(f.value());
       req.body = std::move(msg.body());
       beast::get_lowest_layer(conn->stream).expires_never();
-      HttpResponse res = co_await asio::co_spawn(workers_, runHandler(&req), use_awaitable);
+      auto handling = asio::co_spawn(workers_, runHandler(&req), use_awaitable);
+      HttpResponse res = co_await std::move(handling);
       if (res.stream) {
         co_await streamResponse(conn, res);
         // The reader watching for disconnects may still be pending: no TLS shutdown, just close.
@@ -256,7 +259,7 @@ class Server : public HttpServer {
     beast::get_lowest_layer(conn->stream).close();
   }
 
-  awaitable<void> writeSimple(std::shared_ptr<Conn> conn, int status, const std::string& text) {
+  awaitable<void> writeSimple(std::shared_ptr<Conn> conn, int status, std::string text) {
     http::response<http::string_body> out{static_cast<http::status>(status), 11};
     out.set(http::field::content_type, "text/plain; charset=utf-8");
     out.body() = text;
@@ -307,8 +310,8 @@ class Server : public HttpServer {
       *woken = false;
       open = res.stream->poll(chunk);
       if (!chunk.empty()) {
-        co_await asio::async_write(conn->stream, http::make_chunk(asio::buffer(chunk)),
-                                   asio::redirect_error(use_awaitable, ec));
+        auto framed = http::make_chunk(asio::buffer(chunk));
+        co_await asio::async_write(conn->stream, framed, asio::redirect_error(use_awaitable, ec));
         if (ec) break;
       }
       if (!open || *woken) continue;
@@ -318,7 +321,8 @@ class Server : public HttpServer {
     }
     res.stream->cancel();
     if (!conn->closed && !ec) {
-      co_await asio::async_write(conn->stream, http::make_chunk_last(), asio::redirect_error(use_awaitable, ec));
+      auto last = http::make_chunk_last();
+      co_await asio::async_write(conn->stream, last, asio::redirect_error(use_awaitable, ec));
     }
     conn->closed = true;
   }
