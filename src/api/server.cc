@@ -103,8 +103,13 @@ class Server : public ApiServer {
     if (stopped_) return;
     stopped_ = true;
     if (http_) http_->setReady(false);
+    // The transport goes first: destroying it ends open watch streams, which reach into the
+    // storage and the cache.
     if (httpServer_) httpServer_->stop();
+    httpServer_.reset();
+    http_.reset();
     compactor_.reset();
+    storage_.reset();
     cacher_.reset();
     store_.reset();
   }

@@ -195,6 +195,26 @@ TEST_F(SqliteStoreTest, ConcurrentUpdatesOfOneKeyConflictInsteadOfLosingWrites) 
   EXPECT_EQ(store_->get("/counter")->value, "100");
 }
 
+TEST_F(SqliteStoreTest, CompactionGivesSpaceBack) {
+  std::string big(8192, 'x');
+  ASSERT_TRUE(store_->create("/big", big));
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(store_->update("/big", big + std::to_string(i), i + 1));
+  auto size = [&] {
+    uintmax_t total = 0;
+    for (const char* f : {"state.db", "state.db-wal"}) {
+      std::error_code ec;
+      auto n = std::filesystem::file_size(dir_ / f, ec);
+      if (!ec) total += n;
+    }
+    return total;
+  };
+  uintmax_t before = size();
+  EXPECT_GT(before, 10u * 1024 * 1024);  // 2000 revisions of 8 KiB are kept as history
+  ASSERT_TRUE(store_->compact(store_->currentRevision()));
+  EXPECT_LT(size(), 2u * 1024 * 1024) << "before " << before;
+  EXPECT_EQ(store_->get("/big")->value, big + "1999");
+}
+
 TEST_F(SqliteStoreTest, DestroyedWatchGetsNoMoreEvents) {
   Collector c;
   {
