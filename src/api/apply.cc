@@ -183,11 +183,11 @@ std::vector<ManagedEntry> parseManagedFields(const Json& mf) {
   for (const auto& e : mf) {
     if (!e.is_object()) continue;
     ManagedEntry m;
-    m.manager = e.value("manager", "");
-    m.operation = e.value("operation", "");
-    m.apiVersion = e.value("apiVersion", "");
-    m.time = e.value("time", "");
-    m.subresource = e.value("subresource", "");
+    m.manager = json::str(e, "manager", "");
+    m.operation = json::str(e, "operation", "");
+    m.apiVersion = json::str(e, "apiVersion", "");
+    m.time = json::str(e, "time", "");
+    m.subresource = json::str(e, "subresource", "");
     if (e.contains("fieldsV1")) m.fields = FieldSet::fromFieldsV1(e["fieldsV1"]);
     out.push_back(std::move(m));
   }
@@ -710,7 +710,7 @@ Expected<Json, ApiError> apply(const Json* live, const Json& config, const std::
     mine = &entries.back();
   }
   mine->fields = applied;
-  mine->apiVersion = config.value("apiVersion", "");
+  mine->apiVersion = json::str(config, "apiVersion", "");
   mine->time = now;
   dropEmpty(entries);
   Json rendered = renderManagedFields(entries);

@@ -127,7 +127,7 @@ void defaultPod(Json& pod) {
   if (!tol.is_array()) tol = Json::array();
   for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
     bool has = false;
-    for (const auto& t : tol) has = has || (t.is_object() && t.value("key", "") == key);
+    for (const auto& t : tol) has = has || (t.is_object() && json::str(t, "key", "") == key);
     if (!has)
       tol.push_back({{"key", key}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", 300}});
   }
@@ -308,7 +308,7 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
     if (obj.contains("subjects") && obj["subjects"].is_array())
       for (auto& s : obj["subjects"]) {
         if (!s.is_object() || s.contains("apiGroup")) continue;
-        std::string kind = s.value("kind", "");
+        std::string kind = json::str(s, "kind", "");
         if (kind == "User" || kind == "Group") s["apiGroup"] = "rbac.authorization.k8s.io";
       }
   } else if (g == "apiextensions.k8s.io") {
@@ -319,7 +319,7 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
     setIfMissing(conv, "strategy", "None");
     if (spec.contains("names") && spec["names"].is_object()) {
       Json& names = spec["names"];
-      std::string kind = names.value("kind", "");
+      std::string kind = json::str(names, "kind", "");
       if (!kind.empty()) {
         std::string lower = kind;
         for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));

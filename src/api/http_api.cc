@@ -401,13 +401,13 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
 
   auto objectResponse = [&](int status, const Json& obj, const std::vector<std::string>& warnings) {
     HttpResponse resp;
-    if (shape == Shape::Table && obj.value("kind", "") == r->kind) {
+    if (shape == Shape::Table && json::str(obj, "kind", "") == r->kind) {
       TableOptions to;
       to.includeObject = req.param("includeObject").empty() ? "Metadata" : req.param("includeObject");
       Json t = toTable(*r, {std::make_shared<Json>(obj)}, to, now);
       t["metadata"]["resourceVersion"] = json::getString(obj, {"metadata", "resourceVersion"});
       resp = jsonResponse(status, t, req, kTableType);
-    } else if (shape == Shape::PartialMetadata && obj.value("kind", "") == r->kind) {
+    } else if (shape == Shape::PartialMetadata && json::str(obj, "kind", "") == r->kind) {
       resp = jsonResponse(status, partialMetadata(obj), req, "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io");
     } else {
       resp = jsonResponse(status, obj, req);
@@ -530,7 +530,7 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
       if (!parsed || !parsed->value.is_object())
         return errorResponse(ApiError::badRequest("error decoding DeleteOptions: " + (parsed ? std::string("not an object") : parsed.error())), req);
       const Json& b = parsed->value;
-      d.propagationPolicy = b.value("propagationPolicy", "");
+      d.propagationPolicy = json::str(b, "propagationPolicy", "");
       if (b.contains("orphanDependents") && b["orphanDependents"].is_boolean()) d.orphanDependents = b["orphanDependents"].get<bool>();
       if (b.contains("gracePeriodSeconds") && b["gracePeriodSeconds"].is_number_integer()) d.gracePeriodSeconds = b["gracePeriodSeconds"].get<int64_t>();
       d.preconditionUid = json::getString(b, {"preconditions", "uid"});

@@ -74,8 +74,8 @@ void containersAndImages(const Json& podSpec, std::string* names, std::string* i
   const Json& cs = at(podSpec, {"containers"});
   if (cs.is_array())
     for (const auto& c : cs) {
-      ns.push_back(c.value("name", ""));
-      is.push_back(c.value("image", ""));
+      ns.push_back(json::str(c, "name", ""));
+      is.push_back(json::str(c, "image", ""));
     }
   *names = strings::join(ns, ",");
   *images = strings::join(is, ",");
@@ -99,12 +99,12 @@ Json podRow(const Json& pod, Clock::time_point now) {
     int initTotal = static_cast<int>(initStatuses.size());
     for (int i = 0; i < initTotal; ++i) {
       const Json& c = initStatuses[i];
-      restarts += c.value("restartCount", 0);
+      restarts += json::integer(c, "restartCount", 0);
       const Json& term = at(c, {"state", "terminated"});
-      if (term.is_object() && term.value("exitCode", 0) == 0) continue;
+      if (term.is_object() && json::integer(term, "exitCode", 0) == 0) continue;
       initializing = true;
       if (term.is_object()) {
-        reason = "Init:" + (term.value("reason", "").empty() ? "ExitCode:" + std::to_string(term.value("exitCode", 0)) : term.value("reason", ""));
+        reason = "Init:" + (json::str(term, "reason", "").empty() ? "ExitCode:" + std::to_string(json::integer(term, "exitCode", 0)) : json::str(term, "reason", ""));
       } else if (!s(c, {"state", "waiting", "reason"}).empty() && s(c, {"state", "waiting", "reason"}) != "PodInitializing") {
         reason = "Init:" + s(c, {"state", "waiting", "reason"});
       } else {
@@ -118,7 +118,7 @@ Json podRow(const Json& pod, Clock::time_point now) {
     bool hasRunning = false;
     for (auto it = cstat.rbegin(); it != cstat.rend(); ++it) {
       const Json& c = *it;
-      restarts += c.value("restartCount", 0);
+      restarts += json::integer(c, "restartCount", 0);
       std::string lastFinished = s(c, {"lastState", "terminated", "finishedAt"});
       if (!lastFinished.empty()) {
         auto t = timefmt::parseRfc3339(lastFinished);
@@ -129,17 +129,17 @@ Json podRow(const Json& pod, Clock::time_point now) {
       if (!waiting.empty()) {
         reason = waiting;
       } else if (term.is_object()) {
-        if (!term.value("reason", "").empty()) reason = term.value("reason", "");
-        else if (term.value("signal", 0) != 0) reason = "Signal:" + std::to_string(term.value("signal", 0));
-        else reason = "ExitCode:" + std::to_string(term.value("exitCode", 0));
-      } else if (at(c, {"state", "running"}).is_object() && c.value("ready", false)) {
+        if (!json::str(term, "reason", "").empty()) reason = json::str(term, "reason", "");
+        else if (json::integer(term, "signal", 0) != 0) reason = "Signal:" + std::to_string(json::integer(term, "signal", 0));
+        else reason = "ExitCode:" + std::to_string(json::integer(term, "exitCode", 0));
+      } else if (at(c, {"state", "running"}).is_object() && json::boolean(c, "ready", false)) {
         hasRunning = true;
         ++ready;
       }
     }
     if (reason == "Completed" && hasRunning) reason = "Running";
   } else if (cstat.is_array()) {
-    for (const auto& c : cstat) restarts += c.value("restartCount", 0);
+    for (const auto& c : cstat) restarts += json::integer(c, "restartCount", 0);
   }
   if (!at(pod, {"metadata", "deletionTimestamp"}).is_null()) reason = "Terminating";
   std::string restartText = std::to_string(restarts);
@@ -153,7 +153,7 @@ Json podRow(const Json& pod, Clock::time_point now) {
       const Json& conds = at(status, {"conditions"});
       if (conds.is_array())
         for (const auto& cd : conds)
-          if (cd.value("type", "") == g.value("conditionType", "") && cd.value("status", "") == "True") ++trueGates;
+          if (json::str(cd, "type", "") == json::str(g, "conditionType", "") && json::str(cd, "status", "") == "True") ++trueGates;
     }
     gates = std::to_string(trueGates) + "/" + std::to_string(rg.size());
   }
@@ -176,7 +176,7 @@ Json serviceRow(const Json& svc, Clock::time_point now) {
   } else if (type == "LoadBalancer") {
     const Json& ing = at(svc, {"status", "loadBalancer", "ingress"});
     if (ing.is_array())
-      for (const auto& i : ing) ext.push_back(i.value("ip", i.value("hostname", "")));
+      for (const auto& i : ing) ext.push_back(json::str(i, "ip", json::str(i, "hostname")));
     external = ext.empty() ? "<pending>" : strings::join(ext, ",");
   } else {
     external = ext.empty() ? "<none>" : strings::join(ext, ",");
@@ -185,9 +185,9 @@ Json serviceRow(const Json& svc, Clock::time_point now) {
   const Json& ps = at(svc, {"spec", "ports"});
   if (ps.is_array())
     for (const auto& p : ps) {
-      std::string port = std::to_string(p.value("port", 0));
-      if (p.value("nodePort", 0) != 0) port += ":" + std::to_string(p.value("nodePort", 0));
-      ports.push_back(port + "/" + p.value("protocol", "TCP"));
+      std::string port = std::to_string(json::integer(p, "port", 0));
+      if (json::integer(p, "nodePort", 0) != 0) port += ":" + std::to_string(json::integer(p, "nodePort", 0));
+      ports.push_back(port + "/" + json::str(p, "protocol", "TCP"));
     }
   return Json::array({s(svc, {"metadata", "name"}), type, clusterIp.empty() ? "<none>" : clusterIp, external,
                       ports.empty() ? "<none>" : strings::join(ports, ","), objAge(svc, now),
@@ -239,8 +239,8 @@ Json jobRow(const Json& job, Clock::time_point now) {
   const Json& conds = at(job, {"status", "conditions"});
   if (conds.is_array())
     for (const auto& c : conds) {
-      if (c.value("status", "") != "True") continue;
-      std::string t = c.value("type", "");
+      if (json::str(c, "status", "") != "True") continue;
+      std::string t = json::str(c, "type", "");
       if (t == "Complete") status = "Complete";
       else if (t == "Failed") status = "Failed";
       else if (t == "Suspended") status = "Suspended";
@@ -278,7 +278,7 @@ Json nodeRow(const Json& node, Clock::time_point now) {
   const Json& conds = at(node, {"status", "conditions"});
   if (conds.is_array())
     for (const auto& c : conds)
-      if (c.value("type", "") == "Ready") status = c.value("status", "") == "True" ? "Ready" : "NotReady";
+      if (json::str(c, "type", "") == "Ready") status = json::str(c, "status", "") == "True" ? "Ready" : "NotReady";
   if (at(node, {"spec", "unschedulable"}) == true) status += ",SchedulingDisabled";
   std::vector<std::string> roles;
   const Json& labels = at(node, {"metadata", "labels"});
@@ -293,8 +293,8 @@ Json nodeRow(const Json& node, Clock::time_point now) {
   const Json& addrs = at(node, {"status", "addresses"});
   if (addrs.is_array())
     for (const auto& a : addrs) {
-      if (a.value("type", "") == "InternalIP" && internal.empty()) internal = a.value("address", "");
-      if (a.value("type", "") == "ExternalIP" && external.empty()) external = a.value("address", "");
+      if (json::str(a, "type", "") == "InternalIP" && internal.empty()) internal = json::str(a, "address", "");
+      if (json::str(a, "type", "") == "ExternalIP" && external.empty()) external = json::str(a, "address", "");
     }
   return Json::array({s(node, {"metadata", "name"}), status, roles.empty() ? "<none>" : strings::join(roles, ","),
                       objAge(node, now), s(node, {"status", "nodeInfo", "kubeletVersion"}), orNone(internal),
@@ -331,11 +331,11 @@ Json endpointsRow(const Json& ep, Clock::time_point now) {
         if (ports.is_array() && !ports.empty()) {
           for (const auto& p : ports) {
             ++total;
-            if (list.size() < 3) list.push_back(a.value("ip", "") + ":" + std::to_string(p.value("port", 0)));
+            if (list.size() < 3) list.push_back(json::str(a, "ip", "") + ":" + std::to_string(json::integer(p, "port", 0)));
           }
         } else {
           ++total;
-          if (list.size() < 3) list.push_back(a.value("ip", ""));
+          if (list.size() < 3) list.push_back(json::str(a, "ip", ""));
         }
       }
     }
@@ -348,7 +348,7 @@ Json endpointSliceRow(const Json& es, Clock::time_point now) {
   std::vector<std::string> ports, addrs;
   const Json& ps = at(es, {"ports"});
   if (ps.is_array())
-    for (const auto& p : ps) ports.push_back(std::to_string(p.value("port", 0)));
+    for (const auto& p : ps) ports.push_back(std::to_string(json::integer(p, "port", 0)));
   size_t total = 0;
   const Json& eps = at(es, {"endpoints"});
   if (eps.is_array())
@@ -370,10 +370,10 @@ Json ingressRow(const Json& ing, Clock::time_point now) {
   std::vector<std::string> hosts, addrs;
   const Json& rules = at(ing, {"spec", "rules"});
   if (rules.is_array())
-    for (const auto& r : rules) hosts.push_back(r.value("host", "*"));
+    for (const auto& r : rules) hosts.push_back(json::str(r, "host", "*"));
   const Json& lb = at(ing, {"status", "loadBalancer", "ingress"});
   if (lb.is_array())
-    for (const auto& i : lb) addrs.push_back(i.value("ip", i.value("hostname", "")));
+    for (const auto& i : lb) addrs.push_back(json::str(i, "ip", json::str(i, "hostname")));
   bool tls = at(ing, {"spec", "tls"}).is_array() && !at(ing, {"spec", "tls"}).empty();
   return Json::array({s(ing, {"metadata", "name"}), orNone(s(ing, {"spec", "ingressClassName"})),
                       hosts.empty() ? "*" : strings::join(hosts, ","), strings::join(addrs, ","),
@@ -388,7 +388,7 @@ Json hpaRow(const Json& hpa, Clock::time_point now) {
   if (metrics.is_array())
     for (size_t i = 0; i < metrics.size(); ++i) {
       const Json& m = metrics[i];
-      if (m.value("type", "") != "Resource") {
+      if (json::str(m, "type", "") != "Resource") {
         targets.push_back("<unknown>");
         continue;
       }
@@ -534,7 +534,7 @@ const Printer* builtinPrinter(const ResourceInfo& r) {
                                              [](const Json& o, Clock::time_point now) {
                                                std::string params = "<none>";
                                                const Json& p = at(o, {"spec", "parameters"});
-                                               if (p.is_object()) params = p.value("kind", "") + "/" + p.value("name", "");
+                                               if (p.is_object()) params = json::str(p, "kind", "") + "/" + json::str(p, "name", "");
                                                return Json::array({s(o, {"metadata", "name"}), s(o, {"spec", "controller"}), params, objAge(o, now)});
                                              }};
     m["coordination.k8s.io/leases"] = {{{"Name", "string", 0, nameDesc}, {"Holder", "string", 0, "The holder of the lease"}, {"Age", "string", 0, ageDesc}},
@@ -579,10 +579,10 @@ const Printer* builtinPrinter(const ResourceInfo& r) {
                                                      const Json& subs = at(o, {"subjects"});
                                                      if (subs.is_array())
                                                        for (const auto& sj : subs) {
-                                                         std::string k = sj.value("kind", "");
-                                                         if (k == "User") users.push_back(sj.value("name", ""));
-                                                         else if (k == "Group") groups.push_back(sj.value("name", ""));
-                                                         else sas.push_back(sj.value("namespace", "") + ":" + sj.value("name", ""));
+                                                         std::string k = json::str(sj, "kind", "");
+                                                         if (k == "User") users.push_back(json::str(sj, "name", ""));
+                                                         else if (k == "Group") groups.push_back(json::str(sj, "name", ""));
+                                                         else sas.push_back(json::str(sj, "namespace", "") + ":" + json::str(sj, "name", ""));
                                                        }
                                                      return Json::array({s(o, {"metadata", "name"}), s(o, {"roleRef", "kind"}) + "/" + s(o, {"roleRef", "name"}),
                                                                          objAge(o, now), strings::join(users, ", "), strings::join(groups, ", "), strings::join(sas, ", ")});
@@ -595,10 +595,10 @@ const Printer* builtinPrinter(const ResourceInfo& r) {
                                        const Json& owners = at(o, {"metadata", "ownerReferences"});
                                        if (owners.is_array())
                                          for (const auto& ow : owners)
-                                           if (ow.value("controller", false)) {
-                                             std::string api = ow.value("apiVersion", "");
+                                           if (json::boolean(ow, "controller", false)) {
+                                             std::string api = json::str(ow, "apiVersion", "");
                                              std::string group = api.find('/') == std::string::npos ? "" : api.substr(0, api.find('/'));
-                                             ctrl = strings::toLower(ow.value("kind", "")) + (group.empty() ? "" : "." + group) + "/" + ow.value("name", "");
+                                             ctrl = strings::toLower(json::str(ow, "kind", "")) + (group.empty() ? "" : "." + group) + "/" + json::str(ow, "name", "");
                                            }
                                        return Json::array({s(o, {"metadata", "name"}), ctrl, n(o, {"revision"}), objAge(o, now)});
                                      }};

@@ -230,19 +230,19 @@ Expected<std::vector<ResourcePtr>, std::string> resourcesFromCrd(const Json& crd
     return Unexpected(std::string("spec.versions: Required value"));
   std::string storage;
   for (const auto& v : *versions)
-    if (v.value("storage", false)) storage = v.value("name", "");
+    if (json::boolean(v, "storage", false)) storage = json::str(v, "name", "");
   if (storage.empty()) return Unexpected(std::string("spec.versions: Invalid value: must have exactly one version marked as storage version"));
   std::vector<ResourcePtr> out;
   for (size_t i = 0; i < versions->size(); ++i) {
     const Json& v = (*versions)[i];
-    if (!v.value("served", false)) continue;
+    if (!json::boolean(v, "served", false)) continue;
     auto r = std::make_shared<ResourceInfo>();
     r->group = group;
-    r->version = v.value("name", "");
+    r->version = json::str(v, "name", "");
     r->kind = kind;
-    r->listKind = names->value("listKind", kind + "List");
+    r->listKind = json::str(*names, "listKind", kind + "List");
     r->plural = plural;
-    r->singular = names->value("singular", lower(kind));
+    r->singular = json::str(*names, "singular", lower(kind));
     if (auto sn = names->find("shortNames"); sn != names->end() && sn->is_array())
       r->shortNames = sn->get<std::vector<std::string>>();
     if (auto c = names->find("categories"); c != names->end() && c->is_array())
@@ -256,8 +256,8 @@ Expected<std::vector<ResourcePtr>, std::string> resourcesFromCrd(const Json& crd
       r->hasStatus = sub->contains("status");
       if (const Json* sc = json::find(*sub, {"scale"}); sc && sc->is_object()) {
         r->hasScale = true;
-        r->specReplicasPath = sc->value("specReplicasPath", ".spec.replicas");
-        r->statusReplicasPath = sc->value("statusReplicasPath", ".status.replicas");
+        r->specReplicasPath = json::str(*sc, "specReplicasPath", ".spec.replicas");
+        r->statusReplicasPath = json::str(*sc, "statusReplicasPath", ".status.replicas");
         if (sc->contains("labelSelectorPath") && (*sc)["labelSelectorPath"].is_string())
           r->labelSelectorPath = (*sc)["labelSelectorPath"].get<std::string>();
       }
@@ -265,12 +265,12 @@ Expected<std::vector<ResourcePtr>, std::string> resourcesFromCrd(const Json& crd
     if (const Json* cols = json::find(v, {"additionalPrinterColumns"}); cols && cols->is_array()) {
       for (const auto& c : *cols) {
         PrinterColumn pc;
-        pc.name = c.value("name", "");
-        pc.type = c.value("type", "string");
-        pc.format = c.value("format", "");
-        pc.description = c.value("description", "");
-        pc.priority = c.value("priority", 0);
-        pc.jsonPath = c.value("jsonPath", "");
+        pc.name = json::str(c, "name", "");
+        pc.type = json::str(c, "type", "string");
+        pc.format = json::str(c, "format", "");
+        pc.description = json::str(c, "description", "");
+        pc.priority = json::integer(c, "priority", 0);
+        pc.jsonPath = json::str(c, "jsonPath", "");
         r->printerColumns.push_back(pc);
       }
     }

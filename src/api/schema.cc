@@ -253,9 +253,9 @@ class CrdBuilder {
                                            int depth) {
     if (depth > 64) return Unexpected("schema nested too deeply at " + path);
     if (!s.is_object()) return Unexpected(path + ": schema must be an object");
-    bool preserve = s.value("x-kubernetes-preserve-unknown-fields", false);
-    bool intOrString = s.value("x-kubernetes-int-or-string", false);
-    bool embedded = s.value("x-kubernetes-embedded-resource", false);
+    bool preserve = json::boolean(s, "x-kubernetes-preserve-unknown-fields", false);
+    bool intOrString = json::boolean(s, "x-kubernetes-int-or-string", false);
+    bool embedded = json::boolean(s, "x-kubernetes-embedded-resource", false);
     std::string type = s.contains("type") && s["type"].is_string() ? s["type"].get<std::string>() : "";
     const Type* out = nullptr;
     if (intOrString) {
@@ -273,7 +273,7 @@ class CrdBuilder {
         }
         Type* m = const_cast<Type*>(r_.mapOf(elem));
         out = m;
-        if (s.value("x-kubernetes-map-type", "") == "atomic") {
+        if (json::str(s, "x-kubernetes-map-type", "") == "atomic") {
           // Interned map types are shared; atomic ones get their own node.
           Type* own = r_.addObject(name);
           own->kind = Kind::Map;
@@ -286,7 +286,7 @@ class CrdBuilder {
       } else {
         Type* t = r_.addObject(uniqueName(name));
         t->preserveUnknown = preserve;
-        t->atomic = s.value("x-kubernetes-map-type", "") == "atomic";
+        t->atomic = json::str(s, "x-kubernetes-map-type", "") == "atomic";
         if (hasProps) {
           for (auto it = props->begin(); it != props->end(); ++it) {
             auto ft = build(it.value(), t->name + "." + it.key(), path + "." + it.key(), depth + 1);
@@ -327,7 +327,7 @@ class CrdBuilder {
       return Unexpected(path + ".type: Unsupported value: \"" + type + "\"");
     }
     bool hasEnum = s.contains("enum") && s["enum"].is_array() && !s["enum"].empty();
-    bool nullable = s.value("nullable", false);
+    bool nullable = json::boolean(s, "nullable", false);
     if ((hasEnum || nullable) && out->kind != Kind::Object) {
       // Scalars are shared; constrained ones get a private copy carrying the constraint.
       Type* own = r_.addObject(uniqueName(name));
@@ -353,7 +353,7 @@ class CrdBuilder {
   }
 
   void setListType(Field& f, const Json& s) {
-    std::string lt = s.value("x-kubernetes-list-type", "atomic");
+    std::string lt = json::str(s, "x-kubernetes-list-type", "atomic");
     if (lt == "set") {
       f.listType = ListType::Set;
     } else if (lt == "map") {

@@ -142,8 +142,8 @@ Expected<LabelSelector, std::string> LabelSelector::fromObject(const Json& selec
   if (auto me = selector.find("matchExpressions"); me != selector.end() && me->is_array()) {
     for (const auto& e : *me) {
       Requirement r;
-      r.key = e.value("key", "");
-      std::string op = e.value("operator", "");
+      r.key = json::str(e, "key", "");
+      std::string op = json::str(e, "operator", "");
       if (auto vs = e.find("values"); vs != e.end() && vs->is_array())
         for (const auto& v : *vs)
           if (v.is_string()) r.values.push_back(v.get<std::string>());

@@ -111,7 +111,7 @@ std::string Storage::now() const { return timefmt::rfc3339(clock_.now()); }
 ObjectPtr Storage::toVersion(const ResourceInfo& r, const ObjectPtr& obj) const {
   if (!r.custom || !obj) return obj;
   std::string want = r.apiVersion();
-  if (obj->is_object() && obj->value("apiVersion", "") == want) return obj;
+  if (obj->is_object() && json::str(*obj, "apiVersion", "") == want) return obj;
   auto copy = std::make_shared<Json>(*obj);
   (*copy)["apiVersion"] = want;
   return copy;
@@ -283,7 +283,7 @@ Expected<void, ApiError> Storage::admitNamespace(const ResourceInfo& r, const st
 Expected<void, ApiError> Storage::allocateServiceAddresses(Json& svc, const Json* old) {
   Json& spec = svc["spec"];
   if (!spec.is_object()) return {};
-  std::string type = spec.value("type", "ClusterIP");
+  std::string type = json::str(spec, "type", "ClusterIP");
   std::string name = metaString(svc, "name");
   if (type == "ExternalName") {
     spec.erase("clusterIP");
@@ -301,9 +301,9 @@ Expected<void, ApiError> Storage::allocateServiceAddresses(Json& svc, const Json
     const Json* ports = json::find(*c.object, {"spec", "ports"});
     if (ports && ports->is_array())
       for (const auto& p : *ports)
-        if (p.value("nodePort", 0) != 0) usedPorts.insert(p.value("nodePort", 0));
+        if (json::integer(p, "nodePort", 0) != 0) usedPorts.insert(json::integer(p, "nodePort", 0));
   }
-  std::string ip = spec.value("clusterIP", "");
+  std::string ip = json::str(spec, "clusterIP", "");
   if (ip.empty() && old) ip = json::getString(*old, {"spec", "clusterIP"});
   if (ip.empty()) {
     // .1 is the API's own Service and .10 cluster DNS, as in k3s.
@@ -336,11 +336,11 @@ Expected<void, ApiError> Storage::allocateServiceAddresses(Json& svc, const Json
   if ((type == "NodePort" || type == "LoadBalancer") && spec.contains("ports") && spec["ports"].is_array()) {
     const Json* oldPorts = old ? json::find(*old, {"spec", "ports"}) : nullptr;
     for (auto& p : spec["ports"]) {
-      if (p.value("nodePort", 0) != 0) continue;
+      if (json::integer(p, "nodePort", 0) != 0) continue;
       if (oldPorts && oldPorts->is_array())
         for (const auto& op : *oldPorts)
-          if (op.value("port", 0) == p.value("port", 0) && op.value("nodePort", 0) != 0) p["nodePort"] = op["nodePort"];
-      if (p.value("nodePort", 0) != 0) continue;
+          if (json::integer(op, "port", 0) == json::integer(p, "port", 0) && json::integer(op, "nodePort", 0) != 0) p["nodePort"] = op["nodePort"];
+      if (json::integer(p, "nodePort", 0) != 0) continue;
       for (int64_t port = options_.nodePortMin; port <= options_.nodePortMax; ++port)
         if (!usedPorts.count(port)) {
           p["nodePort"] = port;
@@ -365,7 +365,7 @@ void prepareCrdStatus(Json& crd) {
   auto keepTime = [&](const std::string& type) -> std::string {
     if (prev.is_array())
       for (const auto& c : prev)
-        if (c.value("type", "") == type && c.value("status", "") == "True") return c.value("lastTransitionTime", "");
+        if (json::str(c, "type", "") == type && json::str(c, "status", "") == "True") return json::str(c, "lastTransitionTime", "");
     return "";
   };
   std::string t = timefmt::rfc3339(std::chrono::system_clock::now());
@@ -381,8 +381,8 @@ void prepareCrdStatus(Json& crd) {
   const Json* versions = json::find(crd, {"spec", "versions"});
   if (versions && versions->is_array())
     for (const auto& v : *versions)
-      if (v.value("storage", false) && std::find(stored.begin(), stored.end(), v.value("name", "")) == stored.end())
-        stored.push_back(v.value("name", ""));
+      if (json::boolean(v, "storage", false) && std::find(stored.begin(), stored.end(), json::str(v, "name", "")) == stored.end())
+        stored.push_back(json::str(v, "name", ""));
   status["storedVersions"] = stored;
   (void)now;
 }
@@ -404,7 +404,7 @@ void prepareJob(Json& job) {
   std::string name = metaString(job, "name");
   Json& spec = job["spec"];
   if (!spec.is_object()) return;
-  if (spec.value("manualSelector", false)) return;
+  if (json::boolean(spec, "manualSelector", false)) return;
   Json labels = {{"batch.kubernetes.io/controller-uid", uid}, {"batch.kubernetes.io/job-name", name},
                  {"controller-uid", uid}, {"job-name", name}};
   if (!spec.contains("selector")) spec["selector"] = {{"matchLabels", {{"batch.kubernetes.io/controller-uid", uid}}}};
@@ -420,14 +420,14 @@ Expected<Json, ApiError> Storage::prepareCreate(const ResourceInfo& r, const std
                                                 bool managedFieldsDone) {
   if (auto s = checkSchema(r, obj, o, warnings); !s) return Unexpected(s.error());
   Json& m = meta(obj);
-  std::string name = m.value("name", "");
-  std::string generateName = m.value("generateName", "");
+  std::string name = json::str(m, "name", "");
+  std::string generateName = json::str(m, "generateName", "");
   if (name.empty() && !generateName.empty()) {
     if (generateName.size() > 58) generateName = generateName.substr(0, 58);
     name = generateName + strings::randomSuffix(5);
     m["name"] = name;
   }
-  if (!m.value("resourceVersion", "").empty())
+  if (!json::str(m, "resourceVersion", "").empty())
     return Unexpected(ApiError::badRequest("resourceVersion should not be set on objects to be created"));
   if (r.namespaced) m["namespace"] = ns;
   else m.erase("namespace");
@@ -492,14 +492,14 @@ Expected<Json, ApiError> Storage::prepareUpdate(const ResourceInfo& r, const Jso
     prepareCrdStatus(obj);
   }
   if (r.tracksGeneration) {
-    int64_t gen = om.value("generation", int64_t{1});
+    int64_t gen = json::integer(om, "generation", 1);
     if (specPart(obj) != specPart(old)) ++gen;
     m["generation"] = gen;
   } else {
     m.erase("generation");
   }
   FieldErrors errs = validateObject(r, obj, &old);
-  if (!errs.empty()) return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), m.value("name", ""), errs));
+  if (!errs.empty()) return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), json::str(m, "name", ""), errs));
   if (!managedFieldsDone) {
     ssa::Scope scope{r.schema, r.hasStatus, o.subresource == "scale" ? "scale" : o.subresource};
     ssa::recordUpdate(&old, obj, o.fieldManager, r.apiVersion(), now(), scope);
@@ -558,8 +558,8 @@ Expected<WriteResult, ApiError> Storage::commit(const ResourceInfo& r, const std
 namespace {
 Expected<void, ApiError> checkTypeMeta(const ResourceInfo& r, Json& obj) {
   if (!obj.is_object()) return Unexpected(ApiError::badRequest("the request body must be a JSON object"));
-  std::string apiVersion = obj.value("apiVersion", "");
-  std::string kind = obj.value("kind", "");
+  std::string apiVersion = json::str(obj, "apiVersion", "");
+  std::string kind = json::str(obj, "kind", "");
   if (apiVersion.empty()) obj["apiVersion"] = r.apiVersion();
   else if (apiVersion != r.apiVersion())
     return Unexpected(ApiError::badRequest("the API version in the data (" + apiVersion +
@@ -660,9 +660,9 @@ Expected<WriteResult, ApiError> Storage::patch(const ResourceInfo& r, const std:
     if (!config.is_object()) return Unexpected(ApiError::badRequest("apply configuration must be an object"));
     if (o.fieldManager.empty())
       return Unexpected(ApiError::badRequest("PATCH apply requires a fieldManager query parameter"));
-    if (config.value("apiVersion", "") != r.apiVersion() || config.value("kind", "") != r.kind)
-      return Unexpected(ApiError::badRequest("the apply configuration's apiVersion and kind (" + config.value("apiVersion", "") + ", " +
-                                             config.value("kind", "") + ") must match the endpoint (" + r.apiVersion() + ", " + r.kind + ")"));
+    if (json::str(config, "apiVersion", "") != r.apiVersion() || json::str(config, "kind", "") != r.kind)
+      return Unexpected(ApiError::badRequest("the apply configuration's apiVersion and kind (" + json::str(config, "apiVersion", "") + ", " +
+                                             json::str(config, "kind", "") + ") must match the endpoint (" + r.apiVersion() + ", " + r.kind + ")"));
     std::string cfgName = json::getString(config, {"metadata", "name"});
     if (!cfgName.empty() && cfgName != name)
       return Unexpected(ApiError::badRequest("the name of the object (" + cfgName + ") does not match the name on the URL (" + name + ")"));
@@ -671,6 +671,10 @@ Expected<WriteResult, ApiError> Storage::patch(const ResourceInfo& r, const std:
       SchemaIssues issues;
       Json probe = config;
       api::checkSchema(probe, r.schema, r.custom, issues);
+      if (!issues.decodeErrors.empty())
+        return Unexpected(ApiError::badRequest(r.kind + " in version \"" + r.version + "\" cannot be handled as a " +
+                                               r.kind + ": " + strings::join(issues.decodeErrors, ", ")));
+      if (!issues.invalid.empty()) return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), name, issues.invalid));
       if (!issues.unknownFields.empty() && o.fieldValidation == FieldValidation::Strict) {
         std::vector<std::string> parts;
         for (const auto& u : issues.unknownFields) parts.push_back("unknown field \"" + u + "\"");
@@ -707,7 +711,7 @@ Expected<WriteResult, ApiError> Storage::patch(const ResourceInfo& r, const std:
     std::string rv = json::getString(*patched, {"metadata", "resourceVersion"});
     if (!rv.empty() && rv != metaString(*cur, "resourceVersion"))
       return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
-    if (patched->value("apiVersion", "") != r.apiVersion() || patched->value("kind", "") != r.kind)
+    if (json::str(*patched, "apiVersion", "") != r.apiVersion() || json::str(*patched, "kind", "") != r.kind)
       return Unexpected(ApiError::badRequest("the patch may not change the object's apiVersion or kind"));
     warnings.clear();
     return prepareUpdate(r, *cur, std::move(*patched), o, &warnings, false);

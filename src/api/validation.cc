@@ -162,7 +162,7 @@ void validateMeta(const ResourceInfo& r, const Json& obj, const Json* old, Field
     for (size_t i = 0; i < owners.size(); ++i) {
       std::string base = "metadata.ownerReferences[" + std::to_string(i) + "]";
       for (const char* f : {"apiVersion", "kind", "name", "uid"})
-        if (owners[i].value(f, "").empty()) errs.push_back(FieldError::required(base + "." + f));
+        if (json::str(owners[i], f).empty()) errs.push_back(FieldError::required(base + "." + f));
     }
   if (old) {
     std::string oldName = str(*old, {"metadata", "name"});
@@ -213,11 +213,11 @@ void validateContainers(const Json& list, const std::string& path, bool required
   for (size_t i = 0; i < list.size(); ++i) {
     const Json& c = list[i];
     std::string base = path + "[" + std::to_string(i) + "]";
-    std::string name = c.value("name", "");
+    std::string name = json::str(c, "name", "");
     if (name.empty()) errs.push_back(FieldError::required(base + ".name"));
     else if (auto e = dns1123Label(name); !e.empty()) errs.push_back(FieldError::invalid(base + ".name", name, e));
     else if (!names.insert(name).second) errs.push_back(FieldError::duplicate(base + ".name", name));
-    if (requireImage && c.value("image", "").empty()) errs.push_back(FieldError::required(base + ".image"));
+    if (requireImage && json::str(c, "image", "").empty()) errs.push_back(FieldError::required(base + ".image"));
     const Json& ports = at(c, "ports");
     if (ports.is_array()) {
       std::set<std::string> portNames;
@@ -227,7 +227,7 @@ void validateContainers(const Json& list, const std::string& path, bool required
         if (!at(ports[j], "hostPort").is_null() && at(ports[j], "hostPort") != 0)
           validatePort(at(ports[j], "hostPort"), pb + ".hostPort", errs, false);
         validateProtocol(at(ports[j], "protocol"), pb + ".protocol", errs);
-        std::string pn = ports[j].value("name", "");
+        std::string pn = json::str(ports[j], "name", "");
         if (!pn.empty()) {
           if (auto e = ianaSvcName(pn); !e.empty()) errs.push_back(FieldError::invalid(pb + ".name", pn, e));
           else if (!portNames.insert(pn).second) errs.push_back(FieldError::duplicate(pb + ".name", pn));
@@ -237,7 +237,7 @@ void validateContainers(const Json& list, const std::string& path, bool required
     const Json& env = at(c, "env");
     if (env.is_array())
       for (size_t j = 0; j < env.size(); ++j) {
-        std::string en = env[j].value("name", "");
+        std::string en = json::str(env[j], "name", "");
         std::string eb = base + ".env[" + std::to_string(j) + "].name";
         if (en.empty()) errs.push_back(FieldError::required(eb));
         else if (!std::regex_match(en, envRe))
@@ -270,7 +270,7 @@ void validatePodSpec(const Json& spec, const std::string& path, FieldErrors& err
   if (vols.is_array()) {
     std::set<std::string> vnames;
     for (size_t i = 0; i < vols.size(); ++i) {
-      std::string vn = vols[i].value("name", "");
+      std::string vn = json::str(vols[i], "name", "");
       std::string vb = path + ".volumes[" + std::to_string(i) + "].name";
       if (vn.empty()) errs.push_back(FieldError::required(vb));
       else if (auto e = dns1123Label(vn); !e.empty()) errs.push_back(FieldError::invalid(vb, vn, e));
@@ -327,13 +327,13 @@ void validateWorkload(const ResourceInfo& r, const Json& obj, const Json* old, F
 
 void validateService(const Json& obj, const Json* old, FieldErrors& errs) {
   const Json& spec = at(obj, "spec");
-  std::string type = spec.value("type", "ClusterIP");
+  std::string type = json::str(spec, "type", "ClusterIP");
   validateEnum(at(spec, "type"), "spec.type", {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"}, errs);
   const Json& ports = at(spec, "ports");
-  bool headless = spec.value("clusterIP", "") == "None";
+  bool headless = json::str(spec, "clusterIP", "") == "None";
   if (type != "ExternalName" && !headless && (!ports.is_array() || ports.empty()))
     errs.push_back(FieldError::required("spec.ports"));
-  if (type == "ExternalName" && spec.value("externalName", "").empty())
+  if (type == "ExternalName" && json::str(spec, "externalName", "").empty())
     errs.push_back(FieldError::required("spec.externalName"));
   if (ports.is_array()) {
     std::set<std::string> names;
@@ -341,7 +341,7 @@ void validateService(const Json& obj, const Json* old, FieldErrors& errs) {
     for (size_t i = 0; i < ports.size(); ++i) {
       const Json& p = ports[i];
       std::string base = "spec.ports[" + std::to_string(i) + "]";
-      std::string name = p.value("name", "");
+      std::string name = json::str(p, "name", "");
       if (ports.size() > 1 && name.empty()) errs.push_back(FieldError::required(base + ".name"));
       if (!name.empty()) {
         if (auto e = dns1123Label(name); !e.empty()) errs.push_back(FieldError::invalid(base + ".name", name, e));
@@ -355,15 +355,15 @@ void validateService(const Json& obj, const Json* old, FieldErrors& errs) {
         if (auto e = ianaSvcName(tp.get<std::string>()); !e.empty()) errs.push_back(FieldError::invalid(base + ".targetPort", tp, e));
       if (!at(p, "nodePort").is_null() && type != "NodePort" && type != "LoadBalancer" && at(p, "nodePort") != 0)
         errs.push_back(FieldError::forbidden(base + ".nodePort", "may not be used when `type` is '" + type + "'"));
-      std::string key = (at(p, "port").is_number() ? at(p, "port").dump() : "") + "/" + p.value("protocol", "TCP");
-      if (!portProto.insert(key).second) errs.push_back(FieldError::duplicate(base, Json{{"port", at(p, "port")}, {"protocol", p.value("protocol", "TCP")}}));
+      std::string key = (at(p, "port").is_number() ? at(p, "port").dump() : "") + "/" + json::str(p, "protocol", "TCP");
+      if (!portProto.insert(key).second) errs.push_back(FieldError::duplicate(base, Json{{"port", at(p, "port")}, {"protocol", json::str(p, "protocol", "TCP")}}));
     }
   }
   validateLabels(at(spec, "selector"), "spec.selector", errs);
   validateEnum(at(spec, "sessionAffinity"), "spec.sessionAffinity", {"ClientIP", "None"}, errs);
   if (old) {
     std::string oldIp = json::getString(*old, {"spec", "clusterIP"});
-    std::string newIp = spec.value("clusterIP", "");
+    std::string newIp = json::str(spec, "clusterIP", "");
     std::string oldType = json::getString(*old, {"spec", "type"});
     if (!oldIp.empty() && newIp != oldIp && !(oldType == "ExternalName" || type == "ExternalName"))
       errs.push_back(FieldError::invalid("spec.clusterIPs[0]", newIp, "may not change once set"));
@@ -416,7 +416,7 @@ void validateIngress(const Json& obj, FieldErrors& errs) {
 
 void validateCrd(const Json& obj, FieldErrors& errs) {
   const Json& spec = at(obj, "spec");
-  std::string group = spec.value("group", "");
+  std::string group = json::str(spec, "group", "");
   std::string plural = json::getString(spec, {"names", "plural"});
   std::string kind = json::getString(spec, {"names", "kind"});
   std::string name = str(obj, {"metadata", "name"});
@@ -438,12 +438,12 @@ void validateCrd(const Json& obj, FieldErrors& errs) {
   int storage = 0;
   std::set<std::string> seen;
   for (size_t i = 0; i < versions.size(); ++i) {
-    std::string vn = versions[i].value("name", "");
+    std::string vn = json::str(versions[i], "name", "");
     std::string base = "spec.versions[" + std::to_string(i) + "]";
     if (vn.empty()) errs.push_back(FieldError::required(base + ".name"));
     else if (auto e = dns1035Label(vn); !e.empty()) errs.push_back(FieldError::invalid(base + ".name", vn, e));
     else if (!seen.insert(vn).second) errs.push_back(FieldError::duplicate(base + ".name", vn));
-    if (versions[i].value("storage", false)) ++storage;
+    if (json::boolean(versions[i], "storage", false)) ++storage;
   }
   if (storage != 1)
     errs.push_back(FieldError::invalid("spec.versions", Json::array(), "must have exactly one version marked as storage version"));

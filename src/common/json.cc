@@ -266,6 +266,30 @@ std::string dump(const Json& value) {
   return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+std::string str(const Json& obj, std::string_view key, std::string_view dflt) {
+  if (!obj.is_object()) return std::string(dflt);
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string(dflt);
+}
+
+int64_t integer(const Json& obj, std::string_view key, int64_t dflt) {
+  if (!obj.is_object()) return dflt;
+  auto it = obj.find(key);
+  if (it == obj.end()) return dflt;
+  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_number_float()) {
+    double d = it->get<double>();
+    if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+  }
+  return dflt;
+}
+
+bool boolean(const Json& obj, std::string_view key, bool dflt) {
+  if (!obj.is_object()) return dflt;
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_boolean() ? it->get<bool>() : dflt;
+}
+
 const Json* find(const Json& value, std::initializer_list<std::string_view> path) {
   const Json* cur = &value;
   for (auto key : path) {

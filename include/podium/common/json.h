@@ -36,6 +36,12 @@ std::string toYaml(const Json& value);
 // Compact JSON without throwing on invalid UTF-8 (bytes are replaced).
 std::string dump(const Json& value);
 
+// Typed field reads that never throw: the default when `obj` is not an object, the key is
+// absent, or the value has another type (untrusted documents reach all of these).
+std::string str(const Json& obj, std::string_view key, std::string_view dflt = "");
+int64_t integer(const Json& obj, std::string_view key, int64_t dflt = 0);
+bool boolean(const Json& obj, std::string_view key, bool dflt = false);
+
 // Returns the value at a dotted path of object keys, or nullptr.
 const Json* find(const Json& value, std::initializer_list<std::string_view> path);
 // String at path or empty.
