@@ -3,8 +3,8 @@
 // keep-alive connection, each running N cycles of {create, update, read}, while one watcher
 // counts the change events it receives. Prints one JSON line of results.
 //
-//   api_bench --target podium --url https://127.0.0.1:6443 --ca ca.crt --cert admin.crt --key admin.key
-//   api_bench --target etcd --url http://127.0.0.1:2379
+//   api_bench --target podium --url https://127.0.0.1:6443 --ca ca.crt --cert admin.crt --key
+//   admin.key api_bench --target etcd --url http://127.0.0.1:2379
 #include <utility>
 
 #include <algorithm>
@@ -77,8 +77,8 @@ class Conn {
     (void)o;
   }
 
-  int request(http::verb method, const std::string& target, const std::string& body, const std::string& contentType,
-              std::string* out) {
+  int request(http::verb method, const std::string& target, const std::string& body,
+              const std::string& contentType, std::string* out) {
     http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, url_.host);
     req.set(http::field::user_agent, "podium-api-bench");
@@ -138,8 +138,10 @@ class Conn {
 
   void close() {
     beast::error_code ec;
-    if (tls_) tls_->next_layer().close(ec);
-    else socket_.close(ec);
+    if (tls_)
+      tls_->next_layer().close(ec);
+    else
+      socket_.close(ec);
   }
 
  private:
@@ -167,20 +169,30 @@ double pct(std::vector<double> v, double p) {
   return v[i];
 }
 
-double ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+double ms(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
 
 int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--target") o.target = v;
-    else if (k == "--url") o.url = v;
-    else if (k == "--ca") o.ca = v;
-    else if (k == "--cert") o.cert = v;
-    else if (k == "--key") o.key = v;
-    else if (k == "--clients") o.clients = std::stoi(v);
-    else if (k == "--cycles") o.cycles = std::stoi(v);
-    else if (k == "--value-bytes") o.valueBytes = std::stoi(v);
+    if (k == "--target")
+      o.target = v;
+    else if (k == "--url")
+      o.url = v;
+    else if (k == "--ca")
+      o.ca = v;
+    else if (k == "--cert")
+      o.cert = v;
+    else if (k == "--key")
+      o.key = v;
+    else if (k == "--clients")
+      o.clients = std::stoi(v);
+    else if (k == "--cycles")
+      o.cycles = std::stoi(v);
+    else if (k == "--value-bytes")
+      o.valueBytes = std::stoi(v);
     else {
       std::cerr << "unknown flag " << k << "\n";
       return 2;
@@ -200,8 +212,10 @@ int main(int argc, char** argv) {
 
   if (!etcd) {  // the namespace the load runs in
     Conn c(o, url, &ctx);
-    c.request(http::verb::post, "/api/v1/namespaces",
-              Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", o.ns}}}}.dump(), "application/json", nullptr);
+    c.request(
+        http::verb::post, "/api/v1/namespaces",
+        Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", o.ns}}}}.dump(),
+        "application/json", nullptr);
   }
 
   // Watcher: counts change events for the bench's keys.
@@ -215,22 +229,25 @@ int main(int argc, char** argv) {
       if (etcd) {
         std::string key = podium::strings::base64Encode("/bench/");
         std::string end = podium::strings::base64Encode("/bench0");
-        c.stream("/v3/watch", http::verb::post, Json{{"create_request", {{"key", key}, {"range_end", end}}}}.dump(),
-                 [&](const std::string& line) {
-                   auto j = podium::json::parse(line);
-                   if (!j) return;
-                   const Json* evs = podium::json::find(j->value, {"result", "events"});
-                   if (evs && evs->is_array()) events += static_cast<int64_t>(evs->size());
-                 },
-                 stopWatch);
+        c.stream(
+            "/v3/watch", http::verb::post,
+            Json{{"create_request", {{"key", key}, {"range_end", end}}}}.dump(),
+            [&](const std::string& line) {
+              auto j = podium::json::parse(line);
+              if (!j) return;
+              const Json* evs = podium::json::find(j->value, {"result", "events"});
+              if (evs && evs->is_array()) events += static_cast<int64_t>(evs->size());
+            },
+            stopWatch);
       } else {
-        c.stream(cmBase + "?watch=true&resourceVersion=0", http::verb::get, "",
-                 [&](const std::string& line) {
-                   if (line.find("\"type\":\"ADDED\"") != std::string::npos ||
-                       line.find("\"type\":\"MODIFIED\"") != std::string::npos)
-                     ++events;
-                 },
-                 stopWatch);
+        c.stream(
+            cmBase + "?watch=true&resourceVersion=0", http::verb::get, "",
+            [&](const std::string& line) {
+              if (line.find("\"type\":\"ADDED\"") != std::string::npos ||
+                  line.find("\"type\":\"MODIFIED\"") != std::string::npos)
+                ++events;
+            },
+            stopWatch);
       }
     } catch (const std::exception& e) {
       if (!stopWatch) std::cerr << "watch: " << e.what() << "\n";
@@ -253,29 +270,43 @@ int main(int argc, char** argv) {
           std::string body;
           auto t0 = Clock::now();
           if (etcd) {
-            Json put = {{"key", podium::strings::base64Encode("/bench/" + name)}, {"value", podium::strings::base64Encode(value)}};
-            if (c.request(http::verb::post, "/v3/kv/put", put.dump(), "application/json", &body) != 200) ++errors;
+            Json put = {{"key", podium::strings::base64Encode("/bench/" + name)},
+                        {"value", podium::strings::base64Encode(value)}};
+            if (c.request(http::verb::post, "/v3/kv/put", put.dump(), "application/json", &body) !=
+                200)
+              ++errors;
             auto t1 = Clock::now();
             put["value"] = podium::strings::base64Encode(value + "2");
-            if (c.request(http::verb::post, "/v3/kv/put", put.dump(), "application/json", &body) != 200) ++errors;
+            if (c.request(http::verb::post, "/v3/kv/put", put.dump(), "application/json", &body) !=
+                200)
+              ++errors;
             auto t2 = Clock::now();
             Json range = {{"key", podium::strings::base64Encode("/bench/" + name)}};
-            if (c.request(http::verb::post, "/v3/kv/range", range.dump(), "application/json", &body) != 200) ++errors;
+            if (c.request(http::verb::post, "/v3/kv/range", range.dump(), "application/json",
+                          &body) != 200)
+              ++errors;
             auto t3 = Clock::now();
             w.push_back(ms(t0, t1));
             w.push_back(ms(t1, t2));
             r.push_back(ms(t2, t3));
           } else {
-            Json cm = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", name}}}, {"data", {{"v", value}}}};
+            Json cm = {{"apiVersion", "v1"},
+                       {"kind", "ConfigMap"},
+                       {"metadata", {{"name", name}}},
+                       {"data", {{"v", value}}}};
             if (c.request(http::verb::post, cmBase, cm.dump(), "application/json", &body) != 201) {
               ++errors;
               continue;
             }
             auto t1 = Clock::now();
             auto created = podium::json::parse(body);
-            cm["metadata"]["resourceVersion"] = created ? podium::json::getString(created->value, {"metadata", "resourceVersion"}) : "";
+            cm["metadata"]["resourceVersion"] =
+                created ? podium::json::getString(created->value, {"metadata", "resourceVersion"})
+                        : "";
             cm["data"]["v"] = value + "2";
-            if (c.request(http::verb::put, cmBase + "/" + name, cm.dump(), "application/json", &body) != 200) ++errors;
+            if (c.request(http::verb::put, cmBase + "/" + name, cm.dump(), "application/json",
+                          &body) != 200)
+              ++errors;
             auto t2 = Clock::now();
             if (c.request(http::verb::get, cmBase + "/" + name, "", "", &body) != 200) ++errors;
             auto t3 = Clock::now();
@@ -296,14 +327,23 @@ int main(int argc, char** argv) {
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   int64_t expected = static_cast<int64_t>(stats.writeMs.size());
   auto waitUntil = Clock::now() + std::chrono::seconds(10);
-  while (events.load() < expected && Clock::now() < waitUntil) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (events.load() < expected && Clock::now() < waitUntil)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   double allDelivered = std::chrono::duration<double>(Clock::now() - start).count();
   stopWatch = true;
   // Wake the watcher with one more write so its blocking read returns.
   try {
     Conn c(o, url, &ctx);
-    if (etcd) c.request(http::verb::post, "/v3/kv/put", Json{{"key", podium::strings::base64Encode("/bench/zz")}, {"value", "eA=="}}.dump(), "application/json", nullptr);
-    else c.request(http::verb::post, cmBase, Json{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "zz-stop"}}}}.dump(), "application/json", nullptr);
+    if (etcd)
+      c.request(http::verb::post, "/v3/kv/put",
+                Json{{"key", podium::strings::base64Encode("/bench/zz")}, {"value", "eA=="}}.dump(),
+                "application/json", nullptr);
+    else
+      c.request(
+          http::verb::post, cmBase,
+          Json{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "zz-stop"}}}}
+              .dump(),
+          "application/json", nullptr);
   } catch (...) {
   }
   watcher.join();

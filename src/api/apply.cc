@@ -25,8 +25,10 @@ void fromJson(const Json& j, FieldSet::Node& node) {
       continue;
     }
     FieldSet::Node& child = node.children[item.key()];
-    if (item.value().is_object() && item.value().empty()) child.member = true;
-    else fromJson(item.value(), child);
+    if (item.value().is_object() && item.value().empty())
+      child.member = true;
+    else
+      fromJson(item.value(), child);
   }
 }
 
@@ -54,8 +56,10 @@ void subtractNodes(FieldSet::Node& a, const FieldSet::Node& b) {
   for (auto it = a.children.begin(); it != a.children.end();) {
     auto bit = b.children.find(it->first);
     if (bit != b.children.end()) subtractNodes(it->second, bit->second);
-    if (!it->second.member && it->second.children.empty()) it = a.children.erase(it);
-    else ++it;
+    if (!it->second.member && it->second.children.empty())
+      it = a.children.erase(it);
+    else
+      ++it;
   }
 }
 
@@ -164,7 +168,8 @@ std::string pathString(const Path& path) {
       auto keys = json::parse(e.substr(2));
       std::vector<std::string> parts;
       if (keys && keys->value.is_object())
-        for (const auto& item : keys->value.items()) parts.push_back(item.key() + "=" + json::dump(item.value()));
+        for (const auto& item : keys->value.items())
+          parts.push_back(item.key() + "=" + json::dump(item.value()));
       out += "[" + strings::join(parts, ",") + "]";
     } else if (e.rfind("v:", 0) == 0) {
       out += "[=" + e.substr(2) + "]";
@@ -198,8 +203,11 @@ Json renderManagedFields(const std::vector<ManagedEntry>& entries) {
   Json out = Json::array();
   for (const auto& e : entries) {
     if (e.fields.empty()) continue;
-    Json j = {{"manager", e.manager}, {"operation", e.operation}, {"apiVersion", e.apiVersion},
-              {"fieldsType", "FieldsV1"}, {"fieldsV1", e.fields.toFieldsV1()}};
+    Json j = {{"manager", e.manager},
+              {"operation", e.operation},
+              {"apiVersion", e.apiVersion},
+              {"fieldsType", "FieldsV1"},
+              {"fieldsV1", e.fields.toFieldsV1()}};
     if (!e.time.empty()) j["time"] = e.time;
     if (!e.subresource.empty()) j["subresource"] = e.subresource;
     out.push_back(std::move(j));
@@ -236,9 +244,12 @@ std::string itemKey(const Json& item, const std::vector<std::string>& keys) {
   if (!item.is_object()) return "";
   Json k = Json::object();
   for (const auto& name : keys) {
-    if (item.contains(name) && !item[name].is_null()) k[name] = item[name];
-    else if (name == "protocol") k[name] = "TCP";  // the schema default upstream relies on
-    else return "";
+    if (item.contains(name) && !item[name].is_null())
+      k[name] = item[name];
+    else if (name == "protocol")
+      k[name] = "TCP";  // the schema default upstream relies on
+    else
+      return "";
   }
   return "k:" + json::dump(k);
 }
@@ -281,7 +292,8 @@ struct SetBuilder {
           if (k.empty()) {
             ok = false;
             error = pathString(path) + ": element " + std::to_string(i) +
-                    ": associative list with keys has an element that omits key field \"" + f->listKeys[0] + "\"";
+                    ": associative list with keys has an element that omits key field \"" +
+                    f->listKeys[0] + "\"";
             out.insert(path);
             return;
           }
@@ -310,9 +322,17 @@ bool isStripped(const Path& p, const Scope& scope) {
   if (p[0] == "f:apiVersion" || p[0] == "f:kind") return true;
   if (p[0] == "f:metadata") {
     if (p.size() == 1) return true;
-    static const char* kServerOwned[] = {"f:name", "f:namespace", "f:uid", "f:resourceVersion", "f:generation",
-                                          "f:creationTimestamp", "f:selfLink", "f:managedFields",
-                                          "f:deletionTimestamp", "f:deletionGracePeriodSeconds", "f:generateName"};
+    static const char* kServerOwned[] = {"f:name",
+                                         "f:namespace",
+                                         "f:uid",
+                                         "f:resourceVersion",
+                                         "f:generation",
+                                         "f:creationTimestamp",
+                                         "f:selfLink",
+                                         "f:managedFields",
+                                         "f:deletionTimestamp",
+                                         "f:deletionGracePeriodSeconds",
+                                         "f:generateName"};
     for (const char* s : kServerOwned)
       if (p[1] == s) return true;
   }
@@ -331,7 +351,8 @@ FieldSet filterScope(const FieldSet& s, const Scope& scope) {
   return out;
 }
 
-FieldSet fieldsOf(const Json& obj, const Scope& scope, bool applyRules, std::string* error = nullptr) {
+FieldSet fieldsOf(const Json& obj, const Scope& scope, bool applyRules,
+                  std::string* error = nullptr) {
   SetBuilder b{applyRules, {}, true, {}};
   Path path;
   Json copy = obj;
@@ -369,7 +390,8 @@ const Json* valueAt(const Json& obj, const Path& path) {
         bool match = item.is_object();
         for (const auto& k : keys->value.items()) {
           if (!match) break;
-          Json have = item.contains(k.key()) ? item[k.key()] : (k.key() == "protocol" ? Json("TCP") : Json());
+          Json have = item.contains(k.key()) ? item[k.key()]
+                                             : (k.key() == "protocol" ? Json("TCP") : Json());
           match = have == k.value();
         }
         if (match) {
@@ -425,8 +447,10 @@ Json mergeApplied(const Json& live, const Json& config, const Type* t, const Fie
     for (const auto& item : config.items()) {
       const Field* cf = nullptr;
       const Type* ct = childType(t, item.key(), &cf);
-      if (out.contains(item.key())) out[item.key()] = mergeApplied(out[item.key()], item.value(), ct, cf);
-      else out[item.key()] = item.value();
+      if (out.contains(item.key()))
+        out[item.key()] = mergeApplied(out[item.key()], item.value(), ct, cf);
+      else
+        out[item.key()] = item.value();
     }
     return out;
   }
@@ -462,8 +486,8 @@ struct Diff {
   FieldSet changed, removed;
 };
 
-void diffWalk(const Json* oldV, const Json& newV, const Type* t, const Field* f, Path& path, bool alwaysPresent,
-              Diff& d) {
+void diffWalk(const Json* oldV, const Json& newV, const Type* t, const Field* f, Path& path,
+              bool alwaysPresent, Diff& d) {
   if (!oldV || oldV->is_null()) {
     SetBuilder b{false, {}, true, {}};
     b.walk(newV, t, f, path, alwaysPresent);
@@ -546,7 +570,8 @@ Diff diffObjects(const Json& oldObj, const Json& newObj, const Scope& scope) {
   Json a = oldObj.is_object() ? oldObj : Json::object();
   Json b = newObj.is_object() ? newObj : Json::object();
   for (Json* o : {&a, &b})
-    if (o->contains("metadata") && (*o)["metadata"].is_object()) (*o)["metadata"].erase("managedFields");
+    if (o->contains("metadata") && (*o)["metadata"].is_object())
+      (*o)["metadata"].erase("managedFields");
   for (const auto& item : b.items()) {
     const Field* f = nullptr;
     const Type* t = childType(scope.type, item.key(), &f);
@@ -563,15 +588,16 @@ Diff diffObjects(const Json& oldObj, const Json& newObj, const Scope& scope) {
   return d;
 }
 
-ManagedEntry* findEntry(std::vector<ManagedEntry>& entries, const std::string& manager, const std::string& op,
-                        const std::string& sub) {
+ManagedEntry* findEntry(std::vector<ManagedEntry>& entries, const std::string& manager,
+                        const std::string& op, const std::string& sub) {
   for (auto& e : entries)
     if (e.manager == manager && e.operation == op && e.subresource == sub) return &e;
   return nullptr;
 }
 
 void dropEmpty(std::vector<ManagedEntry>& entries) {
-  entries.erase(std::remove_if(entries.begin(), entries.end(), [](const ManagedEntry& e) { return e.fields.empty(); }),
+  entries.erase(std::remove_if(entries.begin(), entries.end(),
+                               [](const ManagedEntry& e) { return e.fields.empty(); }),
                 entries.end());
 }
 
@@ -586,8 +612,8 @@ const Json& managedFieldsOf(const Json* obj) {
 
 }  // namespace
 
-void recordUpdate(const Json* oldObj, Json& newObj, const std::string& manager, const std::string& apiVersion,
-                  const std::string& now, const Scope& scope) {
+void recordUpdate(const Json* oldObj, Json& newObj, const std::string& manager,
+                  const std::string& apiVersion, const std::string& now, const Scope& scope) {
   const Json& oldMf = managedFieldsOf(oldObj);
   const Json& newMf = managedFieldsOf(&newObj);
   // A client that rewrites managedFields (kubectl's client-side to server-side apply migration,
@@ -616,29 +642,33 @@ void recordUpdate(const Json* oldObj, Json& newObj, const std::string& manager, 
   }
   Json rendered = renderManagedFields(entries);
   if (rendered.empty()) {
-    if (newObj.contains("metadata") && newObj["metadata"].is_object()) newObj["metadata"].erase("managedFields");
+    if (newObj.contains("metadata") && newObj["metadata"].is_object())
+      newObj["metadata"].erase("managedFields");
   } else {
     newObj["metadata"]["managedFields"] = std::move(rendered);
   }
 }
 
-Expected<Json, ApiError> apply(const Json* live, const Json& config, const std::string& manager, bool force,
-                               const std::string& now, const Scope& scope, const std::string& qualifiedResource,
-                               const std::string& name) {
+Expected<Json, ApiError> apply(const Json* live, const Json& config, const std::string& manager,
+                               bool force, const std::string& now, const Scope& scope,
+                               const std::string& qualifiedResource, const std::string& name) {
   std::string keyError;
   FieldSet applied = fieldsOf(config, scope, true, &keyError);
   if (!keyError.empty()) return Unexpected(ApiError(422, "Invalid", keyError));
   Json base = live ? *live : Json::object();
   std::vector<ManagedEntry> entries = parseManagedFields(managedFieldsOf(live));
-  if (base.contains("metadata") && base["metadata"].is_object()) base["metadata"].erase("managedFields");
+  if (base.contains("metadata") && base["metadata"].is_object())
+    base["metadata"].erase("managedFields");
 
   // Only the part of the configuration this endpoint manages is applied.
   Json scoped = config;
-  if (scoped.contains("metadata") && scoped["metadata"].is_object()) scoped["metadata"].erase("managedFields");
+  if (scoped.contains("metadata") && scoped["metadata"].is_object())
+    scoped["metadata"].erase("managedFields");
   if (scope.hasStatusSubresource) {
     if (scope.subresource == "status") {
       for (auto it = scoped.begin(); it != scoped.end();)
-        if (it.key() != "status" && it.key() != "metadata" && it.key() != "apiVersion" && it.key() != "kind")
+        if (it.key() != "status" && it.key() != "metadata" && it.key() != "apiVersion" &&
+            it.key() != "kind")
           it = scoped.erase(it);
         else
           ++it;
@@ -651,14 +681,16 @@ Expected<Json, ApiError> apply(const Json* live, const Json& config, const std::
   // Conflicts: fields another manager owns that this configuration sets to a different value.
   std::vector<Conflict> conflicts;
   for (auto& e : entries) {
-    if (e.manager == manager && e.operation == "Apply" && e.subresource == scope.subresource) continue;
+    if (e.manager == manager && e.operation == "Apply" && e.subresource == scope.subresource)
+      continue;
     FieldSet shared = e.fields.intersect(applied);
     for (const auto& p : shared.members()) {
       const Json* before = valueAt(base, p);
       const Json* after = valueAt(merged, p);
       // A list item or map present on both sides is not itself a conflict; its leaves are.
       if (before && after && before->is_object() && after->is_object()) continue;
-      bool differs = (before == nullptr) != (after == nullptr) || (before && after && *before != *after);
+      bool differs =
+          (before == nullptr) != (after == nullptr) || (before && after && *before != *after);
       if (differs) conflicts.push_back(Conflict{e.manager, e.subresource, e.apiVersion, p});
     }
   }
@@ -670,11 +702,14 @@ Expected<Json, ApiError> apply(const Json* live, const Json& config, const std::
       if (!c.subresource.empty()) who += " with subresource \"" + c.subresource + "\"";
       if (!c.apiVersion.empty()) who += " using " + c.apiVersion;
       lines.push_back(who + ": " + pathString(c.path));
-      causes.push_back({{"reason", "FieldManagerConflict"}, {"message", who}, {"field", pathString(c.path)}});
+      causes.push_back(
+          {{"reason", "FieldManagerConflict"}, {"message", who}, {"field", pathString(c.path)}});
     }
     std::string msg = "Apply failed with " + std::to_string(conflicts.size()) + " conflict" +
                       (conflicts.size() == 1 ? "" : "s") + ": " + strings::join(lines, "\n");
-    Json details = {{"name", name}, {"kind", qualifiedResource.substr(0, qualifiedResource.find('.'))}, {"causes", causes}};
+    Json details = {{"name", name},
+                    {"kind", qualifiedResource.substr(0, qualifiedResource.find('.'))},
+                    {"causes", causes}};
     auto dot = qualifiedResource.find('.');
     if (dot != std::string::npos) details["group"] = qualifiedResource.substr(dot + 1);
     return Unexpected(ApiError(409, "Conflict", msg, details));
@@ -683,13 +718,15 @@ Expected<Json, ApiError> apply(const Json* live, const Json& config, const std::
     for (auto& e : entries)
       if (e.manager == c.manager && e.subresource == c.subresource) e.fields.removeSubtree(c.path);
 
-  // Fields this manager applied before but no longer does are removed unless someone else owns them.
+  // Fields this manager applied before but no longer does are removed unless someone else owns
+  // them.
   ManagedEntry* mine = findEntry(entries, manager, "Apply", scope.subresource);
   if (mine) {
     FieldSet dropped = mine->fields;
     dropped.subtract(applied);
     auto paths = dropped.members();
-    std::sort(paths.begin(), paths.end(), [](const Path& a, const Path& b) { return a.size() > b.size(); });
+    std::sort(paths.begin(), paths.end(),
+              [](const Path& a, const Path& b) { return a.size() > b.size(); });
     for (const auto& p : paths) {
       bool ownedElsewhere = false;
       for (const auto& e : entries)

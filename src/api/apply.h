@@ -70,8 +70,8 @@ struct Scope {
 // Records an Update by `manager` that turned `oldObj` into `newObj` (oldObj null on create):
 // the manager takes the fields it added or changed. Updates newObj.metadata.managedFields.
 // If the client sent managedFields that differ from the old ones, they are kept as sent.
-void recordUpdate(const Json* oldObj, Json& newObj, const std::string& manager, const std::string& apiVersion,
-                  const std::string& now, const Scope& scope);
+void recordUpdate(const Json* oldObj, Json& newObj, const std::string& manager,
+                  const std::string& apiVersion, const std::string& now, const Scope& scope);
 
 struct Conflict {
   std::string manager;
@@ -83,8 +83,8 @@ struct Conflict {
 // Applies `config` (the user's partial object) by `manager` onto `live` (null to create).
 // Returns the merged object with managedFields updated, or the conflicts as an ApiError (409)
 // when another manager owns a field the config changes and `force` is false.
-Expected<Json, ApiError> apply(const Json* live, const Json& config, const std::string& manager, bool force,
-                               const std::string& now, const Scope& scope, const std::string& qualifiedResource,
-                               const std::string& name);
+Expected<Json, ApiError> apply(const Json* live, const Json& config, const std::string& manager,
+                               bool force, const std::string& now, const Scope& scope,
+                               const std::string& qualifiedResource, const std::string& name);
 
 }  // namespace podium::api::ssa

@@ -62,9 +62,12 @@ void CacheWatcher::dispatch(const CacheEvent& ev) {
   if (ev.key.compare(0, prefix_.size(), prefix_) == 0) {
     bool now = ev.type != WatchEventType::Deleted && (!filter_ || filter_(*ev.object));
     bool before = false;
-    if (ev.type == WatchEventType::Deleted) before = !filter_ || filter_(*ev.object);
-    else if (ev.previous) before = !filter_ || filter_(*ev.previous);
-    else if (ev.type == WatchEventType::Modified) before = now;  // history without the old state
+    if (ev.type == WatchEventType::Deleted)
+      before = !filter_ || filter_(*ev.object);
+    else if (ev.previous)
+      before = !filter_ || filter_(*ev.previous);
+    else if (ev.type == WatchEventType::Modified)
+      before = now;  // history without the old state
     if (ev.type == WatchEventType::Deleted) {
       if (before) push({WatchEventType::Deleted, ev.object, ev.revision});
     } else if (now && before) {
@@ -79,14 +82,16 @@ void CacheWatcher::dispatch(const CacheEvent& ev) {
   caughtUp_ = std::max(caughtUp_, ev.revision);
 }
 
-Cacher::Cacher(store::Store& store, size_t historyEvents) : store_(store), historyLimit_(historyEvents) {}
+Cacher::Cacher(store::Store& store, size_t historyEvents)
+    : store_(store), historyLimit_(historyEvents) {}
 
 Cacher::~Cacher() { storeWatch_.reset(); }
 
 ObjectPtr Cacher::decode(const store::KeyValue& kv) const {
   auto parsed = json::parse(kv.value);
   Json obj = parsed ? std::move(parsed->value) : Json::object();
-  if (!parsed) PODIUM_LOG(Error) << "undecodable object in store at " << kv.key << ": " << parsed.error();
+  if (!parsed)
+    PODIUM_LOG(Error) << "undecodable object in store at " << kv.key << ": " << parsed.error();
   if (!obj.is_object()) obj = Json::object();
   obj["metadata"]["resourceVersion"] = std::to_string(kv.modRevision);
   return std::make_shared<const Json>(std::move(obj));
@@ -97,20 +102,23 @@ Expected<void, std::string> Cacher::start() {
   if (!listed) return Unexpected("initial list: " + listed.error().message);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& kv : listed->items) objects_[kv.key] = CachedObject{decode(kv), kv.modRevision};
+    for (const auto& kv : listed->items)
+      objects_[kv.key] = CachedObject{decode(kv), kv.modRevision};
     revision_ = listed->revision;
   }
   // Replay the store's retained history into the event ring so watches can resume from before
   // this start, then follow live changes. Events up to the list's revision are history only.
-  int64_t from = std::max(store_.compactedRevision(), listed->revision - static_cast<int64_t>(historyLimit_));
+  int64_t from =
+      std::max(store_.compactedRevision(), listed->revision - static_cast<int64_t>(historyLimit_));
   from = std::max<int64_t>(from, 0);
   {
     std::lock_guard<std::mutex> lock(mu_);
     oldestResumable_ = from;
   }
   int64_t applyAfter = listed->revision;
-  auto w = store_.watch("/registry/", from,
-                        [this, applyAfter](const std::vector<store::Event>& evs) { onStoreEvents(evs, applyAfter); });
+  auto w = store_.watch(
+      "/registry/", from,
+      [this, applyAfter](const std::vector<store::Event>& evs) { onStoreEvents(evs, applyAfter); });
   if (!w) return Unexpected("watch: " + w.error().message);
   storeWatch_ = std::move(*w);
   return {};
@@ -196,8 +204,10 @@ size_t Cacher::objectCount() const {
   return objects_.size();
 }
 
-Expected<CacheWatcherPtr, Cacher::WatchError> Cacher::watch(const std::string& prefix, int64_t fromRevision,
-                                                            CacheWatcher::Filter filter, int64_t* oldestAvailable) {
+Expected<CacheWatcherPtr, Cacher::WatchError> Cacher::watch(const std::string& prefix,
+                                                            int64_t fromRevision,
+                                                            CacheWatcher::Filter filter,
+                                                            int64_t* oldestAvailable) {
   auto w = std::make_shared<CacheWatcher>(prefix, std::move(filter), 100000);
   std::lock_guard<std::mutex> lock(mu_);
   if (oldestAvailable) *oldestAvailable = oldestResumable_;
@@ -233,7 +243,8 @@ void Cacher::stopWatch(const CacheWatcherPtr& w) {
   w->wake_ = nullptr;
 }
 
-void Cacher::addListener(std::string prefix, std::function<void(const std::vector<CacheEvent>&)> listener) {
+void Cacher::addListener(std::string prefix,
+                         std::function<void(const std::vector<CacheEvent>&)> listener) {
   listeners_.emplace_back(std::move(prefix), std::move(listener));
 }
 

@@ -34,7 +34,8 @@ void defaultContainer(Json& c) {
   setIfMissing(c, "terminationMessagePath", "/dev/termination-log");
   setIfMissing(c, "terminationMessagePolicy", "File");
   if (!c.contains("imagePullPolicy") && c.contains("image") && c["image"].is_string())
-    c["imagePullPolicy"] = imageUsesLatest(c["image"].get<std::string>()) ? "Always" : "IfNotPresent";
+    c["imagePullPolicy"] =
+        imageUsesLatest(c["image"].get<std::string>()) ? "Always" : "IfNotPresent";
   setIfMissing(c, "resources", Json::object());
   if (c.contains("ports") && c["ports"].is_array())
     for (auto& p : c["ports"])
@@ -42,7 +43,8 @@ void defaultContainer(Json& c) {
   if (c.contains("env") && c["env"].is_array())
     for (auto& e : c["env"]) {
       if (!e.is_object()) continue;
-      if (auto* fr = e.contains("valueFrom") && e["valueFrom"].is_object() && e["valueFrom"].contains("fieldRef")
+      if (auto* fr = e.contains("valueFrom") && e["valueFrom"].is_object() &&
+                             e["valueFrom"].contains("fieldRef")
                          ? &e["valueFrom"]["fieldRef"]
                          : nullptr;
           fr && fr->is_object())
@@ -58,7 +60,8 @@ void defaultVolumes(Json& spec) {
     if (!v.is_object()) continue;
     for (const char* src : {"configMap", "secret", "projected", "downwardAPI"})
       if (v.contains(src) && v[src].is_object()) setIfMissing(v[src], "defaultMode", 420);
-    if (v.contains("hostPath") && v["hostPath"].is_object()) setIfMissing(v["hostPath"], "type", "");
+    if (v.contains("hostPath") && v["hostPath"].is_object())
+      setIfMissing(v["hostPath"], "type", "");
   }
 }
 
@@ -89,7 +92,8 @@ std::string qosClass(const Json& spec) {
         allGuaranteed = false;
         continue;
       }
-      if (req && req->is_object() && req->contains(r) && (*req)[r] != (*lim)[r]) allGuaranteed = false;
+      if (req && req->is_object() && req->contains(r) && (*req)[r] != (*lim)[r])
+        allGuaranteed = false;
     }
   }
   if (!anyRequest) return "BestEffort";
@@ -129,7 +133,10 @@ void defaultPod(Json& pod) {
     bool has = false;
     for (const auto& t : tol) has = has || (t.is_object() && json::str(t, "key", "") == key);
     if (!has)
-      tol.push_back({{"key", key}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", 300}});
+      tol.push_back({{"key", key},
+                     {"operator", "Exists"},
+                     {"effect", "NoExecute"},
+                     {"tolerationSeconds", 300}});
   }
   Json& status = pod["status"];
   if (!status.is_object()) status = Json::object();
@@ -151,7 +158,8 @@ void defaultService(Json& svc) {
     }
   if (type != "ExternalName") {
     setIfMissing(spec, "internalTrafficPolicy", "Cluster");
-    if (type == "NodePort" || type == "LoadBalancer") setIfMissing(spec, "externalTrafficPolicy", "Cluster");
+    if (type == "NodePort" || type == "LoadBalancer")
+      setIfMissing(spec, "externalTrafficPolicy", "Cluster");
     if (type == "LoadBalancer") setIfMissing(spec, "allocateLoadBalancerNodePorts", true);
     setIfMissing(spec, "ipFamilies", Json::array({"IPv4"}));
     setIfMissing(spec, "ipFamilyPolicy", "SingleStack");
@@ -167,7 +175,8 @@ void defaultSecret(Json& secret) {
     Json& data = secret["data"];
     if (!data.is_object()) data = Json::object();
     for (const auto& item : secret["stringData"].items())
-      if (item.value().is_string()) data[item.key()] = strings::base64Encode(item.value().get<std::string>());
+      if (item.value().is_string())
+        data[item.key()] = strings::base64Encode(item.value().get<std::string>());
     secret.erase("stringData");
   }
 }
@@ -229,7 +238,8 @@ void defaultJobSpec(Json& spec) {
   setIfMissing(spec, "completionMode", "NonIndexed");
   setIfMissing(spec, "suspend", false);
   setIfMissing(spec, "podReplacementPolicy", "TerminatingOrFailed");
-  if (spec.contains("template") && spec["template"].is_object() && spec["template"].contains("spec"))
+  if (spec.contains("template") && spec["template"].is_object() &&
+      spec["template"].contains("spec"))
     defaultPodSpec(spec["template"]["spec"]);
 }
 
@@ -276,7 +286,8 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
     } else if (p == "podtemplates") {
       defaultTemplate(obj, {"template"});
     } else if (p == "persistentvolumeclaims") {
-      if (obj.contains("spec") && obj["spec"].is_object()) setIfMissing(obj["spec"], "volumeMode", "Filesystem");
+      if (obj.contains("spec") && obj["spec"].is_object())
+        setIfMissing(obj["spec"], "volumeMode", "Filesystem");
     }
   } else if (g == "apps") {
     if (p != "controllerrevisions") defaultDeploymentLike(obj, p);
@@ -300,11 +311,14 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
       Json& spec = obj["spec"];
       setIfMissing(spec, "minReplicas", 1);
       if (!spec.contains("metrics") || !spec["metrics"].is_array() || spec["metrics"].empty())
-        spec["metrics"] = Json::array({{{"type", "Resource"},
-                                        {"resource", {{"name", "cpu"},
-                                                      {"target", {{"type", "Utilization"}, {"averageUtilization", 80}}}}}}});
+        spec["metrics"] =
+            Json::array({{{"type", "Resource"},
+                          {"resource",
+                           {{"name", "cpu"},
+                            {"target", {{"type", "Utilization"}, {"averageUtilization", 80}}}}}}});
     }
-  } else if (g == "rbac.authorization.k8s.io" && (p == "rolebindings" || p == "clusterrolebindings")) {
+  } else if (g == "rbac.authorization.k8s.io" &&
+             (p == "rolebindings" || p == "clusterrolebindings")) {
     if (obj.contains("subjects") && obj["subjects"].is_array())
       for (auto& s : obj["subjects"]) {
         if (!s.is_object() || s.contains("apiGroup")) continue;

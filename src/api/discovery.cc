@@ -20,13 +20,15 @@ Json discoveryResource(const ResourceInfo& r) {
   if (!r.categories.empty()) res["categories"] = r.categories;
   Json subs = Json::array();
   if (r.hasScale)
-    subs.push_back({{"subresource", "scale"},
-                    {"responseKind", {{"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}}},
-                    {"verbs", kSubresourceVerbs}});
+    subs.push_back(
+        {{"subresource", "scale"},
+         {"responseKind", {{"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}}},
+         {"verbs", kSubresourceVerbs}});
   if (r.hasStatus)
-    subs.push_back({{"subresource", "status"},
-                    {"responseKind", {{"group", r.group}, {"version", r.version}, {"kind", r.kind}}},
-                    {"verbs", kSubresourceVerbs}});
+    subs.push_back(
+        {{"subresource", "status"},
+         {"responseKind", {{"group", r.group}, {"version", r.version}, {"kind", r.kind}}},
+         {"verbs", kSubresourceVerbs}});
   if (!subs.empty()) res["subresources"] = subs;
   return res;
 }
@@ -44,27 +46,35 @@ Json aggregatedDiscovery(const ResourceSet& set, bool core, const std::string& a
     Json versions = Json::array();
     for (const auto& v : g.versions) {
       Json resources = Json::array();
-      for (const auto& r : set.inGroupVersion(g.name, v)) resources.push_back(discoveryResource(*r));
+      for (const auto& r : set.inGroupVersion(g.name, v))
+        resources.push_back(discoveryResource(*r));
       versions.push_back({{"version", v}, {"resources", resources}, {"freshness", "Current"}});
     }
-    items.push_back({{"metadata", {{"name", g.name}, {"creationTimestamp", nullptr}}}, {"versions", versions}});
+    items.push_back(
+        {{"metadata", {{"name", g.name}, {"creationTimestamp", nullptr}}}, {"versions", versions}});
   }
-  return {{"kind", "APIGroupDiscoveryList"}, {"apiVersion", apiVersion}, {"metadata", Json::object()}, {"items", items}};
+  return {{"kind", "APIGroupDiscoveryList"},
+          {"apiVersion", apiVersion},
+          {"metadata", Json::object()},
+          {"items", items}};
 }
 
 Json legacyApiVersions(const std::string& serverAddress) {
   return {{"kind", "APIVersions"},
           {"versions", Json::array({"v1"})},
-          {"serverAddressByClientCIDRs", Json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", serverAddress}}})}};
+          {"serverAddressByClientCIDRs",
+           Json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", serverAddress}}})}};
 }
 
 namespace {
 Json groupJson(const GroupInfo& g) {
   Json versions = Json::array();
-  for (const auto& v : g.versions) versions.push_back({{"groupVersion", groupVersion(g.name, v)}, {"version", v}});
+  for (const auto& v : g.versions)
+    versions.push_back({{"groupVersion", groupVersion(g.name, v)}, {"version", v}});
   return {{"name", g.name},
           {"versions", versions},
-          {"preferredVersion", {{"groupVersion", groupVersion(g.name, g.versions[0])}, {"version", g.versions[0]}}}};
+          {"preferredVersion",
+           {{"groupVersion", groupVersion(g.name, g.versions[0])}, {"version", g.versions[0]}}}};
 }
 }  // namespace
 
@@ -86,24 +96,38 @@ Json legacyGroup(const ResourceSet& set, const std::string& group) {
   return nullptr;
 }
 
-Json legacyResourceList(const ResourceSet& set, const std::string& group, const std::string& version) {
+Json legacyResourceList(const ResourceSet& set, const std::string& group,
+                        const std::string& version) {
   auto rs = set.inGroupVersion(group, version);
   if (rs.empty()) return nullptr;
   Json resources = Json::array();
   for (const auto& r : rs) {
-    Json e = {{"name", r->plural}, {"singularName", r->singular}, {"namespaced", r->namespaced},
-              {"kind", r->kind}, {"verbs", r->verbs}};
+    Json e = {{"name", r->plural},
+              {"singularName", r->singular},
+              {"namespaced", r->namespaced},
+              {"kind", r->kind},
+              {"verbs", r->verbs}};
     if (!r->shortNames.empty()) e["shortNames"] = r->shortNames;
     if (!r->categories.empty()) e["categories"] = r->categories;
     resources.push_back(e);
     if (r->hasScale)
-      resources.push_back({{"name", r->plural + "/scale"}, {"singularName", ""}, {"namespaced", r->namespaced},
-                           {"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}, {"verbs", kSubresourceVerbs}});
+      resources.push_back({{"name", r->plural + "/scale"},
+                           {"singularName", ""},
+                           {"namespaced", r->namespaced},
+                           {"group", "autoscaling"},
+                           {"version", "v1"},
+                           {"kind", "Scale"},
+                           {"verbs", kSubresourceVerbs}});
     if (r->hasStatus)
-      resources.push_back({{"name", r->plural + "/status"}, {"singularName", ""}, {"namespaced", r->namespaced},
-                           {"kind", r->kind}, {"verbs", kSubresourceVerbs}});
+      resources.push_back({{"name", r->plural + "/status"},
+                           {"singularName", ""},
+                           {"namespaced", r->namespaced},
+                           {"kind", r->kind},
+                           {"verbs", kSubresourceVerbs}});
   }
-  return {{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", groupVersion(group, version)},
+  return {{"kind", "APIResourceList"},
+          {"apiVersion", "v1"},
+          {"groupVersion", groupVersion(group, version)},
           {"resources", resources}};
 }
 
@@ -116,7 +140,8 @@ using schema::Type;
 
 std::string definitionName(const std::string& schemaName) {
   // core.v1.Pod -> io.k8s.api.core.v1.Pod, meta.v1.X -> io.k8s.apimachinery.pkg.apis.meta.v1.X
-  if (schemaName.rfind("meta.v1.", 0) == 0) return "io.k8s.apimachinery.pkg.apis.meta.v1." + schemaName.substr(8);
+  if (schemaName.rfind("meta.v1.", 0) == 0)
+    return "io.k8s.apimachinery.pkg.apis.meta.v1." + schemaName.substr(8);
   if (schemaName.rfind("apiextensions.v1.", 0) == 0)
     return "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1." + schemaName.substr(17);
   size_t dots = std::count(schemaName.begin(), schemaName.end(), '.');
@@ -128,21 +153,34 @@ class SchemaWriter {
  public:
   Json ref(const Type* t) {
     switch (t->kind) {
-      case Kind::String: return enumOf(t, {{"type", "string"}});
-      case Kind::Int32: return enumOf(t, {{"type", "integer"}, {"format", "int32"}});
-      case Kind::Int64: return enumOf(t, {{"type", "integer"}, {"format", "int64"}});
-      case Kind::Bool: return {{"type", "boolean"}};
-      case Kind::Float64: return {{"type", "number"}, {"format", "double"}};
-      case Kind::Bytes: return {{"type", "string"}, {"format", "byte"}};
-      case Kind::Quantity: return {{"$ref", "#/components/schemas/io.k8s.apimachinery.pkg.api.resource.Quantity"}};
-      case Kind::IntOrString: return {{"$ref", "#/components/schemas/io.k8s.apimachinery.pkg.util.intstr.IntOrString"}};
+      case Kind::String:
+        return enumOf(t, {{"type", "string"}});
+      case Kind::Int32:
+        return enumOf(t, {{"type", "integer"}, {"format", "int32"}});
+      case Kind::Int64:
+        return enumOf(t, {{"type", "integer"}, {"format", "int64"}});
+      case Kind::Bool:
+        return {{"type", "boolean"}};
+      case Kind::Float64:
+        return {{"type", "number"}, {"format", "double"}};
+      case Kind::Bytes:
+        return {{"type", "string"}, {"format", "byte"}};
+      case Kind::Quantity:
+        return {{"$ref", "#/components/schemas/io.k8s.apimachinery.pkg.api.resource.Quantity"}};
+      case Kind::IntOrString:
+        return {{"$ref", "#/components/schemas/io.k8s.apimachinery.pkg.util.intstr.IntOrString"}};
       case Kind::Time:
-      case Kind::MicroTime: return {{"type", "string"}, {"format", "date-time"}};
-      case Kind::Duration: return {{"type", "string"}};
+      case Kind::MicroTime:
+        return {{"type", "string"}, {"format", "date-time"}};
+      case Kind::Duration:
+        return {{"type", "string"}};
       case Kind::Raw:
-      case Kind::FieldsV1: return {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
-      case Kind::List: return {{"type", "array"}, {"items", ref(t->elem)}};
-      case Kind::Map: return {{"type", "object"}, {"additionalProperties", ref(t->elem)}};
+      case Kind::FieldsV1:
+        return {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+      case Kind::List:
+        return {{"type", "array"}, {"items", ref(t->elem)}};
+      case Kind::Map:
+        return {{"type", "object"}, {"additionalProperties", ref(t->elem)}};
       case Kind::Object: {
         std::string name = definitionName(t->name);
         if (!schemas_.contains(name)) {
@@ -197,31 +235,44 @@ class SchemaWriter {
   Json schemas_ = Json::object();
 };
 
-Json gvk(const ResourceInfo& r) { return {{"group", r.group}, {"version", r.version}, {"kind", r.kind}}; }
-
-Json param(const char* name, const char* in, bool required = false) {
-  return {{"name", name}, {"in", in}, {"required", required}, {"schema", {{"type", "string"}, {"uniqueItems", true}}}};
+Json gvk(const ResourceInfo& r) {
+  return {{"group", r.group}, {"version", r.version}, {"kind", r.kind}};
 }
 
-Json operation(const ResourceInfo& r, const std::string& action, const std::string& id, const Json& response,
-               bool hasBody, bool writes) {
+Json param(const char* name, const char* in, bool required = false) {
+  return {{"name", name},
+          {"in", in},
+          {"required", required},
+          {"schema", {{"type", "string"}, {"uniqueItems", true}}}};
+}
+
+Json operation(const ResourceInfo& r, const std::string& action, const std::string& id,
+               const Json& response, bool hasBody, bool writes) {
   Json params = Json::array();
   if (writes) {
     params.push_back(param("dryRun", "query"));
     params.push_back(param("fieldManager", "query"));
     params.push_back(param("fieldValidation", "query"));
   }
-  Json op = {{"operationId", id}, {"parameters", params},
-             {"responses", {{"200", {{"description", "OK"}, {"content", {{"application/json", {{"schema", response}}}}}}},
-                            {"401", {{"description", "Unauthorized"}}}}},
-             {"x-kubernetes-action", action}, {"x-kubernetes-group-version-kind", gvk(r)}};
+  Json op = {
+      {"operationId", id},
+      {"parameters", params},
+      {"responses",
+       {{"200",
+         {{"description", "OK"}, {"content", {{"application/json", {{"schema", response}}}}}}},
+        {"401", {{"description", "Unauthorized"}}}}},
+      {"x-kubernetes-action", action},
+      {"x-kubernetes-group-version-kind", gvk(r)}};
   if (action == "patch") op["parameters"].push_back(param("force", "query"));
   if (hasBody) {
     Json content = Json::object();
     if (action == "patch") {
-      for (const char* ct : {"application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
-                             "application/strategic-merge-patch+json"})
-        content[ct] = {{"schema", {{"$ref", "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}}};
+      for (const char* ct :
+           {"application/apply-patch+yaml", "application/json-patch+json",
+            "application/merge-patch+json", "application/strategic-merge-patch+json"})
+        content[ct] = {
+            {"schema",
+             {{"$ref", "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}}};
     } else {
       content["*/*"] = {{"schema", response}};
     }
@@ -281,8 +332,11 @@ Json openApiDocument(const ResourceSet& set, const std::string& gvPath) {
     Json& s = w.schemas()[def];
     s["x-kubernetes-group-version-kind"] = Json::array({gvk(*r)});
     Json listRef = {{"type", "object"},
-                    {"properties", {{"items", {{"type", "array"}, {"items", ref}}}, {"apiVersion", {{"type", "string"}}},
-                                    {"kind", {{"type", "string"}}}, {"metadata", {{"type", "object"}}}}}};
+                    {"properties",
+                     {{"items", {{"type", "array"}, {"items", ref}}},
+                      {"apiVersion", {{"type", "string"}}},
+                      {"kind", {{"type", "string"}}},
+                      {"metadata", {{"type", "object"}}}}}};
     std::string collection = base + (r->namespaced ? "/namespaces/{namespace}/" : "/") + r->plural;
     std::string item = collection + "/{name}";
     std::string K = r->kind;
@@ -320,7 +374,8 @@ Json openApiDocument(const ResourceSet& set, const std::string& gvPath) {
 
 std::string openApiHash(const ResourceSet& set, const std::string& gvPath) {
   char buf[17];
-  snprintf(buf, sizeof buf, "%016llX", static_cast<unsigned long long>(fnv1a(openApiDocument(set, gvPath).dump())));
+  snprintf(buf, sizeof buf, "%016llX",
+           static_cast<unsigned long long>(fnv1a(openApiDocument(set, gvPath).dump())));
   return buf;
 }
 

@@ -17,7 +17,8 @@ Json legacyApiVersions(const std::string& serverAddress);
 Json legacyGroupList(const ResourceSet& set);
 // nullptr-like (null Json) if the group is unknown.
 Json legacyGroup(const ResourceSet& set, const std::string& group);
-Json legacyResourceList(const ResourceSet& set, const std::string& group, const std::string& version);
+Json legacyResourceList(const ResourceSet& set, const std::string& group,
+                        const std::string& version);
 
 // The OpenAPI v3 index ({"paths": {"apis/apps/v1": {"serverRelativeURL": …}}}).
 Json openApiIndex(const ResourceSet& set);

@@ -31,7 +31,8 @@ std::vector<MediaType> parseAccept(const std::string& accept) {
     m.type = strings::toLower(strings::trim(fields[0]));
     for (size_t i = 1; i < fields.size(); ++i) {
       auto kv = strings::split(fields[i], '=');
-      if (kv.size() == 2) m.params[std::string(strings::trim(kv[0]))] = std::string(strings::trim(kv[1]));
+      if (kv.size() == 2)
+        m.params[std::string(strings::trim(kv[0]))] = std::string(strings::trim(kv[1]));
     }
     if (!m.type.empty()) out.push_back(std::move(m));
   }
@@ -54,18 +55,22 @@ Shape wantedShape(const HttpRequest& req) {
   return Shape::Object;
 }
 
-HttpResponse jsonResponse(int status, const Json& body, const HttpRequest& req, const std::string& contentType = kJson) {
+HttpResponse jsonResponse(int status, const Json& body, const HttpRequest& req,
+                          const std::string& contentType = kJson) {
   HttpResponse r;
   r.status = status;
   r.setHeader("Content-Type", contentType);
   r.setHeader("Cache-Control", "no-cache, private");
-  r.body = strings::parseBool(req.param("pretty")).value_or(false) ? body.dump(4, ' ', false, Json::error_handler_t::replace)
-                                               : json::dump(body);
+  r.body = strings::parseBool(req.param("pretty")).value_or(false)
+               ? body.dump(4, ' ', false, Json::error_handler_t::replace)
+               : json::dump(body);
   r.body += "\n";
   return r;
 }
 
-HttpResponse errorResponse(const ApiError& e, const HttpRequest& req) { return jsonResponse(e.code(), e.toStatus(), req); }
+HttpResponse errorResponse(const ApiError& e, const HttpRequest& req) {
+  return jsonResponse(e.code(), e.toStatus(), req);
+}
 
 void addWarnings(HttpResponse& r, const std::vector<std::string>& warnings) {
   for (const auto& w : warnings) {
@@ -79,7 +84,8 @@ void addWarnings(HttpResponse& r, const std::vector<std::string>& warnings) {
 }
 
 Json partialMetadata(const Json& obj) {
-  return {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"},
+  return {{"kind", "PartialObjectMetadata"},
+          {"apiVersion", "meta.k8s.io/v1"},
           {"metadata", obj.contains("metadata") ? obj["metadata"] : Json::object()}};
 }
 
@@ -91,18 +97,21 @@ struct Decoded {
 };
 
 Expected<Decoded, ApiError> decodeBody(const HttpRequest& req, const ResourceSet& set) {
-  std::string ct = strings::toLower(strings::trim(req.header("content-type").substr(0, req.header("content-type").find(';'))));
+  std::string ct = strings::toLower(
+      strings::trim(req.header("content-type").substr(0, req.header("content-type").find(';'))));
   Decoded d;
   if (ct == "application/vnd.kubernetes.protobuf") {
-    auto obj = decodeProtobufObject(req.body, [&set](const std::string& apiVersion, const std::string& kind) -> const schema::Type* {
-      std::string group, version = apiVersion;
-      if (auto slash = apiVersion.find('/'); slash != std::string::npos) {
-        group = apiVersion.substr(0, slash);
-        version = apiVersion.substr(slash + 1);
-      }
-      auto r = set.findKind(group, version, kind);
-      return r && !r->custom ? r->schema : nullptr;
-    });
+    auto obj = decodeProtobufObject(
+        req.body,
+        [&set](const std::string& apiVersion, const std::string& kind) -> const schema::Type* {
+          std::string group, version = apiVersion;
+          if (auto slash = apiVersion.find('/'); slash != std::string::npos) {
+            group = apiVersion.substr(0, slash);
+            version = apiVersion.substr(slash + 1);
+          }
+          auto r = set.findKind(group, version, kind);
+          return r && !r->custom ? r->schema : nullptr;
+        });
     if (!obj) return Unexpected(ApiError::badRequest(obj.error()));
     d.object = std::move(*obj);
     return d;
@@ -121,32 +130,42 @@ Expected<Decoded, ApiError> decodeBody(const HttpRequest& req, const ResourceSet
     d.duplicates = std::move(parsed->duplicates);
     return d;
   }
-  return Unexpected(ApiError::unsupportedMediaType("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"));
+  return Unexpected(ApiError::unsupportedMediaType(
+      "the body of the request was in an unknown format - accepted media types include: "
+      "application/json, application/yaml, application/vnd.kubernetes.protobuf"));
 }
 
 Expected<WriteOptions, ApiError> writeOptions(const HttpRequest& req, bool isPatch, bool isApply) {
   WriteOptions o;
   std::string dry = req.param("dryRun");
   if (!dry.empty()) {
-    if (dry != "All") return Unexpected(ApiError::badRequest("Invalid dry run value: " + dry + ": supported values: \"All\""));
+    if (dry != "All")
+      return Unexpected(
+          ApiError::badRequest("Invalid dry run value: " + dry + ": supported values: \"All\""));
     o.dryRun = true;
   }
   o.fieldManager = req.param("fieldManager");
   if (o.fieldManager.size() > 128)
-    return Unexpected(ApiError::invalid("", "Options", "", {FieldError::tooLong("fieldManager", o.fieldManager, 128)}));
+    return Unexpected(ApiError::invalid(
+        "", "Options", "", {FieldError::tooLong("fieldManager", o.fieldManager, 128)}));
   if (o.fieldManager.empty() && !isApply) {
     std::string ua = req.header("user-agent");
     o.fieldManager = ua.substr(0, std::min(ua.find('/'), size_t{128}));
     if (o.fieldManager.empty()) o.fieldManager = "unknown";
   }
   std::string fv = req.param("fieldValidation");
-  if (fv.empty() || fv == "Warn") o.fieldValidation = FieldValidation::Warn;
-  else if (fv == "Strict") o.fieldValidation = FieldValidation::Strict;
-  else if (fv == "Ignore") o.fieldValidation = FieldValidation::Ignore;
-  else return Unexpected(ApiError::badRequest("fieldValidation parameter unsupported: " + fv));
+  if (fv.empty() || fv == "Warn")
+    o.fieldValidation = FieldValidation::Warn;
+  else if (fv == "Strict")
+    o.fieldValidation = FieldValidation::Strict;
+  else if (fv == "Ignore")
+    o.fieldValidation = FieldValidation::Ignore;
+  else
+    return Unexpected(ApiError::badRequest("fieldValidation parameter unsupported: " + fv));
   std::string force = req.param("force");
   if (!force.empty()) {
-    if (!isPatch || !isApply) return Unexpected(ApiError::badRequest("Force flag must only be set for apply patches"));
+    if (!isPatch || !isApply)
+      return Unexpected(ApiError::badRequest("Force flag must only be set for apply patches"));
     auto f = strings::parseBool(force);
     if (!f) return Unexpected(ApiError::badRequest("invalid force value: " + force));
     o.force = *f;
@@ -169,8 +188,9 @@ ListOptions listOptions(const HttpRequest& req) {
 
 class WatchStream : public ResponseStream {
  public:
-  WatchStream(Storage& storage, ResourcePtr resource, WatchHandle handle, Shape shape, bool bookmarks,
-              bool initialEventsEnd, int64_t timeoutSeconds, Clock& clock, std::string includeObject)
+  WatchStream(Storage& storage, ResourcePtr resource, WatchHandle handle, Shape shape,
+              bool bookmarks, bool initialEventsEnd, int64_t timeoutSeconds, Clock& clock,
+              std::string includeObject)
       : storage_(storage),
         resource_(std::move(resource)),
         handle_(std::move(handle)),
@@ -180,7 +200,8 @@ class WatchStream : public ResponseStream {
         clock_(clock),
         includeObject_(std::move(includeObject)) {
     auto now = clock_.monotonic();
-    deadline_ = timeoutSeconds > 0 ? now + std::chrono::seconds(timeoutSeconds) : now + std::chrono::hours(24 * 365);
+    deadline_ = timeoutSeconds > 0 ? now + std::chrono::seconds(timeoutSeconds)
+                                   : now + std::chrono::hours(24 * 365);
     lastSent_ = now;
     initialLeft_ = handle_.watcher->initialEvents();
   }
@@ -192,11 +213,14 @@ class WatchStream : public ResponseStream {
     std::vector<CacheWatcher::Event> events;
     bool open = handle_.watcher->drain(events);
     for (const auto& ev : events) {
-      emit(ev.type == WatchEventType::Added ? "ADDED" : ev.type == WatchEventType::Modified ? "MODIFIED" : "DELETED",
+      emit(ev.type == WatchEventType::Added      ? "ADDED"
+           : ev.type == WatchEventType::Modified ? "MODIFIED"
+                                                 : "DELETED",
            handle_.convert(ev.object), out);
       if (initialLeft_ > 0 && --initialLeft_ == 0 && initialEventsEnd_) bookmark(out, true);
     }
-    if (initialEventsEnd_ && !initialSent_ && initialLeft_ == 0 && events.empty() && handle_.watcher->initialEvents() == 0)
+    if (initialEventsEnd_ && !initialSent_ && initialLeft_ == 0 && events.empty() &&
+        handle_.watcher->initialEvents() == 0)
       bookmark(out, true);
     auto now = clock_.monotonic();
     if (!out.empty()) lastSent_ = now;
@@ -210,7 +234,8 @@ class WatchStream : public ResponseStream {
 
   int64_t pollIntervalMs() override {
     auto now = clock_.monotonic();
-    auto untilDeadline = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now).count();
+    auto untilDeadline =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now).count();
     int64_t next = bookmarks_ ? 60000 : 300000;
     return std::max<int64_t>(1, std::min<int64_t>(next, untilDeadline));
   }
@@ -227,7 +252,8 @@ class WatchStream : public ResponseStream {
       to.includeObject = includeObject_.empty() ? "Metadata" : includeObject_;
       to.noHeaders = sentHeaders_;
       payload = toTable(*resource_, {obj}, to, clock_.now());
-      payload["metadata"]["resourceVersion"] = json::getString(*obj, {"metadata", "resourceVersion"});
+      payload["metadata"]["resourceVersion"] =
+          json::getString(*obj, {"metadata", "resourceVersion"});
       sentHeaders_ = true;
     } else if (shape_ == Shape::PartialMetadata) {
       payload = partialMetadata(*obj);
@@ -244,7 +270,8 @@ class WatchStream : public ResponseStream {
       meta["annotations"] = {{"k8s.io/initial-events-end", "true"}};
       initialSent_ = true;
     }
-    Json obj = {{"kind", resource_->kind}, {"apiVersion", resource_->apiVersion()}, {"metadata", meta}};
+    Json obj = {
+        {"kind", resource_->kind}, {"apiVersion", resource_->apiVersion()}, {"metadata", meta}};
     out += "{\"type\":\"BOOKMARK\",\"object\":" + json::dump(obj) + "}\n";
   }
 
@@ -266,14 +293,19 @@ class WatchStream : public ResponseStream {
 }  // namespace
 
 HttpApi::HttpApi(Storage& storage, Credentials credentials, Clock& clock, std::string serverAddress)
-    : storage_(storage), credentials_(std::move(credentials)), clock_(clock), serverAddress_(std::move(serverAddress)) {}
+    : storage_(storage),
+      credentials_(std::move(credentials)),
+      clock_(clock),
+      serverAddress_(std::move(serverAddress)) {}
 
 std::optional<HttpApi::Identity> HttpApi::authenticate(const HttpRequest& req) const {
   std::string auth = req.header("authorization");
   if (auth.size() > 7 && strings::iequals(auth.substr(0, 7), "Bearer ")) {
     std::string token(strings::trim(auth.substr(7)));
     for (const auto& t : credentials_.bearerTokens)
-      if (!t.empty() && t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0) return Identity{"podium-admin", {"system:masters", "system:authenticated"}};
+      if (!t.empty() && t.size() == token.size() &&
+          CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0)
+        return Identity{"podium-admin", {"system:masters", "system:authenticated"}};
     return std::nullopt;  // a wrong token is refused even with a certificate
   }
   if (req.clientCertVerified) {
@@ -286,7 +318,8 @@ std::optional<HttpApi::Identity> HttpApi::authenticate(const HttpRequest& req) c
 
 HttpResponse HttpApi::handle(const HttpRequest& req) {
   const std::string& p = req.path;
-  if (p == "/healthz" || p == "/livez" || p == "/readyz" || p == "/healthz/" || p == "/livez/" || p == "/readyz/") {
+  if (p == "/healthz" || p == "/livez" || p == "/readyz" || p == "/healthz/" || p == "/livez/" ||
+      p == "/readyz/") {
     HttpResponse r;
     bool ok = p.rfind("/readyz", 0) != 0 || ready_;
     r.status = ok ? 200 : 500;
@@ -295,9 +328,15 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
     return r;
   }
   if (p == "/version" || p == "/version/") {
-    Json v = {{"major", "1"}, {"minor", "32"}, {"gitVersion", "v1.32.4+podium"}, {"gitCommit", "podium"},
-              {"gitTreeState", "clean"}, {"buildDate", "2026-11-01T00:00:00Z"}, {"goVersion", "go1.23.8"},
-              {"compiler", "gc"}, {"platform", "linux/amd64"}};
+    Json v = {{"major", "1"},
+              {"minor", "32"},
+              {"gitVersion", "v1.32.4+podium"},
+              {"gitCommit", "podium"},
+              {"gitTreeState", "clean"},
+              {"buildDate", "2026-11-01T00:00:00Z"},
+              {"goVersion", "go1.23.8"},
+              {"compiler", "gc"},
+              {"platform", "linux/amd64"}};
     return jsonResponse(200, v, req);
   }
   auto who = authenticate(req);
@@ -305,8 +344,11 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
   auto started = clock_.monotonic();
   HttpResponse r = route(req);
   if (log::level() <= log::Level::Debug) {
-    auto ms = std::chrono::duration_cast<std::chrono::microseconds>(clock_.monotonic() - started).count() / 1000.0;
-    PODIUM_LOG(Debug) << req.method << " " << req.target << " " << r.status << " " << ms << "ms " << who->user;
+    auto ms = std::chrono::duration_cast<std::chrono::microseconds>(clock_.monotonic() - started)
+                  .count() /
+              1000.0;
+    PODIUM_LOG(Debug) << req.method << " " << req.target << " " << r.status << " " << ms << "ms "
+                      << who->user;
   }
   return r;
 }
@@ -318,15 +360,19 @@ HttpResponse HttpApi::route(const HttpRequest& req) {
   for (auto& s : strings::split(p, '/'))
     if (!s.empty()) parts.push_back(s);
   if (!parts.empty() && (parts[0] == "api" || parts[0] == "apis")) {
-    bool discoveryPath = (parts[0] == "api" && parts.size() <= 2) || (parts[0] == "apis" && parts.size() <= 3);
+    bool discoveryPath =
+        (parts[0] == "api" && parts.size() <= 2) || (parts[0] == "apis" && parts.size() <= 3);
     if (discoveryPath) {
       if (req.method != "GET" && req.method != "HEAD")
-        return errorResponse(ApiError::methodNotAllowed("the server does not allow this method on the requested resource"), req);
+        return errorResponse(ApiError::methodNotAllowed(
+                                 "the server does not allow this method on the requested resource"),
+                             req);
       return discovery(req, parts);
     }
     return resource(req);
   }
-  return errorResponse(ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+  return errorResponse(
+      ApiError(404, "NotFound", "the server could not find the requested resource"), req);
 }
 
 HttpResponse HttpApi::discovery(const HttpRequest& req, const std::vector<std::string>& parts) {
@@ -338,23 +384,31 @@ HttpResponse HttpApi::discovery(const HttpRequest& req, const std::vector<std::s
       if (as == m.params.end() || as->second != "APIGroupDiscoveryList") continue;
       std::string v = m.params.count("v") ? m.params.at("v") : "v2";
       if (v != "v2" && v != "v2beta1") continue;
-      std::string ct = "application/json;g=apidiscovery.k8s.io;v=" + v + ";as=APIGroupDiscoveryList";
-      return jsonResponse(200, aggregatedDiscovery(*set, core, "apidiscovery.k8s.io/" + v), req, ct);
+      std::string ct =
+          "application/json;g=apidiscovery.k8s.io;v=" + v + ";as=APIGroupDiscoveryList";
+      return jsonResponse(200, aggregatedDiscovery(*set, core, "apidiscovery.k8s.io/" + v), req,
+                          ct);
     }
     return jsonResponse(200, core ? legacyApiVersions(serverAddress_) : legacyGroupList(*set), req);
   }
   Json doc;
-  if (core) doc = legacyResourceList(*set, "", parts[1]);
-  else if (parts.size() == 2) doc = legacyGroup(*set, parts[1]);
-  else doc = legacyResourceList(*set, parts[1], parts[2]);
-  if (doc.is_null()) return errorResponse(ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+  if (core)
+    doc = legacyResourceList(*set, "", parts[1]);
+  else if (parts.size() == 2)
+    doc = legacyGroup(*set, parts[1]);
+  else
+    doc = legacyResourceList(*set, parts[1], parts[2]);
+  if (doc.is_null())
+    return errorResponse(
+        ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   return jsonResponse(200, doc, req);
 }
 
 HttpResponse HttpApi::openapi(const HttpRequest& req) {
   const std::string& p = req.path;
   if (p.rfind("/openapi/v3", 0) != 0)
-    return errorResponse(ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+    return errorResponse(
+        ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   auto set = storage_.registry().snapshot();
   uint64_t gen = storage_.registry().generation();
   std::lock_guard<std::mutex> lock(openapiMu_);
@@ -369,7 +423,9 @@ HttpResponse HttpApi::openapi(const HttpRequest& req) {
   auto it = openapi_.docs.find(rest);
   if (it == openapi_.docs.end()) {
     Json doc = openApiDocument(*set, rest);
-    if (doc.is_null()) return errorResponse(ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+    if (doc.is_null())
+      return errorResponse(
+          ApiError(404, "NotFound", "the server could not find the requested resource"), req);
     it = openapi_.docs.emplace(rest, json::dump(doc)).first;
   }
   HttpResponse r;
@@ -382,20 +438,26 @@ HttpResponse HttpApi::openapi(const HttpRequest& req) {
 HttpResponse HttpApi::resource(const HttpRequest& req) {
   RequestInfo info = parseRequestInfo(req.method, req.path, req.param("watch"));
   if (!info.isResourceRequest || info.verb.empty())
-    return errorResponse(ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+    return errorResponse(
+        ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   auto set = storage_.registry().snapshot();
   ResourcePtr r = set->find(info.group, info.version, info.resource);
-  if (!r) return errorResponse(ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+  if (!r)
+    return errorResponse(
+        ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   const std::string& ns = info.namespace_;
   const std::string& name = info.name;
   const std::string& sub = info.subresource;
   if (!r->namespaced && !ns.empty() && r->plural != "namespaces")
-    return errorResponse(ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+    return errorResponse(
+        ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   if (r->namespaced && ns.empty() && info.verb != "list" && info.verb != "watch")
-    return errorResponse(ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+    return errorResponse(
+        ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   if (!sub.empty() && !((sub == "status" && r->hasStatus) || (sub == "scale" && r->hasScale) ||
                         (sub == "finalize" && r->plural == "namespaces")))
-    return errorResponse(ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+    return errorResponse(
+        ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   Shape shape = wantedShape(req);
   auto now = clock_.now();
 
@@ -403,12 +465,14 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
     HttpResponse resp;
     if (shape == Shape::Table && json::str(obj, "kind", "") == r->kind) {
       TableOptions to;
-      to.includeObject = req.param("includeObject").empty() ? "Metadata" : req.param("includeObject");
+      to.includeObject =
+          req.param("includeObject").empty() ? "Metadata" : req.param("includeObject");
       Json t = toTable(*r, {std::make_shared<Json>(obj)}, to, now);
       t["metadata"]["resourceVersion"] = json::getString(obj, {"metadata", "resourceVersion"});
       resp = jsonResponse(status, t, req, kTableType);
     } else if (shape == Shape::PartialMetadata && json::str(obj, "kind", "") == r->kind) {
-      resp = jsonResponse(status, partialMetadata(obj), req, "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io");
+      resp = jsonResponse(status, partialMetadata(obj), req,
+                          "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io");
     } else {
       resp = jsonResponse(status, obj, req);
     }
@@ -434,21 +498,34 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
     if (res->remainingItemCount) listMeta["remainingItemCount"] = *res->remainingItemCount;
     if (shape == Shape::Table) {
       TableOptions to;
-      to.includeObject = req.param("includeObject").empty() ? "Metadata" : req.param("includeObject");
+      to.includeObject =
+          req.param("includeObject").empty() ? "Metadata" : req.param("includeObject");
       Json t = toTable(*r, res->items, to, now);
       t["metadata"] = listMeta;
       return jsonResponse(200, t, req, kTableType);
     }
     Json items = Json::array();
-    for (const auto& item : res->items) items.push_back(shape == Shape::PartialMetadata ? partialMetadata(*item) : *item);
+    for (const auto& item : res->items)
+      items.push_back(shape == Shape::PartialMetadata ? partialMetadata(*item) : *item);
     if (shape == Shape::PartialMetadata)
-      return jsonResponse(200, {{"kind", "PartialObjectMetadataList"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", listMeta}, {"items", items}},
+      return jsonResponse(200,
+                          {{"kind", "PartialObjectMetadataList"},
+                           {"apiVersion", "meta.k8s.io/v1"},
+                           {"metadata", listMeta},
+                           {"items", items}},
                           req, "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io");
-    return jsonResponse(200, {{"kind", r->listKind}, {"apiVersion", r->apiVersion()}, {"metadata", listMeta}, {"items", items}}, req);
+    return jsonResponse(200,
+                        {{"kind", r->listKind},
+                         {"apiVersion", r->apiVersion()},
+                         {"metadata", listMeta},
+                         {"items", items}},
+                        req);
   }
   if (verb == "watch") {
     ListOptions lo = listOptions(req);
-    if (!name.empty()) lo.fieldSelector = lo.fieldSelector.empty() ? "metadata.name=" + name : lo.fieldSelector + ",metadata.name=" + name;
+    if (!name.empty())
+      lo.fieldSelector = lo.fieldSelector.empty() ? "metadata.name=" + name
+                                                  : lo.fieldSelector + ",metadata.name=" + name;
     bool sendInitial = strings::parseBool(req.param("sendInitialEvents")).value_or(false);
     auto h = storage_.watch(*r, ns, lo, sendInitial);
     if (!h) return errorResponse(h.error(), req);
@@ -458,14 +535,16 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
     resp.status = 200;
     resp.setHeader("Content-Type", shape == Shape::Table ? kTableType : kJson);
     resp.setHeader("Cache-Control", "no-cache, private");
-    resp.stream = std::make_shared<WatchStream>(storage_, r, *h, shape, bookmarks, sendInitial, timeout, clock_,
-                                                req.param("includeObject"));
+    resp.stream = std::make_shared<WatchStream>(storage_, r, *h, shape, bookmarks, sendInitial,
+                                                timeout, clock_, req.param("includeObject"));
     return resp;
   }
   if (verb == "create") {
     auto opts = writeOptions(req, false, false);
     if (!opts) return errorResponse(opts.error(), req);
-    if (!name.empty()) return errorResponse(ApiError::methodNotAllowed("POST is not supported on individual " + r->plural), req);
+    if (!name.empty())
+      return errorResponse(
+          ApiError::methodNotAllowed("POST is not supported on individual " + r->plural), req);
     auto body = decodeBody(req, *set);
     if (!body) return errorResponse(body.error(), req);
     std::vector<std::string> warnings;
@@ -473,7 +552,8 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
       std::vector<std::string> parts;
       for (const auto& d : body->duplicates) parts.push_back("duplicate field \"" + d + "\"");
       if (opts->fieldValidation == FieldValidation::Strict)
-        return errorResponse(ApiError::badRequest("strict decoding error: " + strings::join(parts, ", ")), req);
+        return errorResponse(
+            ApiError::badRequest("strict decoding error: " + strings::join(parts, ", ")), req);
       if (opts->fieldValidation == FieldValidation::Warn) warnings = parts;
     }
     auto res = storage_.create(*r, ns, std::move(body->object), *opts);
@@ -492,7 +572,8 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
       std::vector<std::string> parts;
       for (const auto& d : body->duplicates) parts.push_back("duplicate field \"" + d + "\"");
       if (opts->fieldValidation == FieldValidation::Strict)
-        return errorResponse(ApiError::badRequest("strict decoding error: " + strings::join(parts, ", ")), req);
+        return errorResponse(
+            ApiError::badRequest("strict decoding error: " + strings::join(parts, ", ")), req);
       if (opts->fieldValidation == FieldValidation::Warn) warnings = parts;
     }
     if (sub == "scale") {
@@ -507,11 +588,13 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
   if (verb == "patch") {
     auto type = patchTypeFor(req.header("content-type"));
     if (!type)
-      return errorResponse(ApiError::unsupportedMediaType(
-                               "the body of the request was in an unknown format - accepted media types include: "
-                               "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml" +
-                               std::string(r->custom ? "" : ", application/strategic-merge-patch+json")),
-                           req);
+      return errorResponse(
+          ApiError::unsupportedMediaType(
+              "the body of the request was in an unknown format - accepted media types include: "
+              "application/json-patch+json, application/merge-patch+json, "
+              "application/apply-patch+yaml" +
+              std::string(r->custom ? "" : ", application/strategic-merge-patch+json")),
+          req);
     auto opts = writeOptions(req, true, *type == PatchType::Apply);
     if (!opts) return errorResponse(opts.error(), req);
     opts->subresource = sub;
@@ -528,16 +611,22 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
     if (!req.body.empty()) {
       auto parsed = json::parse(req.body);
       if (!parsed || !parsed->value.is_object())
-        return errorResponse(ApiError::badRequest("error decoding DeleteOptions: " + (parsed ? std::string("not an object") : parsed.error())), req);
+        return errorResponse(
+            ApiError::badRequest("error decoding DeleteOptions: " +
+                                 (parsed ? std::string("not an object") : parsed.error())),
+            req);
       const Json& b = parsed->value;
       d.propagationPolicy = json::str(b, "propagationPolicy", "");
-      if (b.contains("orphanDependents") && b["orphanDependents"].is_boolean()) d.orphanDependents = b["orphanDependents"].get<bool>();
-      if (b.contains("gracePeriodSeconds") && b["gracePeriodSeconds"].is_number_integer()) d.gracePeriodSeconds = b["gracePeriodSeconds"].get<int64_t>();
+      if (b.contains("orphanDependents") && b["orphanDependents"].is_boolean())
+        d.orphanDependents = b["orphanDependents"].get<bool>();
+      if (b.contains("gracePeriodSeconds") && b["gracePeriodSeconds"].is_number_integer())
+        d.gracePeriodSeconds = b["gracePeriodSeconds"].get<int64_t>();
       d.preconditionUid = json::getString(b, {"preconditions", "uid"});
       d.preconditionResourceVersion = json::getString(b, {"preconditions", "resourceVersion"});
       if (b.contains("dryRun") && b["dryRun"].is_array() && !b["dryRun"].empty()) d.dryRun = true;
     }
-    if (!req.param("propagationPolicy").empty()) d.propagationPolicy = req.param("propagationPolicy");
+    if (!req.param("propagationPolicy").empty())
+      d.propagationPolicy = req.param("propagationPolicy");
     if (auto g = strings::parseInt(req.param("gracePeriodSeconds"))) d.gracePeriodSeconds = *g;
     if (req.param("dryRun") == "All") d.dryRun = true;
     if (verb == "deletecollection") {
@@ -545,13 +634,20 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
       if (!res) return errorResponse(res.error(), req);
       Json items = Json::array();
       for (const auto& item : *res) items.push_back(*item);
-      return jsonResponse(200, {{"kind", r->listKind}, {"apiVersion", r->apiVersion()}, {"metadata", Json::object()}, {"items", items}}, req);
+      return jsonResponse(200,
+                          {{"kind", r->listKind},
+                           {"apiVersion", r->apiVersion()},
+                           {"metadata", Json::object()},
+                           {"items", items}},
+                          req);
     }
     auto res = storage_.remove(*r, ns, name, d);
     if (!res) return errorResponse(res.error(), req);
     return objectResponse(200, res->object, {});
   }
-  return errorResponse(ApiError::methodNotAllowed("the server does not allow this method on the requested resource"), req);
+  return errorResponse(
+      ApiError::methodNotAllowed("the server does not allow this method on the requested resource"),
+      req);
 }
 
 }  // namespace podium::api

@@ -38,7 +38,8 @@ void HttpResponse::setHeader(const std::string& name, const std::string& value) 
   headers.emplace_back(name, value);
 }
 
-void parseTarget(const std::string& target, std::string* path, std::map<std::string, std::string>* query) {
+void parseTarget(const std::string& target, std::string* path,
+                 std::map<std::string, std::string>* query) {
   size_t q = target.find('?');
   *path = strings::urlDecode(target.substr(0, q), false);
   if (q == std::string::npos) return;
@@ -46,7 +47,8 @@ void parseTarget(const std::string& target, std::string* path, std::map<std::str
     if (part.empty()) continue;
     size_t eq = part.find('=');
     std::string key = strings::urlDecode(part.substr(0, eq), true);
-    std::string value = eq == std::string::npos ? "" : strings::urlDecode(part.substr(eq + 1), true);
+    std::string value =
+        eq == std::string::npos ? "" : strings::urlDecode(part.substr(eq + 1), true);
     query->emplace(std::move(key), std::move(value));
   }
 }
@@ -147,10 +149,13 @@ class Server : public HttpServer {
     if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return "listen on " + options_.address + ":" + std::to_string(options_.port) + ": " + ec.message();
+    if (ec)
+      return "listen on " + options_.address + ":" + std::to_string(options_.port) + ": " +
+             ec.message();
     port_ = acceptor_.local_endpoint().port();
     asio::co_spawn(io_, acceptLoop(), asio::detached);
-    for (int i = 0; i < std::max(1, options_.ioThreads); ++i) threads_.emplace_back([this] { io_.run(); });
+    for (int i = 0; i < std::max(1, options_.ioThreads); ++i)
+      threads_.emplace_back([this] { io_.run(); });
     return "";
   }
 
@@ -174,7 +179,8 @@ class Server : public HttpServer {
   awaitable<void> acceptLoop() {
     while (true) {
       boost::system::error_code ec;
-      tcp::socket sock = co_await acceptor_.async_accept(asio::make_strand(io_), asio::redirect_error(use_awaitable, ec));
+      tcp::socket sock = co_await acceptor_.async_accept(asio::make_strand(io_),
+                                                         asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
         PODIUM_LOG(Warn) << "accept: " << ec.message();
@@ -191,11 +197,13 @@ class Server : public HttpServer {
     try {
       co_return handler_.handle(*req);
     } catch (const std::exception& e) {
-      PODIUM_LOG(Error) << "handler threw on " << req->method << " " << req->target << ": " << e.what();
+      PODIUM_LOG(Error) << "handler threw on " << req->method << " " << req->target << ": "
+                        << e.what();
       HttpResponse r;
       r.status = 500;
       r.setHeader("Content-Type", "application/json");
-      r.body = R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"internal error","reason":"InternalError","code":500})";
+      r.body =
+          R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"internal error","reason":"InternalError","code":500})";
       co_return r;
     }
   }
@@ -203,11 +211,13 @@ class Server : public HttpServer {
   awaitable<void> session(std::shared_ptr<Conn> conn) {
     boost::system::error_code ec;
     try {
-      conn->remote = beast::get_lowest_layer(conn->stream).socket().remote_endpoint(ec).address().to_string();
+      conn->remote =
+          beast::get_lowest_layer(conn->stream).socket().remote_endpoint(ec).address().to_string();
     } catch (...) {
     }
     beast::get_lowest_layer(conn->stream).expires_after(kHandshakeTimeout);
-    co_await conn->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+    co_await conn->stream.async_handshake(asio::ssl::stream_base::server,
+                                          asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
     HttpRequest tlsInfo;
     readClientCert(conn->stream.native_handle(), tlsInfo);
@@ -216,15 +226,19 @@ class Server : public HttpServer {
       http::request_parser<http::string_body> parser;
       parser.body_limit(options_.maxBodyBytes);
       parser.header_limit(64 * 1024);
-      co_await http::async_read(conn->stream, conn->buffer, parser, asio::redirect_error(use_awaitable, ec));
-      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) break;
+      co_await http::async_read(conn->stream, conn->buffer, parser,
+                                asio::redirect_error(use_awaitable, ec));
+      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::ssl::error::stream_truncated)
+        break;
       if (ec) {
         int status = ec == http::error::body_limit ? 413 : 400;
         if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
             ec == asio::error::connection_reset)
           break;
         // GCC 12 mishandles temporaries inside co_await expressions: name everything first.
-        std::string text = status == 413 ? "request body too large" : "malformed HTTP request: " + ec.message();
+        std::string text =
+            status == 413 ? "request body too large" : "malformed HTTP request: " + ec.message();
         co_await writeSimple(conn, status, text);
         break;
       }
@@ -234,7 +248,9 @@ class Server : public HttpServer {
       req.method = std::string(msg.method_string());
       req.target = std::string(msg.target());
       parseTarget(req.target, &req.path, &req.query);
-      for (const auto& f : msg) req.headers[strings::toLower(std::string_view(f.name_string().data(), f.name_string().size()))] = std::string(f.value());
+      for (const auto& f : msg)
+        req.headers[strings::toLower(std::string_view(
+            f.name_string().data(), f.name_string().size()))] = std::string(f.value());
       req.body = std::move(msg.body());
       beast::get_lowest_layer(conn->stream).expires_never();
       auto handling = asio::co_spawn(workers_, runHandler(&req), use_awaitable);
@@ -270,11 +286,13 @@ class Server : public HttpServer {
   }
 
   // Watches the connection for the client going away while a stream is being written.
-  static awaitable<void> readUntilClosed(std::shared_ptr<Conn> conn, std::shared_ptr<asio::steady_timer> signal) {
+  static awaitable<void> readUntilClosed(std::shared_ptr<Conn> conn,
+                                         std::shared_ptr<asio::steady_timer> signal) {
     char scratch[512];
     boost::system::error_code ec;
     while (!conn->closed) {
-      co_await conn->stream.async_read_some(asio::buffer(scratch), asio::redirect_error(use_awaitable, ec));
+      co_await conn->stream.async_read_some(asio::buffer(scratch),
+                                            asio::redirect_error(use_awaitable, ec));
       if (ec) break;
     }
     conn->closed = true;

@@ -33,12 +33,15 @@ Expected<Json, ApiError> parseBody(const std::string& body) {
 Expected<Json, ApiError> applyJsonPatch(const Json& original, const std::string& body) {
   auto patch = parseBody(body);
   if (!patch) return Unexpected(patch.error());
-  if (!patch->is_array()) return Unexpected(ApiError::badRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch"));
+  if (!patch->is_array())
+    return Unexpected(ApiError::badRequest(
+        "json: cannot unmarshal object into Go value of type jsonpatch.Patch"));
   for (const auto& op : *patch) {
     if (!op.is_object() || !op.contains("op") || !op["op"].is_string())
       return Unexpected(ApiError::badRequest("json patch operation is missing \"op\""));
     std::string name = op["op"].get<std::string>();
-    if (name != "add" && name != "remove" && name != "replace" && name != "move" && name != "copy" && name != "test")
+    if (name != "add" && name != "remove" && name != "replace" && name != "move" &&
+        name != "copy" && name != "test")
       return Unexpected(unprocessable("Unexpected kind: " + name));
     if (!op.contains("path") || !op["path"].is_string())
       return Unexpected(unprocessable("operation " + name + " is missing path"));
@@ -50,7 +53,8 @@ Expected<Json, ApiError> applyJsonPatch(const Json& original, const std::string&
     auto pos = what.find("] ");
     if (pos != std::string::npos) what = what.substr(pos + 2);
     if (what.find("unsuccessful: ") != std::string::npos)
-      what = "testing value " + what.substr(what.find("unsuccessful: ") + 14) + " failed: test failed";
+      what =
+          "testing value " + what.substr(what.find("unsuccessful: ") + 14) + " failed: test failed";
     return Unexpected(unprocessable(what));
   }
 }
@@ -58,7 +62,8 @@ Expected<Json, ApiError> applyJsonPatch(const Json& original, const std::string&
 Expected<Json, ApiError> applyMergePatch(const Json& original, const std::string& body) {
   auto patch = parseBody(body);
   if (!patch) return Unexpected(patch.error());
-  if (!patch->is_object()) return Unexpected(ApiError::badRequest("merge patch must be a JSON object"));
+  if (!patch->is_object())
+    return Unexpected(ApiError::badRequest("merge patch must be a JSON object"));
   Json out = original;
   out.merge_patch(*patch);
   return out;
@@ -106,7 +111,8 @@ Json stripDirectives(const Json& v) {
 
 class Merger {
  public:
-  Expected<Json, std::string> mergeObject(const Json& original, const Json& patch, const Type* type, const std::string& path) {
+  Expected<Json, std::string> mergeObject(const Json& original, const Json& patch, const Type* type,
+                                          const std::string& path) {
     Json out = original.is_object() ? original : Json::object();
     if (patch.contains(kPatch)) {
       std::string d = patch[kPatch].is_string() ? patch[kPatch].get<std::string>() : "";
@@ -144,14 +150,18 @@ class Merger {
         continue;
       }
       if (!out.contains(key) || out[key].is_null()) {
-        if (item.value().is_object() && item.value().contains(kPatch) && item.value()[kPatch] == "delete") continue;
+        if (item.value().is_object() && item.value().contains(kPatch) &&
+            item.value()[kPatch] == "delete")
+          continue;
         out[key] = stripDirectives(item.value());
         continue;
       }
       auto merged = mergeValue(out[key], item.value(), ft, f, child);
       if (!merged) return merged;
-      if (merged->is_null()) out.erase(key);
-      else out[key] = std::move(*merged);
+      if (merged->is_null())
+        out.erase(key);
+      else
+        out[key] = std::move(*merged);
     }
     // $setElementOrder/<field>: reorder list items to the order the patch author sees.
     for (const auto& item : patch.items()) {
@@ -166,18 +176,22 @@ class Merger {
       if (!keep.is_array()) return Unexpected(path + ".$retainKeys: must be a list");
       for (auto it = out.begin(); it != out.end();) {
         bool retained = false;
-        for (const auto& k : keep) retained = retained || (k.is_string() && k.get<std::string>() == it.key());
-        if (!retained) it = out.erase(it);
-        else ++it;
+        for (const auto& k : keep)
+          retained = retained || (k.is_string() && k.get<std::string>() == it.key());
+        if (!retained)
+          it = out.erase(it);
+        else
+          ++it;
       }
     }
     return out;
   }
 
  private:
-  Expected<Json, std::string> mergeValue(const Json& original, const Json& patch, const Type* type, const Field* field,
-                                         const std::string& path) {
-    if (patch.is_object() && original.is_object() && (!type || type->kind == Kind::Object || type->kind == Kind::Map)) {
+  Expected<Json, std::string> mergeValue(const Json& original, const Json& patch, const Type* type,
+                                         const Field* field, const std::string& path) {
+    if (patch.is_object() && original.is_object() &&
+        (!type || type->kind == Kind::Object || type->kind == Kind::Map)) {
       if (type && type->kind == Kind::Map && type->elem && type->elem->kind != Kind::Object &&
           type->elem->kind != Kind::Map) {
         // map[string]scalar: plain key-wise merge with null deletion.
@@ -186,14 +200,16 @@ class Merger {
       return mergeObject(original, patch, type, path);
     }
     if (patch.is_array() && original.is_array() && field && type && type->kind == Kind::List) {
-      if (!field->mergeKey.empty()) return mergeKeyedList(original, patch, type->elem, field->mergeKey, path);
+      if (!field->mergeKey.empty())
+        return mergeKeyedList(original, patch, type->elem, field->mergeKey, path);
       if (field->mergeSet) return mergePrimitiveList(original, patch);
     }
     return stripDirectives(patch);
   }
 
-  Expected<Json, std::string> mergeKeyedList(const Json& original, const Json& patch, const Type* elem,
-                                             const std::string& key, const std::string& path) {
+  Expected<Json, std::string> mergeKeyedList(const Json& original, const Json& patch,
+                                             const Type* elem, const std::string& key,
+                                             const std::string& path) {
     // A {"$patch": "replace"} element replaces the whole list with the other elements.
     for (const auto& p : patch)
       if (p.is_object() && p.contains(kPatch) && p[kPatch] == "replace") {
@@ -207,9 +223,12 @@ class Merger {
       if (!p.is_object()) return Unexpected(path + ": list item is not an object");
       if (!p.contains(key)) {
         if (p.contains(kPatch)) continue;
-        return Unexpected(path + ": map: " + json::dump(p) + " does not contain declared merge key: " + key);
+        return Unexpected(path + ": map: " + json::dump(p) +
+                          " does not contain declared merge key: " + key);
       }
-      auto it = std::find_if(out.begin(), out.end(), [&](const Json& o) { return o.is_object() && o.contains(key) && o[key] == p[key]; });
+      auto it = std::find_if(out.begin(), out.end(), [&](const Json& o) {
+        return o.is_object() && o.contains(key) && o[key] == p[key];
+      });
       bool del = p.contains(kPatch) && p[kPatch] == "delete";
       if (del) {
         if (it != out.end()) out.erase(it);
@@ -220,8 +239,10 @@ class Merger {
       } else {
         auto merged = mergeObject(*it, p, elem, path + "[" + key + "=" + json::dump(p[key]) + "]");
         if (!merged) return merged;
-        if (merged->is_null()) out.erase(it);
-        else *it = std::move(*merged);
+        if (merged->is_null())
+          out.erase(it);
+        else
+          *it = std::move(*merged);
       }
     }
     return out;
@@ -238,7 +259,8 @@ class Merger {
   Json reorder(const Json& list, const Json& order, const std::string& key) {
     auto matches = [&](const Json& item, const Json& o) {
       if (key.empty()) return item == o;
-      return item.is_object() && o.is_object() && item.contains(key) && o.contains(key) && item[key] == o[key];
+      return item.is_object() && o.is_object() && item.contains(key) && o.contains(key) &&
+             item[key] == o[key];
     };
     Json out = Json::array();
     std::vector<bool> used(list.size(), false);
@@ -257,8 +279,10 @@ class Merger {
 
 }  // namespace
 
-Expected<Json, std::string> strategicMerge(const Json& original, const Json& patch, const schema::Type* type) {
-  if (!patch.is_object()) return Unexpected(std::string("strategic merge patch must be a JSON object"));
+Expected<Json, std::string> strategicMerge(const Json& original, const Json& patch,
+                                           const schema::Type* type) {
+  if (!patch.is_object())
+    return Unexpected(std::string("strategic merge patch must be a JSON object"));
   Merger m;
   return m.mergeObject(original, patch, type, "");
 }

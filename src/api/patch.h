@@ -24,6 +24,7 @@ Expected<Json, ApiError> applyMergePatch(const Json& original, const std::string
 Expected<Json, ApiError> applyStrategicMergePatch(const Json& original, const std::string& body,
                                                   const schema::Type* type);
 // The merge itself, for callers that already hold the patch as JSON.
-Expected<Json, std::string> strategicMerge(const Json& original, const Json& patch, const schema::Type* type);
+Expected<Json, std::string> strategicMerge(const Json& original, const Json& patch,
+                                           const schema::Type* type);
 
 }  // namespace podium::api

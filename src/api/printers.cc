@@ -32,7 +32,8 @@ const Json& at(const Json& v, std::initializer_list<const char*> path) {
   return *cur;
 }
 
-std::string s(const Json& v, std::initializer_list<const char*> path, const std::string& dflt = "") {
+std::string s(const Json& v, std::initializer_list<const char*> path,
+              const std::string& dflt = "") {
   const Json& x = at(v, path);
   return x.is_string() ? x.get<std::string>() : dflt;
 }
@@ -49,7 +50,9 @@ std::string age(const Json& ts, Clock::time_point now) {
   return timefmt::humanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - *t));
 }
 
-std::string objAge(const Json& obj, Clock::time_point now) { return age(at(obj, {"metadata", "creationTimestamp"}), now); }
+std::string objAge(const Json& obj, Clock::time_point now) {
+  return age(at(obj, {"metadata", "creationTimestamp"}), now);
+}
 
 std::string orNone(const std::string& v) { return v.empty() ? "<none>" : v; }
 
@@ -65,7 +68,9 @@ std::string mapSelector(const Json& m) {
   if (!m.is_object() || m.empty()) return "<none>";
   std::vector<std::string> parts;
   for (const auto& item : m.items())
-    parts.push_back(item.key() + "=" + (item.value().is_string() ? item.value().get<std::string>() : item.value().dump()));
+    parts.push_back(
+        item.key() + "=" +
+        (item.value().is_string() ? item.value().get<std::string>() : item.value().dump()));
   return strings::join(parts, ",");
 }
 
@@ -104,8 +109,11 @@ Json podRow(const Json& pod, Clock::time_point now) {
       if (term.is_object() && json::integer(term, "exitCode", 0) == 0) continue;
       initializing = true;
       if (term.is_object()) {
-        reason = "Init:" + (json::str(term, "reason", "").empty() ? "ExitCode:" + std::to_string(json::integer(term, "exitCode", 0)) : json::str(term, "reason", ""));
-      } else if (!s(c, {"state", "waiting", "reason"}).empty() && s(c, {"state", "waiting", "reason"}) != "PodInitializing") {
+        reason = "Init:" + (json::str(term, "reason", "").empty()
+                                ? "ExitCode:" + std::to_string(json::integer(term, "exitCode", 0))
+                                : json::str(term, "reason", ""));
+      } else if (!s(c, {"state", "waiting", "reason"}).empty() &&
+                 s(c, {"state", "waiting", "reason"}) != "PodInitializing") {
         reason = "Init:" + s(c, {"state", "waiting", "reason"});
       } else {
         reason = "Init:" + std::to_string(i) + "/" + std::to_string(initTotal);
@@ -129,9 +137,12 @@ Json podRow(const Json& pod, Clock::time_point now) {
       if (!waiting.empty()) {
         reason = waiting;
       } else if (term.is_object()) {
-        if (!json::str(term, "reason", "").empty()) reason = json::str(term, "reason", "");
-        else if (json::integer(term, "signal", 0) != 0) reason = "Signal:" + std::to_string(json::integer(term, "signal", 0));
-        else reason = "ExitCode:" + std::to_string(json::integer(term, "exitCode", 0));
+        if (!json::str(term, "reason", "").empty())
+          reason = json::str(term, "reason", "");
+        else if (json::integer(term, "signal", 0) != 0)
+          reason = "Signal:" + std::to_string(json::integer(term, "signal", 0));
+        else
+          reason = "ExitCode:" + std::to_string(json::integer(term, "exitCode", 0));
       } else if (at(c, {"state", "running"}).is_object() && json::boolean(c, "ready", false)) {
         hasRunning = true;
         ++ready;
@@ -144,7 +155,10 @@ Json podRow(const Json& pod, Clock::time_point now) {
   if (!at(pod, {"metadata", "deletionTimestamp"}).is_null()) reason = "Terminating";
   std::string restartText = std::to_string(restarts);
   if (restarts > 0 && lastRestartTime != Clock::time_point{})
-    restartText += " (" + timefmt::humanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - lastRestartTime)) + " ago)";
+    restartText += " (" +
+                   timefmt::humanDuration(
+                       std::chrono::duration_cast<std::chrono::seconds>(now - lastRestartTime)) +
+                   " ago)";
   std::string gates = "<none>";
   const Json& rg = at(pod, {"spec", "readinessGates"});
   if (rg.is_array() && !rg.empty()) {
@@ -153,13 +167,17 @@ Json podRow(const Json& pod, Clock::time_point now) {
       const Json& conds = at(status, {"conditions"});
       if (conds.is_array())
         for (const auto& cd : conds)
-          if (json::str(cd, "type", "") == json::str(g, "conditionType", "") && json::str(cd, "status", "") == "True") ++trueGates;
+          if (json::str(cd, "type", "") == json::str(g, "conditionType", "") &&
+              json::str(cd, "status", "") == "True")
+            ++trueGates;
     }
     gates = std::to_string(trueGates) + "/" + std::to_string(rg.size());
   }
-  return Json::array({s(pod, {"metadata", "name"}), std::to_string(ready) + "/" + std::to_string(total), reason,
-                      restartText, objAge(pod, now), orNone(s(pod, {"status", "podIP"})),
-                      orNone(s(pod, {"spec", "nodeName"})), orNone(s(pod, {"status", "nominatedNodeName"})), gates});
+  return Json::array({s(pod, {"metadata", "name"}),
+                      std::to_string(ready) + "/" + std::to_string(total), reason, restartText,
+                      objAge(pod, now), orNone(s(pod, {"status", "podIP"})),
+                      orNone(s(pod, {"spec", "nodeName"})),
+                      orNone(s(pod, {"status", "nominatedNodeName"})), gates});
 }
 
 Json serviceRow(const Json& svc, Clock::time_point now) {
@@ -186,28 +204,32 @@ Json serviceRow(const Json& svc, Clock::time_point now) {
   if (ps.is_array())
     for (const auto& p : ps) {
       std::string port = std::to_string(json::integer(p, "port", 0));
-      if (json::integer(p, "nodePort", 0) != 0) port += ":" + std::to_string(json::integer(p, "nodePort", 0));
+      if (json::integer(p, "nodePort", 0) != 0)
+        port += ":" + std::to_string(json::integer(p, "nodePort", 0));
       ports.push_back(port + "/" + json::str(p, "protocol", "TCP"));
     }
-  return Json::array({s(svc, {"metadata", "name"}), type, clusterIp.empty() ? "<none>" : clusterIp, external,
-                      ports.empty() ? "<none>" : strings::join(ports, ","), objAge(svc, now),
-                      mapSelector(at(svc, {"spec", "selector"}))});
+  return Json::array({s(svc, {"metadata", "name"}), type, clusterIp.empty() ? "<none>" : clusterIp,
+                      external, ports.empty() ? "<none>" : strings::join(ports, ","),
+                      objAge(svc, now), mapSelector(at(svc, {"spec", "selector"}))});
 }
 
 Json deploymentRow(const Json& d, Clock::time_point now) {
   std::string names, images;
   containersAndImages(at(d, {"spec", "template", "spec"}), &names, &images);
-  int64_t desired = at(d, {"spec", "replicas"}).is_number_integer() ? n(d, {"spec", "replicas"}) : 1;
-  return Json::array({s(d, {"metadata", "name"}),
-                      std::to_string(n(d, {"status", "readyReplicas"})) + "/" + std::to_string(desired),
-                      n(d, {"status", "updatedReplicas"}), n(d, {"status", "availableReplicas"}), objAge(d, now),
-                      names, images, selectorString(at(d, {"spec", "selector"}))});
+  int64_t desired =
+      at(d, {"spec", "replicas"}).is_number_integer() ? n(d, {"spec", "replicas"}) : 1;
+  return Json::array(
+      {s(d, {"metadata", "name"}),
+       std::to_string(n(d, {"status", "readyReplicas"})) + "/" + std::to_string(desired),
+       n(d, {"status", "updatedReplicas"}), n(d, {"status", "availableReplicas"}), objAge(d, now),
+       names, images, selectorString(at(d, {"spec", "selector"}))});
 }
 
 Json replicaSetRow(const Json& rs, Clock::time_point now) {
   std::string names, images;
   containersAndImages(at(rs, {"spec", "template", "spec"}), &names, &images);
-  int64_t desired = at(rs, {"spec", "replicas"}).is_number_integer() ? n(rs, {"spec", "replicas"}) : 1;
+  int64_t desired =
+      at(rs, {"spec", "replicas"}).is_number_integer() ? n(rs, {"spec", "replicas"}) : 1;
   return Json::array({s(rs, {"metadata", "name"}), desired, n(rs, {"status", "replicas"}),
                       n(rs, {"status", "readyReplicas"}), objAge(rs, now), names, images,
                       selectorString(at(rs, {"spec", "selector"}))});
@@ -216,20 +238,23 @@ Json replicaSetRow(const Json& rs, Clock::time_point now) {
 Json statefulSetRow(const Json& ss, Clock::time_point now) {
   std::string names, images;
   containersAndImages(at(ss, {"spec", "template", "spec"}), &names, &images);
-  int64_t desired = at(ss, {"spec", "replicas"}).is_number_integer() ? n(ss, {"spec", "replicas"}) : 1;
-  return Json::array({s(ss, {"metadata", "name"}),
-                      std::to_string(n(ss, {"status", "readyReplicas"})) + "/" + std::to_string(desired),
-                      objAge(ss, now), names, images});
+  int64_t desired =
+      at(ss, {"spec", "replicas"}).is_number_integer() ? n(ss, {"spec", "replicas"}) : 1;
+  return Json::array(
+      {s(ss, {"metadata", "name"}),
+       std::to_string(n(ss, {"status", "readyReplicas"})) + "/" + std::to_string(desired),
+       objAge(ss, now), names, images});
 }
 
 Json daemonSetRow(const Json& ds, Clock::time_point now) {
   std::string names, images;
   containersAndImages(at(ds, {"spec", "template", "spec"}), &names, &images);
-  return Json::array({s(ds, {"metadata", "name"}), n(ds, {"status", "desiredNumberScheduled"}),
-                      n(ds, {"status", "currentNumberScheduled"}), n(ds, {"status", "numberReady"}),
-                      n(ds, {"status", "updatedNumberScheduled"}), n(ds, {"status", "numberAvailable"}),
-                      mapSelector(at(ds, {"spec", "template", "spec", "nodeSelector"})), objAge(ds, now), names,
-                      images, selectorString(at(ds, {"spec", "selector"}))});
+  return Json::array(
+      {s(ds, {"metadata", "name"}), n(ds, {"status", "desiredNumberScheduled"}),
+       n(ds, {"status", "currentNumberScheduled"}), n(ds, {"status", "numberReady"}),
+       n(ds, {"status", "updatedNumberScheduled"}), n(ds, {"status", "numberAvailable"}),
+       mapSelector(at(ds, {"spec", "template", "spec", "nodeSelector"})), objAge(ds, now), names,
+       images, selectorString(at(ds, {"spec", "selector"}))});
 }
 
 Json jobRow(const Json& job, Clock::time_point now) {
@@ -241,16 +266,23 @@ Json jobRow(const Json& job, Clock::time_point now) {
     for (const auto& c : conds) {
       if (json::str(c, "status", "") != "True") continue;
       std::string t = json::str(c, "type", "");
-      if (t == "Complete") status = "Complete";
-      else if (t == "Failed") status = "Failed";
-      else if (t == "Suspended") status = "Suspended";
-      else if (t == "FailureTarget") status = "FailureTarget";
-      else if (t == "SuccessCriteriaMet") status = "SuccessCriteriaMet";
+      if (t == "Complete")
+        status = "Complete";
+      else if (t == "Failed")
+        status = "Failed";
+      else if (t == "Suspended")
+        status = "Suspended";
+      else if (t == "FailureTarget")
+        status = "FailureTarget";
+      else if (t == "SuccessCriteriaMet")
+        status = "SuccessCriteriaMet";
     }
   if (!at(job, {"metadata", "deletionTimestamp"}).is_null()) status = "Terminating";
   std::string completions = at(job, {"spec", "completions"}).is_number_integer()
-                                ? std::to_string(n(job, {"status", "succeeded"})) + "/" + std::to_string(n(job, {"spec", "completions"}))
-                                : std::to_string(n(job, {"status", "succeeded"})) + "/1 of " + std::to_string(n(job, {"spec", "parallelism"}));
+                                ? std::to_string(n(job, {"status", "succeeded"})) + "/" +
+                                      std::to_string(n(job, {"spec", "completions"}))
+                                : std::to_string(n(job, {"status", "succeeded"})) + "/1 of " +
+                                      std::to_string(n(job, {"spec", "parallelism"}));
   std::string duration;
   auto start = timefmt::parseRfc3339(s(job, {"status", "startTime"}));
   if (start) {
@@ -258,19 +290,22 @@ Json jobRow(const Json& job, Clock::time_point now) {
     auto d = (end ? *end : now) - *start;
     duration = timefmt::humanDuration(std::chrono::duration_cast<std::chrono::seconds>(d));
   }
-  return Json::array({s(job, {"metadata", "name"}), status, completions, duration, objAge(job, now), names, images,
-                      selectorString(at(job, {"spec", "selector"}))});
+  return Json::array({s(job, {"metadata", "name"}), status, completions, duration, objAge(job, now),
+                      names, images, selectorString(at(job, {"spec", "selector"}))});
 }
 
 Json cronJobRow(const Json& cj, Clock::time_point now) {
   std::string names, images;
   containersAndImages(at(cj, {"spec", "jobTemplate", "spec", "template", "spec"}), &names, &images);
   const Json& active = at(cj, {"status", "active"});
-  std::string last = at(cj, {"status", "lastScheduleTime"}).is_string() ? age(at(cj, {"status", "lastScheduleTime"}), now) : "<none>";
-  return Json::array({s(cj, {"metadata", "name"}), s(cj, {"spec", "schedule"}), orNone(s(cj, {"spec", "timeZone"})),
-                      at(cj, {"spec", "suspend"}) == true ? "True" : "False",
-                      active.is_array() ? static_cast<int64_t>(active.size()) : 0, last, objAge(cj, now), names, images,
-                      selectorString(at(cj, {"spec", "jobTemplate", "spec", "selector"}))});
+  std::string last = at(cj, {"status", "lastScheduleTime"}).is_string()
+                         ? age(at(cj, {"status", "lastScheduleTime"}), now)
+                         : "<none>";
+  return Json::array(
+      {s(cj, {"metadata", "name"}), s(cj, {"spec", "schedule"}),
+       orNone(s(cj, {"spec", "timeZone"})), at(cj, {"spec", "suspend"}) == true ? "True" : "False",
+       active.is_array() ? static_cast<int64_t>(active.size()) : 0, last, objAge(cj, now), names,
+       images, selectorString(at(cj, {"spec", "jobTemplate", "spec", "selector"}))});
 }
 
 Json nodeRow(const Json& node, Clock::time_point now) {
@@ -278,7 +313,8 @@ Json nodeRow(const Json& node, Clock::time_point now) {
   const Json& conds = at(node, {"status", "conditions"});
   if (conds.is_array())
     for (const auto& c : conds)
-      if (json::str(c, "type", "") == "Ready") status = json::str(c, "status", "") == "True" ? "Ready" : "NotReady";
+      if (json::str(c, "type", "") == "Ready")
+        status = json::str(c, "status", "") == "True" ? "Ready" : "NotReady";
   if (at(node, {"spec", "unschedulable"}) == true) status += ",SchedulingDisabled";
   std::vector<std::string> roles;
   const Json& labels = at(node, {"metadata", "labels"});
@@ -286,18 +322,22 @@ Json nodeRow(const Json& node, Clock::time_point now) {
     for (const auto& item : labels.items()) {
       const std::string& k = item.key();
       const std::string prefix = "node-role.kubernetes.io/";
-      if (k.rfind(prefix, 0) == 0 && k.size() > prefix.size()) roles.push_back(k.substr(prefix.size()));
+      if (k.rfind(prefix, 0) == 0 && k.size() > prefix.size())
+        roles.push_back(k.substr(prefix.size()));
     }
   std::sort(roles.begin(), roles.end());
   std::string internal, external;
   const Json& addrs = at(node, {"status", "addresses"});
   if (addrs.is_array())
     for (const auto& a : addrs) {
-      if (json::str(a, "type", "") == "InternalIP" && internal.empty()) internal = json::str(a, "address", "");
-      if (json::str(a, "type", "") == "ExternalIP" && external.empty()) external = json::str(a, "address", "");
+      if (json::str(a, "type", "") == "InternalIP" && internal.empty())
+        internal = json::str(a, "address", "");
+      if (json::str(a, "type", "") == "ExternalIP" && external.empty())
+        external = json::str(a, "address", "");
     }
-  return Json::array({s(node, {"metadata", "name"}), status, roles.empty() ? "<none>" : strings::join(roles, ","),
-                      objAge(node, now), s(node, {"status", "nodeInfo", "kubeletVersion"}), orNone(internal),
+  return Json::array({s(node, {"metadata", "name"}), status,
+                      roles.empty() ? "<none>" : strings::join(roles, ","), objAge(node, now),
+                      s(node, {"status", "nodeInfo", "kubeletVersion"}), orNone(internal),
                       orNone(external), orNone(s(node, {"status", "nodeInfo", "osImage"})),
                       orNone(s(node, {"status", "nodeInfo", "kernelVersion"})),
                       orNone(s(node, {"status", "nodeInfo", "containerRuntimeVersion"}))});
@@ -306,7 +346,7 @@ Json nodeRow(const Json& node, Clock::time_point now) {
 Json eventRow(const Json& ev, Clock::time_point now) {
   const Json& last = !at(ev, {"lastTimestamp"}).is_null() ? at(ev, {"lastTimestamp"})
                      : !at(ev, {"eventTime"}).is_null()   ? at(ev, {"eventTime"})
-                                                          : at(ev, {"metadata", "creationTimestamp"});
+                                                        : at(ev, {"metadata", "creationTimestamp"});
   const Json& first = !at(ev, {"firstTimestamp"}).is_null() ? at(ev, {"firstTimestamp"}) : last;
   std::string kind = s(ev, {"involvedObject", "kind"});
   std::string object = strings::toLower(kind) + "/" + s(ev, {"involvedObject", "name"});
@@ -314,8 +354,9 @@ Json eventRow(const Json& ev, Clock::time_point now) {
   if (source.empty()) source = s(ev, {"reportingComponent"});
   if (!s(ev, {"source", "host"}).empty()) source += ", " + s(ev, {"source", "host"});
   int64_t count = at(ev, {"count"}).is_number_integer() ? n(ev, {"count"}) : 1;
-  return Json::array({age(last, now), s(ev, {"type"}), s(ev, {"reason"}), object, s(ev, {"involvedObject", "fieldPath"}),
-                      source, s(ev, {"message"}), age(first, now), count, s(ev, {"metadata", "name"})});
+  return Json::array({age(last, now), s(ev, {"type"}), s(ev, {"reason"}), object,
+                      s(ev, {"involvedObject", "fieldPath"}), source, s(ev, {"message"}),
+                      age(first, now), count, s(ev, {"metadata", "name"})});
 }
 
 Json endpointsRow(const Json& ep, Clock::time_point now) {
@@ -331,7 +372,9 @@ Json endpointsRow(const Json& ep, Clock::time_point now) {
         if (ports.is_array() && !ports.empty()) {
           for (const auto& p : ports) {
             ++total;
-            if (list.size() < 3) list.push_back(json::str(a, "ip", "") + ":" + std::to_string(json::integer(p, "port", 0)));
+            if (list.size() < 3)
+              list.push_back(json::str(a, "ip", "") + ":" +
+                             std::to_string(json::integer(p, "port", 0)));
           }
         } else {
           ++total;
@@ -362,8 +405,9 @@ Json endpointSliceRow(const Json& es, Clock::time_point now) {
     }
   std::string text = addrs.empty() ? "<none>" : strings::join(addrs, ",");
   if (total > addrs.size()) text += " + " + std::to_string(total - addrs.size()) + " more...";
-  return Json::array({s(es, {"metadata", "name"}), s(es, {"addressType"}), ports.empty() ? "<unset>" : strings::join(ports, ","),
-                      text, objAge(es, now)});
+  return Json::array({s(es, {"metadata", "name"}), s(es, {"addressType"}),
+                      ports.empty() ? "<unset>" : strings::join(ports, ","), text,
+                      objAge(es, now)});
 }
 
 Json ingressRow(const Json& ing, Clock::time_point now) {
@@ -381,7 +425,8 @@ Json ingressRow(const Json& ing, Clock::time_point now) {
 }
 
 Json hpaRow(const Json& hpa, Clock::time_point now) {
-  std::string ref = s(hpa, {"spec", "scaleTargetRef", "kind"}) + "/" + s(hpa, {"spec", "scaleTargetRef", "name"});
+  std::string ref =
+      s(hpa, {"spec", "scaleTargetRef", "kind"}) + "/" + s(hpa, {"spec", "scaleTargetRef", "name"});
   std::vector<std::string> targets;
   const Json& metrics = at(hpa, {"spec", "metrics"});
   const Json& current = at(hpa, {"status", "currentMetrics"});
@@ -399,12 +444,16 @@ Json hpaRow(const Json& hpa, Clock::time_point now) {
         if (cu.is_number_integer()) cur = std::to_string(cu.get<int64_t>()) + "%";
       }
       const Json& tu = at(m, {"resource", "target", "averageUtilization"});
-      std::string tgt = tu.is_number_integer() ? std::to_string(tu.get<int64_t>()) + "%" : s(m, {"resource", "target", "averageValue"});
+      std::string tgt = tu.is_number_integer() ? std::to_string(tu.get<int64_t>()) + "%"
+                                               : s(m, {"resource", "target", "averageValue"});
       targets.push_back(name + ": " + cur + "/" + tgt);
     }
-  int64_t minR = at(hpa, {"spec", "minReplicas"}).is_number_integer() ? n(hpa, {"spec", "minReplicas"}) : 1;
-  return Json::array({s(hpa, {"metadata", "name"}), ref, targets.empty() ? "<none>" : strings::join(targets, ", "),
-                      minR, n(hpa, {"spec", "maxReplicas"}), n(hpa, {"status", "currentReplicas"}), objAge(hpa, now)});
+  int64_t minR =
+      at(hpa, {"spec", "minReplicas"}).is_number_integer() ? n(hpa, {"spec", "minReplicas"}) : 1;
+  return Json::array({s(hpa, {"metadata", "name"}), ref,
+                      targets.empty() ? "<none>" : strings::join(targets, ", "), minR,
+                      n(hpa, {"spec", "maxReplicas"}), n(hpa, {"status", "currentReplicas"}),
+                      objAge(hpa, now)});
 }
 
 std::string countOf(const Json& v) {
@@ -419,200 +468,346 @@ struct Printer {
 const Printer* builtinPrinter(const ResourceInfo& r) {
   static const std::map<std::string, Printer> printers = [] {
     std::map<std::string, Printer> m;
-    const char* nameDesc = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
-    const char* ageDesc = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
-    m["/pods"] = {{{"Name", "string", 0, nameDesc}, {"Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."},
-                   {"Status", "string", 0, "The aggregate status of the containers in this pod."},
-                   {"Restarts", "string", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."},
-                   {"Age", "string", 0, ageDesc}, {"IP", "string", 1, "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated."},
-                   {"Node", "string", 1, "NodeName is a request to schedule this pod onto a specific node."},
-                   {"Nominated Node", "string", 1, "nominatedNodeName is set only when this pod preempts other pods on the node."},
-                   {"Readiness Gates", "string", 1, "If specified, all readiness gates will be evaluated for pod readiness."}},
-                  podRow};
-    m["/services"] = {{{"Name", "string", 0, nameDesc}, {"Type", "string", 0, "type determines how the Service is exposed."},
-                       {"Cluster-IP", "string", 0, "clusterIP is the IP address of the service."},
-                       {"External-IP", "string", 0, "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service."},
-                       {"Port(s)", "string", 0, "The list of ports that are exposed by this service."},
-                       {"Age", "string", 0, ageDesc},
-                       {"Selector", "string", 1, "Route service traffic to pods with label keys and values matching this selector."}},
-                      serviceRow};
-    m["apps/deployments"] = {{{"Name", "string", 0, nameDesc}, {"Ready", "string", 0, "Number of the pod with ready state"},
-                              {"Up-to-date", "integer", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."},
-                              {"Available", "integer", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."},
-                              {"Age", "string", 0, ageDesc}, {"Containers", "string", 1, "Names of each container in the template."},
-                              {"Images", "string", 1, "Images referenced by each container in the template."},
-                              {"Selector", "string", 1, "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."}},
-                             deploymentRow};
-    m["apps/replicasets"] = {{{"Name", "string", 0, nameDesc}, {"Desired", "integer", 0, "Replicas is the number of desired replicas."},
-                              {"Current", "integer", 0, "Replicas is the most recently observed number of replicas."},
-                              {"Ready", "integer", 0, "The number of ready replicas for this replica set."},
-                              {"Age", "string", 0, ageDesc}, {"Containers", "string", 1, "Names of each container in the template."},
-                              {"Images", "string", 1, "Images referenced by each container in the template."},
-                              {"Selector", "string", 1, "Selector is a label query over pods that should match the replica count."}},
-                             replicaSetRow};
-    m["apps/statefulsets"] = {{{"Name", "string", 0, nameDesc}, {"Ready", "string", 0, "Number of the pod with ready state"},
-                               {"Age", "string", 0, ageDesc}, {"Containers", "string", 1, "Names of each container in the template."},
-                               {"Images", "string", 1, "Images referenced by each container in the template."}},
-                              statefulSetRow};
-    m["apps/daemonsets"] = {{{"Name", "string", 0, nameDesc}, {"Desired", "integer", 0, "The total number of nodes that should be running the daemon pod."},
-                             {"Current", "integer", 0, "The number of nodes that are running at least 1 daemon pod."},
-                             {"Ready", "integer", 0, "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready."},
-                             {"Up-to-date", "integer", 0, "The total number of nodes that are running updated daemon pod"},
-                             {"Available", "integer", 0, "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available."},
-                             {"Node Selector", "string", 0, "NodeSelector is a selector which must be true for the pod to fit on a node."},
-                             {"Age", "string", 0, ageDesc}, {"Containers", "string", 1, "Names of each container in the template."},
-                             {"Images", "string", 1, "Images referenced by each container in the template."},
-                             {"Selector", "string", 1, "A label query over pods that are managed by the daemon set."}},
-                            daemonSetRow};
-    m["batch/jobs"] = {{{"Name", "string", 0, nameDesc}, {"Status", "string", 0, "Status of the job."},
-                        {"Completions", "string", 0, "The completed job count."},
-                        {"Duration", "string", 0, "Time required to complete the job."}, {"Age", "string", 0, ageDesc},
-                        {"Containers", "string", 1, "Names of each container in the template."},
-                        {"Images", "string", 1, "Images referenced by each container in the template."},
-                        {"Selector", "string", 1, "A label query over pods that should match the pod count."}},
-                       jobRow};
-    m["batch/cronjobs"] = {{{"Name", "string", 0, nameDesc}, {"Schedule", "string", 0, "The schedule in Cron format."},
-                            {"Timezone", "string", 0, "The timezone name for the given schedule."},
-                            {"Suspend", "boolean", 0, "This flag tells the controller to suspend subsequent executions."},
-                            {"Active", "integer", 0, "A list of pointers to currently running jobs."},
-                            {"Last Schedule", "string", 0, "Information when was the last time the job was successfully scheduled."},
-                            {"Age", "string", 0, ageDesc}, {"Containers", "string", 1, "Names of each container in the template."},
-                            {"Images", "string", 1, "Images referenced by each container in the template."},
-                            {"Selector", "string", 1, "A label query over pods that should match the pod count."}},
-                           cronJobRow};
-    m["/namespaces"] = {{{"Name", "string", 0, nameDesc}, {"Status", "string", 0, "The status of the namespace"}, {"Age", "string", 0, ageDesc}},
+    const char* nameDesc =
+        "Name must be unique within a namespace. Is required when creating resources, although "
+        "some resources may allow a client to request the generation of an appropriate name "
+        "automatically. Name is primarily intended for creation idempotence and configuration "
+        "definition. Cannot be updated. More info: "
+        "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+    const char* ageDesc =
+        "CreationTimestamp is a timestamp representing the server time when this object was "
+        "created. It is not guaranteed to be set in happens-before order across separate "
+        "operations. Clients may not set this value. It is represented in RFC3339 form and is in "
+        "UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: "
+        "https://git.k8s.io/community/contributors/devel/sig-architecture/"
+        "api-conventions.md#metadata";
+    m["/pods"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."},
+         {"Status", "string", 0, "The aggregate status of the containers in this pod."},
+         {"Restarts", "string", 0,
+          "The number of times the containers in this pod have been restarted and when the last "
+          "container in this pod has restarted."},
+         {"Age", "string", 0, ageDesc},
+         {"IP", "string", 1,
+          "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet "
+          "allocated."},
+         {"Node", "string", 1, "NodeName is a request to schedule this pod onto a specific node."},
+         {"Nominated Node", "string", 1,
+          "nominatedNodeName is set only when this pod preempts other pods on the node."},
+         {"Readiness Gates", "string", 1,
+          "If specified, all readiness gates will be evaluated for pod readiness."}},
+        podRow};
+    m["/services"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Type", "string", 0, "type determines how the Service is exposed."},
+         {"Cluster-IP", "string", 0, "clusterIP is the IP address of the service."},
+         {"External-IP", "string", 0,
+          "externalIPs is a list of IP addresses for which nodes in the cluster will also accept "
+          "traffic for this service."},
+         {"Port(s)", "string", 0, "The list of ports that are exposed by this service."},
+         {"Age", "string", 0, ageDesc},
+         {"Selector", "string", 1,
+          "Route service traffic to pods with label keys and values matching this selector."}},
+        serviceRow};
+    m["apps/deployments"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Ready", "string", 0, "Number of the pod with ready state"},
+         {"Up-to-date", "integer", 0,
+          "Total number of non-terminated pods targeted by this deployment that have the desired "
+          "template spec."},
+         {"Available", "integer", 0,
+          "Total number of available pods (ready for at least minReadySeconds) targeted by this "
+          "deployment."},
+         {"Age", "string", 0, ageDesc},
+         {"Containers", "string", 1, "Names of each container in the template."},
+         {"Images", "string", 1, "Images referenced by each container in the template."},
+         {"Selector", "string", 1,
+          "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be "
+          "the ones affected by this deployment."}},
+        deploymentRow};
+    m["apps/replicasets"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Desired", "integer", 0, "Replicas is the number of desired replicas."},
+         {"Current", "integer", 0, "Replicas is the most recently observed number of replicas."},
+         {"Ready", "integer", 0, "The number of ready replicas for this replica set."},
+         {"Age", "string", 0, ageDesc},
+         {"Containers", "string", 1, "Names of each container in the template."},
+         {"Images", "string", 1, "Images referenced by each container in the template."},
+         {"Selector", "string", 1,
+          "Selector is a label query over pods that should match the replica count."}},
+        replicaSetRow};
+    m["apps/statefulsets"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Ready", "string", 0, "Number of the pod with ready state"},
+         {"Age", "string", 0, ageDesc},
+         {"Containers", "string", 1, "Names of each container in the template."},
+         {"Images", "string", 1, "Images referenced by each container in the template."}},
+        statefulSetRow};
+    m["apps/daemonsets"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Desired", "integer", 0,
+          "The total number of nodes that should be running the daemon pod."},
+         {"Current", "integer", 0, "The number of nodes that are running at least 1 daemon pod."},
+         {"Ready", "integer", 0,
+          "The number of nodes that should be running the daemon pod and have one or more of the "
+          "daemon pod running and ready."},
+         {"Up-to-date", "integer", 0,
+          "The total number of nodes that are running updated daemon pod"},
+         {"Available", "integer", 0,
+          "The number of nodes that should be running the daemon pod and have one or more of the "
+          "daemon pod running and available."},
+         {"Node Selector", "string", 0,
+          "NodeSelector is a selector which must be true for the pod to fit on a node."},
+         {"Age", "string", 0, ageDesc},
+         {"Containers", "string", 1, "Names of each container in the template."},
+         {"Images", "string", 1, "Images referenced by each container in the template."},
+         {"Selector", "string", 1, "A label query over pods that are managed by the daemon set."}},
+        daemonSetRow};
+    m["batch/jobs"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Status", "string", 0, "Status of the job."},
+         {"Completions", "string", 0, "The completed job count."},
+         {"Duration", "string", 0, "Time required to complete the job."},
+         {"Age", "string", 0, ageDesc},
+         {"Containers", "string", 1, "Names of each container in the template."},
+         {"Images", "string", 1, "Images referenced by each container in the template."},
+         {"Selector", "string", 1, "A label query over pods that should match the pod count."}},
+        jobRow};
+    m["batch/cronjobs"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Schedule", "string", 0, "The schedule in Cron format."},
+         {"Timezone", "string", 0, "The timezone name for the given schedule."},
+         {"Suspend", "boolean", 0,
+          "This flag tells the controller to suspend subsequent executions."},
+         {"Active", "integer", 0, "A list of pointers to currently running jobs."},
+         {"Last Schedule", "string", 0,
+          "Information when was the last time the job was successfully scheduled."},
+         {"Age", "string", 0, ageDesc},
+         {"Containers", "string", 1, "Names of each container in the template."},
+         {"Images", "string", 1, "Images referenced by each container in the template."},
+         {"Selector", "string", 1, "A label query over pods that should match the pod count."}},
+        cronJobRow};
+    m["/namespaces"] = {{{"Name", "string", 0, nameDesc},
+                         {"Status", "string", 0, "The status of the namespace"},
+                         {"Age", "string", 0, ageDesc}},
                         [](const Json& o, Clock::time_point now) {
-                          return Json::array({s(o, {"metadata", "name"}), s(o, {"status", "phase"}), objAge(o, now)});
+                          return Json::array({s(o, {"metadata", "name"}), s(o, {"status", "phase"}),
+                                              objAge(o, now)});
                         }};
-    m["/nodes"] = {{{"Name", "string", 0, nameDesc}, {"Status", "string", 0, "The status of the node"},
-                    {"Roles", "string", 0, "The roles of the node"}, {"Age", "string", 0, ageDesc},
-                    {"Version", "string", 0, "Kubelet Version reported by the node."},
-                    {"Internal-IP", "string", 1, "List of addresses reachable to the node."},
-                    {"External-IP", "string", 1, "List of addresses reachable to the node."},
-                    {"OS-Image", "string", 1, "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."},
-                    {"Kernel-Version", "string", 1, "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."},
-                    {"Container-Runtime", "string", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."}},
-                   nodeRow};
-    m["/configmaps"] = {{{"Name", "string", 0, nameDesc}, {"Data", "integer", 0, "Data contains the configuration data."}, {"Age", "string", 0, ageDesc}},
-                        [](const Json& o, Clock::time_point now) {
-                          size_t count = (at(o, {"data"}).is_object() ? at(o, {"data"}).size() : 0) +
-                                         (at(o, {"binaryData"}).is_object() ? at(o, {"binaryData"}).size() : 0);
-                          return Json::array({s(o, {"metadata", "name"}), count, objAge(o, now)});
-                        }};
-    m["/secrets"] = {{{"Name", "string", 0, nameDesc}, {"Type", "string", 0, "The type of the secret"},
-                      {"Data", "integer", 0, "The number of data items in the secret"}, {"Age", "string", 0, ageDesc}},
+    m["/nodes"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Status", "string", 0, "The status of the node"},
+         {"Roles", "string", 0, "The roles of the node"},
+         {"Age", "string", 0, ageDesc},
+         {"Version", "string", 0, "Kubelet Version reported by the node."},
+         {"Internal-IP", "string", 1, "List of addresses reachable to the node."},
+         {"External-IP", "string", 1, "List of addresses reachable to the node."},
+         {"OS-Image", "string", 1,
+          "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."},
+         {"Kernel-Version", "string", 1,
+          "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."},
+         {"Container-Runtime", "string", 1,
+          "ContainerRuntime Version reported by the node through runtime remote API (e.g. "
+          "containerd://1.4.2)."}},
+        nodeRow};
+    m["/configmaps"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Data", "integer", 0, "Data contains the configuration data."},
+         {"Age", "string", 0, ageDesc}},
+        [](const Json& o, Clock::time_point now) {
+          size_t count = (at(o, {"data"}).is_object() ? at(o, {"data"}).size() : 0) +
+                         (at(o, {"binaryData"}).is_object() ? at(o, {"binaryData"}).size() : 0);
+          return Json::array({s(o, {"metadata", "name"}), count, objAge(o, now)});
+        }};
+    m["/secrets"] = {{{"Name", "string", 0, nameDesc},
+                      {"Type", "string", 0, "The type of the secret"},
+                      {"Data", "integer", 0, "The number of data items in the secret"},
+                      {"Age", "string", 0, ageDesc}},
                      [](const Json& o, Clock::time_point now) {
                        return Json::array({s(o, {"metadata", "name"}), s(o, {"type"}),
-                                           at(o, {"data"}).is_object() ? at(o, {"data"}).size() : 0, objAge(o, now)});
+                                           at(o, {"data"}).is_object() ? at(o, {"data"}).size() : 0,
+                                           objAge(o, now)});
                      }};
-    m["/serviceaccounts"] = {{{"Name", "string", 0, nameDesc}, {"Secrets", "string", 0, "Secrets is the list of secrets allowed to be used by pods running using this ServiceAccount"}, {"Age", "string", 0, ageDesc}},
+    m["/serviceaccounts"] = {{{"Name", "string", 0, nameDesc},
+                              {"Secrets", "string", 0,
+                               "Secrets is the list of secrets allowed to be used by pods running "
+                               "using this ServiceAccount"},
+                              {"Age", "string", 0, ageDesc}},
                              [](const Json& o, Clock::time_point now) {
-                               return Json::array({s(o, {"metadata", "name"}), countOf(at(o, {"secrets"})), objAge(o, now)});
+                               return Json::array({s(o, {"metadata", "name"}),
+                                                   countOf(at(o, {"secrets"})), objAge(o, now)});
                              }};
-    m["/events"] = {{{"Last Seen", "string", 0, "Time when last event occurred"}, {"Type", "string", 0, "Type of this event (Normal, Warning), new types could be added in the future."},
-                     {"Reason", "string", 0, "Short, machine understandable string that gives the reason for this event being generated."},
-                     {"Object", "string", 0, "The object that this event is about."},
-                     {"Subobject", "string", 1, "The subobject that this event is about."},
-                     {"Source", "string", 1, "The component reporting this event. Should be a short machine understandable string."},
-                     {"Message", "string", 0, "A human-readable description of the status of this operation."},
-                     {"First Seen", "string", 1, "Time when first event occurred"},
-                     {"Count", "integer", 1, "The number of times this event has occurred."},
-                     {"Name", "string", 1, nameDesc}},
-                    eventRow};
-    m["/endpoints"] = {{{"Name", "string", 0, nameDesc}, {"Endpoints", "string", 0, "Endpoints of the service"}, {"Age", "string", 0, ageDesc}}, endpointsRow};
-    m["discovery.k8s.io/endpointslices"] = {{{"Name", "string", 0, nameDesc}, {"AddressType", "string", 0, "The IP protocol for this slice"},
-                                             {"Ports", "string", 0, "The ports for this slice"}, {"Endpoints", "string", 0, "The addresses for this slice"},
-                                             {"Age", "string", 0, ageDesc}},
-                                            endpointSliceRow};
-    m["networking.k8s.io/ingresses"] = {{{"Name", "string", 0, nameDesc}, {"Class", "string", 0, "The name of the IngressClass resource that should be used for ingress class"},
-                                         {"Hosts", "string", 0, "Hosts that incoming requests are matched against before the ingress rule"},
-                                         {"Address", "string", 0, "Address is a list containing ingress points for the load-balancer"},
-                                         {"Ports", "string", 0, "Ports of TLS configurations that open"}, {"Age", "string", 0, ageDesc}},
-                                        ingressRow};
-    m["networking.k8s.io/ingressclasses"] = {{{"Name", "string", 0, nameDesc}, {"Controller", "string", 0, "Controller that is responsible for handling this class"},
-                                              {"Parameters", "string", 0, "A reference to a resource with additional parameters"}, {"Age", "string", 0, ageDesc}},
-                                             [](const Json& o, Clock::time_point now) {
-                                               std::string params = "<none>";
-                                               const Json& p = at(o, {"spec", "parameters"});
-                                               if (p.is_object()) params = json::str(p, "kind", "") + "/" + json::str(p, "name", "");
-                                               return Json::array({s(o, {"metadata", "name"}), s(o, {"spec", "controller"}), params, objAge(o, now)});
-                                             }};
-    m["coordination.k8s.io/leases"] = {{{"Name", "string", 0, nameDesc}, {"Holder", "string", 0, "The holder of the lease"}, {"Age", "string", 0, ageDesc}},
-                                       [](const Json& o, Clock::time_point now) {
-                                         return Json::array({s(o, {"metadata", "name"}), s(o, {"spec", "holderIdentity"}), objAge(o, now)});
-                                       }};
-    m["autoscaling/horizontalpodautoscalers"] = {{{"Name", "string", 0, nameDesc}, {"Reference", "string", 0, "Reference to target resource"},
-                                                  {"Targets", "string", 0, "Target and current metrics"},
-                                                  {"MinPods", "string", 0, "Minimum number of replicas"},
-                                                  {"MaxPods", "integer", 0, "Maximum number of replicas"},
-                                                  {"Replicas", "integer", 0, "Current number of replicas"}, {"Age", "string", 0, ageDesc}},
-                                                 hpaRow};
-    m["/persistentvolumeclaims"] = {{{"Name", "string", 0, nameDesc}, {"Status", "string", 0, "The status of the claim"},
-                                     {"Volume", "string", 0, "The volume bound to the claim"}, {"Capacity", "string", 0, "Capacity of the volume"},
-                                     {"Access Modes", "string", 0, "Access modes of the volume"}, {"StorageClass", "string", 0, "Storage class of the claim"},
-                                     {"VolumeAttributesClass", "string", 0, "Volume attributes class"}, {"Age", "string", 0, ageDesc},
-                                     {"VolumeMode", "string", 1, "Volume mode"}},
-                                    [](const Json& o, Clock::time_point now) {
-                                      return Json::array({s(o, {"metadata", "name"}), s(o, {"status", "phase"}), s(o, {"spec", "volumeName"}),
-                                                          s(o, {"status", "capacity", "storage"}), "", orNone(s(o, {"spec", "storageClassName"})),
-                                                          "<unset>", objAge(o, now), s(o, {"spec", "volumeMode"})});
-                                    }};
-    m["policy/poddisruptionbudgets"] = {{{"Name", "string", 0, nameDesc}, {"Min Available", "string", 0, "The minimum number of pods that must be available"},
-                                         {"Max Unavailable", "string", 0, "The maximum number of pods that may be unavailable"},
-                                         {"Allowed Disruptions", "integer", 0, "Calculated number of pods that may be disrupted at this time"},
-                                         {"Age", "string", 0, ageDesc}},
-                                        [](const Json& o, Clock::time_point now) {
-                                          auto show = [](const Json& v) { return v.is_null() ? std::string("N/A") : v.is_string() ? v.get<std::string>() : v.dump(); };
-                                          return Json::array({s(o, {"metadata", "name"}), show(at(o, {"spec", "minAvailable"})),
-                                                              show(at(o, {"spec", "maxUnavailable"})), n(o, {"status", "disruptionsAllowed"}), objAge(o, now)});
-                                        }};
-    m["networking.k8s.io/networkpolicies"] = {{{"Name", "string", 0, nameDesc}, {"Pod-Selector", "string", 0, "Selects the pods to which this NetworkPolicy object applies."}, {"Age", "string", 0, ageDesc}},
-                                              [](const Json& o, Clock::time_point now) {
-                                                std::string sel = selectorString(at(o, {"spec", "podSelector"}));
-                                                return Json::array({s(o, {"metadata", "name"}), sel == "<none>" ? "<none>" : sel, objAge(o, now)});
-                                              }};
-    m["rbac.authorization.k8s.io/rolebindings"] = {{{"Name", "string", 0, nameDesc}, {"Role", "string", 0, "Role"}, {"Age", "string", 0, ageDesc},
-                                                    {"Users", "string", 1, "Users in the roleBinding"}, {"Groups", "string", 1, "Groups in the roleBinding"},
-                                                    {"ServiceAccounts", "string", 1, "ServiceAccounts in the roleBinding"}},
-                                                   [](const Json& o, Clock::time_point now) {
-                                                     std::vector<std::string> users, groups, sas;
-                                                     const Json& subs = at(o, {"subjects"});
-                                                     if (subs.is_array())
-                                                       for (const auto& sj : subs) {
-                                                         std::string k = json::str(sj, "kind", "");
-                                                         if (k == "User") users.push_back(json::str(sj, "name", ""));
-                                                         else if (k == "Group") groups.push_back(json::str(sj, "name", ""));
-                                                         else sas.push_back(json::str(sj, "namespace", "") + ":" + json::str(sj, "name", ""));
-                                                       }
-                                                     return Json::array({s(o, {"metadata", "name"}), s(o, {"roleRef", "kind"}) + "/" + s(o, {"roleRef", "name"}),
-                                                                         objAge(o, now), strings::join(users, ", "), strings::join(groups, ", "), strings::join(sas, ", ")});
-                                                   }};
-    m["rbac.authorization.k8s.io/clusterrolebindings"] = m["rbac.authorization.k8s.io/rolebindings"];
-    m["apps/controllerrevisions"] = {{{"Name", "string", 0, nameDesc}, {"Controller", "string", 0, "Controller of the object"},
-                                      {"Revision", "integer", 0, "Revision"}, {"Age", "string", 0, ageDesc}},
-                                     [](const Json& o, Clock::time_point now) {
-                                       std::string ctrl = "<none>";
-                                       const Json& owners = at(o, {"metadata", "ownerReferences"});
-                                       if (owners.is_array())
-                                         for (const auto& ow : owners)
-                                           if (json::boolean(ow, "controller", false)) {
-                                             std::string api = json::str(ow, "apiVersion", "");
-                                             std::string group = api.find('/') == std::string::npos ? "" : api.substr(0, api.find('/'));
-                                             ctrl = strings::toLower(json::str(ow, "kind", "")) + (group.empty() ? "" : "." + group) + "/" + json::str(ow, "name", "");
-                                           }
-                                       return Json::array({s(o, {"metadata", "name"}), ctrl, n(o, {"revision"}), objAge(o, now)});
-                                     }};
+    m["/events"] = {
+        {{"Last Seen", "string", 0, "Time when last event occurred"},
+         {"Type", "string", 0,
+          "Type of this event (Normal, Warning), new types could be added in the future."},
+         {"Reason", "string", 0,
+          "Short, machine understandable string that gives the reason for this event being "
+          "generated."},
+         {"Object", "string", 0, "The object that this event is about."},
+         {"Subobject", "string", 1, "The subobject that this event is about."},
+         {"Source", "string", 1,
+          "The component reporting this event. Should be a short machine understandable string."},
+         {"Message", "string", 0, "A human-readable description of the status of this operation."},
+         {"First Seen", "string", 1, "Time when first event occurred"},
+         {"Count", "integer", 1, "The number of times this event has occurred."},
+         {"Name", "string", 1, nameDesc}},
+        eventRow};
+    m["/endpoints"] = {{{"Name", "string", 0, nameDesc},
+                        {"Endpoints", "string", 0, "Endpoints of the service"},
+                        {"Age", "string", 0, ageDesc}},
+                       endpointsRow};
+    m["discovery.k8s.io/endpointslices"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"AddressType", "string", 0, "The IP protocol for this slice"},
+         {"Ports", "string", 0, "The ports for this slice"},
+         {"Endpoints", "string", 0, "The addresses for this slice"},
+         {"Age", "string", 0, ageDesc}},
+        endpointSliceRow};
+    m["networking.k8s.io/ingresses"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Class", "string", 0,
+          "The name of the IngressClass resource that should be used for ingress class"},
+         {"Hosts", "string", 0,
+          "Hosts that incoming requests are matched against before the ingress rule"},
+         {"Address", "string", 0,
+          "Address is a list containing ingress points for the load-balancer"},
+         {"Ports", "string", 0, "Ports of TLS configurations that open"},
+         {"Age", "string", 0, ageDesc}},
+        ingressRow};
+    m["networking.k8s.io/ingressclasses"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Controller", "string", 0, "Controller that is responsible for handling this class"},
+         {"Parameters", "string", 0, "A reference to a resource with additional parameters"},
+         {"Age", "string", 0, ageDesc}},
+        [](const Json& o, Clock::time_point now) {
+          std::string params = "<none>";
+          const Json& p = at(o, {"spec", "parameters"});
+          if (p.is_object()) params = json::str(p, "kind", "") + "/" + json::str(p, "name", "");
+          return Json::array(
+              {s(o, {"metadata", "name"}), s(o, {"spec", "controller"}), params, objAge(o, now)});
+        }};
+    m["coordination.k8s.io/leases"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Holder", "string", 0, "The holder of the lease"},
+         {"Age", "string", 0, ageDesc}},
+        [](const Json& o, Clock::time_point now) {
+          return Json::array(
+              {s(o, {"metadata", "name"}), s(o, {"spec", "holderIdentity"}), objAge(o, now)});
+        }};
+    m["autoscaling/horizontalpodautoscalers"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Reference", "string", 0, "Reference to target resource"},
+         {"Targets", "string", 0, "Target and current metrics"},
+         {"MinPods", "string", 0, "Minimum number of replicas"},
+         {"MaxPods", "integer", 0, "Maximum number of replicas"},
+         {"Replicas", "integer", 0, "Current number of replicas"},
+         {"Age", "string", 0, ageDesc}},
+        hpaRow};
+    m["/persistentvolumeclaims"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Status", "string", 0, "The status of the claim"},
+         {"Volume", "string", 0, "The volume bound to the claim"},
+         {"Capacity", "string", 0, "Capacity of the volume"},
+         {"Access Modes", "string", 0, "Access modes of the volume"},
+         {"StorageClass", "string", 0, "Storage class of the claim"},
+         {"VolumeAttributesClass", "string", 0, "Volume attributes class"},
+         {"Age", "string", 0, ageDesc},
+         {"VolumeMode", "string", 1, "Volume mode"}},
+        [](const Json& o, Clock::time_point now) {
+          return Json::array({s(o, {"metadata", "name"}), s(o, {"status", "phase"}),
+                              s(o, {"spec", "volumeName"}), s(o, {"status", "capacity", "storage"}),
+                              "", orNone(s(o, {"spec", "storageClassName"})), "<unset>",
+                              objAge(o, now), s(o, {"spec", "volumeMode"})});
+        }};
+    m["policy/poddisruptionbudgets"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Min Available", "string", 0, "The minimum number of pods that must be available"},
+         {"Max Unavailable", "string", 0, "The maximum number of pods that may be unavailable"},
+         {"Allowed Disruptions", "integer", 0,
+          "Calculated number of pods that may be disrupted at this time"},
+         {"Age", "string", 0, ageDesc}},
+        [](const Json& o, Clock::time_point now) {
+          auto show = [](const Json& v) {
+            return v.is_null()     ? std::string("N/A")
+                   : v.is_string() ? v.get<std::string>()
+                                   : v.dump();
+          };
+          return Json::array({s(o, {"metadata", "name"}), show(at(o, {"spec", "minAvailable"})),
+                              show(at(o, {"spec", "maxUnavailable"})),
+                              n(o, {"status", "disruptionsAllowed"}), objAge(o, now)});
+        }};
+    m["networking.k8s.io/networkpolicies"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Pod-Selector", "string", 0,
+          "Selects the pods to which this NetworkPolicy object applies."},
+         {"Age", "string", 0, ageDesc}},
+        [](const Json& o, Clock::time_point now) {
+          std::string sel = selectorString(at(o, {"spec", "podSelector"}));
+          return Json::array(
+              {s(o, {"metadata", "name"}), sel == "<none>" ? "<none>" : sel, objAge(o, now)});
+        }};
+    m["rbac.authorization.k8s.io/rolebindings"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Role", "string", 0, "Role"},
+         {"Age", "string", 0, ageDesc},
+         {"Users", "string", 1, "Users in the roleBinding"},
+         {"Groups", "string", 1, "Groups in the roleBinding"},
+         {"ServiceAccounts", "string", 1, "ServiceAccounts in the roleBinding"}},
+        [](const Json& o, Clock::time_point now) {
+          std::vector<std::string> users, groups, sas;
+          const Json& subs = at(o, {"subjects"});
+          if (subs.is_array())
+            for (const auto& sj : subs) {
+              std::string k = json::str(sj, "kind", "");
+              if (k == "User")
+                users.push_back(json::str(sj, "name", ""));
+              else if (k == "Group")
+                groups.push_back(json::str(sj, "name", ""));
+              else
+                sas.push_back(json::str(sj, "namespace", "") + ":" + json::str(sj, "name", ""));
+            }
+          return Json::array({s(o, {"metadata", "name"}),
+                              s(o, {"roleRef", "kind"}) + "/" + s(o, {"roleRef", "name"}),
+                              objAge(o, now), strings::join(users, ", "),
+                              strings::join(groups, ", "), strings::join(sas, ", ")});
+        }};
+    m["rbac.authorization.k8s.io/clusterrolebindings"] =
+        m["rbac.authorization.k8s.io/rolebindings"];
+    m["apps/controllerrevisions"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Controller", "string", 0, "Controller of the object"},
+         {"Revision", "integer", 0, "Revision"},
+         {"Age", "string", 0, ageDesc}},
+        [](const Json& o, Clock::time_point now) {
+          std::string ctrl = "<none>";
+          const Json& owners = at(o, {"metadata", "ownerReferences"});
+          if (owners.is_array())
+            for (const auto& ow : owners)
+              if (json::boolean(ow, "controller", false)) {
+                std::string api = json::str(ow, "apiVersion", "");
+                std::string group =
+                    api.find('/') == std::string::npos ? "" : api.substr(0, api.find('/'));
+                ctrl = strings::toLower(json::str(ow, "kind", "")) +
+                       (group.empty() ? "" : "." + group) + "/" + json::str(ow, "name", "");
+              }
+          return Json::array(
+              {s(o, {"metadata", "name"}), ctrl, n(o, {"revision"}), objAge(o, now)});
+        }};
     return m;
   }();
   auto it = printers.find(r.group + "/" + r.plural);
   return it == printers.end() ? nullptr : &it->second;
 }
 
-Json cellFromMatches(const std::vector<Json>& matches, const PrinterColumn& col, Clock::time_point now) {
+Json cellFromMatches(const std::vector<Json>& matches, const PrinterColumn& col,
+                     Clock::time_point now) {
   if (matches.empty()) return Json();
   const Json& v = matches[0];
   if (col.type == "date") return v.is_string() ? Json(age(v, now)) : Json();
-  if (col.type == "integer" && v.is_number()) return v.is_number_integer() ? v : Json(static_cast<int64_t>(v.get<double>()));
+  if (col.type == "integer" && v.is_number())
+    return v.is_number_integer() ? v : Json(static_cast<int64_t>(v.get<double>()));
   if (col.type == "number" && v.is_number()) return v;
   if (col.type == "boolean" && v.is_boolean()) return v;
   if (matches.size() == 1) {
@@ -621,7 +816,8 @@ Json cellFromMatches(const std::vector<Json>& matches, const PrinterColumn& col,
     return json::dump(v);
   }
   std::vector<std::string> parts;
-  for (const auto& m : matches) parts.push_back(m.is_string() ? m.get<std::string>() : json::dump(m));
+  for (const auto& m : matches)
+    parts.push_back(m.is_string() ? m.get<std::string>() : json::dump(m));
   return strings::join(parts, " ");
 }
 
@@ -634,7 +830,8 @@ Json partialMetadata(const Json& obj) {
 
 std::vector<Json> evalJsonPath(const Json& obj, const std::string& pathIn) {
   std::string path = pathIn;
-  if (!path.empty() && path.front() == '{' && path.back() == '}') path = path.substr(1, path.size() - 2);
+  if (!path.empty() && path.front() == '{' && path.back() == '}')
+    path = path.substr(1, path.size() - 2);
   if (!path.empty() && path[0] == '$') path = path.substr(1);
   std::vector<const Json*> cur{&obj};
   size_t i = 0;
@@ -670,7 +867,8 @@ std::vector<Json> evalJsonPath(const Json& obj, const std::string& pathIn) {
           if (eq == std::string::npos) continue;
           std::string field = cond.substr(0, eq);
           std::string want = std::string(strings::trim(cond.substr(eq + 2)));
-          if (want.size() >= 2 && (want.front() == '"' || want.front() == '\'')) want = want.substr(1, want.size() - 2);
+          if (want.size() >= 2 && (want.front() == '"' || want.front() == '\''))
+            want = want.substr(1, want.size() - 2);
           for (const auto& item : *c) {
             auto got = evalJsonPath(item, "." + field);
             if (!got.empty() && ((got[0].is_string() && got[0].get<std::string>() == want) ||
@@ -679,7 +877,8 @@ std::vector<Json> evalJsonPath(const Json& obj, const std::string& pathIn) {
           }
         } else if (auto idx = strings::parseInt(sel)) {
           int64_t k = *idx < 0 ? static_cast<int64_t>(c->size()) + *idx : *idx;
-          if (k >= 0 && k < static_cast<int64_t>(c->size())) next.push_back(&(*c)[static_cast<size_t>(k)]);
+          if (k >= 0 && k < static_cast<int64_t>(c->size()))
+            next.push_back(&(*c)[static_cast<size_t>(k)]);
         }
       }
     } else {
@@ -695,28 +894,40 @@ std::vector<Json> evalJsonPath(const Json& obj, const std::string& pathIn) {
   return out;
 }
 
-Json toTable(const ResourceInfo& r, const std::vector<ObjectPtr>& objects, const TableOptions& options,
-             Clock::time_point now) {
+Json toTable(const ResourceInfo& r, const std::vector<ObjectPtr>& objects,
+             const TableOptions& options, Clock::time_point now) {
   Json columns = Json::array();
   Json rows = Json::array();
   const Printer* printer = r.custom ? nullptr : builtinPrinter(r);
   std::vector<PrinterColumn> custom;
   if (printer) {
     for (const auto& c : printer->columns)
-      columns.push_back({{"name", c.name}, {"type", c.type}, {"format", std::string(c.name) == "Name" ? "name" : ""},
-                         {"description", c.description}, {"priority", c.priority}});
+      columns.push_back({{"name", c.name},
+                         {"type", c.type},
+                         {"format", std::string(c.name) == "Name" ? "name" : ""},
+                         {"description", c.description},
+                         {"priority", c.priority}});
   } else {
-    columns.push_back({{"name", "Name"}, {"type", "string"}, {"format", "name"},
-                       {"description", "Name must be unique within a namespace."}, {"priority", 0}});
+    columns.push_back({{"name", "Name"},
+                       {"type", "string"},
+                       {"format", "name"},
+                       {"description", "Name must be unique within a namespace."},
+                       {"priority", 0}});
     if (r.custom && !r.printerColumns.empty()) {
       custom = r.printerColumns;
     } else if (r.custom) {
       custom.push_back(PrinterColumn{"Age", "date", "", "", 0, ".metadata.creationTimestamp"});
     } else {
-      custom.push_back(PrinterColumn{"Created At", "date", "", "CreationTimestamp is a timestamp representing the server time when this object was created.", 0, ".metadata.creationTimestamp"});
+      custom.push_back(PrinterColumn{"Created At", "date", "",
+                                     "CreationTimestamp is a timestamp representing the server "
+                                     "time when this object was created.",
+                                     0, ".metadata.creationTimestamp"});
     }
     for (const auto& c : custom)
-      columns.push_back({{"name", c.name}, {"type", c.type}, {"format", c.format}, {"description", c.description},
+      columns.push_back({{"name", c.name},
+                         {"type", c.type},
+                         {"format", c.format},
+                         {"description", c.description},
                          {"priority", c.priority}});
   }
   for (const auto& objPtr : objects) {
@@ -735,13 +946,20 @@ Json toTable(const ResourceInfo& r, const std::vector<ObjectPtr>& objects, const
       }
     }
     Json row = {{"cells", cells}};
-    if (options.includeObject == "Object") row["object"] = obj;
-    else if (options.includeObject != "None") row["object"] = partialMetadata(obj);
+    if (options.includeObject == "Object")
+      row["object"] = obj;
+    else if (options.includeObject != "None")
+      row["object"] = partialMetadata(obj);
     rows.push_back(std::move(row));
   }
-  Json table = {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", Json::object()}, {"rows", rows}};
-  if (!options.noHeaders) table["columnDefinitions"] = columns;
-  else table["columnDefinitions"] = nullptr;
+  Json table = {{"kind", "Table"},
+                {"apiVersion", "meta.k8s.io/v1"},
+                {"metadata", Json::object()},
+                {"rows", rows}};
+  if (!options.noHeaders)
+    table["columnDefinitions"] = columns;
+  else
+    table["columnDefinitions"] = nullptr;
   return table;
 }
 

@@ -18,8 +18,8 @@ struct TableOptions {
 };
 
 // A meta.k8s.io/v1 Table for `objects`.
-Json toTable(const ResourceInfo& resource, const std::vector<ObjectPtr>& objects, const TableOptions& options,
-             std::chrono::system_clock::time_point now);
+Json toTable(const ResourceInfo& resource, const std::vector<ObjectPtr>& objects,
+             const TableOptions& options, std::chrono::system_clock::time_point now);
 
 // Evaluates the subset of JSONPath used by printer columns (".spec.x", "[0]", "[*]",
 // "[?(@.type==\"Ready\")]") and returns the matches.

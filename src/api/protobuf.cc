@@ -57,11 +57,16 @@ class Reader {
     uint32_t u32;
     std::string_view sv;
     switch (wireType) {
-      case 0: return varint(&u);
-      case 1: return fixed64(&u);
-      case 2: return bytes(&sv);
-      case 5: return fixed32(&u32);
-      default: return false;
+      case 0:
+        return varint(&u);
+      case 1:
+        return fixed64(&u);
+      case 2:
+        return bytes(&sv);
+      case 5:
+        return fixed32(&u32);
+      default:
+        return false;
     }
   }
 
@@ -146,7 +151,8 @@ Expected<Json, std::string> decodeValue(Reader& rd, int wt, const Type* type, in
       if (type->kind == Kind::Duration) {
         auto r = readRaw(sv);
         if (!r) return Unexpected(r.error());
-        return Json(timefmt::goDuration(std::chrono::nanoseconds(static_cast<int64_t>(r->ints[1]))));
+        return Json(
+            timefmt::goDuration(std::chrono::nanoseconds(static_cast<int64_t>(r->ints[1]))));
       }
       return Json(std::string(sv));
     case Kind::Bytes:
@@ -167,7 +173,8 @@ Expected<Json, std::string> decodeValue(Reader& rd, int wt, const Type* type, in
       auto r = readRaw(sv);
       if (!r) return Unexpected(r.error());
       if (r->ints.empty()) return Json();  // the zero time
-      auto tp = std::chrono::system_clock::from_time_t(static_cast<time_t>(static_cast<int64_t>(r->ints[1])));
+      auto tp = std::chrono::system_clock::from_time_t(
+          static_cast<time_t>(static_cast<int64_t>(r->ints[1])));
       tp += std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::nanoseconds(static_cast<int64_t>(r->ints[2])));
       return Json(type->kind == Kind::Time ? timefmt::rfc3339(tp) : timefmt::rfc3339Micro(tp));
@@ -195,7 +202,8 @@ void setField(Json& obj, const Field& f, Json v) {
   obj[f.json] = std::move(v);
 }
 
-Expected<Json, std::string> decodeInto(Json& obj, std::string_view bytes, const Type* type, int depth) {
+Expected<Json, std::string> decodeInto(Json& obj, std::string_view bytes, const Type* type,
+                                       int depth) {
   if (depth > kMaxDepth) return Unexpected(std::string("proto: message nested too deeply"));
   Reader rd(bytes);
   while (!rd.done()) {
@@ -219,7 +227,8 @@ Expected<Json, std::string> decodeInto(Json& obj, std::string_view bytes, const 
       Json& arr = obj[f->json];
       if (!arr.is_array()) arr = Json::array();
       const Type* et = ft->elem;
-      bool numeric = et->kind == Kind::Int32 || et->kind == Kind::Int64 || et->kind == Kind::Bool || et->kind == Kind::Float64;
+      bool numeric = et->kind == Kind::Int32 || et->kind == Kind::Int64 || et->kind == Kind::Bool ||
+                     et->kind == Kind::Float64;
       if (numeric && wt == 2) {  // packed
         std::string_view sv;
         if (!rd.bytes(&sv)) return Unexpected(kEof);
@@ -259,9 +268,12 @@ Expected<Json, std::string> decodeInto(Json& obj, std::string_view bytes, const 
         }
       }
       if (value.is_null()) {
-        if (ft->elem->kind == Kind::String) value = "";
-        else if (ft->elem->kind == Kind::Bytes) value = "";
-        else if (ft->elem->kind == Kind::Object) value = Json::object();
+        if (ft->elem->kind == Kind::String)
+          value = "";
+        else if (ft->elem->kind == Kind::Bytes)
+          value = "";
+        else if (ft->elem->kind == Kind::Object)
+          value = Json::object();
       }
       obj[f->json][key] = std::move(value);
       continue;
@@ -282,23 +294,30 @@ Expected<Json, std::string> decodeMessage(std::string_view bytes, const Type* ty
 
 }  // namespace
 
-Expected<Json, std::string> decodeProtobufMessage(std::string_view bytes, const schema::Type* type) {
+Expected<Json, std::string> decodeProtobufMessage(std::string_view bytes,
+                                                  const schema::Type* type) {
   return decodeMessage(bytes, type, 0);
 }
 
-Expected<Json, std::string> decodeProtobufObject(std::string_view body, const ProtoTypeLookup& lookup) {
+Expected<Json, std::string> decodeProtobufObject(std::string_view body,
+                                                 const ProtoTypeLookup& lookup) {
   static const char kMagic[4] = {'k', '8', 's', '\0'};
   if (body.size() < 4 || std::memcmp(body.data(), kMagic, 4) != 0)
-    return Unexpected(std::string("provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]"));
+    return Unexpected(std::string(
+        "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]"));
   auto env = readRaw(body.substr(4));
   if (!env) return Unexpected(env.error());
   auto typeMeta = readRaw(env->strs[1]);
   if (!typeMeta) return Unexpected(typeMeta.error());
   std::string apiVersion(typeMeta->strs[1]), kind(typeMeta->strs[2]);
-  if (kind.empty() || apiVersion.empty()) return Unexpected(std::string("Object 'Kind' is missing in protobuf message"));
+  if (kind.empty() || apiVersion.empty())
+    return Unexpected(std::string("Object 'Kind' is missing in protobuf message"));
   const schema::Type* type = lookup(apiVersion, kind);
-  if (!type) return Unexpected("no kind \"" + kind + "\" is registered for version \"" + apiVersion + "\" in protobuf");
-  if (!env->strs[3].empty()) return Unexpected("unsupported protobuf content encoding " + std::string(env->strs[3]));
+  if (!type)
+    return Unexpected("no kind \"" + kind + "\" is registered for version \"" + apiVersion +
+                      "\" in protobuf");
+  if (!env->strs[3].empty())
+    return Unexpected("unsupported protobuf content encoding " + std::string(env->strs[3]));
   auto obj = decodeMessage(env->strs[2], type, 0);
   if (!obj) return obj;
   (*obj)["apiVersion"] = apiVersion;

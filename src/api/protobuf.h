@@ -14,10 +14,12 @@
 
 namespace podium::api {
 
-using ProtoTypeLookup = std::function<const schema::Type*(const std::string& apiVersion, const std::string& kind)>;
+using ProtoTypeLookup =
+    std::function<const schema::Type*(const std::string& apiVersion, const std::string& kind)>;
 
 // Untrusted input: never crashes; errors read like Go's ("proto: unexpected EOF").
-Expected<Json, std::string> decodeProtobufObject(std::string_view body, const ProtoTypeLookup& lookup);
+Expected<Json, std::string> decodeProtobufObject(std::string_view body,
+                                                 const ProtoTypeLookup& lookup);
 
 // Decodes one message of `type` (no envelope).
 Expected<Json, std::string> decodeProtobufMessage(std::string_view bytes, const schema::Type* type);

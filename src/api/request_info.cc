@@ -4,7 +4,8 @@
 
 namespace podium::api {
 
-RequestInfo parseRequestInfo(const std::string& method, const std::string& path, const std::string& watchParam) {
+RequestInfo parseRequestInfo(const std::string& method, const std::string& path,
+                             const std::string& watchParam) {
   RequestInfo info;
   std::vector<std::string> parts;
   for (auto& p : strings::split(path, '/'))
@@ -32,7 +33,8 @@ RequestInfo parseRequestInfo(const std::string& method, const std::string& path,
   }
   if (cur[0] == "namespaces" && cur.size() > 1) {
     info.namespace_ = cur[1];
-    if (cur.size() > 2 && cur[2] != "status" && cur[2] != "finalize") cur.erase(cur.begin(), cur.begin() + 2);
+    if (cur.size() > 2 && cur[2] != "status" && cur[2] != "finalize")
+      cur.erase(cur.begin(), cur.begin() + 2);
   }
   info.parts = cur;
   info.resource = cur[0];
@@ -45,8 +47,10 @@ RequestInfo parseRequestInfo(const std::string& method, const std::string& path,
   }
   bool watch = legacyWatch || strings::parseBool(watchParam).value_or(false);
   if (method == "GET" || method == "HEAD") {
-    if (watch) info.verb = "watch";
-    else info.verb = info.name.empty() ? "list" : "get";
+    if (watch)
+      info.verb = "watch";
+    else
+      info.verb = info.name.empty() ? "list" : "get";
   } else if (method == "POST") {
     info.verb = "create";
   } else if (method == "PUT") {

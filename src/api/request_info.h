@@ -10,7 +10,7 @@ namespace podium::api {
 
 struct RequestInfo {
   bool isResourceRequest = false;
-  std::string verb;  // get list watch create update patch delete deletecollection
+  std::string verb;       // get list watch create update patch delete deletecollection
   std::string apiPrefix;  // "api" or "apis"
   std::string group, version;
   std::string namespace_;
@@ -19,6 +19,7 @@ struct RequestInfo {
 };
 
 // `method` is the HTTP method; `watchParam` the value of ?watch=.
-RequestInfo parseRequestInfo(const std::string& method, const std::string& path, const std::string& watchParam);
+RequestInfo parseRequestInfo(const std::string& method, const std::string& path,
+                             const std::string& watchParam);
 
 }  // namespace podium::api

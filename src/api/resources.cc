@@ -7,7 +7,7 @@ namespace podium::api {
 namespace {
 
 const std::vector<std::string> kStandardVerbs = {"create", "delete", "deletecollection", "get",
-                                                 "list", "patch", "update", "watch"};
+                                                 "list",   "patch",  "update",           "watch"};
 
 struct Builtin {
   const char* group;
@@ -26,43 +26,300 @@ struct Builtin {
 // Names, scope and subresources as kube-apiserver 1.32 reports them in discovery.
 const std::vector<Builtin>& builtinTable() {
   static const std::vector<Builtin> table = {
-      {"", "v1", "Namespace", "namespaces", "core.v1.Namespace", false, {"ns"}, {}, true, false, false},
+      {"",
+       "v1",
+       "Namespace",
+       "namespaces",
+       "core.v1.Namespace",
+       false,
+       {"ns"},
+       {},
+       true,
+       false,
+       false},
       {"", "v1", "Pod", "pods", "core.v1.Pod", true, {"po"}, {"all"}, true, false, false},
-      {"", "v1", "Service", "services", "core.v1.Service", true, {"svc"}, {"all"}, true, false, false},
-      {"", "v1", "Endpoints", "endpoints", "core.v1.Endpoints", true, {"ep"}, {}, false, false, false},
-      {"", "v1", "ConfigMap", "configmaps", "core.v1.ConfigMap", true, {"cm"}, {}, false, false, false},
+      {"",
+       "v1",
+       "Service",
+       "services",
+       "core.v1.Service",
+       true,
+       {"svc"},
+       {"all"},
+       true,
+       false,
+       false},
+      {"",
+       "v1",
+       "Endpoints",
+       "endpoints",
+       "core.v1.Endpoints",
+       true,
+       {"ep"},
+       {},
+       false,
+       false,
+       false},
+      {"",
+       "v1",
+       "ConfigMap",
+       "configmaps",
+       "core.v1.ConfigMap",
+       true,
+       {"cm"},
+       {},
+       false,
+       false,
+       false},
       {"", "v1", "Secret", "secrets", "core.v1.Secret", true, {}, {}, false, false, false},
-      {"", "v1", "ServiceAccount", "serviceaccounts", "core.v1.ServiceAccount", true, {"sa"}, {}, false, false, false},
+      {"",
+       "v1",
+       "ServiceAccount",
+       "serviceaccounts",
+       "core.v1.ServiceAccount",
+       true,
+       {"sa"},
+       {},
+       false,
+       false,
+       false},
       {"", "v1", "Event", "events", "core.v1.Event", true, {"ev"}, {}, false, false, false},
       {"", "v1", "Node", "nodes", "core.v1.Node", false, {"no"}, {}, true, false, false},
-      {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "core.v1.PersistentVolumeClaim", true, {"pvc"}, {}, true, false, false},
-      {"", "v1", "PodTemplate", "podtemplates", "core.v1.PodTemplate", true, {}, {}, false, false, false},
-      {"apps", "v1", "Deployment", "deployments", "apps.v1.Deployment", true, {"deploy"}, {"all"}, true, true, true},
-      {"apps", "v1", "ReplicaSet", "replicasets", "apps.v1.ReplicaSet", true, {"rs"}, {"all"}, true, true, true},
-      {"apps", "v1", "StatefulSet", "statefulsets", "apps.v1.StatefulSet", true, {"sts"}, {"all"}, true, true, true},
-      {"apps", "v1", "DaemonSet", "daemonsets", "apps.v1.DaemonSet", true, {"ds"}, {"all"}, true, false, true},
-      {"apps", "v1", "ControllerRevision", "controllerrevisions", "apps.v1.ControllerRevision", true, {}, {}, false, false, false},
+      {"",
+       "v1",
+       "PersistentVolumeClaim",
+       "persistentvolumeclaims",
+       "core.v1.PersistentVolumeClaim",
+       true,
+       {"pvc"},
+       {},
+       true,
+       false,
+       false},
+      {"",
+       "v1",
+       "PodTemplate",
+       "podtemplates",
+       "core.v1.PodTemplate",
+       true,
+       {},
+       {},
+       false,
+       false,
+       false},
+      {"apps",
+       "v1",
+       "Deployment",
+       "deployments",
+       "apps.v1.Deployment",
+       true,
+       {"deploy"},
+       {"all"},
+       true,
+       true,
+       true},
+      {"apps",
+       "v1",
+       "ReplicaSet",
+       "replicasets",
+       "apps.v1.ReplicaSet",
+       true,
+       {"rs"},
+       {"all"},
+       true,
+       true,
+       true},
+      {"apps",
+       "v1",
+       "StatefulSet",
+       "statefulsets",
+       "apps.v1.StatefulSet",
+       true,
+       {"sts"},
+       {"all"},
+       true,
+       true,
+       true},
+      {"apps",
+       "v1",
+       "DaemonSet",
+       "daemonsets",
+       "apps.v1.DaemonSet",
+       true,
+       {"ds"},
+       {"all"},
+       true,
+       false,
+       true},
+      {"apps",
+       "v1",
+       "ControllerRevision",
+       "controllerrevisions",
+       "apps.v1.ControllerRevision",
+       true,
+       {},
+       {},
+       false,
+       false,
+       false},
       {"batch", "v1", "Job", "jobs", "batch.v1.Job", true, {}, {"all"}, true, false, true},
-      {"batch", "v1", "CronJob", "cronjobs", "batch.v1.CronJob", true, {"cj"}, {"all"}, true, false, true},
-      {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "discovery.v1.EndpointSlice", true, {}, {}, false, false, true},
-      {"networking.k8s.io", "v1", "Ingress", "ingresses", "networking.v1.Ingress", true, {"ing"}, {}, true, false, true},
-      {"networking.k8s.io", "v1", "IngressClass", "ingressclasses", "networking.v1.IngressClass", false, {}, {}, false, false, true},
-      {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networking.v1.NetworkPolicy", true, {"netpol"}, {}, false, false, true},
-      {"coordination.k8s.io", "v1", "Lease", "leases", "coordination.v1.Lease", true, {}, {}, false, false, false},
-      {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "autoscaling.v2.HorizontalPodAutoscaler", true, {"hpa"}, {"all"}, true, false, true},
-      {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "policy.v1.PodDisruptionBudget", true, {"pdb"}, {}, true, false, true},
-      {"rbac.authorization.k8s.io", "v1", "Role", "roles", "rbac.v1.Role", true, {}, {}, false, false, false},
-      {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "rbac.v1.ClusterRole", false, {}, {}, false, false, false},
-      {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rbac.v1.RoleBinding", true, {}, {}, false, false, false},
-      {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "rbac.v1.ClusterRoleBinding", false, {}, {}, false, false, false},
-      {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "apiextensions.v1.CustomResourceDefinition", false, {"crd", "crds"}, {"api-extensions"}, true, false, true},
+      {"batch",
+       "v1",
+       "CronJob",
+       "cronjobs",
+       "batch.v1.CronJob",
+       true,
+       {"cj"},
+       {"all"},
+       true,
+       false,
+       true},
+      {"discovery.k8s.io",
+       "v1",
+       "EndpointSlice",
+       "endpointslices",
+       "discovery.v1.EndpointSlice",
+       true,
+       {},
+       {},
+       false,
+       false,
+       true},
+      {"networking.k8s.io",
+       "v1",
+       "Ingress",
+       "ingresses",
+       "networking.v1.Ingress",
+       true,
+       {"ing"},
+       {},
+       true,
+       false,
+       true},
+      {"networking.k8s.io",
+       "v1",
+       "IngressClass",
+       "ingressclasses",
+       "networking.v1.IngressClass",
+       false,
+       {},
+       {},
+       false,
+       false,
+       true},
+      {"networking.k8s.io",
+       "v1",
+       "NetworkPolicy",
+       "networkpolicies",
+       "networking.v1.NetworkPolicy",
+       true,
+       {"netpol"},
+       {},
+       false,
+       false,
+       true},
+      {"coordination.k8s.io",
+       "v1",
+       "Lease",
+       "leases",
+       "coordination.v1.Lease",
+       true,
+       {},
+       {},
+       false,
+       false,
+       false},
+      {"autoscaling",
+       "v2",
+       "HorizontalPodAutoscaler",
+       "horizontalpodautoscalers",
+       "autoscaling.v2.HorizontalPodAutoscaler",
+       true,
+       {"hpa"},
+       {"all"},
+       true,
+       false,
+       true},
+      {"policy",
+       "v1",
+       "PodDisruptionBudget",
+       "poddisruptionbudgets",
+       "policy.v1.PodDisruptionBudget",
+       true,
+       {"pdb"},
+       {},
+       true,
+       false,
+       true},
+      {"rbac.authorization.k8s.io",
+       "v1",
+       "Role",
+       "roles",
+       "rbac.v1.Role",
+       true,
+       {},
+       {},
+       false,
+       false,
+       false},
+      {"rbac.authorization.k8s.io",
+       "v1",
+       "ClusterRole",
+       "clusterroles",
+       "rbac.v1.ClusterRole",
+       false,
+       {},
+       {},
+       false,
+       false,
+       false},
+      {"rbac.authorization.k8s.io",
+       "v1",
+       "RoleBinding",
+       "rolebindings",
+       "rbac.v1.RoleBinding",
+       true,
+       {},
+       {},
+       false,
+       false,
+       false},
+      {"rbac.authorization.k8s.io",
+       "v1",
+       "ClusterRoleBinding",
+       "clusterrolebindings",
+       "rbac.v1.ClusterRoleBinding",
+       false,
+       {},
+       {},
+       false,
+       false,
+       false},
+      {"apiextensions.k8s.io",
+       "v1",
+       "CustomResourceDefinition",
+       "customresourcedefinitions",
+       "apiextensions.v1.CustomResourceDefinition",
+       false,
+       {"crd", "crds"},
+       {"api-extensions"},
+       true,
+       false,
+       true},
   };
   return table;
 }
 
-const std::vector<std::string> kBuiltinGroupOrder = {
-    "", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "discovery.k8s.io",
-    "coordination.k8s.io", "rbac.authorization.k8s.io", "apiextensions.k8s.io"};
+const std::vector<std::string> kBuiltinGroupOrder = {"",
+                                                     "apps",
+                                                     "batch",
+                                                     "autoscaling",
+                                                     "policy",
+                                                     "networking.k8s.io",
+                                                     "discovery.k8s.io",
+                                                     "coordination.k8s.io",
+                                                     "rbac.authorization.k8s.io",
+                                                     "apiextensions.k8s.io"};
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -75,12 +332,14 @@ int versionRank(const std::string& v, int* major, int* minor) {
   *minor = 0;
   if (v.size() < 2 || v[0] != 'v' || !isdigit(static_cast<unsigned char>(v[1]))) return 3;
   size_t i = 1;
-  while (i < v.size() && isdigit(static_cast<unsigned char>(v[i]))) *major = *major * 10 + (v[i++] - '0');
+  while (i < v.size() && isdigit(static_cast<unsigned char>(v[i])))
+    *major = *major * 10 + (v[i++] - '0');
   if (i == v.size()) return 0;
   int rank = v.compare(i, 4, "beta") == 0 ? 1 : v.compare(i, 5, "alpha") == 0 ? 2 : 3;
   if (rank == 3) return 3;
   i += rank == 1 ? 4 : 5;
-  while (i < v.size() && isdigit(static_cast<unsigned char>(v[i]))) *minor = *minor * 10 + (v[i++] - '0');
+  while (i < v.size() && isdigit(static_cast<unsigned char>(v[i])))
+    *minor = *minor * 10 + (v[i++] - '0');
   return rank;
 }
 
@@ -119,7 +378,8 @@ ResourcePtr ResourceSet::findAnyVersion(const std::string& group, const std::str
   return any;
 }
 
-std::vector<ResourcePtr> ResourceSet::inGroupVersion(const std::string& group, const std::string& version) const {
+std::vector<ResourcePtr> ResourceSet::inGroupVersion(const std::string& group,
+                                                     const std::string& version) const {
   std::vector<ResourcePtr> out;
   for (const auto& r : all_)
     if (r->group == group && r->version == version) out.push_back(r);
@@ -168,7 +428,8 @@ ResourceRegistry::ResourceRegistry() {
     r->hasScale = b.scale;
     r->tracksGeneration = b.generation;
     r->schema = types.find(b.schemaType);
-    if (r->plural == "namespaces") r->verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
+    if (r->plural == "namespaces")
+      r->verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
     builtins_.push_back(r);
   }
   auto set = std::make_shared<ResourceSet>();
@@ -187,8 +448,8 @@ uint64_t ResourceRegistry::generation() const {
   return generation_;
 }
 
-void ResourceRegistry::setCustomResources(const std::vector<Json>& crds,
-                                          std::vector<std::pair<std::string, std::string>>* errors) {
+void ResourceRegistry::setCustomResources(
+    const std::vector<Json>& crds, std::vector<std::pair<std::string, std::string>>* errors) {
   auto set = std::make_shared<ResourceSet>();
   for (const auto& r : builtins_) set->add(r);
   for (const auto& crd : crds) {
@@ -200,8 +461,9 @@ void ResourceRegistry::setCustomResources(const std::vector<Json>& crds,
     for (auto& r : *rs) {
       if (set->find(r->group, r->version, r->plural)) {
         if (errors)
-          errors->emplace_back(json::getString(crd, {"metadata", "name"}),
-                               "resource " + r->plural + "." + r->group + "/" + r->version + " is already served");
+          errors->emplace_back(
+              json::getString(crd, {"metadata", "name"}),
+              "resource " + r->plural + "." + r->group + "/" + r->version + " is already served");
         continue;
       }
       set->add(r);
@@ -231,7 +493,9 @@ Expected<std::vector<ResourcePtr>, std::string> resourcesFromCrd(const Json& crd
   std::string storage;
   for (const auto& v : *versions)
     if (json::boolean(v, "storage", false)) storage = json::str(v, "name", "");
-  if (storage.empty()) return Unexpected(std::string("spec.versions: Invalid value: must have exactly one version marked as storage version"));
+  if (storage.empty())
+    return Unexpected(std::string(
+        "spec.versions: Invalid value: must have exactly one version marked as storage version"));
   std::vector<ResourcePtr> out;
   for (size_t i = 0; i < versions->size(); ++i) {
     const Json& v = (*versions)[i];
@@ -275,10 +539,14 @@ Expected<std::vector<ResourcePtr>, std::string> resourcesFromCrd(const Json& crd
       }
     }
     Json openapi = Json::object();
-    if (const Json* s = json::find(v, {"schema", "openAPIV3Schema"}); s && s->is_object()) openapi = *s;
-    else openapi = Json{{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+    if (const Json* s = json::find(v, {"schema", "openAPIV3Schema"}); s && s->is_object())
+      openapi = *s;
+    else
+      openapi = Json{{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
     auto sch = schema::crdSchema(group + "." + r->version + "." + kind, openapi);
-    if (!sch) return Unexpected("spec.versions[" + std::to_string(i) + "].schema.openAPIV3Schema: " + sch.error());
+    if (!sch)
+      return Unexpected("spec.versions[" + std::to_string(i) +
+                        "].schema.openAPIV3Schema: " + sch.error());
     r->schema = sch->root;
     r->schemaOwner = sch->registry;
     out.push_back(r);

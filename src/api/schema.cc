@@ -33,10 +33,12 @@ struct ScalarName {
   const char* name;
 };
 constexpr ScalarName kScalars[] = {
-    {Kind::String, "string"},     {Kind::Int32, "int32"},         {Kind::Int64, "int64"},
-    {Kind::Bool, "bool"},         {Kind::Float64, "float64"},     {Kind::Bytes, "bytes"},
-    {Kind::Quantity, "quantity"}, {Kind::IntOrString, "intorstring"}, {Kind::Time, "time"},
-    {Kind::MicroTime, "microtime"}, {Kind::Duration, "duration"}, {Kind::Raw, "raw"},
+    {Kind::String, "string"},     {Kind::Int32, "int32"},
+    {Kind::Int64, "int64"},       {Kind::Bool, "bool"},
+    {Kind::Float64, "float64"},   {Kind::Bytes, "bytes"},
+    {Kind::Quantity, "quantity"}, {Kind::IntOrString, "intorstring"},
+    {Kind::Time, "time"},         {Kind::MicroTime, "microtime"},
+    {Kind::Duration, "duration"}, {Kind::Raw, "raw"},
     {Kind::FieldsV1, "fieldsv1"},
 };
 }  // namespace
@@ -45,10 +47,14 @@ const char* kindName(Kind kind) {
   for (const auto& s : kScalars)
     if (s.kind == kind) return s.name;
   switch (kind) {
-    case Kind::Object: return "object";
-    case Kind::List: return "list";
-    case Kind::Map: return "map";
-    default: return "?";
+    case Kind::Object:
+      return "object";
+    case Kind::List:
+      return "list";
+    case Kind::Map:
+      return "map";
+    default:
+      return "?";
   }
 }
 
@@ -150,14 +156,22 @@ Expected<void, std::string> Registry::load(std::string_view text) {
     }
     for (size_t i = 3; i < tokens.size(); ++i) {
       const std::string& flag = tokens[i];
-      if (flag == "ptr") f.pointer = true;
-      else if (flag == "always") f.always = true;
-      else if (flag == "inline") f.inlined = true;
-      else if (flag == "mergeset") f.mergeSet = true;
-      else if (flag == "retainKeys") f.retainKeys = true;
-      else if (flag == "replace") f.replace = true;
-      else if (flag.rfind("merge=", 0) == 0) f.mergeKey = flag.substr(6);
-      else return fail("unknown flag " + flag);
+      if (flag == "ptr")
+        f.pointer = true;
+      else if (flag == "always")
+        f.always = true;
+      else if (flag == "inline")
+        f.inlined = true;
+      else if (flag == "mergeset")
+        f.mergeSet = true;
+      else if (flag == "retainKeys")
+        f.retainKeys = true;
+      else if (flag == "replace")
+        f.replace = true;
+      else if (flag.rfind("merge=", 0) == 0)
+        f.mergeKey = flag.substr(6);
+      else
+        return fail("unknown flag " + flag);
     }
     current->fields.push_back(std::move(f));
     pending.push_back({current, current->fields.size() - 1, tokens[2]});
@@ -216,11 +230,11 @@ void applyApplyMarkers(Registry& r) {
         f.listKeys = lk.keys;
       }
   }
-  for (const char* name : {"meta.v1.LabelSelector", "core.v1.LocalObjectReference", "core.v1.ObjectReference",
-                           "core.v1.ObjectFieldSelector", "core.v1.ResourceFieldSelector",
-                           "core.v1.ConfigMapKeySelector", "core.v1.SecretKeySelector",
-                           "core.v1.NodeSelector", "core.v1.TypedLocalObjectReference",
-                           "core.v1.TopologySelectorTerm"}) {
+  for (const char* name :
+       {"meta.v1.LabelSelector", "core.v1.LocalObjectReference", "core.v1.ObjectReference",
+        "core.v1.ObjectFieldSelector", "core.v1.ResourceFieldSelector",
+        "core.v1.ConfigMapKeySelector", "core.v1.SecretKeySelector", "core.v1.NodeSelector",
+        "core.v1.TypedLocalObjectReference", "core.v1.TopologySelectorTerm"}) {
     if (auto* t = const_cast<Type*>(r.find(name))) t->atomic = true;
   }
 }
@@ -249,14 +263,15 @@ class CrdBuilder {
  public:
   explicit CrdBuilder(Registry& r) : r_(r) {}
 
-  Expected<const Type*, std::string> build(const Json& s, const std::string& name, const std::string& path,
-                                           int depth) {
+  Expected<const Type*, std::string> build(const Json& s, const std::string& name,
+                                           const std::string& path, int depth) {
     if (depth > 64) return Unexpected("schema nested too deeply at " + path);
     if (!s.is_object()) return Unexpected(path + ": schema must be an object");
     bool preserve = json::boolean(s, "x-kubernetes-preserve-unknown-fields", false);
     bool intOrString = json::boolean(s, "x-kubernetes-int-or-string", false);
     bool embedded = json::boolean(s, "x-kubernetes-embedded-resource", false);
-    std::string type = s.contains("type") && s["type"].is_string() ? s["type"].get<std::string>() : "";
+    std::string type =
+        s.contains("type") && s["type"].is_string() ? s["type"].get<std::string>() : "";
     const Type* out = nullptr;
     if (intOrString) {
       out = r_.scalar(Kind::IntOrString);
@@ -392,7 +407,8 @@ Expected<CrdSchema, std::string> crdSchema(const std::string& name, const Json& 
   CrdBuilder b(*out.registry);
   Json root = openAPIV3Schema.is_object() ? openAPIV3Schema : Json::object();
   if (!root.contains("type")) root["type"] = "object";
-  if (root["type"] != "object") return Unexpected(std::string("openAPIV3Schema.type must be object"));
+  if (root["type"] != "object")
+    return Unexpected(std::string("openAPIV3Schema.type must be object"));
   auto t = b.build(root, name, "openAPIV3Schema", 0);
   if (!t) return Unexpected(t.error());
   Type* rootType = const_cast<Type*>(*t);
@@ -417,7 +433,8 @@ Expected<CrdSchema, std::string> crdSchema(const std::string& name, const Json& 
   fixed.push_back(meta);
   std::vector<Field> rest;
   for (auto& f : rootType->fields)
-    if (f.json != "apiVersion" && f.json != "kind" && f.json != "metadata") rest.push_back(std::move(f));
+    if (f.json != "apiVersion" && f.json != "kind" && f.json != "metadata")
+      rest.push_back(std::move(f));
   rootType->fields = std::move(fixed);
   for (auto& f : rest) rootType->fields.push_back(std::move(f));
   out.registry->finish(rootType);

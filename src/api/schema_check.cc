@@ -23,28 +23,43 @@ const char* jsonTypeName(const Json& v) {
 
 const char* goTypeName(const Type* t) {
   switch (t->kind) {
-    case Kind::String: return "string";
-    case Kind::Int32: return "int32";
-    case Kind::Int64: return "int64";
-    case Kind::Bool: return "bool";
-    case Kind::Float64: return "float64";
-    case Kind::Bytes: return "[]uint8";
-    case Kind::List: return "[]";
-    case Kind::Map: return "map[string]";
-    default: return "struct";
+    case Kind::String:
+      return "string";
+    case Kind::Int32:
+      return "int32";
+    case Kind::Int64:
+      return "int64";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Float64:
+      return "float64";
+    case Kind::Bytes:
+      return "[]uint8";
+    case Kind::List:
+      return "[]";
+    case Kind::Map:
+      return "map[string]";
+    default:
+      return "struct";
   }
 }
 
 const char* openapiTypeName(const Type* t) {
   switch (t->kind) {
     case Kind::Int32:
-    case Kind::Int64: return "integer";
-    case Kind::Float64: return "number";
-    case Kind::Bool: return "boolean";
-    case Kind::List: return "array";
+    case Kind::Int64:
+      return "integer";
+    case Kind::Float64:
+      return "number";
+    case Kind::Bool:
+      return "boolean";
+    case Kind::List:
+      return "array";
     case Kind::Map:
-    case Kind::Object: return "object";
-    default: return "string";
+    case Kind::Object:
+      return "object";
+    default:
+      return "string";
   }
 }
 
@@ -80,7 +95,8 @@ class Checker {
     }
     if (custom_) {
       for (const auto& r : t->required)
-        if (!v.contains(r)) issues_.invalid.push_back(FieldError::required(path.empty() ? r : path + "." + r));
+        if (!v.contains(r))
+          issues_.invalid.push_back(FieldError::required(path.empty() ? r : path + "." + r));
     }
   }
 
@@ -139,15 +155,16 @@ class Checker {
         break;
       }
       case Kind::IntOrString:
-        if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) v = static_cast<int64_t>(v.get<double>());
-        if (!v.is_string() && !v.is_number_integer())
-          return typeError(v, "int-or-string", path, t);
+        if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())
+          v = static_cast<int64_t>(v.get<double>());
+        if (!v.is_string() && !v.is_number_integer()) return typeError(v, "int-or-string", path, t);
         break;
       case Kind::Time:
       case Kind::MicroTime:
         if (!v.is_string()) return typeError(v, "string", path, t);
         if (!timefmt::parseRfc3339(v.get<std::string>()))
-          decodeError(path, "parsing time \"" + v.get<std::string>() + "\" as RFC3339 failed in field " + path);
+          decodeError(path, "parsing time \"" + v.get<std::string>() +
+                                "\" as RFC3339 failed in field " + path);
         break;
       case Kind::Duration:
         if (!v.is_string()) return typeError(v, "string", path, t);
@@ -158,7 +175,8 @@ class Checker {
       for (const auto& e : t->enumValues) ok = ok || e == v;
       if (!ok) {
         std::vector<std::string> supported;
-        for (const auto& e : t->enumValues) supported.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+        for (const auto& e : t->enumValues)
+          supported.push_back(e.is_string() ? e.get<std::string>() : e.dump());
         issues_.invalid.push_back(FieldError::notSupported(path, v, supported));
       }
     }
@@ -173,31 +191,41 @@ class Checker {
     }
     if (!v.is_number_integer()) return typeError(v, "integer", path, t);
     if (t->kind == Kind::Int32) {
-      int64_t n = v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>()) : v.get<int64_t>();
-      if (n < INT32_MIN || n > INT32_MAX || (v.is_number_unsigned() && v.get<uint64_t>() > INT32_MAX))
-        decodeError(path, "cannot unmarshal number " + v.dump() + " into Go struct field " + path + " of type int32");
+      int64_t n =
+          v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>()) : v.get<int64_t>();
+      if (n < INT32_MIN || n > INT32_MAX ||
+          (v.is_number_unsigned() && v.get<uint64_t>() > INT32_MAX))
+        decodeError(path, "cannot unmarshal number " + v.dump() + " into Go struct field " + path +
+                              " of type int32");
     }
   }
 
   void typeError(const Json& v, const char* expected, const std::string& path, const Type* t) {
     if (custom_) {
-      issues_.invalid.push_back(FieldError::typeInvalid(
-          path, v, path + " in body must be of type " + openapiTypeName(t) + ": \"" + jsonTypeName(v) + "\""));
+      issues_.invalid.push_back(FieldError::typeInvalid(path, v,
+                                                        path + " in body must be of type " +
+                                                            openapiTypeName(t) + ": \"" +
+                                                            jsonTypeName(v) + "\""));
     } else {
       std::string jt = v.is_number() ? "number" : v.is_boolean() ? "bool" : jsonTypeName(v);
-      decodeError(path, "cannot unmarshal " + jt + " into Go struct field " + path + " of type " + goTypeName(t));
+      decodeError(path, "cannot unmarshal " + jt + " into Go struct field " + path + " of type " +
+                            goTypeName(t));
     }
     (void)expected;
   }
 
   void decodeError(const std::string& path, const std::string& message) {
-    if (custom_) issues_.invalid.push_back(FieldError::invalid(path, nullptr, message));
-    else issues_.decodeErrors.push_back(message);
+    if (custom_)
+      issues_.invalid.push_back(FieldError::invalid(path, nullptr, message));
+    else
+      issues_.decodeErrors.push_back(message);
   }
 
   void invalidValue(const std::string& path, const Json& v, const std::string& detail) {
-    if (custom_) issues_.invalid.push_back(FieldError::invalid(path, v, detail));
-    else issues_.decodeErrors.push_back(path + ": " + detail);
+    if (custom_)
+      issues_.invalid.push_back(FieldError::invalid(path, v, detail));
+    else
+      issues_.decodeErrors.push_back(path + ": " + detail);
   }
 
   bool custom_;
@@ -226,7 +254,8 @@ std::optional<std::string> canonicalQuantity(const Json& v) {
   if (s.empty() || !std::regex_match(s, m, re)) return std::nullopt;
   // The number part: at most one '.', at least one digit.
   std::string num = m[1].str();
-  if (std::count(num.begin(), num.end(), '.') > 1 || num.find_first_of("0123456789") == std::string::npos)
+  if (std::count(num.begin(), num.end(), '.') > 1 ||
+      num.find_first_of("0123456789") == std::string::npos)
     return std::nullopt;
   std::string suffix = m[2].str();
   static const std::regex suffixRe("^(|[numkMGTPE]|Ki|Mi|Gi|Ti|Pi|Ei|[eE][-+]?[0-9]+)$");

@@ -9,7 +9,8 @@ namespace podium::api {
 namespace {
 
 bool validLabelKeyChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '/';
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+         c == '/';
 }
 
 class Lexer {
@@ -42,7 +43,8 @@ class Lexer {
     skipSpace();
     size_t n = strlen(kw);
     if (s_.compare(pos_, n, kw) != 0) return false;
-    if (pos_ + n < s_.size() && (std::isspace(static_cast<unsigned char>(s_[pos_ + n])) || s_[pos_ + n] == '(')) {
+    if (pos_ + n < s_.size() &&
+        (std::isspace(static_cast<unsigned char>(s_[pos_ + n])) || s_[pos_ + n] == '(')) {
       pos_ += n;
       return true;
     }
@@ -63,14 +65,18 @@ bool matchesRequirement(const LabelSelector::Requirement& r, const Json& labels)
   }
   using Op = LabelSelector::Op;
   switch (r.op) {
-    case Op::Exists: return v != nullptr;
-    case Op::NotExists: return v == nullptr;
+    case Op::Exists:
+      return v != nullptr;
+    case Op::NotExists:
+      return v == nullptr;
     case Op::Equals:
     case Op::In:
-      return v && std::find(r.values.begin(), r.values.end(), v->get<std::string>()) != r.values.end();
+      return v &&
+             std::find(r.values.begin(), r.values.end(), v->get<std::string>()) != r.values.end();
     case Op::NotEquals:
     case Op::NotIn:
-      return !v || std::find(r.values.begin(), r.values.end(), v->get<std::string>()) == r.values.end();
+      return !v ||
+             std::find(r.values.begin(), r.values.end(), v->get<std::string>()) == r.values.end();
     case Op::Gt:
     case Op::Lt: {
       if (!v || r.values.empty()) return false;
@@ -93,7 +99,9 @@ Expected<LabelSelector, std::string> LabelSelector::parse(const std::string& tex
     Requirement r;
     bool negated = lx.eat("!");
     r.key = lx.word();
-    if (r.key.empty()) return Unexpected("unable to parse requirement: found '" + text.substr(lx.pos(), 1) + "', expected: identifier");
+    if (r.key.empty())
+      return Unexpected("unable to parse requirement: found '" + text.substr(lx.pos(), 1) +
+                        "', expected: identifier");
     if (negated) {
       r.op = Op::NotExists;
     } else if (lx.eat("==") || lx.eat("=")) {
@@ -114,19 +122,23 @@ Expected<LabelSelector, std::string> LabelSelector::parse(const std::string& tex
       while (true) {
         r.values.push_back(lx.word());
         if (lx.eat(")")) break;
-        if (!lx.eat(",")) return Unexpected(std::string("unable to parse requirement: expected ',' or ')'"));
+        if (!lx.eat(","))
+          return Unexpected(std::string("unable to parse requirement: expected ',' or ')'"));
       }
     } else {
       r.op = Op::Exists;
     }
     sel.reqs_.push_back(std::move(r));
     if (lx.done()) break;
-    if (!lx.eat(",")) return Unexpected("unable to parse requirement: unexpected input at position " + std::to_string(lx.pos()));
+    if (!lx.eat(","))
+      return Unexpected("unable to parse requirement: unexpected input at position " +
+                        std::to_string(lx.pos()));
   }
   return sel;
 }
 
-Expected<LabelSelector, std::string> LabelSelector::fromObject(const Json& selector, bool nullMatchesNothing) {
+Expected<LabelSelector, std::string> LabelSelector::fromObject(const Json& selector,
+                                                               bool nullMatchesNothing) {
   LabelSelector sel;
   if (selector.is_null()) {
     sel.nothing_ = nullMatchesNothing;
@@ -135,7 +147,8 @@ Expected<LabelSelector, std::string> LabelSelector::fromObject(const Json& selec
   if (!selector.is_object()) return Unexpected(std::string("selector must be an object"));
   if (auto ml = selector.find("matchLabels"); ml != selector.end() && ml->is_object()) {
     for (const auto& item : ml->items()) {
-      if (!item.value().is_string()) return Unexpected("matchLabels[" + item.key() + "] must be a string");
+      if (!item.value().is_string())
+        return Unexpected("matchLabels[" + item.key() + "] must be a string");
       sel.reqs_.push_back({item.key(), Op::Equals, {item.value().get<std::string>()}});
     }
   }
@@ -147,11 +160,16 @@ Expected<LabelSelector, std::string> LabelSelector::fromObject(const Json& selec
       if (auto vs = e.find("values"); vs != e.end() && vs->is_array())
         for (const auto& v : *vs)
           if (v.is_string()) r.values.push_back(v.get<std::string>());
-      if (op == "In") r.op = Op::In;
-      else if (op == "NotIn") r.op = Op::NotIn;
-      else if (op == "Exists") r.op = Op::Exists;
-      else if (op == "DoesNotExist") r.op = Op::NotExists;
-      else return Unexpected("\"" + op + "\" is not a valid label selector operator");
+      if (op == "In")
+        r.op = Op::In;
+      else if (op == "NotIn")
+        r.op = Op::NotIn;
+      else if (op == "Exists")
+        r.op = Op::Exists;
+      else if (op == "DoesNotExist")
+        r.op = Op::NotExists;
+      else
+        return Unexpected("\"" + op + "\" is not a valid label selector operator");
       sel.reqs_.push_back(std::move(r));
     }
   }
@@ -170,17 +188,30 @@ std::string LabelSelector::str() const {
   std::vector<std::string> parts;
   for (const auto& r : reqs_) {
     switch (r.op) {
-      case Op::Exists: parts.push_back(r.key); break;
-      case Op::NotExists: parts.push_back("!" + r.key); break;
-      case Op::Equals: parts.push_back(r.key + "=" + r.values[0]); break;
-      case Op::NotEquals: parts.push_back(r.key + "!=" + r.values[0]); break;
-      case Op::Gt: parts.push_back(r.key + ">" + r.values[0]); break;
-      case Op::Lt: parts.push_back(r.key + "<" + r.values[0]); break;
+      case Op::Exists:
+        parts.push_back(r.key);
+        break;
+      case Op::NotExists:
+        parts.push_back("!" + r.key);
+        break;
+      case Op::Equals:
+        parts.push_back(r.key + "=" + r.values[0]);
+        break;
+      case Op::NotEquals:
+        parts.push_back(r.key + "!=" + r.values[0]);
+        break;
+      case Op::Gt:
+        parts.push_back(r.key + ">" + r.values[0]);
+        break;
+      case Op::Lt:
+        parts.push_back(r.key + "<" + r.values[0]);
+        break;
       case Op::In:
       case Op::NotIn: {
         auto vs = r.values;
         std::sort(vs.begin(), vs.end());
-        parts.push_back(r.key + (r.op == Op::In ? " in (" : " notin (") + strings::join(vs, ",") + ")");
+        parts.push_back(r.key + (r.op == Op::In ? " in (" : " notin (") + strings::join(vs, ",") +
+                        ")");
         break;
       }
     }
@@ -255,12 +286,22 @@ std::string FieldSelector::exactNamespace() const {
 std::vector<std::string> selectableFields(const std::string& group, const std::string& plural) {
   if (group.empty()) {
     if (plural == "pods")
-      return {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-              "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"};
+      return {"spec.nodeName",      "spec.restartPolicy",
+              "spec.schedulerName", "spec.serviceAccountName",
+              "spec.hostNetwork",   "status.phase",
+              "status.podIP",       "status.nominatedNodeName"};
     if (plural == "events")
-      return {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-              "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-              "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"};
+      return {"involvedObject.kind",
+              "involvedObject.namespace",
+              "involvedObject.name",
+              "involvedObject.uid",
+              "involvedObject.apiVersion",
+              "involvedObject.resourceVersion",
+              "involvedObject.fieldPath",
+              "reason",
+              "reportingComponent",
+              "source",
+              "type"};
     if (plural == "secrets") return {"type"};
     if (plural == "namespaces") return {"status.phase"};
     if (plural == "nodes") return {"spec.unschedulable"};

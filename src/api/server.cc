@@ -50,9 +50,10 @@ class Server : public ApiServer {
     std::error_code ec;
     fs::create_directories(options_.dataDir + "/db", ec);
     if (ec) return Unexpected("create " + options_.dataDir + ": " + ec.message());
-    auto pki = tls::ensureClusterPki(options_.dataDir + "/tls", {"127.0.0.1", serviceIp(1)},
-                                     {"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                                      "kubernetes.default.svc.cluster.local"});
+    auto pki =
+        tls::ensureClusterPki(options_.dataDir + "/tls", {"127.0.0.1", serviceIp(1)},
+                              {"localhost", "kubernetes", "kubernetes.default",
+                               "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"});
     if (!pki) return Unexpected(pki.error());
     pki_ = *pki;
     auto token = ensureToken(options_.dataDir + "/tls/admin.token");
@@ -89,7 +90,8 @@ class Server : public ApiServer {
     if (!srv) return Unexpected(srv.error());
     httpServer_ = std::move(*srv);
     if (auto b = bootstrap(); !b) return b;
-    compactor_ = std::make_unique<store::Compactor>(*store_, realClock(), options_.compactInterval, options_.historyRetention);
+    compactor_ = std::make_unique<store::Compactor>(*store_, realClock(), options_.compactInterval,
+                                                    options_.historyRetention);
     if (auto k = writeKubeconfig(); !k) return k;
     http_->setReady(true);
     return {};
@@ -127,15 +129,17 @@ class Server : public ApiServer {
   void refreshCustomResources() {
     int64_t rev;
     std::vector<Json> crds;
-    for (const auto& c : cacher_->list("/registry/apiextensions.k8s.io/customresourcedefinitions/", &rev))
+    for (const auto& c :
+         cacher_->list("/registry/apiextensions.k8s.io/customresourcedefinitions/", &rev))
       crds.push_back(*c.object);
     std::vector<std::pair<std::string, std::string>> errors;
     registry_->setCustomResources(crds, &errors);
-    for (const auto& [name, err] : errors) PODIUM_LOG(Warn) << "custom resource definition " << name << ": " << err;
+    for (const auto& [name, err] : errors)
+      PODIUM_LOG(Warn) << "custom resource definition " << name << ": " << err;
   }
 
-  Expected<void, std::string> ensure(const std::string& group, const std::string& version, const std::string& plural,
-                                     const std::string& ns, Json obj) {
+  Expected<void, std::string> ensure(const std::string& group, const std::string& version,
+                                     const std::string& plural, const std::string& ns, Json obj) {
     auto r = registry_->snapshot()->find(group, version, plural);
     if (!r) return Unexpected("no resource " + plural);
     std::string name = json::getString(obj, {"metadata", "name"});
@@ -153,16 +157,24 @@ class Server : public ApiServer {
       Json obj = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
       if (auto e = ensure("", "v1", "namespaces", "", obj); !e) return e;
     }
-    Json svc = {{"apiVersion", "v1"}, {"kind", "Service"},
-                {"metadata", {{"name", "kubernetes"}, {"namespace", "default"},
-                              {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
-                {"spec", {{"clusterIP", serviceIp(1)},
-                          {"ports", Json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", port()}}})}}}};
+    Json svc = {{"apiVersion", "v1"},
+                {"kind", "Service"},
+                {"metadata",
+                 {{"name", "kubernetes"},
+                  {"namespace", "default"},
+                  {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+                {"spec",
+                 {{"clusterIP", serviceIp(1)},
+                  {"ports", Json::array({{{"name", "https"},
+                                          {"port", 443},
+                                          {"protocol", "TCP"},
+                                          {"targetPort", port()}}})}}}};
     if (auto e = ensure("", "v1", "services", "default", svc); !e) return e;
     auto crds = json::parseYamlStream(kPodiumBuiltinCrds);
     if (!crds) return Unexpected("built-in CRDs: " + crds.error());
     for (auto& crd : *crds)
-      if (auto e = ensure("apiextensions.k8s.io", "v1", "customresourcedefinitions", "", crd); !e) return e;
+      if (auto e = ensure("apiextensions.k8s.io", "v1", "customresourcedefinitions", "", crd); !e)
+        return e;
     return {};
   }
 
@@ -171,17 +183,23 @@ class Server : public ApiServer {
     auto cert = tls::readFile(pki_.adminCert);
     auto key = tls::readFile(pki_.adminKey);
     if (!ca || !cert || !key) return Unexpected(std::string("cannot read the cluster credentials"));
-    Json cfg = {{"apiVersion", "v1"},
-                {"kind", "Config"},
-                {"clusters", Json::array({{{"name", "podium"},
-                                           {"cluster", {{"server", "https://" + options_.address + ":" + std::to_string(port())},
-                                                        {"certificate-authority-data", strings::base64Encode(*ca)}}}}})},
-                {"contexts", Json::array({{{"name", "podium"}, {"context", {{"cluster", "podium"}, {"user", "podium-admin"}}}}})},
-                {"current-context", "podium"},
-                {"preferences", Json::object()},
-                {"users", Json::array({{{"name", "podium-admin"},
-                                        {"user", {{"client-certificate-data", strings::base64Encode(*cert)},
-                                                  {"client-key-data", strings::base64Encode(*key)}}}}})}};
+    Json cfg = {
+        {"apiVersion", "v1"},
+        {"kind", "Config"},
+        {"clusters",
+         Json::array({{{"name", "podium"},
+                       {"cluster",
+                        {{"server", "https://" + options_.address + ":" + std::to_string(port())},
+                         {"certificate-authority-data", strings::base64Encode(*ca)}}}}})},
+        {"contexts",
+         Json::array({{{"name", "podium"},
+                       {"context", {{"cluster", "podium"}, {"user", "podium-admin"}}}}})},
+        {"current-context", "podium"},
+        {"preferences", Json::object()},
+        {"users", Json::array({{{"name", "podium-admin"},
+                                {"user",
+                                 {{"client-certificate-data", strings::base64Encode(*cert)},
+                                  {"client-key-data", strings::base64Encode(*key)}}}}})}};
     auto w = tls::writeFileAtomic(kubeconfigPath(), json::toYaml(cfg), 0600);
     if (!w) return Unexpected(w.error());
     return {};

@@ -19,7 +19,8 @@ FieldError FieldError::invalid(std::string field, Json value, std::string detail
   e.detail = std::move(detail);
   return e;
 }
-FieldError FieldError::notSupported(std::string field, Json value, std::vector<std::string> supported) {
+FieldError FieldError::notSupported(std::string field, Json value,
+                                    std::vector<std::string> supported) {
   FieldError e;
   e.type = Type::NotSupported;
   e.field = std::move(field);
@@ -60,30 +61,48 @@ FieldError FieldError::typeInvalid(std::string field, Json value, std::string de
 
 std::string FieldError::reason() const {
   switch (type) {
-    case Type::Required: return "FieldValueRequired";
-    case Type::Invalid: return "FieldValueInvalid";
-    case Type::NotSupported: return "FieldValueNotSupported";
-    case Type::Forbidden: return "FieldValueForbidden";
-    case Type::Duplicate: return "FieldValueDuplicate";
-    case Type::TooLong: return "FieldValueTooLong";
-    case Type::TooMany: return "FieldValueTooMany";
-    case Type::NotFound: return "FieldValueNotFound";
-    case Type::TypeInvalid: return "FieldValueTypeInvalid";
+    case Type::Required:
+      return "FieldValueRequired";
+    case Type::Invalid:
+      return "FieldValueInvalid";
+    case Type::NotSupported:
+      return "FieldValueNotSupported";
+    case Type::Forbidden:
+      return "FieldValueForbidden";
+    case Type::Duplicate:
+      return "FieldValueDuplicate";
+    case Type::TooLong:
+      return "FieldValueTooLong";
+    case Type::TooMany:
+      return "FieldValueTooMany";
+    case Type::NotFound:
+      return "FieldValueNotFound";
+    case Type::TypeInvalid:
+      return "FieldValueTypeInvalid";
   }
   return "FieldValueInvalid";
 }
 
 std::string FieldError::typeString() const {
   switch (type) {
-    case Type::Required: return "Required value";
-    case Type::Invalid: return "Invalid value";
-    case Type::NotSupported: return "Unsupported value";
-    case Type::Forbidden: return "Forbidden";
-    case Type::Duplicate: return "Duplicate value";
-    case Type::TooLong: return "Too long";
-    case Type::TooMany: return "Too many";
-    case Type::NotFound: return "Not found";
-    case Type::TypeInvalid: return "Invalid value";
+    case Type::Required:
+      return "Required value";
+    case Type::Invalid:
+      return "Invalid value";
+    case Type::NotSupported:
+      return "Unsupported value";
+    case Type::Forbidden:
+      return "Forbidden";
+    case Type::Duplicate:
+      return "Duplicate value";
+    case Type::TooLong:
+      return "Too long";
+    case Type::TooMany:
+      return "Too many";
+    case Type::NotFound:
+      return "Not found";
+    case Type::TypeInvalid:
+      return "Invalid value";
   }
   return "Invalid value";
 }
@@ -134,8 +153,9 @@ std::string FieldError::body() const {
 std::string FieldError::str() const { return field.empty() ? body() : field + ": " + body(); }
 
 Json ApiError::toStatus() const {
-  Json s = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()},
-            {"status", "Failure"}, {"message", message_}, {"reason", reason_}, {"code", code_}};
+  Json s = {{"kind", "Status"},    {"apiVersion", "v1"},  {"metadata", Json::object()},
+            {"status", "Failure"}, {"message", message_}, {"reason", reason_},
+            {"code", code_}};
   if (!details_.is_null()) s["details"] = details_;
   if (reason_.empty()) s.erase("reason");
   return s;
@@ -151,24 +171,30 @@ Json nameDetails(const std::string& group, const std::string& resource, const st
 }
 }  // namespace
 
-ApiError ApiError::notFound(const std::string& group, const std::string& resource, const std::string& name) {
-  return ApiError(404, "NotFound", resource + " \"" + name + "\" not found", nameDetails(group, resource, name));
+ApiError ApiError::notFound(const std::string& group, const std::string& resource,
+                            const std::string& name) {
+  return ApiError(404, "NotFound", resource + " \"" + name + "\" not found",
+                  nameDetails(group, resource, name));
 }
-ApiError ApiError::alreadyExists(const std::string& group, const std::string& resource, const std::string& name) {
+ApiError ApiError::alreadyExists(const std::string& group, const std::string& resource,
+                                 const std::string& name) {
   return ApiError(409, "AlreadyExists", resource + " \"" + name + "\" already exists",
                   nameDetails(group, resource, name));
 }
-ApiError ApiError::conflict(const std::string& group, const std::string& resource, const std::string& name,
-                            const std::string& why) {
-  return ApiError(409, "Conflict", "Operation cannot be fulfilled on " + resource + " \"" + name + "\": " + why,
+ApiError ApiError::conflict(const std::string& group, const std::string& resource,
+                            const std::string& name, const std::string& why) {
+  return ApiError(409, "Conflict",
+                  "Operation cannot be fulfilled on " + resource + " \"" + name + "\": " + why,
                   nameDetails(group, resource, name));
 }
-ApiError ApiError::conflictModified(const std::string& group, const std::string& resource, const std::string& name) {
+ApiError ApiError::conflictModified(const std::string& group, const std::string& resource,
+                                    const std::string& name) {
   return conflict(group, resource, name,
-                  "the object has been modified; please apply your changes to the latest version and try again");
+                  "the object has been modified; please apply your changes to the latest version "
+                  "and try again");
 }
-ApiError ApiError::invalid(const std::string& group, const std::string& kind, const std::string& name,
-                           const FieldErrors& errors) {
+ApiError ApiError::invalid(const std::string& group, const std::string& kind,
+                           const std::string& name, const FieldErrors& errors) {
   std::string msg = kind + " \"" + name + "\" is invalid: ";
   if (errors.size() == 1) {
     msg += errors[0].str();
@@ -178,27 +204,38 @@ ApiError ApiError::invalid(const std::string& group, const std::string& kind, co
     msg += "[" + strings::join(parts, ", ") + "]";
   }
   Json causes = Json::array();
-  for (const auto& e : errors) causes.push_back({{"reason", e.reason()}, {"message", e.body()}, {"field", e.field}});
+  for (const auto& e : errors)
+    causes.push_back({{"reason", e.reason()}, {"message", e.body()}, {"field", e.field}});
   std::string bareKind = kind.substr(0, kind.find('.'));
   Json d = {{"name", name}, {"kind", bareKind}, {"causes", causes}};
   if (!group.empty()) d["group"] = group;
   return ApiError(422, "Invalid", msg, d);
 }
-ApiError ApiError::badRequest(std::string message) { return ApiError(400, "BadRequest", std::move(message)); }
+ApiError ApiError::badRequest(std::string message) {
+  return ApiError(400, "BadRequest", std::move(message));
+}
 ApiError ApiError::unauthorized() { return ApiError(401, "Unauthorized", "Unauthorized"); }
-ApiError ApiError::forbidden(std::string message) { return ApiError(403, "Forbidden", std::move(message)); }
+ApiError ApiError::forbidden(std::string message) {
+  return ApiError(403, "Forbidden", std::move(message));
+}
 ApiError ApiError::methodNotAllowed(std::string message) {
   return ApiError(405, "MethodNotAllowed", std::move(message));
 }
-ApiError ApiError::notAcceptable(std::string message) { return ApiError(406, "NotAcceptable", std::move(message)); }
+ApiError ApiError::notAcceptable(std::string message) {
+  return ApiError(406, "NotAcceptable", std::move(message));
+}
 ApiError ApiError::unsupportedMediaType(std::string message) {
   return ApiError(415, "UnsupportedMediaType", std::move(message));
 }
-ApiError ApiError::expired(std::string message) { return ApiError(410, "Expired", std::move(message)); }
+ApiError ApiError::expired(std::string message) {
+  return ApiError(410, "Expired", std::move(message));
+}
 ApiError ApiError::tooLarge(std::string message) {
   return ApiError(413, "RequestEntityTooLarge", std::move(message));
 }
-ApiError ApiError::timeout(std::string message) { return ApiError(504, "Timeout", std::move(message)); }
+ApiError ApiError::timeout(std::string message) {
+  return ApiError(504, "Timeout", std::move(message));
+}
 ApiError ApiError::internal(std::string message) {
   return ApiError(500, "InternalError", "Internal error occurred: " + message);
 }
@@ -207,7 +244,10 @@ ApiError ApiError::serviceUnavailable(std::string message) {
 }
 
 Json successStatus(const Json& details) {
-  Json s = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Success"}};
+  Json s = {{"kind", "Status"},
+            {"apiVersion", "v1"},
+            {"metadata", Json::object()},
+            {"status", "Success"}};
   if (!details.is_null()) s["details"] = details;
   return s;
 }

@@ -22,7 +22,9 @@ Json& meta(Json& obj) {
   return m;
 }
 
-std::string metaString(const Json& obj, const char* field) { return json::getString(obj, {"metadata", field}); }
+std::string metaString(const Json& obj, const char* field) {
+  return json::getString(obj, {"metadata", field});
+}
 
 // Everything but metadata and status: what metadata.generation tracks.
 Json specPart(const Json& obj) {
@@ -47,14 +49,21 @@ Json withoutVolatile(const Json& obj) {
 
 bool resetsStatusOnCreate(const ResourceInfo& r) {
   if (r.custom) return r.hasStatus;
-  static const std::set<std::string> kinds = {"apps/deployments", "apps/replicasets", "apps/statefulsets",
-                                              "apps/daemonsets", "batch/jobs", "batch/cronjobs",
-                                              "autoscaling/horizontalpodautoscalers", "networking.k8s.io/ingresses",
+  static const std::set<std::string> kinds = {"apps/deployments",
+                                              "apps/replicasets",
+                                              "apps/statefulsets",
+                                              "apps/daemonsets",
+                                              "batch/jobs",
+                                              "batch/cronjobs",
+                                              "autoscaling/horizontalpodautoscalers",
+                                              "networking.k8s.io/ingresses",
                                               "policy/poddisruptionbudgets"};
   return kinds.count(r.group + "/" + r.plural) > 0;
 }
 
-bool isCore(const ResourceInfo& r, const char* plural) { return r.group.empty() && r.plural == plural; }
+bool isCore(const ResourceInfo& r, const char* plural) {
+  return r.group.empty() && r.plural == plural;
+}
 
 struct Cidr {
   uint32_t base = 0;
@@ -96,15 +105,21 @@ std::optional<std::string> decodeContinue(const std::string& token) {
   if (!raw) raw = strings::base64Decode(token);
   if (!raw) return std::nullopt;
   auto parsed = json::parse(*raw);
-  if (!parsed || !parsed->value.is_object() || !parsed->value.contains("start") || !parsed->value["start"].is_string())
+  if (!parsed || !parsed->value.is_object() || !parsed->value.contains("start") ||
+      !parsed->value["start"].is_string())
     return std::nullopt;
   return parsed->value["start"].get<std::string>();
 }
 
 }  // namespace
 
-Storage::Storage(store::Store& store, Cacher& cacher, ResourceRegistry& registry, Clock& clock, StorageOptions options)
-    : store_(store), cacher_(cacher), registry_(registry), clock_(clock), options_(std::move(options)) {}
+Storage::Storage(store::Store& store, Cacher& cacher, ResourceRegistry& registry, Clock& clock,
+                 StorageOptions options)
+    : store_(store),
+      cacher_(cacher),
+      registry_(registry),
+      clock_(clock),
+      options_(std::move(options)) {}
 
 std::string Storage::now() const { return timefmt::rfc3339(clock_.now()); }
 
@@ -123,19 +138,26 @@ std::string Storage::serialize(const ResourceInfo& r, const Json& obj) const {
   return json::dump(out);
 }
 
-ApiError Storage::storeError(const ResourceInfo& r, const std::string& name, const store::Error& e) const {
+ApiError Storage::storeError(const ResourceInfo& r, const std::string& name,
+                             const store::Error& e) const {
   switch (e.code) {
-    case store::Errc::NotFound: return ApiError::notFound(r.group, r.qualifiedResource(), name);
-    case store::Errc::AlreadyExists: return ApiError::alreadyExists(r.group, r.qualifiedResource(), name);
-    case store::Errc::Conflict: return ApiError::conflictModified(r.group, r.qualifiedResource(), name);
-    case store::Errc::Unavailable: return ApiError::serviceUnavailable("storage is unavailable: " + e.message);
-    default: return ApiError::internal(e.message);
+    case store::Errc::NotFound:
+      return ApiError::notFound(r.group, r.qualifiedResource(), name);
+    case store::Errc::AlreadyExists:
+      return ApiError::alreadyExists(r.group, r.qualifiedResource(), name);
+    case store::Errc::Conflict:
+      return ApiError::conflictModified(r.group, r.qualifiedResource(), name);
+    case store::Errc::Unavailable:
+      return ApiError::serviceUnavailable("storage is unavailable: " + e.message);
+    default:
+      return ApiError::internal(e.message);
   }
 }
 
 // ----------------------------------------------------------------------------- reads
 
-Expected<ObjectPtr, ApiError> Storage::get(const ResourceInfo& r, const std::string& ns, const std::string& name) {
+Expected<ObjectPtr, ApiError> Storage::get(const ResourceInfo& r, const std::string& ns,
+                                           const std::string& name) {
   auto c = cacher_.get(r.key(ns, name));
   if (!c) return Unexpected(ApiError::notFound(r.group, r.qualifiedResource(), name));
   return toVersion(r, c->object);
@@ -152,7 +174,8 @@ Expected<Filters, ApiError> parseFilters(const ResourceInfo& r, const ListOption
   auto ls = LabelSelector::parse(o.labelSelector);
   if (!ls) return Unexpected(ApiError::badRequest(ls.error()));
   f.labels = std::move(*ls);
-  auto fs = FieldSelector::parse(o.fieldSelector, r.custom ? std::vector<std::string>{} : selectableFields(r.group, r.plural));
+  auto fs = FieldSelector::parse(
+      o.fieldSelector, r.custom ? std::vector<std::string>{} : selectableFields(r.group, r.plural));
   if (!fs) return Unexpected(ApiError::badRequest(fs.error()));
   f.fields = std::move(*fs);
   return f;
@@ -167,7 +190,8 @@ bool matches(const Filters& f, const Json& obj) {
 }
 }  // namespace
 
-Expected<ListResult, ApiError> Storage::list(const ResourceInfo& r, const std::string& ns, const ListOptions& o) {
+Expected<ListResult, ApiError> Storage::list(const ResourceInfo& r, const std::string& ns,
+                                             const ListOptions& o) {
   auto filters = parseFilters(r, o);
   if (!filters) return Unexpected(filters.error());
   std::string prefix = r.keyPrefix() + (r.namespaced && !ns.empty() ? ns + "/" : "");
@@ -212,8 +236,8 @@ Expected<ListResult, ApiError> Storage::list(const ResourceInfo& r, const std::s
   return out;
 }
 
-Expected<WatchHandle, ApiError> Storage::watch(const ResourceInfo& r, const std::string& ns, const ListOptions& o,
-                                               bool sendInitialEvents) {
+Expected<WatchHandle, ApiError> Storage::watch(const ResourceInfo& r, const std::string& ns,
+                                               const ListOptions& o, bool sendInitialEvents) {
   auto filters = parseFilters(r, o);
   if (!filters) return Unexpected(filters.error());
   std::string prefix = r.keyPrefix() + (r.namespaced && !ns.empty() ? ns + "/" : "");
@@ -226,10 +250,12 @@ Expected<WatchHandle, ApiError> Storage::watch(const ResourceInfo& r, const std:
   }
   auto f = std::make_shared<Filters>(std::move(*filters));
   int64_t oldest = 0;
-  auto w = cacher_.watch(prefix, from, [f](const Json& obj) { return matches(*f, obj); }, &oldest);
+  auto w = cacher_.watch(
+      prefix, from, [f](const Json& obj) { return matches(*f, obj); }, &oldest);
   if (!w) {
     if (w.error() == Cacher::WatchError::Expired)
-      return Unexpected(ApiError::expired("too old resource version: " + o.resourceVersion + " (" + std::to_string(oldest) + ")"));
+      return Unexpected(ApiError::expired("too old resource version: " + o.resourceVersion + " (" +
+                                          std::to_string(oldest) + ")"));
     return Unexpected(ApiError::timeout("Too large resource version: " + o.resourceVersion +
                                         ", current: " + std::to_string(cacher_.revision())));
   }
@@ -247,25 +273,28 @@ void Storage::stopWatch(const WatchHandle& handle) {
 
 // ----------------------------------------------------------------------------- writes
 
-Expected<void, ApiError> Storage::checkSchema(const ResourceInfo& r, Json& obj, const WriteOptions& o,
+Expected<void, ApiError> Storage::checkSchema(const ResourceInfo& r, Json& obj,
+                                              const WriteOptions& o,
                                               std::vector<std::string>* warnings) {
   SchemaIssues issues;
   api::checkSchema(obj, r.schema, r.custom, issues);
   if (!issues.decodeErrors.empty()) {
-    std::string msg = r.kind + " in version \"" + r.version + "\" cannot be handled as a " + r.kind + ": " +
-                      strings::join(issues.decodeErrors, ", ");
+    std::string msg = r.kind + " in version \"" + r.version + "\" cannot be handled as a " +
+                      r.kind + ": " + strings::join(issues.decodeErrors, ", ");
     return Unexpected(ApiError::badRequest(msg));
   }
   if (!issues.unknownFields.empty()) {
     std::vector<std::string> parts;
     for (const auto& u : issues.unknownFields) parts.push_back("unknown field \"" + u + "\"");
     if (o.fieldValidation == FieldValidation::Strict)
-      return Unexpected(ApiError::badRequest("strict decoding error: " + strings::join(parts, ", ")));
+      return Unexpected(
+          ApiError::badRequest("strict decoding error: " + strings::join(parts, ", ")));
     if (o.fieldValidation == FieldValidation::Warn && warnings)
       for (const auto& p : parts) warnings->push_back(p);
   }
   if (!issues.invalid.empty())
-    return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), metaString(obj, "name"), issues.invalid));
+    return Unexpected(
+        ApiError::invalid(r.group, r.qualifiedKind(), metaString(obj, "name"), issues.invalid));
   return {};
 }
 
@@ -274,9 +303,11 @@ Expected<void, ApiError> Storage::admitNamespace(const ResourceInfo& r, const st
   auto nsObj = cacher_.get("/registry/core/namespaces/" + ns);
   if (!nsObj) return Unexpected(ApiError::notFound("", "namespaces", ns));
   const Json& o = *nsObj->object;
-  if (json::find(o, {"metadata", "deletionTimestamp"}) || json::getString(o, {"status", "phase"}) == "Terminating")
-    return Unexpected(ApiError::forbidden(r.plural + " \"\" is forbidden: unable to create new content in namespace " +
-                                          ns + " because it is being terminated"));
+  if (json::find(o, {"metadata", "deletionTimestamp"}) ||
+      json::getString(o, {"status", "phase"}) == "Terminating")
+    return Unexpected(ApiError::forbidden(
+        r.plural + " \"\" is forbidden: unable to create new content in namespace " + ns +
+        " because it is being terminated"));
   return {};
 }
 
@@ -291,7 +322,8 @@ Expected<void, ApiError> Storage::allocateServiceAddresses(Json& svc, const Json
     return {};
   }
   Cidr cidr;
-  if (!cidr.parse(options_.serviceCidr)) return Unexpected(ApiError::internal("bad service CIDR " + options_.serviceCidr));
+  if (!cidr.parse(options_.serviceCidr))
+    return Unexpected(ApiError::internal("bad service CIDR " + options_.serviceCidr));
   std::set<uint32_t> usedIps;
   std::set<int64_t> usedPorts;
   int64_t rev;
@@ -313,18 +345,29 @@ Expected<void, ApiError> Storage::allocateServiceAddresses(Json& svc, const Json
       ip = Cidr::str(cand);
       break;
     }
-    if (ip.empty()) return Unexpected(ApiError::internal("failed to allocate a serviceIP: range is full"));
+    if (ip.empty())
+      return Unexpected(ApiError::internal("failed to allocate a serviceIP: range is full"));
   } else if (ip != "None") {
     auto parsed = Cidr::ip(ip);
     if (!parsed)
-      return Unexpected(ApiError::invalid("", "Service", name, {FieldError::invalid("spec.clusterIPs[0]", ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")}));
+      return Unexpected(ApiError::invalid(
+          "", "Service", name,
+          {FieldError::invalid("spec.clusterIPs[0]", ip,
+                               "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")}));
     if (!old || json::getString(*old, {"spec", "clusterIP"}) != ip) {
       if (!cidr.contains(*parsed))
-        return Unexpected(ApiError::invalid("", "Service", name, {FieldError::invalid("spec.clusterIPs", Json::array({ip}),
-                                                                                      "failed to allocate IP " + ip + ": the provided IP (" + ip + ") is not in the valid range. The range of valid IPs is " + options_.serviceCidr)}));
+        return Unexpected(ApiError::invalid(
+            "", "Service", name,
+            {FieldError::invalid("spec.clusterIPs", Json::array({ip}),
+                                 "failed to allocate IP " + ip + ": the provided IP (" + ip +
+                                     ") is not in the valid range. The range of valid IPs is " +
+                                     options_.serviceCidr)}));
       if (usedIps.count(*parsed))
-        return Unexpected(ApiError::invalid("", "Service", name, {FieldError::invalid("spec.clusterIPs", Json::array({ip}),
-                                                                                      "failed to allocate IP " + ip + ": provided IP is already allocated")}));
+        return Unexpected(ApiError::invalid(
+            "", "Service", name,
+            {FieldError::invalid(
+                "spec.clusterIPs", Json::array({ip}),
+                "failed to allocate IP " + ip + ": provided IP is already allocated")}));
     }
   }
   spec["clusterIP"] = ip;
@@ -333,13 +376,16 @@ Expected<void, ApiError> Storage::allocateServiceAddresses(Json& svc, const Json
     spec.erase("ipFamilies");
     spec["ipFamilies"] = Json::array({"IPv4"});
   }
-  if ((type == "NodePort" || type == "LoadBalancer") && spec.contains("ports") && spec["ports"].is_array()) {
+  if ((type == "NodePort" || type == "LoadBalancer") && spec.contains("ports") &&
+      spec["ports"].is_array()) {
     const Json* oldPorts = old ? json::find(*old, {"spec", "ports"}) : nullptr;
     for (auto& p : spec["ports"]) {
       if (json::integer(p, "nodePort", 0) != 0) continue;
       if (oldPorts && oldPorts->is_array())
         for (const auto& op : *oldPorts)
-          if (json::integer(op, "port", 0) == json::integer(p, "port", 0) && json::integer(op, "nodePort", 0) != 0) p["nodePort"] = op["nodePort"];
+          if (json::integer(op, "port", 0) == json::integer(p, "port", 0) &&
+              json::integer(op, "nodePort", 0) != 0)
+            p["nodePort"] = op["nodePort"];
       if (json::integer(p, "nodePort", 0) != 0) continue;
       for (int64_t port = options_.nodePortMin; port <= options_.nodePortMax; ++port)
         if (!usedPorts.count(port)) {
@@ -365,23 +411,34 @@ void prepareCrdStatus(Json& crd) {
   auto keepTime = [&](const std::string& type) -> std::string {
     if (prev.is_array())
       for (const auto& c : prev)
-        if (json::str(c, "type", "") == type && json::str(c, "status", "") == "True") return json::str(c, "lastTransitionTime", "");
+        if (json::str(c, "type", "") == type && json::str(c, "status", "") == "True")
+          return json::str(c, "lastTransitionTime", "");
     return "";
   };
   std::string t = timefmt::rfc3339(std::chrono::system_clock::now());
   std::string t1 = keepTime("NamesAccepted");
   std::string t2 = keepTime("Established");
-  conds.push_back({{"type", "NamesAccepted"}, {"status", "True"}, {"reason", "NoConflicts"},
-                   {"message", "no conflicts found"}, {"lastTransitionTime", t1.empty() ? t : t1}});
-  conds.push_back({{"type", "Established"}, {"status", "True"}, {"reason", "InitialNamesAccepted"},
-                   {"message", "the initial names have been accepted"}, {"lastTransitionTime", t2.empty() ? t : t2}});
+  conds.push_back({{"type", "NamesAccepted"},
+                   {"status", "True"},
+                   {"reason", "NoConflicts"},
+                   {"message", "no conflicts found"},
+                   {"lastTransitionTime", t1.empty() ? t : t1}});
+  conds.push_back({{"type", "Established"},
+                   {"status", "True"},
+                   {"reason", "InitialNamesAccepted"},
+                   {"message", "the initial names have been accepted"},
+                   {"lastTransitionTime", t2.empty() ? t : t2}});
   status["conditions"] = conds;
-  if (crd.contains("spec") && crd["spec"].contains("names")) status["acceptedNames"] = crd["spec"]["names"];
-  Json stored = status.contains("storedVersions") && status["storedVersions"].is_array() ? status["storedVersions"] : Json::array();
+  if (crd.contains("spec") && crd["spec"].contains("names"))
+    status["acceptedNames"] = crd["spec"]["names"];
+  Json stored = status.contains("storedVersions") && status["storedVersions"].is_array()
+                    ? status["storedVersions"]
+                    : Json::array();
   const Json* versions = json::find(crd, {"spec", "versions"});
   if (versions && versions->is_array())
     for (const auto& v : *versions)
-      if (json::boolean(v, "storage", false) && std::find(stored.begin(), stored.end(), json::str(v, "name", "")) == stored.end())
+      if (json::boolean(v, "storage", false) &&
+          std::find(stored.begin(), stored.end(), json::str(v, "name", "")) == stored.end())
         stored.push_back(json::str(v, "name", ""));
   status["storedVersions"] = stored;
   (void)now;
@@ -392,8 +449,9 @@ Expected<void, ApiError> checkCrd(const ResourceInfo& r, const Json& obj) {
   if (!rs) {
     std::string err = rs.error();
     auto colon = err.find(": ");
-    FieldError fe = FieldError::invalid(colon == std::string::npos ? "spec" : err.substr(0, colon), nullptr,
-                                        colon == std::string::npos ? err : err.substr(colon + 2));
+    FieldError fe =
+        FieldError::invalid(colon == std::string::npos ? "spec" : err.substr(0, colon), nullptr,
+                            colon == std::string::npos ? err : err.substr(colon + 2));
     return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), metaString(obj, "name"), {fe}));
   }
   return {};
@@ -405,9 +463,12 @@ void prepareJob(Json& job) {
   Json& spec = job["spec"];
   if (!spec.is_object()) return;
   if (json::boolean(spec, "manualSelector", false)) return;
-  Json labels = {{"batch.kubernetes.io/controller-uid", uid}, {"batch.kubernetes.io/job-name", name},
-                 {"controller-uid", uid}, {"job-name", name}};
-  if (!spec.contains("selector")) spec["selector"] = {{"matchLabels", {{"batch.kubernetes.io/controller-uid", uid}}}};
+  Json labels = {{"batch.kubernetes.io/controller-uid", uid},
+                 {"batch.kubernetes.io/job-name", name},
+                 {"controller-uid", uid},
+                 {"job-name", name}};
+  if (!spec.contains("selector"))
+    spec["selector"] = {{"matchLabels", {{"batch.kubernetes.io/controller-uid", uid}}}};
   Json& tl = spec["template"]["metadata"]["labels"];
   if (!tl.is_object()) tl = Json::object();
   for (const auto& item : labels.items()) tl[item.key()] = item.value();
@@ -415,8 +476,9 @@ void prepareJob(Json& job) {
 
 }  // namespace
 
-Expected<Json, ApiError> Storage::prepareCreate(const ResourceInfo& r, const std::string& ns, Json obj,
-                                                const WriteOptions& o, std::vector<std::string>* warnings,
+Expected<Json, ApiError> Storage::prepareCreate(const ResourceInfo& r, const std::string& ns,
+                                                Json obj, const WriteOptions& o,
+                                                std::vector<std::string>* warnings,
                                                 bool managedFieldsDone) {
   if (auto s = checkSchema(r, obj, o, warnings); !s) return Unexpected(s.error());
   Json& m = meta(obj);
@@ -428,21 +490,28 @@ Expected<Json, ApiError> Storage::prepareCreate(const ResourceInfo& r, const std
     m["name"] = name;
   }
   if (!json::str(m, "resourceVersion", "").empty())
-    return Unexpected(ApiError::badRequest("resourceVersion should not be set on objects to be created"));
-  if (r.namespaced) m["namespace"] = ns;
-  else m.erase("namespace");
+    return Unexpected(
+        ApiError::badRequest("resourceVersion should not be set on objects to be created"));
+  if (r.namespaced)
+    m["namespace"] = ns;
+  else
+    m.erase("namespace");
   m["uid"] = strings::uuid4();
   m["creationTimestamp"] = now();
   m.erase("deletionTimestamp");
   m.erase("deletionGracePeriodSeconds");
   m.erase("selfLink");
-  if (r.tracksGeneration) m["generation"] = 1;
-  else m.erase("generation");
+  if (r.tracksGeneration)
+    m["generation"] = 1;
+  else
+    m.erase("generation");
   if (m.contains("managedFields") && !managedFieldsDone) m.erase("managedFields");
   applyDefaults(r, obj);
   if (resetsStatusOnCreate(r)) {
-    if (r.custom) obj.erase("status");
-    else obj["status"] = Json::object();
+    if (r.custom)
+      obj.erase("status");
+    else
+      obj["status"] = Json::object();
   }
   if (r.group == "batch" && r.plural == "jobs") prepareJob(obj);
   if (r.group == "apiextensions.k8s.io") {
@@ -461,26 +530,34 @@ Expected<Json, ApiError> Storage::prepareCreate(const ResourceInfo& r, const std
 }
 
 Expected<Json, ApiError> Storage::prepareUpdate(const ResourceInfo& r, const Json& old, Json obj,
-                                                const WriteOptions& o, std::vector<std::string>* warnings,
+                                                const WriteOptions& o,
+                                                std::vector<std::string>* warnings,
                                                 bool managedFieldsDone) {
   if (auto s = checkSchema(r, obj, o, warnings); !s) return Unexpected(s.error());
   if (o.subresource == "status") {
     // Only status changes through /status; metadata other than managedFields stays as it was.
     Json next = old;
-    if (obj.contains("status")) next["status"] = obj["status"];
-    else next.erase("status");
+    if (obj.contains("status"))
+      next["status"] = obj["status"];
+    else
+      next.erase("status");
     if (obj.contains("metadata") && obj["metadata"].contains("managedFields"))
       next["metadata"]["managedFields"] = obj["metadata"]["managedFields"];
     obj = std::move(next);
   } else if (r.hasStatus) {
-    if (old.contains("status")) obj["status"] = old["status"];
-    else obj.erase("status");
+    if (old.contains("status"))
+      obj["status"] = old["status"];
+    else
+      obj.erase("status");
   }
   Json& m = meta(obj);
   const Json& om = old.contains("metadata") ? old["metadata"] : Json::object();
-  for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "name"}) {
-    if (om.contains(f)) m[f] = om[f];
-    else m.erase(f);
+  for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp",
+                        "deletionGracePeriodSeconds", "namespace", "name"}) {
+    if (om.contains(f))
+      m[f] = om[f];
+    else
+      m.erase(f);
   }
   m.erase("selfLink");
   if (m.contains("generateName") && !om.contains("generateName")) m.erase("generateName");
@@ -499,7 +576,9 @@ Expected<Json, ApiError> Storage::prepareUpdate(const ResourceInfo& r, const Jso
     m.erase("generation");
   }
   FieldErrors errs = validateObject(r, obj, &old);
-  if (!errs.empty()) return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), json::str(m, "name", ""), errs));
+  if (!errs.empty())
+    return Unexpected(
+        ApiError::invalid(r.group, r.qualifiedKind(), json::str(m, "name", ""), errs));
   if (!managedFieldsDone) {
     ssa::Scope scope{r.schema, r.hasStatus, o.subresource == "scale" ? "scale" : o.subresource};
     ssa::recordUpdate(&old, obj, o.fieldManager, r.apiVersion(), now(), scope);
@@ -507,17 +586,19 @@ Expected<Json, ApiError> Storage::prepareUpdate(const ResourceInfo& r, const Jso
   return obj;
 }
 
-Expected<WriteResult, ApiError> Storage::commit(const ResourceInfo& r, const std::string& key, const Json* old,
-                                                int64_t oldRevision, Json obj, const WriteOptions& o) {
+Expected<WriteResult, ApiError> Storage::commit(const ResourceInfo& r, const std::string& key,
+                                                const Json* old, int64_t oldRevision, Json obj,
+                                                const WriteOptions& o) {
   WriteResult out;
   std::string name = metaString(obj, "name");
   if (old) {
     bool finishing = json::find(obj, {"metadata", "deletionTimestamp"}) != nullptr;
     const Json* fin = json::find(obj, {"metadata", "finalizers"});
     bool noFinalizers = !fin || !fin->is_array() || fin->empty();
-    bool graceful = json::find(obj, {"metadata", "deletionGracePeriodSeconds"}) &&
-                    (*json::find(obj, {"metadata", "deletionGracePeriodSeconds"})).is_number_integer() &&
-                    (*json::find(obj, {"metadata", "deletionGracePeriodSeconds"})).get<int64_t>() > 0;
+    bool graceful =
+        json::find(obj, {"metadata", "deletionGracePeriodSeconds"}) &&
+        (*json::find(obj, {"metadata", "deletionGracePeriodSeconds"})).is_number_integer() &&
+        (*json::find(obj, {"metadata", "deletionGracePeriodSeconds"})).get<int64_t>() > 0;
     if (finishing && noFinalizers && !graceful) {
       // The last finalizer is gone: the object goes away now.
       if (!o.dryRun) {
@@ -557,30 +638,37 @@ Expected<WriteResult, ApiError> Storage::commit(const ResourceInfo& r, const std
 
 namespace {
 Expected<void, ApiError> checkTypeMeta(const ResourceInfo& r, Json& obj) {
-  if (!obj.is_object()) return Unexpected(ApiError::badRequest("the request body must be a JSON object"));
+  if (!obj.is_object())
+    return Unexpected(ApiError::badRequest("the request body must be a JSON object"));
   std::string apiVersion = json::str(obj, "apiVersion", "");
   std::string kind = json::str(obj, "kind", "");
-  if (apiVersion.empty()) obj["apiVersion"] = r.apiVersion();
+  if (apiVersion.empty())
+    obj["apiVersion"] = r.apiVersion();
   else if (apiVersion != r.apiVersion())
     return Unexpected(ApiError::badRequest("the API version in the data (" + apiVersion +
-                                           ") does not match the expected API version (" + r.apiVersion() + ")"));
-  if (kind.empty()) obj["kind"] = r.kind;
+                                           ") does not match the expected API version (" +
+                                           r.apiVersion() + ")"));
+  if (kind.empty())
+    obj["kind"] = r.kind;
   else if (kind != r.kind)
-    return Unexpected(ApiError::badRequest("the kind in the data (" + kind + ") does not match the expected kind (" + r.kind + ")"));
+    return Unexpected(ApiError::badRequest("the kind in the data (" + kind +
+                                           ") does not match the expected kind (" + r.kind + ")"));
   if (obj.contains("metadata") && !obj["metadata"].is_object() && !obj["metadata"].is_null())
-    return Unexpected(ApiError::badRequest(r.kind + " in version \"" + r.version + "\" cannot be handled as a " + r.kind +
-                                           ": json: cannot unmarshal " + (obj["metadata"].is_string() ? "string" : "value") +
-                                           " into Go struct field " + r.kind + ".metadata of type v1.ObjectMeta"));
+    return Unexpected(ApiError::badRequest(
+        r.kind + " in version \"" + r.version + "\" cannot be handled as a " + r.kind +
+        ": json: cannot unmarshal " + (obj["metadata"].is_string() ? "string" : "value") +
+        " into Go struct field " + r.kind + ".metadata of type v1.ObjectMeta"));
   return {};
 }
 }  // namespace
 
-Expected<WriteResult, ApiError> Storage::create(const ResourceInfo& r, const std::string& ns, Json obj,
-                                                const WriteOptions& o) {
+Expected<WriteResult, ApiError> Storage::create(const ResourceInfo& r, const std::string& ns,
+                                                Json obj, const WriteOptions& o) {
   if (auto t = checkTypeMeta(r, obj); !t) return Unexpected(t.error());
   std::string bodyNs = json::getString(obj, {"metadata", "namespace"});
   if (r.namespaced && !bodyNs.empty() && bodyNs != ns)
-    return Unexpected(ApiError::badRequest("the namespace of the provided object does not match the namespace sent on the request"));
+    return Unexpected(ApiError::badRequest(
+        "the namespace of the provided object does not match the namespace sent on the request"));
   if (auto a = admitNamespace(r, ns); !a) return Unexpected(a.error());
   std::unique_lock<std::mutex> allocLock(allocMu_, std::defer_lock);
   if (isCore(r, "services")) allocLock.lock();
@@ -592,42 +680,52 @@ Expected<WriteResult, ApiError> Storage::create(const ResourceInfo& r, const std
   if (!committed) return committed;
   committed->warnings = std::move(result.warnings);
   if (isCore(r, "namespaces") && !o.dryRun) {
-    // Every namespace gets its "default" ServiceAccount (the serviceaccounts controller's job upstream).
+    // Every namespace gets its "default" ServiceAccount (the serviceaccounts controller's job
+    // upstream).
     auto sa = registry_.snapshot()->find("", "v1", "serviceaccounts");
     if (sa && !cacher_.get(sa->key(name, "default"))) {
       WriteOptions so;
       so.fieldManager = "podium-serviceaccounts";
-      Json account = {{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", {{"name", "default"}, {"namespace", name}}}};
+      Json account = {{"apiVersion", "v1"},
+                      {"kind", "ServiceAccount"},
+                      {"metadata", {{"name", "default"}, {"namespace", name}}}};
       auto made = create(*sa, name, account, so);
       if (!made && made.error().code() != 409)
-        PODIUM_LOG(Warn) << "default service account for namespace " << name << ": " << made.error().message();
+        PODIUM_LOG(Warn) << "default service account for namespace " << name << ": "
+                         << made.error().message();
     }
   }
   return committed;
 }
 
-Expected<WriteResult, ApiError> Storage::guaranteedUpdate(const ResourceInfo& r, const std::string& ns,
-                                                          const std::string& name, const WriteOptions& o,
-                                                          bool allowCreate, const Mutator& mutate) {
+Expected<WriteResult, ApiError> Storage::guaranteedUpdate(const ResourceInfo& r,
+                                                          const std::string& ns,
+                                                          const std::string& name,
+                                                          const WriteOptions& o, bool allowCreate,
+                                                          const Mutator& mutate) {
   std::string key = r.key(ns, name);
   std::unique_lock<std::mutex> allocLock(allocMu_, std::defer_lock);
   if (isCore(r, "services")) allocLock.lock();
   for (int attempt = 0; attempt < 16; ++attempt) {
     auto cur = cacher_.get(key);
-    if (!cur && !allowCreate) return Unexpected(ApiError::notFound(r.group, r.qualifiedResource(), name));
+    if (!cur && !allowCreate)
+      return Unexpected(ApiError::notFound(r.group, r.qualifiedResource(), name));
     ObjectPtr current = cur ? toVersion(r, cur->object) : nullptr;
     auto next = mutate(current.get());
     if (!next) return Unexpected(next.error());
     auto result = commit(r, key, current.get(), cur ? cur->revision : 0, std::move(*next), o);
     if (!result && result.error().code() == 409 && result.error().reason() == "Conflict") continue;
-    if (!result && result.error().code() == 409 && !cur && result.error().reason() == "AlreadyExists") continue;
+    if (!result && result.error().code() == 409 && !cur &&
+        result.error().reason() == "AlreadyExists")
+      continue;
     return result;
   }
   return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
 }
 
-Expected<WriteResult, ApiError> Storage::update(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                                Json obj, const WriteOptions& o) {
+Expected<WriteResult, ApiError> Storage::update(const ResourceInfo& r, const std::string& ns,
+                                                const std::string& name, Json obj,
+                                                const WriteOptions& o) {
   if (auto t = checkTypeMeta(r, obj); !t) return Unexpected(t.error());
   std::string bodyName = json::getString(obj, {"metadata", "name"});
   if (!bodyName.empty() && bodyName != name)
@@ -635,46 +733,58 @@ Expected<WriteResult, ApiError> Storage::update(const ResourceInfo& r, const std
                                            ") does not match the name on the URL (" + name + ")"));
   std::string bodyNs = json::getString(obj, {"metadata", "namespace"});
   if (r.namespaced && !bodyNs.empty() && bodyNs != ns)
-    return Unexpected(ApiError::badRequest("the namespace of the provided object does not match the namespace sent on the request"));
+    return Unexpected(ApiError::badRequest(
+        "the namespace of the provided object does not match the namespace sent on the request"));
   std::string wantRv = json::getString(obj, {"metadata", "resourceVersion"});
   if (!wantRv.empty() && !strings::parseInt(wantRv))
     return Unexpected(ApiError::badRequest("invalid resource version: " + wantRv));
   std::vector<std::string> warnings;
-  auto result = guaranteedUpdate(r, ns, name, o, false, [&](const Json* cur) -> Expected<Json, ApiError> {
-    if (!wantRv.empty() && metaString(*cur, "resourceVersion") != wantRv)
-      return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
-    warnings.clear();
-    return prepareUpdate(r, *cur, obj, o, &warnings, false);
-  });
+  auto result =
+      guaranteedUpdate(r, ns, name, o, false, [&](const Json* cur) -> Expected<Json, ApiError> {
+        if (!wantRv.empty() && metaString(*cur, "resourceVersion") != wantRv)
+          return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
+        warnings.clear();
+        return prepareUpdate(r, *cur, obj, o, &warnings, false);
+      });
   if (result) result->warnings = std::move(warnings);
   return result;
 }
 
-Expected<WriteResult, ApiError> Storage::patch(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                               PatchType type, const std::string& body, const WriteOptions& o) {
+Expected<WriteResult, ApiError> Storage::patch(const ResourceInfo& r, const std::string& ns,
+                                               const std::string& name, PatchType type,
+                                               const std::string& body, const WriteOptions& o) {
   std::vector<std::string> warnings;
   if (type == PatchType::Apply) {
     auto parsed = json::parseYaml(body);
     if (!parsed) return Unexpected(ApiError::badRequest("error decoding YAML: " + parsed.error()));
     Json config = std::move(parsed->value);
-    if (!config.is_object()) return Unexpected(ApiError::badRequest("apply configuration must be an object"));
+    if (!config.is_object())
+      return Unexpected(ApiError::badRequest("apply configuration must be an object"));
     if (o.fieldManager.empty())
-      return Unexpected(ApiError::badRequest("PATCH apply requires a fieldManager query parameter"));
-    if (json::str(config, "apiVersion", "") != r.apiVersion() || json::str(config, "kind", "") != r.kind)
-      return Unexpected(ApiError::badRequest("the apply configuration's apiVersion and kind (" + json::str(config, "apiVersion", "") + ", " +
-                                             json::str(config, "kind", "") + ") must match the endpoint (" + r.apiVersion() + ", " + r.kind + ")"));
+      return Unexpected(
+          ApiError::badRequest("PATCH apply requires a fieldManager query parameter"));
+    if (json::str(config, "apiVersion", "") != r.apiVersion() ||
+        json::str(config, "kind", "") != r.kind)
+      return Unexpected(ApiError::badRequest(
+          "the apply configuration's apiVersion and kind (" + json::str(config, "apiVersion", "") +
+          ", " + json::str(config, "kind", "") + ") must match the endpoint (" + r.apiVersion() +
+          ", " + r.kind + ")"));
     std::string cfgName = json::getString(config, {"metadata", "name"});
     if (!cfgName.empty() && cfgName != name)
-      return Unexpected(ApiError::badRequest("the name of the object (" + cfgName + ") does not match the name on the URL (" + name + ")"));
+      return Unexpected(ApiError::badRequest("the name of the object (" + cfgName +
+                                             ") does not match the name on the URL (" + name +
+                                             ")"));
     {
       // Unknown fields in the configuration are refused or reported like any other write.
       SchemaIssues issues;
       Json probe = config;
       api::checkSchema(probe, r.schema, r.custom, issues);
       if (!issues.decodeErrors.empty())
-        return Unexpected(ApiError::badRequest(r.kind + " in version \"" + r.version + "\" cannot be handled as a " +
-                                               r.kind + ": " + strings::join(issues.decodeErrors, ", ")));
-      if (!issues.invalid.empty()) return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), name, issues.invalid));
+        return Unexpected(ApiError::badRequest(r.kind + " in version \"" + r.version +
+                                               "\" cannot be handled as a " + r.kind + ": " +
+                                               strings::join(issues.decodeErrors, ", ")));
+      if (!issues.invalid.empty())
+        return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), name, issues.invalid));
       if (!issues.unknownFields.empty() && o.fieldValidation == FieldValidation::Strict) {
         std::vector<std::string> parts;
         for (const auto& u : issues.unknownFields) parts.push_back("unknown field \"" + u + "\"");
@@ -683,70 +793,90 @@ Expected<WriteResult, ApiError> Storage::patch(const ResourceInfo& r, const std:
       config = probe;
     }
     ssa::Scope scope{r.schema, r.hasStatus, o.subresource};
-    auto result = guaranteedUpdate(r, ns, name, o, o.subresource.empty(), [&](const Json* cur) -> Expected<Json, ApiError> {
-      warnings.clear();
-      auto applied = ssa::apply(cur, config, o.fieldManager, o.force, now(), scope, r.qualifiedResource(), name);
-      if (!applied) return Unexpected(applied.error());
-      if (!cur) {
-        if (auto a = admitNamespace(r, ns); !a) return Unexpected(a.error());
-        (*applied)["metadata"]["name"] = name;
-        return prepareCreate(r, ns, std::move(*applied), o, &warnings, true);
-      }
-      return prepareUpdate(r, *cur, std::move(*applied), o, &warnings, true);
-    });
+    auto result = guaranteedUpdate(
+        r, ns, name, o, o.subresource.empty(), [&](const Json* cur) -> Expected<Json, ApiError> {
+          warnings.clear();
+          auto applied = ssa::apply(cur, config, o.fieldManager, o.force, now(), scope,
+                                    r.qualifiedResource(), name);
+          if (!applied) return Unexpected(applied.error());
+          if (!cur) {
+            if (auto a = admitNamespace(r, ns); !a) return Unexpected(a.error());
+            (*applied)["metadata"]["name"] = name;
+            return prepareCreate(r, ns, std::move(*applied), o, &warnings, true);
+          }
+          return prepareUpdate(r, *cur, std::move(*applied), o, &warnings, true);
+        });
     if (result) result->warnings = std::move(warnings);
     return result;
   }
   if (type == PatchType::StrategicMerge && r.custom)
     return Unexpected(ApiError::unsupportedMediaType(
-        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, "
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json-patch+json, "
         "application/merge-patch+json, application/apply-patch+yaml"));
-  auto result = guaranteedUpdate(r, ns, name, o, false, [&](const Json* cur) -> Expected<Json, ApiError> {
-    Expected<Json, ApiError> patched = Unexpected(ApiError::internal("unreachable"));
-    if (type == PatchType::JsonPatch) patched = applyJsonPatch(*cur, body);
-    else if (type == PatchType::MergePatch) patched = applyMergePatch(*cur, body);
-    else patched = applyStrategicMergePatch(*cur, body, r.schema);
-    if (!patched) return patched;
-    if (!patched->is_object()) return Unexpected(ApiError(422, "Invalid", "the patch produced a value that is not an object"));
-    std::string rv = json::getString(*patched, {"metadata", "resourceVersion"});
-    if (!rv.empty() && rv != metaString(*cur, "resourceVersion"))
-      return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
-    if (json::str(*patched, "apiVersion", "") != r.apiVersion() || json::str(*patched, "kind", "") != r.kind)
-      return Unexpected(ApiError::badRequest("the patch may not change the object's apiVersion or kind"));
-    warnings.clear();
-    return prepareUpdate(r, *cur, std::move(*patched), o, &warnings, false);
-  });
+  auto result =
+      guaranteedUpdate(r, ns, name, o, false, [&](const Json* cur) -> Expected<Json, ApiError> {
+        Expected<Json, ApiError> patched = Unexpected(ApiError::internal("unreachable"));
+        if (type == PatchType::JsonPatch)
+          patched = applyJsonPatch(*cur, body);
+        else if (type == PatchType::MergePatch)
+          patched = applyMergePatch(*cur, body);
+        else
+          patched = applyStrategicMergePatch(*cur, body, r.schema);
+        if (!patched) return patched;
+        if (!patched->is_object())
+          return Unexpected(
+              ApiError(422, "Invalid", "the patch produced a value that is not an object"));
+        std::string rv = json::getString(*patched, {"metadata", "resourceVersion"});
+        if (!rv.empty() && rv != metaString(*cur, "resourceVersion"))
+          return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
+        if (json::str(*patched, "apiVersion", "") != r.apiVersion() ||
+            json::str(*patched, "kind", "") != r.kind)
+          return Unexpected(
+              ApiError::badRequest("the patch may not change the object's apiVersion or kind"));
+        warnings.clear();
+        return prepareUpdate(r, *cur, std::move(*patched), o, &warnings, false);
+      });
   if (result) result->warnings = std::move(warnings);
   return result;
 }
 
 // ----------------------------------------------------------------------------- delete
 
-Expected<WriteResult, ApiError> Storage::remove(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                                const DeleteOptions& o) {
+Expected<WriteResult, ApiError> Storage::remove(const ResourceInfo& r, const std::string& ns,
+                                                const std::string& name, const DeleteOptions& o) {
   std::string key = r.key(ns, name);
   std::string policy = o.propagationPolicy;
-  if (policy.empty() && o.orphanDependents.has_value()) policy = *o.orphanDependents ? "Orphan" : "Background";
+  if (policy.empty() && o.orphanDependents.has_value())
+    policy = *o.orphanDependents ? "Orphan" : "Background";
   if (!policy.empty() && policy != "Orphan" && policy != "Background" && policy != "Foreground")
-    return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), name,
-                                        {FieldError::notSupported("propagationPolicy", policy, {"Foreground", "Background", "Orphan"})}));
-  if (isCore(r, "namespaces") && (name == "default" || name == "kube-system" || name == "kube-public"))
-    return Unexpected(ApiError::forbidden("namespaces \"" + name + "\" is forbidden: this namespace may not be deleted"));
+    return Unexpected(
+        ApiError::invalid(r.group, r.qualifiedKind(), name,
+                          {FieldError::notSupported("propagationPolicy", policy,
+                                                    {"Foreground", "Background", "Orphan"})}));
+  if (isCore(r, "namespaces") &&
+      (name == "default" || name == "kube-system" || name == "kube-public"))
+    return Unexpected(ApiError::forbidden("namespaces \"" + name +
+                                          "\" is forbidden: this namespace may not be deleted"));
   for (int attempt = 0; attempt < 16; ++attempt) {
     auto cur = cacher_.get(key);
     if (!cur) return Unexpected(ApiError::notFound(r.group, r.qualifiedResource(), name));
     const Json& obj = *cur->object;
     if (!o.preconditionUid.empty() && o.preconditionUid != metaString(obj, "uid"))
-      return Unexpected(ApiError::conflict(r.group, r.qualifiedResource(), name,
-                                           "Precondition failed: UID in precondition: " + o.preconditionUid +
-                                               ", UID in object meta: " + metaString(obj, "uid")));
-    if (!o.preconditionResourceVersion.empty() && o.preconditionResourceVersion != metaString(obj, "resourceVersion"))
-      return Unexpected(ApiError::conflict(r.group, r.qualifiedResource(), name,
-                                           "Precondition failed: ResourceVersion in precondition: " + o.preconditionResourceVersion +
-                                               ", ResourceVersion in object meta: " + metaString(obj, "resourceVersion")));
+      return Unexpected(
+          ApiError::conflict(r.group, r.qualifiedResource(), name,
+                             "Precondition failed: UID in precondition: " + o.preconditionUid +
+                                 ", UID in object meta: " + metaString(obj, "uid")));
+    if (!o.preconditionResourceVersion.empty() &&
+        o.preconditionResourceVersion != metaString(obj, "resourceVersion"))
+      return Unexpected(ApiError::conflict(
+          r.group, r.qualifiedResource(), name,
+          "Precondition failed: ResourceVersion in precondition: " + o.preconditionResourceVersion +
+              ", ResourceVersion in object meta: " + metaString(obj, "resourceVersion")));
     Json next = obj;
     Json& m = meta(next);
-    Json fin = m.contains("finalizers") && m["finalizers"].is_array() ? m["finalizers"] : Json::array();
+    Json fin =
+        m.contains("finalizers") && m["finalizers"].is_array() ? m["finalizers"] : Json::array();
     auto addFinalizer = [&](const char* f) {
       if (std::find(fin.begin(), fin.end(), f) == fin.end()) fin.push_back(f);
     };
@@ -823,7 +953,8 @@ Expected<WriteResult, ApiError> Storage::remove(const ResourceInfo& r, const std
       bool empty = true;
       for (const auto& res2 : set->all()) {
         int64_t rev;
-        if (res2->namespaced && !cacher_.list(res2->keyPrefix() + name + "/", &rev).empty()) empty = false;
+        if (res2->namespaced && !cacher_.list(res2->keyPrefix() + name + "/", &rev).empty())
+          empty = false;
       }
       if (empty) {
         auto latest = cacher_.get(key);
@@ -838,15 +969,19 @@ Expected<WriteResult, ApiError> Storage::remove(const ResourceInfo& r, const std
   return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
 }
 
-Expected<std::vector<ObjectPtr>, ApiError> Storage::removeCollection(const ResourceInfo& r, const std::string& ns,
-                                                                     const ListOptions& list, const DeleteOptions& o) {
+Expected<std::vector<ObjectPtr>, ApiError> Storage::removeCollection(const ResourceInfo& r,
+                                                                     const std::string& ns,
+                                                                     const ListOptions& list,
+                                                                     const DeleteOptions& o) {
   auto items = this->list(r, ns, list);
   if (!items) return Unexpected(items.error());
   std::vector<ObjectPtr> out;
   for (const auto& item : items->items) {
     auto res = remove(r, metaString(*item, "namespace"), metaString(*item, "name"), o);
-    if (res) out.push_back(std::make_shared<Json>(res->object));
-    else if (res.error().code() != 404) return Unexpected(res.error());
+    if (res)
+      out.push_back(std::make_shared<Json>(res->object));
+    else if (res.error().code() != 404)
+      return Unexpected(res.error());
   }
   return out;
 }
@@ -856,7 +991,8 @@ Expected<std::vector<ObjectPtr>, ApiError> Storage::removeCollection(const Resou
 namespace {
 Json* pathRef(Json& obj, const std::string& dotted, bool create) {
   Json* cur = &obj;
-  for (const auto& part : strings::split(dotted.size() && dotted[0] == '.' ? dotted.substr(1) : dotted, '.')) {
+  for (const auto& part :
+       strings::split(dotted.size() && dotted[0] == '.' ? dotted.substr(1) : dotted, '.')) {
     if (!cur->is_object()) return nullptr;
     if (!cur->contains(part)) {
       if (!create) return nullptr;
@@ -868,8 +1004,10 @@ Json* pathRef(Json& obj, const std::string& dotted, bool create) {
 }
 }  // namespace
 
-Expected<Json, ApiError> Storage::getScale(const ResourceInfo& r, const std::string& ns, const std::string& name) {
-  if (!r.hasScale) return Unexpected(ApiError::notFound(r.group, r.qualifiedResource() + "/scale", name));
+Expected<Json, ApiError> Storage::getScale(const ResourceInfo& r, const std::string& ns,
+                                           const std::string& name) {
+  if (!r.hasScale)
+    return Unexpected(ApiError::notFound(r.group, r.qualifiedResource() + "/scale", name));
   auto obj = get(r, ns, name);
   if (!obj) return Unexpected(obj.error());
   Json o = **obj;
@@ -878,40 +1016,52 @@ Expected<Json, ApiError> Storage::getScale(const ResourceInfo& r, const std::str
   std::string selector;
   if (r.custom) {
     if (!r.labelSelectorPath.empty())
-      if (Json* s = pathRef(o, r.labelSelectorPath, false); s && s->is_string()) selector = s->get<std::string>();
+      if (Json* s = pathRef(o, r.labelSelectorPath, false); s && s->is_string())
+        selector = s->get<std::string>();
   } else if (const Json* sel = json::find(o, {"spec", "selector"})) {
     auto ls = LabelSelector::fromObject(*sel, false);
     if (ls) selector = ls->str();
   }
-  Json m = {{"name", name}, {"uid", metaString(o, "uid")}, {"resourceVersion", metaString(o, "resourceVersion")},
+  Json m = {{"name", name},
+            {"uid", metaString(o, "uid")},
+            {"resourceVersion", metaString(o, "resourceVersion")},
             {"creationTimestamp", metaString(o, "creationTimestamp")}};
   if (r.namespaced) m["namespace"] = ns;
-  Json scale = {{"kind", "Scale"}, {"apiVersion", "autoscaling/v1"}, {"metadata", m},
-                {"spec", {{"replicas", spec && spec->is_number_integer() ? spec->get<int64_t>() : 0}}},
-                {"status", {{"replicas", status && status->is_number_integer() ? status->get<int64_t>() : 0}}}};
+  Json scale = {
+      {"kind", "Scale"},
+      {"apiVersion", "autoscaling/v1"},
+      {"metadata", m},
+      {"spec", {{"replicas", spec && spec->is_number_integer() ? spec->get<int64_t>() : 0}}},
+      {"status",
+       {{"replicas", status && status->is_number_integer() ? status->get<int64_t>() : 0}}}};
   if (!selector.empty()) scale["status"]["selector"] = selector;
   return scale;
 }
 
-Expected<WriteResult, ApiError> Storage::updateScale(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                                     const Json& scale, const WriteOptions& o) {
-  if (!r.hasScale) return Unexpected(ApiError::notFound(r.group, r.qualifiedResource() + "/scale", name));
+Expected<WriteResult, ApiError> Storage::updateScale(const ResourceInfo& r, const std::string& ns,
+                                                     const std::string& name, const Json& scale,
+                                                     const WriteOptions& o) {
+  if (!r.hasScale)
+    return Unexpected(ApiError::notFound(r.group, r.qualifiedResource() + "/scale", name));
   const Json* replicas = json::find(scale, {"spec", "replicas"});
   if (!replicas || !replicas->is_number_integer() || replicas->get<int64_t>() < 0)
-    return Unexpected(ApiError::invalid("autoscaling", "Scale.autoscaling", name,
-                                        {FieldError::invalid("spec.replicas", replicas ? *replicas : Json(), "must be greater than or equal to 0")}));
+    return Unexpected(
+        ApiError::invalid("autoscaling", "Scale.autoscaling", name,
+                          {FieldError::invalid("spec.replicas", replicas ? *replicas : Json(),
+                                               "must be greater than or equal to 0")}));
   std::string wantRv = json::getString(scale, {"metadata", "resourceVersion"});
   WriteOptions so = o;
   so.subresource = "scale";
-  auto result = guaranteedUpdate(r, ns, name, so, false, [&](const Json* cur) -> Expected<Json, ApiError> {
-    if (!wantRv.empty() && wantRv != metaString(*cur, "resourceVersion"))
-      return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
-    Json next = *cur;
-    Json* spec = pathRef(next, r.specReplicasPath, true);
-    if (!spec) return Unexpected(ApiError::internal("cannot set " + r.specReplicasPath));
-    *spec = *replicas;
-    return prepareUpdate(r, *cur, std::move(next), so, nullptr, false);
-  });
+  auto result =
+      guaranteedUpdate(r, ns, name, so, false, [&](const Json* cur) -> Expected<Json, ApiError> {
+        if (!wantRv.empty() && wantRv != metaString(*cur, "resourceVersion"))
+          return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
+        Json next = *cur;
+        Json* spec = pathRef(next, r.specReplicasPath, true);
+        if (!spec) return Unexpected(ApiError::internal("cannot set " + r.specReplicasPath));
+        *spec = *replicas;
+        return prepareUpdate(r, *cur, std::move(next), so, nullptr, false);
+      });
   if (!result) return result;
   auto s = getScale(r, ns, name);
   if (!s) return Unexpected(s.error());
@@ -920,14 +1070,20 @@ Expected<WriteResult, ApiError> Storage::updateScale(const ResourceInfo& r, cons
   return result;
 }
 
-Expected<WriteResult, ApiError> Storage::patchScale(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                                    PatchType type, const std::string& body, const WriteOptions& o) {
+Expected<WriteResult, ApiError> Storage::patchScale(const ResourceInfo& r, const std::string& ns,
+                                                    const std::string& name, PatchType type,
+                                                    const std::string& body,
+                                                    const WriteOptions& o) {
   auto current = getScale(r, ns, name);
   if (!current) return Unexpected(current.error());
   Expected<Json, ApiError> patched = Unexpected(ApiError::internal("unreachable"));
-  if (type == PatchType::JsonPatch) patched = applyJsonPatch(*current, body);
-  else if (type == PatchType::MergePatch) patched = applyMergePatch(*current, body);
-  else if (type == PatchType::StrategicMerge) patched = applyStrategicMergePatch(*current, body, schema::builtin().find("autoscaling.v1.Scale"));
+  if (type == PatchType::JsonPatch)
+    patched = applyJsonPatch(*current, body);
+  else if (type == PatchType::MergePatch)
+    patched = applyMergePatch(*current, body);
+  else if (type == PatchType::StrategicMerge)
+    patched =
+        applyStrategicMergePatch(*current, body, schema::builtin().find("autoscaling.v1.Scale"));
   else {
     auto cfg = json::parseYaml(body);
     if (!cfg) return Unexpected(ApiError::badRequest(cfg.error()));

@@ -75,7 +75,8 @@ bool addExt(X509* cert, X509* issuer, int nid, const std::string& value) {
   return true;
 }
 
-X509Ptr newCert(EVP_PKEY* key, const std::string& cn, const std::vector<std::string>& orgs, int validDays) {
+X509Ptr newCert(EVP_PKEY* key, const std::string& cn, const std::vector<std::string>& orgs,
+                int validDays) {
   X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
@@ -89,8 +90,10 @@ X509Ptr newCert(EVP_PKEY* key, const std::string& cn, const std::vector<std::str
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
   for (const auto& o : orgs)
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   return cert;
 }
 
@@ -102,7 +105,8 @@ Expected<KeyPair, std::string> generateCa(const std::string& commonName, int val
   X509Ptr cert = newCert(key.get(), commonName, {}, validDays);
   X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
   if (!addExt(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE") ||
-      !addExt(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature") ||
+      !addExt(cert.get(), cert.get(), NID_key_usage,
+              "critical,keyCertSign,cRLSign,digitalSignature") ||
       !addExt(cert.get(), cert.get(), NID_subject_key_identifier, "hash"))
     return Unexpected(sslError("CA extensions"));
   if (!X509_sign(cert.get(), key.get(), EVP_sha256())) return Unexpected(sslError("sign CA"));
@@ -125,12 +129,14 @@ Expected<KeyPair, std::string> issue(const KeyPair& ca, const CertRequest& req) 
   for (const auto& ip : req.ipAddresses) san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
   for (const auto& u : req.uris) san += (san.empty() ? "" : ",") + std::string("URI:") + u;
   bool ok = addExt(cert.get(), caCert.get(), NID_basic_constraints, "critical,CA:FALSE") &&
-            addExt(cert.get(), caCert.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment") &&
+            addExt(cert.get(), caCert.get(), NID_key_usage,
+                   "critical,digitalSignature,keyEncipherment") &&
             addExt(cert.get(), caCert.get(), NID_authority_key_identifier, "keyid:always") &&
             (eku.empty() || addExt(cert.get(), caCert.get(), NID_ext_key_usage, eku)) &&
             (san.empty() || addExt(cert.get(), caCert.get(), NID_subject_alt_name, san));
   if (!ok) return Unexpected(sslError("certificate extensions"));
-  if (!X509_sign(cert.get(), caKey.get(), EVP_sha256())) return Unexpected(sslError("sign certificate"));
+  if (!X509_sign(cert.get(), caKey.get(), EVP_sha256()))
+    return Unexpected(sslError("sign certificate"));
   return KeyPair{certPem(cert.get()), keyPem(key.get())};
 }
 
@@ -142,7 +148,8 @@ Expected<std::string, std::string> readFile(const std::string& path) {
   return ss.str();
 }
 
-Expected<void, std::string> writeFileAtomic(const std::string& path, const std::string& data, int mode) {
+Expected<void, std::string> writeFileAtomic(const std::string& path, const std::string& data,
+                                            int mode) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return Unexpected("cannot write " + tmp + ": " + strerror(errno));
@@ -159,17 +166,19 @@ Expected<void, std::string> writeFileAtomic(const std::string& path, const std::
   ::fsync(fd);
   ::fchmod(fd, static_cast<mode_t>(mode));
   ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Unexpected("rename " + tmp + ": " + strerror(errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return Unexpected("rename " + tmp + ": " + strerror(errno));
   return {};
 }
 
-Expected<ClusterPki, std::string> ensureClusterPki(const std::string& dir, const std::vector<std::string>& serverIps,
+Expected<ClusterPki, std::string> ensureClusterPki(const std::string& dir,
+                                                   const std::vector<std::string>& serverIps,
                                                    const std::vector<std::string>& serverDnsNames) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Unexpected("create " + dir + ": " + ec.message());
-  ClusterPki p{dir + "/ca.crt", dir + "/ca.key", dir + "/server.crt", dir + "/server.key",
-               dir + "/admin.crt", dir + "/admin.key"};
+  ClusterPki p{dir + "/ca.crt",     dir + "/ca.key",    dir + "/server.crt",
+               dir + "/server.key", dir + "/admin.crt", dir + "/admin.key"};
   auto exists = [](const std::string& f) { return std::filesystem::exists(f); };
   KeyPair ca;
   if (exists(p.caCert) && exists(p.caKey)) {
@@ -184,8 +193,8 @@ Expected<ClusterPki, std::string> ensureClusterPki(const std::string& dir, const
     if (auto w = writeFileAtomic(p.caKey, ca.keyPem, 0600); !w) return Unexpected(w.error());
     if (auto w = writeFileAtomic(p.caCert, ca.certPem, 0644); !w) return Unexpected(w.error());
   }
-  auto ensure = [&](const std::string& certPath, const std::string& keyPath, const CertRequest& req)
-      -> Expected<void, std::string> {
+  auto ensure = [&](const std::string& certPath, const std::string& keyPath,
+                    const CertRequest& req) -> Expected<void, std::string> {
     if (exists(certPath) && exists(keyPath)) return {};
     auto kp = issue(ca, req);
     if (!kp) return Unexpected(kp.error());

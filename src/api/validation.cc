@@ -20,8 +20,10 @@ const std::regex kLabelValueRe("(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?");
 std::string dns1123Subdomain(const std::string& s) {
   if (s.size() > 253) return "must be no more than 253 characters";
   if (!std::regex_match(s, kSubdomainRe))
-    return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
-           "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+    return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+           "or '.', and "
+           "must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+           "validation is "
            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
   return "";
 }
@@ -29,8 +31,10 @@ std::string dns1123Subdomain(const std::string& s) {
 std::string dns1123Label(const std::string& s) {
   if (s.size() > 63) return "must be no more than 63 characters";
   if (!std::regex_match(s, kLabelRe))
-    return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
-           "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+           "and must start "
+           "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+           "validation is "
            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
   return "";
 }
@@ -38,8 +42,10 @@ std::string dns1123Label(const std::string& s) {
 std::string dns1035Label(const std::string& s) {
   if (s.size() > 63) return "must be no more than 63 characters";
   if (!std::regex_match(s, kDns1035Re))
-    return "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-           "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex "
+    return "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
+           "an "
+           "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+           "'abc-123', regex "
            "used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
   return "";
 }
@@ -53,16 +59,21 @@ std::string qualifiedName(const std::string& s) {
     if (prefix.empty()) return "prefix part must be non-empty";
     if (auto e = dns1123Subdomain(prefix); !e.empty()) return "prefix part " + e;
     if (name.find('/') != std::string::npos)
-      return "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-             "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-             "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and "
+      return "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must "
+             "start and end "
+             "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+             "used for "
+             "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS "
+             "subdomain prefix and "
              "'/' (e.g. 'example.com/MyName')";
   }
   if (name.empty()) return "name part must be non-empty";
   if (name.size() > 63) return "name part must be no more than 63 characters";
   if (!std::regex_match(name, kQualifiedNameRe))
-    return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-           "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+    return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+           "end with an "
+           "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+           "validation is "
            "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
   return "";
 }
@@ -70,8 +81,10 @@ std::string qualifiedName(const std::string& s) {
 std::string labelValue(const std::string& s) {
   if (s.size() > 63) return "must be no more than 63 characters";
   if (!std::regex_match(s, kLabelValueRe))
-    return "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-           "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex "
+    return "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+           "or '.', and "
+           "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+           "'12345', regex "
            "used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
   return "";
 }
@@ -89,7 +102,9 @@ namespace {
 
 using namespace validation;
 
-std::string str(const Json& obj, std::initializer_list<std::string_view> path) { return json::getString(obj, path); }
+std::string str(const Json& obj, std::initializer_list<std::string_view> path) {
+  return json::getString(obj, path);
+}
 
 const Json& at(const Json& obj, const char* key) {
   static const Json null;
@@ -113,7 +128,8 @@ void validateLabels(const Json& labels, const std::string& path, FieldErrors& er
   if (labels.is_null()) return;
   if (!labels.is_object()) return;
   for (const auto& item : labels.items()) {
-    if (auto e = qualifiedName(item.key()); !e.empty()) errs.push_back(FieldError::invalid(path, item.key(), e));
+    if (auto e = qualifiedName(item.key()); !e.empty())
+      errs.push_back(FieldError::invalid(path, item.key(), e));
     if (!item.value().is_string()) continue;
     if (auto e = labelValue(item.value().get<std::string>()); !e.empty())
       errs.push_back(FieldError::invalid(path, item.value(), e));
@@ -130,8 +146,10 @@ void validateMeta(const ResourceInfo& r, const Json& obj, const Json* old, Field
   }
   std::string ns = str(obj, {"metadata", "namespace"});
   if (r.namespaced) {
-    if (ns.empty()) errs.push_back(FieldError::required("metadata.namespace"));
-    else if (auto e = dns1123Label(ns); !e.empty()) errs.push_back(FieldError::invalid("metadata.namespace", ns, e));
+    if (ns.empty())
+      errs.push_back(FieldError::required("metadata.namespace"));
+    else if (auto e = dns1123Label(ns); !e.empty())
+      errs.push_back(FieldError::invalid("metadata.namespace", ns, e));
   } else if (!ns.empty()) {
     errs.push_back(FieldError::forbidden("metadata.namespace", "not allowed on this type"));
   }
@@ -140,7 +158,8 @@ void validateMeta(const ResourceInfo& r, const Json& obj, const Json* old, Field
   if (ann.is_object()) {
     size_t total = 0;
     for (const auto& item : ann.items()) {
-      total += item.key().size() + (item.value().is_string() ? item.value().get_ref<const std::string&>().size() : 0);
+      total += item.key().size() +
+               (item.value().is_string() ? item.value().get_ref<const std::string&>().size() : 0);
       if (auto e = qualifiedName(strings::toLower(item.key())); !e.empty())
         errs.push_back(FieldError::invalid("metadata.annotations", item.key(), e));
     }
@@ -156,7 +175,8 @@ void validateMeta(const ResourceInfo& r, const Json& obj, const Json* old, Field
     for (size_t i = 0; i < fin.size(); ++i)
       if (fin[i].is_string())
         if (auto e = qualifiedName(fin[i].get<std::string>()); !e.empty())
-          errs.push_back(FieldError::invalid("metadata.finalizers[" + std::to_string(i) + "]", fin[i], e));
+          errs.push_back(
+              FieldError::invalid("metadata.finalizers[" + std::to_string(i) + "]", fin[i], e));
   const Json& owners = at(meta, "ownerReferences");
   if (owners.is_array())
     for (size_t i = 0; i < owners.size(); ++i) {
@@ -166,7 +186,8 @@ void validateMeta(const ResourceInfo& r, const Json& obj, const Json* old, Field
     }
   if (old) {
     std::string oldName = str(*old, {"metadata", "name"});
-    if (name != oldName) errs.push_back(FieldError::invalid("metadata.name", name, "field is immutable"));
+    if (name != oldName)
+      errs.push_back(FieldError::invalid("metadata.name", name, "field is immutable"));
   }
 }
 
@@ -177,16 +198,19 @@ void validatePort(const Json& v, const std::string& path, FieldErrors& errs, boo
   }
   if (!v.is_number_integer()) return;
   int64_t p = v.get<int64_t>();
-  if (p < 1 || p > 65535) errs.push_back(FieldError::invalid(path, v, "must be between 1 and 65535, inclusive"));
+  if (p < 1 || p > 65535)
+    errs.push_back(FieldError::invalid(path, v, "must be between 1 and 65535, inclusive"));
 }
 
 void validateProtocol(const Json& v, const std::string& path, FieldErrors& errs) {
   if (!v.is_string()) return;
   std::string p = v.get<std::string>();
-  if (p != "TCP" && p != "UDP" && p != "SCTP") errs.push_back(FieldError::notSupported(path, v, {"SCTP", "TCP", "UDP"}));
+  if (p != "TCP" && p != "UDP" && p != "SCTP")
+    errs.push_back(FieldError::notSupported(path, v, {"SCTP", "TCP", "UDP"}));
 }
 
-void validateEnum(const Json& v, const std::string& path, const std::vector<std::string>& allowed, FieldErrors& errs) {
+void validateEnum(const Json& v, const std::string& path, const std::vector<std::string>& allowed,
+                  FieldErrors& errs) {
   if (!v.is_string()) return;
   if (std::find(allowed.begin(), allowed.end(), v.get<std::string>()) == allowed.end())
     errs.push_back(FieldError::notSupported(path, v, allowed));
@@ -195,7 +219,8 @@ void validateEnum(const Json& v, const std::string& path, const std::vector<std:
 std::string ianaSvcName(const std::string& s) {
   static const std::regex re("[a-z0-9]([a-z0-9-]*[a-z0-9])*");
   if (s.size() > 15) return "must be no more than 15 characters";
-  if (!std::regex_match(s, re)) return "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
+  if (!std::regex_match(s, re))
+    return "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
   if (s.find("--") != std::string::npos) return "must not contain consecutive hyphens";
   bool letter = false;
   for (char c : s) letter = letter || std::isalpha(static_cast<unsigned char>(c));
@@ -214,10 +239,14 @@ void validateContainers(const Json& list, const std::string& path, bool required
     const Json& c = list[i];
     std::string base = path + "[" + std::to_string(i) + "]";
     std::string name = json::str(c, "name", "");
-    if (name.empty()) errs.push_back(FieldError::required(base + ".name"));
-    else if (auto e = dns1123Label(name); !e.empty()) errs.push_back(FieldError::invalid(base + ".name", name, e));
-    else if (!names.insert(name).second) errs.push_back(FieldError::duplicate(base + ".name", name));
-    if (requireImage && json::str(c, "image", "").empty()) errs.push_back(FieldError::required(base + ".image"));
+    if (name.empty())
+      errs.push_back(FieldError::required(base + ".name"));
+    else if (auto e = dns1123Label(name); !e.empty())
+      errs.push_back(FieldError::invalid(base + ".name", name, e));
+    else if (!names.insert(name).second)
+      errs.push_back(FieldError::duplicate(base + ".name", name));
+    if (requireImage && json::str(c, "image", "").empty())
+      errs.push_back(FieldError::required(base + ".image"));
     const Json& ports = at(c, "ports");
     if (ports.is_array()) {
       std::set<std::string> portNames;
@@ -229,8 +258,10 @@ void validateContainers(const Json& list, const std::string& path, bool required
         validateProtocol(at(ports[j], "protocol"), pb + ".protocol", errs);
         std::string pn = json::str(ports[j], "name", "");
         if (!pn.empty()) {
-          if (auto e = ianaSvcName(pn); !e.empty()) errs.push_back(FieldError::invalid(pb + ".name", pn, e));
-          else if (!portNames.insert(pn).second) errs.push_back(FieldError::duplicate(pb + ".name", pn));
+          if (auto e = ianaSvcName(pn); !e.empty())
+            errs.push_back(FieldError::invalid(pb + ".name", pn, e));
+          else if (!portNames.insert(pn).second)
+            errs.push_back(FieldError::duplicate(pb + ".name", pn));
         }
       }
     }
@@ -239,42 +270,53 @@ void validateContainers(const Json& list, const std::string& path, bool required
       for (size_t j = 0; j < env.size(); ++j) {
         std::string en = json::str(env[j], "name", "");
         std::string eb = base + ".env[" + std::to_string(j) + "].name";
-        if (en.empty()) errs.push_back(FieldError::required(eb));
+        if (en.empty())
+          errs.push_back(FieldError::required(eb));
         else if (!std::regex_match(en, envRe))
-          errs.push_back(FieldError::invalid(eb, en,
-                                             "a valid environment variable name must consist of alphabetic characters, "
-                                             "digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  "
-                                             "or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is "
-                                             "'[-._a-zA-Z][-._a-zA-Z0-9]*')"));
+          errs.push_back(FieldError::invalid(
+              eb, en,
+              "a valid environment variable name must consist of alphabetic characters, "
+              "digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  "
+              "or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is "
+              "'[-._a-zA-Z][-._a-zA-Z0-9]*')"));
       }
-    validateEnum(at(c, "imagePullPolicy"), base + ".imagePullPolicy", {"Always", "IfNotPresent", "Never"}, errs);
-    validateEnum(at(c, "terminationMessagePolicy"), base + ".terminationMessagePolicy", {"File", "FallbackToLogsOnError"}, errs);
+    validateEnum(at(c, "imagePullPolicy"), base + ".imagePullPolicy",
+                 {"Always", "IfNotPresent", "Never"}, errs);
+    validateEnum(at(c, "terminationMessagePolicy"), base + ".terminationMessagePolicy",
+                 {"File", "FallbackToLogsOnError"}, errs);
   }
 }
 
 void validatePodSpec(const Json& spec, const std::string& path, FieldErrors& errs,
-                     const std::vector<std::string>& restartPolicies = {"Always", "OnFailure", "Never"}) {
+                     const std::vector<std::string>& restartPolicies = {"Always", "OnFailure",
+                                                                        "Never"}) {
   if (!spec.is_object()) {
     errs.push_back(FieldError::required(path + ".containers"));
     return;
   }
   std::set<std::string> names;
   validateContainers(at(spec, "containers"), path + ".containers", true, true, names, errs);
-  validateContainers(at(spec, "initContainers"), path + ".initContainers", false, true, names, errs);
+  validateContainers(at(spec, "initContainers"), path + ".initContainers", false, true, names,
+                     errs);
   validateEnum(at(spec, "restartPolicy"), path + ".restartPolicy", restartPolicies, errs);
-  validateEnum(at(spec, "dnsPolicy"), path + ".dnsPolicy", {"ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"}, errs);
+  validateEnum(at(spec, "dnsPolicy"), path + ".dnsPolicy",
+               {"ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"}, errs);
   const Json& tgp = at(spec, "terminationGracePeriodSeconds");
   if (tgp.is_number_integer() && tgp.get<int64_t>() < 0)
-    errs.push_back(FieldError::invalid(path + ".terminationGracePeriodSeconds", tgp, "must be greater than or equal to 0"));
+    errs.push_back(FieldError::invalid(path + ".terminationGracePeriodSeconds", tgp,
+                                       "must be greater than or equal to 0"));
   const Json& vols = at(spec, "volumes");
   if (vols.is_array()) {
     std::set<std::string> vnames;
     for (size_t i = 0; i < vols.size(); ++i) {
       std::string vn = json::str(vols[i], "name", "");
       std::string vb = path + ".volumes[" + std::to_string(i) + "].name";
-      if (vn.empty()) errs.push_back(FieldError::required(vb));
-      else if (auto e = dns1123Label(vn); !e.empty()) errs.push_back(FieldError::invalid(vb, vn, e));
-      else if (!vnames.insert(vn).second) errs.push_back(FieldError::duplicate(vb, vn));
+      if (vn.empty())
+        errs.push_back(FieldError::required(vb));
+      else if (auto e = dns1123Label(vn); !e.empty())
+        errs.push_back(FieldError::invalid(vb, vn, e));
+      else if (!vnames.insert(vn).second)
+        errs.push_back(FieldError::duplicate(vb, vn));
     }
   }
   validateLabels(at(spec, "nodeSelector"), path + ".nodeSelector", errs);
@@ -296,11 +338,13 @@ void validateWorkload(const ResourceInfo& r, const Json& obj, const Json* old, F
     if (!sel) {
       errs.push_back(FieldError::invalid("spec.selector", selector, sel.error()));
     } else if (sel->empty()) {
-      errs.push_back(FieldError::invalid("spec.selector", selector, "empty selector is invalid for " + r.singular));
+      errs.push_back(FieldError::invalid("spec.selector", selector,
+                                         "empty selector is invalid for " + r.singular));
     } else {
       const Json& labels = at(at(at(spec, "template"), "metadata"), "labels");
       if (!sel->matches(labels))
-        errs.push_back(FieldError::invalid("spec.template.metadata.labels", labels.is_null() ? Json::object() : labels,
+        errs.push_back(FieldError::invalid("spec.template.metadata.labels",
+                                           labels.is_null() ? Json::object() : labels,
                                            "`selector` does not match template `labels`"));
     }
     const Json& ml = at(selector, "matchLabels");
@@ -309,26 +353,33 @@ void validateWorkload(const ResourceInfo& r, const Json& obj, const Json* old, F
   validateNonNegative(at(spec, "replicas"), "spec.replicas", errs);
   validateNonNegative(at(spec, "minReadySeconds"), "spec.minReadySeconds", errs);
   validateNonNegative(at(spec, "revisionHistoryLimit"), "spec.revisionHistoryLimit", errs);
-  validateLabels(at(at(at(spec, "template"), "metadata"), "labels"), "spec.template.metadata.labels", errs);
+  validateLabels(at(at(at(spec, "template"), "metadata"), "labels"),
+                 "spec.template.metadata.labels", errs);
   validatePodSpec(at(at(spec, "template"), "spec"), "spec.template.spec", errs, {"Always"});
   if (r.plural == "deployments") {
     const Json& strategy = at(spec, "strategy");
     validateEnum(at(strategy, "type"), "spec.strategy.type", {"Recreate", "RollingUpdate"}, errs);
     if (at(strategy, "type") == "Recreate" && !at(strategy, "rollingUpdate").is_null())
-      errs.push_back(FieldError::forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"));
+      errs.push_back(
+          FieldError::forbidden("spec.strategy.rollingUpdate",
+                                "may not be specified when strategy `type` is 'Recreate'"));
     const Json& pds = at(spec, "progressDeadlineSeconds");
     const Json& mrs = at(spec, "minReadySeconds");
-    if (pds.is_number_integer() && mrs.is_number_integer() && pds.get<int64_t>() <= mrs.get<int64_t>())
-      errs.push_back(FieldError::invalid("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds"));
+    if (pds.is_number_integer() && mrs.is_number_integer() &&
+        pds.get<int64_t>() <= mrs.get<int64_t>())
+      errs.push_back(FieldError::invalid("spec.progressDeadlineSeconds", pds,
+                                         "must be greater than minReadySeconds"));
   }
-  if (old && !at(at(*old, "spec"), "selector").is_null() && at(at(*old, "spec"), "selector") != selector)
+  if (old && !at(at(*old, "spec"), "selector").is_null() &&
+      at(at(*old, "spec"), "selector") != selector)
     errs.push_back(FieldError::invalid("spec.selector", selector, "field is immutable"));
 }
 
 void validateService(const Json& obj, const Json* old, FieldErrors& errs) {
   const Json& spec = at(obj, "spec");
   std::string type = json::str(spec, "type", "ClusterIP");
-  validateEnum(at(spec, "type"), "spec.type", {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"}, errs);
+  validateEnum(at(spec, "type"), "spec.type",
+               {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"}, errs);
   const Json& ports = at(spec, "ports");
   bool headless = json::str(spec, "clusterIP", "") == "None";
   if (type != "ExternalName" && !headless && (!ports.is_array() || ports.empty()))
@@ -344,19 +395,28 @@ void validateService(const Json& obj, const Json* old, FieldErrors& errs) {
       std::string name = json::str(p, "name", "");
       if (ports.size() > 1 && name.empty()) errs.push_back(FieldError::required(base + ".name"));
       if (!name.empty()) {
-        if (auto e = dns1123Label(name); !e.empty()) errs.push_back(FieldError::invalid(base + ".name", name, e));
-        else if (!names.insert(name).second) errs.push_back(FieldError::duplicate(base + ".name", name));
+        if (auto e = dns1123Label(name); !e.empty())
+          errs.push_back(FieldError::invalid(base + ".name", name, e));
+        else if (!names.insert(name).second)
+          errs.push_back(FieldError::duplicate(base + ".name", name));
       }
       validatePort(at(p, "port"), base + ".port", errs, true);
       validateProtocol(at(p, "protocol"), base + ".protocol", errs);
       const Json& tp = at(p, "targetPort");
-      if (tp.is_number_integer()) validatePort(tp, base + ".targetPort", errs, false);
+      if (tp.is_number_integer())
+        validatePort(tp, base + ".targetPort", errs, false);
       else if (tp.is_string())
-        if (auto e = ianaSvcName(tp.get<std::string>()); !e.empty()) errs.push_back(FieldError::invalid(base + ".targetPort", tp, e));
-      if (!at(p, "nodePort").is_null() && type != "NodePort" && type != "LoadBalancer" && at(p, "nodePort") != 0)
-        errs.push_back(FieldError::forbidden(base + ".nodePort", "may not be used when `type` is '" + type + "'"));
-      std::string key = (at(p, "port").is_number() ? at(p, "port").dump() : "") + "/" + json::str(p, "protocol", "TCP");
-      if (!portProto.insert(key).second) errs.push_back(FieldError::duplicate(base, Json{{"port", at(p, "port")}, {"protocol", json::str(p, "protocol", "TCP")}}));
+        if (auto e = ianaSvcName(tp.get<std::string>()); !e.empty())
+          errs.push_back(FieldError::invalid(base + ".targetPort", tp, e));
+      if (!at(p, "nodePort").is_null() && type != "NodePort" && type != "LoadBalancer" &&
+          at(p, "nodePort") != 0)
+        errs.push_back(FieldError::forbidden(base + ".nodePort",
+                                             "may not be used when `type` is '" + type + "'"));
+      std::string key = (at(p, "port").is_number() ? at(p, "port").dump() : "") + "/" +
+                        json::str(p, "protocol", "TCP");
+      if (!portProto.insert(key).second)
+        errs.push_back(FieldError::duplicate(
+            base, Json{{"port", at(p, "port")}, {"protocol", json::str(p, "protocol", "TCP")}}));
     }
   }
   validateLabels(at(spec, "selector"), "spec.selector", errs);
@@ -376,25 +436,30 @@ void validateConfigKeys(const Json& data, const std::string& path, FieldErrors& 
   for (const auto& item : data.items()) {
     const std::string& k = item.key();
     if (k.size() > 253 || !std::regex_match(k, re) || k == "." || k == "..")
-      errs.push_back(FieldError::invalid(path, k,
-                                         "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
-                                         "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
-                                         "'[-._a-zA-Z0-9]+')"));
+      errs.push_back(FieldError::invalid(
+          path, k,
+          "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+          "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+          "'[-._a-zA-Z0-9]+')"));
   }
 }
 
 void validateJob(const Json& obj, const Json* old, FieldErrors& errs) {
   const Json& spec = at(obj, "spec");
-  validatePodSpec(at(at(spec, "template"), "spec"), "spec.template.spec", errs, {"OnFailure", "Never"});
+  validatePodSpec(at(at(spec, "template"), "spec"), "spec.template.spec", errs,
+                  {"OnFailure", "Never"});
   const Json& rp = at(at(at(spec, "template"), "spec"), "restartPolicy");
   if (rp.is_null()) errs.push_back(FieldError::required("spec.template.spec.restartPolicy"));
   for (const char* f : {"parallelism", "completions", "backoffLimit", "activeDeadlineSeconds"})
     validateNonNegative(at(spec, f), std::string("spec.") + f, errs);
   if (old) {
-    if (at(at(*old, "spec"), "selector") != at(spec, "selector") && !at(at(*old, "spec"), "selector").is_null())
-      errs.push_back(FieldError::invalid("spec.selector", at(spec, "selector"), "field is immutable"));
+    if (at(at(*old, "spec"), "selector") != at(spec, "selector") &&
+        !at(at(*old, "spec"), "selector").is_null())
+      errs.push_back(
+          FieldError::invalid("spec.selector", at(spec, "selector"), "field is immutable"));
     if (at(at(*old, "spec"), "template") != at(spec, "template"))
-      errs.push_back(FieldError::invalid("spec.template", at(spec, "template"), "field is immutable"));
+      errs.push_back(
+          FieldError::invalid("spec.template", at(spec, "template"), "field is immutable"));
   }
 }
 
@@ -405,11 +470,15 @@ void validateIngress(const Json& obj, FieldErrors& errs) {
     const Json& paths = at(at(rules[i], "http"), "paths");
     if (!paths.is_array()) continue;
     for (size_t j = 0; j < paths.size(); ++j) {
-      std::string base = "spec.rules[" + std::to_string(i) + "].http.paths[" + std::to_string(j) + "]";
+      std::string base =
+          "spec.rules[" + std::to_string(i) + "].http.paths[" + std::to_string(j) + "]";
       const Json& pt = at(paths[j], "pathType");
-      if (pt.is_null()) errs.push_back(FieldError::required(base + ".pathType", "pathType must be specified"));
-      else validateEnum(pt, base + ".pathType", {"Exact", "ImplementationSpecific", "Prefix"}, errs);
-      if (at(paths[j], "backend").is_null()) errs.push_back(FieldError::required(base + ".backend"));
+      if (pt.is_null())
+        errs.push_back(FieldError::required(base + ".pathType", "pathType must be specified"));
+      else
+        validateEnum(pt, base + ".pathType", {"Exact", "ImplementationSpecific", "Prefix"}, errs);
+      if (at(paths[j], "backend").is_null())
+        errs.push_back(FieldError::required(base + ".backend"));
     }
   }
 }
@@ -420,19 +489,25 @@ void validateCrd(const Json& obj, FieldErrors& errs) {
   std::string plural = json::getString(spec, {"names", "plural"});
   std::string kind = json::getString(spec, {"names", "kind"});
   std::string name = str(obj, {"metadata", "name"});
-  if (group.empty()) errs.push_back(FieldError::required("spec.group"));
+  if (group.empty())
+    errs.push_back(FieldError::required("spec.group"));
   else if (group.find('.') == std::string::npos)
-    errs.push_back(FieldError::invalid("spec.group", group, "should be a domain with at least one dot"));
-  if (plural.empty()) errs.push_back(FieldError::required("spec.names.plural"));
-  else if (auto e = dns1123Label(plural); !e.empty()) errs.push_back(FieldError::invalid("spec.names.plural", plural, e));
+    errs.push_back(
+        FieldError::invalid("spec.group", group, "should be a domain with at least one dot"));
+  if (plural.empty())
+    errs.push_back(FieldError::required("spec.names.plural"));
+  else if (auto e = dns1123Label(plural); !e.empty())
+    errs.push_back(FieldError::invalid("spec.names.plural", plural, e));
   if (kind.empty()) errs.push_back(FieldError::required("spec.names.kind"));
   if (!plural.empty() && !group.empty() && name != plural + "." + group)
-    errs.push_back(FieldError::invalid("metadata.name", name, "must be spec.names.plural+\".\"+spec.group"));
+    errs.push_back(
+        FieldError::invalid("metadata.name", name, "must be spec.names.plural+\".\"+spec.group"));
   validateEnum(at(spec, "scope"), "spec.scope", {"Cluster", "Namespaced"}, errs);
   if (at(spec, "scope").is_null()) errs.push_back(FieldError::required("spec.scope"));
   const Json& versions = at(spec, "versions");
   if (!versions.is_array() || versions.empty()) {
-    errs.push_back(FieldError::required("spec.versions", "must have exactly one version marked as storage version"));
+    errs.push_back(FieldError::required("spec.versions",
+                                        "must have exactly one version marked as storage version"));
     return;
   }
   int storage = 0;
@@ -440,13 +515,17 @@ void validateCrd(const Json& obj, FieldErrors& errs) {
   for (size_t i = 0; i < versions.size(); ++i) {
     std::string vn = json::str(versions[i], "name", "");
     std::string base = "spec.versions[" + std::to_string(i) + "]";
-    if (vn.empty()) errs.push_back(FieldError::required(base + ".name"));
-    else if (auto e = dns1035Label(vn); !e.empty()) errs.push_back(FieldError::invalid(base + ".name", vn, e));
-    else if (!seen.insert(vn).second) errs.push_back(FieldError::duplicate(base + ".name", vn));
+    if (vn.empty())
+      errs.push_back(FieldError::required(base + ".name"));
+    else if (auto e = dns1035Label(vn); !e.empty())
+      errs.push_back(FieldError::invalid(base + ".name", vn, e));
+    else if (!seen.insert(vn).second)
+      errs.push_back(FieldError::duplicate(base + ".name", vn));
     if (json::boolean(versions[i], "storage", false)) ++storage;
   }
   if (storage != 1)
-    errs.push_back(FieldError::invalid("spec.versions", Json::array(), "must have exactly one version marked as storage version"));
+    errs.push_back(FieldError::invalid("spec.versions", Json::array(),
+                                       "must have exactly one version marked as storage version"));
 }
 
 }  // namespace
@@ -475,10 +554,13 @@ FieldErrors validateObject(const ResourceInfo& r, const Json& obj, const Json* o
         }
         if (a != b)
           errs.push_back(FieldError::forbidden(
-              "spec", "pod updates may not change fields other than `spec.containers[*].image`,"
-                      "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
-                      "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it "
-                      "was previously negative)"));
+              "spec",
+              "pod updates may not change fields other than `spec.containers[*].image`,"
+              "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+              "(only additions "
+              "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set "
+              "to 1 if it "
+              "was previously negative)"));
       }
     } else if (p == "services") {
       validateService(obj, old, errs);
@@ -507,14 +589,18 @@ FieldErrors validateObject(const ResourceInfo& r, const Json& obj, const Json* o
     validateCrd(obj, errs);
   } else if (g == "autoscaling") {
     const Json& spec = at(obj, "spec");
-    if (json::getString(spec, {"scaleTargetRef", "kind"}).empty()) errs.push_back(FieldError::required("spec.scaleTargetRef.kind"));
-    if (json::getString(spec, {"scaleTargetRef", "name"}).empty()) errs.push_back(FieldError::required("spec.scaleTargetRef.name"));
+    if (json::getString(spec, {"scaleTargetRef", "kind"}).empty())
+      errs.push_back(FieldError::required("spec.scaleTargetRef.kind"));
+    if (json::getString(spec, {"scaleTargetRef", "name"}).empty())
+      errs.push_back(FieldError::required("spec.scaleTargetRef.name"));
     const Json& maxR = at(spec, "maxReplicas");
     const Json& minR = at(spec, "minReplicas");
     if (!maxR.is_number_integer() || maxR.get<int64_t>() < 1)
-      errs.push_back(FieldError::invalid("spec.maxReplicas", maxR, "must be greater than or equal to 1"));
+      errs.push_back(
+          FieldError::invalid("spec.maxReplicas", maxR, "must be greater than or equal to 1"));
     else if (minR.is_number_integer() && minR.get<int64_t>() > maxR.get<int64_t>())
-      errs.push_back(FieldError::invalid("spec.maxReplicas", maxR, "must be greater than or equal to `minReplicas`"));
+      errs.push_back(FieldError::invalid("spec.maxReplicas", maxR,
+                                         "must be greater than or equal to `minReplicas`"));
   }
   return errs;
 }

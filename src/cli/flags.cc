@@ -17,7 +17,8 @@ std::string Flags::parse(const std::vector<std::string>& args) {
       hasValue = true;
     }
     if (switches_.count(name)) {
-      if (hasValue && value != "true" && value != "false") return "flag --" + name + " takes no value";
+      if (hasValue && value != "true" && value != "false")
+        return "flag --" + name + " takes no value";
       values_[name] = hasValue ? value : "true";
       continue;
     }

@@ -29,7 +29,8 @@ Flags:
 }  // namespace
 
 int serverCommand(const std::vector<std::string>& args) {
-  Flags flags({"data-dir", "api-port", "address", "service-cidr", "log-level"}, {"no-agent", "no-fsync", "help"});
+  Flags flags({"data-dir", "api-port", "address", "service-cidr", "log-level"},
+              {"no-agent", "no-fsync", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
     return 2;
@@ -75,12 +76,15 @@ int serverCommand(const std::vector<std::string>& args) {
     return 1;
   }
   PODIUM_LOG(Info) << "API ready on https://" << o.address << ":" << (*server)->port();
-  std::cout << "Podium API server is ready on https://" << o.address << ":" << (*server)->port() << "\n"
+  std::cout << "Podium API server is ready on https://" << o.address << ":" << (*server)->port()
+            << "\n"
             << "Point kubectl at it with:\n"
             << "  export KUBECONFIG=" << (*server)->kubeconfigPath() << "\n"
             << "  kubectl get namespaces\n"
             << std::flush;
-  if (!flags.has("no-agent")) PODIUM_LOG(Info) << "node agent: not built into this version yet; running the control plane only";
+  if (!flags.has("no-agent"))
+    PODIUM_LOG(Info)
+        << "node agent: not built into this version yet; running the control plane only";
   int sig = 0;
   sigwait(&set, &sig);
   PODIUM_LOG(Info) << "signal " << sig << ": shutting down";

@@ -19,7 +19,9 @@ std::string cleanNlohmannMessage(const std::string& what) {
 
 // --- YAML -> JSON -----------------------------------------------------------------------------
 
-bool isPlainNull(const std::string& s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
+bool isPlainNull(const std::string& s) {
+  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
+}
 
 Json plainScalar(const std::string& s) {
   if (isPlainNull(s)) return nullptr;
@@ -36,8 +38,10 @@ Json plainScalar(const std::string& s) {
     if (errno == 0 && end && *end == 0) return v;
     return std::strtod(s.c_str(), nullptr);
   }
-  if (std::regex_match(s, octRe)) return static_cast<long long>(std::strtoll(s.c_str() + 2, nullptr, 8));
-  if (std::regex_match(s, hexRe)) return static_cast<long long>(std::strtoll(s.c_str() + 2, nullptr, 16));
+  if (std::regex_match(s, octRe))
+    return static_cast<long long>(std::strtoll(s.c_str() + 2, nullptr, 8));
+  if (std::regex_match(s, hexRe))
+    return static_cast<long long>(std::strtoll(s.c_str() + 2, nullptr, 16));
   if (std::regex_match(s, floatRe)) return std::strtod(s.c_str(), nullptr);
   if (s == ".inf" || s == ".Inf" || s == "+.inf") return s;  // JSON has no infinity: keep text
   return s;
@@ -139,7 +143,8 @@ void emitValueAfterKey(const Json& v, int indent, std::string& out) {
     std::string body = trailing ? s.substr(0, s.size() - 1) : s;
     while (start <= body.size()) {
       size_t nl = body.find('\n', start);
-      std::string line = body.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+      std::string line =
+          body.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
       out += line.empty() ? "\n" : pad + line + "\n";
       if (nl == std::string::npos) break;
       start = nl + 1;

@@ -103,8 +103,10 @@ std::string humanDuration(std::chrono::seconds d) {
   long long minutes = seconds / 60;
   if (minutes < 10) {
     long long s = seconds % 60;
-    if (s == 0) std::snprintf(buf, sizeof buf, "%lldm", minutes);
-    else std::snprintf(buf, sizeof buf, "%lldm%llds", minutes, s);
+    if (s == 0)
+      std::snprintf(buf, sizeof buf, "%lldm", minutes);
+    else
+      std::snprintf(buf, sizeof buf, "%lldm%llds", minutes, s);
     return buf;
   }
   if (minutes < 180) {
@@ -114,20 +116,26 @@ std::string humanDuration(std::chrono::seconds d) {
   long long hours = seconds / 3600;
   if (hours < 8) {
     long long m = minutes % 60;
-    if (m == 0) std::snprintf(buf, sizeof buf, "%lldh", hours);
-    else std::snprintf(buf, sizeof buf, "%lldh%lldm", hours, m);
+    if (m == 0)
+      std::snprintf(buf, sizeof buf, "%lldh", hours);
+    else
+      std::snprintf(buf, sizeof buf, "%lldh%lldm", hours, m);
   } else if (hours < 48) {
     std::snprintf(buf, sizeof buf, "%lldh", hours);
   } else if (hours < 24 * 8) {
     long long h = hours % 24;
-    if (h == 0) std::snprintf(buf, sizeof buf, "%lldd", hours / 24);
-    else std::snprintf(buf, sizeof buf, "%lldd%lldh", hours / 24, h);
+    if (h == 0)
+      std::snprintf(buf, sizeof buf, "%lldd", hours / 24);
+    else
+      std::snprintf(buf, sizeof buf, "%lldd%lldh", hours / 24, h);
   } else if (hours < 24 * 365 * 2) {
     std::snprintf(buf, sizeof buf, "%lldd", hours / 24);
   } else if (hours < 24 * 365 * 8) {
     long long dy = (hours / 24) % 365;
-    if (dy == 0) std::snprintf(buf, sizeof buf, "%lldy", hours / 24 / 365);
-    else std::snprintf(buf, sizeof buf, "%lldy%lldd", hours / 24 / 365, dy);
+    if (dy == 0)
+      std::snprintf(buf, sizeof buf, "%lldy", hours / 24 / 365);
+    else
+      std::snprintf(buf, sizeof buf, "%lldy%lldd", hours / 24 / 365, dy);
   } else {
     std::snprintf(buf, sizeof buf, "%lldy", hours / 24 / 365);
   }
@@ -151,9 +159,12 @@ std::string goDuration(std::chrono::nanoseconds d) {
   } else {
     secStr = std::to_string(s);
   }
-  if (h) std::snprintf(buf, sizeof buf, "%lldh%lldm%ss", h, m, secStr.c_str());
-  else if (m) std::snprintf(buf, sizeof buf, "%lldm%ss", m, secStr.c_str());
-  else std::snprintf(buf, sizeof buf, "%ss", secStr.c_str());
+  if (h)
+    std::snprintf(buf, sizeof buf, "%lldh%lldm%ss", h, m, secStr.c_str());
+  else if (m)
+    std::snprintf(buf, sizeof buf, "%lldm%ss", m, secStr.c_str());
+  else
+    std::snprintf(buf, sizeof buf, "%ss", secStr.c_str());
   return sign + buf;
 }
 

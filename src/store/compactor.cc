@@ -29,8 +29,10 @@ void Compactor::tick() {
   }
   if (target > store_.compactedRevision()) {
     auto r = store_.compact(target);
-    if (!r) PODIUM_LOG(Warn) << "compaction to " << target << " failed: " << r.error().message;
-    else PODIUM_LOG(Debug) << "compacted store history up to revision " << *r;
+    if (!r)
+      PODIUM_LOG(Warn) << "compaction to " << target << " failed: " << r.error().message;
+    else
+      PODIUM_LOG(Debug) << "compacted store history up to revision " << *r;
   }
 }
 

@@ -17,7 +17,9 @@ namespace {
 using sqlite::Connection;
 using sqlite::Statement;
 
-Error err(Errc code, std::string message, int64_t rev = 0) { return Error{code, std::move(message), rev}; }
+Error err(Errc code, std::string message, int64_t rev = 0) {
+  return Error{code, std::move(message), rev};
+}
 
 // Smallest string greater than every string that starts with `prefix` ("" = no upper bound).
 std::string prefixEnd(const std::string& prefix) {
@@ -102,8 +104,9 @@ class SqliteStore : public Store {
   std::string init() {
     if (auto e = conn_.open(options_.path, false); !e.empty()) return e;
     // auto_vacuum must be chosen before the first table exists; it lets compaction give pages back.
-    for (const char* pragma : {"PRAGMA auto_vacuum=INCREMENTAL;", "PRAGMA journal_mode=WAL;",
-                               "PRAGMA journal_size_limit=67108864;", "PRAGMA temp_store=MEMORY;"}) {
+    for (const char* pragma :
+         {"PRAGMA auto_vacuum=INCREMENTAL;", "PRAGMA journal_mode=WAL;",
+          "PRAGMA journal_size_limit=67108864;", "PRAGMA temp_store=MEMORY;"}) {
       if (auto e = conn_.exec(pragma); !e.empty()) return std::string(pragma) + ": " + e;
     }
     if (auto e = conn_.exec(options_.fsyncEveryCommit ? "PRAGMA synchronous=FULL;"
@@ -112,15 +115,18 @@ class SqliteStore : public Store {
       return e;
     if (auto e = conn_.exec(kSchema); !e.empty()) return "schema: " + e;
     sel_ = Statement(conn_.get(), "SELECT create_rev, mod_rev, value FROM kv WHERE key = ?");
-    upsert_ = Statement(conn_.get(),
-                        "INSERT INTO kv(key, create_rev, mod_rev, value) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT(key) DO UPDATE SET mod_rev = excluded.mod_rev, value = excluded.value");
+    upsert_ = Statement(
+        conn_.get(),
+        "INSERT INTO kv(key, create_rev, mod_rev, value) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET mod_rev = excluded.mod_rev, value = excluded.value");
     del_ = Statement(conn_.get(), "DELETE FROM kv WHERE key = ?");
-    logIns_ = Statement(conn_.get(),
-                        "INSERT INTO log(rev, key, deleted, create_rev, value) VALUES (?, ?, ?, ?, ?)");
+    logIns_ =
+        Statement(conn_.get(),
+                  "INSERT INTO log(rev, key, deleted, create_rev, value) VALUES (?, ?, ?, ?, ?)");
     setMeta_ = Statement(conn_.get(), "UPDATE meta SET value = ? WHERE name = ?");
     Statement getMeta(conn_.get(), "SELECT value FROM meta WHERE name = ?");
-    if (!sel_.ok() || !upsert_.ok() || !del_.ok() || !logIns_.ok() || !setMeta_.ok() || !getMeta.ok())
+    if (!sel_.ok() || !upsert_.ok() || !del_.ok() || !logIns_.ok() || !setMeta_.ok() ||
+        !getMeta.ok())
       return "prepare: " + conn_.lastError();
     auto meta = [&](const char* name) {
       getMeta.reset();
@@ -170,7 +176,8 @@ class SqliteStore : public Store {
     rd.list.bind(1, prefix).bind(2, end.empty() ? std::string(1, '\xff') + "\xff\xff\xff" : end);
     int rc;
     while ((rc = rd.list.step()) == SQLITE_ROW) {
-      out.items.push_back(KeyValue{rd.list.text(0), rd.list.text(3), rd.list.int64(1), rd.list.int64(2)});
+      out.items.push_back(
+          KeyValue{rd.list.text(0), rd.list.text(3), rd.list.int64(1), rd.list.int64(2)});
     }
     rd.list.reset();
     rd.conn.exec("COMMIT");
@@ -184,14 +191,16 @@ class SqliteStore : public Store {
   Result<int64_t> create(const std::string& key, const std::string& value) override {
     return submit(OpKind::Create, key, value, 0);
   }
-  Result<int64_t> update(const std::string& key, const std::string& value, int64_t expected) override {
+  Result<int64_t> update(const std::string& key, const std::string& value,
+                         int64_t expected) override {
     return submit(OpKind::Update, key, value, expected);
   }
   Result<int64_t> remove(const std::string& key, int64_t expected) override {
     return submit(OpKind::Delete, key, "", expected);
   }
 
-  Result<WatchPtr> watch(const std::string& prefix, int64_t after, WatchCallback callback) override {
+  Result<WatchPtr> watch(const std::string& prefix, int64_t after,
+                         WatchCallback callback) override {
     // A list may have read a commit whose events are still being delivered; wait for it.
     {
       std::unique_lock<std::mutex> rl(revMu_);
@@ -266,8 +275,9 @@ class SqliteStore : public Store {
     if (auto e = r->conn.open(options_.path, true); !e.empty())
       return Unexpected(err(Errc::Internal, e));
     r->get = Statement(r->conn.get(), "SELECT create_rev, mod_rev, value FROM kv WHERE key = ?");
-    r->list = Statement(r->conn.get(),
-                        "SELECT key, create_rev, mod_rev, value FROM kv WHERE key >= ? AND key < ? ORDER BY key");
+    r->list = Statement(
+        r->conn.get(),
+        "SELECT key, create_rev, mod_rev, value FROM kv WHERE key >= ? AND key < ? ORDER BY key");
     r->meta = Statement(r->conn.get(), "SELECT value FROM meta WHERE name = ?");
     r->history = Statement(r->conn.get(),
                            "SELECT rev, key, deleted, create_rev, value FROM log "
@@ -290,7 +300,8 @@ class SqliteStore : public Store {
     std::map<std::string, std::string> last;  // key -> value as of the previous history event
     std::string end = prefixEnd(prefix);
     rd.history.reset();
-    rd.history.bind(1, after).bind(2, upTo).bind(3, prefix).bind(4, end.empty() ? std::string(4, '\xff') : end);
+    rd.history.bind(1, after).bind(2, upTo).bind(3, prefix).bind(
+        4, end.empty() ? std::string(4, '\xff') : end);
     int rc;
     while ((rc = rd.history.step()) == SQLITE_ROW) {
       Event ev;
@@ -318,7 +329,8 @@ class SqliteStore : public Store {
     return events;
   }
 
-  Result<int64_t> submit(OpKind kind, const std::string& key, const std::string& value, int64_t expected) {
+  Result<int64_t> submit(OpKind kind, const std::string& key, const std::string& value,
+                         int64_t expected) {
     auto op = std::make_unique<Op>();
     op->kind = kind;
     op->key = key;
@@ -345,7 +357,8 @@ class SqliteStore : public Store {
     while (true) {
       {
         std::unique_lock<std::mutex> lock(queueMu_);
-        queueCv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !compactRequests_.empty(); });
+        queueCv_.wait(lock,
+                      [&] { return stopping_ || !queue_.empty() || !compactRequests_.empty(); });
         if (queue_.empty() && compactRequests_.empty() && stopping_) break;
         while (!queue_.empty() && batch.size() < options_.maxBatch) {
           batch.push_back(std::move(queue_.front()));
@@ -387,15 +400,18 @@ class SqliteStore : public Store {
       Result<int64_t> result = int64_t{0};
       switch (op->kind) {
         case OpKind::Create:
-          if (exists) result = Unexpected(err(Errc::AlreadyExists, "key exists: " + op->key, modRev));
+          if (exists)
+            result = Unexpected(err(Errc::AlreadyExists, "key exists: " + op->key, modRev));
           break;
         case OpKind::Update:
-          if (!exists) result = Unexpected(err(Errc::NotFound, "key not found: " + op->key));
+          if (!exists)
+            result = Unexpected(err(Errc::NotFound, "key not found: " + op->key));
           else if (modRev != op->expected)
             result = Unexpected(err(Errc::Conflict, "revision mismatch for " + op->key, modRev));
           break;
         case OpKind::Delete:
-          if (!exists) result = Unexpected(err(Errc::NotFound, "key not found: " + op->key));
+          if (!exists)
+            result = Unexpected(err(Errc::NotFound, "key not found: " + op->key));
           else if (op->expected != 0 && modRev != op->expected)
             result = Unexpected(err(Errc::Conflict, "revision mismatch for " + op->key, modRev));
           break;
@@ -431,8 +447,11 @@ class SqliteStore : public Store {
       }
       if (!dbError.empty()) break;
       logIns_.reset();
-      logIns_.bind(1, newRev).bind(2, op->key).bind(3, int64_t{ev.type == EventType::Delete})
-          .bind(4, ev.kv.createRevision).bindBlob(5, ev.kv.value);
+      logIns_.bind(1, newRev)
+          .bind(2, op->key)
+          .bind(3, int64_t{ev.type == EventType::Delete})
+          .bind(4, ev.kv.createRevision)
+          .bindBlob(5, ev.kv.value);
       if (logIns_.step() != SQLITE_DONE) dbError = conn_.lastError();
       logIns_.reset();
       if (!dbError.empty()) break;
@@ -450,7 +469,8 @@ class SqliteStore : public Store {
     if (!dbError.empty()) {
       conn_.exec("ROLLBACK");
       PODIUM_LOG(Error) << "store commit failed: " << dbError;
-      for (auto& op : batch) op->done.set_value(Unexpected(err(Errc::Internal, "store: " + dbError)));
+      for (auto& op : batch)
+        op->done.set_value(Unexpected(err(Errc::Internal, "store: " + dbError)));
       return;
     }
     {
@@ -547,13 +567,20 @@ Result<StorePtr> openSqliteStore(const SqliteOptions& options) {
 
 const char* errcName(Errc code) {
   switch (code) {
-    case Errc::NotFound: return "NotFound";
-    case Errc::AlreadyExists: return "AlreadyExists";
-    case Errc::Conflict: return "Conflict";
-    case Errc::Compacted: return "Compacted";
-    case Errc::FutureRevision: return "FutureRevision";
-    case Errc::Unavailable: return "Unavailable";
-    case Errc::Internal: return "Internal";
+    case Errc::NotFound:
+      return "NotFound";
+    case Errc::AlreadyExists:
+      return "AlreadyExists";
+    case Errc::Conflict:
+      return "Conflict";
+    case Errc::Compacted:
+      return "Compacted";
+    case Errc::FutureRevision:
+      return "FutureRevision";
+    case Errc::Unavailable:
+      return "Unavailable";
+    case Errc::Internal:
+      return "Internal";
   }
   return "Unknown";
 }

@@ -24,45 +24,55 @@ const Json* entry(const Json& obj, const std::string& manager) {
 }
 
 TEST(FieldSet, RoundTripsFieldsV1) {
-  Json f = Json::parse(R"({"f:metadata":{"f:labels":{".":{},"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"web\"}":{".":{},"f:image":{}}}}})");
+  Json f = Json::parse(
+      R"({"f:metadata":{"f:labels":{".":{},"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"web\"}":{".":{},"f:image":{}}}}})");
   FieldSet s = FieldSet::fromFieldsV1(f);
   EXPECT_EQ(s.toFieldsV1(), f);
   EXPECT_TRUE(s.has({"f:metadata", "f:labels"}));
   EXPECT_FALSE(s.has({"f:metadata"}));
   EXPECT_TRUE(s.hasAtOrBelow({"f:spec"}));
-  FieldSet other = FieldSet::fromFieldsV1(Json::parse(R"({"f:metadata":{"f:labels":{"f:app":{}}}})"));
+  FieldSet other =
+      FieldSet::fromFieldsV1(Json::parse(R"({"f:metadata":{"f:labels":{"f:app":{}}}})"));
   s.subtract(other);
   EXPECT_FALSE(s.has({"f:metadata", "f:labels", "f:app"}));
-  EXPECT_EQ(pathString({"f:spec", "f:containers", "k:{\"name\":\"web\"}", "f:image"}), ".spec.containers[name=\"web\"].image");
+  EXPECT_EQ(pathString({"f:spec", "f:containers", "k:{\"name\":\"web\"}", "f:image"}),
+            ".spec.containers[name=\"web\"].image");
 }
 
 TEST(Apply, CreatesWithOwnership) {
-  auto r = apply(nullptr, config(3, "nginx:1"), "alice", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto r = apply(nullptr, config(3, "nginx:1"), "alice", false, "t", deploymentScope(),
+                 "deployments.apps", "d");
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ((*r)["spec"]["replicas"], 3);
   const Json* e = entry(*r, "alice");
   ASSERT_TRUE(e);
   EXPECT_EQ((*e)["operation"], "Apply");
   EXPECT_TRUE((*e)["fieldsV1"]["f:spec"].contains("f:replicas"));
-  EXPECT_TRUE((*e)["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"].contains("k:{\"name\":\"web\"}"));
+  EXPECT_TRUE((*e)["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"].contains(
+      "k:{\"name\":\"web\"}"));
   // Container ports are keyed by port and protocol (defaulted TCP).
-  EXPECT_TRUE((*e)["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]["f:ports"]
-                  .contains("k:{\"containerPort\":80,\"protocol\":\"TCP\"}"));
+  EXPECT_TRUE((*e)["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+                  ["k:{\"name\":\"web\"}"]["f:ports"]
+                      .contains("k:{\"containerPort\":80,\"protocol\":\"TCP\"}"));
 }
 
 TEST(Apply, ConflictsWithAnotherManagerUnlessForced) {
-  auto live = apply(nullptr, config(3, "nginx:1"), "alice", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto live = apply(nullptr, config(3, "nginx:1"), "alice", false, "t", deploymentScope(),
+                    "deployments.apps", "d");
   ASSERT_TRUE(live);
-  auto conflict = apply(&*live, config(5, "nginx:1"), "bob", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto conflict = apply(&*live, config(5, "nginx:1"), "bob", false, "t", deploymentScope(),
+                        "deployments.apps", "d");
   ASSERT_FALSE(conflict);
   EXPECT_EQ(conflict.error().code(), 409);
   EXPECT_NE(conflict.error().message().find("conflict with \"alice\""), std::string::npos);
   EXPECT_NE(conflict.error().message().find(".spec.replicas"), std::string::npos);
   EXPECT_EQ(conflict.error().details()["causes"][0]["reason"], "FieldManagerConflict");
   // The same value is shared ownership, not a conflict.
-  auto shared = apply(&*live, config(3, "nginx:1"), "bob", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto shared = apply(&*live, config(3, "nginx:1"), "bob", false, "t", deploymentScope(),
+                      "deployments.apps", "d");
   ASSERT_TRUE(shared) << shared.error().message();
-  auto forced = apply(&*live, config(5, "nginx:1"), "bob", true, "t", deploymentScope(), "deployments.apps", "d");
+  auto forced = apply(&*live, config(5, "nginx:1"), "bob", true, "t", deploymentScope(),
+                      "deployments.apps", "d");
   ASSERT_TRUE(forced);
   EXPECT_EQ((*forced)["spec"]["replicas"], 5);
   const Json* alice = entry(*forced, "alice");
@@ -71,26 +81,33 @@ TEST(Apply, ConflictsWithAnotherManagerUnlessForced) {
 }
 
 TEST(Apply, FieldsNoLongerAppliedAreRemoved) {
-  auto live = apply(nullptr, config(3, "nginx:1", true), "alice", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto live = apply(nullptr, config(3, "nginx:1", true), "alice", false, "t", deploymentScope(),
+                    "deployments.apps", "d");
   ASSERT_TRUE(live);
   EXPECT_EQ((*live)["metadata"]["labels"]["team"], "a");
-  auto next = apply(&*live, config(3, "nginx:1", false), "alice", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto next = apply(&*live, config(3, "nginx:1", false), "alice", false, "t", deploymentScope(),
+                    "deployments.apps", "d");
   ASSERT_TRUE(next);
-  EXPECT_FALSE((*next)["metadata"].contains("labels") && (*next)["metadata"]["labels"].contains("team"));
+  EXPECT_FALSE((*next)["metadata"].contains("labels") &&
+               (*next)["metadata"]["labels"].contains("team"));
 }
 
 TEST(Apply, FieldsOwnedByOthersSurviveRemoval) {
-  auto live = apply(nullptr, config(3, "nginx:1", true), "alice", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto live = apply(nullptr, config(3, "nginx:1", true), "alice", false, "t", deploymentScope(),
+                    "deployments.apps", "d");
   ASSERT_TRUE(live);
-  auto bob = apply(&*live, config(3, "nginx:1", true), "bob", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto bob = apply(&*live, config(3, "nginx:1", true), "bob", false, "t", deploymentScope(),
+                   "deployments.apps", "d");
   ASSERT_TRUE(bob);
-  auto next = apply(&*bob, config(3, "nginx:1", false), "alice", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto next = apply(&*bob, config(3, "nginx:1", false), "alice", false, "t", deploymentScope(),
+                    "deployments.apps", "d");
   ASSERT_TRUE(next);
   EXPECT_EQ((*next)["metadata"]["labels"]["team"], "a");  // bob still applies it
 }
 
 TEST(RecordUpdate, UpdateTakesOwnershipOfChangedFields) {
-  auto live = apply(nullptr, config(3, "nginx:1"), "alice", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto live = apply(nullptr, config(3, "nginx:1"), "alice", false, "t", deploymentScope(),
+                    "deployments.apps", "d");
   ASSERT_TRUE(live);
   Json next = *live;
   next["spec"]["replicas"] = 7;
@@ -104,7 +121,8 @@ TEST(RecordUpdate, UpdateTakesOwnershipOfChangedFields) {
   EXPECT_TRUE((*e)["fieldsV1"]["f:spec"].contains("f:replicas"));
   EXPECT_FALSE((*entry(next, "alice"))["fieldsV1"]["f:spec"].contains("f:replicas"));
   // Applying the old value now conflicts with the scaler, naming its subresource.
-  auto c = apply(&next, config(3, "nginx:1"), "alice", false, "t", deploymentScope(), "deployments.apps", "d");
+  auto c = apply(&next, config(3, "nginx:1"), "alice", false, "t", deploymentScope(),
+                 "deployments.apps", "d");
   ASSERT_FALSE(c);
   EXPECT_NE(c.error().message().find("with subresource \"scale\""), std::string::npos);
 }
@@ -121,7 +139,8 @@ TEST(RecordUpdate, ClientSuppliedManagedFieldsAreKept) {
   Json old = config(1, "x");
   recordUpdate(nullptr, old, "a", "apps/v1", "t", deploymentScope());
   Json next = old;
-  next["metadata"]["managedFields"] = Json::parse(R"([{"manager":"m","operation":"Apply","apiVersion":"apps/v1","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{}}}}])");
+  next["metadata"]["managedFields"] = Json::parse(
+      R"([{"manager":"m","operation":"Apply","apiVersion":"apps/v1","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{}}}}])");
   recordUpdate(&old, next, "a", "apps/v1", "t", deploymentScope());
   ASSERT_EQ(next["metadata"]["managedFields"].size(), 1u);
   EXPECT_EQ(next["metadata"]["managedFields"][0]["manager"], "m");

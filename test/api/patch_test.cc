@@ -15,13 +15,16 @@ Json smp(const std::string& original, const std::string& patch) {
   return r ? *r : Json();
 }
 
-const char* kDeploy = R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","labels":{"a":"1","b":"2"},"finalizers":["x"]},
+const char* kDeploy =
+    R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","labels":{"a":"1","b":"2"},"finalizers":["x"]},
   "spec":{"replicas":1,"template":{"spec":{"containers":[
     {"name":"web","image":"nginx:1","env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"ports":[{"containerPort":80}]},
     {"name":"side","image":"busybox"}]}}}})";
 
 TEST(StrategicMerge, MergesContainersByName) {
-  Json out = smp(kDeploy, R"({"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:2"}]}}}})");
+  Json out =
+      smp(kDeploy,
+          R"({"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:2"}]}}}})");
   const Json& cs = out["spec"]["template"]["spec"]["containers"];
   ASSERT_EQ(cs.size(), 2u);
   EXPECT_EQ(cs[0]["image"], "nginx:2");
@@ -30,7 +33,9 @@ TEST(StrategicMerge, MergesContainersByName) {
 }
 
 TEST(StrategicMerge, NestedMergeKeysAndNullDeletes) {
-  Json out = smp(kDeploy, R"({"metadata":{"labels":{"a":null,"c":"3"}},"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"B","value":"22"},{"name":"C","value":"3"}]}]}}}})");
+  Json out = smp(
+      kDeploy,
+      R"({"metadata":{"labels":{"a":null,"c":"3"}},"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"B","value":"22"},{"name":"C","value":"3"}]}]}}}})");
   EXPECT_EQ(out["metadata"]["labels"], Json({{"b", "2"}, {"c", "3"}}));
   const Json& env = out["spec"]["template"]["spec"]["containers"][0]["env"];
   ASSERT_EQ(env.size(), 3u);
@@ -39,9 +44,13 @@ TEST(StrategicMerge, NestedMergeKeysAndNullDeletes) {
 }
 
 TEST(StrategicMerge, DeleteAndReplaceDirectives) {
-  Json out = smp(kDeploy, R"({"spec":{"template":{"spec":{"containers":[{"name":"side","$patch":"delete"}]}}}})");
+  Json out =
+      smp(kDeploy,
+          R"({"spec":{"template":{"spec":{"containers":[{"name":"side","$patch":"delete"}]}}}})");
   EXPECT_EQ(out["spec"]["template"]["spec"]["containers"].size(), 1u);
-  out = smp(kDeploy, R"({"spec":{"template":{"spec":{"containers":[{"name":"only","image":"x"},{"$patch":"replace"}]}}}})");
+  out = smp(
+      kDeploy,
+      R"({"spec":{"template":{"spec":{"containers":[{"name":"only","image":"x"},{"$patch":"replace"}]}}}})");
   ASSERT_EQ(out["spec"]["template"]["spec"]["containers"].size(), 1u);
   EXPECT_EQ(out["spec"]["template"]["spec"]["containers"][0]["name"], "only");
   out = smp(kDeploy, R"({"metadata":{"labels":{"$patch":"replace","z":"9"}}})");
@@ -49,7 +58,9 @@ TEST(StrategicMerge, DeleteAndReplaceDirectives) {
 }
 
 TEST(StrategicMerge, SetElementOrderAndPrimitiveLists) {
-  Json out = smp(kDeploy, R"({"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"side"},{"name":"web"}],"containers":[{"name":"web","image":"nginx:3"}]}}},
+  Json out = smp(
+      kDeploy,
+      R"({"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"side"},{"name":"web"}],"containers":[{"name":"web","image":"nginx:3"}]}}},
                               "metadata":{"finalizers":["y"]}})");
   EXPECT_EQ(out["spec"]["template"]["spec"]["containers"][0]["name"], "side");
   EXPECT_EQ(out["spec"]["template"]["spec"]["containers"][1]["image"], "nginx:3");
@@ -59,28 +70,37 @@ TEST(StrategicMerge, SetElementOrderAndPrimitiveLists) {
 }
 
 TEST(StrategicMerge, ListsWithoutMergeKeyAreReplaced) {
-  Json out = smp(kDeploy, R"({"spec":{"template":{"spec":{"containers":[{"name":"web","args":["a"]}]}}}})");
-  out = smp(out.dump(), R"({"spec":{"template":{"spec":{"containers":[{"name":"web","args":["b","c"]}]}}}})");
+  Json out = smp(kDeploy,
+                 R"({"spec":{"template":{"spec":{"containers":[{"name":"web","args":["a"]}]}}}})");
+  out = smp(out.dump(),
+            R"({"spec":{"template":{"spec":{"containers":[{"name":"web","args":["b","c"]}]}}}})");
   EXPECT_EQ(out["spec"]["template"]["spec"]["containers"][0]["args"], Json({"b", "c"}));
 }
 
 TEST(StrategicMerge, RetainKeys) {
   auto pod = schema::builtin().find("core.v1.Pod");
   Json orig = Json::parse(R"({"spec":{"volumes":[{"name":"v","emptyDir":{}}]}})");
-  auto r = applyStrategicMergePatch(orig, R"({"spec":{"volumes":[{"name":"v","hostPath":{"path":"/x"},"$retainKeys":["hostPath","name"]}]}})", pod);
+  auto r = applyStrategicMergePatch(
+      orig,
+      R"({"spec":{"volumes":[{"name":"v","hostPath":{"path":"/x"},"$retainKeys":["hostPath","name"]}]}})",
+      pod);
   ASSERT_TRUE(r);
   EXPECT_EQ((*r)["spec"]["volumes"][0], Json::parse(R"({"name":"v","hostPath":{"path":"/x"}})"));
 }
 
 TEST(StrategicMerge, MissingMergeKeyIsAnError) {
-  auto r = applyStrategicMergePatch(Json::parse(kDeploy), R"({"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}})", deployment());
+  auto r = applyStrategicMergePatch(
+      Json::parse(kDeploy), R"({"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}})",
+      deployment());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), 422);
 }
 
 TEST(JsonPatch, OperationsAndTest) {
   Json o = Json::parse(R"({"a":{"b":1},"l":[1,2]})");
-  auto r = applyJsonPatch(o, R"([{"op":"replace","path":"/a/b","value":2},{"op":"add","path":"/l/-","value":3},{"op":"test","path":"/a/b","value":2}])");
+  auto r = applyJsonPatch(
+      o,
+      R"([{"op":"replace","path":"/a/b","value":2},{"op":"add","path":"/l/-","value":3},{"op":"test","path":"/a/b","value":2}])");
   ASSERT_TRUE(r);
   EXPECT_EQ((*r)["a"]["b"], 2);
   EXPECT_EQ((*r)["l"].size(), 3u);
@@ -94,7 +114,8 @@ TEST(JsonPatch, OperationsAndTest) {
 }
 
 TEST(MergePatch, Rfc7386) {
-  auto r = applyMergePatch(Json::parse(R"({"a":1,"b":{"c":2,"d":3},"l":[1]})"), R"({"b":{"c":null},"l":[2,3],"e":true})");
+  auto r = applyMergePatch(Json::parse(R"({"a":1,"b":{"c":2,"d":3},"l":[1]})"),
+                           R"({"b":{"c":null},"l":[2,3],"e":true})");
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, Json::parse(R"({"a":1,"b":{"d":3},"l":[2,3],"e":true})"));
   EXPECT_EQ(applyMergePatch(Json::object(), "[1]").error().code(), 400);

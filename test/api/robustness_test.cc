@@ -19,7 +19,8 @@ namespace {
 
 std::string unhex(const std::string& hex) {
   std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -33,10 +34,18 @@ std::string mutate(std::string s, std::mt19937& rng) {
     }
     size_t pos = rng() % s.size();
     switch (op(rng)) {
-      case 0: s[pos] = static_cast<char>(byte(rng)); break;
-      case 1: s.erase(pos, 1 + rng() % 8); break;
-      case 2: s.insert(pos, 1, static_cast<char>(byte(rng))); break;
-      case 3: s.insert(pos, s.substr(rng() % s.size(), 1 + rng() % 16)); break;
+      case 0:
+        s[pos] = static_cast<char>(byte(rng));
+        break;
+      case 1:
+        s.erase(pos, 1 + rng() % 8);
+        break;
+      case 2:
+        s.insert(pos, 1, static_cast<char>(byte(rng)));
+        break;
+      case 3:
+        s.insert(pos, s.substr(rng() % s.size(), 1 + rng() % 16));
+        break;
     }
   }
   return s;
@@ -51,8 +60,14 @@ const ResourceSet& resources() {
 TEST(Robustness, ProtobufDecoder) {
   std::mt19937 rng(1234);
   const std::string seeds[] = {
-      unhex("6b3873000a150a07617070732f7631120a4465706c6f796d656e7412b0010a1b0a016412001a0022002a003200380042005a080a036170701201641282010802120a0a080a036170701201641a6a0a1a0a0012001a0022002a003200380042005a080a03617070120164124c122e0a056e67696e7812056e67696e782a00320a0a001000185022002a0042006a007200800100880100900100a201001a00320042004a0052005800600068008201008a01009a0100c2010022020a00280038001a0c0800100018002000280038001a002200"),
-      unhex("6b3873000a0d0a02763112075365727669636512630a1b0a017312001a0022002a003200380042005a080a0361707012017312400a1b0a0738302d38303830120354435018502207080010903f1a00280012080a036170701201731a002209436c757374657249503a00420052005a00600068001a020a001a002200"),
+      unhex("6b3873000a150a07617070732f7631120a4465706c6f796d656e7412b0010a1b0a016412001a0022002a00"
+            "3200380042005a080a036170701201641282010802120a0a080a036170701201641a6a0a1a0a0012001a00"
+            "22002a003200380042005a080a03617070120164124c122e0a056e67696e7812056e67696e782a00320a0a"
+            "001000185022002a0042006a007200800100880100900100a201001a00320042004a005200580060006800"
+            "8201008a01009a0100c2010022020a00280038001a0c0800100018002000280038001a002200"),
+      unhex("6b3873000a0d0a02763112075365727669636512630a1b0a017312001a0022002a003200380042005a080a"
+            "0361707012017312400a1b0a0738302d38303830120354435018502207080010903f1a00280012080a0361"
+            "70701201731a002209436c757374657249503a00420052005a00600068001a020a001a002200"),
   };
   auto lookup = [](const std::string& apiVersion, const std::string& kind) -> const schema::Type* {
     std::string group, version = apiVersion;
@@ -73,7 +88,8 @@ TEST(Robustness, ProtobufDecoder) {
 
 TEST(Robustness, JsonYamlSchemaAndValidation) {
   std::mt19937 rng(99);
-  const std::string seed = R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","labels":{"a":"b"}},
+  const std::string seed =
+      R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","labels":{"a":"b"}},
     "spec":{"replicas":2,"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},
     "spec":{"containers":[{"name":"c","image":"x","ports":[{"containerPort":80}],"resources":{"limits":{"cpu":"500m"}}}]}}}})";
   auto r = resources().find("apps", "v1", "deployments");
@@ -95,7 +111,8 @@ TEST(Robustness, StrategicMergeAndApply) {
   std::mt19937 rng(7);
   Json live = Json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},
     "spec":{"replicas":1,"template":{"spec":{"containers":[{"name":"c","image":"x","env":[{"name":"A","value":"1"}]}]}}}})");
-  const std::string patch = R"({"metadata":{"labels":{"x":null}},"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"c"}],
+  const std::string patch =
+      R"({"metadata":{"labels":{"x":null}},"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"c"}],
     "containers":[{"name":"c","image":"y","env":[{"name":"A","$patch":"delete"}]},{"$patch":"replace"}]}}}})";
   auto type = schema::builtin().find("apps.v1.Deployment");
   ssa::Scope scope{type, true, ""};
@@ -108,7 +125,9 @@ TEST(Robustness, StrategicMergeAndApply) {
       cfg->value["kind"] = "Deployment";
       (void)ssa::apply(&live, cfg->value, "m", false, "t", scope, "deployments.apps", "d");
     }
-    std::string mf = mutate(R"([{"manager":"m","operation":"Apply","fieldsV1":{"f:spec":{"f:replicas":{},"f:template":{".":{}}}}}])", rng);
+    std::string mf = mutate(
+        R"([{"manager":"m","operation":"Apply","fieldsV1":{"f:spec":{"f:replicas":{},"f:template":{".":{}}}}}])",
+        rng);
     auto parsedMf = json::parse(mf);
     if (parsedMf) {
       Json obj = live;
@@ -121,9 +140,11 @@ TEST(Robustness, StrategicMergeAndApply) {
 TEST(Robustness, Selectors) {
   std::mt19937 rng(42);
   for (int i = 0; i < 20000; ++i) {
-    auto s = LabelSelector::parse(mutate("app=web,tier!=db,env in (a,b),!legacy,x notin (1,2)", rng));
+    auto s =
+        LabelSelector::parse(mutate("app=web,tier!=db,env in (a,b),!legacy,x notin (1,2)", rng));
     if (s) (void)s->matches(Json{{"app", "web"}});
-    (void)FieldSelector::parse(mutate("metadata.name=x,status.phase!=Running", rng), {"status.phase"});
+    (void)FieldSelector::parse(mutate("metadata.name=x,status.phase!=Running", rng),
+                               {"status.phase"});
   }
 }
 

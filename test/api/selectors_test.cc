@@ -6,9 +6,11 @@ namespace podium::api {
 namespace {
 
 TEST(LabelSelector, ParsesAndMatchesEveryOperator) {
-  auto s = LabelSelector::parse("app=web,tier!=db,env in (prod, staging),!legacy,release,version notin (1)");
+  auto s = LabelSelector::parse(
+      "app=web,tier!=db,env in (prod, staging),!legacy,release,version notin (1)");
   ASSERT_TRUE(s) << s.error();
-  Json labels = {{"app", "web"}, {"tier", "front"}, {"env", "prod"}, {"release", "x"}, {"version", "2"}};
+  Json labels = {
+      {"app", "web"}, {"tier", "front"}, {"env", "prod"}, {"release", "x"}, {"version", "2"}};
   EXPECT_TRUE(s->matches(labels));
   labels["legacy"] = "yes";
   EXPECT_FALSE(s->matches(labels));
@@ -32,7 +34,8 @@ TEST(LabelSelector, SyntaxErrors) {
 }
 
 TEST(LabelSelector, FromObject) {
-  auto s = LabelSelector::fromObject(Json::parse(R"({"matchLabels":{"app":"x"},"matchExpressions":[{"key":"k","operator":"In","values":["a","b"]}]})"));
+  auto s = LabelSelector::fromObject(Json::parse(
+      R"({"matchLabels":{"app":"x"},"matchExpressions":[{"key":"k","operator":"In","values":["a","b"]}]})"));
   ASSERT_TRUE(s);
   EXPECT_TRUE(s->matches({{"app", "x"}, {"k", "b"}}));
   EXPECT_FALSE(s->matches({{"app", "x"}}));
@@ -40,7 +43,8 @@ TEST(LabelSelector, FromObject) {
   auto none = LabelSelector::fromObject(nullptr);
   ASSERT_TRUE(none);
   EXPECT_FALSE(none->matches({{"a", "b"}}));
-  EXPECT_FALSE(LabelSelector::fromObject(Json::parse(R"({"matchExpressions":[{"key":"k","operator":"Near"}]})")));
+  EXPECT_FALSE(LabelSelector::fromObject(
+      Json::parse(R"({"matchExpressions":[{"key":"k","operator":"Near"}]})")));
 }
 
 TEST(FieldSelector, SupportedFieldsOnly) {

@@ -15,7 +15,8 @@ class StorageTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
-           ("podium-storage-" + std::to_string(getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("podium-storage-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     auto s = store::openSqliteStore(store::SqliteOptions{(dir_ / "db").string(), false});
@@ -25,13 +26,16 @@ class StorageTest : public ::testing::Test {
     cacher_->addListener("/registry/apiextensions.k8s.io/", [this](const std::vector<CacheEvent>&) {
       int64_t rev;
       std::vector<Json> crds;
-      for (const auto& c : cacher_->list("/registry/apiextensions.k8s.io/customresourcedefinitions/", &rev)) crds.push_back(*c.object);
+      for (const auto& c :
+           cacher_->list("/registry/apiextensions.k8s.io/customresourcedefinitions/", &rev))
+        crds.push_back(*c.object);
       registry_.setCustomResources(crds, nullptr);
     });
     ASSERT_TRUE(cacher_->start());
     storage_ = std::make_unique<Storage>(*store_, *cacher_, registry_, realClock());
     opts_.fieldManager = "test";
-    ASSERT_TRUE(storage_->create(*res("", "v1", "namespaces"), "", Json::parse(R"({"metadata":{"name":"ns1"}})"), opts_));
+    ASSERT_TRUE(storage_->create(*res("", "v1", "namespaces"), "",
+                                 Json::parse(R"({"metadata":{"name":"ns1"}})"), opts_));
   }
   void TearDown() override {
     storage_.reset();
@@ -39,9 +43,12 @@ class StorageTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  ResourcePtr res(const std::string& g, const std::string& v, const std::string& p) { return registry_.snapshot()->find(g, v, p); }
+  ResourcePtr res(const std::string& g, const std::string& v, const std::string& p) {
+    return registry_.snapshot()->find(g, v, p);
+  }
   Json deployment(const std::string& name, int replicas = 1) {
-    Json d = Json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"x"}},
+    Json d = Json::parse(
+        R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"x"}},
       "spec":{"selector":{"matchLabels":{"app":"x"}},"template":{"metadata":{"labels":{"app":"x"}},
       "spec":{"containers":[{"name":"c","image":"nginx:1.25"}]}}}})");
     d["metadata"]["name"] = name;
@@ -103,19 +110,23 @@ TEST_F(StorageTest, UpdateWithStaleResourceVersionConflicts) {
 TEST_F(StorageTest, GenerationOnlyMovesOnSpecChanges) {
   auto r = res("apps", "v1", "deployments");
   ASSERT_TRUE(storage_->create(*r, "ns1", deployment("web"), opts_));
-  auto labeled = storage_->patch(*r, "ns1", "web", PatchType::MergePatch, R"({"metadata":{"labels":{"new":"1"}}})", opts_);
+  auto labeled = storage_->patch(*r, "ns1", "web", PatchType::MergePatch,
+                                 R"({"metadata":{"labels":{"new":"1"}}})", opts_);
   ASSERT_TRUE(labeled);
   EXPECT_EQ(labeled->object["metadata"]["generation"], 1);
-  auto scaled = storage_->patch(*r, "ns1", "web", PatchType::MergePatch, R"({"spec":{"replicas":4}})", opts_);
+  auto scaled =
+      storage_->patch(*r, "ns1", "web", PatchType::MergePatch, R"({"spec":{"replicas":4}})", opts_);
   ASSERT_TRUE(scaled);
   EXPECT_EQ(scaled->object["metadata"]["generation"], 2);
   // Status writes through the main resource are ignored; through /status only status changes.
-  auto statusViaMain = storage_->patch(*r, "ns1", "web", PatchType::MergePatch, R"({"status":{"replicas":9}})", opts_);
+  auto statusViaMain = storage_->patch(*r, "ns1", "web", PatchType::MergePatch,
+                                       R"({"status":{"replicas":9}})", opts_);
   ASSERT_TRUE(statusViaMain);
   EXPECT_FALSE(statusViaMain->object["status"].contains("replicas"));
   WriteOptions so = opts_;
   so.subresource = "status";
-  auto status = storage_->patch(*r, "ns1", "web", PatchType::MergePatch, R"({"status":{"replicas":9},"spec":{"replicas":1}})", so);
+  auto status = storage_->patch(*r, "ns1", "web", PatchType::MergePatch,
+                                R"({"status":{"replicas":9},"spec":{"replicas":1}})", so);
   ASSERT_TRUE(status);
   EXPECT_EQ(status->object["status"]["replicas"], 9);
   EXPECT_EQ(status->object["spec"]["replicas"], 4);
@@ -124,7 +135,8 @@ TEST_F(StorageTest, GenerationOnlyMovesOnSpecChanges) {
 
 TEST_F(StorageTest, UnchangedUpdateDoesNotWrite) {
   auto r = res("", "v1", "configmaps");
-  auto c = storage_->create(*r, "ns1", Json::parse(R"({"metadata":{"name":"c"},"data":{"a":"b"}})"), opts_);
+  auto c = storage_->create(*r, "ns1", Json::parse(R"({"metadata":{"name":"c"},"data":{"a":"b"}})"),
+                            opts_);
   ASSERT_TRUE(c);
   int64_t before = store_->currentRevision();
   auto p = storage_->patch(*r, "ns1", "c", PatchType::MergePatch, R"({"data":{"a":"b"}})", opts_);
@@ -137,13 +149,17 @@ TEST_F(StorageTest, StrictFieldValidation) {
   auto r = res("", "v1", "configmaps");
   WriteOptions strict = opts_;
   strict.fieldValidation = FieldValidation::Strict;
-  auto bad = storage_->create(*r, "ns1", Json::parse(R"({"metadata":{"name":"c","labelz":{}},"data":{"a":"b"},"extra":1})"), strict);
+  auto bad = storage_->create(
+      *r, "ns1", Json::parse(R"({"metadata":{"name":"c","labelz":{}},"data":{"a":"b"},"extra":1})"),
+      strict);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), 400);
-  EXPECT_EQ(bad.error().message(), "strict decoding error: unknown field \"extra\", unknown field \"metadata.labelz\"");
+  EXPECT_EQ(bad.error().message(),
+            "strict decoding error: unknown field \"extra\", unknown field \"metadata.labelz\"");
   WriteOptions warn = opts_;
   warn.fieldValidation = FieldValidation::Warn;
-  auto ok = storage_->create(*r, "ns1", Json::parse(R"({"metadata":{"name":"c"},"extra":1})"), warn);
+  auto ok =
+      storage_->create(*r, "ns1", Json::parse(R"({"metadata":{"name":"c"},"extra":1})"), warn);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->warnings, std::vector<std::string>{"unknown field \"extra\""});
   EXPECT_FALSE(ok->object.contains("extra"));
@@ -151,12 +167,15 @@ TEST_F(StorageTest, StrictFieldValidation) {
 
 TEST_F(StorageTest, FinalizersHoldDeletionUntilRemoved) {
   auto r = res("", "v1", "configmaps");
-  ASSERT_TRUE(storage_->create(*r, "ns1", Json::parse(R"({"metadata":{"name":"c","finalizers":["example.com/hold"]}})"), opts_));
+  ASSERT_TRUE(storage_->create(
+      *r, "ns1", Json::parse(R"({"metadata":{"name":"c","finalizers":["example.com/hold"]}})"),
+      opts_));
   auto del = storage_->remove(*r, "ns1", "c", DeleteOptions{});
   ASSERT_TRUE(del);
   EXPECT_TRUE(del->object["metadata"].contains("deletionTimestamp"));
   ASSERT_TRUE(storage_->get(*r, "ns1", "c"));
-  auto release = storage_->patch(*r, "ns1", "c", PatchType::MergePatch, R"({"metadata":{"finalizers":null}})", opts_);
+  auto release = storage_->patch(*r, "ns1", "c", PatchType::MergePatch,
+                                 R"({"metadata":{"finalizers":null}})", opts_);
   ASSERT_TRUE(release) << release.error().message();
   EXPECT_EQ(storage_->get(*r, "ns1", "c").error().code(), 404);
 }
@@ -176,7 +195,9 @@ TEST_F(StorageTest, ForegroundDeletionAddsItsFinalizer) {
 TEST_F(StorageTest, ListPagingAndSelectors) {
   auto r = res("", "v1", "configmaps");
   for (int i = 0; i < 5; ++i) {
-    Json cm = {{"metadata", {{"name", "c" + std::to_string(i)}, {"labels", {{"even", i % 2 == 0 ? "yes" : "no"}}}}}};
+    Json cm = {
+        {"metadata",
+         {{"name", "c" + std::to_string(i)}, {"labels", {{"even", i % 2 == 0 ? "yes" : "no"}}}}}};
     ASSERT_TRUE(storage_->create(*r, "ns1", cm, opts_));
   }
   ListOptions lo;
@@ -201,15 +222,19 @@ TEST_F(StorageTest, ListPagingAndSelectors) {
 
 TEST_F(StorageTest, WatchReportsSelectorTransitions) {
   auto r = res("", "v1", "configmaps");
-  ASSERT_TRUE(storage_->create(*r, "ns1", Json::parse(R"({"metadata":{"name":"c","labels":{"on":"no"}}})"), opts_));
+  ASSERT_TRUE(storage_->create(
+      *r, "ns1", Json::parse(R"({"metadata":{"name":"c","labels":{"on":"no"}}})"), opts_));
   ListOptions lo;
   lo.labelSelector = "on=yes";
   lo.resourceVersion = std::to_string(cacher_->revision());
   auto w = storage_->watch(*r, "ns1", lo, false);
   ASSERT_TRUE(w);
-  ASSERT_TRUE(storage_->patch(*r, "ns1", "c", PatchType::MergePatch, R"({"metadata":{"labels":{"on":"yes"}}})", opts_));
-  ASSERT_TRUE(storage_->patch(*r, "ns1", "c", PatchType::MergePatch, R"({"data":{"k":"v"}})", opts_));
-  ASSERT_TRUE(storage_->patch(*r, "ns1", "c", PatchType::MergePatch, R"({"metadata":{"labels":{"on":"no"}}})", opts_));
+  ASSERT_TRUE(storage_->patch(*r, "ns1", "c", PatchType::MergePatch,
+                              R"({"metadata":{"labels":{"on":"yes"}}})", opts_));
+  ASSERT_TRUE(
+      storage_->patch(*r, "ns1", "c", PatchType::MergePatch, R"({"data":{"k":"v"}})", opts_));
+  ASSERT_TRUE(storage_->patch(*r, "ns1", "c", PatchType::MergePatch,
+                              R"({"metadata":{"labels":{"on":"no"}}})", opts_));
   std::vector<CacheWatcher::Event> events;
   w->watcher->drain(events);
   ASSERT_EQ(events.size(), 3u);
@@ -245,7 +270,8 @@ TEST_F(StorageTest, ScaleSubresource) {
   EXPECT_EQ((*s)["kind"], "Scale");
   EXPECT_EQ((*s)["spec"]["replicas"], 2);
   EXPECT_EQ((*s)["status"]["selector"], "app=x");
-  auto p = storage_->patchScale(*r, "ns1", "web", PatchType::MergePatch, R"({"spec":{"replicas":6}})", opts_);
+  auto p = storage_->patchScale(*r, "ns1", "web", PatchType::MergePatch,
+                                R"({"spec":{"replicas":6}})", opts_);
   ASSERT_TRUE(p) << p.error().message();
   EXPECT_EQ(p->object["spec"]["replicas"], 6);
   EXPECT_EQ((**storage_->get(*r, "ns1", "web"))["spec"]["replicas"], 6);
@@ -253,7 +279,8 @@ TEST_F(StorageTest, ScaleSubresource) {
 
 TEST_F(StorageTest, CustomResourcesFromACrdAtEveryVersion) {
   auto crds = res("apiextensions.k8s.io", "v1", "customresourcedefinitions");
-  Json crd = Json::parse(R"({"metadata":{"name":"widgets.example.com"},"spec":{"group":"example.com","scope":"Namespaced",
+  Json crd = Json::parse(
+      R"({"metadata":{"name":"widgets.example.com"},"spec":{"group":"example.com","scope":"Namespaced",
     "names":{"plural":"widgets","kind":"Widget"},
     "versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object","properties":{
         "spec":{"type":"object","required":["size"],"properties":{"size":{"type":"integer"},"color":{"type":"string","enum":["red","blue"]}}}}}}},
@@ -264,18 +291,28 @@ TEST_F(StorageTest, CustomResourcesFromACrdAtEveryVersion) {
   auto v1 = res("example.com", "v1", "widgets");
   auto beta = res("example.com", "v1beta1", "widgets");
   ASSERT_TRUE(v1 && beta);
-  auto w = storage_->create(*v1, "ns1", Json::parse(R"({"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":3}})"), opts_);
+  auto w = storage_->create(
+      *v1, "ns1",
+      Json::parse(
+          R"({"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":3}})"),
+      opts_);
   ASSERT_TRUE(w) << w.error().message();
   EXPECT_EQ(w->object["metadata"]["generation"], 1);
   auto asBeta = storage_->get(*beta, "ns1", "w");
   ASSERT_TRUE(asBeta);
   EXPECT_EQ((**asBeta)["apiVersion"], "example.com/v1beta1");
-  auto invalid = storage_->create(*v1, "ns1", Json::parse(R"({"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"x"},"spec":{"color":"green"}})"), opts_);
+  auto invalid = storage_->create(
+      *v1, "ns1",
+      Json::parse(
+          R"({"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"x"},"spec":{"color":"green"}})"),
+      opts_);
   ASSERT_FALSE(invalid);
   EXPECT_EQ(invalid.error().code(), 422);
   EXPECT_NE(invalid.error().message().find("spec.size: Required value"), std::string::npos);
-  EXPECT_NE(invalid.error().message().find("spec.color: Unsupported value: \"green\""), std::string::npos);
-  EXPECT_EQ(storage_->patch(*v1, "ns1", "w", PatchType::StrategicMerge, "{}", opts_).error().code(), 415);
+  EXPECT_NE(invalid.error().message().find("spec.color: Unsupported value: \"green\""),
+            std::string::npos);
+  EXPECT_EQ(storage_->patch(*v1, "ns1", "w", PatchType::StrategicMerge, "{}", opts_).error().code(),
+            415);
   ASSERT_TRUE(storage_->remove(*crds, "", "widgets.example.com", DeleteOptions{}));
   EXPECT_FALSE(res("example.com", "v1", "widgets"));
   int64_t rev;
@@ -293,7 +330,8 @@ TEST_F(StorageTest, DryRunWritesNothing) {
 
 TEST_F(StorageTest, GenerateName) {
   auto r = res("", "v1", "configmaps");
-  auto c = storage_->create(*r, "ns1", Json::parse(R"({"metadata":{"generateName":"cfg-"}})"), opts_);
+  auto c =
+      storage_->create(*r, "ns1", Json::parse(R"({"metadata":{"generateName":"cfg-"}})"), opts_);
   ASSERT_TRUE(c);
   std::string name = c->object["metadata"]["name"];
   EXPECT_EQ(name.size(), 9u);

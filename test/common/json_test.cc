@@ -46,7 +46,8 @@ TEST(Json, YamlStream) {
 }
 
 TEST(Json, ToYamlRoundTrips) {
-  Json v = Json::parse(R"({"apiVersion":"v1","kind":"Config","clusters":[{"name":"x","cluster":{"server":"https://127.0.0.1:6443","insecure":false}}],"n":"123","empty":{},"list":[],"multi":"a\nb\n","colon":"a: b"})");
+  Json v = Json::parse(
+      R"({"apiVersion":"v1","kind":"Config","clusters":[{"name":"x","cluster":{"server":"https://127.0.0.1:6443","insecure":false}}],"n":"123","empty":{},"list":[],"multi":"a\nb\n","colon":"a: b"})");
   std::string y = toYaml(v);
   auto back = parseYaml(y);
   ASSERT_TRUE(back) << back.error() << "\n" << y;

@@ -28,7 +28,8 @@ TEST(Strings, ParseInt) {
 }
 
 TEST(Strings, Base64RoundTrip) {
-  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     EXPECT_EQ(base64Decode(base64Encode(s)), s);
     EXPECT_EQ(base64UrlDecode(base64UrlEncode(s)), s);
   }

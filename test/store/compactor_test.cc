@@ -18,7 +18,8 @@ class FakeClock : public Clock {
 };
 
 TEST(Compactor, CompactsToTheRevisionSeenOneRetentionAgo) {
-  auto dir = std::filesystem::temp_directory_path() / ("podium-compactor-" + std::to_string(getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("podium-compactor-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   auto s = openSqliteStore(SqliteOptions{(dir / "db").string(), false});

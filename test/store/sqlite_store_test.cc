@@ -198,7 +198,8 @@ TEST_F(SqliteStoreTest, ConcurrentUpdatesOfOneKeyConflictInsteadOfLosingWrites) 
 TEST_F(SqliteStoreTest, CompactionGivesSpaceBack) {
   std::string big(8192, 'x');
   ASSERT_TRUE(store_->create("/big", big));
-  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(store_->update("/big", big + std::to_string(i), i + 1));
+  for (int i = 0; i < 2000; ++i)
+    ASSERT_TRUE(store_->update("/big", big + std::to_string(i), i + 1));
   auto size = [&] {
     uintmax_t total = 0;
     for (const char* f : {"state.db", "state.db-wal"}) {

@@ -31,8 +31,8 @@ struct CacheEvent {
   WatchEventType type;  // store-level: Added = created, Modified = updated, Deleted
   int64_t revision = 0;
   std::string key;
-  ObjectPtr object;     // new state (for Deleted: last state, with the deletion revision)
-  ObjectPtr previous;   // state before this event (null for creations, or if unknown)
+  ObjectPtr object;    // new state (for Deleted: last state, with the deletion revision)
+  ObjectPtr previous;  // state before this event (null for creations, or if unknown)
 };
 
 // A filtered view of events for one watch. Thread-safe. The owner polls with `drain()` after
@@ -97,12 +97,14 @@ class Cacher {
   // every current matching object, then changes. Otherwise only changes after that revision,
   // replayed from history (Expired if it is older than the history, TooNew if in the future).
   Expected<CacheWatcherPtr, WatchError> watch(const std::string& prefix, int64_t fromRevision,
-                                               CacheWatcher::Filter filter, int64_t* oldestAvailable = nullptr);
+                                              CacheWatcher::Filter filter,
+                                              int64_t* oldestAvailable = nullptr);
   void stopWatch(const CacheWatcherPtr& w);
 
   // Called (on the store's commit thread, cache lock not held) after each batch of events is
   // applied; used to react synchronously to changes (e.g. CRDs). Register before start().
-  void addListener(std::string prefix, std::function<void(const std::vector<CacheEvent>&)> listener);
+  void addListener(std::string prefix,
+                   std::function<void(const std::vector<CacheEvent>&)> listener);
 
   size_t objectCount() const;
 
@@ -120,7 +122,8 @@ class Cacher {
   int64_t revision_ = 0;
   int64_t oldestResumable_ = 0;  // watches may resume from revisions >= this
   std::vector<CacheWatcherPtr> watchers_;
-  std::vector<std::pair<std::string, std::function<void(const std::vector<CacheEvent>&)>>> listeners_;
+  std::vector<std::pair<std::string, std::function<void(const std::vector<CacheEvent>&)>>>
+      listeners_;
 };
 
 }  // namespace podium::api

@@ -16,9 +16,9 @@
 namespace podium::api {
 
 struct HttpRequest {
-  std::string method;  // "GET"
-  std::string target;  // raw request target ("/api/v1/pods?limit=500")
-  std::string path;    // percent-decoded path
+  std::string method;                          // "GET"
+  std::string target;                          // raw request target ("/api/v1/pods?limit=500")
+  std::string path;                            // percent-decoded path
   std::map<std::string, std::string> query;    // decoded; first value wins
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
@@ -66,7 +66,7 @@ class HttpHandler {
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";
-  uint16_t port = 0;  // 0 picks a free port (tests)
+  uint16_t port = 0;              // 0 picks a free port (tests)
   std::string certFile, keyFile;  // serving certificate (PEM)
   std::string clientCaFile;       // CA that client certificates must chain to ("" = none)
   int ioThreads = 2;
@@ -86,6 +86,7 @@ Expected<std::unique_ptr<HttpServer>, std::string> startHttpServer(const HttpSer
                                                                    HttpHandler& handler);
 
 // Splits a request target into path and decoded query parameters.
-void parseTarget(const std::string& target, std::string* path, std::map<std::string, std::string>* query);
+void parseTarget(const std::string& target, std::string* path,
+                 std::map<std::string, std::string>* query);
 
 }  // namespace podium::api

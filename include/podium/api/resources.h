@@ -24,12 +24,12 @@ struct PrinterColumn {
 };
 
 struct ResourceInfo {
-  std::string group;    // "" for the core group
-  std::string version;  // "v1"
-  std::string kind;     // "Deployment"
-  std::string listKind; // "DeploymentList"
-  std::string plural;   // "deployments"
-  std::string singular; // "deployment"
+  std::string group;     // "" for the core group
+  std::string version;   // "v1"
+  std::string kind;      // "Deployment"
+  std::string listKind;  // "DeploymentList"
+  std::string plural;    // "deployments"
+  std::string singular;  // "deployment"
   std::vector<std::string> shortNames;
   std::vector<std::string> categories;
   std::vector<std::string> verbs;
@@ -42,8 +42,8 @@ struct ResourceInfo {
   std::string labelSelectorPath;
   // metadata.generation starts at 1 and goes up on every change outside metadata and status.
   bool tracksGeneration = false;
-  bool custom = false;          // served from a CRD
-  std::string storageVersion;   // version objects are stored in (custom resources)
+  bool custom = false;                        // served from a CRD
+  std::string storageVersion;                 // version objects are stored in (custom resources)
   std::vector<PrinterColumn> printerColumns;  // custom resources' additionalPrinterColumns
   const schema::Type* schema = nullptr;
   std::shared_ptr<const schema::Registry> schemaOwner;  // keeps CRD schemas alive
@@ -54,7 +54,9 @@ struct ResourceInfo {
   // "Deployment.apps" / "Pod": how Kubernetes names the kind in validation errors.
   std::string qualifiedKind() const { return group.empty() ? kind : kind + "." + group; }
   // Store key prefix of the resource: "/registry/<group|core>/<plural>/".
-  std::string keyPrefix() const { return "/registry/" + (group.empty() ? std::string("core") : group) + "/" + plural + "/"; }
+  std::string keyPrefix() const {
+    return "/registry/" + (group.empty() ? std::string("core") : group) + "/" + plural + "/";
+  }
   std::string key(const std::string& ns, const std::string& name) const {
     return keyPrefix() + (namespaced ? ns + "/" : "") + name;
   }
@@ -68,14 +70,17 @@ struct GroupInfo {
 
 class ResourceSet {
  public:
-  ResourcePtr find(const std::string& group, const std::string& version, const std::string& plural) const;
-  ResourcePtr findKind(const std::string& group, const std::string& version, const std::string& kind) const;
+  ResourcePtr find(const std::string& group, const std::string& version,
+                   const std::string& plural) const;
+  ResourcePtr findKind(const std::string& group, const std::string& version,
+                       const std::string& kind) const;
   // Any served version of group/plural (the storage version for custom resources).
   ResourcePtr findAnyVersion(const std::string& group, const std::string& plural) const;
   const std::vector<ResourcePtr>& all() const { return all_; }
   // Groups in discovery order (core first, then built-in groups, then custom ones).
   const std::vector<GroupInfo>& groups() const { return groups_; }
-  std::vector<ResourcePtr> inGroupVersion(const std::string& group, const std::string& version) const;
+  std::vector<ResourcePtr> inGroupVersion(const std::string& group,
+                                          const std::string& version) const;
 
   void add(ResourcePtr r);
   void finish();  // computes groups_
@@ -92,7 +97,8 @@ class ResourceRegistry {
   ResourceSetPtr snapshot() const;
   // Replaces the custom resources with those served by `crds` (CustomResourceDefinition
   // objects). Invalid CRDs are skipped and reported through `errors` (crd name -> message).
-  void setCustomResources(const std::vector<Json>& crds, std::vector<std::pair<std::string, std::string>>* errors);
+  void setCustomResources(const std::vector<Json>& crds,
+                          std::vector<std::pair<std::string, std::string>>* errors);
   // Increments whenever the set of resources changes (discovery and OpenAPI caches key on it).
   uint64_t generation() const;
 

@@ -20,10 +20,22 @@
 namespace podium::api::schema {
 
 enum class Kind {
-  String, Int32, Int64, Bool, Float64, Bytes, Quantity, IntOrString, Time, MicroTime, Duration,
+  String,
+  Int32,
+  Int64,
+  Bool,
+  Float64,
+  Bytes,
+  Quantity,
+  IntOrString,
+  Time,
+  MicroTime,
+  Duration,
   Raw,       // any JSON value (RawExtension, x-kubernetes-preserve-unknown-fields)
   FieldsV1,  // managedFields' field set: any JSON object
-  Object, List, Map,
+  Object,
+  List,
+  Map,
 };
 
 enum class ListType { Atomic, Set, Map };
@@ -31,15 +43,15 @@ enum class ListType { Atomic, Set, Map };
 struct Type;
 
 struct Field {
-  std::string json;        // JSON name ("" for an inlined struct)
-  int proto = 0;           // protobuf field number, 0 = not on the wire
+  std::string json;  // JSON name ("" for an inlined struct)
+  int proto = 0;     // protobuf field number, 0 = not on the wire
   const Type* type = nullptr;
-  bool pointer = false;    // optional (a Go pointer): omitted when unset
-  bool always = false;     // serialised even when empty (no omitempty)
-  bool inlined = false;    // struct whose JSON fields are flattened into the parent
+  bool pointer = false;  // optional (a Go pointer): omitted when unset
+  bool always = false;   // serialised even when empty (no omitempty)
+  bool inlined = false;  // struct whose JSON fields are flattened into the parent
   // Strategic merge patch.
-  std::string mergeKey;    // lists merged by this key
-  bool mergeSet = false;   // primitive list merged as a set
+  std::string mergeKey;   // lists merged by this key
+  bool mergeSet = false;  // primitive list merged as a set
   bool retainKeys = false;
   bool replace = false;
   // Server-side apply.
@@ -49,10 +61,10 @@ struct Field {
 
 struct Type {
   Kind kind = Kind::Raw;
-  std::string name;             // "core.v1.PodSpec"; "list<…>"/"map<…>"/scalar names otherwise
-  const Type* elem = nullptr;   // List and Map
-  std::vector<Field> fields;    // Object: declaration order, inlined structs kept as one field
-  bool atomic = false;          // Object/Map replaced as a whole by apply (structType=atomic)
+  std::string name;            // "core.v1.PodSpec"; "list<…>"/"map<…>"/scalar names otherwise
+  const Type* elem = nullptr;  // List and Map
+  std::vector<Field> fields;   // Object: declaration order, inlined structs kept as one field
+  bool atomic = false;         // Object/Map replaced as a whole by apply (structType=atomic)
   // Custom-resource constraints (empty for built-ins).
   std::vector<std::string> required;
   std::vector<Json> enumValues;

@@ -24,7 +24,8 @@ class LabelSelector {
   static Expected<LabelSelector, std::string> parse(const std::string& text);
   // From a metav1.LabelSelector object ({matchLabels, matchExpressions}); null selects nothing
   // when `nullMatchesNothing`, everything otherwise.
-  static Expected<LabelSelector, std::string> fromObject(const Json& selector, bool nullMatchesNothing = true);
+  static Expected<LabelSelector, std::string> fromObject(const Json& selector,
+                                                         bool nullMatchesNothing = true);
 
   bool empty() const { return reqs_.empty() && !nothing_; }
   // `labels` is an object of string values (or null).
@@ -47,7 +48,8 @@ class FieldSelector {
   };
   // "metadata.name=x,status.phase!=Running"; `allowed` lists the fields this resource supports
   // (metadata.name and metadata.namespace are always supported).
-  static Expected<FieldSelector, std::string> parse(const std::string& text, const std::vector<std::string>& allowed);
+  static Expected<FieldSelector, std::string> parse(const std::string& text,
+                                                    const std::vector<std::string>& allowed);
   bool empty() const { return terms_.empty(); }
   bool matches(const Json& obj) const;
   // The value a term on metadata.name requires, if it pins one name (lets lists skip a scan).

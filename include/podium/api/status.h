@@ -12,10 +12,20 @@ namespace podium::api {
 
 // One validation failure at a field path ("spec.template.spec.containers[0].image").
 struct FieldError {
-  enum class Type { Required, Invalid, NotSupported, Forbidden, Duplicate, TooLong, TooMany, NotFound, TypeInvalid };
+  enum class Type {
+    Required,
+    Invalid,
+    NotSupported,
+    Forbidden,
+    Duplicate,
+    TooLong,
+    TooMany,
+    NotFound,
+    TypeInvalid
+  };
   Type type = Type::Invalid;
   std::string field;
-  Json value;                          // the offending value (Invalid, NotSupported, ...)
+  Json value;  // the offending value (Invalid, NotSupported, ...)
   std::string detail;
   std::vector<std::string> supported;  // NotSupported: the allowed values
 
@@ -41,7 +51,10 @@ class ApiError {
  public:
   ApiError() = default;
   ApiError(int code, std::string reason, std::string message, Json details = nullptr)
-      : code_(code), reason_(std::move(reason)), message_(std::move(message)), details_(std::move(details)) {}
+      : code_(code),
+        reason_(std::move(reason)),
+        message_(std::move(message)),
+        details_(std::move(details)) {}
 
   int code() const { return code_; }
   const std::string& reason() const { return reason_; }
@@ -50,14 +63,17 @@ class ApiError {
   Json toStatus() const;
 
   // `resource` is the qualified resource ("deployments.apps"); `group` its group.
-  static ApiError notFound(const std::string& group, const std::string& resource, const std::string& name);
-  static ApiError alreadyExists(const std::string& group, const std::string& resource, const std::string& name);
-  static ApiError conflict(const std::string& group, const std::string& resource, const std::string& name,
-                           const std::string& why);
-  static ApiError conflictModified(const std::string& group, const std::string& resource, const std::string& name);
+  static ApiError notFound(const std::string& group, const std::string& resource,
+                           const std::string& name);
+  static ApiError alreadyExists(const std::string& group, const std::string& resource,
+                                const std::string& name);
+  static ApiError conflict(const std::string& group, const std::string& resource,
+                           const std::string& name, const std::string& why);
+  static ApiError conflictModified(const std::string& group, const std::string& resource,
+                                   const std::string& name);
   // `kind` is the qualified kind ("Deployment.apps").
-  static ApiError invalid(const std::string& group, const std::string& kind, const std::string& name,
-                          const FieldErrors& errors);
+  static ApiError invalid(const std::string& group, const std::string& kind,
+                          const std::string& name, const FieldErrors& errors);
   static ApiError badRequest(std::string message);
   static ApiError unauthorized();
   static ApiError forbidden(std::string message);

@@ -28,8 +28,8 @@ struct WriteOptions {
   bool dryRun = false;
   std::string fieldManager;  // who makes the change (managedFields)
   FieldValidation fieldValidation = FieldValidation::Warn;
-  bool force = false;        // apply: take fields owned by others
-  std::string subresource;   // "", "status" or "scale"
+  bool force = false;       // apply: take fields owned by others
+  std::string subresource;  // "", "status" or "scale"
 };
 
 struct WriteResult {
@@ -77,30 +77,40 @@ struct StorageOptions {
 
 class Storage {
  public:
-  Storage(store::Store& store, Cacher& cacher, ResourceRegistry& registry, Clock& clock, StorageOptions options = {});
+  Storage(store::Store& store, Cacher& cacher, ResourceRegistry& registry, Clock& clock,
+          StorageOptions options = {});
 
-  Expected<ObjectPtr, ApiError> get(const ResourceInfo& r, const std::string& ns, const std::string& name);
-  Expected<ListResult, ApiError> list(const ResourceInfo& r, const std::string& ns, const ListOptions& options);
-  Expected<WatchHandle, ApiError> watch(const ResourceInfo& r, const std::string& ns, const ListOptions& options,
-                                        bool sendInitialEvents);
+  Expected<ObjectPtr, ApiError> get(const ResourceInfo& r, const std::string& ns,
+                                    const std::string& name);
+  Expected<ListResult, ApiError> list(const ResourceInfo& r, const std::string& ns,
+                                      const ListOptions& options);
+  Expected<WatchHandle, ApiError> watch(const ResourceInfo& r, const std::string& ns,
+                                        const ListOptions& options, bool sendInitialEvents);
   void stopWatch(const WatchHandle& handle);
 
-  Expected<WriteResult, ApiError> create(const ResourceInfo& r, const std::string& ns, Json obj, const WriteOptions& o);
-  Expected<WriteResult, ApiError> update(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                         Json obj, const WriteOptions& o);
-  Expected<WriteResult, ApiError> patch(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                        PatchType type, const std::string& body, const WriteOptions& o);
-  Expected<WriteResult, ApiError> remove(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                         const DeleteOptions& o);
-  Expected<std::vector<ObjectPtr>, ApiError> removeCollection(const ResourceInfo& r, const std::string& ns,
-                                                              const ListOptions& list, const DeleteOptions& o);
+  Expected<WriteResult, ApiError> create(const ResourceInfo& r, const std::string& ns, Json obj,
+                                         const WriteOptions& o);
+  Expected<WriteResult, ApiError> update(const ResourceInfo& r, const std::string& ns,
+                                         const std::string& name, Json obj, const WriteOptions& o);
+  Expected<WriteResult, ApiError> patch(const ResourceInfo& r, const std::string& ns,
+                                        const std::string& name, PatchType type,
+                                        const std::string& body, const WriteOptions& o);
+  Expected<WriteResult, ApiError> remove(const ResourceInfo& r, const std::string& ns,
+                                         const std::string& name, const DeleteOptions& o);
+  Expected<std::vector<ObjectPtr>, ApiError> removeCollection(const ResourceInfo& r,
+                                                              const std::string& ns,
+                                                              const ListOptions& list,
+                                                              const DeleteOptions& o);
 
   // autoscaling/v1 Scale of a resource with a scale subresource.
-  Expected<Json, ApiError> getScale(const ResourceInfo& r, const std::string& ns, const std::string& name);
-  Expected<WriteResult, ApiError> updateScale(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                              const Json& scale, const WriteOptions& o);
-  Expected<WriteResult, ApiError> patchScale(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                             PatchType type, const std::string& body, const WriteOptions& o);
+  Expected<Json, ApiError> getScale(const ResourceInfo& r, const std::string& ns,
+                                    const std::string& name);
+  Expected<WriteResult, ApiError> updateScale(const ResourceInfo& r, const std::string& ns,
+                                              const std::string& name, const Json& scale,
+                                              const WriteOptions& o);
+  Expected<WriteResult, ApiError> patchScale(const ResourceInfo& r, const std::string& ns,
+                                             const std::string& name, PatchType type,
+                                             const std::string& body, const WriteOptions& o);
 
   // The object converted to the version `r` serves (custom resources store one version).
   ObjectPtr toVersion(const ResourceInfo& r, const ObjectPtr& obj) const;
@@ -109,18 +119,22 @@ class Storage {
 
  private:
   using Mutator = std::function<Expected<Json, ApiError>(const Json* current)>;
-  Expected<WriteResult, ApiError> guaranteedUpdate(const ResourceInfo& r, const std::string& ns, const std::string& name,
-                                                   const WriteOptions& o, bool allowCreate, const Mutator& mutate);
-  Expected<Json, ApiError> prepareCreate(const ResourceInfo& r, const std::string& ns, Json obj, const WriteOptions& o,
-                                         std::vector<std::string>* warnings, bool managedFieldsDone);
-  Expected<Json, ApiError> prepareUpdate(const ResourceInfo& r, const Json& old, Json obj, const WriteOptions& o,
-                                         std::vector<std::string>* warnings, bool managedFieldsDone);
+  Expected<WriteResult, ApiError> guaranteedUpdate(const ResourceInfo& r, const std::string& ns,
+                                                   const std::string& name, const WriteOptions& o,
+                                                   bool allowCreate, const Mutator& mutate);
+  Expected<Json, ApiError> prepareCreate(const ResourceInfo& r, const std::string& ns, Json obj,
+                                         const WriteOptions& o, std::vector<std::string>* warnings,
+                                         bool managedFieldsDone);
+  Expected<Json, ApiError> prepareUpdate(const ResourceInfo& r, const Json& old, Json obj,
+                                         const WriteOptions& o, std::vector<std::string>* warnings,
+                                         bool managedFieldsDone);
   Expected<void, ApiError> checkSchema(const ResourceInfo& r, Json& obj, const WriteOptions& o,
                                        std::vector<std::string>* warnings);
   Expected<void, ApiError> admitNamespace(const ResourceInfo& r, const std::string& ns);
   Expected<void, ApiError> allocateServiceAddresses(Json& svc, const Json* old);
-  Expected<WriteResult, ApiError> commit(const ResourceInfo& r, const std::string& key, const Json* old,
-                                         int64_t oldRevision, Json obj, const WriteOptions& o);
+  Expected<WriteResult, ApiError> commit(const ResourceInfo& r, const std::string& key,
+                                         const Json* old, int64_t oldRevision, Json obj,
+                                         const WriteOptions& o);
   std::string serialize(const ResourceInfo& r, const Json& obj) const;
   std::string now() const;
   ApiError storeError(const ResourceInfo& r, const std::string& name, const store::Error& e) const;

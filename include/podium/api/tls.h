@@ -38,12 +38,14 @@ Expected<KeyPair, std::string> issue(const KeyPair& ca, const CertRequest& reque
 struct ClusterPki {
   std::string caCert, caKey, serverCert, serverKey, adminCert, adminKey;  // file paths
 };
-Expected<ClusterPki, std::string> ensureClusterPki(const std::string& dir, const std::vector<std::string>& serverIps,
+Expected<ClusterPki, std::string> ensureClusterPki(const std::string& dir,
+                                                   const std::vector<std::string>& serverIps,
                                                    const std::vector<std::string>& serverDnsNames);
 
 // Reads a whole file; error message on failure.
 Expected<std::string, std::string> readFile(const std::string& path);
 // Writes atomically (temp file + rename) with the given mode.
-Expected<void, std::string> writeFileAtomic(const std::string& path, const std::string& data, int mode);
+Expected<void, std::string> writeFileAtomic(const std::string& path, const std::string& data,
+                                            int mode);
 
 }  // namespace podium::api::tls

@@ -37,7 +37,8 @@ struct Voidify {
 };
 }  // namespace podium::log
 
-#define PODIUM_LOG(lvl)                                                  \
-  (::podium::log::Level::lvl < ::podium::log::level())                   \
-      ? (void)0                                                          \
-      : ::podium::log::Voidify() & ::podium::log::Line(::podium::log::Level::lvl, __FILE__, __LINE__)
+#define PODIUM_LOG(lvl)                                \
+  (::podium::log::Level::lvl < ::podium::log::level()) \
+      ? (void)0                                        \
+      : ::podium::log::Voidify() &                     \
+            ::podium::log::Line(::podium::log::Level::lvl, __FILE__, __LINE__)

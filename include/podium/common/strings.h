@@ -32,7 +32,8 @@ std::optional<std::string> base64UrlDecode(std::string_view text);
 
 // Random 128-bit UUID (version 4) in canonical form.
 std::string uuid4();
-// `n` random lowercase alphanumerics from Kubernetes' generateName alphabet ("bcdfghjklmnpqrstvwxz2456789").
+// `n` random lowercase alphanumerics from Kubernetes' generateName alphabet
+// ("bcdfghjklmnpqrstvwxz2456789").
 std::string randomSuffix(size_t n);
 
 }  // namespace podium::strings

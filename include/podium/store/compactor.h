@@ -31,7 +31,7 @@ class Compactor {
   Clock& clock_;
   std::chrono::milliseconds interval_, retention_;
   std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> samples_;  // tick() only
-  std::mutex mu_;  // guards stop_
+  std::mutex mu_;                                                                  // guards stop_
   std::condition_variable cv_;
   bool stop_ = false;
   std::thread thread_;

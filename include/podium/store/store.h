@@ -25,13 +25,13 @@
 namespace podium::store {
 
 enum class Errc {
-  NotFound,       // key absent
-  AlreadyExists,  // create of a key that exists
-  Conflict,       // revision precondition failed
-  Compacted,      // requested revision is older than the retained history
-  FutureRevision, // requested revision is newer than the store's current revision
-  Unavailable,    // store closed or backend unreachable
-  Internal,       // I/O or database failure
+  NotFound,        // key absent
+  AlreadyExists,   // create of a key that exists
+  Conflict,        // revision precondition failed
+  Compacted,       // requested revision is older than the retained history
+  FutureRevision,  // requested revision is newer than the store's current revision
+  Unavailable,     // store closed or backend unreachable
+  Internal,        // I/O or database failure
 };
 
 struct Error {
