@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config git
   libboost-dev libboost-system-dev libssl-dev libsqlite3-dev
-  nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev clang-format
   # run
   openssl sqlite3 ca-certificates
   # tests and benchmarks: the official Python client and etcd as the store benchmark's peer

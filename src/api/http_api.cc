@@ -190,7 +190,7 @@ class WatchStream : public ResponseStream {
  public:
   WatchStream(Storage& storage, ResourcePtr resource, WatchHandle handle, Shape shape,
               bool bookmarks, bool initialEventsEnd, int64_t timeoutSeconds, Clock& clock,
-              std::string includeObject)
+              std::string includeObject, std::chrono::milliseconds bookmarkInterval)
       : storage_(storage),
         resource_(std::move(resource)),
         handle_(std::move(handle)),
@@ -198,7 +198,8 @@ class WatchStream : public ResponseStream {
         bookmarks_(bookmarks),
         initialEventsEnd_(initialEventsEnd),
         clock_(clock),
-        includeObject_(std::move(includeObject)) {
+        includeObject_(std::move(includeObject)),
+        bookmarkInterval_(bookmarkInterval) {
     auto now = clock_.monotonic();
     deadline_ = timeoutSeconds > 0 ? now + std::chrono::seconds(timeoutSeconds)
                                    : now + std::chrono::hours(24 * 365);
@@ -224,7 +225,7 @@ class WatchStream : public ResponseStream {
       bookmark(out, true);
     auto now = clock_.monotonic();
     if (!out.empty()) lastSent_ = now;
-    if (bookmarks_ && events.empty() && now - lastSent_ >= std::chrono::seconds(60)) {
+    if (bookmarks_ && events.empty() && now - lastSent_ >= bookmarkInterval_) {
       bookmark(out, false);
       lastSent_ = now;
     }
@@ -236,7 +237,10 @@ class WatchStream : public ResponseStream {
     auto now = clock_.monotonic();
     auto untilDeadline =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now).count();
-    int64_t next = bookmarks_ ? 60000 : 300000;
+    int64_t next =
+        bookmarks_
+            ? std::chrono::duration_cast<std::chrono::milliseconds>(bookmarkInterval_).count()
+            : 300000;
     return std::max<int64_t>(1, std::min<int64_t>(next, untilDeadline));
   }
 
@@ -286,14 +290,17 @@ class WatchStream : public ResponseStream {
   bool sentHeaders_ = false;
   Clock& clock_;
   std::string includeObject_;
+  std::chrono::milliseconds bookmarkInterval_;
   std::chrono::steady_clock::time_point deadline_, lastSent_;
   std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace
 
-HttpApi::HttpApi(Storage& storage, Credentials credentials, Clock& clock, std::string serverAddress)
+HttpApi::HttpApi(Storage& storage, Credentials credentials, Clock& clock, std::string serverAddress,
+                 std::chrono::milliseconds bookmarkInterval)
     : storage_(storage),
+      bookmarkInterval_(bookmarkInterval),
       credentials_(std::move(credentials)),
       clock_(clock),
       serverAddress_(std::move(serverAddress)) {}
@@ -535,8 +542,9 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
     resp.status = 200;
     resp.setHeader("Content-Type", shape == Shape::Table ? kTableType : kJson);
     resp.setHeader("Cache-Control", "no-cache, private");
-    resp.stream = std::make_shared<WatchStream>(storage_, r, *h, shape, bookmarks, sendInitial,
-                                                timeout, clock_, req.param("includeObject"));
+    resp.stream =
+        std::make_shared<WatchStream>(storage_, r, *h, shape, bookmarks, sendInitial, timeout,
+                                      clock_, req.param("includeObject"), bookmarkInterval_);
     return resp;
   }
   if (verb == "create") {

@@ -22,7 +22,9 @@ struct Credentials {
 
 class HttpApi : public HttpHandler {
  public:
-  HttpApi(Storage& storage, Credentials credentials, Clock& clock, std::string serverAddress);
+  // `bookmarkInterval`: how often an idle watch that asked for bookmarks gets one.
+  HttpApi(Storage& storage, Credentials credentials, Clock& clock, std::string serverAddress,
+          std::chrono::milliseconds bookmarkInterval = std::chrono::seconds(60));
   HttpResponse handle(const HttpRequest& request) override;
 
   // Set once the API is ready to serve (readyz reports 200 afterwards).
@@ -40,6 +42,7 @@ class HttpApi : public HttpHandler {
   HttpResponse resource(const HttpRequest& req);
 
   Storage& storage_;
+  std::chrono::milliseconds bookmarkInterval_;
   Credentials credentials_;
   Clock& clock_;
   std::string serverAddress_;

@@ -77,7 +77,8 @@ class Server : public ApiServer {
     sto.serviceCidr = options_.serviceCidr;
     storage_ = std::make_unique<Storage>(*store_, *cacher_, *registry_, realClock(), sto);
     http_ = std::make_unique<HttpApi>(*storage_, Credentials{{*token}}, realClock(),
-                                      options_.address + ":" + std::to_string(options_.port));
+                                      options_.address + ":" + std::to_string(options_.port),
+                                      options_.watchBookmarkInterval);
     HttpServerOptions ho;
     ho.address = options_.address;
     ho.port = options_.port;

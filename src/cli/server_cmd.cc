@@ -25,11 +25,16 @@ Flags:
   --no-agent            run only the control plane on this machine
   --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
   --log-level LEVEL     debug, info, warn or error (default info)
+  --watch-history EVENTS
+                        recent changes kept for watches that resume (default 100000)
+  --watch-bookmark-interval SECONDS
+                        how often idle watches that allow bookmarks get one (default 60)
 )";
 }  // namespace
 
 int serverCommand(const std::vector<std::string>& args) {
-  Flags flags({"data-dir", "api-port", "address", "service-cidr", "log-level"},
+  Flags flags({"data-dir", "api-port", "address", "service-cidr", "log-level",
+               "watch-bookmark-interval", "watch-history"},
               {"no-agent", "no-fsync", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
@@ -61,6 +66,23 @@ int serverCommand(const std::vector<std::string>& args) {
   o.address = flags.get("address").value_or("127.0.0.1");
   o.serviceCidr = flags.get("service-cidr").value_or(o.serviceCidr);
   o.fsyncEveryCommit = !flags.has("no-fsync");
+  if (auto b = flags.get("watch-bookmark-interval")) {
+    auto n = strings::parseInt(*b);
+    if (!n || *n < 1) {
+      std::cerr
+          << "podium server: --watch-bookmark-interval must be a positive number of seconds\n";
+      return 2;
+    }
+    o.watchBookmarkInterval = std::chrono::seconds(*n);
+  }
+  if (auto h = flags.get("watch-history")) {
+    auto n = strings::parseInt(*h);
+    if (!n || *n < 1) {
+      std::cerr << "podium server: --watch-history must be a positive number of events\n";
+      return 2;
+    }
+    o.cacheHistoryEvents = static_cast<size_t>(*n);
+  }
 
   // Signals are taken synchronously by this thread; block them before any thread starts.
   sigset_t set;

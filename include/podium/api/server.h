@@ -21,6 +21,7 @@ struct ServerOptions {
   std::chrono::milliseconds historyRetention{5 * 60000};
   size_t cacheHistoryEvents = 100000;
   std::string serviceCidr = "10.43.0.0/16";
+  std::chrono::milliseconds watchBookmarkInterval{60000};
   int ioThreads = 2;
   int workerThreads = 64;
 };
