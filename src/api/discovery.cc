@@ -267,9 +267,13 @@ Json operation(const ResourceInfo& r, const std::string& action, const std::stri
   if (hasBody) {
     Json content = Json::object();
     if (action == "patch") {
-      for (const char* ct :
-           {"application/apply-patch+yaml", "application/json-patch+json",
-            "application/merge-patch+json", "application/strategic-merge-patch+json"})
+      // kubectl sends strategic merge patches only where the document offers them; custom
+      // resources do not support them (upstream answers 415), so they are not offered.
+      std::vector<const char*> types = {"application/apply-patch+yaml",
+                                        "application/json-patch+json",
+                                        "application/merge-patch+json"};
+      if (!r.custom) types.push_back("application/strategic-merge-patch+json");
+      for (const char* ct : types)
         content[ct] = {
             {"schema",
              {{"$ref", "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}}};

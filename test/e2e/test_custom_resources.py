@@ -70,6 +70,12 @@ class CustomResourcesTest(ServerTestCase):
             self.assertEqual(obj["spec"]["http"][0]["route"][1]["weight"], 10)
         again = self.kubectl("apply", "-n", "mesh", "-f", os.path.join(TESTDATA, "seed-virtual-service.yaml")).stdout
         self.assertIn("unchanged", again)
+        with open(os.path.join(TESTDATA, "seed-virtual-service.yaml")) as f:
+            shifted = f.read().replace("weight: 90", "weight: 80").replace("weight: 10", "weight: 20")
+        changed = self.kubectl("apply", "-n", "mesh", "-f", "-", input=shifted).stdout
+        self.assertIn("virtualservice.networking.istio.io/golang-app-route configured", changed)
+        weights = self.kubectl("get", "vs", "golang-app-route", "-n", "mesh", "-o", "jsonpath={.spec.http[0].route[*].weight}").stdout
+        self.assertEqual(weights, "80 20")
         typo = self.kubectl("apply", "-n", "mesh", "-f", "-", check=False, input=(
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: typo\n"
             "spec:\n  hostz: [a]\n"))
