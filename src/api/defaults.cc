@@ -9,6 +9,21 @@ void setIfMissing(Json& obj, const char* key, Json value) {
   if (!obj.contains(key) || obj[key].is_null()) obj[key] = std::move(value);
 }
 
+// The object at obj[key], created empty if absent or not an object.
+Json& child(Json& obj, const char* key) {
+  Json& c = obj[key];
+  if (!c.is_object()) c = Json::object();
+  return c;
+}
+
+// A RollingUpdate-or-other strategy object with the rolling-update defaults given.
+void defaultStrategy(Json& strategy, std::initializer_list<std::pair<const char*, Json>> rolling) {
+  setIfMissing(strategy, "type", "RollingUpdate");
+  if (strategy["type"] != "RollingUpdate") return;
+  Json& ru = child(strategy, "rollingUpdate");
+  for (const auto& [k, v] : rolling) setIfMissing(ru, k, v);
+}
+
 bool imageUsesLatest(const std::string& image) {
   if (image.find('@') != std::string::npos) return false;  // pinned by digest
   size_t slash = image.rfind('/');
@@ -138,8 +153,7 @@ void defaultPod(Json& pod) {
                      {"effect", "NoExecute"},
                      {"tolerationSeconds", 300}});
   }
-  Json& status = pod["status"];
-  if (!status.is_object()) status = Json::object();
+  Json& status = child(pod, "status");
   setIfMissing(status, "phase", "Pending");
   status["qosClass"] = qosClass(spec);
 }
@@ -164,16 +178,14 @@ void defaultService(Json& svc) {
     setIfMissing(spec, "ipFamilies", Json::array({"IPv4"}));
     setIfMissing(spec, "ipFamilyPolicy", "SingleStack");
   }
-  Json& status = svc["status"];
-  if (!status.is_object()) status = Json::object();
+  Json& status = child(svc, "status");
   setIfMissing(status, "loadBalancer", Json::object());
 }
 
 void defaultSecret(Json& secret) {
   setIfMissing(secret, "type", "Opaque");
   if (secret.contains("stringData") && secret["stringData"].is_object()) {
-    Json& data = secret["data"];
-    if (!data.is_object()) data = Json::object();
+    Json& data = child(secret, "data");
     for (const auto& item : secret["stringData"].items())
       if (item.value().is_string())
         data[item.key()] = strings::base64Encode(item.value().get<std::string>());
@@ -186,42 +198,18 @@ void defaultDeploymentLike(Json& obj, const std::string& plural) {
   if (!spec.is_object()) return;
   if (plural != "daemonsets") setIfMissing(spec, "replicas", 1);
   if (plural == "deployments") {
-    Json& strategy = spec["strategy"];
-    if (!strategy.is_object()) strategy = Json::object();
-    setIfMissing(strategy, "type", "RollingUpdate");
-    if (strategy["type"] == "RollingUpdate") {
-      Json& ru = strategy["rollingUpdate"];
-      if (!ru.is_object()) ru = Json::object();
-      setIfMissing(ru, "maxUnavailable", "25%");
-      setIfMissing(ru, "maxSurge", "25%");
-    }
+    defaultStrategy(child(spec, "strategy"), {{"maxUnavailable", "25%"}, {"maxSurge", "25%"}});
     setIfMissing(spec, "revisionHistoryLimit", 10);
     setIfMissing(spec, "progressDeadlineSeconds", 600);
   } else if (plural == "statefulsets") {
     setIfMissing(spec, "podManagementPolicy", "OrderedReady");
-    Json& us = spec["updateStrategy"];
-    if (!us.is_object()) us = Json::object();
-    setIfMissing(us, "type", "RollingUpdate");
-    if (us["type"] == "RollingUpdate") {
-      Json& ru = us["rollingUpdate"];
-      if (!ru.is_object()) ru = Json::object();
-      setIfMissing(ru, "partition", 0);
-    }
+    defaultStrategy(child(spec, "updateStrategy"), {{"partition", 0}});
     setIfMissing(spec, "revisionHistoryLimit", 10);
-    Json& pvc = spec["persistentVolumeClaimRetentionPolicy"];
-    if (!pvc.is_object()) pvc = Json::object();
+    Json& pvc = child(spec, "persistentVolumeClaimRetentionPolicy");
     setIfMissing(pvc, "whenDeleted", "Retain");
     setIfMissing(pvc, "whenScaled", "Retain");
   } else if (plural == "daemonsets") {
-    Json& us = spec["updateStrategy"];
-    if (!us.is_object()) us = Json::object();
-    setIfMissing(us, "type", "RollingUpdate");
-    if (us["type"] == "RollingUpdate") {
-      Json& ru = us["rollingUpdate"];
-      if (!ru.is_object()) ru = Json::object();
-      setIfMissing(ru, "maxUnavailable", 1);
-      setIfMissing(ru, "maxSurge", 0);
-    }
+    defaultStrategy(child(spec, "updateStrategy"), {{"maxUnavailable", 1}, {"maxSurge", 0}});
     setIfMissing(spec, "revisionHistoryLimit", 10);
   }
   defaultTemplate(obj, {"spec", "template"});
@@ -270,11 +258,9 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
     } else if (p == "secrets") {
       defaultSecret(obj);
     } else if (p == "namespaces") {
-      Json& spec = obj["spec"];
-      if (!spec.is_object()) spec = Json::object();
+      Json& spec = child(obj, "spec");
       setIfMissing(spec, "finalizers", Json::array({"kubernetes"}));
-      Json& status = obj["status"];
-      if (!status.is_object()) status = Json::object();
+      Json& status = child(obj, "status");
       setIfMissing(status, "phase", "Active");
       std::string name = json::getString(obj, {"metadata", "name"});
       if (!name.empty()) obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
@@ -328,8 +314,7 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
   } else if (g == "apiextensions.k8s.io") {
     Json& spec = obj["spec"];
     if (!spec.is_object()) return;
-    Json& conv = spec["conversion"];
-    if (!conv.is_object()) conv = Json::object();
+    Json& conv = child(spec, "conversion");
     setIfMissing(conv, "strategy", "None");
     if (spec.contains("names") && spec["names"].is_object()) {
       Json& names = spec["names"];

@@ -135,6 +135,23 @@ Expected<Decoded, ApiError> decodeBody(const HttpRequest& req, const ResourceSet
       "application/json, application/yaml, application/vnd.kubernetes.protobuf"));
 }
 
+// The body of a create or update, with duplicate fields refused (Strict) or reported (Warn).
+Expected<Json, ApiError> decodeWriteBody(const HttpRequest& req, const ResourceSet& set,
+                                         const WriteOptions& opts,
+                                         std::vector<std::string>* warnings) {
+  auto body = decodeBody(req, set);
+  if (!body) return Unexpected(body.error());
+  if (!body->duplicates.empty()) {
+    std::vector<std::string> parts;
+    for (const auto& d : body->duplicates) parts.push_back("duplicate field \"" + d + "\"");
+    if (opts.fieldValidation == FieldValidation::Strict)
+      return Unexpected(
+          ApiError::badRequest("strict decoding error: " + strings::join(parts, ", ")));
+    if (opts.fieldValidation == FieldValidation::Warn) *warnings = parts;
+  }
+  return std::move(body->object);
+}
+
 Expected<WriteOptions, ApiError> writeOptions(const HttpRequest& req, bool isPatch, bool isApply) {
   WriteOptions o;
   std::string dry = req.param("dryRun");
@@ -553,18 +570,10 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
     if (!name.empty())
       return errorResponse(
           ApiError::methodNotAllowed("POST is not supported on individual " + r->plural), req);
-    auto body = decodeBody(req, *set);
-    if (!body) return errorResponse(body.error(), req);
     std::vector<std::string> warnings;
-    if (!body->duplicates.empty()) {
-      std::vector<std::string> parts;
-      for (const auto& d : body->duplicates) parts.push_back("duplicate field \"" + d + "\"");
-      if (opts->fieldValidation == FieldValidation::Strict)
-        return errorResponse(
-            ApiError::badRequest("strict decoding error: " + strings::join(parts, ", ")), req);
-      if (opts->fieldValidation == FieldValidation::Warn) warnings = parts;
-    }
-    auto res = storage_.create(*r, ns, std::move(body->object), *opts);
+    auto body = decodeWriteBody(req, *set, *opts, &warnings);
+    if (!body) return errorResponse(body.error(), req);
+    auto res = storage_.create(*r, ns, std::move(*body), *opts);
     if (!res) return errorResponse(res.error(), req);
     warnings.insert(warnings.end(), res->warnings.begin(), res->warnings.end());
     return objectResponse(201, res->object, warnings);
@@ -573,22 +582,14 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
     auto opts = writeOptions(req, false, false);
     if (!opts) return errorResponse(opts.error(), req);
     opts->subresource = sub == "finalize" ? "" : sub;
-    auto body = decodeBody(req, *set);
-    if (!body) return errorResponse(body.error(), req);
     std::vector<std::string> warnings;
-    if (!body->duplicates.empty()) {
-      std::vector<std::string> parts;
-      for (const auto& d : body->duplicates) parts.push_back("duplicate field \"" + d + "\"");
-      if (opts->fieldValidation == FieldValidation::Strict)
-        return errorResponse(
-            ApiError::badRequest("strict decoding error: " + strings::join(parts, ", ")), req);
-      if (opts->fieldValidation == FieldValidation::Warn) warnings = parts;
-    }
+    auto body = decodeWriteBody(req, *set, *opts, &warnings);
+    if (!body) return errorResponse(body.error(), req);
     if (sub == "scale") {
-      auto res = storage_.updateScale(*r, ns, name, body->object, *opts);
+      auto res = storage_.updateScale(*r, ns, name, *body, *opts);
       return res ? jsonResponse(200, res->object, req) : errorResponse(res.error(), req);
     }
-    auto res = storage_.update(*r, ns, name, std::move(body->object), *opts);
+    auto res = storage_.update(*r, ns, name, std::move(*body), *opts);
     if (!res) return errorResponse(res.error(), req);
     warnings.insert(warnings.end(), res->warnings.begin(), res->warnings.end());
     return objectResponse(200, res->object, warnings);

@@ -2,32 +2,15 @@
 
 #include <gtest/gtest.h>
 
-#include "podium/api/resources.h"
+#include "test_util.h"
 
 namespace podium::api {
 namespace {
 
-std::string unhex(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  return out;
-}
+using testing::unhex;
 
 Expected<Json, std::string> decode(const std::string& hex) {
-  static ResourceRegistry registry;
-  auto set = registry.snapshot();
-  return decodeProtobufObject(
-      unhex(hex),
-      [&](const std::string& apiVersion, const std::string& kind) -> const schema::Type* {
-        std::string group, version = apiVersion;
-        if (auto slash = apiVersion.find('/'); slash != std::string::npos) {
-          group = apiVersion.substr(0, slash);
-          version = apiVersion.substr(slash + 1);
-        }
-        auto r = set->findKind(group, version, kind);
-        return r ? r->schema : nullptr;
-      });
+  return decodeProtobufObject(unhex(hex), testing::builtinProtoTypes());
 }
 
 // Bodies captured from kubectl 1.32.4 `kubectl create …` (see research/protocols.md §2.5).

@@ -13,16 +13,12 @@
 #include "api/validation.h"
 #include "podium/api/resources.h"
 #include "podium/api/selectors.h"
+#include "test_util.h"
 
 namespace podium::api {
 namespace {
 
-std::string unhex(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  return out;
-}
+using testing::unhex;
 
 std::string mutate(std::string s, std::mt19937& rng) {
   std::uniform_int_distribution<int> op(0, 3), byte(0, 255);
@@ -51,11 +47,7 @@ std::string mutate(std::string s, std::mt19937& rng) {
   return s;
 }
 
-const ResourceSet& resources() {
-  static ResourceRegistry registry;
-  static ResourceSetPtr set = registry.snapshot();
-  return *set;
-}
+const ResourceSet& resources() { return testing::builtinResources(); }
 
 TEST(Robustness, ProtobufDecoder) {
   std::mt19937 rng(1234);
@@ -69,15 +61,7 @@ TEST(Robustness, ProtobufDecoder) {
             "0361707012017312400a1b0a0738302d38303830120354435018502207080010903f1a00280012080a0361"
             "70701201731a002209436c757374657249503a00420052005a00600068001a020a001a002200"),
   };
-  auto lookup = [](const std::string& apiVersion, const std::string& kind) -> const schema::Type* {
-    std::string group, version = apiVersion;
-    if (auto slash = apiVersion.find('/'); slash != std::string::npos) {
-      group = apiVersion.substr(0, slash);
-      version = apiVersion.substr(slash + 1);
-    }
-    auto r = resources().findKind(group, version, kind);
-    return r ? r->schema : nullptr;
-  };
+  auto lookup = testing::builtinProtoTypes();
   int decoded = 0;
   for (int i = 0; i < 20000; ++i) {
     auto r = decodeProtobufObject(mutate(seeds[i % 2], rng), lookup);
