@@ -479,7 +479,8 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
     return errorResponse(
         ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   if (!sub.empty() && !((sub == "status" && r->hasStatus) || (sub == "scale" && r->hasScale) ||
-                        (sub == "finalize" && r->plural == "namespaces")))
+                        (sub == "finalize" && r->plural == "namespaces") ||
+                        (sub == "binding" && r->group.empty() && r->plural == "pods")))
     return errorResponse(
         ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   Shape shape = wantedShape(req);
@@ -567,6 +568,15 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
   if (verb == "create") {
     auto opts = writeOptions(req, false, false);
     if (!opts) return errorResponse(opts.error(), req);
+    if (sub == "binding") {
+      std::vector<std::string> ignored;
+      auto body = decodeWriteBody(req, *set, *opts, &ignored);
+      if (!body) return errorResponse(body.error(), req);
+      auto res = storage_.bind(ns, name, json::getString(*body, {"metadata", "uid"}),
+                               json::getString(*body, {"target", "name"}), *opts);
+      if (!res) return errorResponse(res.error(), req);
+      return jsonResponse(201, successStatus(nullptr), req);
+    }
     if (!name.empty())
       return errorResponse(
           ApiError::methodNotAllowed("POST is not supported on individual " + r->plural), req);
@@ -581,7 +591,7 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
   if (verb == "update") {
     auto opts = writeOptions(req, false, false);
     if (!opts) return errorResponse(opts.error(), req);
-    opts->subresource = sub == "finalize" ? "" : sub;
+    opts->subresource = sub;
     std::vector<std::string> warnings;
     auto body = decodeWriteBody(req, *set, *opts, &warnings);
     if (!body) return errorResponse(body.error(), req);

@@ -65,6 +65,18 @@ bool isCore(const ResourceInfo& r, const char* plural) {
   return r.group.empty() && r.plural == plural;
 }
 
+bool nonEmptyList(const Json* v) { return v && v->is_array() && !v->empty(); }
+
+// True when an object marked for deletion has nothing left to wait for: no finalizers (and,
+// for namespaces, no spec.finalizers) and no graceful termination under way (pods on a node).
+bool deletionComplete(const ResourceInfo& r, const Json& obj) {
+  if (!json::find(obj, {"metadata", "deletionTimestamp"})) return false;
+  if (nonEmptyList(json::find(obj, {"metadata", "finalizers"}))) return false;
+  if (isCore(r, "namespaces") && nonEmptyList(json::find(obj, {"spec", "finalizers"})))
+    return false;
+  return json::integer(*json::find(obj, {"metadata"}), "deletionGracePeriodSeconds", 0) <= 0;
+}
+
 struct Cidr {
   uint32_t base = 0;
   int bits = 32;
@@ -534,7 +546,15 @@ Expected<Json, ApiError> Storage::prepareUpdate(const ResourceInfo& r, const Jso
                                                 std::vector<std::string>* warnings,
                                                 bool managedFieldsDone) {
   if (auto s = checkSchema(r, obj, o, warnings); !s) return Unexpected(s.error());
-  if (o.subresource == "status") {
+  if (o.subresource == "finalize") {
+    // namespaces/finalize changes spec.finalizers and nothing else.
+    Json next = old;
+    next["spec"]["finalizers"] =
+        json::find(obj, {"spec", "finalizers"}) ? obj["spec"]["finalizers"] : Json::array();
+    obj = std::move(next);
+  } else if (o.subresource == "binding") {
+    // pods/binding writes spec.nodeName and the PodScheduled condition together.
+  } else if (o.subresource == "status") {
     // Only status changes through /status; metadata other than managedFields stays as it was.
     Json next = old;
     if (obj.contains("status"))
@@ -592,14 +612,7 @@ Expected<WriteResult, ApiError> Storage::commit(const ResourceInfo& r, const std
   WriteResult out;
   std::string name = metaString(obj, "name");
   if (old) {
-    bool finishing = json::find(obj, {"metadata", "deletionTimestamp"}) != nullptr;
-    const Json* fin = json::find(obj, {"metadata", "finalizers"});
-    bool noFinalizers = !fin || !fin->is_array() || fin->empty();
-    bool graceful =
-        json::find(obj, {"metadata", "deletionGracePeriodSeconds"}) &&
-        (*json::find(obj, {"metadata", "deletionGracePeriodSeconds"})).is_number_integer() &&
-        (*json::find(obj, {"metadata", "deletionGracePeriodSeconds"})).get<int64_t>() > 0;
-    if (finishing && noFinalizers && !graceful) {
+    if (deletionComplete(r, obj)) {
       // The last finalizer is gone: the object goes away now.
       if (!o.dryRun) {
         auto rv = store_.remove(key, oldRevision);
@@ -882,12 +895,18 @@ Expected<WriteResult, ApiError> Storage::remove(const ResourceInfo& r, const std
     };
     if (policy == "Foreground") addFinalizer("foregroundDeletion");
     if (policy == "Orphan") addFinalizer("orphan");
-    bool namespaceFinalizers = false;
-    if (isCore(r, "namespaces")) {
-      const Json* sf = json::find(next, {"spec", "finalizers"});
-      namespaceFinalizers = sf && sf->is_array() && !sf->empty();
+    bool namespaceFinalizers =
+        isCore(r, "namespaces") && nonEmptyList(json::find(next, {"spec", "finalizers"}));
+    // Pods running on a node get their grace period: the node stops them, then deletes with 0.
+    int64_t grace = 0;
+    if (isCore(r, "pods") && !json::getString(obj, {"spec", "nodeName"}).empty()) {
+      std::string phase = json::getString(obj, {"status", "phase"});
+      if (phase != "Succeeded" && phase != "Failed")
+        grace = o.gracePeriodSeconds.value_or(
+            json::integer(*json::find(obj, {"spec"}), "terminationGracePeriodSeconds", 30));
+      if (grace < 0) grace = 0;
     }
-    if (fin.empty() && !namespaceFinalizers) {
+    if (fin.empty() && !namespaceFinalizers && grace == 0) {
       if (o.dryRun) {
         WriteResult res;
         res.object = obj;
@@ -916,12 +935,21 @@ Expected<WriteResult, ApiError> Storage::remove(const ResourceInfo& r, const std
       res.object["metadata"]["resourceVersion"] = std::to_string(*rv);
       return res;
     }
-    // Deletion waits for finalizers: mark it, once.
+    // Deletion waits for finalizers, a node's graceful shutdown of a pod, or (namespaces) the
+    // namespace controller: mark it.
     if (!m.contains("deletionTimestamp")) {
       m["deletionTimestamp"] = now();
       m["deletionGracePeriodSeconds"] = 0;
     }
+    if (grace > 0) {
+      int64_t current = json::integer(m, "deletionGracePeriodSeconds", 0);
+      if (current == 0 || grace < current) {
+        m["deletionTimestamp"] = timefmt::rfc3339(clock_.now() + std::chrono::seconds(grace));
+        m["deletionGracePeriodSeconds"] = grace;
+      }
+    }
     m["finalizers"] = fin;
+    if (fin.empty()) m.erase("finalizers");
     if (isCore(r, "namespaces")) next["status"]["phase"] = "Terminating";
     if (o.dryRun || next == obj) {
       WriteResult res;
@@ -936,34 +964,6 @@ Expected<WriteResult, ApiError> Storage::remove(const ResourceInfo& r, const std
     next["metadata"]["resourceVersion"] = std::to_string(*rv);
     WriteResult res;
     res.object = std::move(next);
-    if (isCore(r, "namespaces")) {
-      // Until a namespace controller exists, a namespace is emptied right here, then removed.
-      auto set = registry_.snapshot();
-      for (const auto& res2 : set->all()) {
-        if (!res2->namespaced) continue;
-        if (res2->custom && res2->version != res2->storageVersion) continue;
-        int64_t rev;
-        for (const auto& c : cacher_.list(res2->keyPrefix() + name + "/", &rev)) {
-          DeleteOptions d;
-          d.propagationPolicy = "Background";
-          auto removed = remove(*res2, name, metaString(*c.object, "name"), d);
-          (void)removed;
-        }
-      }
-      bool empty = true;
-      for (const auto& res2 : set->all()) {
-        int64_t rev;
-        if (res2->namespaced && !cacher_.list(res2->keyPrefix() + name + "/", &rev).empty())
-          empty = false;
-      }
-      if (empty) {
-        auto latest = cacher_.get(key);
-        if (latest) {
-          auto gone = store_.remove(key, latest->revision);
-          if (gone) res.object["metadata"]["resourceVersion"] = std::to_string(*gone);
-        }
-      }
-    }
     return res;
   }
   return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
@@ -984,6 +984,47 @@ Expected<std::vector<ObjectPtr>, ApiError> Storage::removeCollection(const Resou
       return Unexpected(res.error());
   }
   return out;
+}
+
+// ----------------------------------------------------------------------------- binding
+
+Expected<WriteResult, ApiError> Storage::bind(const std::string& ns, const std::string& pod,
+                                              const std::string& uid, const std::string& node,
+                                              const WriteOptions& o) {
+  auto r = registry_.snapshot()->find("", "v1", "pods");
+  if (node.empty())
+    return Unexpected(ApiError::invalid("", "Binding", pod, {FieldError::required("target.name")}));
+  WriteOptions bo = o;
+  bo.subresource = "binding";
+  return guaranteedUpdate(*r, ns, pod, bo, false, [&](const Json* cur) -> Expected<Json, ApiError> {
+    if (!uid.empty() && metaString(*cur, "uid") != uid)
+      return Unexpected(ApiError::conflict("", "pods/binding", pod,
+                                           "Precondition failed: UID in precondition: " + uid +
+                                               ", UID in object meta: " + metaString(*cur, "uid")));
+    std::string bound = json::getString(*cur, {"spec", "nodeName"});
+    if (!bound.empty())
+      return Unexpected(
+          ApiError::conflict("", "pods/binding", pod,
+                             "pod " + pod + " is already assigned to node \"" + bound + "\""));
+    if (json::find(*cur, {"metadata", "deletionTimestamp"}))
+      return Unexpected(ApiError::conflict("", "pods/binding", pod, "pod is being deleted"));
+    Json next = *cur;
+    next["spec"]["nodeName"] = node;
+    Json& conds = next["status"]["conditions"];
+    if (!conds.is_array()) conds = Json::array();
+    Json scheduled = {{"type", "PodScheduled"},
+                      {"status", "True"},
+                      {"lastProbeTime", nullptr},
+                      {"lastTransitionTime", now()}};
+    bool replaced = false;
+    for (auto& c : conds)
+      if (json::str(c, "type") == "PodScheduled") {
+        c = scheduled;
+        replaced = true;
+      }
+    if (!replaced) conds.push_back(scheduled);
+    return prepareUpdate(*r, *cur, std::move(next), bo, nullptr, false);
+  });
 }
 
 // ----------------------------------------------------------------------------- scale

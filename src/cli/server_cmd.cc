@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "flags.h"
 #include "podium/api/server.h"
+#include "podium/controllers/manager.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
 
@@ -97,6 +98,7 @@ int serverCommand(const std::vector<std::string>& args) {
     std::cerr << "podium server: " << server.error() << "\n";
     return 1;
   }
+  auto controllers = controllers::startControllers((*server)->storage());
   PODIUM_LOG(Info) << "API ready on https://" << o.address << ":" << (*server)->port();
   std::cout << "Podium API server is ready on https://" << o.address << ":" << (*server)->port()
             << "\n"
@@ -110,6 +112,7 @@ int serverCommand(const std::vector<std::string>& args) {
   int sig = 0;
   sigwait(&set, &sig);
   PODIUM_LOG(Info) << "signal " << sig << ": shutting down";
+  controllers->stop();
   (*server)->stop();
   return 0;
 }

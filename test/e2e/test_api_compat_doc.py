@@ -6,7 +6,7 @@ import os
 import re
 import unittest
 
-from podium_e2e import ServerTestCase
+from podium_e2e import ServerTestCase, wait_for
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "api-compatibility.md")
 VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
@@ -195,8 +195,9 @@ class ApiCompatDocTest(ServerTestCase):
         if verbs["delete"] in ("tested", "partial"):
             code, d = self.server.request_json("DELETE", base + "/" + name)
             self.assertEqual(code, 200, d)
-            code, _ = self.server.request_json("GET", base + "/" + name)
-            self.assertEqual(code, 404)
+            # Namespaces finish deleting once the namespace controller has emptied them.
+            wait_for(lambda: self.server.request_json("GET", base + "/" + name)[0] == 404, 15,
+                     what="%s/%s to be gone" % (row["resource"], name))
         if verbs["deletecollection"] == "tested":
             body2, name2 = self.body(row, group, version, short + "b")
             body2["metadata"]["labels"] = {"compat": "bulk"}

@@ -102,6 +102,12 @@ class Storage {
                                                               const ListOptions& list,
                                                               const DeleteOptions& o);
 
+  // pods/binding: assigns an unscheduled pod to `node` (409 if it is already assigned, or if
+  // `uid` is set and names another pod).
+  Expected<WriteResult, ApiError> bind(const std::string& ns, const std::string& pod,
+                                       const std::string& uid, const std::string& node,
+                                       const WriteOptions& o);
+
   // autoscaling/v1 Scale of a resource with a scale subresource.
   Expected<Json, ApiError> getScale(const ResourceInfo& r, const std::string& ns,
                                     const std::string& name);

@@ -3,6 +3,17 @@
 // JSON and YAML documents as nlohmann::json values. All parsers here take untrusted input:
 // they never throw and report a message that says where the input went wrong.
 
+#include <stdexcept>
+
+// nlohmann::json checks some preconditions (e.g. const operator[] on a missing key) with an
+// assert that is undefined behaviour in release builds. Make them exceptions instead, which the
+// API's handlers turn into an error response rather than a crash.
+#ifndef JSON_ASSERT
+#define JSON_ASSERT(x)                                                 \
+  do {                                                                 \
+    if (!(x)) throw std::logic_error("json precondition failed: " #x); \
+  } while (0)
+#endif
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>

@@ -1,0 +1,130 @@
+#pragma once
+
+// The one way controllers, the scheduler, GitOps and node agents see the cluster (client-go's
+// shape): typed-by-resource get/list/watch/create/update/patch/delete on unstructured objects.
+// In the server it calls the API's storage directly; on another machine it will speak HTTPS.
+// Either way the same requests go through the same validation, defaulting and admission.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "podium/api/status.h"
+#include "podium/common/expected.h"
+#include "podium/common/json.h"
+
+namespace podium::api {
+class Storage;
+}
+
+namespace podium::client {
+
+using ObjectPtr = std::shared_ptr<const Json>;
+
+// A resource by group, version and plural name ("", "v1", "pods").
+struct Resource {
+  std::string group;
+  std::string version;
+  std::string plural;
+  std::string apiVersion() const { return group.empty() ? version : group + "/" + version; }
+};
+
+namespace resources {
+inline const Resource kPods{"", "v1", "pods"};
+inline const Resource kNodes{"", "v1", "nodes"};
+inline const Resource kNamespaces{"", "v1", "namespaces"};
+inline const Resource kEvents{"", "v1", "events"};
+inline const Resource kServices{"", "v1", "services"};
+inline const Resource kEndpoints{"", "v1", "endpoints"};
+inline const Resource kConfigMaps{"", "v1", "configmaps"};
+inline const Resource kSecrets{"", "v1", "secrets"};
+inline const Resource kServiceAccounts{"", "v1", "serviceaccounts"};
+inline const Resource kDeployments{"apps", "v1", "deployments"};
+inline const Resource kReplicaSets{"apps", "v1", "replicasets"};
+inline const Resource kJobs{"batch", "v1", "jobs"};
+inline const Resource kLeases{"coordination.k8s.io", "v1", "leases"};
+inline const Resource kEndpointSlices{"discovery.k8s.io", "v1", "endpointslices"};
+}  // namespace resources
+
+struct ListOptions {
+  std::string labelSelector;
+  std::string fieldSelector;
+  std::string resourceVersion;
+};
+
+struct List {
+  std::vector<ObjectPtr> items;
+  std::string resourceVersion;
+};
+
+enum class EventType { Added, Modified, Deleted, Bookmark };
+
+struct Event {
+  EventType type;
+  ObjectPtr object;
+};
+
+// A running watch. next() blocks until events arrive, the deadline passes or the watch ends.
+class Watch {
+ public:
+  virtual ~Watch() = default;
+  // Appends events to `out`. Returns false once the watch has ended (the caller relists).
+  virtual bool next(std::vector<Event>& out, std::chrono::milliseconds timeout) = 0;
+  // Makes a blocked next() return (for shutdown).
+  virtual void stop() = 0;
+};
+using WatchPtr = std::unique_ptr<Watch>;
+
+struct DeleteOptions {
+  std::string propagationPolicy;  // "" = the resource's default
+  std::optional<int64_t> gracePeriodSeconds;
+  std::string preconditionUid;
+  std::string preconditionResourceVersion;
+};
+
+using Result = Expected<Json, api::ApiError>;
+
+class Client {
+ public:
+  virtual ~Client() = default;
+
+  virtual Result get(const Resource& r, const std::string& ns, const std::string& name) = 0;
+  virtual Expected<List, api::ApiError> list(const Resource& r, const std::string& ns,
+                                             const ListOptions& options = {}) = 0;
+  virtual Expected<WatchPtr, api::ApiError> watch(const Resource& r, const std::string& ns,
+                                                  const ListOptions& options) = 0;
+  virtual Result create(const Resource& r, const std::string& ns, const Json& obj) = 0;
+  // PUT of the whole object (metadata.resourceVersion is the precondition). `subresource` is
+  // "" or "status".
+  virtual Result update(const Resource& r, const std::string& ns, const Json& obj,
+                        const std::string& subresource = "") = 0;
+  // JSON merge patch.
+  virtual Result patch(const Resource& r, const std::string& ns, const std::string& name,
+                       const Json& mergePatch, const std::string& subresource = "") = 0;
+  // Server-side apply as `fieldManager` (force takes fields from other managers).
+  virtual Result apply(const Resource& r, const std::string& ns, const Json& config,
+                       bool force) = 0;
+  virtual Result remove(const Resource& r, const std::string& ns, const std::string& name,
+                        const DeleteOptions& options = {}) = 0;
+  // The pods/binding subresource: assigns a pod to a node.
+  virtual Expected<void, api::ApiError> bind(const std::string& ns, const std::string& pod,
+                                             const std::string& uid, const std::string& node) = 0;
+
+  // Namespaced resources the server serves, for callers that must act on all of them (the
+  // namespace controller, the garbage collector).
+  virtual std::vector<Resource> namespacedResources() = 0;
+  virtual std::vector<Resource> allResources() = 0;
+  // The resource serving objects of `apiVersion`/`kind` (owner references name kinds).
+  virtual std::optional<Resource> resourceFor(const std::string& apiVersion,
+                                              const std::string& kind) = 0;
+  // Whether objects of `r` live in namespaces.
+  virtual bool namespaced(const Resource& r) = 0;
+};
+using ClientPtr = std::unique_ptr<Client>;
+
+// A client calling the API's storage in this process, acting as `fieldManager`.
+ClientPtr newLocalClient(api::Storage& storage, std::string fieldManager);
+
+}  // namespace podium::client

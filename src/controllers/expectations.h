@@ -1,0 +1,53 @@
+#pragma once
+
+// Controller expectations (Kubernetes' ControllerExpectations): after a controller creates or
+// deletes N pods for an owner it waits to observe them in its cache before it counts pods again,
+// so a slow cache never makes it create or delete twice. Expectations expire after 5 minutes.
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace podium::controllers {
+
+class Expectations {
+ public:
+  void expect(const std::string& key, int adds, int deletes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& e = map_[key];
+    e.adds += adds;
+    e.deletes += deletes;
+    e.since = std::chrono::steady_clock::now();
+  }
+  void observedAdd(const std::string& key) { lower(key, 1, 0); }
+  void observedDelete(const std::string& key) { lower(key, 0, 1); }
+  void lower(const std::string& key, int adds, int deletes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return;
+    it->second.adds -= adds;
+    it->second.deletes -= deletes;
+  }
+  bool satisfied(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return true;
+    if (it->second.adds <= 0 && it->second.deletes <= 0) return true;
+    return std::chrono::steady_clock::now() - it->second.since > std::chrono::minutes(5);
+  }
+  void clear(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    map_.erase(key);
+  }
+
+ private:
+  struct Entry {
+    int adds = 0, deletes = 0;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::mutex mu_;  // guards map_
+  std::map<std::string, Entry> map_;
+};
+
+}  // namespace podium::controllers
