@@ -7,9 +7,9 @@
 #include "commands.h"
 #include "flags.h"
 #include "podium/api/server.h"
-#include "podium/controllers/manager.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
+#include "podium/controllers/manager.h"
 
 namespace podium::cli {
 

@@ -190,7 +190,8 @@ bool DeploymentController::getAllReplicaSets(State& s, bool create) {
       ann[kRevision] = std::to_string(newRevision);
       changed = true;
     }
-    for (const auto& item : annotationsFor(d).items())
+    Json wanted = annotationsFor(d);  // named: items() of a temporary would dangle
+    for (const auto& item : wanted.items())
       if (!ann.contains(item.key()) || ann[item.key()] != item.value()) {
         ann[item.key()] = item.value();
         changed = true;

@@ -80,7 +80,7 @@ class KubectlTest(ServerTestCase):
         self.apply_seed()
         out = self.kubectl("get", "deploy,svc", "-n", "my-apps").stdout
         self.assertRegex(out, r"NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE")
-        self.assertRegex(out, r"deployment.apps/golang-app\s+0/3\s+0\s+0\s+\d+s")
+        self.assertRegex(out, r"deployment.apps/golang-app\s+\d/3\s+\d\s+\d\s+\d+s")
         self.assertRegex(out, r"NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE")
         self.assertRegex(out, r"service/golang-app-service\s+ClusterIP\s+10\.43\.\d+\.\d+\s+<none>\s+80/TCP")
         wide = self.kubectl("get", "deploy,svc", "-n", "my-apps", "-o", "wide").stdout
