@@ -8,8 +8,12 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev libboost-system-dev libssl-dev libsqlite3-dev
   nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev clang-format
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   # run
   openssl sqlite3 ca-certificates
+  # the node: container runtime, networking, image registry and builder
+  containerd runc containernetworking-plugins iptables nftables docker-registry buildah busybox-static
+  mmdebstrap
   # tests and benchmarks: the official Python client and etcd as the store benchmark's peer
   python3-kubernetes python3-yaml etcd-server etcd-client curl
 )

@@ -9,7 +9,8 @@ namespace {
 const char* kUsage = R"(Usage: podium <command> [flags]
 
 Commands:
-  server    run the control plane (Kubernetes API) on this machine
+  server    run Podium on this machine (API server, controllers, registry, node agent)
+  image     build an image and push it to the cluster registry
   version   print the version
 
 Run "podium <command> --help" for a command's flags.
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "server") return podium::cli::serverCommand(args);
+  if (cmd == "image") return podium::cli::imageCommand(args);
   if (cmd == "version" || cmd == "--version") return podium::cli::versionCommand(args);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     std::cout << kUsage;

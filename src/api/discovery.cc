@@ -29,6 +29,25 @@ Json discoveryResource(const ResourceInfo& r) {
         {{"subresource", "status"},
          {"responseKind", {{"group", r.group}, {"version", r.version}, {"kind", r.kind}}},
          {"verbs", kSubresourceVerbs}});
+  if (r.group.empty() && r.plural == "pods") {
+    Json pod = {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}};
+    subs.push_back(
+        {{"subresource", "attach"},
+         {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "PodAttachOptions"}}},
+         {"verbs", {"create", "get"}}});
+    subs.push_back({{"subresource", "binding"},
+                    {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Binding"}}},
+                    {"verbs", {"create"}}});
+    subs.push_back(
+        {{"subresource", "exec"},
+         {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "PodExecOptions"}}},
+         {"verbs", {"create", "get"}}});
+    subs.push_back({{"subresource", "log"}, {"responseKind", pod}, {"verbs", {"get"}}});
+    subs.push_back(
+        {{"subresource", "portforward"},
+         {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "PodPortForwardOptions"}}},
+         {"verbs", {"create", "get"}}});
+  }
   if (!subs.empty()) res["subresources"] = subs;
   return res;
 }
@@ -118,6 +137,27 @@ Json legacyResourceList(const ResourceSet& set, const std::string& group,
                            {"version", "v1"},
                            {"kind", "Scale"},
                            {"verbs", kSubresourceVerbs}});
+    if (r->group.empty() && r->plural == "pods") {
+      for (const char* sub : {"attach", "exec", "portforward"})
+        resources.push_back(
+            {{"name", std::string("pods/") + sub},
+             {"singularName", ""},
+             {"namespaced", true},
+             {"kind", std::string("Pod") + (sub[0] == 'a'   ? "AttachOptions"
+                                            : sub[0] == 'e' ? "ExecOptions"
+                                                            : "PortForwardOptions")},
+             {"verbs", {"create", "get"}}});
+      resources.push_back({{"name", "pods/binding"},
+                           {"singularName", ""},
+                           {"namespaced", true},
+                           {"kind", "Binding"},
+                           {"verbs", {"create"}}});
+      resources.push_back({{"name", "pods/log"},
+                           {"singularName", ""},
+                           {"namespaced", true},
+                           {"kind", "Pod"},
+                           {"verbs", {"get"}}});
+    }
     if (r->hasStatus)
       resources.push_back({{"name", r->plural + "/status"},
                            {"singularName", ""},

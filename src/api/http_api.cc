@@ -6,6 +6,7 @@
 #include "patch.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
+#include "podium/common/time.h"
 #include "printers.h"
 #include "protobuf.h"
 #include "request_info.h"
@@ -478,9 +479,12 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
   if (r->namespaced && ns.empty() && info.verb != "list" && info.verb != "watch")
     return errorResponse(
         ApiError(404, "NotFound", "the server could not find the requested resource"), req);
-  if (!sub.empty() && !((sub == "status" && r->hasStatus) || (sub == "scale" && r->hasScale) ||
-                        (sub == "finalize" && r->plural == "namespaces") ||
-                        (sub == "binding" && r->group.empty() && r->plural == "pods")))
+  bool pods = r->group.empty() && r->plural == "pods";
+  if (pods && (sub == "log" || sub == "exec" || sub == "attach" || sub == "portforward"))
+    return podStream(req, ns, name, sub);
+  if (!sub.empty() &&
+      !((sub == "status" && r->hasStatus) || (sub == "scale" && r->hasScale) ||
+        (sub == "finalize" && r->plural == "namespaces") || (sub == "binding" && pods)))
     return errorResponse(
         ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   Shape shape = wantedShape(req);
@@ -667,6 +671,120 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
   return errorResponse(
       ApiError::methodNotAllowed("the server does not allow this method on the requested resource"),
       req);
+}
+
+void HttpApi::setNodeConnector(const std::string& node, NodeConnector* connector) {
+  std::lock_guard<std::mutex> lock(connectorsMu_);
+  if (connector)
+    connectors_[node] = connector;
+  else
+    connectors_.erase(node);
+}
+
+NodeConnector* HttpApi::connectorFor(const std::string& node) {
+  std::lock_guard<std::mutex> lock(connectorsMu_);
+  auto it = connectors_.find(node);
+  return it == connectors_.end() ? nullptr : it->second;
+}
+
+namespace {
+
+// Parses "http://host:port/path" (the runtime's streaming URLs).
+bool splitUrl(const std::string& url, std::string* host, uint16_t* port, std::string* path) {
+  std::string rest = url;
+  if (rest.rfind("http://", 0) != 0) return false;
+  rest = rest.substr(7);
+  auto slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  *path = slash == std::string::npos ? "/" : rest.substr(slash);
+  auto colon = hostport.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = hostport.substr(0, colon);
+  auto p = strings::parseInt(hostport.substr(colon + 1));
+  if (!p || *p <= 0 || *p > 65535) return false;
+  *port = static_cast<uint16_t>(*p);
+  return true;
+}
+
+}  // namespace
+
+HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
+                                const std::string& name, const std::string& sub) {
+  auto set = storage_.registry().snapshot();
+  auto podsResource = set->find("", "v1", "pods");
+  auto pod = storage_.get(*podsResource, ns, name);
+  if (!pod) return errorResponse(pod.error(), req);
+  std::string node = json::getString(**pod, {"spec", "nodeName"});
+  NodeConnector* connector = node.empty() ? nullptr : connectorFor(node);
+  std::string container = req.param("container");
+  if (container.empty()) {
+    // The first container, as kubectl and the kubelet pick it.
+    const Json* cs = json::find(**pod, {"spec", "containers"});
+    if (cs && cs->is_array() && !cs->empty()) container = json::str((*cs)[0], "name");
+  }
+  if (!connector) {
+    std::string why = node.empty() ? "ContainerCreating" : "node " + node + " is not connected";
+    return errorResponse(ApiError::badRequest("container \"" + container + "\" in pod \"" + name +
+                                              "\" is waiting to start: " + why),
+                         req);
+  }
+  if (sub == "log") {
+    LogOptions o;
+    o.container = container;
+    o.follow = strings::parseBool(req.param("follow")).value_or(false);
+    o.previous = strings::parseBool(req.param("previous")).value_or(false);
+    o.timestamps = strings::parseBool(req.param("timestamps")).value_or(false);
+    if (auto t = strings::parseInt(req.param("tailLines"))) o.tailLines = *t;
+    if (auto s = strings::parseInt(req.param("sinceSeconds"))) o.sinceSeconds = *s;
+    if (auto l = strings::parseInt(req.param("limitBytes"))) o.limitBytes = *l;
+    if (!req.param("sinceTime").empty())
+      o.sinceTime = timefmt::parseRfc3339(req.param("sinceTime"));
+    auto stream = connector->logs(**pod, o);
+    if (!stream) return errorResponse(stream.error(), req);
+    HttpResponse r;
+    r.setHeader("Content-Type", "text/plain");
+    r.stream = *stream;
+    return r;
+  }
+  Expected<std::string, ApiError> url = Unexpected(ApiError::internal("unreachable"));
+  if (sub == "portforward") {
+    std::vector<int32_t> ports;
+    for (const auto& v : req.params("ports"))
+      for (const auto& p : strings::split(v, ','))
+        if (auto n = strings::parseInt(strings::trim(p))) ports.push_back(static_cast<int32_t>(*n));
+    url = connector->portForward(**pod, ports);
+  } else {
+    ExecOptions o;
+    o.container = container;
+    o.command = req.params("command");
+    o.stdin = strings::parseBool(req.param("stdin")).value_or(false);
+    o.stdout = strings::parseBool(req.param("stdout")).value_or(false);
+    o.stderr = strings::parseBool(req.param("stderr")).value_or(false);
+    o.tty = strings::parseBool(req.param("tty")).value_or(false);
+    if (sub == "exec" && o.command.empty())
+      return errorResponse(ApiError::badRequest("you must specify at least 1 command"), req);
+    url = sub == "exec" ? connector->exec(**pod, o) : connector->attach(**pod, o);
+  }
+  if (!url) return errorResponse(url.error(), req);
+  auto target = std::make_shared<UpgradeTarget>();
+  std::string path;
+  if (!splitUrl(*url, &target->host, &target->port, &path))
+    return errorResponse(ApiError::internal("bad streaming URL from the node: " + *url), req);
+  // Hand the client's upgrade to the runtime's streaming server, as the kubelet does.
+  std::string head = req.method + " " + path + " HTTP/1.1\r\nHost: " + target->host + ":" +
+                     std::to_string(target->port) + "\r\n";
+  for (const auto& [k, v] : req.rawHeaders) {
+    std::string lk = strings::toLower(k);
+    if (lk == "connection" || lk == "upgrade" || lk.rfind("sec-websocket-", 0) == 0 ||
+        lk == "x-stream-protocol-version")
+      head += k + ": " + v + "\r\n";
+  }
+  if (req.method == "POST") head += "Content-Length: 0\r\n";
+  head += "\r\n";
+  target->request = head;
+  HttpResponse r;
+  r.upgrade = target;
+  return r;
 }
 
 }  // namespace podium::api

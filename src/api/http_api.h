@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "podium/api/http.h"
+#include "podium/api/node_connector.h"
 #include "podium/api/storage.h"
 
 namespace podium::api {
@@ -29,6 +30,8 @@ class HttpApi : public HttpHandler {
 
   // Set once the API is ready to serve (readyz reports 200 afterwards).
   void setReady(bool ready) { ready_ = ready; }
+  // The way to reach pods on `node` for logs, exec, attach and port-forward.
+  void setNodeConnector(const std::string& node, NodeConnector* connector);
 
  private:
   struct Identity {
@@ -40,6 +43,9 @@ class HttpApi : public HttpHandler {
   HttpResponse discovery(const HttpRequest& req, const std::vector<std::string>& parts);
   HttpResponse openapi(const HttpRequest& req);
   HttpResponse resource(const HttpRequest& req);
+  HttpResponse podStream(const HttpRequest& req, const std::string& ns, const std::string& name,
+                         const std::string& sub);
+  NodeConnector* connectorFor(const std::string& node);
 
   Storage& storage_;
   std::chrono::milliseconds bookmarkInterval_;
@@ -55,6 +61,8 @@ class HttpApi : public HttpHandler {
   };
   std::mutex openapiMu_;  // guards openapi_
   OpenApiCache openapi_;
+  std::mutex connectorsMu_;  // guards connectors_
+  std::map<std::string, NodeConnector*> connectors_;
 };
 
 }  // namespace podium::api

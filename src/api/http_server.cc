@@ -38,8 +38,16 @@ void HttpResponse::setHeader(const std::string& name, const std::string& value) 
   headers.emplace_back(name, value);
 }
 
+std::vector<std::string> HttpRequest::params(const std::string& name) const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : queryList)
+    if (k == name) out.push_back(v);
+  return out;
+}
+
 void parseTarget(const std::string& target, std::string* path,
-                 std::map<std::string, std::string>* query) {
+                 std::map<std::string, std::string>* query,
+                 std::vector<std::pair<std::string, std::string>>* queryList) {
   size_t q = target.find('?');
   *path = strings::urlDecode(target.substr(0, q), false);
   if (q == std::string::npos) return;
@@ -49,6 +57,7 @@ void parseTarget(const std::string& target, std::string* path,
     std::string key = strings::urlDecode(part.substr(0, eq), true);
     std::string value =
         eq == std::string::npos ? "" : strings::urlDecode(part.substr(eq + 1), true);
+    if (queryList) queryList->emplace_back(key, value);
     query->emplace(std::move(key), std::move(value));
   }
 }
@@ -247,14 +256,23 @@ class Server : public HttpServer {
       req.remoteAddress = conn->remote;
       req.method = std::string(msg.method_string());
       req.target = std::string(msg.target());
-      parseTarget(req.target, &req.path, &req.query);
-      for (const auto& f : msg)
-        req.headers[strings::toLower(std::string_view(
-            f.name_string().data(), f.name_string().size()))] = std::string(f.value());
+      parseTarget(req.target, &req.path, &req.query, &req.queryList);
+      for (const auto& f : msg) {
+        std::string name(f.name_string().data(), f.name_string().size());
+        std::string value(f.value());
+        std::string& joined = req.headers[strings::toLower(name)];
+        joined = joined.empty() ? value : joined + ", " + value;
+        req.rawHeaders.emplace_back(std::move(name), std::move(value));
+      }
       req.body = std::move(msg.body());
       beast::get_lowest_layer(conn->stream).expires_never();
       auto handling = asio::co_spawn(workers_, runHandler(&req), use_awaitable);
       HttpResponse res = co_await std::move(handling);
+      if (res.upgrade) {
+        co_await proxyUpgrade(conn, *res.upgrade);
+        beast::get_lowest_layer(conn->stream).close();
+        co_return;
+      }
       if (res.stream) {
         co_await streamResponse(conn, res);
         // The reader watching for disconnects may still be pending: no TLS shutdown, just close.
@@ -283,6 +301,57 @@ class Server : public HttpServer {
     out.prepare_payload();
     boost::system::error_code ec;
     co_await http::async_write(conn->stream, out, asio::redirect_error(use_awaitable, ec));
+  }
+
+  // Copies bytes from one stream to another until either fails; then closes `closeMe`.
+  template <class From, class To>
+  static awaitable<void> pump(From& from, To& to, std::shared_ptr<bool> done,
+                              std::function<void()> closeBoth) {
+    char buf[16384];
+    boost::system::error_code ec;
+    while (!*done) {
+      size_t n =
+          co_await from.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
+      if (ec || n == 0) break;
+      co_await asio::async_write(to, asio::buffer(buf, n), asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+    }
+    if (!*done) {
+      *done = true;
+      closeBoth();
+    }
+  }
+
+  awaitable<void> proxyUpgrade(std::shared_ptr<Conn> conn, const UpgradeTarget& target) {
+    boost::system::error_code ec;
+    auto ex = co_await asio::this_coro::executor;
+    auto upstream = std::make_shared<tcp::socket>(ex);
+    tcp::endpoint ep(asio::ip::make_address(target.host, ec), target.port);
+    if (!ec) co_await upstream->async_connect(ep, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      std::string text = "error dialing backend: " + ec.message();
+      co_await writeSimple(conn, 502, text);
+      co_return;
+    }
+    upstream->set_option(tcp::no_delay(true), ec);
+    co_await asio::async_write(*upstream, asio::buffer(target.request),
+                               asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    // Bytes the client already sent after its request (rare, but part of the stream).
+    if (conn->buffer.size() > 0) {
+      auto pending = conn->buffer.data();
+      co_await asio::async_write(*upstream, pending, asio::redirect_error(use_awaitable, ec));
+      conn->buffer.consume(conn->buffer.size());
+    }
+    // Relay the upstream's answer (101 or an error) and everything after it, both ways.
+    auto done = std::make_shared<bool>(false);
+    auto closeBoth = [conn, upstream] {
+      boost::system::error_code ignored;
+      upstream->close(ignored);
+      beast::get_lowest_layer(conn->stream).close();
+    };
+    asio::co_spawn(ex, pump(conn->stream, *upstream, done, closeBoth), asio::detached);
+    co_await pump(*upstream, conn->stream, done, closeBoth);
   }
 
   // Watches the connection for the client going away while a stream is being written.

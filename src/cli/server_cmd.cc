@@ -6,24 +6,30 @@
 
 #include "commands.h"
 #include "flags.h"
+#include "node_setup.h"
 #include "podium/api/server.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
 #include "podium/controllers/manager.h"
+#include "podium/scheduler/scheduler.h"
 
 namespace podium::cli {
 
 namespace {
 const char* kServerUsage = R"(Usage: podium server [flags]
 
-Runs the Podium API server (and, once it exists, the node agent) on this machine.
+Runs Podium on this machine: the Kubernetes API server, the controllers and scheduler, the
+image registry and (unless --no-agent) the node agent with containerd.
 
 Flags:
   --data-dir DIR        state, credentials and kubeconfig (default /var/lib/podium)
   --api-port PORT       HTTPS port of the Kubernetes API (default 6443)
   --address ADDR        address to listen on (default 127.0.0.1)
   --service-cidr CIDR   ClusterIP range (default 10.43.0.0/16)
-  --no-agent            run only the control plane on this machine
+  --no-agent            run only the control plane (and the registry) on this machine
+  --registry-port PORT  port of the image registry on 127.0.0.1 (default 5000)
+  --node-name NAME      this node's name (default the host name)
+  --pod-cidr CIDR       this node's pod addresses (default 10.42.0.0/24)
   --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
   --log-level LEVEL     debug, info, warn or error (default info)
   --watch-history EVENTS
@@ -34,9 +40,10 @@ Flags:
 }  // namespace
 
 int serverCommand(const std::vector<std::string>& args) {
-  Flags flags({"data-dir", "api-port", "address", "service-cidr", "log-level",
-               "watch-bookmark-interval", "watch-history"},
-              {"no-agent", "no-fsync", "help"});
+  Flags flags(
+      {"data-dir", "api-port", "address", "service-cidr", "log-level", "watch-bookmark-interval",
+       "watch-history", "registry-port", "node-name", "pod-cidr"},
+      {"no-agent", "no-fsync", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
     return 2;
@@ -85,6 +92,21 @@ int serverCommand(const std::vector<std::string>& args) {
     o.cacheHistoryEvents = static_cast<size_t>(*n);
   }
 
+  NodeSetupOptions node;
+  node.dataDir = o.dataDir;
+  node.agent = !flags.has("no-agent");
+  if (auto p = flags.get("registry-port")) {
+    auto n = strings::parseInt(*p);
+    if (!n || *n <= 0 || *n > 65535) {
+      std::cerr << "podium server: --registry-port must be a port number\n";
+      return 2;
+    }
+    node.registryPort = static_cast<uint16_t>(*n);
+  }
+  node.agentOptions.nodeName = flags.get("node-name").value_or("");
+  node.agentOptions.podCidr = flags.get("pod-cidr").value_or(node.agentOptions.podCidr);
+  node.agentOptions.serviceCidr = o.serviceCidr;
+
   // Signals are taken synchronously by this thread; block them before any thread starts.
   sigset_t set;
   sigemptyset(&set);
@@ -99,6 +121,15 @@ int serverCommand(const std::vector<std::string>& args) {
     return 1;
   }
   auto controllers = controllers::startControllers((*server)->storage());
+  auto scheduler = scheduler::startScheduler((*server)->storage());
+  auto nodeRuntime = startNode(**server, node);
+  if (!nodeRuntime) {
+    std::cerr << "podium server: " << nodeRuntime.error() << "\n";
+    scheduler->stop();
+    controllers->stop();
+    (*server)->stop();
+    return 1;
+  }
   PODIUM_LOG(Info) << "API ready on https://" << o.address << ":" << (*server)->port();
   std::cout << "Podium API server is ready on https://" << o.address << ":" << (*server)->port()
             << "\n"
@@ -106,12 +137,11 @@ int serverCommand(const std::vector<std::string>& args) {
             << "  export KUBECONFIG=" << (*server)->kubeconfigPath() << "\n"
             << "  kubectl get namespaces\n"
             << std::flush;
-  if (!flags.has("no-agent"))
-    PODIUM_LOG(Info)
-        << "node agent: not built into this version yet; running the control plane only";
   int sig = 0;
   sigwait(&set, &sig);
   PODIUM_LOG(Info) << "signal " << sig << ": shutting down";
+  (*nodeRuntime)->stop();
+  scheduler->stop();
   controllers->stop();
   (*server)->stop();
   return 0;

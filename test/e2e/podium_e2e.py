@@ -38,8 +38,10 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
 class Server:
     """One `podium server` process with its own data directory."""
 
-    def __init__(self, data_dir=None, extra_args=()):
+    def __init__(self, data_dir=None, extra_args=(), agent=False):
         self.owned_dir = data_dir is None
+        self.agent = agent
+        self.registry_port = free_port()
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="podium-e2e-")
         self.extra_args = list(extra_args)
         self.port = None
@@ -57,9 +59,10 @@ class Server:
             os.remove(kc)
         self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
-            [PODIUM, "server", "--data-dir", self.data_dir, "--api-port", str(self.port), "--no-agent"] + self.extra_args,
+            [PODIUM, "server", "--data-dir", self.data_dir, "--api-port", str(self.port),
+             "--registry-port", str(self.registry_port)] + ([] if self.agent else ["--no-agent"]) + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(kc) or self.proc.poll() is not None, 30, what="kubeconfig")
+        wait_for(lambda: os.path.exists(kc) or self.proc.poll() is not None, 60, what="kubeconfig")
         if self.proc.poll() is not None:
             raise RuntimeError("podium server exited: " + self.read_log())
         return self
@@ -72,7 +75,7 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -94,8 +97,28 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def leftover_pids(self):
+        """Processes still running from this server's data directory (containerd, shims, registry)."""
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if self.data_dir + "/" in cmd:
+                pids.append(int(entry))
+        return pids
+
     def close(self):
         self.stop()
+        for pid in self.leftover_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         if self.owned_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         shutil.rmtree(self.home, ignore_errors=True)

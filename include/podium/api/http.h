@@ -16,11 +16,13 @@
 namespace podium::api {
 
 struct HttpRequest {
-  std::string method;                          // "GET"
-  std::string target;                          // raw request target ("/api/v1/pods?limit=500")
-  std::string path;                            // percent-decoded path
-  std::map<std::string, std::string> query;    // decoded; first value wins
-  std::map<std::string, std::string> headers;  // lower-case names
+  std::string method;                        // "GET"
+  std::string target;                        // raw request target ("/api/v1/pods?limit=500")
+  std::string path;                          // percent-decoded path
+  std::map<std::string, std::string> query;  // decoded; first value wins
+  std::vector<std::pair<std::string, std::string>> queryList;  // every parameter, in order
+  std::map<std::string, std::string> headers;  // lower-case names; repeated fields joined by ", "
+  std::vector<std::pair<std::string, std::string>> rawHeaders;  // as received, repeats kept
   std::string body;
   // TLS client certificate, set only when it verified against the cluster CA.
   bool clientCertVerified = false;
@@ -31,6 +33,8 @@ struct HttpRequest {
   std::string header(const std::string& lowerName) const;
   std::string param(const std::string& name) const;
   bool hasParam(const std::string& name) const { return query.count(name) > 0; }
+  // Every value of a repeated parameter ("command=sh&command=-c").
+  std::vector<std::string> params(const std::string& name) const;
 };
 
 // A response body produced over time (watch streams, log follows). Polled by the transport on
@@ -49,11 +53,21 @@ class ResponseStream {
   virtual void cancel() = 0;
 };
 
+// An HTTP upgrade (WebSocket, SPDY) handed on to another server: the transport sends
+// `request` to host:port, relays the answer to the client and, on 101, splices both connections
+// until either side closes (what the kubelet does for exec, attach and port-forward).
+struct UpgradeTarget {
+  std::string host;
+  uint16_t port = 0;
+  std::string request;  // the complete HTTP/1.1 request head to send upstream
+};
+
 struct HttpResponse {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::shared_ptr<ResponseStream> stream;  // if set, the body is streamed (chunked) instead
+  std::shared_ptr<UpgradeTarget> upgrade;  // if set, the connection is proxied instead
 
   void setHeader(const std::string& name, const std::string& value);
 };

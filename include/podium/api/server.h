@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "podium/api/node_connector.h"
 #include "podium/api/storage.h"
 #include "podium/common/expected.h"
 
@@ -32,6 +33,8 @@ class ApiServer {
   virtual uint16_t port() const = 0;
   virtual std::string kubeconfigPath() const = 0;
   virtual Storage& storage() = 0;
+  // Routes pods/log, exec, attach and portforward for pods on `node` (nullptr removes it).
+  virtual void setNodeConnector(const std::string& node, NodeConnector* connector) = 0;
   // Stops serving and closes the store. Idempotent.
   virtual void stop() = 0;
 };

@@ -1,0 +1,48 @@
+#pragma once
+
+// How the API server reaches the node a pod runs on for pods/log, pods/exec, pods/attach and
+// pods/portforward (the kubelet's role upstream). A node agent in the server process
+// implements it directly.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "podium/api/http.h"
+#include "podium/api/status.h"
+
+namespace podium::api {
+
+struct LogOptions {
+  std::string container;
+  bool follow = false;
+  bool previous = false;
+  bool timestamps = false;
+  std::optional<int64_t> tailLines;
+  std::optional<int64_t> sinceSeconds;
+  std::optional<std::chrono::system_clock::time_point> sinceTime;
+  std::optional<int64_t> limitBytes;
+};
+
+struct ExecOptions {
+  std::string container;
+  std::vector<std::string> command;
+  bool stdin = false, stdout = false, stderr = false, tty = false;
+};
+
+class NodeConnector {
+ public:
+  virtual ~NodeConnector() = default;
+  // A text/plain stream of the container's log.
+  virtual Expected<std::shared_ptr<ResponseStream>, ApiError> logs(const Json& pod,
+                                                                   const LogOptions& options) = 0;
+  // URLs of the runtime's streaming server for one session ("http://127.0.0.1:port/exec/token").
+  virtual Expected<std::string, ApiError> exec(const Json& pod, const ExecOptions& options) = 0;
+  virtual Expected<std::string, ApiError> attach(const Json& pod, const ExecOptions& options) = 0;
+  virtual Expected<std::string, ApiError> portForward(const Json& pod,
+                                                      const std::vector<int32_t>& ports) = 0;
+};
+
+}  // namespace podium::api

@@ -1,0 +1,44 @@
+#pragma once
+
+// The node agent (the kubelet's role): registers this machine as a Node and renews its Lease,
+// runs containerd and drives it through the CRI to run the pods scheduled here — sandboxes,
+// image pulls, init and app containers with restart policies and CrashLoopBackOff, probes,
+// graceful termination — and reports pod status and events as Kubernetes does. It also serves
+// the API server's logs, exec, attach and port-forward requests for its pods.
+
+#include <memory>
+#include <string>
+
+#include "podium/api/node_connector.h"
+#include "podium/client/client.h"
+#include "podium/common/expected.h"
+
+namespace podium::node {
+
+struct AgentOptions {
+  std::string dataDir;
+  std::string nodeName;  // default: the host name
+  std::string nodeIp;    // default: the first non-loopback IPv4 address, else 127.0.0.1
+  std::string podCidr = "10.42.0.0/24";
+  std::string clusterCidr = "10.42.0.0/16";
+  std::string serviceCidr = "10.43.0.0/16";
+  std::string clusterDns = "10.43.0.10";
+  std::string clusterDomain = "cluster.local";
+  std::string registry;      // "127.0.0.1:5000"
+  std::string sandboxImage;  // "127.0.0.1:5000/podium/pause:3.10"
+  bool controlPlane = true;  // labels the node as a control-plane node
+  int workers = 4;
+};
+
+class Agent : public api::NodeConnector {
+ public:
+  // Stops the agent. With `stopPods`, every pod sandbox is stopped first (a server shutdown);
+  // the pods stay in the API and come back on the next start.
+  virtual void stop(bool stopPods) = 0;
+  virtual const std::string& nodeName() const = 0;
+};
+
+Expected<std::unique_ptr<Agent>, std::string> startAgent(client::Client& client,
+                                                         const AgentOptions& options);
+
+}  // namespace podium::node

@@ -1,0 +1,29 @@
+#pragma once
+
+// A minimal blocking HTTP/1.1 client for loopback and pod addresses: readiness checks of the
+// processes the agent supervises and the httpGet probes of containers.
+
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "podium/common/expected.h"
+
+namespace podium::node {
+
+struct HttpResult {
+  int status = 0;
+  std::string body;  // first 10 KiB at most
+};
+
+// GET http://host:port/path. Errors (refused, timeout, malformed reply) are messages.
+Expected<HttpResult, std::string> httpGet(const std::string& host, int port,
+                                          const std::string& path,
+                                          std::chrono::milliseconds timeout,
+                                          const std::map<std::string, std::string>& headers = {});
+
+// Connects to host:port within `timeout` (tcpSocket probes).
+Expected<void, std::string> tcpConnect(const std::string& host, int port,
+                                       std::chrono::milliseconds timeout);
+
+}  // namespace podium::node

@@ -1,0 +1,35 @@
+#pragma once
+
+// Building images with buildah and naming them the way containerd resolves them through the
+// cluster registry (which stands in for docker.io).
+
+#include <string>
+
+#include "podium/common/expected.h"
+
+namespace podium::node {
+
+// Where NAME:TAG lives in the cluster registry: short Docker Hub names map into the registry
+// as docker.io would ("nginx" -> "library/nginx:latest", "me/app:v1" -> "me/app:v1"); names
+// with a registry host keep it. Returns {registry host or "", repository:tag}.
+struct ImageRef {
+  std::string registry;    // "" = the cluster registry (docker.io mirror)
+  std::string repository;  // "library/nginx"
+  std::string tag;         // "latest"
+  std::string str() const { return repository + ":" + tag; }
+};
+ImageRef parseImageRef(const std::string& name);
+
+struct BuildOptions {
+  std::string contextDir;
+  std::string dockerfile;  // default: contextDir/Dockerfile
+  std::string tag;         // NAME:TAG as users write it
+  std::string registry;    // "127.0.0.1:5000"
+  std::string storageDir;  // buildah's storage (DATA/buildah)
+};
+
+// Builds with buildah (vfs storage, chroot isolation) and pushes to the registry. Returns the
+// pushed reference ("127.0.0.1:5000/me/app:v1").
+Expected<std::string, std::string> buildAndPush(const BuildOptions& options);
+
+}  // namespace podium::node

@@ -1,0 +1,34 @@
+#pragma once
+
+// The cluster's image registry: Debian's docker-registry (distribution 2.8), run and supervised
+// by the server with its data in the data directory, serving plain HTTP on loopback.
+
+#include <memory>
+#include <string>
+
+#include "podium/common/expected.h"
+#include "podium/node/process.h"
+
+namespace podium::node {
+
+struct RegistryOptions {
+  std::string dataDir;  // the registry keeps DATA/registry/{config.yml,data,log}
+  uint16_t port = 5000;
+};
+
+class Registry {
+ public:
+  static Expected<std::unique_ptr<Registry>, std::string> start(const RegistryOptions& options);
+  ~Registry();
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  uint16_t port() const { return port_; }
+  // True if the registry has NAME:TAG ("podium/pause:3.10").
+  bool has(const std::string& repository, const std::string& tag) const;
+  void stop();
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace podium::node

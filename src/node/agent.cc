@@ -1,0 +1,410 @@
+// The node agent's lifecycle: containerd, node registration and heartbeats, the pod informer,
+// the pod lifecycle event generator (PLEG) and the pod workers.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent_impl.h"
+#include "podium/common/log.h"
+#include "podium/common/strings.h"
+#include "podium/common/time.h"
+
+namespace podium::node {
+
+namespace res = client::resources;
+using SteadyClock = std::chrono::steady_clock;
+
+const runtime::v1::PodSandbox* RuntimePod::readySandbox() const {
+  for (const auto& s : sandboxes)
+    if (s.state() == runtime::v1::SANDBOX_READY) return &s;
+  return nullptr;
+}
+
+const runtime::v1::Container* RuntimePod::latest(const std::string& sandboxId,
+                                                 const std::string& name) const {
+  const runtime::v1::Container* best = nullptr;
+  for (const auto& c : containers)
+    if (c.pod_sandbox_id() == sandboxId && c.metadata().name() == name &&
+        (!best || c.metadata().attempt() > best->metadata().attempt()))
+      best = &c;
+  return best;
+}
+
+const runtime::v1::Container* RuntimePod::previous(const std::string& sandboxId,
+                                                   const std::string& name) const {
+  const runtime::v1::Container* last = latest(sandboxId, name);
+  const runtime::v1::Container* best = nullptr;
+  for (const auto& c : containers)
+    if (c.metadata().name() == name && &c != last && (!best || c.created_at() > best->created_at()))
+      best = &c;
+  return best;
+}
+
+namespace {
+
+std::string hostname() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  std::string h = strings::toLower(buf);
+  return h.empty() ? "podium-node" : h;
+}
+
+std::string detectNodeIp() {
+  struct ifaddrs* addrs = nullptr;
+  std::string out = "127.0.0.1";
+  if (getifaddrs(&addrs) != 0) return out;
+  for (auto* a = addrs; a; a = a->ifa_next) {
+    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+    if (a->ifa_flags & IFF_LOOPBACK) continue;
+    std::string name = a->ifa_name;
+    if (name.rfind("podium", 0) == 0 || name.rfind("cni", 0) == 0 || name.rfind("veth", 0) == 0)
+      continue;
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, ip, sizeof ip);
+    out = ip;
+    break;
+  }
+  freeifaddrs(addrs);
+  return out;
+}
+
+std::string readFirstLine(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return std::string(strings::trim(line));
+}
+
+std::string osImage() {
+  std::ifstream f("/etc/os-release");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("PRETTY_NAME=", 0) == 0) {
+      std::string v = line.substr(12);
+      if (v.size() >= 2 && v.front() == '"') v = v.substr(1, v.size() - 2);
+      return v;
+    }
+  return "Linux";
+}
+
+}  // namespace
+
+AgentImpl::AgentImpl(client::Client& client, AgentOptions options)
+    : client_(client),
+      opts_(std::move(options)),
+      queue_(std::chrono::milliseconds(200), std::chrono::seconds(60)) {
+  if (opts_.nodeName.empty()) opts_.nodeName = hostname();
+  if (opts_.nodeIp.empty()) opts_.nodeIp = detectNodeIp();
+}
+
+AgentImpl::~AgentImpl() { stop(false); }
+
+Expected<void, std::string> AgentImpl::start() {
+  std::error_code ec;
+  std::filesystem::create_directories(opts_.dataDir + "/pods", ec);
+  ContainerdOptions co;
+  co.dataDir = opts_.dataDir;
+  co.registry = opts_.registry;
+  co.sandboxImage = opts_.sandboxImage;
+  co.podCidr = opts_.podCidr;
+  co.clusterCidr = opts_.clusterCidr;
+  co.serviceCidr = opts_.serviceCidr;
+  auto c = Containerd::start(co);
+  if (!c) return Unexpected(c.error());
+  containerd_ = std::move(*c);
+  cri_ = std::make_unique<CriClient>(containerd_->socket());
+  bool up = waitUntil([&] { return cri_->version().has_value(); }, std::chrono::seconds(30));
+  if (!up) return Unexpected(std::string("containerd's CRI did not answer"));
+  auto v = cri_->version();
+  runtimeVersion_ = v->runtime_name() + "://" + v->runtime_version();
+  events_ = std::make_unique<client::EventRecorder>(client_, "kubelet", opts_.nodeName);
+  if (auto r = registerNode(); !r) return r;
+  prober_ = std::make_unique<Prober>(
+      *cri_, [this](const std::string& key) { queue_.add(key); },
+      [this](const std::string& key, const std::string& container, Prober::Kind kind,
+             const std::string& msg) {
+        auto [ns, name] = client::Informer::splitKey(key);
+        if (auto pod = pods_->get(ns, name))
+          events_->record(*pod, "Warning", "Unhealthy",
+                          std::string(Prober::kindName(kind)) + " probe failed: " + msg,
+                          "spec.containers{" + container + "}");
+      });
+  client::ListOptions mine;
+  mine.fieldSelector = "spec.nodeName=" + opts_.nodeName;
+  pods_ =
+      std::make_unique<client::Informer>(client_, res::kPods, "", mine, std::chrono::seconds(60));
+  auto enqueue = [this](const ObjectPtr& p) { queue_.add(client::Informer::keyOf(*p)); };
+  pods_->addHandlers(
+      {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, enqueue});
+  services_ = std::make_unique<client::Informer>(client_, res::kServices);
+  services_->start();
+  pods_->start();
+  pods_->waitForSync(std::chrono::seconds(30));
+  services_->waitForSync(std::chrono::seconds(30));
+  for (int i = 0; i < opts_.workers; ++i)
+    threads_.emplace_back([this] {
+      std::string key;
+      while (queue_.get(&key)) {
+        bool ok = false;
+        try {
+          ok = syncPod(key);
+        } catch (const std::exception& e) {
+          PODIUM_LOG(Error) << "sync pod " << key << " threw: " << e.what();
+        }
+        if (ok)
+          queue_.forget(key);
+        else
+          queue_.addRateLimited(key);
+        queue_.done(key);
+      }
+    });
+  threads_.emplace_back([this] { plegLoop(); });
+  threads_.emplace_back([this] { heartbeatLoop(); });
+  PODIUM_LOG(Info) << "node agent " << opts_.nodeName << " ready (" << runtimeVersion_ << ", pods "
+                   << opts_.podCidr << ")";
+  return {};
+}
+
+void AgentImpl::stop(bool stopPods) {
+  if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(stopMu_);
+    stopCv_.notify_all();
+  }
+  queue_.shutdown();
+  if (pods_) pods_->stop();
+  if (services_) services_->stop();
+  // Sandboxes stop before the workers are joined: a worker waiting out a long grace period
+  // in StopContainer returns as soon as the container is gone.
+  if (stopPods && cri_) stopAllSandboxes();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  if (stopPods && cri_) reportStoppedPods();
+  prober_.reset();
+  if (containerd_) containerd_->stop();
+}
+
+void AgentImpl::stopAllSandboxes() {
+  auto sandboxes = cri_->listPodSandboxes();
+  if (!sandboxes) return;
+  // Containers get SIGTERM together and 5 s to exit before SIGKILL.
+  auto containers = cri_->listContainers();
+  std::vector<std::thread> stoppers;
+  if (containers)
+    for (const auto& c : *containers)
+      if (c.state() == runtime::v1::CONTAINER_RUNNING)
+        stoppers.emplace_back(
+            [this, id = c.id()] { logFailure(cri_->stopContainer(id, 5), "stopContainer"); });
+  for (auto& t : stoppers) t.join();
+  for (const auto& s : *sandboxes)
+    if (s.state() == runtime::v1::SANDBOX_READY)
+      logFailure(cri_->stopPodSandbox(s.id()), "stopPodSandbox");
+  PODIUM_LOG(Info) << "stopped " << sandboxes->size() << " pod sandboxes";
+}
+
+// After a shutdown stopped the containers, the pods' status says so (not Ready), so nothing
+// trusts them until the agent runs them again.
+void AgentImpl::reportStoppedPods() {
+  std::map<std::string, PodState> states;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    states = states_;
+  }
+  for (auto& [key, st] : states) {
+    auto [ns, name] = client::Informer::splitKey(key);
+    auto pod = client_.get(res::kPods, ns, name);
+    if (!pod || controllers::uidOf(*pod) != st.uid) continue;
+    st.lastStatus = nullptr;
+    writeStatus(*pod, st, runtimeFor(st.uid));
+  }
+}
+
+Json AgentImpl::nodeStatus() {
+  struct sysinfo si {};
+  sysinfo(&si);
+  int64_t memKi = static_cast<int64_t>(si.totalram) * si.mem_unit / 1024;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  struct utsname u {};
+  uname(&u);
+  std::string now = timefmt::rfc3339(realClock().now());
+  auto cond = [&](const char* type, const char* status, const char* reason, const char* message) {
+    return Json{{"type", type},
+                {"status", status},
+                {"lastHeartbeatTime", now},
+                {"lastTransitionTime", now},
+                {"reason", reason},
+                {"message", message}};
+  };
+  Json capacity = {{"cpu", std::to_string(cpus)},
+                   {"memory", std::to_string(memKi) + "Ki"},
+                   {"pods", "110"},
+                   {"ephemeral-storage", "100Gi"},
+                   {"hugepages-2Mi", "0"}};
+  return {{"capacity", capacity},
+          {"allocatable", capacity},
+          {"conditions",
+           Json::array({cond("MemoryPressure", "False", "KubeletHasSufficientMemory",
+                             "kubelet has sufficient memory available"),
+                        cond("DiskPressure", "False", "KubeletHasNoDiskPressure",
+                             "kubelet has no disk pressure"),
+                        cond("PIDPressure", "False", "KubeletHasSufficientPID",
+                             "kubelet has sufficient PID available"),
+                        cond("Ready", "True", "KubeletReady", "kubelet is posting ready status")})},
+          {"addresses", Json::array({{{"type", "InternalIP"}, {"address", opts_.nodeIp}},
+                                     {{"type", "Hostname"}, {"address", opts_.nodeName}}})},
+          {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 10250}}}}},
+          {"nodeInfo",
+           {{"machineID", readFirstLine("/etc/machine-id")},
+            {"systemUUID", readFirstLine("/etc/machine-id")},
+            {"bootID", readFirstLine("/proc/sys/kernel/random/boot_id")},
+            {"kernelVersion", u.release},
+            {"osImage", osImage()},
+            {"containerRuntimeVersion", runtimeVersion_},
+            {"kubeletVersion", "v1.32.4+podium"},
+            {"kubeProxyVersion", "v1.32.4+podium"},
+            {"operatingSystem", "linux"},
+            {"architecture", std::string(u.machine) == "aarch64" ? "arm64" : "amd64"}}}};
+}
+
+Expected<void, std::string> AgentImpl::registerNode() {
+  Json labels = {{"kubernetes.io/hostname", opts_.nodeName},
+                 {"kubernetes.io/os", "linux"},
+                 {"kubernetes.io/arch", "amd64"},
+                 {"beta.kubernetes.io/os", "linux"},
+                 {"beta.kubernetes.io/arch", "amd64"}};
+  if (opts_.controlPlane) labels["node-role.kubernetes.io/control-plane"] = "true";
+  auto existing = client_.get(res::kNodes, "", opts_.nodeName);
+  if (!existing) {
+    Json node = {
+        {"apiVersion", "v1"},
+        {"kind", "Node"},
+        {"metadata", {{"name", opts_.nodeName}, {"labels", labels}}},
+        {"spec", {{"podCIDR", opts_.podCidr}, {"podCIDRs", Json::array({opts_.podCidr})}}}};
+    auto made = client_.create(res::kNodes, "", node);
+    if (!made && made.error().code() != 409)
+      return Unexpected("register node: " + made.error().message());
+  } else {
+    Json patch = {
+        {"metadata", {{"labels", labels}}},
+        {"spec", {{"podCIDR", opts_.podCidr}, {"podCIDRs", Json::array({opts_.podCidr})}}}};
+    if (auto r = client_.patch(res::kNodes, "", opts_.nodeName, patch); !r)
+      return Unexpected("register node: " + r.error().message());
+  }
+  auto cur = client_.get(res::kNodes, "", opts_.nodeName);
+  if (!cur) return Unexpected("register node: " + cur.error().message());
+  nodeUid_ = json::getString(*cur, {"metadata", "uid"});
+  Json obj = *cur;
+  obj["status"] = nodeStatus();
+  auto st = client_.update(res::kNodes, "", obj, "status");
+  if (!st) return Unexpected("node status: " + st.error().message());
+  events_->record(*cur, "Normal", "Starting", "Starting kubelet.");
+  events_->record(*cur, "Normal", "NodeReady",
+                  "Node " + opts_.nodeName + " status is now: NodeReady");
+  return {};
+}
+
+void AgentImpl::heartbeatLoop() {
+  auto lastStatus = SteadyClock::now();
+  while (!stopping_) {
+    // The Lease says "alive" every 10 s; the full status is refreshed every minute.
+    std::string now = timefmt::rfc3339Micro(realClock().now());
+    Json lease = {
+        {"apiVersion", "coordination.k8s.io/v1"},
+        {"kind", "Lease"},
+        {"metadata",
+         {{"name", opts_.nodeName},
+          {"namespace", "kube-node-lease"},
+          {"ownerReferences", Json::array({{{"apiVersion", "v1"},
+                                            {"kind", "Node"},
+                                            {"name", opts_.nodeName},
+                                            {"uid", nodeUid_}}})}}},
+        {"spec",
+         {{"holderIdentity", opts_.nodeName}, {"leaseDurationSeconds", 40}, {"renewTime", now}}}};
+    auto r = client_.apply(res::kLeases, "kube-node-lease", lease, true);
+    if (!r) PODIUM_LOG(Debug) << "lease: " << r.error().message();
+    if (SteadyClock::now() - lastStatus > std::chrono::seconds(60)) {
+      lastStatus = SteadyClock::now();
+      if (auto cur = client_.get(res::kNodes, "", opts_.nodeName)) {
+        Json obj = *cur;
+        Json fresh = nodeStatus();
+        // Keep transition times of conditions that did not change.
+        const Json& oldConds = at(*cur, {"status", "conditions"});
+        for (auto& c : fresh["conditions"])
+          for (const auto& o : oldConds)
+            if (json::str(o, "type") == json::str(c, "type") &&
+                json::str(o, "status") == json::str(c, "status"))
+              c["lastTransitionTime"] = json::str(o, "lastTransitionTime");
+        obj["status"] = fresh;
+        if (auto r = client_.update(res::kNodes, "", obj, "status"); !r)
+          PODIUM_LOG(Warn) << "node status: " << r.error().message();
+      }
+    }
+    std::unique_lock<std::mutex> lock(stopMu_);
+    stopCv_.wait_for(lock, std::chrono::seconds(10), [&] { return stopping_.load(); });
+  }
+}
+
+// Relists the runtime often and wakes the pods whose containers or sandboxes changed state.
+void AgentImpl::plegLoop() {
+  std::map<std::string, std::string> last;  // container/sandbox id -> state + attempt
+  while (!stopping_) {
+    auto sandboxes = cri_->listPodSandboxes();
+    auto containers = cri_->listContainers();
+    if (sandboxes && containers) {
+      std::map<std::string, std::string> now;
+      std::map<std::string, std::string> sandboxUid;  // sandbox id -> pod uid
+      std::set<std::string> changedUids;
+      for (const auto& s : *sandboxes) {
+        std::string uid = s.metadata().uid();
+        sandboxUid[s.id()] = uid;
+        now[s.id()] = "s" + std::to_string(s.state());
+      }
+      for (const auto& c : *containers) {
+        auto it = c.labels().find(kLabelPodUid);
+        now[c.id()] =
+            "c" + std::to_string(c.state()) + (it == c.labels().end() ? "" : "/" + it->second);
+      }
+      for (const auto& [id, state] : now) {
+        auto it = last.find(id);
+        if (it != last.end() && it->second == state) continue;
+        if (sandboxUid.count(id))
+          changedUids.insert(sandboxUid[id]);
+        else if (auto slash = state.find('/'); slash != std::string::npos)
+          changedUids.insert(state.substr(slash + 1));
+      }
+      for (const auto& [id, state] : last)
+        if (!now.count(id))
+          if (auto slash = state.find('/'); slash != std::string::npos)
+            changedUids.insert(state.substr(slash + 1));
+      last = std::move(now);
+      std::vector<std::string> keys;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& uid : changedUids)
+          if (auto k = uidToKey_.find(uid); k != uidToKey_.end()) keys.push_back(k->second);
+      }
+      for (const auto& k : keys) queue_.add(k);
+      cleanupOrphans(sandboxUid);
+    }
+    std::unique_lock<std::mutex> lock(stopMu_);
+    stopCv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stopping_.load(); });
+  }
+}
+
+Expected<std::unique_ptr<Agent>, std::string> startAgent(client::Client& client,
+                                                         const AgentOptions& options) {
+  auto a = std::make_unique<AgentImpl>(client, options);
+  if (auto r = a->start(); !r) {
+    a->stop(false);
+    return Unexpected(r.error());
+  }
+  return std::unique_ptr<Agent>(std::move(a));
+}
+
+}  // namespace podium::node

@@ -1,0 +1,164 @@
+#pragma once
+
+// Internals of the node agent, shared by its source files.
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "../controllers/util.h"
+#include "cri_client.h"
+#include "podium/client/events.h"
+#include "podium/client/informer.h"
+#include "podium/client/workqueue.h"
+#include "podium/node/agent.h"
+#include "podium/node/containerd.h"
+#include "prober.h"
+
+namespace podium::node {
+
+using client::ObjectPtr;
+using controllers::at;
+
+// Kubelet-style exponential back-off: the first restart is immediate, then 10 s, 20 s, ...,
+// capped at 300 s; reset after a long quiet spell.
+struct Backoff {
+  std::chrono::steady_clock::time_point last{};
+  std::chrono::seconds delay{0};
+  bool active(std::chrono::steady_clock::time_point now) const {
+    return delay.count() > 0 && now < last + delay;
+  }
+  std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point now) const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(last + delay - now);
+  }
+  void next(std::chrono::steady_clock::time_point now) {
+    if (delay.count() > 0 && now - last > std::chrono::seconds(600))
+      delay = std::chrono::seconds(0);
+    delay = delay.count() == 0 ? std::chrono::seconds(10)
+                               : std::min(delay * 2, std::chrono::seconds(300));
+    last = now;
+  }
+};
+
+// What the runtime holds for one pod, read from the CRI at the start of each sync.
+struct RuntimePod {
+  std::vector<runtime::v1::PodSandbox> sandboxes;  // newest first
+  std::vector<runtime::v1::Container> containers;  // all attempts, newest first
+  const runtime::v1::PodSandbox* readySandbox() const;
+  // The latest attempt of a container in a sandbox, or nullptr.
+  const runtime::v1::Container* latest(const std::string& sandboxId, const std::string& name) const;
+  const runtime::v1::Container* previous(const std::string& sandboxId,
+                                         const std::string& name) const;
+};
+
+struct PodState {
+  std::string uid;
+  std::string startTime;
+  std::string podIp;
+  std::string sandboxId;
+  runtime::v1::PodSandboxConfig sandboxConfig;
+  std::map<std::string, Backoff> restartBackoff;  // container name
+  std::map<std::string, Backoff> pullBackoff;     // image
+  std::map<std::string, std::pair<std::string, std::string>>
+      waiting;                                  // container -> reason, message
+  std::map<std::string, std::string> imageIds;  // container -> image id
+  std::set<std::string> killedForLiveness;      // container ids
+  // The attempt number a container starts at in a new sandbox: restart counts carry over a
+  // sandbox change (a node restart), as the kubelet's do.
+  std::map<std::string, uint32_t> nextAttempt;
+  Json lastStatus;
+  bool terminated = false;  // sandbox stopped after the pod finished
+};
+
+class AgentImpl : public Agent {
+ public:
+  AgentImpl(client::Client& client, AgentOptions options);
+  ~AgentImpl() override;
+  Expected<void, std::string> start();
+  void stop(bool stopPods) override;
+  const std::string& nodeName() const override { return opts_.nodeName; }
+
+  // api::NodeConnector
+  Expected<std::shared_ptr<api::ResponseStream>, api::ApiError> logs(
+      const Json& pod, const api::LogOptions& o) override;
+  Expected<std::string, api::ApiError> exec(const Json& pod, const api::ExecOptions& o) override;
+  Expected<std::string, api::ApiError> attach(const Json& pod, const api::ExecOptions& o) override;
+  Expected<std::string, api::ApiError> portForward(const Json& pod,
+                                                   const std::vector<int32_t>& ports) override;
+
+  // --- pod_sync.cc ---
+  bool syncPod(const std::string& key);
+  void probeResultChanged(const std::string& podKey) { queue_.add(podKey); }
+
+ private:
+  // agent.cc
+  Expected<void, std::string> registerNode();
+  void heartbeatLoop();
+  void plegLoop();
+  Json nodeStatus();
+  void stopAllSandboxes();
+  void reportStoppedPods();
+
+  // pod_sync.cc
+  RuntimePod runtimeFor(const std::string& uid);
+  bool terminatePod(const Json& pod, PodState& st, const RuntimePod& rt, int64_t grace);
+  void killRuntime(const RuntimePod& rt, int64_t grace);
+  Expected<void, std::string> ensureSandbox(const Json& pod, PodState& st, const RuntimePod& rt,
+                                            bool* created);
+  runtime::v1::PodSandboxConfig sandboxConfigFor(const Json& pod, uint32_t attempt);
+  // Starts (or restarts) one container; returns false if it could not (status explains why).
+  bool startContainer(const Json& pod, PodState& st, const Json& spec, uint32_t attempt, bool init);
+  Expected<std::string, std::string> pullIfNeeded(const Json& pod, PodState& st, const Json& spec);
+  Expected<runtime::v1::ContainerConfig, std::string> containerConfigFor(const Json& pod,
+                                                                         PodState& st,
+                                                                         const Json& spec,
+                                                                         uint32_t attempt);
+  void removeOldAttempts(const RuntimePod& rt, const std::string& sandboxId,
+                         const std::string& name, uint32_t keepFrom);
+  bool writeStatus(const Json& pod, PodState& st, const RuntimePod& rt);
+  void cleanupOrphans(const std::map<std::string, std::string>& sandboxUids);
+
+  // pod_status.cc
+  Json computeStatus(const Json& pod, PodState& st, const RuntimePod& rt);
+
+  // pod_env.cc
+  Expected<std::vector<std::pair<std::string, std::string>>, std::string> environment(
+      const Json& pod, const Json& container);
+  Expected<std::vector<runtime::v1::Mount>, std::string> mounts(const Json& pod,
+                                                                const Json& container);
+  std::string podDir(const std::string& uid) const { return opts_.dataDir + "/pods/" + uid; }
+
+ public:
+  client::Client& client_;
+  AgentOptions opts_;
+  std::unique_ptr<Containerd> containerd_;
+  std::unique_ptr<CriClient> cri_;
+  std::unique_ptr<client::EventRecorder> events_;
+  std::unique_ptr<client::Informer> pods_;
+  std::unique_ptr<client::Informer> services_;
+  std::unique_ptr<Prober> prober_;
+  client::WorkQueue queue_;
+  std::mutex mu_;                           // guards states_ and uidToKey_
+  std::map<std::string, PodState> states_;  // pod key ("ns/name")
+  std::map<std::string, std::string> uidToKey_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  std::mutex stopMu_;  // guards stopCv_ waits
+  std::condition_variable stopCv_;
+  std::string runtimeVersion_;
+  std::string nodeUid_;
+};
+
+// $(VAR) references in env values, command and args, resolved against `env`; $$ escapes.
+std::string expandVars(const std::string& in, const std::map<std::string, std::string>& env);
+
+// Pod identity labels the agent puts on CRI sandboxes and containers (the kubelet's names).
+constexpr const char* kLabelPodName = "io.kubernetes.pod.name";
+constexpr const char* kLabelPodNamespace = "io.kubernetes.pod.namespace";
+constexpr const char* kLabelPodUid = "io.kubernetes.pod.uid";
+constexpr const char* kLabelContainerName = "io.kubernetes.container.name";
+
+}  // namespace podium::node

@@ -1,0 +1,82 @@
+#include "podium/node/images.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "podium/common/log.h"
+#include "podium/node/process.h"
+
+namespace podium::node {
+
+ImageRef parseImageRef(const std::string& name) {
+  ImageRef ref;
+  std::string rest = name;
+  auto at = rest.find('@');
+  if (at != std::string::npos) rest = rest.substr(0, at);
+  auto slash = rest.find('/');
+  if (slash != std::string::npos) {
+    std::string first = rest.substr(0, slash);
+    if (first.find('.') != std::string::npos || first.find(':') != std::string::npos ||
+        first == "localhost") {
+      ref.registry = first;
+      rest = rest.substr(slash + 1);
+    }
+  }
+  auto colon = rest.rfind(':');
+  if (colon != std::string::npos && rest.find('/', colon) == std::string::npos) {
+    ref.tag = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+  } else {
+    ref.tag = "latest";
+  }
+  if ((ref.registry.empty() || ref.registry == "docker.io") && rest.find('/') == std::string::npos)
+    rest = "library/" + rest;
+  if (ref.registry == "docker.io" || ref.registry == "index.docker.io") ref.registry.clear();
+  ref.repository = rest;
+  return ref;
+}
+
+Expected<std::string, std::string> buildAndPush(const BuildOptions& o) {
+  namespace fs = std::filesystem;
+  if (o.tag.empty()) return Unexpected(std::string("an image name (-t NAME:TAG) is required"));
+  std::error_code ec;
+  if (!fs::is_directory(o.contextDir, ec))
+    return Unexpected("build context " + o.contextDir + " is not a directory");
+  std::string dockerfile = o.dockerfile.empty() ? o.contextDir + "/Dockerfile" : o.dockerfile;
+  if (!fs::exists(dockerfile, ec)) return Unexpected("no Dockerfile at " + dockerfile);
+  ImageRef ref = parseImageRef(o.tag);
+  std::string target = (ref.registry.empty() ? o.registry : ref.registry) + "/" + ref.str();
+  fs::create_directories(o.storageDir, ec);
+  // Short names in FROM lines resolve through the cluster registry, as docker.io would.
+  std::string conf = o.storageDir + "/registries.conf";
+  {
+    std::ofstream f(conf, std::ios::trunc);
+    f << "unqualified-search-registries = [\"docker.io\"]\nshort-name-mode = \"permissive\"\n"
+      << "[[registry]]\nprefix = \"docker.io\"\nlocation = \"" << o.registry
+      << "\"\ninsecure = true\n"
+      << "[[registry]]\nlocation = \"" << o.registry << "\"\ninsecure = true\n";
+  }
+  std::vector<std::string> storage = {
+      "--registries-conf",    conf,        "--root",
+      o.storageDir + "/root", "--runroot", o.storageDir + "/runroot",
+      "--storage-driver",     "vfs"};
+  std::vector<std::string> bud = {"buildah"};
+  bud.insert(bud.end(), storage.begin(), storage.end());
+  std::vector<std::string> budArgs = {"bud",  "--isolation", "chroot",   "--layers=false",
+                                      "-q",   "-f",          dockerfile, "-t",
+                                      target, o.contextDir};
+  bud.insert(bud.end(), budArgs.begin(), budArgs.end());
+  auto built = runCommand(bud, std::chrono::seconds(900));
+  if (built.exitCode != 0) return Unexpected("buildah bud failed:\n" + built.output);
+  std::vector<std::string> push = {"buildah"};
+  push.insert(push.end(), storage.begin(), storage.end());
+  std::vector<std::string> pushArgs = {"push", "--tls-verify=false", "-q", target,
+                                       "docker://" + target};
+  push.insert(push.end(), pushArgs.begin(), pushArgs.end());
+  auto pushed = runCommand(push, std::chrono::seconds(300));
+  if (pushed.exitCode != 0) return Unexpected("buildah push failed:\n" + pushed.output);
+  PODIUM_LOG(Info) << "built and pushed " << target;
+  return target;
+}
+
+}  // namespace podium::node

@@ -1,0 +1,65 @@
+#include "podium/node/registry.h"
+
+#include <filesystem>
+
+#include "podium/api/tls.h"
+#include "podium/common/log.h"
+#include "podium/node/http_client.h"
+
+namespace podium::node {
+
+Expected<std::unique_ptr<Registry>, std::string> Registry::start(const RegistryOptions& o) {
+  std::string dir = o.dataDir + "/registry";
+  std::error_code ec;
+  std::filesystem::create_directories(dir + "/data", ec);
+  if (ec) return Unexpected("create " + dir + ": " + ec.message());
+  std::string config =
+      "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+      "storage:\n  filesystem:\n    rootdirectory: " +
+      dir +
+      "/data\n  delete:\n    enabled: true\n"
+      "http:\n  addr: 127.0.0.1:" +
+      std::to_string(o.port) + "\n";
+  if (auto w = api::tls::writeFileAtomic(dir + "/config.yml", config, 0644); !w)
+    return Unexpected(w.error());
+  // A registry left over from a previous run on this port answers already: reuse nothing, the
+  // port must be ours.
+  if (httpGet("127.0.0.1", o.port, "/v2/", std::chrono::milliseconds(200)))
+    return Unexpected("port " + std::to_string(o.port) +
+                      " is already serving; pick another with --registry-port");
+  auto p =
+      ChildProcess::spawn({"docker-registry", "serve", dir + "/config.yml"}, dir + "/registry.log");
+  if (!p) return Unexpected("docker-registry: " + p.error());
+  auto r = std::unique_ptr<Registry>(new Registry());
+  r->process_ = std::move(*p);
+  r->port_ = o.port;
+  bool up = waitUntil(
+      [&] {
+        auto res = httpGet("127.0.0.1", o.port, "/v2/", std::chrono::milliseconds(200));
+        return (res && res->status == 200) || !r->process_->running();
+      },
+      std::chrono::seconds(15));
+  if (!up || !r->process_->running())
+    return Unexpected("docker-registry did not come up on 127.0.0.1:" + std::to_string(o.port) +
+                      " (see " + dir + "/registry.log)");
+  PODIUM_LOG(Info) << "image registry serving on 127.0.0.1:" << o.port;
+  return r;
+}
+
+Registry::~Registry() { stop(); }
+
+void Registry::stop() {
+  if (process_) process_->stop(std::chrono::seconds(5));
+  process_.reset();
+}
+
+bool Registry::has(const std::string& repository, const std::string& tag) const {
+  auto r = httpGet("127.0.0.1", port_, "/v2/" + repository + "/manifests/" + tag,
+                   std::chrono::seconds(2),
+                   {{"Accept",
+                     "application/vnd.oci.image.manifest.v1+json, "
+                     "application/vnd.docker.distribution.manifest.v2+json"}});
+  return r && r->status == 200;
+}
+
+}  // namespace podium::node

@@ -1,0 +1,431 @@
+"""Workloads end to end, as root, on the real node: the seed's Deployment built from
+examples/hello and run through containerd, self-healing, rolling updates, scaling, exec,
+port-forward, back-offs, namespace deletion and a server restart — all driven by kubectl.
+
+Times the issue asks for are printed as `MEASURED ...` lines."""
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+from podium_e2e import KUBECTL, PODIUM, Server, free_port, wait_for
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HELLO = os.path.join(ROOT, "examples", "hello")
+SEED = os.path.join(HELLO, "manifests")
+BUSYBOX = "podium/busybox:1.35"
+
+
+def http_get(url, timeout=2.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def is_ready(pod):
+    for c in pod.get("status", {}).get("conditions", []):
+        if c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
+
+
+def container_status(pod, name=None):
+    for s in pod.get("status", {}).get("containerStatuses", []):
+        if name is None or s["name"] == name:
+            return s
+    return {}
+
+
+@unittest.skipUnless(os.geteuid() == 0, "the node agent needs root")
+class WorkloadsTest(unittest.TestCase):
+    server = None
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(PODIUM) or KUBECTL is None:
+            raise unittest.SkipTest("podium binary or kubectl missing")
+        cls.server = Server(agent=True).start()
+        try:
+            wait_for(cls.node_ready, 60, 0.2, "the node to be Ready")
+            cls.registry = "127.0.0.1:%d" % cls.server.registry_port
+            cls.build_images()
+        except Exception:
+            cls.server.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server:
+            cls.server.close()
+
+    @classmethod
+    def node_ready(cls):
+        p = cls.server.kubectl("get", "nodes", "-o", "json", check=False)
+        if p.returncode != 0:
+            return False
+        items = json.loads(p.stdout)["items"]
+        return items and any(c["type"] == "Ready" and c["status"] == "True" for c in items[0]["status"]["conditions"])
+
+    @classmethod
+    def image_build(cls, tag, context):
+        p = subprocess.run([PODIUM, "image", "build", "-t", tag, "--registry", cls.registry, "--data-dir",
+                            cls.server.data_dir, context], capture_output=True, text=True, timeout=900)
+        if p.returncode != 0:
+            raise AssertionError("podium image build %s failed:\n%s%s" % (tag, p.stdout, p.stderr))
+
+    @classmethod
+    def build_images(cls):
+        # The seed's image, from the multi-stage Dockerfile, under the seed's name.
+        p = subprocess.run([os.path.join(ROOT, "scripts", "cxx-builder-image.sh"), "--registry", cls.registry,
+                            "--data-dir", cls.server.data_dir], capture_output=True, text=True, timeout=1200)
+        if p.returncode != 0:
+            raise AssertionError("builder image failed:\n" + p.stdout + p.stderr)
+        cls.image_build("my-docker-hub/golang-app:v1.0.0", HELLO)
+        cls.image_build("my-docker-hub/golang-app:v1.1.0", HELLO)
+        # A shell for exec and the failure cases: Debian's static busybox.
+        ctx = tempfile.mkdtemp(prefix="podium-busybox-")
+        try:
+            shutil.copy("/bin/busybox", os.path.join(ctx, "busybox"))
+            with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+                f.write('FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+                        'CMD ["/bin/sh"]\n')
+            cls.image_build(BUSYBOX, ctx)
+        finally:
+            shutil.rmtree(ctx, ignore_errors=True)
+
+    # --- helpers ---------------------------------------------------------------------------
+    def kubectl(self, *args, **kw):
+        return self.server.kubectl(*args, **kw)
+
+    def pods(self, ns, selector=None):
+        args = ["get", "pods", "-n", ns, "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        return json.loads(self.kubectl(*args).stdout)["items"]
+
+    def pod(self, ns, name):
+        p = self.kubectl("get", "pod", name, "-n", ns, "-o", "json", check=False)
+        return json.loads(p.stdout) if p.returncode == 0 else None
+
+    def ready_pods(self, ns, selector):
+        return [p for p in self.pods(ns, selector) if is_ready(p) and not p["metadata"].get("deletionTimestamp")]
+
+    def wait_ready_count(self, ns, selector, n, timeout=60):
+        return wait_for(lambda: (lambda r: r if len(r) == n and len(self.pods(ns, selector)) == n else None)(
+            self.ready_pods(ns, selector)), timeout, 0.05, "%d ready pods (%s)" % (n, selector))
+
+    def ctr(self, *args):
+        sock = os.path.join(self.server.data_dir, "node", "containerd", "containerd.sock")
+        return subprocess.run(["ctr", "--address", sock, "--namespace", "k8s.io"] + list(args),
+                               capture_output=True, text=True, timeout=30)
+
+    def task_pid(self, container_id):
+        for line in self.ctr("tasks", "ls").stdout.splitlines()[1:]:
+            parts = line.split()
+            if parts and parts[0] == container_id and parts[2] == "RUNNING":
+                return int(parts[1])
+        return None
+
+    def create_namespace(self, ns):
+        self.kubectl("create", "namespace", ns)
+        self.addCleanup(lambda: self.kubectl("delete", "namespace", ns, "--wait=false", check=False))
+
+    def apply_seed(self):
+        self.kubectl("apply", "-f", os.path.join(SEED, "namespace.yaml"), "-f", os.path.join(SEED, "deployment.yaml"))
+        return self.wait_ready_count("my-apps", "app=golang-app", 3, 60)
+
+    # --- the seed's Deployment -------------------------------------------------------------
+    def test_a_seed_deployment_runs_three_pods_answering(self):
+        pods = self.apply_seed()
+        ips = [p["status"]["podIP"] for p in pods]
+        self.assertEqual(len(set(ips)), 3, ips)
+        for p in pods:
+            self.assertEqual(p["status"]["phase"], "Running")
+            self.assertEqual(http_get("http://%s:8080/" % p["status"]["podIP"]),
+                             "Hello World! Running version: v1.0.0\n")
+            cs = container_status(p)
+            self.assertTrue(cs["containerID"].startswith("containerd://"))
+            self.assertIn("running", cs["state"])
+            self.assertEqual(cs["restartCount"], 0)
+        log = self.kubectl("logs", "-n", "my-apps", pods[0]["metadata"]["name"]).stdout
+        self.assertIn("Server starting on port 8080...", log)
+        events = self.kubectl("get", "events", "-n", "my-apps", "-o", "json").stdout
+        for reason in ("Scheduled", "Pulling", "Pulled", "Created", "Started"):
+            self.assertIn('"reason": "%s"' % reason, events)
+
+    def test_b_killed_container_restarts(self):
+        pods = self.apply_seed()
+        pod = pods[0]
+        name = pod["metadata"]["name"]
+        cid = container_status(pod)["containerID"].split("://")[1]
+        pid = self.task_pid(cid)
+        self.assertIsNotNone(pid, "no running task for " + cid)
+        start = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+
+        def restarted():
+            p = self.pod("my-apps", name)
+            return p if p and container_status(p).get("restartCount") == 1 and is_ready(p) else None
+        p = wait_for(restarted, 10, 0.02, "the container to restart and be Ready")
+        elapsed = time.monotonic() - start
+        print("MEASURED kill -9 -> restarted and Ready: %.2fs" % elapsed)
+        self.assertLess(elapsed, 2.0)
+        last = container_status(p)["lastState"]["terminated"]
+        self.assertEqual(last["exitCode"], 137)
+        self.assertEqual(http_get("http://%s:8080/" % p["status"]["podIP"]), "Hello World! Running version: v1.0.0\n")
+
+    def test_c_deleted_pod_is_replaced(self):
+        pods = self.apply_seed()
+        victim = pods[0]["metadata"]["name"]
+        start = time.monotonic()
+        self.kubectl("delete", "pod", "-n", "my-apps", victim, "--wait=false")
+
+        def replaced():
+            ready = self.ready_pods("my-apps", "app=golang-app")
+            names = [p["metadata"]["name"] for p in ready]
+            return victim not in names and len(ready) == 3
+        wait_for(replaced, 10, 0.02, "a replacement pod to be Ready")
+        elapsed = time.monotonic() - start
+        print("MEASURED kubectl delete pod -> replacement Ready: %.2fs" % elapsed)
+        self.assertLess(elapsed, 2.0)
+        wait_for(lambda: self.pod("my-apps", victim) is None, 40, 0.1, "the deleted pod to go")
+
+    def test_d_rolling_update_undo_and_scale(self):
+        self.apply_seed()
+        selector = "app=golang-app"
+        # A watcher samples readiness throughout the rollout.
+        low = [3]
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                try:
+                    low[0] = min(low[0], len(self.ready_pods("my-apps", selector)))
+                except Exception:
+                    pass
+                time.sleep(0.02)
+        t = threading.Thread(target=watch)
+        t.start()
+        try:
+            self.kubectl("set", "image", "-n", "my-apps", "deployment/golang-app",
+                         "golang-app=my-docker-hub/golang-app:v1.1.0")
+            self.kubectl("rollout", "status", "-n", "my-apps", "deployment/golang-app", "--timeout=90s", timeout=120)
+        finally:
+            stop.set()
+            t.join()
+        # maxUnavailable 25% of 3 rounds down to 0: never fewer than 3 Ready.
+        print("MEASURED fewest Ready pods during the rolling update: %d (replicas 3, maxUnavailable 0)" % low[0])
+        self.assertGreaterEqual(low[0], 3)
+        pods = self.wait_ready_count("my-apps", selector, 3)
+        self.assertEqual({p["spec"]["containers"][0]["image"] for p in pods}, {"my-docker-hub/golang-app:v1.1.0"})
+        rs = json.loads(self.kubectl("get", "rs", "-n", "my-apps", "-o", "json").stdout)["items"]
+        self.assertEqual(len(rs), 2)
+        old = [r for r in rs if r["spec"]["template"]["spec"]["containers"][0]["image"].endswith("v1.0.0")][0]
+        self.assertEqual(old["spec"]["replicas"], 0)
+        history = self.kubectl("rollout", "history", "-n", "my-apps", "deployment/golang-app").stdout
+        self.assertIn("1 ", history)
+        self.assertIn("2 ", history)
+
+        self.kubectl("rollout", "undo", "-n", "my-apps", "deployment/golang-app")
+        self.kubectl("rollout", "status", "-n", "my-apps", "deployment/golang-app", "--timeout=90s", timeout=120)
+        pods = self.wait_ready_count("my-apps", selector, 3)
+        self.assertEqual({p["spec"]["containers"][0]["image"] for p in pods}, {"my-docker-hub/golang-app:v1.0.0"})
+        hash_ = old["metadata"]["labels"]["pod-template-hash"]
+        self.assertEqual({p["metadata"]["labels"]["pod-template-hash"] for p in pods}, {hash_})
+        rs = json.loads(self.kubectl("get", "rs", "-n", "my-apps", "-o", "json").stdout)["items"]
+        self.assertEqual(len(rs), 2, "undo reuses the old ReplicaSet")
+
+        self.kubectl("scale", "-n", "my-apps", "deployment/golang-app", "--replicas=10")
+        self.wait_ready_count("my-apps", selector, 10, 60)
+        self.kubectl("scale", "-n", "my-apps", "deployment/golang-app", "--replicas=3")
+        pods = self.wait_ready_count("my-apps", selector, 3, 60)
+        for p in pods:
+            self.assertEqual(http_get("http://%s:8080/" % p["status"]["podIP"]), "Hello World! Running version: v1.0.0\n")
+
+    # --- exec, port-forward, logs ----------------------------------------------------------
+    def run_busybox(self, ns, name, *command, extra=()):
+        self.kubectl("run", name, "-n", ns, "--image", BUSYBOX, "--restart=Never", *extra, "--", *command)
+
+    def test_e_exec_port_forward_and_logs(self):
+        ns = "exec-test"
+        self.create_namespace(ns)
+        self.run_busybox(ns, "shell", "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done")
+        wait_for(lambda: (lambda p: p and is_ready(p))(self.pod(ns, "shell")), 30, 0.05, "the shell pod")
+        p = self.kubectl("exec", "-n", ns, "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+        self.assertEqual(p.returncode, 3)
+        self.assertEqual(p.stdout, "out\n")
+        self.assertIn("err", p.stderr)
+        p = self.kubectl("exec", "-i", "-n", ns, "shell", "--", "sh", "-c", "tr a-z A-Z", input="hello stdin\n")
+        self.assertEqual(p.stdout, "HELLO STDIN\n")
+        self.assertEqual(self.kubectl("exec", "-n", ns, "shell", "--", "hostname").stdout.strip(), "shell")
+        # With a terminal: kubectl exec -it under a pty.
+        out = self.exec_tty(["exec", "-it", "-n", ns, "shell", "--", "sh"], b"echo tty-$((6*7))\nexit\n")
+        self.assertIn(b"tty-42", out)
+        # Logs: tail, timestamps, follow.
+        time.sleep(1)
+        tail = self.kubectl("logs", "-n", ns, "shell", "--tail=2").stdout.splitlines()
+        self.assertEqual(len(tail), 2)
+        self.assertTrue(all(l.startswith("line ") for l in tail))
+        stamped = self.kubectl("logs", "-n", ns, "shell", "--tail=1", "--timestamps").stdout
+        self.assertRegex(stamped, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z line \d+\n$")
+        since = self.kubectl("logs", "-n", ns, "shell", "--since=1s").stdout.splitlines()
+        self.assertLess(len(since), 10)
+        f = self.server.kubectl_popen("logs", "-f", "-n", ns, "shell", "--tail=1")
+        try:
+            lines = [f.stdout.readline() for _ in range(4)]
+            numbers = [int(l.split()[1]) for l in lines]
+            self.assertEqual(numbers, list(range(numbers[0], numbers[0] + 4)))
+        finally:
+            f.kill()
+            f.communicate()
+
+        # Port-forward to the seed's app.
+        pods = self.apply_seed()
+        port = free_port()
+        pf = self.server.kubectl_popen("port-forward", "-n", "my-apps", "pod/" + pods[0]["metadata"]["name"],
+                                       "%d:8080" % port)
+        try:
+            body = wait_for(lambda: self.try_get("http://127.0.0.1:%d/" % port), 20, 0.1, "port-forward")
+            self.assertEqual(body, "Hello World! Running version: v1.0.0\n")
+            for _ in range(5):
+                self.assertEqual(http_get("http://127.0.0.1:%d/" % port), "Hello World! Running version: v1.0.0\n")
+        finally:
+            pf.terminate()
+            pf.communicate()
+
+    def try_get(self, url):
+        try:
+            return http_get(url, 1.0)
+        except Exception:
+            return None
+
+    def exec_tty(self, args, keys, timeout=20):
+        pid, fd = pty.fork()
+        if pid == 0:
+            env = dict(os.environ, KUBECONFIG=self.server.kubeconfig, HOME=self.server.home)
+            os.execvpe(KUBECTL, [KUBECTL] + args, env)
+        out = b""
+        sent = False
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                r, _, _ = select.select([fd], [], [], 0.2)
+                if r:
+                    try:
+                        chunk = os.read(fd, 4096)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                if not sent and (b"#" in out or b"$" in out or time.monotonic() > deadline - timeout + 3):
+                    os.write(fd, keys)
+                    sent = True
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    pid = 0
+                    break
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
+        return out
+
+    # --- failures --------------------------------------------------------------------------
+    def test_f_crash_loop_readiness_and_missing_image(self):
+        ns = "failures"
+        self.create_namespace(ns)
+        self.kubectl("run", "crash", "-n", ns, "--image", BUSYBOX, "--", "sh", "-c", "echo dying; exit 1")
+        self.kubectl("run", "missing", "-n", ns, "--image", "my-docker-hub/does-not-exist:v9")
+        self.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "unready", "namespace": ns},
+            "spec": {"containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
+                                     "readinessProbe": {"httpGet": {"path": "/", "port": 8080},
+                                                        "periodSeconds": 1}}]}}))
+
+        def waiting(name, reason):
+            p = self.pod(ns, name)
+            w = container_status(p).get("state", {}).get("waiting", {}) if p else {}
+            return w if w.get("reason") == reason else None
+        w = wait_for(lambda: waiting("crash", "CrashLoopBackOff"), 30, 0.1, "CrashLoopBackOff")
+        self.assertIn("back-off 10s restarting failed container=crash", w["message"])
+        # The back-off doubles: the next wait says 20s.
+        w = wait_for(lambda: (lambda x: x if x and "back-off 20s" in x["message"] else None)(
+            waiting("crash", "CrashLoopBackOff")), 40, 0.2, "a 20s back-off")
+        p = self.pod(ns, "crash")
+        cs = container_status(p)
+        self.assertEqual(cs["restartCount"], 2)
+        self.assertEqual(cs["lastState"]["terminated"]["exitCode"], 1)
+        self.assertEqual(p["status"]["phase"], "Running")
+        self.assertEqual(self.kubectl("logs", "-n", ns, "crash", "--previous").stdout, "dying\n")
+        table = self.kubectl("get", "pod", "crash", "-n", ns).stdout
+        self.assertIn("CrashLoopBackOff", table)
+
+        w = wait_for(lambda: waiting("missing", "ImagePullBackOff"), 30, 0.1, "ImagePullBackOff")
+        self.assertIn("my-docker-hub/does-not-exist:v9", w["message"])
+        events = self.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=missing",
+                              "-o", "json").stdout
+        self.assertIn("Failed to pull image", events)
+        self.assertIn("not found", events)
+
+        p = self.pod(ns, "unready")
+        self.assertEqual(p["status"]["phase"], "Running")
+        self.assertFalse(is_ready(p))
+        time.sleep(3)
+        p = self.pod(ns, "unready")
+        self.assertFalse(is_ready(p))
+        self.assertTrue(container_status(p)["started"])
+        events = self.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=unready",
+                              "-o", "json").stdout
+        self.assertIn("Readiness probe failed", events)
+        self.assertIn("Unhealthy", events)
+
+    def test_g_namespace_delete_removes_containers(self):
+        ns = "doomed"
+        self.kubectl("create", "namespace", ns)
+        self.kubectl("create", "deployment", "sleepers", "-n", ns, "--image", BUSYBOX, "--replicas=2", "--",
+                     "sleep", "3600")
+        pods = self.wait_ready_count(ns, "app=sleepers", 2, 60)
+        uids = [p["metadata"]["uid"] for p in pods]
+        label = 'labels."io.kubernetes.pod.namespace"==%s' % ns
+        self.assertEqual(len(self.ctr("containers", "ls", "-q", label).stdout.split()), 4)  # 2 sandboxes + 2 apps
+        self.kubectl("delete", "namespace", ns, "--timeout=90s", timeout=120)
+        self.assertNotEqual(self.kubectl("get", "namespace", ns, check=False).returncode, 0)
+        wait_for(lambda: not self.ctr("containers", "ls", "-q", label).stdout.split(), 30, 0.2,
+                 "the namespace's containers to go")
+        for uid in uids:
+            self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "node", "pods", uid)))
+
+    # --- restart -----------------------------------------------------------------------------
+    def test_z_server_restart_brings_pods_back(self):
+        pods = self.apply_seed()
+        before = sorted((p["metadata"]["name"], p["metadata"]["uid"]) for p in pods)
+        pids = self.server.leftover_pids()
+        self.assertTrue(pids, "containerd, shims and the registry run from the data dir")
+        self.server.stop()
+        alive = self.server.leftover_pids()
+        self.assertEqual(alive, [], "stopping podium server stops everything it started: %s" % [
+            open("/proc/%d/cmdline" % pid).read().replace("\0", " ") for pid in alive])
+        self.server.start()
+        wait_for(self.node_ready, 60, 0.2, "the node to be Ready again")
+        pods = self.wait_ready_count("my-apps", "app=golang-app", 3, 60)
+        after = sorted((p["metadata"]["name"], p["metadata"]["uid"]) for p in pods)
+        self.assertEqual(after, before)
+        for p in pods:
+            self.assertEqual(http_get("http://%s:8080/" % p["status"]["podIP"]), "Hello World! Running version: v1.0.0\n")
+        # One sandbox per pod: nothing duplicated.
+        sandboxes = [l for l in self.ctr("containers", "ls").stdout.splitlines()[1:] if "pause" in l]
+        running = [l for l in self.ctr("tasks", "ls").stdout.splitlines()[1:] if "RUNNING" in l]
+        self.assertEqual(len(running), len(set(l.split()[0] for l in running)))
+        self.assertGreaterEqual(len(sandboxes), 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
