@@ -37,7 +37,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' /proc/"$1"/status; }
 
 PPORT=$(free_port)
-"$BIN" server --data-dir "$WORK/podium" --api-port "$PPORT" --no-agent --log-level warn > "$WORK/podium.log" 2>&1 &
+"$BIN" server --data-dir "$WORK/podium" --api-port "$PPORT" --registry-port "$(free_port)" --no-agent --log-level warn > "$WORK/podium.log" 2>&1 &
 PPID_=$!
 PIDS+=("$PPID_")
 for _ in $(seq 100); do [ -f "$WORK/podium/kubeconfig.yaml" ] && break; sleep 0.05; done

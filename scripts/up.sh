@@ -1,8 +1,44 @@
 #!/usr/bin/env bash
-# Sets up this machine, builds Podium and starts a one-machine cluster in the foreground.
+# Sets up this machine, builds Podium, starts a one-machine cluster and deploys the seed's app
+# (examples/hello) on it; then stays in the foreground until Ctrl-C, which stops everything.
+#
+# Environment: PODIUM_DATA_DIR (default ./.podium), PODIUM_API_PORT (6443),
+# PODIUM_REGISTRY_PORT (5000). Extra arguments go to `podium server`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/build.sh
 DATA_DIR=${PODIUM_DATA_DIR:-$PWD/.podium}
-exec ./build/podium server --data-dir "$DATA_DIR" "$@"
+API_PORT=${PODIUM_API_PORT:-6443}
+REGISTRY_PORT=${PODIUM_REGISTRY_PORT:-5000}
+REGISTRY=127.0.0.1:$REGISTRY_PORT
+mkdir -p "$DATA_DIR"
+rm -f "$DATA_DIR/kubeconfig.yaml"
+
+./build/podium server --data-dir "$DATA_DIR" --api-port "$API_PORT" --registry-port "$REGISTRY_PORT" "$@" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server' INT TERM
+export KUBECONFIG=$DATA_DIR/kubeconfig.yaml
+for _ in $(seq 600); do
+  [ -f "$KUBECONFIG" ] && kubectl get nodes 2>/dev/null | grep -q ' Ready' && break
+  kill -0 $server 2>/dev/null || { echo "up: podium server exited" >&2; exit 1; }
+  sleep 0.2
+done
+
+# The seed's image, built from its multi-stage Dockerfile, and the seed's manifests unchanged.
+./scripts/cxx-builder-image.sh --registry "$REGISTRY" --data-dir "$DATA_DIR"
+./build/podium image build -t my-docker-hub/golang-app:v1.0.0 --registry "$REGISTRY" --data-dir "$DATA_DIR" \
+  examples/hello
+kubectl apply -f examples/hello/manifests/namespace.yaml -f examples/hello/manifests/deployment.yaml
+kubectl rollout status -n my-apps deployment/golang-app --timeout=120s
+kubectl get pods -n my-apps -o wide
+for ip in $(kubectl get pods -n my-apps -l app=golang-app -o jsonpath='{.items[*].status.podIP}'); do
+  echo "curl http://$ip:8080/ -> $(curl -s -m 2 "http://$ip:8080/")"
+done
+cat <<EOT
+
+Podium is running (Ctrl-C stops it and everything it started). In another shell:
+  export KUBECONFIG=$KUBECONFIG
+  kubectl get pods -n my-apps
+EOT
+wait $server

@@ -747,7 +747,15 @@ HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
     return r;
   }
   Expected<std::string, ApiError> url = Unexpected(ApiError::internal("unreachable"));
+  bool websocket = strings::iequals(req.header("upgrade"), "websocket");
   if (sub == "portforward") {
+    // The runtime cannot carry kubectl's SPDY-in-WebSocket tunnel; refusing the upgrade makes
+    // kubectl fall back to plain SPDY.
+    if (websocket &&
+        req.header("sec-websocket-protocol").find("portforward.k8s.io") != std::string::npos)
+      return errorResponse(
+          ApiError::badRequest("port-forward over WebSocket tunnels is not supported; use SPDY"),
+          req);
     std::vector<int32_t> ports;
     for (const auto& v : req.params("ports"))
       for (const auto& p : strings::split(v, ','))
@@ -763,6 +771,11 @@ HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
     o.tty = strings::parseBool(req.param("tty")).value_or(false);
     if (sub == "exec" && o.command.empty())
       return errorResponse(ApiError::badRequest("you must specify at least 1 command"), req);
+    if (websocket && o.stdin && !o.tty)
+      return errorResponse(
+          ApiError::badRequest("stdin without a terminal needs SPDY (its end cannot be "
+                               "signalled to the runtime over WebSocket v4)"),
+          req);
     url = sub == "exec" ? connector->exec(**pod, o) : connector->attach(**pod, o);
   }
   if (!url) return errorResponse(url.error(), req);
@@ -770,11 +783,21 @@ HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
   std::string path;
   if (!splitUrl(*url, &target->host, &target->port, &path))
     return errorResponse(ApiError::internal("bad streaming URL from the node: " + *url), req);
-  // Hand the client's upgrade to the runtime's streaming server, as the kubelet does.
+  // Hand the client's upgrade to the runtime's streaming server, as the kubelet does. The
+  // runtime speaks the v4 channel protocol over WebSocket; kubectl offers only v5, which
+  // differs in one message: closing stdin. So v5 sessions become v4 upstream unless they
+  // carry stdin without a terminal (there stdin's end matters; kubectl then falls back to
+  // SPDY, which can say it).
   std::string head = req.method + " " + path + " HTTP/1.1\r\nHost: " + target->host + ":" +
                      std::to_string(target->port) + "\r\n";
   for (const auto& [k, v] : req.rawHeaders) {
     std::string lk = strings::toLower(k);
+    if (lk == "sec-websocket-protocol" && sub != "portforward" &&
+        strings::split(v, ',').size() == 1 && strings::trim(v) == "v5.channel.k8s.io") {
+      head += k + ": v4.channel.k8s.io\r\n";
+      target->responseProtocol = "v5.channel.k8s.io";
+      continue;
+    }
     if (lk == "connection" || lk == "upgrade" || lk.rfind("sec-websocket-", 0) == 0 ||
         lk == "x-stream-protocol-version")
       head += k + ": " + v + "\r\n";

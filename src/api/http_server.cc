@@ -343,6 +343,34 @@ class Server : public HttpServer {
       co_await asio::async_write(*upstream, pending, asio::redirect_error(use_awaitable, ec));
       conn->buffer.consume(conn->buffer.size());
     }
+    if (!target.responseProtocol.empty()) {
+      // Read the upstream's response head and rename the negotiated subprotocol.
+      std::string head;
+      char buf[4096];
+      size_t end;
+      while ((end = head.find("\r\n\r\n")) == std::string::npos && head.size() < 65536) {
+        size_t n = co_await upstream->async_read_some(asio::buffer(buf),
+                                                      asio::redirect_error(use_awaitable, ec));
+        if (ec || n == 0) co_return;
+        head.append(buf, n);
+      }
+      if (end == std::string::npos) co_return;
+      std::string rest = head.substr(end + 4);
+      head.resize(end + 2);
+      std::string out;
+      for (const auto& line : strings::split(head, '\n')) {
+        if (line.empty()) continue;
+        std::string lower = strings::toLower(line);
+        if (lower.rfind("sec-websocket-protocol:", 0) == 0)
+          out += "Sec-WebSocket-Protocol: " + target.responseProtocol + "\r\n";
+        else
+          out += line + "\n";
+      }
+      out += "\r\n" + rest;
+      co_await asio::async_write(conn->stream, asio::buffer(out),
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return;
+    }
     // Relay the upstream's answer (101 or an error) and everything after it, both ways.
     auto done = std::make_shared<bool>(false);
     auto closeBoth = [conn, upstream] {

@@ -172,6 +172,7 @@ void Prober::work() {
     auto soonest = now + std::chrono::seconds(1);
     for (auto& [k, p] : probes_) {
       if (p.inFlight) continue;
+      if (p.kind == Kind::Startup && p.result) continue;  // done once it has succeeded
       if (p.next <= now) {
         due = &p;
         break;

@@ -258,10 +258,12 @@ class WorkloadsTest(unittest.TestCase):
         self.create_namespace(ns)
         self.run_busybox(ns, "shell", "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done")
         wait_for(lambda: (lambda p: p and is_ready(p))(self.pod(ns, "shell")), 30, 0.05, "the shell pod")
-        p = self.kubectl("exec", "-n", ns, "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+        p = self.kubectl("exec", "-v=6", "-n", ns, "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3",
+                         check=False)
         self.assertEqual(p.returncode, 3)
         self.assertEqual(p.stdout, "out\n")
         self.assertIn("err", p.stderr)
+        self.assertIn("The subprotocol is v5.channel.k8s.io", p.stderr, "exec without stdin uses WebSocket")
         p = self.kubectl("exec", "-i", "-n", ns, "shell", "--", "sh", "-c", "tr a-z A-Z", input="hello stdin\n")
         self.assertEqual(p.stdout, "HELLO STDIN\n")
         self.assertEqual(self.kubectl("exec", "-n", ns, "shell", "--", "hostname").stdout.strip(), "shell")
@@ -386,6 +388,30 @@ class WorkloadsTest(unittest.TestCase):
                               "-o", "json").stdout
         self.assertIn("Readiness probe failed", events)
         self.assertIn("Unhealthy", events)
+
+    def test_f2_liveness_and_tcp_readiness(self):
+        ns = "probes"
+        self.create_namespace(ns)
+        self.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probed", "namespace": ns},
+            "spec": {"terminationGracePeriodSeconds": 2, "volumes": [{"name": "tmp", "emptyDir": {}}],
+                     "containers": [{
+                "name": "c", "image": BUSYBOX, "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                "command": ["sh", "-c", "touch /tmp/alive; exec httpd -f -p 8080 -h /tmp"],
+                "startupProbe": {"exec": {"command": ["test", "-f", "/tmp/alive"]}, "periodSeconds": 1},
+                "livenessProbe": {"exec": {"command": ["test", "-f", "/tmp/alive"]}, "periodSeconds": 1,
+                                  "failureThreshold": 2},
+                "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]}}))
+        wait_for(lambda: (lambda p: p and is_ready(p))(self.pod(ns, "probed")), 30, 0.1, "tcp readiness")
+        self.kubectl("exec", "-n", ns, "probed", "--", "rm", "/tmp/alive")
+
+        def restarted():
+            p = self.pod(ns, "probed")
+            return p if p and container_status(p).get("restartCount") == 1 and is_ready(p) else None
+        wait_for(restarted, 30, 0.1, "a restart after the liveness probe failed")
+        events = self.kubectl("get", "events", "-n", ns, "-o", "json").stdout
+        self.assertIn("failed liveness probe, will be restarted", events)
+        self.assertIn("Liveness probe failed", events)
 
     def test_g_namespace_delete_removes_containers(self):
         ns = "doomed"

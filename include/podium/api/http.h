@@ -60,6 +60,9 @@ struct UpgradeTarget {
   std::string host;
   uint16_t port = 0;
   std::string request;  // the complete HTTP/1.1 request head to send upstream
+  // If set, the Sec-WebSocket-Protocol of the upstream's answer is reported to the client as
+  // this (a v5 client talking to a v4 server: the frames are the same).
+  std::string responseProtocol;
 };
 
 struct HttpResponse {

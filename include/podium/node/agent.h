@@ -27,7 +27,7 @@ struct AgentOptions {
   std::string registry;      // "127.0.0.1:5000"
   std::string sandboxImage;  // "127.0.0.1:5000/podium/pause:3.10"
   bool controlPlane = true;  // labels the node as a control-plane node
-  int workers = 4;
+  int workers = 10;
 };
 
 class Agent : public api::NodeConnector {

@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""Pod start-up latency on this machine: create -> Ready for batches of 1, 10 and 50 pods.
+
+Starts `podium server` with its node agent (root needed) on a fresh data directory, creates
+each batch at once through the API and timestamps every pod's Ready transition from a watch.
+The pods run Podium's pause image (present on the node, as in Kubernetes' density tests, whose
+SLO excludes image pulls). Prints p50/p99 per batch beside Kubernetes' published SLO
+(p99 <= 5 s for stateless pods) and their ratio. Stops everything it started.
+
+    bench/pod_startup.py [--batches 1,10,50]
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "e2e"))
+from podium_e2e import Server, wait_for  # noqa: E402
+
+SLO_P99 = 5.0
+
+
+def percentile(values, p):
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(p / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def watch_ready(server, ns, ready_at, stop):
+    """Records the first time each pod is seen Ready (a watch stream over raw HTTPS)."""
+    import http.client
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.ssl_context(), timeout=300)
+    conn.request("GET", "/api/v1/namespaces/%s/pods?watch=1" % ns)
+    resp = conn.getresponse()
+    buf = b""
+    while not stop.is_set():
+        chunk = resp.read1(65536)
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            ev = json.loads(line)
+            pod = ev["object"]
+            for c in pod.get("status", {}).get("conditions", []):
+                if c["type"] == "Ready" and c["status"] == "True":
+                    ready_at.setdefault(pod["metadata"]["name"], time.monotonic())
+    conn.close()
+
+
+def run_batch(server, image, n, index):
+    ns = "bench-%d-%d" % (n, index)
+    server.request_json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                        "metadata": {"name": ns}})
+    ready_at, stop = {}, threading.Event()
+    t = threading.Thread(target=watch_ready, args=(server, ns, ready_at, stop), daemon=True)
+    t.start()
+    time.sleep(0.2)
+    created_at = {}
+    for i in range(n):
+        name = "p%d" % i
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+               "spec": {"containers": [{"name": "c", "image": image,
+                                        "resources": {"requests": {"cpu": "1m", "memory": "1Mi"}}}],
+                        "terminationGracePeriodSeconds": 0}}
+        created_at[name] = time.monotonic()
+        status, body = server.request_json("POST", "/api/v1/namespaces/%s/pods" % ns, pod)
+        assert status == 201, body
+    wait_for(lambda: len(ready_at) >= n, 300, 0.05, "%d pods Ready" % n)
+    stop.set()
+    lat = [ready_at[k] - created_at[k] for k in created_at]
+    server.kubectl("delete", "namespace", ns, "--wait=true", "--timeout=300s", timeout=320)
+    return lat
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batches", default="1,10,50")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("pod_startup: the node agent needs root")
+    server = Server(agent=True, extra_args=["--log-level", "warn"]).start()
+    try:
+        wait_for(lambda: "Ready" in server.kubectl("get", "nodes", check=False).stdout, 60, 0.2, "node Ready")
+        image = "127.0.0.1:%d/podium/pause:3.10" % server.registry_port
+        print("pod start-up latency, create -> Ready (image present on the node; %d CPUs)" % os.cpu_count())
+        print("%-6s %9s %9s %9s %14s %12s" % ("pods", "p50 (s)", "p99 (s)", "max (s)", "SLO p99 (s)", "p99 / SLO"))
+        for i, n in enumerate(int(x) for x in args.batches.split(",")):
+            lat = run_batch(server, image, n, i)
+            p99 = percentile(lat, 99)
+            print("%-6d %9.3f %9.3f %9.3f %14.1f %12.3f" % (n, percentile(lat, 50), p99, max(lat), SLO_P99,
+                                                            p99 / SLO_P99), flush=True)
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
