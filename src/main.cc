@@ -10,6 +10,7 @@ const char* kUsage = R"(Usage: podium <command> [flags]
 
 Commands:
   server    run Podium on this machine (API server, controllers, registry, node agent)
+  agent     run a node of a cluster whose API server is elsewhere
   image     build an image and push it to the cluster registry
   version   print the version
 
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "server") return podium::cli::serverCommand(args);
+  if (cmd == "agent") return podium::cli::agentCommand(args);
   if (cmd == "image") return podium::cli::imageCommand(args);
   if (cmd == "version" || cmd == "--version") return podium::cli::versionCommand(args);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {

@@ -687,27 +687,6 @@ NodeConnector* HttpApi::connectorFor(const std::string& node) {
   return it == connectors_.end() ? nullptr : it->second;
 }
 
-namespace {
-
-// Parses "http://host:port/path" (the runtime's streaming URLs).
-bool splitUrl(const std::string& url, std::string* host, uint16_t* port, std::string* path) {
-  std::string rest = url;
-  if (rest.rfind("http://", 0) != 0) return false;
-  rest = rest.substr(7);
-  auto slash = rest.find('/');
-  std::string hostport = rest.substr(0, slash);
-  *path = slash == std::string::npos ? "/" : rest.substr(slash);
-  auto colon = hostport.rfind(':');
-  if (colon == std::string::npos) return false;
-  *host = hostport.substr(0, colon);
-  auto p = strings::parseInt(hostport.substr(colon + 1));
-  if (!p || *p <= 0 || *p > 65535) return false;
-  *port = static_cast<uint16_t>(*p);
-  return true;
-}
-
-}  // namespace
-
 HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
                                 const std::string& name, const std::string& sub) {
   auto set = storage_.registry().snapshot();
@@ -715,31 +694,25 @@ HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
   auto pod = storage_.get(*podsResource, ns, name);
   if (!pod) return errorResponse(pod.error(), req);
   std::string node = json::getString(**pod, {"spec", "nodeName"});
-  NodeConnector* connector = node.empty() ? nullptr : connectorFor(node);
   std::string container = req.param("container");
   if (container.empty()) {
     // The first container, as kubectl and the kubelet pick it.
     const Json* cs = json::find(**pod, {"spec", "containers"});
     if (cs && cs->is_array() && !cs->empty()) container = json::str((*cs)[0], "name");
   }
-  if (!connector) {
-    std::string why = node.empty() ? "ContainerCreating" : "node " + node + " is not connected";
+  if (node.empty())
     return errorResponse(ApiError::badRequest("container \"" + container + "\" in pod \"" + name +
-                                              "\" is waiting to start: " + why),
+                                              "\" is waiting to start: ContainerCreating"),
                          req);
-  }
+  ExecOptions exec = execOptionsFrom(req, container);
+  if (sub == "exec" && exec.command.empty())
+    return errorResponse(ApiError::badRequest("you must specify at least 1 command"), req);
+  if (auto refused = refuseWebSocket(req, sub, sub == "portforward" ? nullptr : &exec))
+    return errorResponse(*refused, req);
+  NodeConnector* connector = connectorFor(node);
+  if (!connector) return remotePodStream(req, ns, name, sub, node, container);
   if (sub == "log") {
-    LogOptions o;
-    o.container = container;
-    o.follow = strings::parseBool(req.param("follow")).value_or(false);
-    o.previous = strings::parseBool(req.param("previous")).value_or(false);
-    o.timestamps = strings::parseBool(req.param("timestamps")).value_or(false);
-    if (auto t = strings::parseInt(req.param("tailLines"))) o.tailLines = *t;
-    if (auto s = strings::parseInt(req.param("sinceSeconds"))) o.sinceSeconds = *s;
-    if (auto l = strings::parseInt(req.param("limitBytes"))) o.limitBytes = *l;
-    if (!req.param("sinceTime").empty())
-      o.sinceTime = timefmt::parseRfc3339(req.param("sinceTime"));
-    auto stream = connector->logs(**pod, o);
+    auto stream = connector->logs(**pod, logOptionsFrom(req, container));
     if (!stream) return errorResponse(stream.error(), req);
     HttpResponse r;
     r.setHeader("Content-Type", "text/plain");
@@ -747,64 +720,64 @@ HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
     return r;
   }
   Expected<std::string, ApiError> url = Unexpected(ApiError::internal("unreachable"));
-  bool websocket = strings::iequals(req.header("upgrade"), "websocket");
   if (sub == "portforward") {
-    // The runtime cannot carry kubectl's SPDY-in-WebSocket tunnel; refusing the upgrade makes
-    // kubectl fall back to plain SPDY.
-    if (websocket &&
-        req.header("sec-websocket-protocol").find("portforward.k8s.io") != std::string::npos)
-      return errorResponse(
-          ApiError::badRequest("port-forward over WebSocket tunnels is not supported; use SPDY"),
-          req);
     std::vector<int32_t> ports;
     for (const auto& v : req.params("ports"))
       for (const auto& p : strings::split(v, ','))
         if (auto n = strings::parseInt(strings::trim(p))) ports.push_back(static_cast<int32_t>(*n));
     url = connector->portForward(**pod, ports);
   } else {
-    ExecOptions o;
-    o.container = container;
-    o.command = req.params("command");
-    o.stdin = strings::parseBool(req.param("stdin")).value_or(false);
-    o.stdout = strings::parseBool(req.param("stdout")).value_or(false);
-    o.stderr = strings::parseBool(req.param("stderr")).value_or(false);
-    o.tty = strings::parseBool(req.param("tty")).value_or(false);
-    if (sub == "exec" && o.command.empty())
-      return errorResponse(ApiError::badRequest("you must specify at least 1 command"), req);
-    if (websocket && o.stdin && !o.tty)
-      return errorResponse(
-          ApiError::badRequest("stdin without a terminal needs SPDY (its end cannot be "
-                               "signalled to the runtime over WebSocket v4)"),
-          req);
-    url = sub == "exec" ? connector->exec(**pod, o) : connector->attach(**pod, o);
+    url = sub == "exec" ? connector->exec(**pod, exec) : connector->attach(**pod, exec);
   }
   if (!url) return errorResponse(url.error(), req);
+  auto target = upgradeToRuntime(req, *url, sub);
+  if (!target) return errorResponse(target.error(), req);
+  HttpResponse r;
+  r.upgrade = *target;
+  return r;
+}
+
+// A pod on another machine: the request goes to that node's agent (the kubelet's port), which
+// serves the same endpoints the kubelet does.
+HttpResponse HttpApi::remotePodStream(const HttpRequest& req, const std::string& ns,
+                                      const std::string& name, const std::string& sub,
+                                      const std::string& node, const std::string& container) {
+  auto set = storage_.registry().snapshot();
+  auto nodeObj = storage_.get(*set->find("", "v1", "nodes"), "", node);
+  if (!nodeObj) return errorResponse(nodeObj.error(), req);
+  std::string address;
+  if (const Json* addrs = json::find(**nodeObj, {"status", "addresses"});
+      addrs && addrs->is_array())
+    for (const auto& a : *addrs)
+      if (json::str(a, "type") == "InternalIP" && address.empty())
+        address = json::str(a, "address");
+  int64_t port = 0;
+  if (const Json* ep = json::find(**nodeObj, {"status", "daemonEndpoints", "kubeletEndpoint"}))
+    port = json::integer(*ep, "Port");
+  if (address.empty() || port <= 0 || port > 65535 || credentials_.bearerTokens.empty())
+    return errorResponse(ApiError::serviceUnavailable("node " + node + " has no reachable agent"),
+                         req);
+  std::string path = sub == "log"           ? "/containerLogs/" + ns + "/" + name + "/" + container
+                     : sub == "portforward" ? "/portForward/" + ns + "/" + name
+                                            : "/" + sub + "/" + ns + "/" + name + "/" + container;
+  auto q = req.target.find('?');
+  if (q != std::string::npos) path += req.target.substr(q);
   auto target = std::make_shared<UpgradeTarget>();
-  std::string path;
-  if (!splitUrl(*url, &target->host, &target->port, &path))
-    return errorResponse(ApiError::internal("bad streaming URL from the node: " + *url), req);
-  // Hand the client's upgrade to the runtime's streaming server, as the kubelet does. The
-  // runtime speaks the v4 channel protocol over WebSocket; kubectl offers only v5, which
-  // differs in one message: closing stdin. So v5 sessions become v4 upstream unless they
-  // carry stdin without a terminal (there stdin's end matters; kubectl then falls back to
-  // SPDY, which can say it).
-  std::string head = req.method + " " + path + " HTTP/1.1\r\nHost: " + target->host + ":" +
-                     std::to_string(target->port) + "\r\n";
+  target->host = address;
+  target->port = static_cast<uint16_t>(port);
+  target->tls = true;
+  std::string head = req.method + " " + path + " HTTP/1.1\r\nHost: " + address + ":" +
+                     std::to_string(port) + "\r\nAuthorization: Bearer " +
+                     credentials_.bearerTokens[0] + "\r\n";
   for (const auto& [k, v] : req.rawHeaders) {
     std::string lk = strings::toLower(k);
-    if (lk == "sec-websocket-protocol" && sub != "portforward" &&
-        strings::split(v, ',').size() == 1 && strings::trim(v) == "v5.channel.k8s.io") {
-      head += k + ": v4.channel.k8s.io\r\n";
-      target->responseProtocol = "v5.channel.k8s.io";
-      continue;
-    }
     if (lk == "connection" || lk == "upgrade" || lk.rfind("sec-websocket-", 0) == 0 ||
         lk == "x-stream-protocol-version")
       head += k + ": " + v + "\r\n";
   }
+  if (sub == "log") head += "Connection: close\r\n";
   if (req.method == "POST") head += "Content-Length: 0\r\n";
-  head += "\r\n";
-  target->request = head;
+  target->request = head + "\r\n";
   HttpResponse r;
   r.upgrade = target;
   return r;

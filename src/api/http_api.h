@@ -45,6 +45,9 @@ class HttpApi : public HttpHandler {
   HttpResponse resource(const HttpRequest& req);
   HttpResponse podStream(const HttpRequest& req, const std::string& ns, const std::string& name,
                          const std::string& sub);
+  HttpResponse remotePodStream(const HttpRequest& req, const std::string& ns,
+                               const std::string& name, const std::string& sub,
+                               const std::string& node, const std::string& container);
   NodeConnector* connectorFor(const std::string& node);
 
   Storage& storage_;

@@ -325,15 +325,35 @@ class Server : public HttpServer {
   awaitable<void> proxyUpgrade(std::shared_ptr<Conn> conn, const UpgradeTarget& target) {
     boost::system::error_code ec;
     auto ex = co_await asio::this_coro::executor;
-    auto upstream = std::make_shared<tcp::socket>(ex);
+    tcp::socket sock(ex);
     tcp::endpoint ep(asio::ip::make_address(target.host, ec), target.port);
-    if (!ec) co_await upstream->async_connect(ep, asio::redirect_error(use_awaitable, ec));
+    if (!ec) co_await sock.async_connect(ep, asio::redirect_error(use_awaitable, ec));
     if (ec) {
-      std::string text = "error dialing backend: " + ec.message();
-      co_await writeSimple(conn, 502, text);
+      co_await writeSimple(conn, 502, "error dialing backend: " + ec.message());
       co_return;
     }
-    upstream->set_option(tcp::no_delay(true), ec);
+    sock.set_option(tcp::no_delay(true), ec);
+    if (!target.tls) {
+      co_await relay(conn, std::make_shared<tcp::socket>(std::move(sock)), target);
+      co_return;
+    }
+    auto upstream = std::make_shared<asio::ssl::stream<tcp::socket>>(std::move(sock), clientSsl_);
+    co_await upstream->async_handshake(asio::ssl::stream_base::client,
+                                       asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      co_await writeSimple(conn, 502, "error dialing backend: TLS: " + ec.message());
+      co_return;
+    }
+    co_await relay(conn, upstream, target);
+  }
+
+  // Sends the request upstream, relays the answer (101 or an error) and everything after it,
+  // both ways, until either side closes.
+  template <class Upstream>
+  awaitable<void> relay(std::shared_ptr<Conn> conn, std::shared_ptr<Upstream> upstream,
+                        const UpgradeTarget& target) {
+    boost::system::error_code ec;
+    auto ex = co_await asio::this_coro::executor;
     co_await asio::async_write(*upstream, asio::buffer(target.request),
                                asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
@@ -375,7 +395,7 @@ class Server : public HttpServer {
     auto done = std::make_shared<bool>(false);
     auto closeBoth = [conn, upstream] {
       boost::system::error_code ignored;
-      upstream->close(ignored);
+      beast::get_lowest_layer(*upstream).close(ignored);
       beast::get_lowest_layer(conn->stream).close();
     };
     asio::co_spawn(ex, pump(conn->stream, *upstream, done, closeBoth), asio::detached);
@@ -446,6 +466,7 @@ class Server : public HttpServer {
   HttpHandler& handler_;
   asio::io_context io_;
   asio::ssl::context ssl_;
+  asio::ssl::context clientSsl_{asio::ssl::context::tls_client};  // to node agents
   tcp::acceptor acceptor_;
   asio::thread_pool workers_;
   std::vector<std::thread> threads_;

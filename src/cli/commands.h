@@ -7,6 +7,7 @@ namespace podium::cli {
 
 // Each returns the process exit code.
 int serverCommand(const std::vector<std::string>& args);
+int agentCommand(const std::vector<std::string>& args);
 int imageCommand(const std::vector<std::string>& args);
 int versionCommand(const std::vector<std::string>& args);
 

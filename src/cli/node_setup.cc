@@ -21,12 +21,12 @@ std::string selfDir() {
   return ec ? "." : p.parent_path().string();
 }
 
-// Builds Podium's pause image (a static binary in a FROM scratch image) into the registry,
-// unless it is there already.
-Expected<void, std::string> ensurePauseImage(const node::Registry& registry,
+}  // namespace
+
+Expected<void, std::string> ensurePauseImage(const std::string& registry,
                                              const std::string& dataDir) {
   auto ref = node::parseImageRef(kPauseImage);
-  if (registry.has(ref.repository, ref.tag)) return {};
+  if (node::registryHas(registry, ref)) return {};
   std::string binary = selfDir() + "/podium-pause";
   std::error_code ec;
   if (!fs::exists(binary, ec)) return Unexpected("the pause binary is missing: " + binary);
@@ -39,16 +39,14 @@ Expected<void, std::string> ensurePauseImage(const node::Registry& registry,
       << "FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT [\"/pause\"]\n";
   node::BuildOptions b;
   b.contextDir = ctx;
-  b.tag = registry.address() + "/" + kPauseImage;
-  b.registry = registry.address();
+  b.tag = registry + "/" + kPauseImage;
+  b.registry = registry;
   b.storageDir = dataDir + "/buildah";
   auto pushed = node::buildAndPush(b);
   if (!pushed) return Unexpected("pause image: " + pushed.error());
   fs::remove_all(ctx, ec);
   return {};
 }
-
-}  // namespace
 
 void NodeRuntime::stop() {
   if (agent_) {
@@ -70,7 +68,8 @@ Expected<std::unique_ptr<NodeRuntime>, std::string> startNode(api::ApiServer& se
   if (!reg) return Unexpected("registry: " + reg.error());
   rt->registry_ = std::move(*reg);
   if (!o.agent) return rt;
-  if (auto p = ensurePauseImage(*rt->registry_, o.dataDir); !p) return Unexpected(p.error());
+  if (auto p = ensurePauseImage(rt->registry_->address(), o.dataDir); !p)
+    return Unexpected(p.error());
   node::AgentOptions ao = o.agentOptions;
   ao.dataDir = o.dataDir + "/node";
   ao.registry = rt->registry_->address();

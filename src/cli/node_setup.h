@@ -43,4 +43,9 @@ Expected<std::unique_ptr<NodeRuntime>, std::string> startNode(api::ApiServer& se
 // The tag of Podium's pause image in the cluster registry.
 constexpr const char* kPauseImage = "podium/pause:3.10";
 
+// Builds Podium's pause image (a static binary in a FROM scratch image) and pushes it to
+// `registry` ("127.0.0.1:5000"), unless it is there already.
+Expected<void, std::string> ensurePauseImage(const std::string& registry,
+                                             const std::string& dataDir);
+
 }  // namespace podium::cli

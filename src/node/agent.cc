@@ -115,6 +115,7 @@ Expected<void, std::string> AgentImpl::start() {
   co.podCidr = opts_.podCidr;
   co.clusterCidr = opts_.clusterCidr;
   co.serviceCidr = opts_.serviceCidr;
+  co.bridge = opts_.bridge;
   auto c = Containerd::start(co);
   if (!c) return Unexpected(c.error());
   containerd_ = std::move(*c);
@@ -258,7 +259,7 @@ Json AgentImpl::nodeStatus() {
                         cond("Ready", "True", "KubeletReady", "kubelet is posting ready status")})},
           {"addresses", Json::array({{{"type", "InternalIP"}, {"address", opts_.nodeIp}},
                                      {{"type", "Hostname"}, {"address", opts_.nodeName}}})},
-          {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 10250}}}}},
+          {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", opts_.kubeletPort}}}}},
           {"nodeInfo",
            {{"machineID", readFirstLine("/etc/machine-id")},
             {"systemUUID", readFirstLine("/etc/machine-id")},

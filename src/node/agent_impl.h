@@ -80,6 +80,7 @@ class AgentImpl : public Agent {
   Expected<void, std::string> start();
   void stop(bool stopPods) override;
   const std::string& nodeName() const override { return opts_.nodeName; }
+  const std::string& nodeIp() const override { return opts_.nodeIp; }
 
   // api::NodeConnector
   Expected<std::shared_ptr<api::ResponseStream>, api::ApiError> logs(

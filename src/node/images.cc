@@ -4,6 +4,8 @@
 #include <fstream>
 
 #include "podium/common/log.h"
+#include "podium/common/strings.h"
+#include "podium/node/http_client.h"
 #include "podium/node/process.h"
 
 namespace podium::node {
@@ -34,6 +36,19 @@ ImageRef parseImageRef(const std::string& name) {
   if (ref.registry == "docker.io" || ref.registry == "index.docker.io") ref.registry.clear();
   ref.repository = rest;
   return ref;
+}
+
+bool registryHas(const std::string& registry, const ImageRef& ref) {
+  auto colon = registry.rfind(':');
+  if (colon == std::string::npos) return false;
+  auto port = strings::parseInt(registry.substr(colon + 1));
+  if (!port) return false;
+  auto r = httpGet(registry.substr(0, colon), static_cast<int>(*port),
+                   "/v2/" + ref.repository + "/manifests/" + ref.tag, std::chrono::seconds(2),
+                   {{"Accept",
+                     "application/vnd.oci.image.manifest.v1+json, "
+                     "application/vnd.docker.distribution.manifest.v2+json"}});
+  return r && r->status == 200;
 }
 
 Expected<std::string, std::string> buildAndPush(const BuildOptions& o) {

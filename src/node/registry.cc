@@ -53,13 +53,4 @@ void Registry::stop() {
   process_.reset();
 }
 
-bool Registry::has(const std::string& repository, const std::string& tag) const {
-  auto r = httpGet("127.0.0.1", port_, "/v2/" + repository + "/manifests/" + tag,
-                   std::chrono::seconds(2),
-                   {{"Accept",
-                     "application/vnd.oci.image.manifest.v1+json, "
-                     "application/vnd.docker.distribution.manifest.v2+json"}});
-  return r && r->status == 200;
-}
-
 }  // namespace podium::node

@@ -429,6 +429,78 @@ class WorkloadsTest(unittest.TestCase):
         for uid in uids:
             self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "node", "pods", uid)))
 
+    # --- a second node ------------------------------------------------------------------------
+    def test_y_second_node_joins_with_podium_agent(self):
+        data = tempfile.mkdtemp(prefix="podium-e2e-agent-")
+        port = free_port()
+        log = open(os.path.join(data, "agent.log"), "wb")
+        agent = subprocess.Popen(
+            [PODIUM, "agent", "--server", "https://127.0.0.1:%d" % self.server.port,
+             "--token", os.path.join(self.server.data_dir, "tls", "admin.token"),
+             "--ca-file", os.path.join(self.server.data_dir, "tls", "ca.crt"),
+             "--data-dir", data, "--node-name", "node2", "--node-ip", "127.0.0.1", "--port", str(port),
+             "--pod-cidr", "10.42.1.0/24", "--registry", self.registry],
+            stdout=log, stderr=subprocess.STDOUT)
+
+        def agent_pids():
+            pids = []
+            for entry in os.listdir("/proc"):
+                try:
+                    with open("/proc/%s/cmdline" % entry, "rb") as f:
+                        if (data + "/").encode() in f.read():
+                            pids.append(int(entry))
+                except (OSError, ValueError):
+                    pass
+            return pids
+        try:
+            def node2_ready():
+                p = self.kubectl("get", "node", "node2", "-o", "json", check=False)
+                return p.returncode == 0 and any(c["type"] == "Ready" and c["status"] == "True"
+                                                 for c in json.loads(p.stdout)["status"]["conditions"])
+            wait_for(node2_ready, 60, 0.2, "node2 to join")
+            ns = "two-nodes"
+            self.create_namespace(ns)
+            # The scheduler spreads one owner's replicas over the nodes.
+            self.kubectl("create", "deployment", "spread", "-n", ns, "--image", BUSYBOX, "--replicas=2", "--",
+                         "httpd", "-f", "-p", "8080", "-h", "/etc")
+            pods = self.wait_ready_count(ns, "app=spread", 2, 60)
+            self.assertIn("node2", [p["spec"]["nodeName"] for p in pods])
+            self.assertEqual(len({p["spec"]["nodeName"] for p in pods}), 2)
+            remote = [p for p in pods if p["spec"]["nodeName"] == "node2"][0]
+            name, ip = remote["metadata"]["name"], remote["status"]["podIP"]
+            self.assertTrue(ip.startswith("10.42.1."), ip)
+            self.assertEqual(http_get("http://%s:8080/hostname" % ip), name + "\n")
+            # Logs, exec and port-forward reach the remote node through the API server.
+            self.assertEqual(self.kubectl("exec", "-n", ns, name, "--", "hostname").stdout, name + "\n")
+            self.assertEqual(self.kubectl("exec", "-i", "-n", ns, name, "--", "cat", input="via spdy\n").stdout,
+                             "via spdy\n")
+            self.kubectl("logs", "-n", ns, name)
+            lport = free_port()
+            pf = self.server.kubectl_popen("port-forward", "-n", ns, "pod/" + name, "%d:8080" % lport)
+            try:
+                body = wait_for(lambda: self.try_get("http://127.0.0.1:%d/hostname" % lport), 20, 0.1,
+                                "port-forward to node2")
+                self.assertEqual(body, name + "\n")
+            finally:
+                pf.terminate()
+                pf.communicate()
+            self.kubectl("delete", "namespace", ns, "--timeout=60s", timeout=90)
+            self.assertEqual(agent.poll(), None, "the agent keeps running")
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            try:
+                agent.wait(30)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                agent.wait()
+            log.close()
+            left = agent_pids()
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+            shutil.rmtree(data, ignore_errors=True)
+            self.kubectl("delete", "node", "node2", "--wait=false", check=False)
+        self.assertEqual(left, [], "stopping podium agent stops containerd and its shims")
+
     # --- restart -----------------------------------------------------------------------------
     def test_z_server_restart_brings_pods_back(self):
         pods = self.apply_seed()

@@ -59,6 +59,8 @@ class ResponseStream {
 struct UpgradeTarget {
   std::string host;
   uint16_t port = 0;
+  bool tls = false;     // TLS to the upstream (its certificate is not verified, as upstream's
+                        // API server does not verify kubelets unless configured to)
   std::string request;  // the complete HTTP/1.1 request head to send upstream
   // If set, the Sec-WebSocket-Protocol of the upstream's answer is reported to the client as
   // this (a v5 client talking to a v4 server: the frames are the same).

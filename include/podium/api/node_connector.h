@@ -45,4 +45,21 @@ class NodeConnector {
                                                       const std::vector<int32_t>& ports) = 0;
 };
 
+// Reading the options of pods/log, exec and attach requests (the same query parameters reach
+// the API server and the node).
+LogOptions logOptionsFrom(const HttpRequest& req, const std::string& container);
+ExecOptions execOptionsFrom(const HttpRequest& req, const std::string& container);
+
+// Requests whose WebSocket attempt must be refused so that kubectl falls back to SPDY: the
+// port-forward tunnel, and stdin without a terminal (only SPDY can say that stdin ended).
+std::optional<ApiError> refuseWebSocket(const HttpRequest& req, const std::string& sub,
+                                        const ExecOptions* exec);
+
+// The client's upgrade request re-addressed to a runtime streaming URL
+// ("http://127.0.0.1:port/exec/token"), as the kubelet proxies it: kubectl's WebSocket v5 is
+// offered upstream as v4 (the same frames) and reported back as v5.
+Expected<std::shared_ptr<UpgradeTarget>, ApiError> upgradeToRuntime(const HttpRequest& req,
+                                                                    const std::string& url,
+                                                                    const std::string& sub);
+
 }  // namespace podium::api

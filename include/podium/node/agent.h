@@ -24,9 +24,11 @@ struct AgentOptions {
   std::string serviceCidr = "10.43.0.0/16";
   std::string clusterDns = "10.43.0.10";
   std::string clusterDomain = "cluster.local";
-  std::string registry;      // "127.0.0.1:5000"
-  std::string sandboxImage;  // "127.0.0.1:5000/podium/pause:3.10"
-  bool controlPlane = true;  // labels the node as a control-plane node
+  std::string registry;            // "127.0.0.1:5000"
+  std::string sandboxImage;        // "127.0.0.1:5000/podium/pause:3.10"
+  std::string bridge = "podium0";  // the CNI bridge of this node's pods
+  int kubeletPort = 10250;         // where the node's endpoints are served (podium agent)
+  bool controlPlane = true;        // labels the node as a control-plane node
   int workers = 10;
 };
 
@@ -36,6 +38,7 @@ class Agent : public api::NodeConnector {
   // the pods stay in the API and come back on the next start.
   virtual void stop(bool stopPods) = 0;
   virtual const std::string& nodeName() const = 0;
+  virtual const std::string& nodeIp() const = 0;
 };
 
 Expected<std::unique_ptr<Agent>, std::string> startAgent(client::Client& client,

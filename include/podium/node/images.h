@@ -20,6 +20,9 @@ struct ImageRef {
 };
 ImageRef parseImageRef(const std::string& name);
 
+// True if `registry` ("127.0.0.1:5000") serves ref's manifest.
+bool registryHas(const std::string& registry, const ImageRef& ref);
+
 struct BuildOptions {
   std::string contextDir;
   std::string dockerfile;  // default: contextDir/Dockerfile

@@ -22,8 +22,6 @@ class Registry {
   ~Registry();
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   uint16_t port() const { return port_; }
-  // True if the registry has NAME:TAG ("podium/pause:3.10").
-  bool has(const std::string& repository, const std::string& tag) const;
   void stop();
 
  private:

@@ -1,0 +1,21 @@
+#pragma once
+
+// A client of a remote API server over HTTPS with a bearer token (`podium agent` on another
+// machine). Same semantics as the in-process client.
+
+#include <string>
+
+#include "podium/client/client.h"
+
+namespace podium::client {
+
+struct RemoteOptions {
+  std::string server;        // "https://10.0.0.1:6443"
+  std::string token;         // bearer token
+  std::string caFile;        // the cluster CA; empty skips verification (with a warning)
+  std::string fieldManager;  // the field manager writes are made as
+};
+
+Expected<ClientPtr, std::string> newRemoteClient(const RemoteOptions& options);
+
+}  // namespace podium::client

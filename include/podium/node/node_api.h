@@ -1,0 +1,21 @@
+#pragma once
+
+// The node's own endpoints, as the kubelet serves them on its port for the API server:
+// /containerLogs/{ns}/{pod}/{container}, /exec/{ns}/{pod}/{container}, /attach/...,
+// /portForward/{ns}/{pod} and /healthz. Requests must carry one of the accepted bearer tokens.
+// Used by `podium agent` on machines other than the server's.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "podium/api/http.h"
+#include "podium/client/client.h"
+#include "podium/node/agent.h"
+
+namespace podium::node {
+
+std::unique_ptr<api::HttpHandler> newNodeApi(Agent& agent, client::Client& client,
+                                             std::vector<std::string> tokens);
+
+}  // namespace podium::node

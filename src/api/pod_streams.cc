@@ -1,0 +1,94 @@
+// Options and upgrade plumbing shared by the API server's pods/log, exec, attach and
+// portforward handlers and the node agent's own endpoints.
+#include "podium/api/node_connector.h"
+#include "podium/common/strings.h"
+#include "podium/common/time.h"
+
+namespace podium::api {
+
+namespace {
+bool flag(const HttpRequest& req, const char* name) {
+  return strings::parseBool(req.param(name)).value_or(false);
+}
+
+// Parses "http://host:port/path" (the runtime's streaming URLs).
+bool splitUrl(const std::string& url, std::string* host, uint16_t* port, std::string* path) {
+  if (url.rfind("http://", 0) != 0) return false;
+  std::string rest = url.substr(7);
+  auto slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  *path = slash == std::string::npos ? "/" : rest.substr(slash);
+  auto colon = hostport.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = hostport.substr(0, colon);
+  auto p = strings::parseInt(hostport.substr(colon + 1));
+  if (!p || *p <= 0 || *p > 65535) return false;
+  *port = static_cast<uint16_t>(*p);
+  return true;
+}
+}  // namespace
+
+LogOptions logOptionsFrom(const HttpRequest& req, const std::string& container) {
+  LogOptions o;
+  o.container = container;
+  o.follow = flag(req, "follow");
+  o.previous = flag(req, "previous");
+  o.timestamps = flag(req, "timestamps");
+  if (auto t = strings::parseInt(req.param("tailLines"))) o.tailLines = *t;
+  if (auto s = strings::parseInt(req.param("sinceSeconds"))) o.sinceSeconds = *s;
+  if (auto l = strings::parseInt(req.param("limitBytes"))) o.limitBytes = *l;
+  if (!req.param("sinceTime").empty()) o.sinceTime = timefmt::parseRfc3339(req.param("sinceTime"));
+  return o;
+}
+
+ExecOptions execOptionsFrom(const HttpRequest& req, const std::string& container) {
+  ExecOptions o;
+  o.container = container;
+  o.command = req.params("command");
+  o.stdin = flag(req, "stdin");
+  o.stdout = flag(req, "stdout");
+  o.stderr = flag(req, "stderr");
+  o.tty = flag(req, "tty");
+  return o;
+}
+
+std::optional<ApiError> refuseWebSocket(const HttpRequest& req, const std::string& sub,
+                                        const ExecOptions* exec) {
+  if (!strings::iequals(req.header("upgrade"), "websocket")) return std::nullopt;
+  if (sub == "portforward" &&
+      req.header("sec-websocket-protocol").find("portforward.k8s.io") != std::string::npos)
+    return ApiError::badRequest("port-forward over a WebSocket tunnel is not supported; use SPDY");
+  if (exec && exec->stdin && !exec->tty)
+    return ApiError::badRequest(
+        "stdin without a terminal needs SPDY (its end cannot be signalled to the runtime over "
+        "WebSocket v4)");
+  return std::nullopt;
+}
+
+Expected<std::shared_ptr<UpgradeTarget>, ApiError> upgradeToRuntime(const HttpRequest& req,
+                                                                    const std::string& url,
+                                                                    const std::string& sub) {
+  auto target = std::make_shared<UpgradeTarget>();
+  std::string path;
+  if (!splitUrl(url, &target->host, &target->port, &path))
+    return Unexpected(ApiError::internal("bad streaming URL from the runtime: " + url));
+  std::string head = req.method + " " + path + " HTTP/1.1\r\nHost: " + target->host + ":" +
+                     std::to_string(target->port) + "\r\n";
+  for (const auto& [k, v] : req.rawHeaders) {
+    std::string lk = strings::toLower(k);
+    if (lk == "sec-websocket-protocol" && sub != "portforward" &&
+        strings::trim(v) == "v5.channel.k8s.io") {
+      head += k + ": v4.channel.k8s.io\r\n";
+      target->responseProtocol = "v5.channel.k8s.io";
+      continue;
+    }
+    if (lk == "connection" || lk == "upgrade" || lk.rfind("sec-websocket-", 0) == 0 ||
+        lk == "x-stream-protocol-version")
+      head += k + ": " + v + "\r\n";
+  }
+  if (req.method == "POST") head += "Content-Length: 0\r\n";
+  target->request = head + "\r\n";
+  return target;
+}
+
+}  // namespace podium::api

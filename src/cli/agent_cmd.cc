@@ -1,0 +1,176 @@
+// `podium agent --server URL --token FILE`: a node of a cluster whose API server runs on
+// another machine (or in another `podium server`): the node agent with its own containerd,
+// talking to the API over HTTPS, and the node's endpoints for logs, exec and port-forward.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "commands.h"
+#include "flags.h"
+#include "node_setup.h"
+#include "podium/api/tls.h"
+#include "podium/client/remote_client.h"
+#include "podium/common/log.h"
+#include "podium/common/strings.h"
+#include "podium/node/node_api.h"
+
+namespace podium::cli {
+
+namespace {
+const char* kAgentUsage = R"(Usage: podium agent --server URL --token FILE [flags]
+
+Runs a node of the cluster served at URL: registers the Node, runs containerd and the pods the
+scheduler binds here, and serves the node's logs/exec/port-forward endpoints to the API server.
+Needs root.
+
+Flags:
+  --server URL          the API server ("https://10.0.0.1:6443")
+  --token FILE          file holding a bearer token for the API (the server's DATA/tls/admin.token)
+  --ca-file FILE        the cluster CA (the server's DATA/tls/ca.crt); without it the server's
+                        certificate is not verified
+  --data-dir DIR        this node's state (default /var/lib/podium-agent)
+  --node-name NAME      default: the host name
+  --node-ip IP          the address the API server reaches this node on (default: the first
+                        non-loopback IPv4 address)
+  --pod-cidr CIDR       this node's pod addresses (default 10.42.1.0/24)
+  --registry HOST:PORT  the cluster registry (default: the server's host, port 5000)
+  --port PORT           port of the node's endpoints (default 10250)
+  --log-level LEVEL     debug, info, warn or error
+)";
+
+// "podium1" for 10.42.1.0/24: one bridge per node's pod range on a machine.
+std::string bridgeFor(const std::string& cidr) {
+  auto parts = strings::split(cidr.substr(0, cidr.find('/')), '.');
+  return parts.size() == 4 ? "podium" + parts[2] : "podium1";
+}
+}  // namespace
+
+int agentCommand(const std::vector<std::string>& args) {
+  Flags flags({"server", "token", "ca-file", "data-dir", "node-name", "node-ip", "pod-cidr",
+               "registry", "port", "log-level"},
+              {"help"});
+  if (auto err = flags.parse(args); !err.empty()) {
+    std::cerr << "podium agent: " << err << "\n\n" << kAgentUsage;
+    return 2;
+  }
+  if (flags.has("help")) {
+    std::cout << kAgentUsage;
+    return 0;
+  }
+  if (!flags.has("server") || !flags.has("token")) {
+    std::cerr << "podium agent: --server and --token are required\n\n" << kAgentUsage;
+    return 2;
+  }
+  if (auto lvl = flags.get("log-level")) {
+    log::Level l;
+    if (!log::parseLevel(*lvl, &l)) {
+      std::cerr << "podium agent: --log-level must be debug, info, warn or error\n";
+      return 2;
+    }
+    log::setLevel(l);
+  }
+  auto token = api::tls::readFile(*flags.get("token"));
+  if (!token) {
+    std::cerr << "podium agent: " << token.error() << "\n";
+    return 1;
+  }
+  int port = 10250;
+  if (auto p = flags.get("port")) {
+    auto n = strings::parseInt(*p);
+    if (!n || *n <= 0 || *n > 65535) {
+      std::cerr << "podium agent: --port must be a port number\n";
+      return 2;
+    }
+    port = static_cast<int>(*n);
+  }
+  std::string server = *flags.get("server");
+  std::string serverHost =
+      server.substr(server.find("://") == std::string::npos ? 0 : server.find("://") + 3);
+  serverHost = serverHost.substr(0, serverHost.find_first_of(":/"));
+  std::string dataDir =
+      std::filesystem::absolute(flags.get("data-dir").value_or("/var/lib/podium-agent"))
+          .lexically_normal()
+          .string();
+  std::error_code ec;
+  std::filesystem::create_directories(dataDir, ec);
+  int lockFd = ::open((dataDir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lockFd < 0 || flock(lockFd, LOCK_EX | LOCK_NB) != 0) {
+    std::cerr << "podium agent: the data directory " << dataDir << " is in use\n";
+    return 1;
+  }
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  client::RemoteOptions ro;
+  ro.server = server;
+  ro.token = std::string(strings::trim(*token));
+  ro.caFile = flags.get("ca-file").value_or("");
+  ro.fieldManager = "kubelet";
+  auto client = client::newRemoteClient(ro);
+  if (!client) {
+    std::cerr << "podium agent: " << client.error() << "\n";
+    return 1;
+  }
+  node::AgentOptions ao;
+  ao.dataDir = dataDir + "/node";
+  ao.nodeName = flags.get("node-name").value_or("");
+  ao.nodeIp = flags.get("node-ip").value_or("");
+  ao.podCidr = flags.get("pod-cidr").value_or("10.42.1.0/24");
+  ao.bridge = bridgeFor(ao.podCidr);
+  ao.registry = flags.get("registry").value_or(serverHost + ":5000");
+  ao.sandboxImage = ao.registry + "/" + kPauseImage;
+  ao.kubeletPort = port;
+  ao.controlPlane = false;
+  if (auto p = ensurePauseImage(ao.registry, dataDir); !p) {
+    std::cerr << "podium agent: " << p.error() << "\n";
+    return 1;
+  }
+  auto agent = node::startAgent(**client, ao);
+  if (!agent) {
+    std::cerr << "podium agent: " << agent.error() << "\n";
+    return 1;
+  }
+  // The node's endpoints, over TLS with a certificate of its own.
+  std::string nodeIp = (*agent)->nodeIp();
+  auto pki =
+      api::tls::ensureClusterPki(dataDir + "/tls", {nodeIp, "127.0.0.1"}, {(*agent)->nodeName()});
+  if (!pki) {
+    std::cerr << "podium agent: " << pki.error() << "\n";
+    (*agent)->stop(true);
+    return 1;
+  }
+  auto handler = node::newNodeApi(**agent, **client, {ro.token});
+  api::HttpServerOptions ho;
+  ho.address = nodeIp;
+  ho.port = static_cast<uint16_t>(port);
+  ho.certFile = pki->serverCert;
+  ho.keyFile = pki->serverKey;
+  ho.workerThreads = 16;
+  auto http = api::startHttpServer(ho, *handler);
+  if (!http) {
+    std::cerr << "podium agent: " << http.error() << "\n";
+    (*agent)->stop(true);
+    return 1;
+  }
+  std::cout << "podium agent: node " << (*agent)->nodeName() << " joined " << server
+            << " (endpoints on " << nodeIp << ":" << port << ")\n"
+            << std::flush;
+  int sig = 0;
+  sigwait(&set, &sig);
+  PODIUM_LOG(Info) << "signal " << sig << ": shutting down";
+  (*http)->stop();
+  (*agent)->stop(true);
+  ::close(lockFd);
+  return 0;
+}
+
+}  // namespace podium::cli
