@@ -242,12 +242,31 @@ class WorkloadsTest(unittest.TestCase):
         rs = json.loads(self.kubectl("get", "rs", "-n", "my-apps", "-o", "json").stdout)["items"]
         self.assertEqual(len(rs), 2, "undo reuses the old ReplicaSet")
 
+        # pause holds a template change back until resume; restart rolls the same template anew.
+        self.kubectl("rollout", "pause", "-n", "my-apps", "deployment/golang-app")
+        self.kubectl("set", "image", "-n", "my-apps", "deployment/golang-app",
+                     "golang-app=my-docker-hub/golang-app:v1.1.0")
+        time.sleep(1.5)
+        self.assertEqual({p["spec"]["containers"][0]["image"] for p in self.pods("my-apps", selector)},
+                         {"my-docker-hub/golang-app:v1.0.0"})
+        self.kubectl("rollout", "resume", "-n", "my-apps", "deployment/golang-app")
+        self.kubectl("rollout", "status", "-n", "my-apps", "deployment/golang-app", "--timeout=90s", timeout=120)
+        pods = self.wait_ready_count("my-apps", selector, 3)
+        self.assertEqual({p["spec"]["containers"][0]["image"] for p in pods}, {"my-docker-hub/golang-app:v1.1.0"})
+        before = {p["metadata"]["labels"]["pod-template-hash"] for p in pods}
+        self.kubectl("rollout", "restart", "-n", "my-apps", "deployment/golang-app")
+        self.kubectl("rollout", "status", "-n", "my-apps", "deployment/golang-app", "--timeout=90s", timeout=120)
+        pods = self.wait_ready_count("my-apps", selector, 3)
+        self.assertNotEqual({p["metadata"]["labels"]["pod-template-hash"] for p in pods}, before)
+
         self.kubectl("scale", "-n", "my-apps", "deployment/golang-app", "--replicas=10")
         self.wait_ready_count("my-apps", selector, 10, 60)
         self.kubectl("scale", "-n", "my-apps", "deployment/golang-app", "--replicas=3")
         pods = self.wait_ready_count("my-apps", selector, 3, 60)
         for p in pods:
             self.assertEqual(http_get("http://%s:8080/" % p["status"]["podIP"]), "Hello World! Running version: v1.0.0\n")
+        self.kubectl("apply", "-f", os.path.join(SEED, "deployment.yaml"))  # back to the seed's image
+        self.kubectl("rollout", "status", "-n", "my-apps", "deployment/golang-app", "--timeout=90s", timeout=120)
 
     # --- exec, port-forward, logs ----------------------------------------------------------
     def run_busybox(self, ns, name, *command, extra=()):
@@ -369,6 +388,9 @@ class WorkloadsTest(unittest.TestCase):
         self.assertEqual(self.kubectl("logs", "-n", ns, "crash", "--previous").stdout, "dying\n")
         table = self.kubectl("get", "pod", "crash", "-n", ns).stdout
         self.assertIn("CrashLoopBackOff", table)
+        events = self.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=crash",
+                              "-o", "json").stdout
+        self.assertIn("Back-off restarting failed container crash", events)
 
         w = wait_for(lambda: waiting("missing", "ImagePullBackOff"), 30, 0.1, "ImagePullBackOff")
         self.assertIn("my-docker-hub/does-not-exist:v9", w["message"])
@@ -412,6 +434,47 @@ class WorkloadsTest(unittest.TestCase):
         events = self.kubectl("get", "events", "-n", ns, "-o", "json").stdout
         self.assertIn("failed liveness probe, will be restarted", events)
         self.assertIn("Liveness probe failed", events)
+
+    def test_f3_limits_grace_period_and_unschedulable(self):
+        ns = "limits"
+        self.create_namespace(ns)
+        for pod in (
+                {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "limited", "namespace": ns},
+                 "spec": {"terminationGracePeriodSeconds": 3,
+                          "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
+                                          "resources": {"limits": {"memory": "64Mi", "cpu": "250m"}}}]}},
+                {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge", "namespace": ns},
+                 "spec": {"containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
+                                          "resources": {"requests": {"cpu": "1000"}}}]}}):
+            self.kubectl("apply", "-f", "-", input=json.dumps(pod))
+        wait_for(lambda: (lambda p: p and is_ready(p))(self.pod(ns, "limited")), 30, 0.1, "the limited pod")
+        p = self.pod(ns, "limited")
+        self.assertEqual(p["status"]["qosClass"], "Guaranteed")
+        # The limits are the container's cgroup limits.
+        mem = self.kubectl("exec", "-n", ns, "limited", "--", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes").stdout
+        self.assertEqual(int(mem), 64 * 1024 * 1024)
+        quota = self.kubectl("exec", "-n", ns, "limited", "--", "cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us").stdout
+        self.assertEqual(int(quota), 25000)
+        # sleep ignores SIGTERM as PID 1: the pod goes after its 3 s grace period (SIGKILL).
+        start = time.monotonic()
+        self.kubectl("delete", "pod", "-n", ns, "limited", "--wait=true", timeout=60)
+        took = time.monotonic() - start
+        print("MEASURED delete of a pod ignoring SIGTERM (grace 3s): %.2fs" % took)
+        self.assertGreaterEqual(took, 2.5)
+        self.assertLess(took, 10)
+        # No node has 1000 CPUs.
+        def unschedulable():
+            p = self.pod(ns, "huge")
+            for c in p.get("status", {}).get("conditions", []):
+                if c["type"] == "PodScheduled" and c["status"] == "False" and c.get("reason") == "Unschedulable":
+                    return c
+            return None
+        c = wait_for(unschedulable, 20, 0.1, "PodScheduled=False")
+        self.assertIn("Insufficient cpu", c["message"])
+        events = self.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=huge",
+                              "-o", "json").stdout
+        self.assertIn("FailedScheduling", events)
+        self.assertEqual(self.pod(ns, "huge")["status"]["phase"], "Pending")
 
     def test_g_namespace_delete_removes_containers(self):
         ns = "doomed"
