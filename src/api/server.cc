@@ -1,9 +1,6 @@
 #include "podium/api/server.h"
 
-#include <fcntl.h>
 #include <openssl/rand.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <filesystem>
 
@@ -53,11 +50,6 @@ class Server : public ApiServer {
     std::error_code ec;
     fs::create_directories(options_.dataDir + "/db", ec);
     if (ec) return Unexpected("create " + options_.dataDir + ": " + ec.message());
-    // One server per data directory: a second one would share the store and the node's state.
-    lockFd_ = ::open((options_.dataDir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lockFd_ < 0 || flock(lockFd_, LOCK_EX | LOCK_NB) != 0)
-      return Unexpected("the data directory " + options_.dataDir +
-                        " is in use by another podium server");
     auto pki =
         tls::ensureClusterPki(options_.dataDir + "/tls", {"127.0.0.1", serviceIp(1)},
                               {"localhost", "kubernetes", "kubernetes.default",
@@ -126,8 +118,6 @@ class Server : public ApiServer {
     storage_.reset();
     cacher_.reset();
     store_.reset();
-    if (lockFd_ >= 0) ::close(lockFd_);
-    lockFd_ = -1;
   }
 
  private:
@@ -226,7 +216,6 @@ class Server : public ApiServer {
   std::unique_ptr<ResourceRegistry> registry_;
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<HttpApi> http_;
-  int lockFd_ = -1;
   std::unique_ptr<HttpServer> httpServer_;
   std::unique_ptr<store::Compactor> compactor_;
   bool stopped_ = false;

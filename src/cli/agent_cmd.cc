@@ -1,10 +1,7 @@
 // `podium agent --server URL --token FILE`: a node of a cluster whose API server runs on
 // another machine (or in another `podium server`): the node agent with its own containerd,
 // talking to the API over HTTPS, and the node's endpoints for logs, exec and port-forward.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -65,13 +62,9 @@ int agentCommand(const std::vector<std::string>& args) {
     std::cerr << "podium agent: --server and --token are required\n\n" << kAgentUsage;
     return 2;
   }
-  if (auto lvl = flags.get("log-level")) {
-    log::Level l;
-    if (!log::parseLevel(*lvl, &l)) {
-      std::cerr << "podium agent: --log-level must be debug, info, warn or error\n";
-      return 2;
-    }
-    log::setLevel(l);
+  if (auto err = applyLogLevel(flags); !err.empty()) {
+    std::cerr << "podium agent: " << err << "\n";
+    return 2;
   }
   auto token = api::tls::readFile(*flags.get("token"));
   if (!token) {
@@ -97,9 +90,8 @@ int agentCommand(const std::vector<std::string>& args) {
           .string();
   std::error_code ec;
   std::filesystem::create_directories(dataDir, ec);
-  int lockFd = ::open((dataDir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lockFd < 0 || flock(lockFd, LOCK_EX | LOCK_NB) != 0) {
-    std::cerr << "podium agent: the data directory " << dataDir << " is in use\n";
+  if (auto err = lockDataDir(dataDir); !err.empty()) {
+    std::cerr << "podium agent: " << err << "\n";
     return 1;
   }
 
@@ -169,7 +161,6 @@ int agentCommand(const std::vector<std::string>& args) {
   PODIUM_LOG(Info) << "signal " << sig << ": shutting down";
   (*http)->stop();
   (*agent)->stop(true);
-  ::close(lockFd);
   return 0;
 }
 

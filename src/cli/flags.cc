@@ -1,5 +1,10 @@
 #include "flags.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include "podium/common/log.h"
+
 namespace podium::cli {
 
 std::string Flags::parse(const std::vector<std::string>& args) {
@@ -36,6 +41,23 @@ std::optional<std::string> Flags::get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) return std::nullopt;
   return it->second;
+}
+
+std::string applyLogLevel(const Flags& flags) {
+  auto lvl = flags.get("log-level");
+  if (!lvl) return "";
+  log::Level l;
+  if (!log::parseLevel(*lvl, &l)) return "--log-level must be debug, info, warn or error";
+  log::setLevel(l);
+  return "";
+}
+
+std::string lockDataDir(const std::string& dir) {
+  // The descriptor stays open (and locked) until the process exits.
+  int fd = ::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0)
+    return "the data directory " + dir + " is in use by another podium process";
+  return "";
 }
 
 }  // namespace podium::cli

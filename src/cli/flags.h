@@ -28,4 +28,11 @@ class Flags {
   std::vector<std::string> positional_;
 };
 
+// Applies --log-level if given; returns an error message ("" on success).
+std::string applyLogLevel(const Flags& flags);
+
+// Takes an exclusive lock on DIR/lock for this process's life, so that two processes never share
+// a data directory; returns an error message ("" on success).
+std::string lockDataDir(const std::string& dir);
+
 }  // namespace podium::cli

@@ -52,13 +52,9 @@ int serverCommand(const std::vector<std::string>& args) {
     std::cout << kServerUsage;
     return 0;
   }
-  if (auto lvl = flags.get("log-level")) {
-    log::Level l;
-    if (!log::parseLevel(*lvl, &l)) {
-      std::cerr << "podium server: --log-level must be debug, info, warn or error\n";
-      return 2;
-    }
-    log::setLevel(l);
+  if (auto err = applyLogLevel(flags); !err.empty()) {
+    std::cerr << "podium server: " << err << "\n";
+    return 2;
   }
   api::ServerOptions o;
   o.dataDir = flags.get("data-dir").value_or("/var/lib/podium");
@@ -115,6 +111,13 @@ int serverCommand(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // One process per data directory: a second one would share the store and the node's state.
+  std::error_code dirError;
+  std::filesystem::create_directories(o.dataDir, dirError);
+  if (auto err = lockDataDir(o.dataDir); !err.empty()) {
+    std::cerr << "podium server: " << err << "\n";
+    return 1;
+  }
   auto server = api::startApiServer(o);
   if (!server) {
     std::cerr << "podium server: " << server.error() << "\n";

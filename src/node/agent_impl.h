@@ -107,6 +107,8 @@ class AgentImpl : public Agent {
   RuntimePod runtimeFor(const std::string& uid);
   bool terminatePod(const Json& pod, PodState& st, const RuntimePod& rt, int64_t grace);
   void killRuntime(const RuntimePod& rt, int64_t grace);
+  // Drops the agent's state and files of a pod that is gone.
+  void forgetPod(const std::string& key, std::string uid);
   Expected<void, std::string> ensureSandbox(const Json& pod, PodState& st, const RuntimePod& rt,
                                             bool* created);
   runtime::v1::PodSandboxConfig sandboxConfigFor(const Json& pod, uint32_t attempt);

@@ -62,12 +62,16 @@ bool AgentImpl::terminatePod(const Json& pod, PodState& st, const RuntimePod& rt
     PODIUM_LOG(Warn) << "deleting pod " << key << ": " << r.error().message();
     return false;
   }
-  std::error_code ec;
-  std::filesystem::remove_all(podDir(st.uid), ec);
-  std::lock_guard<std::mutex> lock(mu_);
-  uidToKey_.erase(st.uid);
-  states_.erase(key);
+  forgetPod(key, st.uid);
   return true;
+}
+
+void AgentImpl::forgetPod(const std::string& key, std::string uid) {
+  std::error_code ec;
+  std::filesystem::remove_all(podDir(uid), ec);
+  std::lock_guard<std::mutex> lock(mu_);
+  uidToKey_.erase(uid);
+  states_.erase(key);
 }
 
 bool AgentImpl::syncPod(const std::string& key) {
@@ -90,11 +94,7 @@ bool AgentImpl::syncPod(const std::string& key) {
     // Gone from the API (forced deletion): tear down what is left.
     killRuntime(runtimeFor(st.uid), 0);
     prober_->untrackExcept(key, {});
-    std::error_code ec;
-    std::filesystem::remove_all(podDir(st.uid), ec);
-    std::lock_guard<std::mutex> lock(mu_);
-    uidToKey_.erase(st.uid);
-    states_.erase(key);
+    forgetPod(key, st.uid);
     return true;
   }
   const Json& pod = *podPtr;
