@@ -95,12 +95,7 @@ int agentCommand(const std::vector<std::string>& args) {
     return 1;
   }
 
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t set = blockStopSignals();
 
   client::RemoteOptions ro;
   ro.server = server;

@@ -2,6 +2,8 @@
 
 // A small "--name value" / "--name=value" / "--flag" parser for the subcommands.
 
+#include <signal.h>
+
 #include <map>
 #include <optional>
 #include <set>
@@ -34,5 +36,9 @@ std::string applyLogLevel(const Flags& flags);
 // Takes an exclusive lock on DIR/lock for this process's life, so that two processes never share
 // a data directory; returns an error message ("" on success).
 std::string lockDataDir(const std::string& dir);
+
+// Blocks SIGINT and SIGTERM in this thread and the threads it starts (call before starting
+// any) and ignores SIGPIPE; returns the set for sigwait.
+sigset_t blockStopSignals();
 
 }  // namespace podium::cli

@@ -104,12 +104,7 @@ int serverCommand(const std::vector<std::string>& args) {
   node.agentOptions.serviceCidr = o.serviceCidr;
 
   // Signals are taken synchronously by this thread; block them before any thread starts.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t set = blockStopSignals();
 
   // One process per data directory: a second one would share the store and the node's state.
   std::error_code dirError;
