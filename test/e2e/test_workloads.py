@@ -476,6 +476,20 @@ class WorkloadsTest(unittest.TestCase):
         self.assertIn("FailedScheduling", events)
         self.assertEqual(self.pod(ns, "huge")["status"]["phase"], "Pending")
 
+    def test_f4_job_runs_to_completion(self):
+        ns = "jobs"
+        self.create_namespace(ns)
+        self.kubectl("create", "job", "once", "-n", ns, "--image", BUSYBOX, "--", "sh", "-c", "echo job-done")
+        self.kubectl("wait", "-n", ns, "--for=condition=complete", "job/once", "--timeout=60s", timeout=90)
+        pods = self.pods(ns, "job-name=once")
+        self.assertEqual(len(pods), 1)
+        self.assertEqual(pods[0]["status"]["phase"], "Succeeded")
+        term = container_status(pods[0])["state"]["terminated"]
+        self.assertEqual((term["exitCode"], term["reason"]), (0, "Completed"))
+        self.assertEqual(self.kubectl("logs", "-n", ns, "job/once").stdout, "job-done\n")
+        job = json.loads(self.kubectl("get", "job", "once", "-n", ns, "-o", "json").stdout)
+        self.assertEqual(job["status"]["succeeded"], 1)
+
     def test_g_namespace_delete_removes_containers(self):
         ns = "doomed"
         self.kubectl("create", "namespace", ns)
