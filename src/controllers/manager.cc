@@ -1,6 +1,7 @@
 #include "podium/controllers/manager.h"
 
 #include "deployment.h"
+#include "endpoints.h"
 #include "garbage_collector.h"
 #include "job.h"
 #include "namespace.h"
@@ -24,6 +25,7 @@ class Manager : public ControllerManager {
         deployments_(informers_, deploymentEvents_),
         jobs_(informers_, jobEvents_),
         namespaces_(informers_),
+        endpoints_(informers_),
         gc_(informers_) {
     informers_.start();
     if (!informers_.waitForSync(std::chrono::seconds(30)))
@@ -32,6 +34,7 @@ class Manager : public ControllerManager {
     deployments_.start();
     jobs_.start();
     namespaces_.start();
+    endpoints_.start();
     gc_.start();
   }
   ~Manager() override { stop(); }
@@ -40,6 +43,7 @@ class Manager : public ControllerManager {
     if (stopped_) return;
     stopped_ = true;
     gc_.stop();
+    endpoints_.stop();
     namespaces_.stop();
     jobs_.stop();
     deployments_.stop();
@@ -55,6 +59,7 @@ class Manager : public ControllerManager {
   DeploymentController deployments_;
   JobController jobs_;
   NamespaceController namespaces_;
+  EndpointsController endpoints_;
   GarbageCollector gc_;
   bool stopped_ = false;
 };

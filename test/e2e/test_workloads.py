@@ -154,6 +154,19 @@ class WorkloadsTest(unittest.TestCase):
             self.assertTrue(cs["containerID"].startswith("containerd://"))
             self.assertIn("running", cs["state"])
             self.assertEqual(cs["restartCount"], 0)
+        # The Service's Endpoints and EndpointSlice list the three pods at the target port.
+        def endpoints():
+            ep = json.loads(self.kubectl("get", "endpoints", "golang-app-service", "-n", "my-apps", "-o", "json").stdout)
+            subsets = ep.get("subsets", [])
+            return ep if subsets and len(subsets[0].get("addresses", [])) == 3 else None
+        ep = wait_for(endpoints, 10, 0.1, "3 endpoint addresses")
+        self.assertEqual(sorted(a["ip"] for a in ep["subsets"][0]["addresses"]), sorted(ips))
+        self.assertEqual(ep["subsets"][0]["ports"], [{"port": 8080, "protocol": "TCP"}])
+        slices = json.loads(self.kubectl("get", "endpointslices", "-n", "my-apps", "-l",
+                                         "kubernetes.io/service-name=golang-app-service", "-o", "json").stdout)["items"]
+        self.assertEqual(len(slices), 1)
+        self.assertEqual(sorted(e["addresses"][0] for e in slices[0]["endpoints"]), sorted(ips))
+        self.assertTrue(all(e["conditions"]["ready"] for e in slices[0]["endpoints"]))
         log = self.kubectl("logs", "-n", "my-apps", pods[0]["metadata"]["name"]).stdout
         self.assertIn("Server starting on port 8080...", log)
         events = self.kubectl("get", "events", "-n", "my-apps", "-o", "json").stdout
