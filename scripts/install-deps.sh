@@ -9,6 +9,8 @@ packages=(
   libboost-dev libboost-system-dev libssl-dev libsqlite3-dev
   nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev clang-format
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  # fuzz targets (libFuzzer)
+  clang libclang-rt-14-dev
   # run
   openssl sqlite3 ca-certificates
   # the node: container runtime, networking, image registry and builder

@@ -17,6 +17,8 @@ constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";
 constexpr const char* kManagedByLabel = "endpointslice.kubernetes.io/managed-by";
 constexpr const char* kManagedBy = "endpointslice-controller.k8s.io";
 constexpr size_t kMaxEndpointsPerSlice = 100;
+// Set on every Endpoints object this controller writes; it marks them as the controller's.
+constexpr const char* kTriggerTime = "endpoints.kubernetes.io/last-change-trigger-time";
 
 bool selects(const Json& selector, const Json& labels) {
   if (!selector.is_object() || selector.empty()) return false;
@@ -122,8 +124,10 @@ bool EndpointsController::sync(const std::string& key) {
   auto [ns, name] = Informer::splitKey(key);
   ObjectPtr svc = services_.get(ns, name);
   if (!svc) {
-    // The Service is gone: so is its Endpoints object (its slices follow their owner).
-    if (endpoints_.get(ns, name)) {
+    // The Service is gone: so is the Endpoints object made for it (its slices follow their
+    // owner). Endpoints someone else wrote without a Service stay.
+    auto ep = endpoints_.get(ns, name);
+    if (ep && !json::getString(*ep, {"metadata", "annotations", kTriggerTime}).empty()) {
       auto r = client_.remove(res::kEndpoints, ns, name);
       return r || r.error().code() == 404;
     }
@@ -168,6 +172,7 @@ bool EndpointsController::syncEndpoints(const Json& svc, const std::vector<Objec
   if (!list.empty()) want["subsets"] = list;
   ObjectPtr cur = endpoints_.get(ns, name);
   if (!cur) {
+    want["metadata"]["annotations"][kTriggerTime] = timefmt::rfc3339(realClock().now());
     auto r = client_.create(res::kEndpoints, ns, want);
     return r || r.error().code() == 409;
   }
@@ -180,8 +185,7 @@ bool EndpointsController::syncEndpoints(const Json& svc, const std::vector<Objec
     obj["subsets"] = want["subsets"];
   else
     obj.erase("subsets");
-  obj["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"] =
-      timefmt::rfc3339(realClock().now());
+  obj["metadata"]["annotations"][kTriggerTime] = timefmt::rfc3339(realClock().now());
   auto r = client_.update(res::kEndpoints, ns, obj);
   if (!r && r.error().code() != 409 && r.error().code() != 404)
     PODIUM_LOG(Warn) << "endpoints " << ns << "/" << name << ": " << r.error().message();

@@ -125,6 +125,16 @@ Expected<void, std::string> AgentImpl::start() {
   auto v = cri_->version();
   runtimeVersion_ = v->runtime_name() + "://" + v->runtime_version();
   events_ = std::make_unique<client::EventRecorder>(client_, "kubelet", opts_.nodeName);
+  // Cluster DNS for the pods, reached at the cluster DNS IP through the node's nftables table.
+  dns::ClusterDnsOptions dnsOptions;
+  dnsOptions.domain = opts_.clusterDomain;
+  dnsOptions.port = opts_.dnsPort;
+  auto dnsServer = dns::startClusterDns(client_, dnsOptions);
+  if (!dnsServer) return Unexpected(dnsServer.error());
+  dns_ = std::move(*dnsServer);
+  netfilter_ = std::make_unique<NodeNetfilter>(opts_.bridge);
+  if (auto n = netfilter_->apply({opts_.bridge, opts_.clusterDns, dns_->port()}); !n)
+    return Unexpected("node netfilter rules: " + n.error());
   if (auto r = registerNode(); !r) return r;
   prober_ = std::make_unique<Prober>(
       *cri_, [this](const std::string& key) { queue_.add(key); },
@@ -188,6 +198,8 @@ void AgentImpl::stop(bool stopPods) {
   threads_.clear();
   if (stopPods && cri_) reportStoppedPods();
   prober_.reset();
+  if (netfilter_) netfilter_->remove();
+  if (dns_) dns_->stop();
   if (containerd_) containerd_->stop();
 }
 

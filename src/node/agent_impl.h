@@ -14,8 +14,10 @@
 #include "podium/client/events.h"
 #include "podium/client/informer.h"
 #include "podium/client/workqueue.h"
+#include "podium/dns/cluster_dns.h"
 #include "podium/node/agent.h"
 #include "podium/node/containerd.h"
+#include "podium/node/netfilter.h"
 #include "prober.h"
 
 namespace podium::node {
@@ -143,6 +145,8 @@ class AgentImpl : public Agent {
   std::unique_ptr<client::Informer> pods_;
   std::unique_ptr<client::Informer> services_;
   std::unique_ptr<Prober> prober_;
+  std::unique_ptr<dns::ClusterDns> dns_;
+  std::unique_ptr<NodeNetfilter> netfilter_;
   client::WorkQueue queue_;
   std::mutex mu_;                           // guards states_ and uidToKey_
   std::map<std::string, PodState> states_;  // pod key ("ns/name")

@@ -503,6 +503,33 @@ class WorkloadsTest(unittest.TestCase):
         job = json.loads(self.kubectl("get", "job", "once", "-n", ns, "-o", "json").stdout)
         self.assertEqual(job["status"]["succeeded"], 1)
 
+    def test_h_cluster_dns(self):
+        self.apply_seed()
+        ns = "dns-test"
+        self.create_namespace(ns)
+        self.run_busybox(ns, "client", "sleep", "3600")
+        wait_for(lambda: (lambda p: p and is_ready(p))(self.pod(ns, "client")), 30, 0.1, "the client pod")
+        resolv = self.kubectl("exec", "-n", ns, "client", "--", "cat", "/etc/resolv.conf").stdout
+        self.assertIn("search dns-test.svc.cluster.local svc.cluster.local cluster.local", resolv)
+        self.assertIn("nameserver 10.43.0.10", resolv)
+        self.assertIn("options ndots:5", resolv)
+        svc = json.loads(self.kubectl("get", "svc", "golang-app-service", "-n", "my-apps", "-o", "json").stdout)
+        out = self.kubectl("exec", "-n", ns, "client", "--", "nslookup",
+                           "golang-app-service.my-apps.svc.cluster.local").stdout
+        self.assertIn("Address: " + svc["spec"]["clusterIP"], out)
+        srv = self.kubectl("exec", "-n", ns, "client", "--", "nslookup", "-type=SRV",
+                           "golang-app-service.my-apps.svc.cluster.local", check=False).stdout
+        self.assertIn("golang-app-service.my-apps.svc.cluster.local", srv)
+        self.assertIn(" 80 ", srv)
+        missing = self.kubectl("exec", "-n", ns, "client", "--", "nslookup", "nope.my-apps.svc.cluster.local",
+                               check=False)
+        self.assertIn("NXDOMAIN", missing.stdout + missing.stderr)
+        # Pod A records resolve to the address in the name.
+        pod_ip = self.pod(ns, "client")["status"]["podIP"]
+        out = self.kubectl("exec", "-n", ns, "client", "--", "nslookup",
+                           pod_ip.replace(".", "-") + ".dns-test.pod.cluster.local").stdout
+        self.assertIn("Address: " + pod_ip, out)
+
     def test_g_namespace_delete_removes_containers(self):
         ns = "doomed"
         self.kubectl("create", "namespace", ns)

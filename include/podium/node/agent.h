@@ -28,6 +28,7 @@ struct AgentOptions {
   std::string sandboxImage;        // "127.0.0.1:5000/podium/pause:3.10"
   std::string bridge = "podium0";  // the CNI bridge of this node's pods
   int kubeletPort = 10250;         // where the node's endpoints are served (podium agent)
+  uint16_t dnsPort = 0;            // the cluster DNS server's port on the node (0: any free one)
   bool controlPlane = true;        // labels the node as a control-plane node
   int workers = 10;
 };

@@ -1,0 +1,37 @@
+#pragma once
+
+// The node's nftables table (`ip podium-<bridge>`): redirects traffic from the node's pods (and
+// from the node itself) that is addressed to the cluster DNS IP to the agent's DNS server, and
+// refuses to forward pod traffic anywhere but another pod bridge, so nothing a pod sends leaves
+// the machine. The table is replaced atomically on every apply and deleted on stop.
+
+#include <cstdint>
+#include <string>
+
+#include "podium/common/expected.h"
+
+namespace podium::node {
+
+struct NetfilterRules {
+  std::string bridge;      // the pods' bridge ("podium0")
+  std::string clusterDns;  // "10.43.0.10"
+  uint16_t dnsPort = 0;    // where the DNS server listens on the node
+};
+
+class NodeNetfilter {
+ public:
+  explicit NodeNetfilter(std::string bridge) : table_("podium-" + std::move(bridge)) {}
+  ~NodeNetfilter() { remove(); }
+  Expected<void, std::string> apply(const NetfilterRules& rules);
+  void remove();
+  const std::string& table() const { return table_; }
+
+ private:
+  std::string table_;
+  bool applied_ = false;
+};
+
+// The nft script `apply` loads (for tests and for reading).
+std::string netfilterScript(const std::string& table, const NetfilterRules& rules);
+
+}  // namespace podium::node

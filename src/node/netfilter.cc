@@ -1,0 +1,62 @@
+#include "podium/node/netfilter.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "podium/common/log.h"
+#include "podium/node/process.h"
+
+namespace podium::node {
+
+std::string netfilterScript(const std::string& table, const NetfilterRules& r) {
+  auto dns = [&](const char* proto) {
+    return "ip daddr " + r.clusterDns + " " + proto +
+           " dport 53 redirect to :" + std::to_string(r.dnsPort) + "\n";
+  };
+  std::string fromPods = "iifname \"" + r.bridge + "\" ";
+  // "add" then "delete" makes the replace work whether or not the table exists; nft applies
+  // the whole file as one transaction.
+  return "add table ip " + table + "\ndelete table ip " + table + "\ntable ip " + table + " {\n" +
+         "  chain prerouting {\n"
+         "    type nat hook prerouting priority -100; policy accept;\n" +
+         "    " + fromPods + dns("udp") + "    " + fromPods + dns("tcp") +
+         "  }\n"
+         "  chain output {\n"
+         "    type nat hook output priority -100; policy accept;\n" +
+         "    " + dns("udp") + "    " + dns("tcp") +
+         "  }\n"
+         // Pod traffic never leaves the machine: what the node does not take in or hand to
+         // another pod bridge is refused.
+         "  chain forward {\n"
+         "    type filter hook forward priority 0; policy accept;\n"
+         "    " +
+         fromPods +
+         "oifname != \"podium*\" reject with icmp type admin-prohibited\n"
+         "  }\n"
+         "}\n";
+}
+
+Expected<void, std::string> NodeNetfilter::apply(const NetfilterRules& rules) {
+  std::string script = netfilterScript(table_, rules);
+  std::string path = "/tmp/podium-nft-" + table_ + "-" + std::to_string(getpid()) + ".nft";
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << script;
+  }
+  auto r = runCommand({"nft", "-f", path}, std::chrono::seconds(20));
+  std::remove(path.c_str());
+  if (r.exitCode != 0) return Unexpected("nft: " + r.output);
+  applied_ = true;
+  return {};
+}
+
+void NodeNetfilter::remove() {
+  if (!applied_) return;
+  applied_ = false;
+  auto r = runCommand({"nft", "delete", "table", "ip", table_}, std::chrono::seconds(20));
+  if (r.exitCode != 0) PODIUM_LOG(Warn) << "nft delete table " << table_ << ": " << r.output;
+}
+
+}  // namespace podium::node
