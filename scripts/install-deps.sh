@@ -18,6 +18,8 @@ packages=(
   mmdebstrap
   # tests and benchmarks: the official Python client and etcd as the store benchmark's peer
   python3-kubernetes python3-yaml etcd-server etcd-client curl
+  # the mesh's tests and benchmarks: promtool, and the proxies and load generators it is compared with
+  prometheus haproxy nginx-light wrk
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "podium/proxy/proxy.h"
 
 namespace {
 const char* kUsage = R"(Usage: podium <command> [flags]
@@ -11,6 +12,7 @@ const char* kUsage = R"(Usage: podium <command> [flags]
 Commands:
   server    run Podium on this machine (API server, controllers, registry, node agent)
   agent     run a node of a cluster whose API server is elsewhere
+  proxy     the node proxy (started by the node agent)
   image     build an image and push it to the cluster registry
   version   print the version
 
@@ -27,6 +29,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "server") return podium::cli::serverCommand(args);
   if (cmd == "agent") return podium::cli::agentCommand(args);
+  if (cmd == "proxy") return podium::proxy::proxyCommand(args);
   if (cmd == "image") return podium::cli::imageCommand(args);
   if (cmd == "version" || cmd == "--version") return podium::cli::versionCommand(args);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {

@@ -30,6 +30,9 @@ Flags:
   --registry-port PORT  port of the image registry on 127.0.0.1 (default 5000)
   --node-name NAME      this node's name (default the host name)
   --pod-cidr CIDR       this node's pod addresses (default 10.42.0.0/24)
+  --ingress-http-port PORT
+                        the node's ingress listener for Istio Gateways and Ingresses (default 80;
+                        0 turns it off)
   --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
   --log-level LEVEL     debug, info, warn or error (default info)
   --watch-history EVENTS
@@ -42,7 +45,7 @@ Flags:
 int serverCommand(const std::vector<std::string>& args) {
   Flags flags(
       {"data-dir", "api-port", "address", "service-cidr", "log-level", "watch-bookmark-interval",
-       "watch-history", "registry-port", "node-name", "pod-cidr"},
+       "watch-history", "registry-port", "node-name", "pod-cidr", "ingress-http-port"},
       {"no-agent", "no-fsync", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
@@ -98,6 +101,15 @@ int serverCommand(const std::vector<std::string>& args) {
       return 2;
     }
     node.registryPort = static_cast<uint16_t>(*n);
+  }
+  node.agentOptions.ingressHttpPort = 80;
+  if (auto p = flags.get("ingress-http-port")) {
+    auto n = strings::parseInt(*p);
+    if (!n || *n < 0 || *n > 65535) {
+      std::cerr << "podium server: --ingress-http-port must be a port number\n";
+      return 2;
+    }
+    node.agentOptions.ingressHttpPort = static_cast<uint16_t>(*n);
   }
   node.agentOptions.nodeName = flags.get("node-name").value_or("");
   node.agentOptions.podCidr = flags.get("pod-cidr").value_or(node.agentOptions.podCidr);

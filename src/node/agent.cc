@@ -132,8 +132,21 @@ Expected<void, std::string> AgentImpl::start() {
   auto dnsServer = dns::startClusterDns(client_, dnsOptions);
   if (!dnsServer) return Unexpected(dnsServer.error());
   dns_ = std::move(*dnsServer);
+  NodeProxyOptions po;
+  po.dataDir = opts_.dataDir;
+  po.clusterDomain = opts_.clusterDomain;
+  po.ingressHttpPort = opts_.ingressHttpPort;
+  auto proxy = NodeProxy::start(client_, po);
+  if (!proxy) return Unexpected(proxy.error());
+  proxy_ = std::move(*proxy);
   netfilter_ = std::make_unique<NodeNetfilter>(opts_.bridge);
-  if (auto n = netfilter_->apply({opts_.bridge, opts_.clusterDns, dns_->port()}); !n)
+  NetfilterRules rules;
+  rules.bridge = opts_.bridge;
+  rules.clusterDns = opts_.clusterDns;
+  rules.dnsPort = dns_->port();
+  rules.serviceCidr = opts_.serviceCidr;
+  rules.capturePort = proxy_->capturePort();
+  if (auto n = netfilter_->apply(rules); !n)
     return Unexpected("node netfilter rules: " + n.error());
   if (auto r = registerNode(); !r) return r;
   prober_ = std::make_unique<Prober>(
@@ -199,6 +212,7 @@ void AgentImpl::stop(bool stopPods) {
   if (stopPods && cri_) reportStoppedPods();
   prober_.reset();
   if (netfilter_) netfilter_->remove();
+  if (proxy_) proxy_->stop();
   if (dns_) dns_->stop();
   if (containerd_) containerd_->stop();
 }

@@ -11,6 +11,7 @@
 
 #include "../controllers/util.h"
 #include "cri_client.h"
+#include "node_proxy.h"
 #include "podium/client/events.h"
 #include "podium/client/informer.h"
 #include "podium/client/workqueue.h"
@@ -147,6 +148,7 @@ class AgentImpl : public Agent {
   std::unique_ptr<Prober> prober_;
   std::unique_ptr<dns::ClusterDns> dns_;
   std::unique_ptr<NodeNetfilter> netfilter_;
+  std::unique_ptr<NodeProxy> proxy_;
   client::WorkQueue queue_;
   std::mutex mu_;                           // guards states_ and uidToKey_
   std::map<std::string, PodState> states_;  // pod key ("ns/name")

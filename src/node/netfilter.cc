@@ -16,12 +16,16 @@ std::string netfilterScript(const std::string& table, const NetfilterRules& r) {
            " dport 53 redirect to :" + std::to_string(r.dnsPort) + "\n";
   };
   std::string fromPods = "iifname \"" + r.bridge + "\" ";
+  std::string capture;
+  if (r.capturePort && !r.serviceCidr.empty())
+    capture = "    " + fromPods + "ip daddr " + r.serviceCidr +
+              " meta l4proto tcp redirect to :" + std::to_string(r.capturePort) + "\n";
   // "add" then "delete" makes the replace work whether or not the table exists; nft applies
   // the whole file as one transaction.
   return "add table ip " + table + "\ndelete table ip " + table + "\ntable ip " + table + " {\n" +
          "  chain prerouting {\n"
          "    type nat hook prerouting priority -100; policy accept;\n" +
-         "    " + fromPods + dns("udp") + "    " + fromPods + dns("tcp") +
+         "    " + fromPods + dns("udp") + "    " + fromPods + dns("tcp") + capture +
          "  }\n"
          "  chain output {\n"
          "    type nat hook output priority -100; policy accept;\n" +

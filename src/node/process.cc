@@ -31,7 +31,7 @@ void resetSignals() {
 }  // namespace
 
 Expected<std::unique_ptr<ChildProcess>, std::string> ChildProcess::spawn(
-    const std::vector<std::string>& argv, const std::string& logFile) {
+    const std::vector<std::string>& argv, const std::string& logFile, int stdinFd) {
   if (argv.empty()) return Unexpected(std::string("empty command"));
   int logFd = ::open(logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (logFd < 0) return Unexpected("open " + logFile + ": " + strerror(errno));
@@ -47,8 +47,8 @@ Expected<std::unique_ptr<ChildProcess>, std::string> ChildProcess::spawn(
     if (getppid() != parent) _exit(127);
     resetSignals();
     setpgid(0, 0);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
+    int in = stdinFd >= 0 ? stdinFd : ::open("/dev/null", O_RDONLY);
+    dup2(in, 0);
     dup2(logFd, 1);
     dup2(logFd, 2);
     execvp(args[0], args.data());
@@ -107,8 +107,8 @@ CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::seco
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     resetSignals();
-    int devnull = ::open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
+    int in = ::open("/dev/null", O_RDONLY);
+    dup2(in, 0);
     dup2(pipefd[1], 1);
     dup2(pipefd[1], 2);
     execvp(args[0], args.data());

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
 PODIUM = os.environ.get("PODIUM_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build", "podium"))
 KUBECTL = shutil.which("kubectl")
@@ -42,6 +43,7 @@ class Server:
         self.owned_dir = data_dir is None
         self.agent = agent
         self.registry_port = free_port()
+        self.ingress_port = free_port()
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="podium-e2e-")
         self.extra_args = list(extra_args)
         self.port = None
@@ -60,7 +62,8 @@ class Server:
         self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
             [PODIUM, "server", "--data-dir", self.data_dir, "--api-port", str(self.port),
-             "--registry-port", str(self.registry_port)] + ([] if self.agent else ["--no-agent"]) + self.extra_args,
+             "--registry-port", str(self.registry_port)] +
+            (["--ingress-http-port", str(self.ingress_port)] if self.agent else ["--no-agent"]) + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(kc) or self.proc.poll() is not None, 60, what="kubeconfig")
         if self.proc.poll() is not None:
@@ -188,3 +191,143 @@ class ServerTestCase(unittest.TestCase):
 
     def kubectl(self, *args, **kw):
         return self.server.kubectl(*args, **kw)
+
+
+# --- node tests: a server with its agent, as root ---------------------------------------------
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HELLO = os.path.join(ROOT, "examples", "hello")
+SEED = os.path.join(HELLO, "manifests")
+BUSYBOX = "podium/busybox:1.35"
+
+
+def http_get(url, timeout=2.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def is_ready(pod):
+    for c in pod.get("status", {}).get("conditions", []):
+        if c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
+
+
+def container_status(pod, name=None):
+    for s in pod.get("status", {}).get("containerStatuses", []):
+        if name is None or s["name"] == name:
+            return s
+    return {}
+
+
+@unittest.skipUnless(os.geteuid() == 0, "the node agent needs root")
+class NodeTestCase(unittest.TestCase):
+    """A server with its node agent (as root) and the test images built into its registry:
+    the seed's app as my-docker-hub/golang-app:v1.0.0, v1.1.0 and v2.0.0, and a busybox shell."""
+    server = None
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(PODIUM) or KUBECTL is None:
+            raise unittest.SkipTest("podium binary or kubectl missing")
+        cls.server = Server(agent=True, extra_args=list(cls.server_args)).start()
+        try:
+            wait_for(cls.node_ready, 60, 0.2, "the node to be Ready")
+            cls.registry = "127.0.0.1:%d" % cls.server.registry_port
+            cls.build_images()
+        except Exception:
+            cls.server.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server:
+            cls.server.close()
+
+    @classmethod
+    def node_ready(cls):
+        p = cls.server.kubectl("get", "nodes", "-o", "json", check=False)
+        if p.returncode != 0:
+            return False
+        items = json.loads(p.stdout)["items"]
+        return items and any(c["type"] == "Ready" and c["status"] == "True" for c in items[0]["status"]["conditions"])
+
+    @classmethod
+    def image_build(cls, tag, context):
+        p = subprocess.run([PODIUM, "image", "build", "-t", tag, "--registry", cls.registry, "--data-dir",
+                            cls.server.data_dir, context], capture_output=True, text=True, timeout=900)
+        if p.returncode != 0:
+            raise AssertionError("podium image build %s failed:\n%s%s" % (tag, p.stdout, p.stderr))
+
+    @classmethod
+    def build_images(cls):
+        # The seed's image, from the multi-stage Dockerfile, under the seed's name.
+        p = subprocess.run([os.path.join(ROOT, "scripts", "cxx-builder-image.sh"), "--registry", cls.registry,
+                            "--data-dir", cls.server.data_dir], capture_output=True, text=True, timeout=1200)
+        if p.returncode != 0:
+            raise AssertionError("builder image failed:\n" + p.stdout + p.stderr)
+        cls.image_build("my-docker-hub/golang-app:v1.0.0", HELLO)
+        cls.image_build("my-docker-hub/golang-app:v1.1.0", HELLO)
+        cls.image_build("my-docker-hub/golang-app:v2.0.0", HELLO)
+        # A shell for exec and the failure cases: Debian's static busybox.
+        ctx = tempfile.mkdtemp(prefix="podium-busybox-")
+        try:
+            shutil.copy("/bin/busybox", os.path.join(ctx, "busybox"))
+            with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+                f.write('FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+                        'CMD ["/bin/sh"]\n')
+            cls.image_build(BUSYBOX, ctx)
+        finally:
+            shutil.rmtree(ctx, ignore_errors=True)
+
+    # --- helpers ---------------------------------------------------------------------------
+    def kubectl(self, *args, **kw):
+        return self.server.kubectl(*args, **kw)
+
+    def pods(self, ns, selector=None):
+        args = ["get", "pods", "-n", ns, "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        return json.loads(self.kubectl(*args).stdout)["items"]
+
+    def pod(self, ns, name):
+        p = self.kubectl("get", "pod", name, "-n", ns, "-o", "json", check=False)
+        return json.loads(p.stdout) if p.returncode == 0 else None
+
+    def ready_pods(self, ns, selector):
+        return [p for p in self.pods(ns, selector) if is_ready(p) and not p["metadata"].get("deletionTimestamp")]
+
+    def wait_ready_count(self, ns, selector, n, timeout=60):
+        return wait_for(lambda: (lambda r: r if len(r) == n and len(self.pods(ns, selector)) == n else None)(
+            self.ready_pods(ns, selector)), timeout, 0.05, "%d ready pods (%s)" % (n, selector))
+
+    def ctr(self, *args):
+        sock = os.path.join(self.server.data_dir, "node", "containerd", "containerd.sock")
+        return subprocess.run(["ctr", "--address", sock, "--namespace", "k8s.io"] + list(args),
+                               capture_output=True, text=True, timeout=30)
+
+    def task_pid(self, container_id):
+        for line in self.ctr("tasks", "ls").stdout.splitlines()[1:]:
+            parts = line.split()
+            if parts and parts[0] == container_id and parts[2] == "RUNNING":
+                return int(parts[1])
+        return None
+
+    def create_namespace(self, ns):
+        self.kubectl("create", "namespace", ns)
+        self.addCleanup(lambda: self.kubectl("delete", "namespace", ns, "--wait=false", check=False))
+
+    def apply_seed(self):
+        self.kubectl("apply", "-f", os.path.join(SEED, "namespace.yaml"), "-f", os.path.join(SEED, "deployment.yaml"))
+        return self.wait_ready_count("my-apps", "app=golang-app", 3, 60)
+
+    def run_busybox(self, ns, name, *command, extra=()):
+        self.kubectl("run", name, "-n", ns, "--image", BUSYBOX, "--restart=Never", *extra, "--", *command)
+
+    def try_get(self, url):
+        try:
+            return http_get(url, 1.0)
+        except Exception:
+            return None
+
+

@@ -14,133 +14,13 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 
-from podium_e2e import KUBECTL, PODIUM, Server, free_port, wait_for
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-HELLO = os.path.join(ROOT, "examples", "hello")
-SEED = os.path.join(HELLO, "manifests")
-BUSYBOX = "podium/busybox:1.35"
-
-
-def http_get(url, timeout=2.0):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read().decode()
-
-
-def is_ready(pod):
-    for c in pod.get("status", {}).get("conditions", []):
-        if c.get("type") == "Ready":
-            return c.get("status") == "True"
-    return False
-
-
-def container_status(pod, name=None):
-    for s in pod.get("status", {}).get("containerStatuses", []):
-        if name is None or s["name"] == name:
-            return s
-    return {}
+from podium_e2e import (BUSYBOX, KUBECTL, PODIUM, SEED, NodeTestCase, container_status, free_port, http_get,
+                        is_ready, wait_for)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "the node agent needs root")
-class WorkloadsTest(unittest.TestCase):
-    server = None
-
-    @classmethod
-    def setUpClass(cls):
-        if not os.path.exists(PODIUM) or KUBECTL is None:
-            raise unittest.SkipTest("podium binary or kubectl missing")
-        cls.server = Server(agent=True).start()
-        try:
-            wait_for(cls.node_ready, 60, 0.2, "the node to be Ready")
-            cls.registry = "127.0.0.1:%d" % cls.server.registry_port
-            cls.build_images()
-        except Exception:
-            cls.server.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.server:
-            cls.server.close()
-
-    @classmethod
-    def node_ready(cls):
-        p = cls.server.kubectl("get", "nodes", "-o", "json", check=False)
-        if p.returncode != 0:
-            return False
-        items = json.loads(p.stdout)["items"]
-        return items and any(c["type"] == "Ready" and c["status"] == "True" for c in items[0]["status"]["conditions"])
-
-    @classmethod
-    def image_build(cls, tag, context):
-        p = subprocess.run([PODIUM, "image", "build", "-t", tag, "--registry", cls.registry, "--data-dir",
-                            cls.server.data_dir, context], capture_output=True, text=True, timeout=900)
-        if p.returncode != 0:
-            raise AssertionError("podium image build %s failed:\n%s%s" % (tag, p.stdout, p.stderr))
-
-    @classmethod
-    def build_images(cls):
-        # The seed's image, from the multi-stage Dockerfile, under the seed's name.
-        p = subprocess.run([os.path.join(ROOT, "scripts", "cxx-builder-image.sh"), "--registry", cls.registry,
-                            "--data-dir", cls.server.data_dir], capture_output=True, text=True, timeout=1200)
-        if p.returncode != 0:
-            raise AssertionError("builder image failed:\n" + p.stdout + p.stderr)
-        cls.image_build("my-docker-hub/golang-app:v1.0.0", HELLO)
-        cls.image_build("my-docker-hub/golang-app:v1.1.0", HELLO)
-        # A shell for exec and the failure cases: Debian's static busybox.
-        ctx = tempfile.mkdtemp(prefix="podium-busybox-")
-        try:
-            shutil.copy("/bin/busybox", os.path.join(ctx, "busybox"))
-            with open(os.path.join(ctx, "Dockerfile"), "w") as f:
-                f.write('FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
-                        'CMD ["/bin/sh"]\n')
-            cls.image_build(BUSYBOX, ctx)
-        finally:
-            shutil.rmtree(ctx, ignore_errors=True)
-
-    # --- helpers ---------------------------------------------------------------------------
-    def kubectl(self, *args, **kw):
-        return self.server.kubectl(*args, **kw)
-
-    def pods(self, ns, selector=None):
-        args = ["get", "pods", "-n", ns, "-o", "json"]
-        if selector:
-            args += ["-l", selector]
-        return json.loads(self.kubectl(*args).stdout)["items"]
-
-    def pod(self, ns, name):
-        p = self.kubectl("get", "pod", name, "-n", ns, "-o", "json", check=False)
-        return json.loads(p.stdout) if p.returncode == 0 else None
-
-    def ready_pods(self, ns, selector):
-        return [p for p in self.pods(ns, selector) if is_ready(p) and not p["metadata"].get("deletionTimestamp")]
-
-    def wait_ready_count(self, ns, selector, n, timeout=60):
-        return wait_for(lambda: (lambda r: r if len(r) == n and len(self.pods(ns, selector)) == n else None)(
-            self.ready_pods(ns, selector)), timeout, 0.05, "%d ready pods (%s)" % (n, selector))
-
-    def ctr(self, *args):
-        sock = os.path.join(self.server.data_dir, "node", "containerd", "containerd.sock")
-        return subprocess.run(["ctr", "--address", sock, "--namespace", "k8s.io"] + list(args),
-                               capture_output=True, text=True, timeout=30)
-
-    def task_pid(self, container_id):
-        for line in self.ctr("tasks", "ls").stdout.splitlines()[1:]:
-            parts = line.split()
-            if parts and parts[0] == container_id and parts[2] == "RUNNING":
-                return int(parts[1])
-        return None
-
-    def create_namespace(self, ns):
-        self.kubectl("create", "namespace", ns)
-        self.addCleanup(lambda: self.kubectl("delete", "namespace", ns, "--wait=false", check=False))
-
-    def apply_seed(self):
-        self.kubectl("apply", "-f", os.path.join(SEED, "namespace.yaml"), "-f", os.path.join(SEED, "deployment.yaml"))
-        return self.wait_ready_count("my-apps", "app=golang-app", 3, 60)
-
+class WorkloadsTest(NodeTestCase):
     # --- the seed's Deployment -------------------------------------------------------------
     def test_a_seed_deployment_runs_three_pods_answering(self):
         pods = self.apply_seed()
@@ -282,9 +162,6 @@ class WorkloadsTest(unittest.TestCase):
         self.kubectl("rollout", "status", "-n", "my-apps", "deployment/golang-app", "--timeout=90s", timeout=120)
 
     # --- exec, port-forward, logs ----------------------------------------------------------
-    def run_busybox(self, ns, name, *command, extra=()):
-        self.kubectl("run", name, "-n", ns, "--image", BUSYBOX, "--restart=Never", *extra, "--", *command)
-
     def test_e_exec_port_forward_and_logs(self):
         ns = "exec-test"
         self.create_namespace(ns)
@@ -333,12 +210,6 @@ class WorkloadsTest(unittest.TestCase):
         finally:
             pf.terminate()
             pf.communicate()
-
-    def try_get(self, url):
-        try:
-            return http_get(url, 1.0)
-        except Exception:
-            return None
 
     def exec_tty(self, args, keys, timeout=20):
         pid, fd = pty.fork()

@@ -29,6 +29,7 @@ struct AgentOptions {
   std::string bridge = "podium0";  // the CNI bridge of this node's pods
   int kubeletPort = 10250;         // where the node's endpoints are served (podium agent)
   uint16_t dnsPort = 0;            // the cluster DNS server's port on the node (0: any free one)
+  uint16_t ingressHttpPort = 0;    // the node proxy's ingress listener (0: none)
   bool controlPlane = true;        // labels the node as a control-plane node
   int workers = 10;
 };

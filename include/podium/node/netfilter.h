@@ -1,7 +1,8 @@
 #pragma once
 
 // The node's nftables table (`ip podium-<bridge>`): redirects traffic from the node's pods (and
-// from the node itself) that is addressed to the cluster DNS IP to the agent's DNS server, and
+// from the node itself) that is addressed to the cluster DNS IP to the agent's DNS server, TCP
+// from the pods to ClusterIPs to the node proxy (which recovers the original destination), and
 // refuses to forward pod traffic anywhere but another pod bridge, so nothing a pod sends leaves
 // the machine. The table is replaced atomically on every apply and deleted on stop.
 
@@ -13,9 +14,11 @@
 namespace podium::node {
 
 struct NetfilterRules {
-  std::string bridge;      // the pods' bridge ("podium0")
-  std::string clusterDns;  // "10.43.0.10"
-  uint16_t dnsPort = 0;    // where the DNS server listens on the node
+  std::string bridge;        // the pods' bridge ("podium0")
+  std::string clusterDns;    // "10.43.0.10"
+  uint16_t dnsPort = 0;      // where the DNS server listens on the node
+  std::string serviceCidr;   // "10.43.0.0/16": TCP to it goes to the node proxy
+  uint16_t capturePort = 0;  // the node proxy's capture port (0: no proxy)
 };
 
 class NodeNetfilter {

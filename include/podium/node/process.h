@@ -18,8 +18,9 @@ namespace podium::node {
 
 class ChildProcess {
  public:
+  // `stdinFd` >= 0 becomes the child's standard input (else /dev/null).
   static Expected<std::unique_ptr<ChildProcess>, std::string> spawn(
-      const std::vector<std::string>& argv, const std::string& logFile);
+      const std::vector<std::string>& argv, const std::string& logFile, int stdinFd = -1);
   ~ChildProcess();  // stop(5s)
 
   pid_t pid() const { return pid_; }

@@ -1,0 +1,58 @@
+#pragma once
+
+// The node's `podium proxy` process, run and fed by the agent: it watches Services, Endpoints,
+// pods and Istio's and Kubernetes' routing resources, and on every change (batched for 20 ms)
+// writes a snapshot line to the proxy's standard input. A proxy that dies is started again on
+// the same ports and given the current snapshot.
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "podium/client/informer.h"
+#include "podium/common/expected.h"
+#include "podium/node/process.h"
+
+namespace podium::node {
+
+struct NodeProxyOptions {
+  std::string dataDir;
+  std::string clusterDomain = "cluster.local";
+  uint16_t ingressHttpPort = 0;  // 0: no ingress listener on this node
+  uint16_t metricsPort = 0;      // 0: any free port
+};
+
+class NodeProxy {
+ public:
+  static Expected<std::unique_ptr<NodeProxy>, std::string> start(client::Client& client,
+                                                                 const NodeProxyOptions& options);
+  ~NodeProxy();
+  void stop();
+  uint16_t capturePort() const { return capturePort_; }
+  uint16_t metricsPort() const { return metricsPort_; }
+  uint16_t ingressHttpPort() const { return ingressPort_; }
+
+ private:
+  NodeProxy(client::Client& client, NodeProxyOptions options);
+  Expected<void, std::string> spawn();
+  void feedLoop();
+  std::string snapshot();
+
+  client::Client& client_;
+  NodeProxyOptions opts_;
+  std::vector<std::unique_ptr<client::Informer>> informers_;  // services, endpoints, pods, ...
+  std::unique_ptr<ChildProcess> process_;
+  int pipe_ = -1;
+  uint16_t capturePort_ = 0, metricsPort_ = 0, ingressPort_ = 0;
+  std::mutex mu_;  // guards dirty_, stopping_
+  std::condition_variable cv_;
+  bool dirty_ = true;
+  bool stopping_ = false;
+  std::thread feeder_;
+};
+
+}  // namespace podium::node

@@ -1,0 +1,80 @@
+#pragma once
+
+// What the node proxy knows of the cluster, compiled from the snapshots the agent sends: for
+// every Service its ClusterIP, ports (with Istio's protocol choice: HTTP when the port's name or
+// appProtocol says http/http2/grpc, TCP otherwise) and endpoints (with their pods' labels, for
+// DestinationRule subsets). Immutable once built; workers hold a shared_ptr to the current one.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "podium/common/json.h"
+#include "routes.h"
+
+namespace podium::proxy {
+
+struct Endpoint {
+  uint32_t ip = 0;  // host order
+  uint16_t port = 0;
+  bool ready = true;
+  std::string pod, ns;
+  std::map<std::string, std::string> labels;
+};
+
+enum class Protocol { Tcp, Http, Http2 };
+
+struct ServicePort {
+  std::string name;
+  uint16_t port = 0;
+  uint16_t nodePort = 0;
+  Protocol protocol = Protocol::Tcp;
+  std::vector<Endpoint> endpoints;
+};
+
+struct Service {
+  std::string ns, name;
+  uint32_t clusterIp = 0;  // 0: headless or none
+  std::map<std::string, std::string> labels;
+  std::vector<ServicePort> ports;
+  std::string fqdn(const std::string& domain) const { return name + "." + ns + ".svc." + domain; }
+  const ServicePort* port(uint16_t p) const {
+    for (const auto& sp : ports)
+      if (sp.port == p) return &sp;
+    return nullptr;
+  }
+};
+
+class ProxyConfig {
+ public:
+  // `snapshot`: {"services": [...], "endpoints": [...], "pods": [...], ...} of API objects.
+  static std::shared_ptr<const ProxyConfig> build(const Json& snapshot,
+                                                  const std::string& domain = "cluster.local");
+
+  const Service* byClusterIp(uint32_t ip) const;
+  // A host as clients write it ("svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local",
+  // with or without ":port"), resolved from namespace `fromNs`.
+  const Service* byHost(const std::string& host, const std::string& fromNs) const;
+  const Service* find(const std::string& ns, const std::string& name) const;
+  const std::vector<Service>& services() const { return services_; }
+  const std::string& domain() const { return domain_; }
+  // The pod that has `ip` (for the source labels of metrics), or nullptr.
+  const Endpoint* podByIp(uint32_t ip) const;
+  const Json& raw() const { return raw_; }
+  const MeshRoutes& routes() const { return routes_; }
+
+ private:
+  std::string domain_;
+  std::vector<Service> services_;
+  std::map<uint32_t, size_t> byIp_;
+  std::map<std::string, size_t> byName_;  // "ns/name"
+  std::map<uint32_t, Endpoint> pods_;
+  MeshRoutes routes_;
+  Json raw_;
+};
+
+Protocol protocolOf(const Json& servicePort);
+
+}  // namespace podium::proxy

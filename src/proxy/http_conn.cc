@@ -1,0 +1,1083 @@
+#include "http_conn.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <random>
+#include <set>
+
+#include "podium/common/strings.h"
+#include "podium/dns/message.h"
+#include "tcp_relay.h"
+
+namespace podium::proxy {
+
+namespace {
+
+bool gAccessLog = true;
+
+constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+constexpr int64_t kHeaderTimeoutMs = 10000;   // a slow client gets 408 after this
+constexpr int64_t kIdleTimeoutMs = 60000;     // keep-alive connections with no request
+constexpr size_t kMaxBufferedBody = 8 << 20;  // bodies are buffered (for retries) up to this
+constexpr size_t kMaxPendingOutput = 4 << 20;
+
+thread_local std::mt19937_64 tRng{std::random_device{}()};
+
+double uniform(double max) { return std::uniform_real_distribution<double>(0, max)(tRng); }
+
+std::string hex(uint64_t v, int digits) {
+  static const char* d = "0123456789abcdef";
+  std::string out(static_cast<size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) out[static_cast<size_t>(i)] = d[v & 15];
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string hostOnly(const std::string& host) {
+  if (host.empty() || host[0] == '[') return lower(host);
+  auto colon = host.rfind(':');
+  return lower(colon == std::string::npos ? host : host.substr(0, colon));
+}
+
+void applyOps(http1::Head& h, const HeaderOps& ops) {
+  for (const auto& r : ops.remove) h.remove(r);
+  for (const auto& [k, v] : ops.set) h.set(k, v);
+  for (const auto& [k, v] : ops.add) h.add(k, v);
+}
+
+std::map<std::string, std::string> queryParams(const std::string& target) {
+  std::map<std::string, std::string> out;
+  auto q = target.find('?');
+  if (q == std::string::npos) return out;
+  for (const auto& part : strings::split(target.substr(q + 1), '&')) {
+    auto eq = part.find('=');
+    out[strings::urlDecode(part.substr(0, eq), true)] =
+        eq == std::string::npos ? "" : strings::urlDecode(part.substr(eq + 1), true);
+  }
+  return out;
+}
+
+// Where a request goes once routed.
+struct Target {
+  const Service* service = nullptr;
+  const ServicePort* port = nullptr;
+  std::string subset;
+  const TrafficPolicy* policy = nullptr;
+  std::vector<const Endpoint*> endpoints;  // ready, in the subset
+  std::string cluster;                     // Envoy's name: outbound|80|v1|svc.ns.svc.cluster.local
+};
+
+class Conn;
+
+struct UpstreamSide : Watcher {
+  Conn* conn = nullptr;
+  void onEvents(uint32_t events) override;
+};
+
+struct DownstreamSide : Watcher {
+  Conn* conn = nullptr;
+  void onEvents(uint32_t events) override;
+};
+
+class Conn : public Deletable {
+ public:
+  Conn(Worker& w, int fd, uint32_t src, std::string svcNs, std::string svcName, uint16_t svcPort,
+       uint16_t ingressPort)
+      : worker_(w),
+        fd_(fd),
+        src_(src),
+        svcNs_(std::move(svcNs)),
+        svcName_(std::move(svcName)),
+        svcPort_(svcPort),
+        ingressPort_(ingressPort) {
+    down_.conn = this;
+    up_.conn = this;
+  }
+  ~Conn() override {
+    if (fd_ >= 0) close(fd_);
+    if (upFd_ >= 0) close(upFd_);
+  }
+
+  void begin() {
+    worker_.loop().add(fd_, kEvents, &down_);
+    armTimer(kHeaderTimeoutMs, [this] { timedOutReadingHead(); });
+    onDownstream(EPOLLIN);
+  }
+
+  void onDownstream(uint32_t events);
+  void onUpstream(uint32_t events);
+
+ private:
+  enum class State { ReadHead, ReadBody, Waiting, Upstream, Streaming, Closing };
+
+  // --- downstream ------------------------------------------------------------------------
+  void readDownstream();
+  void flushDownstream();
+  bool writeOut();  // false: the connection was closed
+  void process();
+  void dispatch();
+  void localReply(int status, const std::string& body, const std::string& flags, bool closeAfter,
+                  const std::vector<std::pair<std::string, std::string>>& extra = {});
+  void timedOutReadingHead();
+  void finishRequest();
+  void closeNow();
+  void armTimer(int64_t ms, std::function<void()> fn) {
+    if (timer_) worker_.loop().cancel(timer_);
+    timer_ = worker_.loop().after(ms, [this, fn = std::move(fn)] {
+      timer_ = 0;
+      fn();
+    });
+  }
+  void cancelTimer(uint64_t& t) {
+    if (t) worker_.loop().cancel(t);
+    t = 0;
+  }
+
+  // --- routing -----------------------------------------------------------------------------
+  bool routeRequest();  // false: answered locally
+  bool matches(const HttpMatch& m, const std::string& path, const std::string& gateway,
+               uint16_t port) const;
+  bool resolveTarget(const RouteDestination* dest, const std::string& host, uint16_t port);
+
+  // --- upstream ------------------------------------------------------------------------------
+  void attempt();
+  const Endpoint* pickEndpoint();
+  void upstreamFailed(const std::string& reason, bool connectFailure);
+  void upstreamResponseHead();
+  void pumpUpstreamBody();
+  void releaseUpstream(bool reuse);
+  bool retriable(int status) const;
+  void recordOutcome(const Endpoint& e, int status, bool failure);
+
+  Worker& worker_;
+  int fd_;
+  uint32_t src_;
+  std::string svcNs_, svcName_;
+  uint16_t svcPort_;
+  uint16_t ingressPort_;  // 0 for mesh traffic
+  DownstreamSide down_;
+  UpstreamSide up_;
+  State state_ = State::ReadHead;
+  std::string in_, out_;
+  bool downEof_ = false;
+  bool closed_ = false;
+  uint64_t timer_ = 0, routeTimer_ = 0, tryTimer_ = 0, delayTimer_ = 0, nextTimer_ = 0;
+
+  // The request in progress.
+  std::shared_ptr<const ProxyConfig> config_;
+  http1::Head req_;
+  std::string body_;
+  http1::ChunkedScanner reqChunks_;
+  std::chrono::steady_clock::time_point started_;
+  uint64_t requestBytes_ = 0, responseBytes_ = 0;
+  const HttpRoute* route_ = nullptr;
+  const RouteDestination* dest_ = nullptr;
+  Target target_;
+  std::string gateway_ = "mesh";
+  std::string path_;
+  int attempts_ = 0;
+  std::set<const Endpoint*> tried_;
+  const Endpoint* endpoint_ = nullptr;
+  std::string flags_ = "-";
+  int status_ = 0;
+  std::string upstreamHost_ = "-";
+  std::string originalPath_;
+
+  // The upstream exchange in progress.
+  int upFd_ = -1;
+  bool upConnected_ = false;
+  bool upReused_ = false;
+  std::string upOut_;  // request bytes not yet written
+  std::string upIn_;
+  http1::Head resp_;
+  bool respHead_ = false;
+  http1::ChunkedScanner respChunks_;
+  uint64_t respRemaining_ = 0;
+  bool respDone_ = false;
+  bool upEof_ = false;
+  bool upPaused_ = false;  // not reading the upstream until the client catches up
+};
+
+void UpstreamSide::onEvents(uint32_t events) { conn->onUpstream(events); }
+void DownstreamSide::onEvents(uint32_t events) { conn->onDownstream(events); }
+
+void Conn::onDownstream(uint32_t events) {
+  if (closed_) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readDownstream();
+  if (closed_) return;
+  if (events & EPOLLOUT) flushDownstream();
+  if (closed_) return;
+  if (state_ == State::ReadHead || state_ == State::ReadBody) process();
+  if (closed_) return;
+  if (downEof_ && (state_ == State::ReadHead) && in_.empty() && out_.empty()) closeNow();
+}
+
+void Conn::readDownstream() {
+  char buf[65536];
+  for (;;) {
+    // Pipelined requests wait in the buffer; stop reading when too much is queued.
+    if (in_.size() > 2 * (1 << 20) + kMaxBufferedBody) return;
+    ssize_t n = read(fd_, buf, sizeof buf);
+    if (n > 0) {
+      in_.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) {
+      downEof_ = true;
+      return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    if (errno == EINTR) continue;
+    closeNow();
+    return;
+  }
+}
+
+void Conn::flushDownstream() {
+  if (!writeOut()) return;
+  if (out_.empty() && state_ == State::Closing) {
+    closeNow();
+    return;
+  }
+  // Response bytes held back while the client was slow can flow again.
+  if (state_ == State::Streaming && upPaused_ && out_.size() < kMaxPendingOutput) {
+    upPaused_ = false;
+    pumpUpstreamBody();
+  }
+}
+
+bool Conn::writeOut() {
+  while (!out_.empty()) {
+    ssize_t n = send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      out_.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && errno == EINTR) continue;
+    closeNow();
+    return false;
+  }
+  return true;
+}
+
+void Conn::timedOutReadingHead() {
+  if (state_ != State::ReadHead && state_ != State::ReadBody) return;
+  if (in_.empty() && state_ == State::ReadHead) {
+    closeNow();  // an idle keep-alive connection: close quietly
+    return;
+  }
+  localReply(408, "request timeout", "-", true);
+}
+
+void Conn::process() {
+  while (!closed_) {
+    if (state_ == State::ReadHead) {
+      if (in_.empty()) return;
+      auto r = http1::parseRequest(in_, &req_);
+      if (r.status == http1::ParseStatus::NeedMore) {
+        if (downEof_) closeNow();
+        return;
+      }
+      started_ = std::chrono::steady_clock::now();
+      requestBytes_ = 0;
+      responseBytes_ = 0;
+      if (r.status == http1::ParseStatus::Error) {
+        req_.method = req_.method.empty() ? "-" : req_.method;
+        localReply(r.errorCode, r.error, "DPE", true);
+        return;
+      }
+      requestBytes_ = req_.headSize;
+      in_.erase(0, req_.headSize);
+      if (strings::iequals(req_.header("expect"), "100-continue")) {
+        // The body is read here (retries need it), so the client may send it now.
+        req_.remove("expect");
+        if (req_.body != http1::BodyKind::None && in_.empty()) {
+          out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+          flushDownstream();
+          if (closed_) return;
+        }
+      }
+      body_.clear();
+      reqChunks_ = http1::ChunkedScanner();
+      state_ = State::ReadBody;
+    }
+    if (state_ == State::ReadBody) {
+      if (req_.body == http1::BodyKind::Length) {
+        if (req_.contentLength > kMaxBufferedBody) {
+          localReply(413, "payload too large", "-", true);
+          return;
+        }
+        if (in_.size() < req_.contentLength) {
+          if (downEof_) closeNow();
+          return;
+        }
+        body_ = in_.substr(0, req_.contentLength);
+        in_.erase(0, req_.contentLength);
+      } else if (req_.body == http1::BodyKind::Chunked) {
+        int64_t used = reqChunks_.feed(in_);
+        if (used < 0) {
+          localReply(400, "malformed chunked body", "DPE", true);
+          return;
+        }
+        body_.append(in_, 0, static_cast<size_t>(used));
+        in_.erase(0, static_cast<size_t>(used));
+        if (body_.size() > kMaxBufferedBody) {
+          localReply(413, "payload too large", "-", true);
+          return;
+        }
+        if (!reqChunks_.done()) {
+          if (downEof_) closeNow();
+          return;
+        }
+      }
+      requestBytes_ += body_.size();
+      cancelTimer(timer_);
+      state_ = State::Waiting;
+      dispatch();
+      return;  // the next request is parsed once this one is finished
+    }
+    return;
+  }
+}
+
+void Conn::localReply(int status, const std::string& body, const std::string& flags,
+                      bool closeAfter,
+                      const std::vector<std::pair<std::string, std::string>>& extra) {
+  cancelTimer(routeTimer_);
+  cancelTimer(tryTimer_);
+  cancelTimer(delayTimer_);
+  releaseUpstream(false);
+  status_ = status;
+  flags_ = flags;
+  http1::Head h;
+  h.status = status;
+  h.add("content-length", std::to_string(body.size()));
+  h.add("content-type", "text/plain");
+  for (const auto& [k, v] : extra) h.add(k, v);
+  {
+    char date[64];
+    time_t t = time(nullptr);
+    struct tm tmv;
+    gmtime_r(&t, &tmv);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tmv);
+    h.add("date", date);
+  }
+  h.add("server", "podium");
+  bool close = closeAfter || !req_.keepAlive;
+  if (close) h.add("connection", "close");
+  if (route_) applyOps(h, route_->responseHeaders);
+  std::string head = http1::serializeResponse(h);
+  responseBytes_ = head.size() + body.size();
+  out_ += head;
+  if (req_.method != "HEAD") out_ += body;
+  state_ = close ? State::Closing : State::Streaming;
+  respDone_ = true;
+  finishRequest();
+}
+
+void Conn::closeNow() {
+  if (closed_) return;
+  closed_ = true;
+  cancelTimer(timer_);
+  cancelTimer(routeTimer_);
+  cancelTimer(tryTimer_);
+  cancelTimer(delayTimer_);
+  cancelTimer(nextTimer_);
+  if (endpoint_) --worker_.health(endpoint_->ip, endpoint_->port).active, endpoint_ = nullptr;
+  worker_.loop().remove(fd_);
+  if (upFd_ >= 0) {
+    worker_.loop().remove(upFd_);
+    close(upFd_);
+    upFd_ = -1;
+  }
+  worker_.loop().destroyLater(this);
+}
+
+// --- routing -------------------------------------------------------------------------------
+
+bool Conn::matches(const HttpMatch& m, const std::string& path, const std::string& gateway,
+                   uint16_t port) const {
+  if (!m.gateways.empty() &&
+      std::find(m.gateways.begin(), m.gateways.end(), gateway) == m.gateways.end())
+    return false;
+  if (m.uri && !m.uri->matches(path, m.ignoreUriCase)) return false;
+  if (m.method && !m.method->matches(req_.method)) return false;
+  if (m.authority && !m.authority->matches(req_.header("host"))) return false;
+  if (m.scheme && !m.scheme->matches("http")) return false;
+  if (m.port && m.port != port) return false;
+  for (const auto& [name, sm] : m.headers) {
+    if (!req_.has(name)) return false;
+    if (sm && !sm->matches(req_.header(name))) return false;
+  }
+  for (const auto& name : m.withoutHeaders)
+    if (req_.has(name)) return false;
+  if (!m.queryParams.empty()) {
+    auto q = queryParams(req_.target);
+    for (const auto& [name, sm] : m.queryParams) {
+      auto it = q.find(name);
+      if (it == q.end() || (sm && !sm->matches(it->second))) return false;
+    }
+  }
+  if (!m.sourceLabels.empty() || !m.sourceNamespace.empty()) {
+    const Endpoint* src = config_->podByIp(src_);
+    if (!src) return false;
+    if (!m.sourceNamespace.empty() && src->ns != m.sourceNamespace) return false;
+    for (const auto& [k, v] : m.sourceLabels) {
+      auto it = src->labels.find(k);
+      if (it == src->labels.end() || it->second != v) return false;
+    }
+  }
+  return true;
+}
+
+bool Conn::resolveTarget(const RouteDestination* dest, const std::string& host, uint16_t port) {
+  target_ = Target{};
+  const Service* svc = config_->byHost(host, svcNs_.empty() ? "default" : svcNs_);
+  if (!svc) {
+    localReply(503, "no healthy upstream: " + host + " is not a Service of this cluster\n", "NR",
+               false);
+    return false;
+  }
+  const ServicePort* sp = nullptr;
+  if (port)
+    sp = svc->port(port);
+  else if (svc->ports.size() == 1)
+    sp = &svc->ports[0];
+  else if (svc->ns == svcNs_ && svc->name == svcName_)
+    sp = svc->port(svcPort_);
+  if (!sp && !svc->ports.empty()) sp = &svc->ports[0];
+  if (!sp) {
+    localReply(503, "no healthy upstream: " + host + " has no port\n", "NR", false);
+    return false;
+  }
+  target_.service = svc;
+  target_.port = sp;
+  std::string fqdn = svc->fqdn(config_->domain());
+  const DestinationRule* dr = config_->routes().ruleFor(fqdn);
+  static const TrafficPolicy kDefault;
+  target_.policy = dr ? &dr->policy : &kDefault;
+  const Subset* subset = nullptr;
+  if (dest && !dest->subset.empty()) {
+    subset = dr ? dr->subset(dest->subset) : nullptr;
+    if (!subset) {
+      localReply(503,
+                 "no healthy upstream: subset \"" + dest->subset + "\" of " + fqdn +
+                     " is not defined by any DestinationRule\n",
+                 "NR", false);
+      return false;
+    }
+    target_.subset = subset->name;
+    target_.policy = &subset->policy;
+  }
+  target_.cluster = "outbound|" + std::to_string(sp->port) + "|" + target_.subset + "|" + fqdn;
+  for (const auto& e : sp->endpoints) {
+    if (!e.ready) continue;
+    bool in = true;
+    if (subset)
+      for (const auto& [k, v] : subset->labels) {
+        auto it = e.labels.find(k);
+        if (it == e.labels.end() || it->second != v) in = false;
+      }
+    if (in) target_.endpoints.push_back(&e);
+  }
+  return true;
+}
+
+bool Conn::routeRequest() {
+  route_ = nullptr;
+  dest_ = nullptr;
+  path_ = req_.target.substr(0, req_.target.find('?'));
+  originalPath_ = req_.target;
+  std::string host = hostOnly(req_.header("host"));
+  const VirtualService* vs = nullptr;
+  uint16_t port = svcPort_;
+  if (ingressPort_) {
+    port = 80;
+    vs = config_->routes().forGateway(host, 0, &gateway_);
+    if (!vs) {
+      if (const IngressPath* ing = config_->routes().ingressFor(host, path_)) {
+        const Service* svc = config_->find(ing->ns, ing->service);
+        uint16_t p = ing->port;
+        if (svc && !ing->portName.empty())
+          for (const auto& sp : svc->ports)
+            if (sp.name == ing->portName) p = sp.port;
+        return resolveTarget(nullptr, ing->service + "." + ing->ns + ".svc." + config_->domain(),
+                             p);
+      }
+      localReply(404, "no route for host \"" + host + "\"\n", "NR", false);
+      return false;
+    }
+  } else {
+    const Service* svc = config_->find(svcNs_, svcName_);
+    if (!svc) {
+      localReply(503, "no healthy upstream\n", "NR", false);
+      return false;
+    }
+    vs = config_->routes().forMesh(svc->fqdn(config_->domain()));
+    if (!vs) return resolveTarget(nullptr, svc->fqdn(config_->domain()), svcPort_);
+  }
+  for (const auto& r : vs->http) {
+    bool ok = r.match.empty();
+    for (const auto& m : r.match) ok = ok || matches(m, path_, gateway_, port);
+    if (ok) {
+      route_ = &r;
+      break;
+    }
+  }
+  if (!route_) {
+    localReply(404, "no route matched\n", "NR", false);
+    return false;
+  }
+  const HttpRoute& r = *route_;
+  if (r.redirect) {
+    const Json& rd = *r.redirect;
+    std::string scheme = json::str(rd, "scheme", "http");
+    std::string authority = json::str(rd, "authority", req_.header("host"));
+    if (rd.contains("port"))
+      authority = hostOnly(authority) + ":" + std::to_string(json::integer(rd, "port"));
+    std::string uri = rd.contains("uri") ? json::str(rd, "uri") : req_.target;
+    int code = static_cast<int>(json::integer(rd, "redirectCode", 301));
+    localReply(code, "", "-", false, {{"location", scheme + "://" + authority + uri}});
+    return false;
+  }
+  if (r.directResponse) {
+    localReply(r.directResponse->first, r.directResponse->second, "-", false);
+    return false;
+  }
+  if (r.route.empty()) {
+    localReply(404, "route has no destination\n", "NR", false);
+    return false;
+  }
+  int64_t total = 0;
+  for (const auto& d : r.route) total += std::max<int64_t>(0, d.weight);
+  if (total <= 0) {
+    dest_ = &r.route[0];
+  } else {
+    double pick = uniform(static_cast<double>(total));
+    for (const auto& d : r.route) {
+      pick -= static_cast<double>(std::max<int64_t>(0, d.weight));
+      if (pick < 0) {
+        dest_ = &d;
+        break;
+      }
+    }
+    if (!dest_) dest_ = &r.route.back();
+  }
+  if (r.rewriteUri) {
+    std::string query =
+        req_.target.find('?') == std::string::npos ? "" : req_.target.substr(req_.target.find('?'));
+    std::string prefix;
+    for (const auto& m : r.match)
+      if (m.uri && m.uri->kind == StringMatch::Kind::Prefix && path_.rfind(m.uri->value, 0) == 0)
+        prefix = m.uri->value;
+    std::string newPath =
+        prefix.empty() ? *r.rewriteUri : *r.rewriteUri + path_.substr(prefix.size());
+    if (newPath.empty()) newPath = "/";
+    req_.target = newPath + query;
+  }
+  if (r.rewriteAuthority) req_.set("host", *r.rewriteAuthority);
+  return resolveTarget(dest_, dest_->host, dest_->port);
+}
+
+void Conn::dispatch() {
+  config_ = worker_.state().config();  // a new snapshot applies from the next request
+  target_ = Target{};
+  resp_ = http1::Head{};
+  flags_ = "-";
+  status_ = 0;
+  attempts_ = 0;
+  tried_.clear();
+  upstreamHost_ = "-";
+  gateway_ = ingressPort_ ? "" : "mesh";
+  if (!req_.has("x-request-id")) req_.set("x-request-id", strings::uuid4());
+  // HTTP/1.0 may leave Host out; it is forwarded as HTTP/1.1, which needs one.
+  if (!req_.has("host")) req_.set("host", svcName_.empty() ? "localhost" : svcName_ + "." + svcNs_);
+  std::string tp = req_.header("traceparent");
+  std::string spanId = hex(tRng(), 16);
+  if (tp.size() == 55 && tp[2] == '-' && tp[35] == '-') {
+    req_.set("traceparent", tp.substr(0, 36) + spanId + tp.substr(52));  // same trace, our span
+  } else {
+    req_.set("traceparent", "00-" + hex(tRng(), 16) + hex(tRng(), 16) + "-" + spanId + "-01");
+  }
+  if (!routeRequest()) return;
+  const HttpRoute* r = route_;
+  auto go = [this] {
+    const HttpRoute* r = route_;
+    if (r && r->abortPercent > 0 && uniform(100) < r->abortPercent) {
+      localReply(r->abortStatus, "fault filter abort", "FI", false);
+      return;
+    }
+    if (r) {
+      applyOps(req_, r->requestHeaders);
+      if (dest_) applyOps(req_, dest_->requestHeaders);
+    }
+    std::string xff = req_.header("x-forwarded-for");
+    std::string client = dns::formatIpv4(src_);
+    req_.set("x-forwarded-for", xff.empty() ? client : xff + ", " + client);
+    if (!req_.has("x-forwarded-proto")) req_.set("x-forwarded-proto", "http");
+    if (r && r->timeoutMs > 0)
+      routeTimer_ = worker_.loop().after(r->timeoutMs, [this] {
+        routeTimer_ = 0;
+        if (state_ == State::Upstream) localReply(504, "upstream request timeout", "UT", false);
+      });
+    state_ = State::Upstream;
+    attempt();
+  };
+  if (r && r->delayPercent > 0 && r->delayMs > 0 && uniform(100) < r->delayPercent) {
+    flags_ = "DI";
+    delayTimer_ = worker_.loop().after(r->delayMs, [this, go] {
+      delayTimer_ = 0;
+      std::string keep = flags_;
+      go();
+      if (flags_ == "-") flags_ = keep;
+    });
+    return;
+  }
+  go();
+}
+
+// --- upstream -------------------------------------------------------------------------------
+
+const Endpoint* Conn::pickEndpoint() {
+  int64_t now = worker_.loop().nowMs();
+  std::vector<const Endpoint*> healthy, untried;
+  for (const Endpoint* e : target_.endpoints) {
+    EndpointHealth& h = worker_.health(e->ip, e->port);
+    if (h.ejectedUntilMs > now) continue;
+    healthy.push_back(e);
+    if (!tried_.count(e)) untried.push_back(e);
+  }
+  // Istio sets the panic threshold to 0: with every host ejected there is no host.
+  std::vector<const Endpoint*>& pool = untried.empty() ? healthy : untried;
+  if (pool.empty()) return nullptr;
+  const TrafficPolicy& p = *target_.policy;
+  switch (p.lb) {
+    case TrafficPolicy::Lb::Random:
+      return pool[tRng() % pool.size()];
+    case TrafficPolicy::Lb::LeastRequest: {
+      // Power of two choices, as Envoy does.
+      const Endpoint* a = pool[tRng() % pool.size()];
+      const Endpoint* b = pool[tRng() % pool.size()];
+      return worker_.health(a->ip, a->port).active <= worker_.health(b->ip, b->port).active ? a : b;
+    }
+    case TrafficPolicy::Lb::ConsistentHash: {
+      std::string key = p.hashSourceIp ? std::to_string(src_) : req_.header(p.hashHeader);
+      if (!p.hashCookie.empty()) {
+        std::string cookies = req_.header("cookie");
+        auto at = cookies.find(p.hashCookie + "=");
+        if (at != std::string::npos) key = cookies.substr(at, cookies.find(';', at) - at);
+      }
+      std::vector<const Endpoint*> sorted = pool;
+      std::sort(sorted.begin(), sorted.end(),
+                [](const Endpoint* x, const Endpoint* y) { return x->ip < y->ip; });
+      return sorted[std::hash<std::string>{}(key) % sorted.size()];
+    }
+    case TrafficPolicy::Lb::RoundRobin:
+    default:
+      return pool[worker_.nextIndex(target_.cluster) % pool.size()];
+  }
+}
+
+void Conn::attempt() {
+  ++attempts_;
+  endpoint_ = pickEndpoint();
+  if (!endpoint_) {
+    localReply(503, "no healthy upstream", "UH", false);
+    return;
+  }
+  tried_.insert(endpoint_);
+  ++worker_.health(endpoint_->ip, endpoint_->port).active;
+  upstreamHost_ = dns::formatIpv4(endpoint_->ip) + ":" + std::to_string(endpoint_->port);
+  req_.set("x-envoy-attempt-count", std::to_string(attempts_));
+  upOut_ = http1::serializeRequest(req_) + body_;
+  upIn_.clear();
+  respHead_ = false;
+  respDone_ = false;
+  upEof_ = false;
+  upPaused_ = false;
+  respChunks_ = http1::ChunkedScanner();
+  upFd_ = worker_.takeIdle(endpoint_->ip, endpoint_->port);
+  upReused_ = upFd_ >= 0;
+  upConnected_ = upReused_;
+  if (upFd_ < 0) {
+    upFd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(upFd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(endpoint_->ip);
+    a.sin_port = htons(endpoint_->port);
+    if (connect(upFd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
+      upstreamFailed("connection failure", true);
+      return;
+    }
+  }
+  worker_.loop().add(upFd_, kEvents, &up_);
+  int64_t perTry = route_ ? route_->retries.perTryTimeoutMs : 0;
+  int64_t connectTimeout = target_.policy->connectTimeoutMs;
+  tryTimer_ = worker_.loop().after(perTry > 0 ? perTry : connectTimeout, [this, perTry] {
+    tryTimer_ = 0;
+    if (state_ != State::Upstream) return;
+    if (!upConnected_)
+      upstreamFailed("connection timeout", true);
+    else if (perTry > 0 && !respHead_)
+      upstreamFailed("per-try timeout", false);
+  });
+  if (upConnected_) onUpstream(EPOLLOUT);
+}
+
+void Conn::onUpstream(uint32_t events) {
+  if (closed_ || upFd_ < 0) return;
+  if (!upConnected_) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(upFd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err || (events & (EPOLLERR | EPOLLHUP))) {
+      upstreamFailed("connection failure", true);
+      return;
+    }
+    if (!(events & EPOLLOUT)) return;
+    upConnected_ = true;
+    if (tryTimer_ && !(route_ && route_->retries.perTryTimeoutMs > 0)) cancelTimer(tryTimer_);
+  }
+  while (!upOut_.empty()) {
+    ssize_t n = send(upFd_, upOut_.data(), upOut_.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      upOut_.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && errno == EINTR) continue;
+    upstreamFailed("connection reset", false);
+    return;
+  }
+  if (state_ == State::Streaming && (upPaused_ || out_.size() >= kMaxPendingOutput)) {
+    upPaused_ = true;  // the client is slow: resume when its buffer drains
+    return;
+  }
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(upFd_, buf, sizeof buf);
+    if (n > 0) {
+      upIn_.append(buf, static_cast<size_t>(n));
+      if (state_ == State::Streaming && upIn_.size() > kMaxPendingOutput) break;
+      continue;
+    }
+    if (n == 0) {
+      upEof_ = true;
+      break;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EINTR) continue;
+    if (!respHead_) {
+      upstreamFailed("connection reset", false);
+      return;
+    }
+    upEof_ = true;
+    break;
+  }
+  if (state_ == State::Upstream && !respHead_) {
+    auto r = http1::parseResponse(upIn_, req_.method, &resp_);
+    if (r.status == http1::ParseStatus::NeedMore) {
+      if (upEof_) upstreamFailed(upIn_.empty() ? "connection reset" : "truncated response", false);
+      return;
+    }
+    if (r.status == http1::ParseStatus::Error) {
+      upstreamFailed("protocol error", false);
+      return;
+    }
+    if (resp_.status == 100) {  // interim response: pass on, wait for the real one
+      out_ += std::string(upIn_, 0, resp_.headSize);
+      upIn_.erase(0, resp_.headSize);
+      flushDownstream();
+      return;
+    }
+    respHead_ = true;
+    upstreamResponseHead();
+    return;
+  }
+  if (state_ == State::Streaming) pumpUpstreamBody();
+}
+
+bool Conn::retriable(int status) const {
+  int maxAttempts = 1 + (route_ ? route_->retries.attempts : 2);
+  if (attempts_ >= maxAttempts) return false;
+  const RetryPolicy kDefault;
+  const RetryPolicy& rp = route_ ? route_->retries : kDefault;
+  if (status == 0) return true;  // decided by the caller for connection-level failures
+  if (rp.retryOn.count("5xx") && status >= 500) return true;
+  if (rp.retryOn.count("gateway-error") && (status == 502 || status == 503 || status == 504))
+    return true;
+  if (rp.retryOn.count("retriable-4xx") && status == 409) return true;
+  if (rp.retryOn.count("retriable-status-codes") && rp.statusCodes.count(status)) return true;
+  return false;
+}
+
+void Conn::recordOutcome(const Endpoint& e, int status, bool failure) {
+  EndpointHealth& h = worker_.health(e.ip, e.port);
+  const TrafficPolicy& p = *target_.policy;
+  bool gatewayError = failure || status == 502 || status == 503 || status == 504;
+  if (!failure && status < 500) {
+    h.consecutive5xx = 0;
+    h.consecutiveGateway = 0;
+    return;
+  }
+  ++h.consecutive5xx;
+  if (gatewayError) ++h.consecutiveGateway;
+  if (!p.outlier) return;
+  bool eject =
+      (p.consecutive5xx > 0 && h.consecutive5xx >= p.consecutive5xx) ||
+      (p.consecutiveGatewayErrors > 0 && h.consecutiveGateway >= p.consecutiveGatewayErrors);
+  if (!eject) return;
+  int64_t now = worker_.loop().nowMs();
+  size_t ejected = 0;
+  for (const Endpoint* o : target_.endpoints)
+    if (worker_.health(o->ip, o->port).ejectedUntilMs > now) ++ejected;
+  // Envoy ejects at least one host whatever maxEjectionPercent says.
+  size_t limit = std::max<size_t>(
+      1, target_.endpoints.size() * static_cast<size_t>(p.maxEjectionPercent) / 100);
+  if (ejected >= limit) return;
+  ++h.ejections;
+  h.ejectedUntilMs = now + p.baseEjectionMs * h.ejections;
+  h.consecutive5xx = 0;
+  h.consecutiveGateway = 0;
+}
+
+void Conn::upstreamFailed(const std::string& reason, bool connectFailure) {
+  cancelTimer(tryTimer_);
+  const Endpoint* e = endpoint_;
+  if (e) recordOutcome(*e, 0, true);
+  releaseUpstream(false);
+  // A reused keep-alive connection the endpoint had closed: try again at once, it is not the
+  // endpoint's fault.
+  const RetryPolicy kDefault;
+  const RetryPolicy& rp = route_ ? route_->retries : kDefault;
+  bool idempotent = req_.method == "GET" || req_.method == "HEAD" || req_.method == "OPTIONS";
+  bool canRetry =
+      retriable(0) &&
+      ((connectFailure && rp.retryOn.count("connect-failure")) ||
+       (!connectFailure && (idempotent || rp.retryOn.count("reset") || rp.retryOn.count("5xx"))));
+  if (canRetry) {
+    int64_t backoff = static_cast<int64_t>(uniform(25.0 * ((1 << std::min(attempts_, 4)) - 1)));
+    if (backoff <= 0) {
+      attempt();
+    } else {
+      tryTimer_ = worker_.loop().after(backoff, [this] {
+        tryTimer_ = 0;
+        if (state_ == State::Upstream) attempt();
+      });
+    }
+    return;
+  }
+  localReply(503,
+             "upstream connect error or disconnect/reset before headers. reset reason: " + reason,
+             connectFailure ? "UF" : "UC", false);
+  if (attempts_ > 1) flags_ = connectFailure ? "UF,URX" : "UC,URX";
+}
+
+void Conn::upstreamResponseHead() {
+  cancelTimer(tryTimer_);
+  if (endpoint_) recordOutcome(*endpoint_, resp_.status, false);
+  if (retriable(resp_.status)) {
+    releaseUpstream(false);
+    attempt();
+    return;
+  }
+  cancelTimer(routeTimer_);
+  status_ = resp_.status;
+  upIn_.erase(0, resp_.headSize);
+  if (req_.upgrade && resp_.status == 101) {
+    // WebSocket and friends: from here on, bytes both ways.
+    http1::Head h = resp_;
+    out_ += http1::serializeResponse(h);
+    flushDownstream();
+    worker_.loop().remove(fd_);
+    worker_.loop().remove(upFd_);
+    MetricLabels labels = labelsFor(*config_, src_, target_.service, endpoint_);
+    labels.responseCode = "101";
+    worker_.state().metrics.request(labels, 0, requestBytes_, 0);
+    TcpRelay::adopt(worker_, fd_, upFd_, std::move(in_), std::move(upIn_), labels);
+    fd_ = -1;
+    upFd_ = -1;
+    if (endpoint_) --worker_.health(endpoint_->ip, endpoint_->port).active;
+    endpoint_ = nullptr;
+    closed_ = true;
+    cancelTimer(timer_);
+    worker_.loop().destroyLater(this);
+    return;
+  }
+  http1::Head h = resp_;
+  if (route_) applyOps(h, route_->responseHeaders);
+  if (dest_) applyOps(h, dest_->responseHeaders);
+  h.remove("connection");
+  h.remove("keep-alive");
+  if (!req_.keepAlive || resp_.body == http1::BodyKind::UntilClose) h.add("connection", "close");
+  int64_t took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started_)
+                     .count();
+  h.set("x-envoy-upstream-service-time", std::to_string(took));
+  std::string head = http1::serializeResponse(h);
+  responseBytes_ = head.size();
+  out_ += head;
+  respRemaining_ = resp_.contentLength;
+  state_ = State::Streaming;
+  pumpUpstreamBody();
+}
+
+void Conn::pumpUpstreamBody() {
+  if (state_ != State::Streaming || respDone_) return;
+  if (out_.size() < kMaxPendingOutput && upFd_ >= 0 && upIn_.empty() && !upEof_ && !upPaused_) {
+    // Resume reading after backpressure.
+    char buf[65536];
+    for (;;) {
+      ssize_t n = read(upFd_, buf, sizeof buf);
+      if (n > 0) {
+        upIn_.append(buf, static_cast<size_t>(n));
+        if (upIn_.size() > kMaxPendingOutput) break;
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) upEof_ = true;
+      break;
+    }
+  }
+  size_t take = 0;
+  switch (resp_.body) {
+    case http1::BodyKind::None:
+      respDone_ = true;
+      break;
+    case http1::BodyKind::Length:
+      take = static_cast<size_t>(std::min<uint64_t>(respRemaining_, upIn_.size()));
+      respRemaining_ -= take;
+      if (respRemaining_ == 0) respDone_ = true;
+      break;
+    case http1::BodyKind::Chunked: {
+      int64_t used = respChunks_.feed(upIn_);
+      if (used < 0) {
+        flags_ = "UPE";
+        state_ = State::Closing;
+        respDone_ = true;
+        break;
+      }
+      take = static_cast<size_t>(used);
+      if (respChunks_.done()) respDone_ = true;
+      break;
+    }
+    case http1::BodyKind::UntilClose:
+      take = upIn_.size();
+      if (upEof_) respDone_ = true;
+      break;
+  }
+  out_.append(upIn_, 0, take);
+  upIn_.erase(0, take);
+  responseBytes_ += take;
+  if (!respDone_ && upEof_) {
+    // The endpoint went away mid-body: nothing to do but end the connection.
+    flags_ = "UC";
+    state_ = State::Closing;
+    respDone_ = true;
+  }
+  if (!writeOut()) return;
+  if (respDone_) {
+    finishRequest();
+    return;
+  }
+  if (out_.size() >= kMaxPendingOutput) upPaused_ = true;
+}
+
+void Conn::releaseUpstream(bool reuse) {
+  if (endpoint_) {
+    --worker_.health(endpoint_->ip, endpoint_->port).active;
+  }
+  if (upFd_ >= 0) {
+    worker_.loop().remove(upFd_);
+    if (reuse && endpoint_ && upIn_.empty())
+      worker_.giveIdle(endpoint_->ip, endpoint_->port, upFd_);
+    else
+      close(upFd_);
+    upFd_ = -1;
+  }
+  endpoint_ = nullptr;
+  upConnected_ = false;
+}
+
+void Conn::finishRequest() {
+  if (!config_) config_ = worker_.state().config();  // a request refused before routing
+  bool upstreamReusable = resp_.keepAlive && resp_.body != http1::BodyKind::UntilClose &&
+                          status_ != 0 && flags_.find("UC") == std::string::npos &&
+                          flags_.find("UPE") == std::string::npos;
+  const Endpoint* dest = endpoint_;
+  MetricLabels labels = labelsFor(*config_, src_, target_.service, dest);
+  if (upFd_ >= 0 || endpoint_) releaseUpstream(upstreamReusable);
+  labels.responseCode = std::to_string(status_);
+  labels.responseFlags = flags_;
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
+                  .count();
+  if (status_ != 0) worker_.state().metrics.request(labels, ms, requestBytes_, responseBytes_);
+  if (gAccessLog) {
+    char when[64];
+    time_t t = time(nullptr);
+    struct tm tmv;
+    gmtime_r(&t, &tmv);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    std::string line =
+        std::string("[") + when + "] \"" + req_.method + " " + originalPath_ + " HTTP/1." +
+        std::to_string(req_.minor) + "\" " + std::to_string(status_) + " " + flags_ + " " +
+        std::to_string(requestBytes_) + " " + std::to_string(responseBytes_) + " " +
+        std::to_string(static_cast<int64_t>(ms)) + " \"" + req_.header("x-forwarded-for") +
+        "\" \"" + req_.header("user-agent") + "\" \"" + req_.header("x-request-id") + "\" \"" +
+        req_.header("host") + "\" \"" + upstreamHost_ + "\" " +
+        (target_.cluster.empty() ? "-" : target_.cluster) + "\n";
+    fwrite(line.data(), 1, line.size(), stdout);
+  }
+  route_ = nullptr;
+  dest_ = nullptr;
+  bool upstreamAnswered = resp_.status != 0 && status_ == resp_.status;
+  if (state_ == State::Closing || !req_.keepAlive ||
+      (upstreamAnswered && resp_.body == http1::BodyKind::UntilClose)) {
+    state_ = State::Closing;
+    flushDownstream();
+    return;
+  }
+  resp_ = http1::Head{};
+  state_ = State::ReadHead;
+  flushDownstream();
+  if (closed_) return;
+  armTimer(in_.empty() ? kIdleTimeoutMs : kHeaderTimeoutMs, [this] { timedOutReadingHead(); });
+  // A pipelined request may already be waiting: parse it from the loop, not from here.
+  if (!in_.empty())
+    nextTimer_ = worker_.loop().after(0, [this] {
+      nextTimer_ = 0;
+      if (!closed_ && state_ == State::ReadHead) process();
+    });
+}
+
+}  // namespace
+
+void setAccessLog(bool on) { gAccessLog = on; }
+
+void startHttpConnection(Worker& worker, int fd, std::shared_ptr<const ProxyConfig> config,
+                         const Service* svc, const ServicePort* sp, uint32_t sourceIp) {
+  auto* c = new Conn(worker, fd, sourceIp, svc->ns, svc->name, sp->port, 0);
+  (void)config;
+  c->begin();
+}
+
+void startIngressConnection(Worker& worker, int fd, uint16_t port, uint32_t sourceIp) {
+  auto* c = new Conn(worker, fd, sourceIp, "", "", 0, port);
+  c->begin();
+}
+
+}  // namespace podium::proxy

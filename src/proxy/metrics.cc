@@ -1,0 +1,141 @@
+#include "metrics.h"
+
+#include <cstdio>
+
+namespace podium::proxy {
+
+namespace {
+
+std::string escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string number(double v) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+template <size_t N>
+std::string bound(const std::array<double, N>& bounds, size_t i) {
+  return i + 1 == N ? "+Inf" : number(bounds[i]);
+}
+
+}  // namespace
+
+std::string MetricLabels::render(bool withResponse) const {
+  std::vector<std::pair<const char*, const std::string*>> l = {
+      {"reporter", &reporter},
+      {"source_workload", &sourceWorkload},
+      {"source_canonical_service", &sourceCanonicalService},
+      {"source_canonical_revision", &sourceCanonicalRevision},
+      {"source_workload_namespace", &sourceWorkloadNamespace},
+      {"source_principal", &sourcePrincipal},
+      {"source_app", &sourceApp},
+      {"source_version", &sourceVersion},
+      {"source_cluster", &sourceCluster},
+      {"destination_workload", &destinationWorkload},
+      {"destination_workload_namespace", &destinationWorkloadNamespace},
+      {"destination_principal", &destinationPrincipal},
+      {"destination_app", &destinationApp},
+      {"destination_version", &destinationVersion},
+      {"destination_service", &destinationService},
+      {"destination_canonical_service", &destinationCanonicalService},
+      {"destination_canonical_revision", &destinationCanonicalRevision},
+      {"destination_service_name", &destinationServiceName},
+      {"destination_service_namespace", &destinationServiceNamespace},
+      {"destination_cluster", &destinationCluster},
+      {"request_protocol", &requestProtocol}};
+  if (withResponse) {
+    l.push_back({"response_code", &responseCode});
+    l.push_back({"grpc_response_status", &grpcResponseStatus});
+    l.push_back({"response_flags", &responseFlags});
+  }
+  l.push_back({"connection_security_policy", &connectionSecurityPolicy});
+  std::string out;
+  for (const auto& [k, v] : l) {
+    if (!out.empty()) out += ',';
+    out += k;
+    out += "=\"";
+    out += escape(*v);
+    out += '"';
+  }
+  return out;
+}
+
+void Metrics::request(const MetricLabels& l, double durationMs, uint64_t requestBytes,
+                      uint64_t responseBytes) {
+  std::string key = l.render(true);
+  std::lock_guard<std::mutex> lock(mu_);
+  HttpSeries& s = http_[key];
+  ++s.requests;
+  s.duration.add(durationMs, kDurationBuckets);
+  s.requestSize.add(static_cast<double>(requestBytes), kSizeBuckets);
+  s.responseSize.add(static_cast<double>(responseBytes), kSizeBuckets);
+}
+
+void Metrics::tcpOpened(const MetricLabels& l) {
+  std::string key = l.render(false);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++tcp_[key].opened;
+}
+
+void Metrics::tcpClosed(const MetricLabels& l, uint64_t sent, uint64_t received) {
+  std::string key = l.render(false);
+  std::lock_guard<std::mutex> lock(mu_);
+  TcpSeries& s = tcp_[key];
+  ++s.closed;
+  s.sent += sent;
+  s.received += received;
+}
+
+std::string Metrics::render() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  auto header = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  header("istio_requests_total", "counter", "Requests handled by the proxy.");
+  for (const auto& [k, s] : http_)
+    out += "istio_requests_total{" + k + "} " + std::to_string(s.requests) + "\n";
+  auto histogram = [&](const char* name, const char* help, auto member, const auto& bounds) {
+    header(name, "histogram", help);
+    for (const auto& [k, s] : http_) {
+      const auto& h = s.*member;
+      for (size_t i = 0; i < bounds.size(); ++i)
+        out += std::string(name) + "_bucket{" + k + ",le=\"" + bound(bounds, i) + "\"} " +
+               std::to_string(h.counts[i]) + "\n";
+      out += std::string(name) + "_sum{" + k + "} " + number(h.sum) + "\n";
+      out += std::string(name) + "_count{" + k + "} " + std::to_string(h.count) + "\n";
+    }
+  };
+  histogram("istio_request_duration_milliseconds", "Request duration in milliseconds.",
+            &HttpSeries::duration, kDurationBuckets);
+  histogram("istio_request_bytes", "Request sizes in bytes (headers and body).",
+            &HttpSeries::requestSize, kSizeBuckets);
+  histogram("istio_response_bytes", "Response sizes in bytes (headers and body).",
+            &HttpSeries::responseSize, kSizeBuckets);
+  auto tcp = [&](const char* name, const char* help, auto member) {
+    header(name, "counter", help);
+    for (const auto& [k, s] : tcp_)
+      out += std::string(name) + "{" + k + "} " + std::to_string(s.*member) + "\n";
+  };
+  tcp("istio_tcp_connections_opened_total", "TCP connections opened.", &TcpSeries::opened);
+  tcp("istio_tcp_connections_closed_total", "TCP connections closed.", &TcpSeries::closed);
+  tcp("istio_tcp_sent_bytes_total", "Bytes sent to the client on TCP connections.",
+      &TcpSeries::sent);
+  tcp("istio_tcp_received_bytes_total", "Bytes received from the client on TCP connections.",
+      &TcpSeries::received);
+  return out;
+}
+
+}  // namespace podium::proxy

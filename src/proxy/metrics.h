@@ -1,0 +1,78 @@
+#pragma once
+
+// Istio's standard metrics, with their label sets, in Prometheus' text format:
+// istio_requests_total, istio_request_duration_milliseconds (histogram), istio_request_bytes and
+// istio_response_bytes (histograms), istio_tcp_connections_opened_total / _closed_total,
+// istio_tcp_sent_bytes_total, istio_tcp_received_bytes_total.
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace podium::proxy {
+
+// The labels Istio puts on every series (reporter, source_*, destination_*, request_protocol,
+// response_code, response_flags, connection_security_policy, ...), in Istio's order.
+struct MetricLabels {
+  std::string reporter = "destination";
+  std::string sourceWorkload = "unknown", sourceWorkloadNamespace = "unknown",
+              sourcePrincipal = "unknown";
+  std::string sourceApp = "unknown", sourceVersion = "unknown";
+  std::string sourceCanonicalService = "unknown", sourceCanonicalRevision = "latest";
+  std::string destinationWorkload = "unknown", destinationWorkloadNamespace = "unknown";
+  std::string destinationPrincipal = "unknown", destinationApp = "unknown",
+              destinationVersion = "unknown";
+  std::string destinationService = "unknown", destinationServiceName = "unknown",
+              destinationServiceNamespace = "unknown";
+  std::string destinationCanonicalService = "unknown", destinationCanonicalRevision = "latest";
+  std::string destinationCluster = "Kubernetes", sourceCluster = "Kubernetes";
+  std::string requestProtocol = "http";
+  std::string responseCode = "0", grpcResponseStatus = "", responseFlags = "-";
+  std::string connectionSecurityPolicy = "none";
+  std::string render(bool withResponse) const;
+};
+
+class Metrics {
+ public:
+  void request(const MetricLabels& l, double durationMs, uint64_t requestBytes,
+               uint64_t responseBytes);
+  void tcpOpened(const MetricLabels& l);
+  void tcpClosed(const MetricLabels& l, uint64_t sent, uint64_t received);
+  // The Prometheus text exposition of everything counted so far.
+  std::string render() const;
+
+ private:
+  static constexpr std::array<double, 20> kDurationBuckets = {
+      0.5,  1,    5,     10,    25,    50,     100,    250,     500,     1000,
+      2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000, 1e18};
+  static constexpr std::array<double, 9> kSizeBuckets = {1,      10,      100,      1000, 10000,
+                                                         100000, 1000000, 10000000, 1e18};
+  template <size_t N>
+  struct Histogram {
+    std::array<uint64_t, N> counts{};
+    double sum = 0;
+    uint64_t count = 0;
+    void add(double v, const std::array<double, N>& bounds) {
+      for (size_t i = 0; i < N; ++i)
+        if (v <= bounds[i]) ++counts[i];
+      sum += v;
+      ++count;
+    }
+  };
+  struct HttpSeries {
+    uint64_t requests = 0;
+    Histogram<20> duration;
+    Histogram<9> requestSize, responseSize;
+  };
+  struct TcpSeries {
+    uint64_t opened = 0, closed = 0, sent = 0, received = 0;
+  };
+  mutable std::mutex mu_;                   // guards the maps
+  std::map<std::string, HttpSeries> http_;  // rendered labels -> series
+  std::map<std::string, TcpSeries> tcp_;
+};
+
+}  // namespace podium::proxy

@@ -1,0 +1,226 @@
+#include "podium/proxy/proxy.h"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "http_conn.h"
+#include "podium/common/log.h"
+#include "podium/common/strings.h"
+#include "worker.h"
+
+namespace podium::proxy {
+
+namespace {
+
+class ProxyImpl : public Proxy {
+ public:
+  explicit ProxyImpl(ProxyOptions o) : opts_(std::move(o)) {}
+  ~ProxyImpl() override { stop(); }
+
+  Expected<void, std::string> start() {
+    std::string err;
+    int workers = std::max(1, opts_.workers);
+    uint16_t capture = opts_.capturePort, ingress = opts_.ingressHttpPort;
+    for (int i = 0; i < workers; ++i) {
+      int fd = listenSocket(opts_.address, capture, &err);
+      if (fd < 0) return Unexpected("capture listener: " + err);
+      capture = localPort(fd);
+      auto w = std::make_unique<Worker>(state_, fd);
+      if (opts_.ingressHttpPort != 0) {
+        int ifd = listenSocket(opts_.address, ingress, &err);
+        if (ifd < 0) return Unexpected("ingress listener: " + err);
+        ingress = localPort(ifd);
+        Worker* wp = w.get();
+        uint16_t port = ingress;
+        w->addListener(ifd, [wp, port](int fd, const sockaddr_in& peer) {
+          startIngressConnection(*wp, fd, port, ntohl(peer.sin_addr.s_addr));
+        });
+      }
+      workers_.push_back(std::move(w));
+    }
+    capturePort_ = capture;
+    ingressPort_ = opts_.ingressHttpPort ? ingress : 0;
+    metricsFd_ = listenSocket(opts_.address, opts_.metricsPort, &err);
+    if (metricsFd_ < 0) return Unexpected("metrics listener: " + err);
+    metricsPort_ = localPort(metricsFd_);
+    for (auto& w : workers_) w->start();
+    metricsThread_ = std::thread([this] { serveMetrics(); });
+    return {};
+  }
+
+  void update(const Json& snapshot) override {
+    state_.setConfig(ProxyConfig::build(snapshot, opts_.clusterDomain));
+  }
+  uint16_t capturePort() const override { return capturePort_; }
+  uint16_t metricsPort() const override { return metricsPort_; }
+  uint16_t ingressHttpPort() const override { return ingressPort_; }
+
+  void stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    for (auto& w : workers_) w->stop();
+    workers_.clear();
+    if (metricsFd_ >= 0) shutdown(metricsFd_, SHUT_RDWR);
+    if (metricsThread_.joinable()) metricsThread_.join();
+    if (metricsFd_ >= 0) close(metricsFd_);
+    metricsFd_ = -1;
+  }
+
+ private:
+  // A minimal HTTP server for Prometheus: GET /metrics and /healthz, one request per connection.
+  void serveMetrics() {
+    while (!stopped_) {
+      pollfd p{metricsFd_, POLLIN, 0};
+      if (poll(&p, 1, 200) <= 0) continue;
+      int c = accept4(metricsFd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      timeval tv{2, 0};
+      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos && req.size() < 16384) {
+        ssize_t n = read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      std::string path = req.substr(0, req.find("\r\n"));
+      std::string body, type = "text/plain; version=0.0.4; charset=utf-8";
+      int status = 200;
+      if (path.rfind("GET /metrics", 0) == 0)
+        body = state_.metrics.render();
+      else if (path.rfind("GET /healthz", 0) == 0 || path.rfind("GET /ready", 0) == 0)
+        body = "ok\n";
+      else
+        status = 404, body = "not found\n";
+      std::string resp = "HTTP/1.1 " + std::to_string(status) +
+                         (status == 200 ? " OK" : " Not Found") + "\r\nContent-Type: " + type +
+                         "\r\nContent-Length: " + std::to_string(body.size()) +
+                         "\r\nConnection: close\r\n\r\n" + body;
+      size_t off = 0;
+      while (off < resp.size()) {
+        ssize_t n = send(c, resp.data() + off, resp.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+      }
+      close(c);
+    }
+  }
+
+  ProxyOptions opts_;
+  ProxyState state_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  uint16_t capturePort_ = 0, metricsPort_ = 0, ingressPort_ = 0;
+  int metricsFd_ = -1;
+  std::thread metricsThread_;
+  std::atomic<bool> stopped_{false};
+};
+
+const char* kUsage = R"(Usage: podium proxy [flags]
+
+The node proxy. Reads cluster snapshots (one JSON document per line) on standard input and
+exits when it closes; the node agent starts and feeds it.
+
+Flags:
+  --address ADDR           listen address (default 0.0.0.0)
+  --capture-port PORT      redirected ClusterIP traffic (default 15001, 0: any)
+  --ingress-http-port PORT the node's ingress listener for Gateways and Ingresses (default 0: off)
+  --metrics-port PORT      Prometheus /metrics (default 15090, 0: any)
+  --workers N              worker threads (default 1)
+  --port-file FILE         write the ports in use here as JSON once listening
+  --no-access-log          do not log requests
+)";
+
+}  // namespace
+
+Expected<std::unique_ptr<Proxy>, std::string> startProxy(const ProxyOptions& options) {
+  auto p = std::make_unique<ProxyImpl>(options);
+  if (auto r = p->start(); !r) return Unexpected(r.error());
+  return std::unique_ptr<Proxy>(std::move(p));
+}
+
+int proxyCommand(const std::vector<std::string>& args) {
+  ProxyOptions o;
+  std::string portFile;
+  bool accessLog = true;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto value = [&](const char* flag) -> std::optional<std::string> {
+      std::string a = args[i];
+      std::string f = std::string("--") + flag;
+      if (a == f && i + 1 < args.size()) return args[++i];
+      if (a.rfind(f + "=", 0) == 0) return a.substr(f.size() + 1);
+      return std::nullopt;
+    };
+    auto port = [](const std::string& v) -> std::optional<uint16_t> {
+      auto n = strings::parseInt(v);
+      if (!n || *n < 0 || *n > 65535) return std::nullopt;
+      return static_cast<uint16_t>(*n);
+    };
+    std::optional<std::string> v;
+    if ((v = value("address")))
+      o.address = *v;
+    else if ((v = value("capture-port"))) {
+      if (!port(*v)) return std::cerr << "podium proxy: bad --capture-port\n", 2;
+      o.capturePort = *port(*v);
+    } else if ((v = value("ingress-http-port"))) {
+      if (!port(*v)) return std::cerr << "podium proxy: bad --ingress-http-port\n", 2;
+      o.ingressHttpPort = *port(*v);
+    } else if ((v = value("metrics-port"))) {
+      if (!port(*v)) return std::cerr << "podium proxy: bad --metrics-port\n", 2;
+      o.metricsPort = *port(*v);
+    } else if ((v = value("workers"))) {
+      auto n = strings::parseInt(*v);
+      if (!n || *n < 1 || *n > 64) return std::cerr << "podium proxy: bad --workers\n", 2;
+      o.workers = static_cast<int>(*n);
+    } else if ((v = value("port-file"))) {
+      portFile = *v;
+    } else if (args[i] == "--no-access-log") {
+      accessLog = false;
+    } else if (args[i] == "--help") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      std::cerr << "podium proxy: unknown flag " << args[i] << "\n\n" << kUsage;
+      return 2;
+    }
+  }
+  signal(SIGPIPE, SIG_IGN);
+  setAccessLog(accessLog);
+  auto proxy = startProxy(o);
+  if (!proxy) {
+    std::cerr << "podium proxy: " << proxy.error() << "\n";
+    return 1;
+  }
+  if (!portFile.empty()) {
+    Json ports = {{"capture", (*proxy)->capturePort()},
+                  {"metrics", (*proxy)->metricsPort()},
+                  {"ingressHttp", (*proxy)->ingressHttpPort()}};
+    std::string tmp = portFile + ".tmp";
+    std::ofstream(tmp) << ports.dump() << "\n";
+    std::rename(tmp.c_str(), portFile.c_str());
+  }
+  PODIUM_LOG(Info) << "proxy listening: capture " << (*proxy)->capturePort() << ", metrics "
+                   << (*proxy)->metricsPort() << ", ingress " << (*proxy)->ingressHttpPort();
+  // Snapshots, one per line, until the agent goes away.
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    auto parsed = json::parse(line);
+    if (!parsed || !parsed->value.is_object()) {
+      PODIUM_LOG(Warn) << "proxy: ignoring an unreadable snapshot";
+      continue;
+    }
+    (*proxy)->update(parsed->value);
+    fflush(stdout);
+  }
+  (*proxy)->stop();
+  return 0;
+}
+
+}  // namespace podium::proxy

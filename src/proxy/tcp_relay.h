@@ -1,0 +1,56 @@
+#pragma once
+
+// A raw TCP connection through the proxy: connects to one of the Service port's ready
+// endpoints (round robin, trying the next on connect failure) and copies bytes both ways,
+// passing half-closes on, until both directions have ended.
+
+#include <vector>
+
+#include "worker.h"
+
+namespace podium::proxy {
+
+class TcpRelay : public Deletable {
+ public:
+  // Takes ownership of `downstream`. `candidates` are tried in order.
+  static void start(Worker& worker, int downstream, std::vector<Endpoint> candidates,
+                    MetricLabels labels);
+  // Takes over two connected sockets (an upgraded HTTP exchange) with bytes already read.
+  static void adopt(Worker& worker, int downstream, int upstream, std::string toUpstream,
+                    std::string toDownstream, MetricLabels labels);
+  ~TcpRelay() override;
+
+ private:
+  TcpRelay(Worker& worker, int downstream, std::vector<Endpoint> candidates, MetricLabels labels);
+  struct Side : Watcher {
+    TcpRelay* relay;
+    bool downstream;
+    Side(TcpRelay* r, bool d) : relay(r), downstream(d) {}
+    void onEvents(uint32_t events) override { relay->onEvents(downstream, events); }
+  };
+  struct Buffer {
+    std::vector<char> data = std::vector<char>(64 * 1024);
+    size_t off = 0, len = 0;
+    bool eof = false;       // the reading side ended
+    bool shutDown = false;  // the end was passed on
+    uint64_t total = 0;
+  };
+  void connectNext();
+  void onEvents(bool downstream, uint32_t events);
+  bool pump(int from, int to, Buffer& buf);  // false: the connection failed
+  void finish();
+
+  Worker& worker_;
+  int down_;
+  int up_ = -1;
+  Side downSide_{this, true}, upSide_{this, false};
+  std::vector<Endpoint> candidates_;
+  size_t next_ = 0;
+  bool connected_ = false;
+  bool closed_ = false;
+  uint64_t connectTimer_ = 0;
+  Buffer toUp_, toDown_;
+  MetricLabels labels_;
+};
+
+}  // namespace podium::proxy

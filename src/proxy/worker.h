@@ -1,0 +1,90 @@
+#pragma once
+
+// A proxy worker: one thread, one event loop, its own SO_REUSEPORT listeners, and every
+// connection accepted there handled to the end on that thread.
+
+#include <netinet/in.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "config.h"
+#include "loop.h"
+#include "metrics.h"
+
+namespace podium::proxy {
+
+class Worker;
+
+// Shared by all workers: the current configuration and the metrics.
+class ProxyState {
+ public:
+  std::shared_ptr<const ProxyConfig> config() const { return std::atomic_load(&config_); }
+  void setConfig(std::shared_ptr<const ProxyConfig> c) {
+    std::atomic_store(&config_, std::move(c));
+  }
+  Metrics metrics;
+
+ private:
+  std::shared_ptr<const ProxyConfig> config_ = ProxyConfig::build(Json::object());
+};
+
+// Labels for one connection: who sent it (from the pod that has the source address) and which
+// Service/pod it went to.
+MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Service* svc,
+                       const Endpoint* dest);
+
+// What a worker knows of one endpoint's health (outlier detection) and load.
+struct EndpointHealth {
+  int consecutive5xx = 0;
+  int consecutiveGateway = 0;
+  int64_t ejectedUntilMs = 0;
+  int ejections = 0;
+  int active = 0;  // requests in flight (least-request balancing)
+};
+
+class Worker {
+ public:
+  Worker(ProxyState& state, int captureFd);
+  ~Worker();
+  void start();
+  void stop();
+  EventLoop& loop() { return loop_; }
+  ProxyState& state() { return state_; }
+  // Round-robin position per Service port (and subset), on this worker.
+  uint64_t nextIndex(const std::string& key) { return rr_[key]++; }
+  EndpointHealth& health(uint32_t ip, uint16_t port) { return health_[key(ip, port)]; }
+  // Keep-alive connections to endpoints: take one (-1 if none) or give one back.
+  int takeIdle(uint32_t ip, uint16_t port);
+  void giveIdle(uint32_t ip, uint16_t port, int fd);
+  // Extra listeners (the ingress ports) handled by `onAccept` on this worker.
+  void addListener(int fd, std::function<void(int fd, const sockaddr_in& peer)> onAccept);
+
+ private:
+  class Listener;
+  class IdleConn;
+  static uint64_t key(uint32_t ip, uint16_t port) {
+    return (static_cast<uint64_t>(ip) << 16) | port;
+  }
+  void accepted(int fd, const sockaddr_in& peer);
+  void dropIdle(IdleConn* c);
+  ProxyState& state_;
+  EventLoop loop_;
+  std::unique_ptr<Listener> capture_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unordered_map<std::string, uint64_t> rr_;
+  std::unordered_map<uint64_t, EndpointHealth> health_;
+  std::unordered_map<uint64_t, std::vector<IdleConn*>> idle_;
+  std::thread thread_;
+};
+
+// Opens a listening socket with SO_REUSEPORT (non-blocking); port 0 picks one.
+int listenSocket(const std::string& address, uint16_t port, std::string* error);
+uint16_t localPort(int fd);
+void setNonBlocking(int fd);
+
+}  // namespace podium::proxy
