@@ -36,17 +36,22 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+namespace {
+// ASCII only, as HTTP, DNS and Kubernetes names are; no locale lookup.
+inline char asciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+}  // namespace
+
 std::string toLower(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : out) c = asciiLower(c);
   return out;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (asciiLower(a[i]) != asciiLower(b[i])) return false;
+  return true;
 }
 
 namespace {
@@ -197,11 +202,15 @@ std::string uuid4() {
   uint64_t a = rng()(), b = rng()();
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char buf[37];
-  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", uint32_t(a >> 32),
-           uint32_t((a >> 16) & 0xffff), uint32_t(a & 0xffff), uint32_t(b >> 48),
-           static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t at = 0;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) ++at;
+    uint64_t word = i < 16 ? a : b;
+    out[at++] = kHex[(word >> (60 - 4 * (i % 16))) & 0xf];
+  }
+  return out;
 }
 
 std::string randomSuffix(size_t n) {

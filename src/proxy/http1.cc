@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "podium/common/strings.h"
+
 namespace podium::proxy::http1 {
 
 namespace {
@@ -11,11 +13,7 @@ bool tchar(unsigned char c) {
   return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+std::string lower(std::string_view s) { return strings::toLower(s); }
 
 std::string_view trimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -45,6 +43,7 @@ ParseResult parseFields(std::string_view head, Head* out, const Limits& limits,
                         std::string_view* firstLine) {
   size_t eol = head.find("\r\n");
   *firstLine = head.substr(0, eol);
+  out->headers.reserve(16);
   size_t pos = eol + 2;
   while (pos < head.size()) {
     size_t end = head.find("\r\n", pos);
@@ -162,24 +161,22 @@ ParseResult framing(Head* h, bool request) {
 
 std::string Head::header(std::string_view name) const {
   for (const auto& f : headers)
-    if (f.name.size() == name.size() && lower(f.name) == name) return f.value;
+    if (strings::iequals(f.name, name)) return f.value;
   return "";
 }
 
 bool Head::has(std::string_view name) const {
   for (const auto& f : headers)
-    if (f.name.size() == name.size() && lower(f.name) == name) return true;
+    if (strings::iequals(f.name, name)) return true;
   return false;
 }
 
 void Head::remove(std::string_view name) {
-  std::erase_if(headers, [&](const Header& f) {
-    return f.name.size() == name.size() && lower(f.name) == name;
-  });
+  std::erase_if(headers, [&](const Header& f) { return strings::iequals(f.name, name); });
 }
 
 void Head::set(const std::string& name, const std::string& value) {
-  remove(lower(name));
+  remove(name);
   headers.push_back({name, value});
 }
 

@@ -24,6 +24,13 @@ namespace {
 bool gAccessLog = true;
 
 constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+
+// A read that returned less than asked for emptied the socket: with edge-triggered epoll the
+// next arrival raises a new event, so the read that would only say EAGAIN is skipped. Unless
+// the peer has shut down (its FIN may sit behind the data, and no new edge would announce it).
+bool drained(ssize_t got, size_t asked, uint32_t events) {
+  return static_cast<size_t>(got) < asked && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+}
 constexpr int64_t kHeaderTimeoutMs = 10000;   // a slow client gets 408 after this
 constexpr int64_t kIdleTimeoutMs = 60000;     // keep-alive connections with no request
 constexpr size_t kMaxBufferedBody = 8 << 20;  // bodies are buffered (for retries) up to this
@@ -40,10 +47,7 @@ std::string hex(uint64_t v, int digits) {
   return out;
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+std::string lower(const std::string& s) { return strings::toLower(s); }
 
 std::string hostOnly(const std::string& host) {
   if (host.empty() || host[0] == '[') return lower(host);
@@ -107,12 +111,11 @@ class Conn : public Deletable {
   }
   ~Conn() override {
     if (fd_ >= 0) close(fd_);
-    if (upFd_ >= 0) close(upFd_);
   }
 
   void begin() {
     worker_.loop().add(fd_, kEvents, &down_);
-    armTimer(kHeaderTimeoutMs, [this] { timedOutReadingHead(); });
+    armHeadTimer(kHeaderTimeoutMs);
     onDownstream(EPOLLIN);
   }
 
@@ -123,7 +126,7 @@ class Conn : public Deletable {
   enum class State { ReadHead, ReadBody, Waiting, Upstream, Streaming, Closing };
 
   // --- downstream ------------------------------------------------------------------------
-  void readDownstream();
+  void readDownstream(uint32_t events);
   void flushDownstream();
   bool writeOut();  // false: the connection was closed
   void process();
@@ -133,12 +136,20 @@ class Conn : public Deletable {
   void timedOutReadingHead();
   void finishRequest();
   void closeNow();
-  void armTimer(int64_t ms, std::function<void()> fn) {
-    if (timer_) worker_.loop().cancel(timer_);
-    timer_ = worker_.loop().after(ms, [this, fn = std::move(fn)] {
-      timer_ = 0;
-      fn();
-    });
+  // The deadline for a request's head (or the idle keep-alive time before it). Moving it is
+  // just a store: the loop's timer is re-armed only when it fires early.
+  void armHeadTimer(int64_t ms) {
+    headDeadline_ = worker_.loop().nowMs() + ms;
+    if (!timer_) timer_ = worker_.loop().after(ms, [this] { headTimerFired(); });
+  }
+  void headTimerFired() {
+    timer_ = 0;
+    if (!headDeadline_) return;
+    int64_t left = headDeadline_ - worker_.loop().nowMs();
+    if (left > 0)
+      timer_ = worker_.loop().after(left, [this] { headTimerFired(); });
+    else
+      timedOutReadingHead();
   }
   void cancelTimer(uint64_t& t) {
     if (t) worker_.loop().cancel(t);
@@ -158,6 +169,18 @@ class Conn : public Deletable {
   void upstreamResponseHead();
   void pumpUpstreamBody();
   void releaseUpstream(bool reuse);
+  // The rendered metric labels of a request to `dest`, kept while the same config, Service and
+  // endpoint serve this connection's requests.
+  const std::string& metricLabels(const Endpoint* dest) {
+    if (labelsConfig_ != config_ || labelsService_ != target_.service || labelsEndpoint_ != dest ||
+        labels_.empty()) {
+      labels_ = labelsFor(*config_, src_, target_.service, dest).render();
+      labelsConfig_ = config_;  // held, so its Services and endpoints stay where they are
+      labelsService_ = target_.service;
+      labelsEndpoint_ = dest;
+    }
+    return labels_;
+  }
   bool retriable(int status) const;
   void recordOutcome(const Endpoint& e, int status, bool failure);
 
@@ -173,6 +196,7 @@ class Conn : public Deletable {
   std::string in_, out_;
   bool downEof_ = false;
   bool closed_ = false;
+  int64_t headDeadline_ = 0;  // 0: not reading a head
   uint64_t timer_ = 0, routeTimer_ = 0, tryTimer_ = 0, delayTimer_ = 0, nextTimer_ = 0;
 
   // The request in progress.
@@ -195,8 +219,14 @@ class Conn : public Deletable {
   std::string upstreamHost_ = "-";
   std::string originalPath_;
 
+  std::string labels_;
+  std::shared_ptr<const ProxyConfig> labelsConfig_;
+  const Service* labelsService_ = nullptr;
+  const Endpoint* labelsEndpoint_ = nullptr;
+
   // The upstream exchange in progress.
-  int upFd_ = -1;
+  UpstreamConn* upConn_ = nullptr;
+  int upFd_ = -1;  // upConn_'s
   bool upConnected_ = false;
   bool upReused_ = false;
   std::string upOut_;  // request bytes not yet written
@@ -215,7 +245,7 @@ void DownstreamSide::onEvents(uint32_t events) { conn->onDownstream(events); }
 
 void Conn::onDownstream(uint32_t events) {
   if (closed_) return;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readDownstream();
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readDownstream(events);
   if (closed_) return;
   if (events & EPOLLOUT) flushDownstream();
   if (closed_) return;
@@ -224,7 +254,7 @@ void Conn::onDownstream(uint32_t events) {
   if (downEof_ && (state_ == State::ReadHead) && in_.empty() && out_.empty()) closeNow();
 }
 
-void Conn::readDownstream() {
+void Conn::readDownstream(uint32_t events) {
   char buf[65536];
   for (;;) {
     // Pipelined requests wait in the buffer; stop reading when too much is queued.
@@ -232,6 +262,7 @@ void Conn::readDownstream() {
     ssize_t n = read(fd_, buf, sizeof buf);
     if (n > 0) {
       in_.append(buf, static_cast<size_t>(n));
+      if (drained(n, sizeof buf, events)) return;
       continue;
     }
     if (n == 0) {
@@ -344,7 +375,7 @@ void Conn::process() {
         }
       }
       requestBytes_ += body_.size();
-      cancelTimer(timer_);
+      headDeadline_ = 0;
       state_ = State::Waiting;
       dispatch();
       return;  // the next request is parsed once this one is finished
@@ -398,9 +429,9 @@ void Conn::closeNow() {
   cancelTimer(nextTimer_);
   if (endpoint_) --worker_.health(endpoint_->ip, endpoint_->port).active, endpoint_ = nullptr;
   worker_.loop().remove(fd_);
-  if (upFd_ >= 0) {
-    worker_.loop().remove(upFd_);
-    close(upFd_);
+  if (upConn_) {
+    worker_.closeUpstream(upConn_);
+    upConn_ = nullptr;
     upFd_ = -1;
   }
   worker_.loop().destroyLater(this);
@@ -700,7 +731,8 @@ void Conn::attempt() {
   }
   tried_.insert(endpoint_);
   ++worker_.health(endpoint_->ip, endpoint_->port).active;
-  upstreamHost_ = dns::formatIpv4(endpoint_->ip) + ":" + std::to_string(endpoint_->port);
+  if (gAccessLog)
+    upstreamHost_ = dns::formatIpv4(endpoint_->ip) + ":" + std::to_string(endpoint_->port);
   req_.set("x-envoy-attempt-count", std::to_string(attempts_));
   upOut_ = http1::serializeRequest(req_) + body_;
   upIn_.clear();
@@ -709,33 +741,26 @@ void Conn::attempt() {
   upEof_ = false;
   upPaused_ = false;
   respChunks_ = http1::ChunkedScanner();
-  upFd_ = worker_.takeIdle(endpoint_->ip, endpoint_->port);
-  upReused_ = upFd_ >= 0;
+  upConn_ = worker_.takeIdle(endpoint_->ip, endpoint_->port, &up_);
+  upReused_ = upConn_ != nullptr;
   upConnected_ = upReused_;
-  if (upFd_ < 0) {
-    upFd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(upFd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(endpoint_->ip);
-    a.sin_port = htons(endpoint_->port);
-    if (connect(upFd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
-      upstreamFailed("connection failure", true);
-      return;
-    }
+  if (!upConn_) upConn_ = worker_.connectTo(endpoint_->ip, endpoint_->port, &up_);
+  if (!upConn_) {
+    upstreamFailed("connection failure", true);
+    return;
   }
-  worker_.loop().add(upFd_, kEvents, &up_);
+  upFd_ = upConn_->fd;
   int64_t perTry = route_ ? route_->retries.perTryTimeoutMs : 0;
   int64_t connectTimeout = target_.policy->connectTimeoutMs;
-  tryTimer_ = worker_.loop().after(perTry > 0 ? perTry : connectTimeout, [this, perTry] {
-    tryTimer_ = 0;
-    if (state_ != State::Upstream) return;
-    if (!upConnected_)
-      upstreamFailed("connection timeout", true);
-    else if (perTry > 0 && !respHead_)
-      upstreamFailed("per-try timeout", false);
-  });
+  if (perTry > 0 || !upConnected_)
+    tryTimer_ = worker_.loop().after(perTry > 0 ? perTry : connectTimeout, [this, perTry] {
+      tryTimer_ = 0;
+      if (state_ != State::Upstream) return;
+      if (!upConnected_)
+        upstreamFailed("connection timeout", true);
+      else if (perTry > 0 && !respHead_)
+        upstreamFailed("per-try timeout", false);
+    });
   if (upConnected_) onUpstream(EPOLLOUT);
 }
 
@@ -774,6 +799,7 @@ void Conn::onUpstream(uint32_t events) {
     if (n > 0) {
       upIn_.append(buf, static_cast<size_t>(n));
       if (state_ == State::Streaming && upIn_.size() > kMaxPendingOutput) break;
+      if (drained(n, sizeof buf, events)) break;
       continue;
     }
     if (n == 0) {
@@ -815,7 +841,7 @@ void Conn::onUpstream(uint32_t events) {
 bool Conn::retriable(int status) const {
   int maxAttempts = 1 + (route_ ? route_->retries.attempts : 2);
   if (attempts_ >= maxAttempts) return false;
-  const RetryPolicy kDefault;
+  static const RetryPolicy kDefault;
   const RetryPolicy& rp = route_ ? route_->retries : kDefault;
   if (status == 0) return true;  // decided by the caller for connection-level failures
   if (rp.retryOn.count("5xx") && status >= 500) return true;
@@ -863,7 +889,7 @@ void Conn::upstreamFailed(const std::string& reason, bool connectFailure) {
   releaseUpstream(false);
   // A reused keep-alive connection the endpoint had closed: try again at once, it is not the
   // endpoint's fault.
-  const RetryPolicy kDefault;
+  static const RetryPolicy kDefault;
   const RetryPolicy& rp = route_ ? route_->retries : kDefault;
   bool idempotent = req_.method == "GET" || req_.method == "HEAD" || req_.method == "OPTIONS";
   bool canRetry =
@@ -905,10 +931,10 @@ void Conn::upstreamResponseHead() {
     out_ += http1::serializeResponse(h);
     flushDownstream();
     worker_.loop().remove(fd_);
-    worker_.loop().remove(upFd_);
+    worker_.detach(upConn_);
+    upConn_ = nullptr;
     MetricLabels labels = labelsFor(*config_, src_, target_.service, endpoint_);
-    labels.responseCode = "101";
-    worker_.state().metrics.request(labels, 0, requestBytes_, 0);
+    worker_.state().metrics.request(labels.render(), 101, flags_, 0, requestBytes_, 0);
     TcpRelay::adopt(worker_, fd_, upFd_, std::move(in_), std::move(upIn_), labels);
     fd_ = -1;
     upFd_ = -1;
@@ -1001,12 +1027,12 @@ void Conn::releaseUpstream(bool reuse) {
   if (endpoint_) {
     --worker_.health(endpoint_->ip, endpoint_->port).active;
   }
-  if (upFd_ >= 0) {
-    worker_.loop().remove(upFd_);
+  if (upConn_) {
     if (reuse && endpoint_ && upIn_.empty())
-      worker_.giveIdle(endpoint_->ip, endpoint_->port, upFd_);
+      worker_.giveIdle(upConn_);
     else
-      close(upFd_);
+      worker_.closeUpstream(upConn_);
+    upConn_ = nullptr;
     upFd_ = -1;
   }
   endpoint_ = nullptr;
@@ -1019,13 +1045,12 @@ void Conn::finishRequest() {
                           status_ != 0 && flags_.find("UC") == std::string::npos &&
                           flags_.find("UPE") == std::string::npos;
   const Endpoint* dest = endpoint_;
-  MetricLabels labels = labelsFor(*config_, src_, target_.service, dest);
+  const std::string& labels = metricLabels(dest);
   if (upFd_ >= 0 || endpoint_) releaseUpstream(upstreamReusable);
-  labels.responseCode = std::to_string(status_);
-  labels.responseFlags = flags_;
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
                   .count();
-  if (status_ != 0) worker_.state().metrics.request(labels, ms, requestBytes_, responseBytes_);
+  if (status_ != 0)
+    worker_.state().metrics.request(labels, status_, flags_, ms, requestBytes_, responseBytes_);
   if (gAccessLog) {
     char when[64];
     time_t t = time(nullptr);
@@ -1055,7 +1080,7 @@ void Conn::finishRequest() {
   state_ = State::ReadHead;
   flushDownstream();
   if (closed_) return;
-  armTimer(in_.empty() ? kIdleTimeoutMs : kHeaderTimeoutMs, [this] { timedOutReadingHead(); });
+  armHeadTimer(in_.empty() ? kIdleTimeoutMs : kHeaderTimeoutMs);
   // A pipelined request may already be waiting: parse it from the loop, not from here.
   if (!in_.empty())
     nextTimer_ = worker_.loop().after(0, [this] {

@@ -32,7 +32,7 @@ std::string bound(const std::array<double, N>& bounds, size_t i) {
 
 }  // namespace
 
-std::string MetricLabels::render(bool withResponse) const {
+std::string MetricLabels::render() const {
   std::vector<std::pair<const char*, const std::string*>> l = {
       {"reporter", &reporter},
       {"source_workload", &sourceWorkload},
@@ -54,13 +54,8 @@ std::string MetricLabels::render(bool withResponse) const {
       {"destination_service_name", &destinationServiceName},
       {"destination_service_namespace", &destinationServiceNamespace},
       {"destination_cluster", &destinationCluster},
-      {"request_protocol", &requestProtocol}};
-  if (withResponse) {
-    l.push_back({"response_code", &responseCode});
-    l.push_back({"grpc_response_status", &grpcResponseStatus});
-    l.push_back({"response_flags", &responseFlags});
-  }
-  l.push_back({"connection_security_policy", &connectionSecurityPolicy});
+      {"request_protocol", &requestProtocol},
+      {"connection_security_policy", &connectionSecurityPolicy}};
   std::string out;
   for (const auto& [k, v] : l) {
     if (!out.empty()) out += ',';
@@ -72,9 +67,16 @@ std::string MetricLabels::render(bool withResponse) const {
   return out;
 }
 
-void Metrics::request(const MetricLabels& l, double durationMs, uint64_t requestBytes,
-                      uint64_t responseBytes) {
-  std::string key = l.render(true);
+void Metrics::request(const std::string& labels, int responseCode, const std::string& responseFlags,
+                      double durationMs, uint64_t requestBytes, uint64_t responseBytes) {
+  std::string key;
+  key.reserve(labels.size() + 80);
+  key += labels;
+  key += ",response_code=\"";
+  key += std::to_string(responseCode);
+  key += "\",grpc_response_status=\"\",response_flags=\"";
+  key += escape(responseFlags);
+  key += '"';
   std::lock_guard<std::mutex> lock(mu_);
   HttpSeries& s = http_[key];
   ++s.requests;
@@ -84,13 +86,13 @@ void Metrics::request(const MetricLabels& l, double durationMs, uint64_t request
 }
 
 void Metrics::tcpOpened(const MetricLabels& l) {
-  std::string key = l.render(false);
+  std::string key = l.render() + ",response_flags=\"" + escape(l.responseFlags) + "\"";
   std::lock_guard<std::mutex> lock(mu_);
   ++tcp_[key].opened;
 }
 
 void Metrics::tcpClosed(const MetricLabels& l, uint64_t sent, uint64_t received) {
-  std::string key = l.render(false);
+  std::string key = l.render() + ",response_flags=\"" + escape(l.responseFlags) + "\"";
   std::lock_guard<std::mutex> lock(mu_);
   TcpSeries& s = tcp_[key];
   ++s.closed;

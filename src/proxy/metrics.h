@@ -30,15 +30,18 @@ struct MetricLabels {
   std::string destinationCanonicalService = "unknown", destinationCanonicalRevision = "latest";
   std::string destinationCluster = "Kubernetes", sourceCluster = "Kubernetes";
   std::string requestProtocol = "http";
-  std::string responseCode = "0", grpcResponseStatus = "", responseFlags = "-";
   std::string connectionSecurityPolicy = "none";
-  std::string render(bool withResponse) const;
+  std::string responseFlags = "-";  // TCP series only; a request's comes with it
+  // `name="value",...` without the response's labels (a request's series adds those).
+  std::string render() const;
 };
 
 class Metrics {
  public:
-  void request(const MetricLabels& l, double durationMs, uint64_t requestBytes,
-               uint64_t responseBytes);
+  // One request of the series `labels` (MetricLabels::render(), which callers may keep for a
+  // connection's life) and the response's code and Envoy flags.
+  void request(const std::string& labels, int responseCode, const std::string& responseFlags,
+               double durationMs, uint64_t requestBytes, uint64_t responseBytes);
   void tcpOpened(const MetricLabels& l);
   void tcpClosed(const MetricLabels& l, uint64_t sent, uint64_t received);
   // The Prometheus text exposition of everything counted so far.

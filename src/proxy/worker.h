@@ -47,6 +47,20 @@ struct EndpointHealth {
   int active = 0;  // requests in flight (least-request balancing)
 };
 
+// A connection to an endpoint. It stays registered with the worker's loop from connect to
+// close, so handing it from one request to the next costs no system call: its events go to
+// `owner`, the exchange holding it, and one arriving while it idles in the pool (the endpoint
+// closed it, or sent something unasked) drops it.
+struct UpstreamConn : Watcher, Deletable {
+  UpstreamConn(Worker& w, uint64_t key, int fd) : worker(w), key(key), fd(fd) {}
+  void onEvents(uint32_t events) override;
+  Worker& worker;
+  uint64_t key;
+  int fd;
+  Watcher* owner = nullptr;
+  int64_t idleSinceMs = 0;
+};
+
 class Worker {
  public:
   Worker(ProxyState& state, int captureFd);
@@ -58,27 +72,31 @@ class Worker {
   // Round-robin position per Service port (and subset), on this worker.
   uint64_t nextIndex(const std::string& key) { return rr_[key]++; }
   EndpointHealth& health(uint32_t ip, uint16_t port) { return health_[key(ip, port)]; }
-  // Keep-alive connections to endpoints: take one (-1 if none) or give one back.
-  int takeIdle(uint32_t ip, uint16_t port);
-  void giveIdle(uint32_t ip, uint16_t port, int fd);
+  // Connections to endpoints, for `owner`: a pooled keep-alive one (nullptr if none), or a new
+  // one being connected (nullptr if connect() failed at once).
+  UpstreamConn* takeIdle(uint32_t ip, uint16_t port, Watcher* owner);
+  UpstreamConn* connectTo(uint32_t ip, uint16_t port, Watcher* owner);
+  // Back to the pool, closed, or taken out of the loop (the caller then owns the fd).
+  void giveIdle(UpstreamConn* c);
+  void closeUpstream(UpstreamConn* c);
+  int detach(UpstreamConn* c);
   // Extra listeners (the ingress ports) handled by `onAccept` on this worker.
   void addListener(int fd, std::function<void(int fd, const sockaddr_in& peer)> onAccept);
 
  private:
   class Listener;
-  class IdleConn;
   static uint64_t key(uint32_t ip, uint16_t port) {
     return (static_cast<uint64_t>(ip) << 16) | port;
   }
   void accepted(int fd, const sockaddr_in& peer);
-  void dropIdle(IdleConn* c);
+  friend struct UpstreamConn;
   ProxyState& state_;
   EventLoop loop_;
   std::unique_ptr<Listener> capture_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<std::string, uint64_t> rr_;
   std::unordered_map<uint64_t, EndpointHealth> health_;
-  std::unordered_map<uint64_t, std::vector<IdleConn*>> idle_;
+  std::unordered_map<uint64_t, std::vector<UpstreamConn*>> idle_;
   std::thread thread_;
 };
 
