@@ -60,7 +60,9 @@ Expected<std::string, std::string> buildAndPush(const BuildOptions& o) {
   std::string dockerfile = o.dockerfile.empty() ? o.contextDir + "/Dockerfile" : o.dockerfile;
   if (!fs::exists(dockerfile, ec)) return Unexpected("no Dockerfile at " + dockerfile);
   ImageRef ref = parseImageRef(o.tag);
-  std::string target = (ref.registry.empty() ? o.registry : ref.registry) + "/" + ref.str();
+  // Whatever registry the name carries, the image goes to the cluster registry: the node pulls
+  // every registry's images from there (registry.istio.io/x/y:1 is served as x/y:1).
+  std::string target = o.registry + "/" + ref.str();
   fs::create_directories(o.storageDir, ec);
   // Short names in FROM lines resolve through the cluster registry, as docker.io would.
   std::string conf = o.storageDir + "/registries.conf";

@@ -241,12 +241,18 @@ std::optional<int64_t> parseDuration(const std::string& d) {
 }
 
 bool hostMatches(const std::string& pattern, const std::string& host) {
-  if (pattern == "*") return true;
+  return hostSpecificity(pattern, host) >= 0;
+}
+
+int hostSpecificity(const std::string& pattern, const std::string& host) {
+  if (pattern == "*") return 0;
   if (pattern.rfind("*.", 0) == 0)
     return host.size() > pattern.size() - 1 &&
-           host.compare(host.size() - (pattern.size() - 1), pattern.size() - 1,
-                        pattern.substr(1)) == 0;
-  return pattern == host;
+                   host.compare(host.size() - (pattern.size() - 1), pattern.size() - 1,
+                                pattern.substr(1)) == 0
+               ? static_cast<int>(pattern.size())
+               : -1;
+  return pattern == host ? 100000 : -1;
 }
 
 MeshRoutes MeshRoutes::build(const Json& snap, const std::string& domain) {
@@ -341,17 +347,23 @@ MeshRoutes MeshRoutes::build(const Json& snap, const std::string& domain) {
   return out;
 }
 
+// Like Envoy's virtual hosts: the exact name wins over the longest wildcard, "*" comes last;
+// among equals, the oldest resource.
 const VirtualService* MeshRoutes::forMesh(const std::string& fqdn) const {
+  const VirtualService* best = nullptr;
+  int bestScore = -1;
   for (const auto& v : virtualServices_) {
     if (std::find(v.gateways.begin(), v.gateways.end(), "mesh") == v.gateways.end()) continue;
     for (const auto& h : v.hosts)
-      if (hostMatches(h, fqdn)) return &v;
+      if (int score = hostSpecificity(h, fqdn); score > bestScore) best = &v, bestScore = score;
   }
-  return nullptr;
+  return best;
 }
 
 const VirtualService* MeshRoutes::forGateway(const std::string& host, uint16_t port,
                                              std::string* gatewayName) const {
+  const VirtualService* best = nullptr;  // the most specific host, as forMesh
+  int bestScore = -1;
   for (const auto& g : gateways_) {
     std::string ref = g.ns + "/" + g.name;
     for (const auto& s : g.servers) {
@@ -365,20 +377,22 @@ const VirtualService* MeshRoutes::forGateway(const std::string& host, uint16_t p
       for (const auto& v : virtualServices_) {
         if (std::find(v.gateways.begin(), v.gateways.end(), ref) == v.gateways.end()) continue;
         for (const auto& h : v.hosts)
-          if (hostMatches(h, host)) {
+          if (int score = hostSpecificity(h, host); score > bestScore) {
+            best = &v, bestScore = score;
             if (gatewayName) *gatewayName = ref;
-            return &v;
           }
       }
     }
   }
-  return nullptr;
+  return best;
 }
 
 const DestinationRule* MeshRoutes::ruleFor(const std::string& fqdn) const {
+  const DestinationRule* best = nullptr;
+  int bestScore = -1;
   for (const auto& d : rules_)
-    if (hostMatches(d.host, fqdn)) return &d;
-  return nullptr;
+    if (int score = hostSpecificity(d.host, fqdn); score > bestScore) best = &d, bestScore = score;
+  return best;
 }
 
 const IngressPath* MeshRoutes::ingressFor(const std::string& host, const std::string& path) const {

@@ -168,5 +168,8 @@ class MeshRoutes {
 std::optional<int64_t> parseDuration(const std::string& d);
 // Istio host matching: "*.example.com" matches "a.example.com"; "*" matches everything.
 bool hostMatches(const std::string& pattern, const std::string& host);
+// How closely `pattern` names `host`: -1 not at all, 0 for "*", the length of a matching
+// "*.suffix", more than any of those for the exact name.
+int hostSpecificity(const std::string& pattern, const std::string& host);
 
 }  // namespace podium::proxy

@@ -9,15 +9,28 @@ import os
 import shutil
 import signal
 import socket
+import re
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
-from podium_e2e import SEED, NodeTestCase, is_ready, wait_for
+from podium_e2e import ROOT, SEED, NodeTestCase, is_ready, wait_for
 
 CANARY = os.path.join(SEED, "canary")
 HOST = "golang-app.example.com"
+BOOKINFO = os.path.join(ROOT, "test", "testdata", "istio-bookinfo")  # Istio 1.20 samples, unchanged
+STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bookinfo", "standin.cc")
+# The images bookinfo.yaml names, and how the stand-in plays each.
+BOOKINFO_IMAGES = {
+    "productpage-v1": {"ROLE": "productpage"},
+    "details-v1": {"ROLE": "details"},
+    "ratings-v1": {"ROLE": "ratings"},
+    "reviews-v1": {"ROLE": "reviews"},
+    "reviews-v2": {"ROLE": "reviews", "STAR_COLOR": "black"},
+    "reviews-v3": {"ROLE": "reviews", "STAR_COLOR": "red"},
+}
 
 
 class Ingress:
@@ -93,6 +106,28 @@ class MeshTest(NodeTestCase):
             finally:
                 client.close()
         wait_for(routed, 30, 0.2, "the gateway route")
+
+    @classmethod
+    def deploy_bookinfo(cls):
+        """Istio's Bookinfo, its manifests unchanged, with the stand-in images under its names."""
+        ctx = tempfile.mkdtemp(prefix="podium-bookinfo-")
+        try:
+            subprocess.run(["g++", "-O2", "-std=c++20", "-static", "-pthread", "-o",
+                            os.path.join(ctx, "standin"), STANDIN], check=True, capture_output=True)
+            for name, env in BOOKINFO_IMAGES.items():
+                with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+                    f.write("FROM scratch\nCOPY standin /standin\n")
+                    f.write("".join('ENV %s="%s"\n' % kv for kv in env.items()))
+                    f.write('EXPOSE 9080\nENTRYPOINT ["/standin"]\n')
+                cls.image_build("registry.istio.io/release/examples-bookinfo-%s:1.20.3" % name, ctx)
+        finally:
+            shutil.rmtree(ctx, ignore_errors=True)
+        k = cls.server.kubectl
+        k("create", "namespace", "bookinfo")
+        for f in ("bookinfo.yaml", "bookinfo-gateway.yaml", "destination-rule-all.yaml"):
+            k("apply", "-n", "bookinfo", "-f", os.path.join(BOOKINFO, f))
+        for d in ("details-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3", "productpage-v1"):
+            k("rollout", "status", "-n", "bookinfo", "deployment/" + d, "--timeout=120s", timeout=150)
 
     def set_route(self, http_routes):
         vs = {"apiVersion": "networking.istio.io/v1alpha3", "kind": "VirtualService",
@@ -290,6 +325,84 @@ class MeshTest(NodeTestCase):
         finally:
             s.close()
 
+    # --- Istio's Bookinfo, its routing tasks one after another ------------------------------
+    def productpage(self, n, user=None):
+        c = Ingress(self.server.ingress_port, host="bookinfo.example.com")
+        seen = collections.Counter()
+        try:
+            for _ in range(n):
+                status, page = c.get("/productpage", headers={"Cookie": "session=" + user} if user else None)
+                self.assertEqual(status, 200, page[:300])
+                seen[stars(page)] += 1
+        finally:
+            c.close()
+        return seen
+
+    def bookinfo_rule(self, name):
+        self.kubectl("apply", "-n", "bookinfo", "-f", os.path.join(BOOKINFO, name))
+        time.sleep(1.0)  # the node proxy's next snapshot
+
+    def test_j_bookinfo_routing_tasks(self):
+        self.deploy_bookinfo()
+        c = Ingress(self.server.ingress_port, host="bookinfo.example.com")
+        wait_for(lambda: c.get("/productpage")[0] == 200, 30, 0.2, "Bookinfo through its gateway")
+        c.close()
+        # No VirtualService: reviews v1, v2 and v3 take turns.
+        self.assertEqual(set(self.productpage(30)), {"none", "black", "red"})
+        # Login with a cookie, as the sample's form does.
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.ingress_port, timeout=10)
+        conn.request("POST", "/login", body="username=jason&passwd=x",
+                     headers={"Host": "bookinfo.example.com", "Content-Type": "application/x-www-form-urlencoded"})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        self.assertEqual(r.status, 302)
+        self.assertIn("session=jason", r.getheader("set-cookie"))
+
+        # Request routing: everything to v1.
+        self.bookinfo_rule("virtual-service-all-v1.yaml")
+        self.assertEqual(self.productpage(30), {"none": 30})
+        self.assertEqual(self.productpage(10, user="jason"), {"none": 10})
+        # Routing on user identity: jason sees v2's black stars, everyone else v1.
+        self.bookinfo_rule("virtual-service-reviews-test-v2.yaml")
+        self.assertEqual(self.productpage(20, user="jason"), {"black": 20})
+        self.assertEqual(self.productpage(20), {"none": 20})
+        # Traffic shifting: 90/10 to v2, then 50/50 to v3.
+        self.bookinfo_rule("virtual-service-reviews-90-10.yaml")
+        seen = self.productpage(400)
+        print("MEASURED Bookinfo reviews 90/10 over 400 pages:", dict(seen))
+        self.assertEqual(set(seen), {"none", "black"})
+        self.assertAlmostEqual(seen["black"] / 400, 0.10, delta=0.05)
+        self.bookinfo_rule("virtual-service-reviews-50-v3.yaml")
+        seen = self.productpage(400)
+        print("MEASURED Bookinfo reviews 50/50 v1/v3 over 400 pages:", dict(seen))
+        self.assertEqual(set(seen), {"none", "red"})
+        self.assertAlmostEqual(seen["red"] / 400, 0.50, delta=0.07)
+
+        # Fault injection, on top of all-v1 and test-v2 as Istio's task sets up.
+        self.bookinfo_rule("virtual-service-all-v1.yaml")
+        self.bookinfo_rule("virtual-service-reviews-test-v2.yaml")
+        self.bookinfo_rule("virtual-service-ratings-test-delay.yaml")
+        # A 7 s delay on ratings for jason: productpage gives up on reviews after 3 s + one
+        # retry, so the page takes about 6 s and says the reviews are unavailable.
+        started = time.monotonic()
+        seen = self.productpage(1, user="jason")
+        took = time.monotonic() - started
+        print("MEASURED Bookinfo delay fault: jason's page in %.2f s: %s" % (took, dict(seen)))
+        self.assertEqual(seen, {"reviews-unavailable": 1})
+        self.assertGreater(took, 5.5)
+        self.assertLess(took, 9.0)
+        started = time.monotonic()
+        self.assertEqual(self.productpage(5), {"none": 5})
+        self.assertLess(time.monotonic() - started, 3.0)
+        # An HTTP abort on ratings for jason: the page comes at once, ratings unavailable.
+        self.bookinfo_rule("virtual-service-ratings-test-abort.yaml")
+        started = time.monotonic()
+        seen = self.productpage(5, user="jason")
+        self.assertEqual(seen, {"ratings-unavailable": 5})
+        self.assertLess(time.monotonic() - started, 3.0)
+        self.assertEqual(self.productpage(5), {"none": 5})
+
     def test_i_bad_traffic(self):
         huge = b"GET / HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n"
         self.assertTrue(self.raw(huge).startswith(b"HTTP/1.1 431 "))
@@ -311,3 +424,15 @@ class MeshTest(NodeTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def stars(page):
+    """What a Bookinfo product page shows of the reviews: 'none', 'black', 'red', or an error."""
+    if "product reviews are currently unavailable" in page:
+        return "reviews-unavailable"
+    if "Ratings service is currently unavailable" in page:
+        return "ratings-unavailable"
+    colors = set(re.findall(r'<font color="(\w+)"><span class="glyphicon', page))
+    if not colors:
+        return "none" if "Book Reviews" in page else "broken"
+    return "/".join(sorted(colors))
