@@ -4,11 +4,13 @@
 #include "endpoints.h"
 #include "garbage_collector.h"
 #include "job.h"
+#include "mesh_status.h"
 #include "namespace.h"
 #include "podium/client/client.h"
 #include "podium/client/events.h"
 #include "podium/common/log.h"
 #include "replicaset.h"
+#include "service_lb.h"
 
 namespace podium::controllers {
 namespace {
@@ -26,6 +28,8 @@ class Manager : public ControllerManager {
         jobs_(informers_, jobEvents_),
         namespaces_(informers_),
         endpoints_(informers_),
+        meshStatus_(informers_),
+        serviceLb_(informers_),
         gc_(informers_) {
     informers_.start();
     if (!informers_.waitForSync(std::chrono::seconds(30)))
@@ -35,6 +39,8 @@ class Manager : public ControllerManager {
     jobs_.start();
     namespaces_.start();
     endpoints_.start();
+    meshStatus_.start();
+    serviceLb_.start();
     gc_.start();
   }
   ~Manager() override { stop(); }
@@ -43,6 +49,8 @@ class Manager : public ControllerManager {
     if (stopped_) return;
     stopped_ = true;
     gc_.stop();
+    serviceLb_.stop();
+    meshStatus_.stop();
     endpoints_.stop();
     namespaces_.stop();
     jobs_.stop();
@@ -60,6 +68,8 @@ class Manager : public ControllerManager {
   JobController jobs_;
   NamespaceController namespaces_;
   EndpointsController endpoints_;
+  MeshStatusController meshStatus_;
+  ServiceLbController serviceLb_;
   GarbageCollector gc_;
   bool stopped_ = false;
 };

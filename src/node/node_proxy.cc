@@ -53,10 +53,10 @@ Expected<std::unique_ptr<NodeProxy>, std::string> NodeProxy::start(
       {"services", res::kServices},
       {"endpoints", res::kEndpoints},
       {"pods", res::kPods},
-      {"virtualServices", {"networking.istio.io", "v1", "virtualservices"}},
-      {"destinationRules", {"networking.istio.io", "v1", "destinationrules"}},
-      {"gateways", {"networking.istio.io", "v1", "gateways"}},
-      {"ingresses", {"networking.k8s.io", "v1", "ingresses"}}};
+      {"virtualServices", res::kVirtualServices},
+      {"destinationRules", res::kDestinationRules},
+      {"gateways", res::kGateways},
+      {"ingresses", res::kIngresses}};
   auto changed = [raw = p.get()](const client::ObjectPtr&) {
     std::lock_guard<std::mutex> lock(raw->mu_);
     raw->dirty_ = true;

@@ -58,6 +58,8 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
     Service svc;
     svc.ns = json::getString(s, {"metadata", "namespace"});
     svc.name = json::getString(s, {"metadata", "name"});
+    svc.type = json::getString(s, {"spec", "type"});
+    if (svc.type.empty()) svc.type = "ClusterIP";
     svc.labels = labelsOf(at(s, {"metadata", "labels"}));
     uint32_t ip;
     if (dns::parseIpv4(json::getString(s, {"spec", "clusterIP"}), &ip)) svc.clusterIp = ip;
@@ -98,6 +100,13 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
     c->byName_[svc.ns + "/" + svc.name] = idx;
     c->services_.push_back(std::move(svc));
   }
+  // Oldest first where two Services claim one host port (the API server keeps nodePorts
+  // unique; LoadBalancer ports may collide).
+  for (const auto& svc : c->services_)
+    for (const auto& sp : svc.ports) {
+      if (sp.nodePort) c->exposed_.emplace(sp.nodePort, Exposed{&svc, &sp});
+      if (svc.type == "LoadBalancer") c->exposed_.emplace(sp.port, Exposed{&svc, &sp});
+    }
   c->routes_ = MeshRoutes::build(snap, domain);
   return c;
 }

@@ -36,6 +36,7 @@ struct ServicePort {
 
 struct Service {
   std::string ns, name;
+  std::string type = "ClusterIP";
   uint32_t clusterIp = 0;  // 0: headless or none
   std::map<std::string, std::string> labels;
   std::vector<ServicePort> ports;
@@ -62,6 +63,13 @@ class ProxyConfig {
   const std::string& domain() const { return domain_; }
   // The pod that has `ip` (for the source labels of metrics), or nullptr.
   const Endpoint* podByIp(uint32_t ip) const;
+  // Ports the node itself serves for Services, as kube-proxy and k3s' ServiceLB do: every
+  // nodePort, and a LoadBalancer Service's own ports. hostPort -> (Service, its port).
+  struct Exposed {
+    const Service* service;
+    const ServicePort* port;
+  };
+  const std::map<uint16_t, Exposed>& exposed() const { return exposed_; }
   const Json& raw() const { return raw_; }
   const MeshRoutes& routes() const { return routes_; }
 
@@ -71,6 +79,7 @@ class ProxyConfig {
   std::map<uint32_t, size_t> byIp_;
   std::map<std::string, size_t> byName_;  // "ns/name"
   std::map<uint32_t, Endpoint> pods_;
+  std::map<uint16_t, Exposed> exposed_;
   MeshRoutes routes_;
   Json raw_;
 };

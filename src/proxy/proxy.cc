@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "http_conn.h"
@@ -57,7 +58,9 @@ class ProxyImpl : public Proxy {
   }
 
   void update(const Json& snapshot) override {
-    state_.setConfig(ProxyConfig::build(snapshot, opts_.clusterDomain));
+    auto config = ProxyConfig::build(snapshot, opts_.clusterDomain);
+    state_.setConfig(config);
+    exposeServicePorts(*config);
   }
   uint16_t capturePort() const override { return capturePort_; }
   uint16_t metricsPort() const override { return metricsPort_; }
@@ -114,8 +117,45 @@ class ProxyImpl : public Proxy {
     }
   }
 
+  // Opens a listener (one per worker) for each host port the config exposes and closes those
+  // no longer exposed. A port something else holds is tried again with the next snapshot.
+  void exposeServicePorts(const ProxyConfig& config) {
+    for (auto it = exposed_.begin(); it != exposed_.end();) {
+      if (config.exposed().count(*it)) {
+        ++it;
+        continue;
+      }
+      for (auto& w : workers_) w->removeServicePort(*it);
+      PODIUM_LOG(Info) << "proxy: closed service port " << *it;
+      it = exposed_.erase(it);
+    }
+    for (const auto& [port, e] : config.exposed()) {
+      if (exposed_.count(port) || port == capturePort_ || port == ingressPort_ ||
+          port == metricsPort_)
+        continue;
+      std::vector<int> fds;
+      std::string err;
+      for (size_t i = 0; i < workers_.size(); ++i) {
+        int fd = listenSocket(opts_.address, port, &err);
+        if (fd < 0) break;
+        fds.push_back(fd);
+      }
+      if (fds.size() != workers_.size()) {
+        for (int fd : fds) close(fd);
+        PODIUM_LOG(Warn) << "proxy: cannot serve port " << port << " for Service " << e.service->ns
+                         << "/" << e.service->name << ": " << err;
+        continue;
+      }
+      for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->addServicePort(fds[i], port);
+      exposed_.insert(port);
+      PODIUM_LOG(Info) << "proxy: serving port " << port << " for Service " << e.service->ns << "/"
+                       << e.service->name;
+    }
+  }
+
   ProxyOptions opts_;
   ProxyState state_;
+  std::set<uint16_t> exposed_;  // host ports with listeners on every worker
   std::vector<std::unique_ptr<Worker>> workers_;
   uint16_t capturePort_ = 0, metricsPort_ = 0, ingressPort_ = 0;
   int metricsFd_ = -1;

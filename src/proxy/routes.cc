@@ -395,6 +395,23 @@ const DestinationRule* MeshRoutes::ruleFor(const std::string& fqdn) const {
   return best;
 }
 
+std::vector<std::string> MeshRoutes::problems(const VirtualService& v) const {
+  std::vector<std::string> out;
+  auto check = [&](const RouteDestination& d) {
+    if (d.subset.empty()) return;
+    const DestinationRule* dr = ruleFor(d.host);
+    if (dr && dr->subset(d.subset)) return;
+    std::string p =
+        "Referenced host+subset in destinationrule not found: \"" + d.host + "+" + d.subset + "\"";
+    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(std::move(p));
+  };
+  for (const auto& r : v.http) {
+    for (const auto& d : r.route) check(d);
+    if (r.mirror) check(*r.mirror);
+  }
+  return out;
+}
+
 const IngressPath* MeshRoutes::ingressFor(const std::string& host, const std::string& path) const {
   const IngressPath* best = nullptr;
   const IngressPath* fallback = nullptr;

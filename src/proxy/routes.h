@@ -155,6 +155,10 @@ class MeshRoutes {
   // Ingress paths matching host and path (longest Exact/Prefix first).
   const IngressPath* ingressFor(const std::string& host, const std::string& path) const;
   const std::vector<VirtualService>& virtualServices() const { return virtualServices_; }
+  // What Istio's analysis reports on a VirtualService (IST0101 ReferencedResourceNotFound):
+  // destinations whose subset no DestinationRule for their host defines. Traffic routed there
+  // is answered 503.
+  std::vector<std::string> problems(const VirtualService& v) const;
   const std::vector<Gateway>& gateways() const { return gateways_; }
 
  private:

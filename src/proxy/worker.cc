@@ -108,7 +108,7 @@ MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Servi
   return l;
 }
 
-class Worker::Listener : public Watcher {
+class Worker::Listener : public Watcher, public Deletable {
  public:
   using OnAccept = std::function<void(int fd, const sockaddr_in& peer)>;
   Listener(Worker& w, int fd, OnAccept onAccept = nullptr)
@@ -221,6 +221,33 @@ void Worker::addListener(int fd, std::function<void(int fd, const sockaddr_in& p
   listeners_.push_back(std::make_unique<Listener>(*this, fd, std::move(onAccept)));
 }
 
+void Worker::addServicePort(int fd, uint16_t hostPort) {
+  loop_.post([this, fd, hostPort] {
+    auto l =
+        std::make_unique<Listener>(*this, fd, [this, hostPort](int c, const sockaddr_in& peer) {
+          auto config = state_.config();
+          auto it = config->exposed().find(hostPort);
+          if (it == config->exposed().end()) {
+            close(c);
+            return;
+          }
+          serve(c, peer, config, it->second.service, it->second.port);
+        });
+    loop_.add(fd, EPOLLIN, l.get());
+    servicePorts_[hostPort] = std::move(l);
+  });
+}
+
+void Worker::removeServicePort(uint16_t hostPort) {
+  loop_.post([this, hostPort] {
+    auto it = servicePorts_.find(hostPort);
+    if (it == servicePorts_.end()) return;
+    loop_.remove(it->second->fd());
+    loop_.destroyLater(it->second.release());  // closes the socket after this batch of events
+    servicePorts_.erase(it);
+  });
+}
+
 Worker::Worker(ProxyState& state, int captureFd) : state_(state) {
   capture_ = std::make_unique<Listener>(*this, captureFd);
 }
@@ -263,6 +290,12 @@ void Worker::accepted(int fd, const sockaddr_in& peer) {
     close(fd);  // nothing listens there: the client sees a reset
     return;
   }
+  serve(fd, peer, config, svc, sp);
+}
+
+void Worker::serve(int fd, const sockaddr_in& peer,
+                   const std::shared_ptr<const ProxyConfig>& config, const Service* svc,
+                   const ServicePort* sp) {
   uint32_t srcIp = ntohl(peer.sin_addr.s_addr);
   if (sp->protocol != Protocol::Tcp) {
     startHttpConnection(*this, fd, config, svc, sp, srcIp);

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -82,6 +83,10 @@ class Worker {
   int detach(UpstreamConn* c);
   // Extra listeners (the ingress ports) handled by `onAccept` on this worker.
   void addListener(int fd, std::function<void(int fd, const sockaddr_in& peer)> onAccept);
+  // A listener for a Service's node port or LoadBalancer port, added or closed while the
+  // worker runs (thread-safe): its connections go to whatever Service holds the port then.
+  void addServicePort(int fd, uint16_t hostPort);
+  void removeServicePort(uint16_t hostPort);
 
  private:
   class Listener;
@@ -89,11 +94,14 @@ class Worker {
     return (static_cast<uint64_t>(ip) << 16) | port;
   }
   void accepted(int fd, const sockaddr_in& peer);
+  void serve(int fd, const sockaddr_in& peer, const std::shared_ptr<const ProxyConfig>& config,
+             const Service* svc, const ServicePort* sp);
   friend struct UpstreamConn;
   ProxyState& state_;
   EventLoop loop_;
   std::unique_ptr<Listener> capture_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::map<uint16_t, std::unique_ptr<Listener>> servicePorts_;
   std::unordered_map<std::string, uint64_t> rr_;
   std::unordered_map<uint64_t, EndpointHealth> health_;
   std::unordered_map<uint64_t, std::vector<UpstreamConn*>> idle_;

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from podium_e2e import ROOT, SEED, NodeTestCase, is_ready, wait_for
+from podium_e2e import ROOT, SEED, NodeTestCase, free_port, is_ready, wait_for
 
 CANARY = os.path.join(SEED, "canary")
 HOST = "golang-app.example.com"
@@ -324,6 +324,79 @@ class MeshTest(NodeTestCase):
             return out
         finally:
             s.close()
+
+    def test_k_undefined_subset_is_reported_and_answered_503(self):
+        self.set_route([{"route": [{"destination": {"host": "golang-app-service", "subset": "v3"}}]}])
+        self.addCleanup(self.restore_seed_route)
+
+        def vs():
+            return json.loads(self.kubectl("get", "virtualservice", "golang-app-route", "-n", "my-apps",
+                                           "-o", "json").stdout)
+        wait_for(lambda: vs().get("status", {}).get("validationMessages"), 10, 0.1, "IST0101 on the status")
+        status = vs()["status"]
+        msg = status["validationMessages"]
+        self.assertEqual(len(msg), 1, msg)
+        self.assertEqual(msg[0]["type"]["code"], "IST0101")
+        self.assertEqual(msg[0]["level"], "ERROR")
+        self.assertIn('"golang-app-service.my-apps.svc.cluster.local+v3"', msg[0]["description"])
+        self.assertEqual(status["observedGeneration"], vs()["metadata"]["generation"])
+        time.sleep(1)
+        status, body = Ingress(self.server.ingress_port).get()
+        self.assertEqual(status, 503)
+        self.assertIn('subset "v3" of golang-app-service.my-apps.svc.cluster.local is not defined', body)
+        # Defining the subset clears the message (a DestinationRule change re-checks the route).
+        dr = json.loads(self.kubectl("get", "destinationrule", "-n", "my-apps", "-o", "json").stdout)["items"][0]
+        dr["spec"]["subsets"].append({"name": "v3", "labels": {"version": "v2"}})
+        for k in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+            dr["metadata"].pop(k, None)
+        self.kubectl("apply", "-f", "-", input=json.dumps(dr))
+        self.addCleanup(lambda: self.kubectl("apply", "-f", CANARY))
+        wait_for(lambda: "validationMessages" not in vs().get("status", {}), 10, 0.1, "the message to clear")
+        wait_for(lambda: Ingress(self.server.ingress_port).get()[0] == 200, 5, 0.1, "the route to v3")
+
+    # --- Services served on the node: NodePort and LoadBalancer --------------------------------
+    def expose(self, name, spec):
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "my-apps"},
+               "spec": dict(spec, selector={"app": "golang-app", "version": "v1"})}
+        self.kubectl("apply", "-f", "-", input=json.dumps(svc))
+        self.addCleanup(lambda: self.kubectl("delete", "service", name, "-n", "my-apps", "--wait=false", check=False))
+        return json.loads(self.kubectl("get", "service", name, "-n", "my-apps", "-o", "json").stdout)
+
+    def test_l_node_port_and_load_balancer(self):
+        # NodePort, an HTTP port (by name) and a raw TCP one.
+        svc = self.expose("golang-app-nodeport", {"type": "NodePort", "ports": [
+            {"name": "http", "port": 80, "targetPort": 8080},
+            {"name": "raw", "port": 81, "targetPort": 8080}]})
+        ports = {p["name"]: p["nodePort"] for p in svc["spec"]["ports"]}
+        self.assertTrue(all(30000 <= p <= 32767 for p in ports.values()), ports)
+        for name, port in ports.items():
+            body = wait_for(lambda: self.try_get("http://127.0.0.1:%d/" % port), 10, 0.1, "node port " + name)
+            self.assertTrue(body.startswith("Hello World! Running version: v1.0.0"), body)
+        # LoadBalancer: the node serves the Service's own port, and its IP is the status.
+        lb_port = free_port()
+        self.expose("golang-app-lb", {"type": "LoadBalancer", "ports": [
+            {"name": "http", "port": lb_port, "targetPort": 8080}]})
+
+        def lb_status():
+            svc = json.loads(self.kubectl("get", "service", "golang-app-lb", "-n", "my-apps", "-o", "json").stdout)
+            return svc.get("status", {}).get("loadBalancer", {}).get("ingress")
+        ingress = wait_for(lb_status, 10, 0.1, "the load balancer's status")
+        node = json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"][0]
+        node_ip = [a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"][0]
+        self.assertEqual(ingress[0]["ip"], node_ip)
+        self.assertIn(node_ip, self.kubectl("get", "service", "golang-app-lb", "-n", "my-apps").stdout)
+        body = wait_for(lambda: self.try_get("http://127.0.0.1:%d/" % lb_port), 10, 0.1, "the LoadBalancer port")
+        self.assertTrue(body.startswith("Hello World!"), body)
+        # Deleting the Service closes its ports on the node.
+        self.kubectl("delete", "service", "golang-app-lb", "-n", "my-apps")
+
+        def closed():
+            try:
+                socket.create_connection(("127.0.0.1", lb_port), timeout=1).close()
+                return False
+            except OSError:
+                return True
+        wait_for(closed, 10, 0.1, "the LoadBalancer port to close")
 
     # --- Istio's Bookinfo, its routing tasks one after another ------------------------------
     def productpage(self, n, user=None):

@@ -46,6 +46,10 @@ inline const Resource kReplicaSets{"apps", "v1", "replicasets"};
 inline const Resource kJobs{"batch", "v1", "jobs"};
 inline const Resource kLeases{"coordination.k8s.io", "v1", "leases"};
 inline const Resource kEndpointSlices{"discovery.k8s.io", "v1", "endpointslices"};
+inline const Resource kIngresses{"networking.k8s.io", "v1", "ingresses"};
+inline const Resource kVirtualServices{"networking.istio.io", "v1", "virtualservices"};
+inline const Resource kDestinationRules{"networking.istio.io", "v1", "destinationrules"};
+inline const Resource kGateways{"networking.istio.io", "v1", "gateways"};
 }  // namespace resources
 
 struct ListOptions {
