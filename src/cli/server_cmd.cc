@@ -33,6 +33,9 @@ Flags:
   --ingress-http-port PORT
                         the node's ingress listener for Istio Gateways and Ingresses (default 80;
                         0 turns it off)
+  --ingress-https-port PORT
+                        the same terminating TLS with the certificates Gateway servers and
+                        Ingresses name (default 443; 0 turns it off)
   --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
   --log-level LEVEL     debug, info, warn or error (default info)
   --watch-history EVENTS
@@ -43,10 +46,10 @@ Flags:
 }  // namespace
 
 int serverCommand(const std::vector<std::string>& args) {
-  Flags flags(
-      {"data-dir", "api-port", "address", "service-cidr", "log-level", "watch-bookmark-interval",
-       "watch-history", "registry-port", "node-name", "pod-cidr", "ingress-http-port"},
-      {"no-agent", "no-fsync", "help"});
+  Flags flags({"data-dir", "api-port", "address", "service-cidr", "log-level",
+               "watch-bookmark-interval", "watch-history", "registry-port", "node-name", "pod-cidr",
+               "ingress-http-port", "ingress-https-port"},
+              {"no-agent", "no-fsync", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
     return 2;
@@ -103,13 +106,17 @@ int serverCommand(const std::vector<std::string>& args) {
     node.registryPort = static_cast<uint16_t>(*n);
   }
   node.agentOptions.ingressHttpPort = 80;
-  if (auto p = flags.get("ingress-http-port")) {
+  node.agentOptions.ingressHttpsPort = 443;
+  for (auto [flag, port] : {std::pair{"ingress-http-port", &node.agentOptions.ingressHttpPort},
+                            std::pair{"ingress-https-port", &node.agentOptions.ingressHttpsPort}}) {
+    auto p = flags.get(flag);
+    if (!p) continue;
     auto n = strings::parseInt(*p);
     if (!n || *n < 0 || *n > 65535) {
-      std::cerr << "podium server: --ingress-http-port must be a port number\n";
+      std::cerr << "podium server: --" << flag << " must be a port number\n";
       return 2;
     }
-    node.agentOptions.ingressHttpPort = static_cast<uint16_t>(*n);
+    *port = static_cast<uint16_t>(*n);
   }
   node.agentOptions.nodeName = flags.get("node-name").value_or("");
   node.agentOptions.podCidr = flags.get("pod-cidr").value_or(node.agentOptions.podCidr);

@@ -136,6 +136,7 @@ Expected<void, std::string> AgentImpl::start() {
   po.dataDir = opts_.dataDir;
   po.clusterDomain = opts_.clusterDomain;
   po.ingressHttpPort = opts_.ingressHttpPort;
+  po.ingressHttpsPort = opts_.ingressHttpsPort;
   auto proxy = NodeProxy::start(client_, po);
   if (!proxy) return Unexpected(proxy.error());
   proxy_ = std::move(*proxy);

@@ -16,10 +16,11 @@ namespace {
 
 namespace res = client::resources;
 
-// What the proxy needs of an object: identity, labels, spec; pods' IPs; endpoints' subsets.
+// What the proxy needs of an object: identity, labels, spec; pods' IPs; endpoints' subsets;
+// TLS Secrets' type and data.
 Json trim(const Json& o) {
   Json out = Json::object();
-  for (const char* k : {"apiVersion", "kind", "spec", "subsets"})
+  for (const char* k : {"apiVersion", "kind", "spec", "subsets", "type", "data"})
     if (o.contains(k)) out[k] = o[k];
   const Json* md = json::find(o, {"metadata"});
   if (md && md->is_object()) {
@@ -56,7 +57,8 @@ Expected<std::unique_ptr<NodeProxy>, std::string> NodeProxy::start(
       {"virtualServices", res::kVirtualServices},
       {"destinationRules", res::kDestinationRules},
       {"gateways", res::kGateways},
-      {"ingresses", res::kIngresses}};
+      {"ingresses", res::kIngresses},
+      {"secrets", res::kSecrets}};
   auto changed = [raw = p.get()](const client::ObjectPtr&) {
     std::lock_guard<std::mutex> lock(raw->mu_);
     raw->dirty_ = true;
@@ -67,10 +69,10 @@ Expected<std::unique_ptr<NodeProxy>, std::string> NodeProxy::start(
     inf->addHandlers(
         {changed, [changed](const client::ObjectPtr&, const client::ObjectPtr& n) { changed(n); },
          changed});
-    p->informers_.push_back(std::move(inf));
+    p->informers_.emplace_back(field, std::move(inf));
   }
-  for (auto& i : p->informers_) i->start();
-  for (auto& i : p->informers_) i->waitForSync(std::chrono::seconds(10));
+  for (auto& [field, i] : p->informers_) i->start();
+  for (auto& [field, i] : p->informers_) i->waitForSync(std::chrono::seconds(10));
   if (auto s = p->spawn(); !s) return Unexpected(s.error());
   p->feeder_ = std::thread([raw = p.get()] { raw->feedLoop(); });
   return p;
@@ -85,11 +87,18 @@ Expected<void, std::string> NodeProxy::spawn() {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return Unexpected(std::string("pipe: ") + strerror(errno));
   std::vector<std::string> argv = {
-      selfDir() + "/podium", "proxy",
-      "--capture-port",      std::to_string(capturePort_),
-      "--metrics-port",      std::to_string(metricsPort_ ? metricsPort_ : opts_.metricsPort),
-      "--ingress-http-port", std::to_string(ingressPort_ ? ingressPort_ : opts_.ingressHttpPort),
-      "--port-file",         portFile};
+      selfDir() + "/podium",
+      "proxy",
+      "--capture-port",
+      std::to_string(capturePort_),
+      "--metrics-port",
+      std::to_string(metricsPort_ ? metricsPort_ : opts_.metricsPort),
+      "--ingress-http-port",
+      std::to_string(ingressPort_ ? ingressPort_ : opts_.ingressHttpPort),
+      "--ingress-https-port",
+      std::to_string(ingressTlsPort_ ? ingressTlsPort_ : opts_.ingressHttpsPort),
+      "--port-file",
+      portFile};
   // The read end must survive exec in the child: it is dup2'ed onto stdin there.
   auto p = ChildProcess::spawn(argv, dir + "/proxy.log", fds[0]);
   ::close(fds[0]);
@@ -111,19 +120,25 @@ Expected<void, std::string> NodeProxy::spawn() {
   capturePort_ = static_cast<uint16_t>(json::integer(ports->value, "capture"));
   metricsPort_ = static_cast<uint16_t>(json::integer(ports->value, "metrics"));
   ingressPort_ = static_cast<uint16_t>(json::integer(ports->value, "ingressHttp"));
+  ingressTlsPort_ = static_cast<uint16_t>(json::integer(ports->value, "ingressHttps"));
   PODIUM_LOG(Info) << "node proxy running (pid " << process_->pid() << ", capture " << capturePort_
-                   << ", metrics " << metricsPort_ << ", ingress " << ingressPort_ << ")";
+                   << ", metrics " << metricsPort_ << ", ingress " << ingressPort_ << "/"
+                   << ingressTlsPort_ << ")";
   return {};
 }
 
 std::string NodeProxy::snapshot() {
-  static const char* kFields[] = {"services",         "endpoints", "pods",     "virtualServices",
-                                  "destinationRules", "gateways",  "ingresses"};
   Json snap = Json::object();
-  for (size_t i = 0; i < informers_.size(); ++i) {
+  for (const auto& [field, informer] : informers_) {
     Json list = Json::array();
-    for (const auto& o : informers_[i]->list()) list.push_back(trim(*o));
-    snap[kFields[i]] = std::move(list);
+    for (const auto& o : informer->list()) {
+      // Of Secrets, only certificates and keys for TLS termination go to the proxy.
+      if (field == "secrets" && json::str(*o, "type") != "kubernetes.io/tls" &&
+          !json::find(*o, {"data", "cert"}))
+        continue;
+      list.push_back(trim(*o));
+    }
+    snap[field] = std::move(list);
   }
   return json::dump(snap) + "\n";
 }
@@ -171,7 +186,7 @@ void NodeProxy::stop() {
     cv_.notify_all();
   }
   if (feeder_.joinable()) feeder_.join();
-  for (auto& i : informers_) i->stop();
+  for (auto& [field, i] : informers_) i->stop();
   if (pipe_ >= 0) ::close(pipe_);  // the proxy exits when its input ends
   pipe_ = -1;
   if (process_) process_->stop(std::chrono::seconds(5));

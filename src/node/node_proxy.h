@@ -22,8 +22,9 @@ namespace podium::node {
 struct NodeProxyOptions {
   std::string dataDir;
   std::string clusterDomain = "cluster.local";
-  uint16_t ingressHttpPort = 0;  // 0: no ingress listener on this node
-  uint16_t metricsPort = 0;      // 0: any free port
+  uint16_t ingressHttpPort = 0;   // 0: no ingress listener on this node
+  uint16_t ingressHttpsPort = 0;  // 0: no HTTPS ingress listener
+  uint16_t metricsPort = 0;       // 0: any free port
 };
 
 class NodeProxy {
@@ -35,6 +36,7 @@ class NodeProxy {
   uint16_t capturePort() const { return capturePort_; }
   uint16_t metricsPort() const { return metricsPort_; }
   uint16_t ingressHttpPort() const { return ingressPort_; }
+  uint16_t ingressHttpsPort() const { return ingressTlsPort_; }
 
  private:
   NodeProxy(client::Client& client, NodeProxyOptions options);
@@ -44,10 +46,11 @@ class NodeProxy {
 
   client::Client& client_;
   NodeProxyOptions opts_;
-  std::vector<std::unique_ptr<client::Informer>> informers_;  // services, endpoints, pods, ...
+  // What a snapshot is made of: its field name and the informer that fills it.
+  std::vector<std::pair<std::string, std::unique_ptr<client::Informer>>> informers_;
   std::unique_ptr<ChildProcess> process_;
   int pipe_ = -1;
-  uint16_t capturePort_ = 0, metricsPort_ = 0, ingressPort_ = 0;
+  uint16_t capturePort_ = 0, metricsPort_ = 0, ingressPort_ = 0, ingressTlsPort_ = 0;
   std::mutex mu_;  // guards dirty_, stopping_
   std::condition_variable cv_;
   bool dirty_ = true;

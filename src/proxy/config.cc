@@ -108,6 +108,7 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
       if (svc.type == "LoadBalancer") c->exposed_.emplace(sp.port, Exposed{&svc, &sp});
     }
   c->routes_ = MeshRoutes::build(snap, domain);
+  c->tls_.build(snap);
   return c;
 }
 

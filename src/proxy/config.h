@@ -13,6 +13,7 @@
 
 #include "podium/common/json.h"
 #include "routes.h"
+#include "tls.h"
 
 namespace podium::proxy {
 
@@ -72,6 +73,7 @@ class ProxyConfig {
   const std::map<uint16_t, Exposed>& exposed() const { return exposed_; }
   const Json& raw() const { return raw_; }
   const MeshRoutes& routes() const { return routes_; }
+  const TlsCerts& tls() const { return tls_; }
 
  private:
   std::string domain_;
@@ -81,6 +83,7 @@ class ProxyConfig {
   std::map<uint32_t, Endpoint> pods_;
   std::map<uint16_t, Exposed> exposed_;
   MeshRoutes routes_;
+  TlsCerts tls_;
   Json raw_;
 };
 

@@ -6,8 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -110,7 +113,15 @@ class Conn : public Deletable {
     up_.conn = this;
   }
   ~Conn() override {
+    if (ssl_) SSL_free(ssl_);
     if (fd_ >= 0) close(fd_);
+  }
+  // Terminates TLS on this connection with `front` (the HTTPS ingress listener's context).
+  bool startTls(SSL_CTX* front) {
+    ssl_ = SSL_new(front);
+    if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return false;
+    SSL_set_accept_state(ssl_);
+    return true;
   }
 
   void begin() {
@@ -127,6 +138,11 @@ class Conn : public Deletable {
 
   // --- downstream ------------------------------------------------------------------------
   void readDownstream(uint32_t events);
+  // The client's bytes, through TLS when the listener terminates it; -1 with errno EAGAIN
+  // when nothing can move now, 0 at the end.
+  ssize_t downRead(char* buf, size_t n);
+  ssize_t downWrite(const char* buf, size_t n);
+  ssize_t tlsFailure(int sslResult);
   void flushDownstream();
   bool writeOut();  // false: the connection was closed
   void process();
@@ -190,6 +206,7 @@ class Conn : public Deletable {
   std::string svcNs_, svcName_;
   uint16_t svcPort_;
   uint16_t ingressPort_;  // 0 for mesh traffic
+  SSL* ssl_ = nullptr;    // on the HTTPS ingress listener
   DownstreamSide down_;
   UpstreamSide up_;
   State state_ = State::ReadHead;
@@ -245,6 +262,8 @@ void DownstreamSide::onEvents(uint32_t events) { conn->onDownstream(events); }
 
 void Conn::onDownstream(uint32_t events) {
   if (closed_) return;
+  // A TLS read may need the socket writable and a write readable (handshakes, key updates).
+  if (ssl_) events |= EPOLLIN | EPOLLOUT;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readDownstream(events);
   if (closed_) return;
   if (events & EPOLLOUT) flushDownstream();
@@ -259,10 +278,10 @@ void Conn::readDownstream(uint32_t events) {
   for (;;) {
     // Pipelined requests wait in the buffer; stop reading when too much is queued.
     if (in_.size() > 2 * (1 << 20) + kMaxBufferedBody) return;
-    ssize_t n = read(fd_, buf, sizeof buf);
+    ssize_t n = downRead(buf, sizeof buf);
     if (n > 0) {
       in_.append(buf, static_cast<size_t>(n));
-      if (drained(n, sizeof buf, events)) return;
+      if (!ssl_ && drained(n, sizeof buf, events)) return;  // TLS reads stop at a record
       continue;
     }
     if (n == 0) {
@@ -289,9 +308,38 @@ void Conn::flushDownstream() {
   }
 }
 
+ssize_t Conn::downRead(char* buf, size_t n) {
+  if (!ssl_) return read(fd_, buf, n);
+  int r = SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+  if (r > 0) return r;
+  return tlsFailure(r);
+}
+
+ssize_t Conn::downWrite(const char* buf, size_t n) {
+  if (!ssl_) return send(fd_, buf, n, MSG_NOSIGNAL);
+  int r = SSL_write(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+  if (r > 0) return r;
+  return tlsFailure(r);
+}
+
+ssize_t Conn::tlsFailure(int r) {
+  switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:
+      return 0;  // close_notify
+    default:
+      ERR_clear_error();
+      errno = ECONNRESET;  // a failed handshake, a bad record, or the peer vanished
+      return -1;
+  }
+}
+
 bool Conn::writeOut() {
   while (!out_.empty()) {
-    ssize_t n = send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+    ssize_t n = downWrite(out_.data(), out_.size());
     if (n > 0) {
       out_.erase(0, static_cast<size_t>(n));
       continue;
@@ -447,7 +495,7 @@ bool Conn::matches(const HttpMatch& m, const std::string& path, const std::strin
   if (m.uri && !m.uri->matches(path, m.ignoreUriCase)) return false;
   if (m.method && !m.method->matches(req_.method)) return false;
   if (m.authority && !m.authority->matches(req_.header("host"))) return false;
-  if (m.scheme && !m.scheme->matches("http")) return false;
+  if (m.scheme && !m.scheme->matches(ssl_ ? "https" : "http")) return false;
   if (m.port && m.port != port) return false;
   for (const auto& [name, sm] : m.headers) {
     if (!req_.has(name)) return false;
@@ -536,8 +584,13 @@ bool Conn::routeRequest() {
   const VirtualService* vs = nullptr;
   uint16_t port = svcPort_;
   if (ingressPort_) {
-    port = 80;
-    vs = config_->routes().forGateway(host, 0, &gateway_);
+    port = ssl_ ? 443 : 80;
+    bool toHttps = false;
+    vs = config_->routes().forGateway(host, ssl_ != nullptr, &gateway_, &toHttps);
+    if (vs && toHttps) {
+      localReply(301, "", "-", false, {{"location", "https://" + host + req_.target}});
+      return false;
+    }
     if (!vs) {
       if (const IngressPath* ing = config_->routes().ingressFor(host, path_)) {
         const Service* svc = config_->find(ing->ns, ing->service);
@@ -643,6 +696,12 @@ void Conn::dispatch() {
   } else {
     req_.set("traceparent", "00-" + hex(tRng(), 16) + hex(tRng(), 16) + "-" + spanId + "-01");
   }
+  if (ssl_ && req_.upgrade) {
+    // The raw relay an upgrade becomes speaks to sockets, not TLS sessions.
+    localReply(501, "protocol upgrades are not supported on the HTTPS ingress listener\n", "-",
+               true);
+    return;
+  }
   if (!routeRequest()) return;
   const HttpRoute* r = route_;
   auto go = [this] {
@@ -658,7 +717,7 @@ void Conn::dispatch() {
     std::string xff = req_.header("x-forwarded-for");
     std::string client = dns::formatIpv4(src_);
     req_.set("x-forwarded-for", xff.empty() ? client : xff + ", " + client);
-    if (!req_.has("x-forwarded-proto")) req_.set("x-forwarded-proto", "http");
+    if (!req_.has("x-forwarded-proto")) req_.set("x-forwarded-proto", ssl_ ? "https" : "http");
     if (r && r->timeoutMs > 0)
       routeTimer_ = worker_.loop().after(r->timeoutMs, [this] {
         routeTimer_ = 0;
@@ -1100,8 +1159,13 @@ void startHttpConnection(Worker& worker, int fd, std::shared_ptr<const ProxyConf
   c->begin();
 }
 
-void startIngressConnection(Worker& worker, int fd, uint16_t port, uint32_t sourceIp) {
+void startIngressConnection(Worker& worker, int fd, uint16_t port, uint32_t sourceIp,
+                            SSL_CTX* tls) {
   auto* c = new Conn(worker, fd, sourceIp, "", "", 0, port);
+  if (tls && !c->startTls(tls)) {
+    delete c;  // closes fd
+    return;
+  }
   c->begin();
 }
 

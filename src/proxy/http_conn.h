@@ -21,8 +21,10 @@ namespace podium::proxy {
 // Mesh traffic to `svc`'s port `sp` (captured ClusterIP traffic). Takes ownership of `fd`.
 void startHttpConnection(Worker& worker, int fd, std::shared_ptr<const ProxyConfig> config,
                          const Service* svc, const ServicePort* sp, uint32_t sourceIp);
-// Traffic arriving at the node's ingress listener on `port` (Gateway servers, Ingress).
-void startIngressConnection(Worker& worker, int fd, uint16_t port, uint32_t sourceIp);
+// Traffic arriving at the node's ingress listener on `port` (Gateway servers, Ingress); with
+// `tls`, the HTTPS listener's front context, TLS is terminated first.
+void startIngressConnection(Worker& worker, int fd, uint16_t port, uint32_t sourceIp,
+                            SSL_CTX* tls = nullptr);
 
 // When set, every finished request is logged to stdout in Envoy's default format.
 void setAccessLog(bool on);

@@ -29,7 +29,17 @@ class ProxyImpl : public Proxy {
   Expected<void, std::string> start() {
     std::string err;
     int workers = std::max(1, opts_.workers);
-    uint16_t capture = opts_.capturePort, ingress = opts_.ingressHttpPort;
+    uint16_t capture = opts_.capturePort, ingress = opts_.ingressHttpPort,
+             ingressTls = opts_.ingressHttpsPort;
+    if (ingressTls) {
+      front_ = newFrontContext(
+          [](void* self) {
+            auto config = static_cast<ProxyImpl*>(self)->state_.config();
+            return std::shared_ptr<const TlsCerts>(config, &config->tls());
+          },
+          this);
+      if (!front_) return Unexpected(std::string("TLS context: out of memory"));
+    }
     for (int i = 0; i < workers; ++i) {
       int fd = listenSocket(opts_.address, capture, &err);
       if (fd < 0) return Unexpected("capture listener: " + err);
@@ -45,10 +55,22 @@ class ProxyImpl : public Proxy {
           startIngressConnection(*wp, fd, port, ntohl(peer.sin_addr.s_addr));
         });
       }
+      if (ingressTls) {
+        int tfd = listenSocket(opts_.address, ingressTls, &err);
+        if (tfd < 0) return Unexpected("ingress HTTPS listener: " + err);
+        ingressTls = localPort(tfd);
+        Worker* wp = w.get();
+        uint16_t port = ingressTls;
+        SSL_CTX* front = front_;
+        w->addListener(tfd, [wp, port, front](int fd, const sockaddr_in& peer) {
+          startIngressConnection(*wp, fd, port, ntohl(peer.sin_addr.s_addr), front);
+        });
+      }
       workers_.push_back(std::move(w));
     }
     capturePort_ = capture;
     ingressPort_ = opts_.ingressHttpPort ? ingress : 0;
+    ingressTlsPort_ = opts_.ingressHttpsPort ? ingressTls : 0;
     metricsFd_ = listenSocket(opts_.address, opts_.metricsPort, &err);
     if (metricsFd_ < 0) return Unexpected("metrics listener: " + err);
     metricsPort_ = localPort(metricsFd_);
@@ -65,6 +87,7 @@ class ProxyImpl : public Proxy {
   uint16_t capturePort() const override { return capturePort_; }
   uint16_t metricsPort() const override { return metricsPort_; }
   uint16_t ingressHttpPort() const override { return ingressPort_; }
+  uint16_t ingressHttpsPort() const override { return ingressTlsPort_; }
 
   void stop() override {
     if (stopped_) return;
@@ -75,6 +98,8 @@ class ProxyImpl : public Proxy {
     if (metricsThread_.joinable()) metricsThread_.join();
     if (metricsFd_ >= 0) close(metricsFd_);
     metricsFd_ = -1;
+    if (front_) SSL_CTX_free(front_);
+    front_ = nullptr;
   }
 
  private:
@@ -131,7 +156,7 @@ class ProxyImpl : public Proxy {
     }
     for (const auto& [port, e] : config.exposed()) {
       if (exposed_.count(port) || port == capturePort_ || port == ingressPort_ ||
-          port == metricsPort_)
+          port == ingressTlsPort_ || port == metricsPort_)
         continue;
       std::vector<int> fds;
       std::string err;
@@ -157,7 +182,8 @@ class ProxyImpl : public Proxy {
   ProxyState state_;
   std::set<uint16_t> exposed_;  // host ports with listeners on every worker
   std::vector<std::unique_ptr<Worker>> workers_;
-  uint16_t capturePort_ = 0, metricsPort_ = 0, ingressPort_ = 0;
+  uint16_t capturePort_ = 0, metricsPort_ = 0, ingressPort_ = 0, ingressTlsPort_ = 0;
+  SSL_CTX* front_ = nullptr;  // the HTTPS ingress listener's (SNI picks the certificate)
   int metricsFd_ = -1;
   std::thread metricsThread_;
   std::atomic<bool> stopped_{false};
@@ -172,6 +198,7 @@ Flags:
   --address ADDR           listen address (default 0.0.0.0)
   --capture-port PORT      redirected ClusterIP traffic (default 15001, 0: any)
   --ingress-http-port PORT the node's ingress listener for Gateways and Ingresses (default 0: off)
+  --ingress-https-port PORT the same with TLS from the Gateways' and Ingresses' Secrets (0: off)
   --metrics-port PORT      Prometheus /metrics (default 15090, 0: any)
   --workers N              worker threads (default 1)
   --port-file FILE         write the ports in use here as JSON once listening
@@ -212,6 +239,9 @@ int proxyCommand(const std::vector<std::string>& args) {
     } else if ((v = value("ingress-http-port"))) {
       if (!port(*v)) return std::cerr << "podium proxy: bad --ingress-http-port\n", 2;
       o.ingressHttpPort = *port(*v);
+    } else if ((v = value("ingress-https-port"))) {
+      if (!port(*v)) return std::cerr << "podium proxy: bad --ingress-https-port\n", 2;
+      o.ingressHttpsPort = *port(*v);
     } else if ((v = value("metrics-port"))) {
       if (!port(*v)) return std::cerr << "podium proxy: bad --metrics-port\n", 2;
       o.metricsPort = *port(*v);

@@ -315,6 +315,8 @@ MeshRoutes MeshRoutes::build(const Json& snap, const std::string& domain) {
         srv.hosts.push_back(host);
       }
       srv.tlsMode = json::getString(s, {"tls", "mode"});
+      if (const Json* r = json::find(s, {"tls", "httpsRedirect"}); r && r->is_boolean())
+        srv.httpsRedirect = r->get<bool>();
       srv.credentialName = json::getString(s, {"tls", "credentialName"});
       g.servers.push_back(std::move(srv));
     }
@@ -360,17 +362,18 @@ const VirtualService* MeshRoutes::forMesh(const std::string& fqdn) const {
   return best;
 }
 
-const VirtualService* MeshRoutes::forGateway(const std::string& host, uint16_t port,
-                                             std::string* gatewayName) const {
+const VirtualService* MeshRoutes::forGateway(const std::string& host, bool https,
+                                             std::string* gatewayName, bool* httpsRedirect) const {
   const VirtualService* best = nullptr;  // the most specific host, as forMesh
   int bestScore = -1;
   for (const auto& g : gateways_) {
     std::string ref = g.ns + "/" + g.name;
     for (const auto& s : g.servers) {
-      // Port 0: any plain-HTTP server (the node's HTTP ingress listener serves them all).
-      if (port ? s.port != port
-               : (s.protocol != "HTTP" && s.protocol != "HTTP2" && !s.protocol.empty()))
-        continue;
+      // The node's HTTP listener serves every plain-HTTP server, its HTTPS listener every server
+      // that terminates TLS, whatever port number the Gateway gives them.
+      bool tls = s.protocol == "HTTPS" && (s.tlsMode.empty() || s.tlsMode == "SIMPLE");
+      bool plain = s.protocol == "HTTP" || s.protocol == "HTTP2" || s.protocol.empty();
+      if (https ? !tls : !plain) continue;
       bool served = false;
       for (const auto& h : s.hosts) served = served || hostMatches(h, host);
       if (!served) continue;
@@ -380,6 +383,7 @@ const VirtualService* MeshRoutes::forGateway(const std::string& host, uint16_t p
           if (int score = hostSpecificity(h, host); score > bestScore) {
             best = &v, bestScore = score;
             if (gatewayName) *gatewayName = ref;
+            if (httpsRedirect) *httpsRedirect = s.httpsRedirect;
           }
       }
     }

@@ -126,6 +126,7 @@ struct GatewayServer {
   std::string protocol;  // HTTP, HTTPS, ...
   std::vector<std::string> hosts;
   std::string tlsMode, credentialName;  // for HTTPS
+  bool httpsRedirect = false;           // an HTTP server sending clients to HTTPS
 };
 
 struct Gateway {
@@ -148,9 +149,10 @@ class MeshRoutes {
   static MeshRoutes build(const Json& snapshot, const std::string& domain);
   // The VirtualService for traffic to `fqdn` inside the mesh (gateways include "mesh").
   const VirtualService* forMesh(const std::string& fqdn) const;
-  // The VirtualService serving `host` (no port) on a Gateway server at `port`, and that gateway.
-  const VirtualService* forGateway(const std::string& host, uint16_t port,
-                                   std::string* gatewayName) const;
+  // The VirtualService serving `host` (no port) on a Gateway's plain-HTTP server (or, with
+  // `https`, a server terminating TLS), that gateway, and whether the server redirects to HTTPS.
+  const VirtualService* forGateway(const std::string& host, bool https, std::string* gatewayName,
+                                   bool* httpsRedirect = nullptr) const;
   const DestinationRule* ruleFor(const std::string& fqdn) const;
   // Ingress paths matching host and path (longest Exact/Prefix first).
   const IngressPath* ingressFor(const std::string& host, const std::string& path) const;

@@ -44,6 +44,7 @@ class Server:
         self.agent = agent
         self.registry_port = free_port()
         self.ingress_port = free_port()
+        self.ingress_tls_port = free_port()
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="podium-e2e-")
         self.extra_args = list(extra_args)
         self.port = None
@@ -63,7 +64,8 @@ class Server:
         self.proc = subprocess.Popen(
             [PODIUM, "server", "--data-dir", self.data_dir, "--api-port", str(self.port),
              "--registry-port", str(self.registry_port)] +
-            (["--ingress-http-port", str(self.ingress_port)] if self.agent else ["--no-agent"]) + self.extra_args,
+            (["--ingress-http-port", str(self.ingress_port), "--ingress-https-port", str(self.ingress_tls_port)]
+             if self.agent else ["--no-agent"]) + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(kc) or self.proc.poll() is not None, 60, what="kubeconfig")
         if self.proc.poll() is not None:

@@ -8,8 +8,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import re
+import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -397,6 +398,102 @@ class MeshTest(NodeTestCase):
             except OSError:
                 return True
         wait_for(closed, 10, 0.1, "the LoadBalancer port to close")
+
+    # --- TLS termination on the ingress: Gateway credentialName and Ingress tls -------------
+    def tls_secret(self, ctx_dir, name, host, ca):
+        """A kubernetes.io/tls Secret in my-apps for `host`, signed by the test's CA."""
+        key, csr, crt = (os.path.join(ctx_dir, name + ext) for ext in (".key", ".csr", ".crt"))
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                        "-subj", "/CN=" + host], check=True, capture_output=True)
+        ext = os.path.join(ctx_dir, name + ".ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:%s\n" % host)
+        subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca + ".crt", "-CAkey", ca + ".key",
+                        "-CAcreateserial", "-days", "2", "-out", crt, "-extfile", ext],
+                       check=True, capture_output=True)
+        self.kubectl("create", "secret", "tls", name, "-n", "my-apps", "--cert", crt, "--key", key)
+        self.addCleanup(lambda: self.kubectl("delete", "secret", name, "-n", "my-apps", check=False))
+
+    def https_get(self, ca, server_name, path="/"):
+        ctx = ssl.create_default_context(cafile=ca + ".crt")
+        with socket.create_connection(("127.0.0.1", self.server.ingress_tls_port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=server_name) as s:
+                cn = dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
+                s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, server_name)).encode())
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
+        return int(head.split()[1]), body, cn
+
+    def test_m_tls_termination(self):
+        d = tempfile.mkdtemp(prefix="podium-tls-")
+        self.addCleanup(shutil.rmtree, d, True)
+        ca = os.path.join(d, "ca")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key",
+                        "-out", ca + ".crt", "-days", "2", "-subj", "/CN=podium test CA"],
+                       check=True, capture_output=True)
+        self.tls_secret(d, "golang-app-cert", HOST, ca)
+        self.tls_secret(d, "ingress-cert", "ingress.example.com", ca)
+        # The seed's Gateway with an HTTPS server beside its HTTP one (Istio's SIMPLE mode).
+        gw = {"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+              "metadata": {"name": "my-gateway", "namespace": "my-apps"},
+              "spec": {"selector": {"istio": "ingressgateway"}, "servers": [
+                  {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": [HOST]},
+                  {"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": [HOST],
+                   "tls": {"mode": "SIMPLE", "credentialName": "golang-app-cert"}}]}}
+        self.kubectl("apply", "-f", "-", input=json.dumps(gw))
+        self.addCleanup(lambda: self.kubectl("apply", "-f", CANARY))
+        self.restore_seed_route()
+        status, body, cn = wait_for(lambda: self.try_https(ca, HOST), 10, 0.2, "the HTTPS gateway")
+        self.assertEqual((status, cn), (200, HOST))
+        self.assertTrue(body.startswith("Hello World! Running version: v"), body)
+        # An Ingress with its own certificate on the same listener, chosen by SNI.
+        ing = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+               "metadata": {"name": "tls-ingress", "namespace": "my-apps"},
+               "spec": {"tls": [{"hosts": ["ingress.example.com"], "secretName": "ingress-cert"}],
+                        "rules": [{"host": "ingress.example.com", "http": {"paths": [
+                            {"path": "/", "pathType": "Prefix",
+                             "backend": {"service": {"name": "golang-app-service", "port": {"number": 80}}}}]}}]}}
+        self.kubectl("apply", "-f", "-", input=json.dumps(ing))
+        self.addCleanup(lambda: self.kubectl("delete", "ingress", "tls-ingress", "-n", "my-apps", check=False))
+        status, body, cn = wait_for(lambda: self.try_https(ca, "ingress.example.com"), 10, 0.2, "the TLS Ingress")
+        self.assertEqual((status, cn), (200, "ingress.example.com"))
+        self.assertTrue(body.startswith("Hello World!"), body)
+        # httpsRedirect on the HTTP server sends plain clients to HTTPS.
+        gw["spec"]["servers"][0]["tls"] = {"httpsRedirect": True}
+        self.kubectl("apply", "-f", "-", input=json.dumps(gw))
+
+        def redirected():
+            c = Ingress(self.server.ingress_port)
+            try:
+                c.conn = http.client.HTTPConnection("127.0.0.1", self.server.ingress_port, timeout=5)
+                c.conn.request("GET", "/x?y=1", headers={"Host": HOST})
+                r = c.conn.getresponse()
+                r.read()
+                return r.status == 301 and r.getheader("location") == "https://%s/x?y=1" % HOST
+            finally:
+                c.close()
+        wait_for(redirected, 10, 0.2, "the HTTPS redirect")
+        # Plain HTTP, garbage and a handshake for an unknown name never hurt the listener.
+        for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x16\x03\x01\x00\x05hello", os.urandom(512)):
+            with socket.create_connection(("127.0.0.1", self.server.ingress_tls_port), timeout=5) as s:
+                s.sendall(junk)
+                try:
+                    s.recv(100)
+                except OSError:
+                    pass
+        status, _, cn = self.https_get(ca, HOST)
+        self.assertEqual((status, cn), (200, HOST))
+
+    def try_https(self, ca, name):
+        try:
+            return self.https_get(ca, name)
+        except (OSError, ssl.SSLError, ValueError, IndexError):
+            return None
 
     # --- Istio's Bookinfo, its routing tasks one after another ------------------------------
     def productpage(self, n, user=None):

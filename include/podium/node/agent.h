@@ -30,6 +30,7 @@ struct AgentOptions {
   int kubeletPort = 10250;         // where the node's endpoints are served (podium agent)
   uint16_t dnsPort = 0;            // the cluster DNS server's port on the node (0: any free one)
   uint16_t ingressHttpPort = 0;    // the node proxy's ingress listener (0: none)
+  uint16_t ingressHttpsPort = 0;   // the same with TLS (0: none)
   bool controlPlane = true;        // labels the node as a control-plane node
   int workers = 10;
 };

@@ -18,9 +18,10 @@ namespace podium::proxy {
 
 struct ProxyOptions {
   std::string address = "0.0.0.0";
-  uint16_t capturePort = 15001;  // where redirected ClusterIP traffic arrives (0: any)
-  uint16_t metricsPort = 15090;  // Prometheus /metrics (0: any)
-  uint16_t ingressHttpPort = 0;  // the node's ingress listener (0: off)
+  uint16_t capturePort = 15001;   // where redirected ClusterIP traffic arrives (0: any)
+  uint16_t metricsPort = 15090;   // Prometheus /metrics (0: any)
+  uint16_t ingressHttpPort = 0;   // the node's ingress listener (0: off)
+  uint16_t ingressHttpsPort = 0;  // the same, terminating TLS (0: off)
   int workers = 1;
   std::string clusterDomain = "cluster.local";
 };
@@ -32,6 +33,7 @@ class Proxy {
   virtual uint16_t capturePort() const = 0;
   virtual uint16_t metricsPort() const = 0;
   virtual uint16_t ingressHttpPort() const = 0;
+  virtual uint16_t ingressHttpsPort() const = 0;
   virtual void stop() = 0;
 };
 
