@@ -86,6 +86,84 @@ struct Target {
   std::string cluster;                     // Envoy's name: outbound|80|v1|svc.ns.svc.cluster.local
 };
 
+// One shadowed request: connects, sends, reads the status line, counts it, closes. Gives up
+// after a few seconds; never touches the client's exchange.
+class Shadow : public Watcher, public Deletable {
+ public:
+  static void start(Worker& w, const Endpoint& e, std::string request, std::string labels,
+                    uint64_t requestBytes) {
+    auto* s = new Shadow(w, std::move(request), std::move(labels), requestBytes);
+    s->fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(e.ip);
+    a.sin_port = htons(e.port);
+    if (s->fd_ < 0 ||
+        (connect(s->fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) ||
+        !w.loop().add(s->fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, s)) {
+      if (s->fd_ >= 0) close(s->fd_);
+      delete s;
+      return;
+    }
+    s->started_ = std::chrono::steady_clock::now();
+    s->timer_ = w.loop().after(5000, [s] {
+      s->timer_ = 0;
+      s->finish();
+    });
+  }
+  void onEvents(uint32_t events) override {
+    if (done_) return;
+    while (!out_.empty() && (events & EPOLLOUT)) {
+      ssize_t n = send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+      if (n <= 0) break;
+      out_.erase(0, static_cast<size_t>(n));
+    }
+    char buf[16384];
+    for (;;) {
+      ssize_t n = read(fd_, buf, sizeof buf);
+      if (n > 0) {
+        if (in_.size() < 65536) in_.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      return finish();  // EOF or error
+    }
+    http1::Head resp;
+    if (status_ == 0 && http1::parseResponse(in_, "GET", &resp).status == http1::ParseStatus::Done)
+      status_ = resp.status;
+    if (status_ != 0) finish();
+  }
+
+ private:
+  Shadow(Worker& w, std::string request, std::string labels, uint64_t requestBytes)
+      : worker_(w), out_(std::move(request)), labels_(std::move(labels)), reqBytes_(requestBytes) {}
+  ~Shadow() override {
+    if (fd_ >= 0) close(fd_);
+  }
+  void finish() {
+    if (done_) return;
+    done_ = true;
+    if (timer_) worker_.loop().cancel(timer_);
+    worker_.loop().remove(fd_);
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
+            .count();
+    // Istio counts what the mirror's destination reports: its answer, or a reset (0).
+    worker_.state().metrics.request(labels_, status_, status_ ? "-" : "UC", ms, reqBytes_,
+                                    in_.size());
+    worker_.loop().destroyLater(this);
+  }
+  Worker& worker_;
+  int fd_ = -1;
+  std::string out_, in_;
+  std::string labels_;
+  uint64_t reqBytes_;
+  int status_ = 0;
+  bool done_ = false;
+  uint64_t timer_ = 0;
+  std::chrono::steady_clock::time_point started_;
+};
+
 class Conn;
 
 struct UpstreamSide : Watcher {
@@ -177,6 +255,12 @@ class Conn : public Deletable {
   bool matches(const HttpMatch& m, const std::string& path, const std::string& gateway,
                uint16_t port) const;
   bool resolveTarget(const RouteDestination* dest, const std::string& host, uint16_t port);
+  // Where a destination leads (Service, port, subset, ready endpoints); an error message if
+  // nowhere.
+  std::string findTarget(const RouteDestination* dest, const std::string& host, uint16_t port,
+                         Target* t) const;
+  // A fire-and-forget copy of the request to the route's mirror (its answer is only counted).
+  void mirror(const RouteDestination& m);
 
   // --- upstream ------------------------------------------------------------------------------
   void attempt();
@@ -522,14 +606,11 @@ bool Conn::matches(const HttpMatch& m, const std::string& path, const std::strin
   return true;
 }
 
-bool Conn::resolveTarget(const RouteDestination* dest, const std::string& host, uint16_t port) {
-  target_ = Target{};
+std::string Conn::findTarget(const RouteDestination* dest, const std::string& host, uint16_t port,
+                             Target* t) const {
+  *t = Target{};
   const Service* svc = config_->byHost(host, svcNs_.empty() ? "default" : svcNs_);
-  if (!svc) {
-    localReply(503, "no healthy upstream: " + host + " is not a Service of this cluster\n", "NR",
-               false);
-    return false;
-  }
+  if (!svc) return "no healthy upstream: " + host + " is not a Service of this cluster\n";
   const ServicePort* sp = nullptr;
   if (port)
     sp = svc->port(port);
@@ -538,30 +619,23 @@ bool Conn::resolveTarget(const RouteDestination* dest, const std::string& host, 
   else if (svc->ns == svcNs_ && svc->name == svcName_)
     sp = svc->port(svcPort_);
   if (!sp && !svc->ports.empty()) sp = &svc->ports[0];
-  if (!sp) {
-    localReply(503, "no healthy upstream: " + host + " has no port\n", "NR", false);
-    return false;
-  }
-  target_.service = svc;
-  target_.port = sp;
+  if (!sp) return "no healthy upstream: " + host + " has no port\n";
+  t->service = svc;
+  t->port = sp;
   std::string fqdn = svc->fqdn(config_->domain());
   const DestinationRule* dr = config_->routes().ruleFor(fqdn);
   static const TrafficPolicy kDefault;
-  target_.policy = dr ? &dr->policy : &kDefault;
+  t->policy = dr ? &dr->policy : &kDefault;
   const Subset* subset = nullptr;
   if (dest && !dest->subset.empty()) {
     subset = dr ? dr->subset(dest->subset) : nullptr;
-    if (!subset) {
-      localReply(503,
-                 "no healthy upstream: subset \"" + dest->subset + "\" of " + fqdn +
-                     " is not defined by any DestinationRule\n",
-                 "NR", false);
-      return false;
-    }
-    target_.subset = subset->name;
-    target_.policy = &subset->policy;
+    if (!subset)
+      return "no healthy upstream: subset \"" + dest->subset + "\" of " + fqdn +
+             " is not defined by any DestinationRule\n";
+    t->subset = subset->name;
+    t->policy = &subset->policy;
   }
-  target_.cluster = "outbound|" + std::to_string(sp->port) + "|" + target_.subset + "|" + fqdn;
+  t->cluster = "outbound|" + std::to_string(sp->port) + "|" + t->subset + "|" + fqdn;
   for (const auto& e : sp->endpoints) {
     if (!e.ready) continue;
     bool in = true;
@@ -570,9 +644,28 @@ bool Conn::resolveTarget(const RouteDestination* dest, const std::string& host, 
         auto it = e.labels.find(k);
         if (it == e.labels.end() || it->second != v) in = false;
       }
-    if (in) target_.endpoints.push_back(&e);
+    if (in) t->endpoints.push_back(&e);
   }
-  return true;
+  return "";
+}
+
+bool Conn::resolveTarget(const RouteDestination* dest, const std::string& host, uint16_t port) {
+  std::string error = findTarget(dest, host, port, &target_);
+  if (error.empty()) return true;
+  localReply(503, error, "NR", false);
+  return false;
+}
+
+void Conn::mirror(const RouteDestination& m) {
+  Target t;
+  if (!findTarget(&m, m.host, m.port, &t).empty() || t.endpoints.empty()) return;
+  const Endpoint* e =
+      t.endpoints[static_cast<size_t>(uniform(t.endpoints.size())) % t.endpoints.size()];
+  http1::Head h = req_;
+  h.set("host", hostOnly(req_.header("host")) + "-shadow");  // Envoy's mark on shadowed requests
+  h.set("connection", "close");
+  Shadow::start(worker_, *e, http1::serializeRequest(h) + body_,
+                labelsFor(*config_, src_, t.service, e).render(), requestBytes_);
 }
 
 bool Conn::routeRequest() {
@@ -723,6 +816,7 @@ void Conn::dispatch() {
         routeTimer_ = 0;
         if (state_ == State::Upstream) localReply(504, "upstream request timeout", "UT", false);
       });
+    if (r && r->mirror && uniform(100) < r->mirrorPercent) mirror(*r->mirror);
     state_ = State::Upstream;
     attempt();
   };

@@ -267,7 +267,8 @@ class MeshTest(NodeTestCase):
 
     # --- metrics and bad traffic ------------------------------------------------------------
     def metrics(self):
-        port = json.load(open(os.path.join(self.server.data_dir, "node", "proxy", "ports.json")))["metrics"]
+        with open(os.path.join(self.server.data_dir, "node", "proxy", "ports.json")) as f:
+            port = json.load(f)["metrics"]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/metrics")
         text = conn.getresponse().read().decode()
@@ -354,6 +355,21 @@ class MeshTest(NodeTestCase):
         self.addCleanup(lambda: self.kubectl("apply", "-f", CANARY))
         wait_for(lambda: "validationMessages" not in vs().get("status", {}), 10, 0.1, "the message to clear")
         wait_for(lambda: Ingress(self.server.ingress_port).get()[0] == 200, 5, 0.1, "the route to v3")
+
+    def test_n_mirror_copies_requests_to_v2(self):
+        self.addCleanup(self.restore_seed_route)
+        self.set_route([{"route": [{"destination": {"host": "golang-app-service", "subset": "v1"}}],
+                         "mirror": {"host": "golang-app-service", "subset": "v2"},
+                         "mirrorPercentage": {"value": 100.0}}])
+        time.sleep(1.0)
+        before = self.requests_by_version(self.metrics())
+        counts = versions(self.server.ingress_port, 200)
+        self.assertEqual(counts, {"v1.0.0": 200})  # the client only ever sees v1's answers
+
+        def mirrored():
+            after = self.requests_by_version(self.metrics())
+            return after["v2"] - before["v2"] == 200 and after["v1"] - before["v1"] == 200
+        wait_for(mirrored, 10, 0.2, "200 shadowed requests counted for v2")
 
     # --- Services served on the node: NodePort and LoadBalancer --------------------------------
     def expose(self, name, spec):
