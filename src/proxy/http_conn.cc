@@ -18,6 +18,7 @@
 
 #include "podium/common/strings.h"
 #include "podium/dns/message.h"
+#include "router.h"
 #include "tcp_relay.h"
 
 namespace podium::proxy {
@@ -39,10 +40,6 @@ constexpr int64_t kIdleTimeoutMs = 60000;     // keep-alive connections with no 
 constexpr size_t kMaxBufferedBody = 8 << 20;  // bodies are buffered (for retries) up to this
 constexpr size_t kMaxPendingOutput = 4 << 20;
 
-thread_local std::mt19937_64 tRng{std::random_device{}()};
-
-double uniform(double max) { return std::uniform_real_distribution<double>(0, max)(tRng); }
-
 std::string hex(uint64_t v, int digits) {
   static const char* d = "0123456789abcdef";
   std::string out(static_cast<size_t>(digits), '0');
@@ -50,41 +47,11 @@ std::string hex(uint64_t v, int digits) {
   return out;
 }
 
-std::string lower(const std::string& s) { return strings::toLower(s); }
-
-std::string hostOnly(const std::string& host) {
-  if (host.empty() || host[0] == '[') return lower(host);
-  auto colon = host.rfind(':');
-  return lower(colon == std::string::npos ? host : host.substr(0, colon));
-}
-
 void applyOps(http1::Head& h, const HeaderOps& ops) {
   for (const auto& r : ops.remove) h.remove(r);
   for (const auto& [k, v] : ops.set) h.set(k, v);
   for (const auto& [k, v] : ops.add) h.add(k, v);
 }
-
-std::map<std::string, std::string> queryParams(const std::string& target) {
-  std::map<std::string, std::string> out;
-  auto q = target.find('?');
-  if (q == std::string::npos) return out;
-  for (const auto& part : strings::split(target.substr(q + 1), '&')) {
-    auto eq = part.find('=');
-    out[strings::urlDecode(part.substr(0, eq), true)] =
-        eq == std::string::npos ? "" : strings::urlDecode(part.substr(eq + 1), true);
-  }
-  return out;
-}
-
-// Where a request goes once routed.
-struct Target {
-  const Service* service = nullptr;
-  const ServicePort* port = nullptr;
-  std::string subset;
-  const TrafficPolicy* policy = nullptr;
-  std::vector<const Endpoint*> endpoints;  // ready, in the subset
-  std::string cluster;                     // Envoy's name: outbound|80|v1|svc.ns.svc.cluster.local
-};
 
 // One shadowed request: connects, sends, reads the status line, counts it, closes. Gives up
 // after a few seconds; never touches the client's exchange.
@@ -252,19 +219,14 @@ class Conn : public Deletable {
 
   // --- routing -----------------------------------------------------------------------------
   bool routeRequest();  // false: answered locally
-  bool matches(const HttpMatch& m, const std::string& path, const std::string& gateway,
-               uint16_t port) const;
-  bool resolveTarget(const RouteDestination* dest, const std::string& host, uint16_t port);
-  // Where a destination leads (Service, port, subset, ready endpoints); an error message if
-  // nowhere.
-  std::string findTarget(const RouteDestination* dest, const std::string& host, uint16_t port,
-                         Target* t) const;
+  RequestSource source() const {
+    return {src_, svcNs_, svcName_, svcPort_, ingressPort_, ssl_ != nullptr};
+  }
   // A fire-and-forget copy of the request to the route's mirror (its answer is only counted).
   void mirror(const RouteDestination& m);
 
   // --- upstream ------------------------------------------------------------------------------
   void attempt();
-  const Endpoint* pickEndpoint();
   void upstreamFailed(const std::string& reason, bool connectFailure);
   void upstreamResponseHead();
   void pumpUpstreamBody();
@@ -282,7 +244,6 @@ class Conn : public Deletable {
     return labels_;
   }
   bool retriable(int status) const;
-  void recordOutcome(const Endpoint& e, int status, bool failure);
 
   Worker& worker_;
   int fd_;
@@ -311,7 +272,6 @@ class Conn : public Deletable {
   const RouteDestination* dest_ = nullptr;
   Target target_;
   std::string gateway_ = "mesh";
-  std::string path_;
   int attempts_ = 0;
   std::set<const Endpoint*> tried_;
   const Endpoint* endpoint_ = nullptr;
@@ -571,94 +531,10 @@ void Conn::closeNow() {
 
 // --- routing -------------------------------------------------------------------------------
 
-bool Conn::matches(const HttpMatch& m, const std::string& path, const std::string& gateway,
-                   uint16_t port) const {
-  if (!m.gateways.empty() &&
-      std::find(m.gateways.begin(), m.gateways.end(), gateway) == m.gateways.end())
-    return false;
-  if (m.uri && !m.uri->matches(path, m.ignoreUriCase)) return false;
-  if (m.method && !m.method->matches(req_.method)) return false;
-  if (m.authority && !m.authority->matches(req_.header("host"))) return false;
-  if (m.scheme && !m.scheme->matches(ssl_ ? "https" : "http")) return false;
-  if (m.port && m.port != port) return false;
-  for (const auto& [name, sm] : m.headers) {
-    if (!req_.has(name)) return false;
-    if (sm && !sm->matches(req_.header(name))) return false;
-  }
-  for (const auto& name : m.withoutHeaders)
-    if (req_.has(name)) return false;
-  if (!m.queryParams.empty()) {
-    auto q = queryParams(req_.target);
-    for (const auto& [name, sm] : m.queryParams) {
-      auto it = q.find(name);
-      if (it == q.end() || (sm && !sm->matches(it->second))) return false;
-    }
-  }
-  if (!m.sourceLabels.empty() || !m.sourceNamespace.empty()) {
-    const Endpoint* src = config_->podByIp(src_);
-    if (!src) return false;
-    if (!m.sourceNamespace.empty() && src->ns != m.sourceNamespace) return false;
-    for (const auto& [k, v] : m.sourceLabels) {
-      auto it = src->labels.find(k);
-      if (it == src->labels.end() || it->second != v) return false;
-    }
-  }
-  return true;
-}
-
-std::string Conn::findTarget(const RouteDestination* dest, const std::string& host, uint16_t port,
-                             Target* t) const {
-  *t = Target{};
-  const Service* svc = config_->byHost(host, svcNs_.empty() ? "default" : svcNs_);
-  if (!svc) return "no healthy upstream: " + host + " is not a Service of this cluster\n";
-  const ServicePort* sp = nullptr;
-  if (port)
-    sp = svc->port(port);
-  else if (svc->ports.size() == 1)
-    sp = &svc->ports[0];
-  else if (svc->ns == svcNs_ && svc->name == svcName_)
-    sp = svc->port(svcPort_);
-  if (!sp && !svc->ports.empty()) sp = &svc->ports[0];
-  if (!sp) return "no healthy upstream: " + host + " has no port\n";
-  t->service = svc;
-  t->port = sp;
-  std::string fqdn = svc->fqdn(config_->domain());
-  const DestinationRule* dr = config_->routes().ruleFor(fqdn);
-  static const TrafficPolicy kDefault;
-  t->policy = dr ? &dr->policy : &kDefault;
-  const Subset* subset = nullptr;
-  if (dest && !dest->subset.empty()) {
-    subset = dr ? dr->subset(dest->subset) : nullptr;
-    if (!subset)
-      return "no healthy upstream: subset \"" + dest->subset + "\" of " + fqdn +
-             " is not defined by any DestinationRule\n";
-    t->subset = subset->name;
-    t->policy = &subset->policy;
-  }
-  t->cluster = "outbound|" + std::to_string(sp->port) + "|" + t->subset + "|" + fqdn;
-  for (const auto& e : sp->endpoints) {
-    if (!e.ready) continue;
-    bool in = true;
-    if (subset)
-      for (const auto& [k, v] : subset->labels) {
-        auto it = e.labels.find(k);
-        if (it == e.labels.end() || it->second != v) in = false;
-      }
-    if (in) t->endpoints.push_back(&e);
-  }
-  return "";
-}
-
-bool Conn::resolveTarget(const RouteDestination* dest, const std::string& host, uint16_t port) {
-  std::string error = findTarget(dest, host, port, &target_);
-  if (error.empty()) return true;
-  localReply(503, error, "NR", false);
-  return false;
-}
-
 void Conn::mirror(const RouteDestination& m) {
   Target t;
-  if (!findTarget(&m, m.host, m.port, &t).empty() || t.endpoints.empty()) return;
+  if (!findTarget(*config_, source(), &m, m.host, m.port, &t).empty() || t.endpoints.empty())
+    return;
   const Endpoint* e =
       t.endpoints[static_cast<size_t>(uniform(t.endpoints.size())) % t.endpoints.size()];
   http1::Head h = req_;
@@ -669,104 +545,15 @@ void Conn::mirror(const RouteDestination& m) {
 }
 
 bool Conn::routeRequest() {
-  route_ = nullptr;
-  dest_ = nullptr;
-  path_ = req_.target.substr(0, req_.target.find('?'));
   originalPath_ = req_.target;
-  std::string host = hostOnly(req_.header("host"));
-  const VirtualService* vs = nullptr;
-  uint16_t port = svcPort_;
-  if (ingressPort_) {
-    port = ssl_ ? 443 : 80;
-    bool toHttps = false;
-    vs = config_->routes().forGateway(host, ssl_ != nullptr, &gateway_, &toHttps);
-    if (vs && toHttps) {
-      localReply(301, "", "-", false, {{"location", "https://" + host + req_.target}});
-      return false;
-    }
-    if (!vs) {
-      if (const IngressPath* ing = config_->routes().ingressFor(host, path_)) {
-        const Service* svc = config_->find(ing->ns, ing->service);
-        uint16_t p = ing->port;
-        if (svc && !ing->portName.empty())
-          for (const auto& sp : svc->ports)
-            if (sp.name == ing->portName) p = sp.port;
-        return resolveTarget(nullptr, ing->service + "." + ing->ns + ".svc." + config_->domain(),
-                             p);
-      }
-      localReply(404, "no route for host \"" + host + "\"\n", "NR", false);
-      return false;
-    }
-  } else {
-    const Service* svc = config_->find(svcNs_, svcName_);
-    if (!svc) {
-      localReply(503, "no healthy upstream\n", "NR", false);
-      return false;
-    }
-    vs = config_->routes().forMesh(svc->fqdn(config_->domain()));
-    if (!vs) return resolveTarget(nullptr, svc->fqdn(config_->domain()), svcPort_);
-  }
-  for (const auto& r : vs->http) {
-    bool ok = r.match.empty();
-    for (const auto& m : r.match) ok = ok || matches(m, path_, gateway_, port);
-    if (ok) {
-      route_ = &r;
-      break;
-    }
-  }
-  if (!route_) {
-    localReply(404, "no route matched\n", "NR", false);
-    return false;
-  }
-  const HttpRoute& r = *route_;
-  if (r.redirect) {
-    const Json& rd = *r.redirect;
-    std::string scheme = json::str(rd, "scheme", "http");
-    std::string authority = json::str(rd, "authority", req_.header("host"));
-    if (rd.contains("port"))
-      authority = hostOnly(authority) + ":" + std::to_string(json::integer(rd, "port"));
-    std::string uri = rd.contains("uri") ? json::str(rd, "uri") : req_.target;
-    int code = static_cast<int>(json::integer(rd, "redirectCode", 301));
-    localReply(code, "", "-", false, {{"location", scheme + "://" + authority + uri}});
-    return false;
-  }
-  if (r.directResponse) {
-    localReply(r.directResponse->first, r.directResponse->second, "-", false);
-    return false;
-  }
-  if (r.route.empty()) {
-    localReply(404, "route has no destination\n", "NR", false);
-    return false;
-  }
-  int64_t total = 0;
-  for (const auto& d : r.route) total += std::max<int64_t>(0, d.weight);
-  if (total <= 0) {
-    dest_ = &r.route[0];
-  } else {
-    double pick = uniform(static_cast<double>(total));
-    for (const auto& d : r.route) {
-      pick -= static_cast<double>(std::max<int64_t>(0, d.weight));
-      if (pick < 0) {
-        dest_ = &d;
-        break;
-      }
-    }
-    if (!dest_) dest_ = &r.route.back();
-  }
-  if (r.rewriteUri) {
-    std::string query =
-        req_.target.find('?') == std::string::npos ? "" : req_.target.substr(req_.target.find('?'));
-    std::string prefix;
-    for (const auto& m : r.match)
-      if (m.uri && m.uri->kind == StringMatch::Kind::Prefix && path_.rfind(m.uri->value, 0) == 0)
-        prefix = m.uri->value;
-    std::string newPath =
-        prefix.empty() ? *r.rewriteUri : *r.rewriteUri + path_.substr(prefix.size());
-    if (newPath.empty()) newPath = "/";
-    req_.target = newPath + query;
-  }
-  if (r.rewriteAuthority) req_.set("host", *r.rewriteAuthority);
-  return resolveTarget(dest_, dest_->host, dest_->port);
+  Routed r = proxy::routeRequest(*config_, req_, source());
+  route_ = r.route;
+  dest_ = r.dest;
+  target_ = std::move(r.target);
+  gateway_ = std::move(r.gateway);
+  if (r.localStatus == 0) return true;
+  localReply(r.localStatus, r.localBody, r.localFlags, false, r.localHeaders);
+  return false;
 }
 
 void Conn::dispatch() {
@@ -783,11 +570,12 @@ void Conn::dispatch() {
   // HTTP/1.0 may leave Host out; it is forwarded as HTTP/1.1, which needs one.
   if (!req_.has("host")) req_.set("host", svcName_.empty() ? "localhost" : svcName_ + "." + svcNs_);
   std::string tp = req_.header("traceparent");
-  std::string spanId = hex(tRng(), 16);
+  std::string spanId = hex(randomU64(), 16);
   if (tp.size() == 55 && tp[2] == '-' && tp[35] == '-') {
     req_.set("traceparent", tp.substr(0, 36) + spanId + tp.substr(52));  // same trace, our span
   } else {
-    req_.set("traceparent", "00-" + hex(tRng(), 16) + hex(tRng(), 16) + "-" + spanId + "-01");
+    req_.set("traceparent",
+             "00-" + hex(randomU64(), 16) + hex(randomU64(), 16) + "-" + spanId + "-01");
   }
   if (ssl_ && req_.upgrade) {
     // The raw relay an upgrade becomes speaks to sockets, not TLS sessions.
@@ -835,49 +623,9 @@ void Conn::dispatch() {
 
 // --- upstream -------------------------------------------------------------------------------
 
-const Endpoint* Conn::pickEndpoint() {
-  int64_t now = worker_.loop().nowMs();
-  std::vector<const Endpoint*> healthy, untried;
-  for (const Endpoint* e : target_.endpoints) {
-    EndpointHealth& h = worker_.health(e->ip, e->port);
-    if (h.ejectedUntilMs > now) continue;
-    healthy.push_back(e);
-    if (!tried_.count(e)) untried.push_back(e);
-  }
-  // Istio sets the panic threshold to 0: with every host ejected there is no host.
-  std::vector<const Endpoint*>& pool = untried.empty() ? healthy : untried;
-  if (pool.empty()) return nullptr;
-  const TrafficPolicy& p = *target_.policy;
-  switch (p.lb) {
-    case TrafficPolicy::Lb::Random:
-      return pool[tRng() % pool.size()];
-    case TrafficPolicy::Lb::LeastRequest: {
-      // Power of two choices, as Envoy does.
-      const Endpoint* a = pool[tRng() % pool.size()];
-      const Endpoint* b = pool[tRng() % pool.size()];
-      return worker_.health(a->ip, a->port).active <= worker_.health(b->ip, b->port).active ? a : b;
-    }
-    case TrafficPolicy::Lb::ConsistentHash: {
-      std::string key = p.hashSourceIp ? std::to_string(src_) : req_.header(p.hashHeader);
-      if (!p.hashCookie.empty()) {
-        std::string cookies = req_.header("cookie");
-        auto at = cookies.find(p.hashCookie + "=");
-        if (at != std::string::npos) key = cookies.substr(at, cookies.find(';', at) - at);
-      }
-      std::vector<const Endpoint*> sorted = pool;
-      std::sort(sorted.begin(), sorted.end(),
-                [](const Endpoint* x, const Endpoint* y) { return x->ip < y->ip; });
-      return sorted[std::hash<std::string>{}(key) % sorted.size()];
-    }
-    case TrafficPolicy::Lb::RoundRobin:
-    default:
-      return pool[worker_.nextIndex(target_.cluster) % pool.size()];
-  }
-}
-
 void Conn::attempt() {
   ++attempts_;
-  endpoint_ = pickEndpoint();
+  endpoint_ = pickEndpoint(worker_, target_, req_, src_, tried_);
   if (!endpoint_) {
     localReply(503, "no healthy upstream", "UH", false);
     return;
@@ -1005,40 +753,10 @@ bool Conn::retriable(int status) const {
   return false;
 }
 
-void Conn::recordOutcome(const Endpoint& e, int status, bool failure) {
-  EndpointHealth& h = worker_.health(e.ip, e.port);
-  const TrafficPolicy& p = *target_.policy;
-  bool gatewayError = failure || status == 502 || status == 503 || status == 504;
-  if (!failure && status < 500) {
-    h.consecutive5xx = 0;
-    h.consecutiveGateway = 0;
-    return;
-  }
-  ++h.consecutive5xx;
-  if (gatewayError) ++h.consecutiveGateway;
-  if (!p.outlier) return;
-  bool eject =
-      (p.consecutive5xx > 0 && h.consecutive5xx >= p.consecutive5xx) ||
-      (p.consecutiveGatewayErrors > 0 && h.consecutiveGateway >= p.consecutiveGatewayErrors);
-  if (!eject) return;
-  int64_t now = worker_.loop().nowMs();
-  size_t ejected = 0;
-  for (const Endpoint* o : target_.endpoints)
-    if (worker_.health(o->ip, o->port).ejectedUntilMs > now) ++ejected;
-  // Envoy ejects at least one host whatever maxEjectionPercent says.
-  size_t limit = std::max<size_t>(
-      1, target_.endpoints.size() * static_cast<size_t>(p.maxEjectionPercent) / 100);
-  if (ejected >= limit) return;
-  ++h.ejections;
-  h.ejectedUntilMs = now + p.baseEjectionMs * h.ejections;
-  h.consecutive5xx = 0;
-  h.consecutiveGateway = 0;
-}
-
 void Conn::upstreamFailed(const std::string& reason, bool connectFailure) {
   cancelTimer(tryTimer_);
   const Endpoint* e = endpoint_;
-  if (e) recordOutcome(*e, 0, true);
+  if (e) recordOutcome(worker_, target_, *e, 0, true);
   releaseUpstream(false);
   // A reused keep-alive connection the endpoint had closed: try again at once, it is not the
   // endpoint's fault.
@@ -1069,7 +787,7 @@ void Conn::upstreamFailed(const std::string& reason, bool connectFailure) {
 
 void Conn::upstreamResponseHead() {
   cancelTimer(tryTimer_);
-  if (endpoint_) recordOutcome(*endpoint_, resp_.status, false);
+  if (endpoint_) recordOutcome(worker_, target_, *endpoint_, resp_.status, false);
   if (retriable(resp_.status)) {
     releaseUpstream(false);
     attempt();
