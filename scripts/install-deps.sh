@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build pkg-config git
-  libboost-dev libboost-system-dev libssl-dev libsqlite3-dev
+  libboost-dev libboost-system-dev libssl-dev libsqlite3-dev libnghttp2-dev
   nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev clang-format
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   # fuzz targets (libFuzzer)
@@ -17,7 +17,7 @@ packages=(
   containerd runc containernetworking-plugins iptables nftables docker-registry buildah busybox-static
   mmdebstrap
   # tests and benchmarks: the official Python client and etcd as the store benchmark's peer
-  python3-kubernetes python3-yaml etcd-server etcd-client curl
+  python3-kubernetes python3-yaml python3-grpcio etcd-server etcd-client curl
   # the mesh's tests and benchmarks: promtool, and the proxies and load generators it is compared with
   prometheus haproxy nginx-light wrk
 )

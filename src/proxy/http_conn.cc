@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 
+#include "h2_conn.h"
 #include "podium/common/strings.h"
 #include "podium/dns/message.h"
 #include "router.h"
@@ -45,12 +46,6 @@ std::string hex(uint64_t v, int digits) {
   std::string out(static_cast<size_t>(digits), '0');
   for (int i = digits - 1; i >= 0; --i, v >>= 4) out[static_cast<size_t>(i)] = d[v & 15];
   return out;
-}
-
-void applyOps(http1::Head& h, const HeaderOps& ops) {
-  for (const auto& r : ops.remove) h.remove(r);
-  for (const auto& [k, v] : ops.set) h.set(k, v);
-  for (const auto& [k, v] : ops.add) h.add(k, v);
 }
 
 // One shadowed request: connects, sends, reads the status line, counts it, closes. Gives up
@@ -197,6 +192,7 @@ class Conn : public Deletable {
   void timedOutReadingHead();
   void finishRequest();
   void closeNow();
+  void handOffToH2();
   // The deadline for a request's head (or the idle keep-alive time before it). Moving it is
   // just a store: the loop's timer is re-armed only when it fires early.
   void armHeadTimer(int64_t ms) {
@@ -250,8 +246,9 @@ class Conn : public Deletable {
   uint32_t src_;
   std::string svcNs_, svcName_;
   uint16_t svcPort_;
-  uint16_t ingressPort_;  // 0 for mesh traffic
-  SSL* ssl_ = nullptr;    // on the HTTPS ingress listener
+  uint16_t ingressPort_;    // 0 for mesh traffic
+  SSL* ssl_ = nullptr;      // on the HTTPS ingress listener
+  bool servedAny_ = false;  // HTTP/2's preface can only open a connection
   DownstreamSide down_;
   UpstreamSide up_;
   State state_ = State::ReadHead;
@@ -409,6 +406,15 @@ void Conn::process() {
   while (!closed_) {
     if (state_ == State::ReadHead) {
       if (in_.empty()) return;
+      if (!ssl_ && !servedAny_ && in_[0] == 'P') {
+        // HTTP/2 with prior knowledge (h2c, gRPC): the connection goes to the HTTP/2 side.
+        size_t n = std::min(in_.size(), kH2Preface.size());
+        if (in_.compare(0, n, kH2Preface.substr(0, n)) == 0) {
+          if (n < kH2Preface.size()) return;  // wait for the rest of the preface
+          handOffToH2();
+          return;
+        }
+      }
       auto r = http1::parseRequest(in_, &req_);
       if (r.status == http1::ParseStatus::NeedMore) {
         if (downEof_) closeNow();
@@ -556,7 +562,18 @@ bool Conn::routeRequest() {
   return false;
 }
 
+void Conn::handOffToH2() {
+  closed_ = true;
+  cancelTimer(timer_);
+  worker_.loop().remove(fd_);
+  int fd = fd_;
+  fd_ = -1;
+  worker_.loop().destroyLater(this);
+  startH2Connection(worker_, fd, std::move(in_), source());
+}
+
 void Conn::dispatch() {
+  servedAny_ = true;
   config_ = worker_.state().config();  // a new snapshot applies from the next request
   target_ = Target{};
   resp_ = http1::Head{};

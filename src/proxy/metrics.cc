@@ -68,13 +68,16 @@ std::string MetricLabels::render() const {
 }
 
 void Metrics::request(const std::string& labels, int responseCode, const std::string& responseFlags,
-                      double durationMs, uint64_t requestBytes, uint64_t responseBytes) {
+                      double durationMs, uint64_t requestBytes, uint64_t responseBytes,
+                      const std::string& grpcStatus) {
   std::string key;
   key.reserve(labels.size() + 80);
   key += labels;
   key += ",response_code=\"";
   key += std::to_string(responseCode);
-  key += "\",grpc_response_status=\"\",response_flags=\"";
+  key += "\",grpc_response_status=\"";
+  key += escape(grpcStatus);
+  key += "\",response_flags=\"";
   key += escape(responseFlags);
   key += '"';
   std::lock_guard<std::mutex> lock(mu_);

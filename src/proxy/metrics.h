@@ -41,7 +41,8 @@ class Metrics {
   // One request of the series `labels` (MetricLabels::render(), which callers may keep for a
   // connection's life) and the response's code and Envoy flags.
   void request(const std::string& labels, int responseCode, const std::string& responseFlags,
-               double durationMs, uint64_t requestBytes, uint64_t responseBytes);
+               double durationMs, uint64_t requestBytes, uint64_t responseBytes,
+               const std::string& grpcStatus = "");
   void tcpOpened(const MetricLabels& l);
   void tcpClosed(const MetricLabels& l, uint64_t sent, uint64_t received);
   // The Prometheus text exposition of everything counted so far.

@@ -63,6 +63,21 @@ bool matches(const ProxyConfig& config, const http1::Head& req, const RequestSou
 
 }  // namespace
 
+void applyOps(http1::Head& h, const HeaderOps& ops) {
+  for (const auto& r : ops.remove) h.remove(r);
+  for (const auto& [k, v] : ops.set) h.set(k, v);
+  for (const auto& [k, v] : ops.add) h.add(k, v);
+}
+
+void applyOps(std::vector<std::pair<std::string, std::string>>& h, const HeaderOps& ops) {
+  auto drop = [&h](const std::string& name) {
+    std::erase_if(h, [&](const auto& kv) { return strings::iequals(kv.first, name); });
+  };
+  for (const auto& r : ops.remove) drop(r);
+  for (const auto& [k, v] : ops.set) drop(k), h.emplace_back(strings::toLower(k), v);
+  for (const auto& [k, v] : ops.add) h.emplace_back(strings::toLower(k), v);
+}
+
 double uniform(double max) { return std::uniform_real_distribution<double>(0, max)(tRng); }
 uint64_t randomU64() { return tRng(); }
 

@@ -62,6 +62,11 @@ const Endpoint* pickEndpoint(Worker& w, const Target& t, const http1::Head& req,
 // Counts an answer (status) or a failure against the endpoint; may eject it.
 void recordOutcome(Worker& w, const Target& t, const Endpoint& e, int status, bool failure);
 
+// A route's header operations (remove, set, add) on a request or response head, or on HTTP/2
+// header pairs.
+void applyOps(http1::Head& h, const HeaderOps& ops);
+void applyOps(std::vector<std::pair<std::string, std::string>>& h, const HeaderOps& ops);
+
 double uniform(double max);  // [0, max), per thread
 uint64_t randomU64();
 std::string hostOnly(const std::string& host);  // lower-case, without the port

@@ -23,6 +23,24 @@ CANARY = os.path.join(SEED, "canary")
 HOST = "golang-app.example.com"
 BOOKINFO = os.path.join(ROOT, "test", "testdata", "istio-bookinfo")  # Istio 1.20 samples, unchanged
 STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bookinfo", "standin.cc")
+GRPC_STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grpc", "standin.cc")
+GRPC_HOST = "echo.example.com"
+# A real gRPC client: Debian's grpcio, which needs Debian's Python.
+GRPC_CLIENT = r"""
+import grpc, json, sys
+target, calls = sys.argv[1], json.loads(sys.argv[2])
+ch = grpc.insecure_channel(target, options=[("grpc.default_authority", "%s")])
+out = []
+for method, kind, meta in calls:
+    try:
+        if kind == "stream":
+            out.append([m.decode() for m in ch.unary_stream(method)(b"m", timeout=5, metadata=meta)])
+        else:
+            out.append(ch.unary_unary(method)(b"m", timeout=5, metadata=meta).decode())
+    except grpc.RpcError as e:
+        out.append([str(e.code()), e.details()])
+print(json.dumps(out))
+""" % GRPC_HOST
 # The images bookinfo.yaml names, and how the stand-in plays each.
 BOOKINFO_IMAGES = {
     "productpage-v1": {"ROLE": "productpage"},
@@ -370,6 +388,85 @@ class MeshTest(NodeTestCase):
             after = self.requests_by_version(self.metrics())
             return after["v2"] - before["v2"] == 200 and after["v1"] - before["v1"] == 200
         wait_for(mirrored, 10, 0.2, "200 shadowed requests counted for v2")
+
+    # --- HTTP/2 and gRPC -----------------------------------------------------------------------
+    def grpc_calls(self, calls):
+        p = subprocess.run(["/usr/bin/python3", "-c", GRPC_CLIENT, "127.0.0.1:%d" % self.server.ingress_port,
+                            json.dumps(calls)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def test_o_grpc_through_the_gateway(self):
+        if subprocess.run(["/usr/bin/python3", "-c", "import grpc"], capture_output=True).returncode != 0:
+            self.skipTest("python3-grpcio is not installed")
+        ctx = tempfile.mkdtemp(prefix="podium-grpc-")
+        self.addCleanup(shutil.rmtree, ctx, True)
+        subprocess.run(["g++", "-O2", "-std=c++20", "-static", "-pthread", "-o", os.path.join(ctx, "echo"),
+                        GRPC_STANDIN, "-l:libnghttp2.a"], check=True, capture_output=True)
+        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+            f.write('FROM scratch\nCOPY echo /echo\nEXPOSE 50051\nENTRYPOINT ["/echo"]\n')
+        self.image_build("podium-test/grpc-echo:1", ctx)
+        docs = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo", "namespace": "my-apps"},
+                 "spec": {"selector": {"app": "echo"}, "ports": [{"name": "grpc", "port": 50051}]}},
+                {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                 "metadata": {"name": "echo", "namespace": "my-apps"},
+                 "spec": {"host": "echo", "subsets": [{"name": v, "labels": {"version": v}} for v in ("v1", "v2")]}},
+                {"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+                 "metadata": {"name": "echo-gateway", "namespace": "my-apps"},
+                 "spec": {"servers": [{"port": {"number": 80, "name": "http2", "protocol": "HTTP2"},
+                                       "hosts": [GRPC_HOST]}]}},
+                {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                 "metadata": {"name": "echo", "namespace": "my-apps"},
+                 "spec": {"hosts": [GRPC_HOST], "gateways": ["echo-gateway"], "http": [
+                     {"match": [{"headers": {"x-user": {"exact": "tester"}}}],
+                      "route": [{"destination": {"host": "echo", "subset": "v2"}}]},
+                     {"match": [{"uri": {"prefix": "/echo.Echo/Abort"}}],
+                      "fault": {"abort": {"httpStatus": 503, "percentage": {"value": 100}}},
+                      "route": [{"destination": {"host": "echo", "subset": "v1"}}]},
+                     {"route": [{"destination": {"host": "echo", "subset": "v1"}}]}]}}]
+        for v in ("v1", "v2"):
+            docs.append({"apiVersion": "apps/v1", "kind": "Deployment",
+                         "metadata": {"name": "echo-" + v, "namespace": "my-apps"},
+                         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "echo", "version": v}},
+                                  "template": {"metadata": {"labels": {"app": "echo", "version": v}},
+                                               "spec": {"containers": [{"name": "echo", "image": "podium-test/grpc-echo:1",
+                                                                        "env": [{"name": "APP_VERSION", "value": v}],
+                                                                        "ports": [{"containerPort": 50051}]}]}}}})
+        self.kubectl("apply", "-f", "-", input="---\n" + "\n---\n".join(json.dumps(d) for d in docs))
+        self.addCleanup(lambda: self.kubectl("delete", "--wait=false", "-f", "-",
+                                             input="---\n" + "\n---\n".join(json.dumps(d) for d in docs), check=False))
+        for v in ("v1", "v2"):
+            self.kubectl("rollout", "status", "-n", "my-apps", "deployment/echo-" + v, "--timeout=120s", timeout=150)
+        wait_for(lambda: self.grpc_calls([["/echo.Echo/Say", "unary", []]]) == ["v1:m"], 20, 0.3, "gRPC via the gateway")
+        out = self.grpc_calls([
+            ["/echo.Echo/Say", "unary", []],
+            ["/echo.Echo/Say", "unary", [["x-user", "tester"]]],
+            ["/echo.Echo/Stream", "stream", []],
+            ["/echo.Echo/Fail", "unary", []],
+            ["/echo.Echo/Abort", "unary", []],
+        ])
+        self.assertEqual(out[0], "v1:m")
+        self.assertEqual(out[1], "v2:m")  # the header match
+        self.assertEqual(out[2], ["v1:m:0", "v1:m:1", "v1:m:2"])  # server streaming, trailers intact
+        self.assertEqual(out[3], ["StatusCode.FAILED_PRECONDITION", "failing as asked"])
+        self.assertEqual(out[4][0], "StatusCode.UNAVAILABLE")  # the abort fault, as Envoy maps 503
+        # Inside the mesh: a pod calls the Service's ClusterIP; the node proxy catches the h2c
+        # connection and routes it (no VirtualService for the mesh: both versions answer).
+        ip = json.loads(self.kubectl("get", "svc", "echo", "-n", "my-apps", "-o", "json").stdout)["spec"]["clusterIP"]
+        pod = self.pods("my-apps", "app=echo,version=v1")[0]["metadata"]["name"]
+        seen = set()
+        for _ in range(6):
+            out = self.kubectl("exec", "-n", "my-apps", pod, "--", "/echo", "call", ip + ":50051",
+                               "/echo.Echo/Say", "in-mesh").stdout.strip()
+            self.assertRegex(out, r"^v[12]:in-mesh grpc-status=0$")
+            seen.add(out.split(":")[0])
+        self.assertEqual(seen, {"v1", "v2"})
+        # Istio's metrics know the calls as gRPC, with their gRPC status.
+        text = self.metrics()
+        grpc_lines = [l for l in text.splitlines() if l.startswith("istio_requests_total{") and 'request_protocol="grpc"' in l]
+        self.assertTrue(any('grpc_response_status="9"' in l and 'destination_version="v1"' in l for l in grpc_lines), grpc_lines)
+        self.assertTrue(any('grpc_response_status="0"' in l and 'destination_version="v2"' in l for l in grpc_lines), grpc_lines)
+        self.assertTrue(any('grpc_response_status="14"' in l and 'response_flags="FI"' in l for l in grpc_lines), grpc_lines)
 
     # --- Services served on the node: NodePort and LoadBalancer --------------------------------
     def expose(self, name, spec):
