@@ -394,7 +394,7 @@ void Downstream::dispatch(Stream* st) {
   st->grpc = st->req.header("content-type").rfind("application/grpc", 0) == 0;
   if (!st->req.has("host")) st->req.set("host", from_.svcName + "." + from_.svcNs);
   if (!st->req.has("x-request-id")) st->req.set("x-request-id", strings::uuid4());
-  st->routed = routeRequest(*st->config, st->req, from_);
+  routeRequest(*st->config, st->req, from_, &st->routed);
   if (st->routed.localStatus)
     return localReply(st, st->routed.localStatus, st->routed.localBody, st->routed.localFlags,
                       st->routed.localHeaders);

@@ -148,7 +148,8 @@ class Conn : public Deletable {
         svcNs_(std::move(svcNs)),
         svcName_(std::move(svcName)),
         svcPort_(svcPort),
-        ingressPort_(ingressPort) {
+        ingressPort_(ingressPort),
+        source_{src, svcNs_, svcName_, svcPort, ingressPort, false} {
     down_.conn = this;
     up_.conn = this;
   }
@@ -160,6 +161,7 @@ class Conn : public Deletable {
   bool startTls(SSL_CTX* front) {
     ssl_ = SSL_new(front);
     if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return false;
+    source_.tls = true;
     SSL_set_accept_state(ssl_);
     return true;
   }
@@ -215,9 +217,7 @@ class Conn : public Deletable {
 
   // --- routing -----------------------------------------------------------------------------
   bool routeRequest();  // false: answered locally
-  RequestSource source() const {
-    return {src_, svcNs_, svcName_, svcPort_, ingressPort_, ssl_ != nullptr};
-  }
+  const RequestSource& source() const { return source_; }
   // A fire-and-forget copy of the request to the route's mirror (its answer is only counted).
   void mirror(const RouteDestination& m);
 
@@ -248,6 +248,8 @@ class Conn : public Deletable {
   uint16_t svcPort_;
   uint16_t ingressPort_;    // 0 for mesh traffic
   SSL* ssl_ = nullptr;      // on the HTTPS ingress listener
+  RequestSource source_;    // the above, for the router
+  Routed routed_;           // reused from request to request
   bool servedAny_ = false;  // HTTP/2's preface can only open a connection
   DownstreamSide down_;
   UpstreamSide up_;
@@ -552,13 +554,14 @@ void Conn::mirror(const RouteDestination& m) {
 
 bool Conn::routeRequest() {
   originalPath_ = req_.target;
-  Routed r = proxy::routeRequest(*config_, req_, source());
-  route_ = r.route;
-  dest_ = r.dest;
-  target_ = std::move(r.target);
-  gateway_ = std::move(r.gateway);
-  if (r.localStatus == 0) return true;
-  localReply(r.localStatus, r.localBody, r.localFlags, false, r.localHeaders);
+  proxy::routeRequest(*config_, req_, source_, &routed_);
+  route_ = routed_.route;
+  dest_ = routed_.dest;
+  target_ = std::move(routed_.target);
+  gateway_ = routed_.gateway;
+  if (routed_.localStatus == 0) return true;
+  localReply(routed_.localStatus, routed_.localBody, routed_.localFlags, false,
+             routed_.localHeaders);
   return false;
 }
 

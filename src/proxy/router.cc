@@ -132,19 +132,20 @@ std::string findTarget(const ProxyConfig& config, const RequestSource& from,
   return "";
 }
 
-Routed routeRequest(const ProxyConfig& config, http1::Head& req, const RequestSource& from) {
-  Routed out;
+void routeRequest(const ProxyConfig& config, http1::Head& req, const RequestSource& from,
+                  Routed* result) {
+  *result = Routed{};
+  Routed& out = *result;
   auto local = [&out](int status, std::string body, const char* flags,
                       std::vector<std::pair<std::string, std::string>> headers = {}) {
     out.localStatus = status;
     out.localBody = std::move(body);
     out.localFlags = flags;
     out.localHeaders = std::move(headers);
-    return out;
   };
   auto resolve = [&](const RouteDestination* dest, const std::string& host, uint16_t port) {
     std::string error = findTarget(config, from, dest, host, port, &out.target);
-    return error.empty() ? out : local(503, error, "NR");
+    if (!error.empty()) local(503, error, "NR");
   };
   std::string path = req.target.substr(0, req.target.find('?'));
   std::string host = hostOnly(req.header("host"));

@@ -50,8 +50,9 @@ struct Routed {
   std::string gateway = "mesh";  // or the Gateway's "ns/name"
 };
 
-// Routes `req`, applying the route's URI and authority rewrites to it.
-Routed routeRequest(const ProxyConfig& config, http1::Head& req, const RequestSource& from);
+// Routes `req` into `out` (reset first), applying the route's URI and authority rewrites to it.
+void routeRequest(const ProxyConfig& config, http1::Head& req, const RequestSource& from,
+                  Routed* out);
 // Where a destination leads; an error message when nowhere.
 std::string findTarget(const ProxyConfig& config, const RequestSource& from,
                        const RouteDestination* dest, const std::string& host, uint16_t port,

@@ -96,6 +96,18 @@ def versions(port, n, headers=None):
     return counts
 
 
+def stars(page):
+    """What a Bookinfo product page shows of the reviews: 'none', 'black', 'red', or an error."""
+    if "product reviews are currently unavailable" in page:
+        return "reviews-unavailable"
+    if "Ratings service is currently unavailable" in page:
+        return "ratings-unavailable"
+    colors = set(re.findall(r'<font color="(\w+)"><span class="glyphicon', page))
+    if not colors:
+        return "none" if "Book Reviews" in page else "broken"
+    return "/".join(sorted(colors))
+
+
 class MeshTest(NodeTestCase):
     @classmethod
     def setUpClass(cls):
@@ -701,6 +713,14 @@ class MeshTest(NodeTestCase):
         out = self.raw(b"GET / HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n", read_timeout=20)
         self.assertTrue(out.startswith(b"HTTP/1.1 408 "), out[:50])
         self.assertLess(time.monotonic() - start, 15)
+        # HTTP/2: a preface then garbage frames, a truncated preface, a frame flood with bad
+        # lengths: the connection is dropped (with a GOAWAY when the preface was complete).
+        preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+        for junk in (preface + b"\x00\x00\x04\x08\x00\x00\x00\x00\x00garbage" * 10,
+                     preface[:10], preface + os.urandom(4096),
+                     preface + b"\xff\xff\xff\x01\x00\x00\x00\x00\x01" + b"x" * 100):
+            out = self.raw(junk, read_timeout=12)
+            self.assertFalse(out.startswith(b"HTTP/1.1 2"), out[:40])
         # The proxy is still serving.
         self.assertEqual(Ingress(self.server.ingress_port).get()[0], 200)
 
@@ -708,14 +728,3 @@ class MeshTest(NodeTestCase):
 if __name__ == "__main__":
     unittest.main()
 
-
-def stars(page):
-    """What a Bookinfo product page shows of the reviews: 'none', 'black', 'red', or an error."""
-    if "product reviews are currently unavailable" in page:
-        return "reviews-unavailable"
-    if "Ratings service is currently unavailable" in page:
-        return "ratings-unavailable"
-    colors = set(re.findall(r'<font color="(\w+)"><span class="glyphicon', page))
-    if not colors:
-        return "none" if "Book Reviews" in page else "broken"
-    return "/".join(sorted(colors))
