@@ -295,6 +295,12 @@ bool boolean(const Json& obj, std::string_view key, bool dflt) {
   return it != obj.end() && it->is_boolean() ? it->get<bool>() : dflt;
 }
 
+const Json& at(const Json& value, std::initializer_list<std::string_view> path) {
+  static const Json kNull;
+  const Json* v = find(value, path);
+  return v ? *v : kNull;
+}
+
 const Json* find(const Json& value, std::initializer_list<std::string_view> path) {
   const Json* cur = &value;
   for (auto key : path) {

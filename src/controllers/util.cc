@@ -8,12 +8,6 @@
 
 namespace podium::controllers {
 
-const Json& at(const Json& obj, std::initializer_list<std::string_view> path) {
-  static const Json null;
-  const Json* v = json::find(obj, path);
-  return v ? *v : null;
-}
-
 Json controllerRef(const Json& owner) {
   return {{"apiVersion", json::str(owner, "apiVersion")},
           {"kind", json::str(owner, "kind")},

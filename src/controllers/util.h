@@ -18,7 +18,7 @@ namespace podium::controllers {
 using client::ObjectPtr;
 
 // The value at a path of object keys, or a null value (never throws, never inserts).
-const Json& at(const Json& obj, std::initializer_list<std::string_view> path);
+using json::at;
 
 // A controller owner reference to `owner` ({apiVersion, kind, name, uid, controller,
 // blockOwnerDeletion}).

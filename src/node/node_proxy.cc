@@ -58,7 +58,8 @@ Expected<std::unique_ptr<NodeProxy>, std::string> NodeProxy::start(
       {"destinationRules", res::kDestinationRules},
       {"gateways", res::kGateways},
       {"ingresses", res::kIngresses},
-      {"secrets", res::kSecrets}};
+      {"secrets", res::kSecrets},
+      {"authorizationPolicies", res::kAuthorizationPolicies}};
   auto changed = [raw = p.get()](const client::ObjectPtr&) {
     std::lock_guard<std::mutex> lock(raw->mu_);
     raw->dirty_ = true;

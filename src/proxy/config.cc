@@ -7,11 +7,7 @@ namespace podium::proxy {
 
 namespace {
 
-const Json& at(const Json& obj, std::initializer_list<std::string_view> path) {
-  static const Json kNull;
-  const Json* v = json::find(obj, path);
-  return v ? *v : kNull;
-}
+using json::at;
 
 std::map<std::string, std::string> labelsOf(const Json& labels) {
   std::map<std::string, std::string> out;
@@ -23,17 +19,22 @@ std::map<std::string, std::string> labelsOf(const Json& labels) {
 
 }  // namespace
 
-// Istio's rule: the port name prefix (http, http2, grpc, grpc-web, h2c...) or appProtocol.
+// Istio's rule: appProtocol, else the port name's prefix (http, http2, grpc, grpc-web, h2c,
+// tcp, tls, https, mongo, mysql, redis, ...); a port declaring neither is sniffed.
 Protocol protocolOf(const Json& sp) {
   std::string app = strings::toLower(json::str(sp, "appProtocol"));
   std::string name = strings::toLower(json::str(sp, "name"));
   auto prefix = name.substr(0, name.find('-'));
   for (const std::string& p : {app, prefix}) {
+    if (p.empty()) continue;
     if (p == "http" || p == "http1" || p == "kubernetes.io/h1c") return Protocol::Http;
     if (p == "http2" || p == "grpc" || p == "grpc-web" || p == "h2c" || p == "kubernetes.io/h2c")
       return Protocol::Http2;
+    if (p == "tcp" || p == "tls" || p == "https" || p == "mongo" || p == "mysql" || p == "redis" ||
+        p == "udp" || p == "kubernetes.io/ws" || p == "kubernetes.io/wss")
+      return Protocol::Tcp;
   }
-  return Protocol::Tcp;
+  return Protocol::Auto;
 }
 
 std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const std::string& domain) {
@@ -48,6 +49,8 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
     e.pod = json::getString(p, {"metadata", "name"});
     e.ns = json::getString(p, {"metadata", "namespace"});
     e.labels = labelsOf(at(p, {"metadata", "labels"}));
+    std::string sa = json::getString(p, {"spec", "serviceAccountName"});
+    if (!sa.empty()) e.serviceAccount = sa;
     c->pods_[ip] = std::move(e);
   }
   std::map<std::string, const Json*> endpoints;
@@ -89,7 +92,10 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
               e.ready = std::string(kind) == "addresses";
               e.pod = json::getString(a, {"targetRef", "name"});
               e.ns = json::getString(a, {"targetRef", "namespace"});
-              if (auto it = c->pods_.find(aip); it != c->pods_.end()) e.labels = it->second.labels;
+              if (auto it = c->pods_.find(aip); it != c->pods_.end()) {
+                e.labels = it->second.labels;
+                e.serviceAccount = it->second.serviceAccount;
+              }
               sp.endpoints.push_back(std::move(e));
             }
         }
@@ -109,6 +115,7 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
     }
   c->routes_ = MeshRoutes::build(snap, domain);
   c->tls_.build(snap);
+  c->authz_.build(snap);
   return c;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "authz.h"
 #include "podium/common/json.h"
 #include "routes.h"
 #include "tls.h"
@@ -22,10 +23,17 @@ struct Endpoint {
   uint16_t port = 0;
   bool ready = true;
   std::string pod, ns;
+  std::string serviceAccount = "default";
   std::map<std::string, std::string> labels;
+  // Istio's principal: "<trust domain>/ns/<ns>/sa/<service account>".
+  std::string principal(const std::string& trustDomain) const {
+    return trustDomain + "/ns/" + ns + "/sa/" + serviceAccount;
+  }
 };
 
-enum class Protocol { Tcp, Http, Http2 };
+// Tcp: declared as something else (tcp, tls, https, mysql, ...); Auto: not declared, so the
+// first bytes decide, as Istio's protocol sniffing does.
+enum class Protocol { Tcp, Http, Http2, Auto };
 
 struct ServicePort {
   std::string name;
@@ -74,6 +82,7 @@ class ProxyConfig {
   const Json& raw() const { return raw_; }
   const MeshRoutes& routes() const { return routes_; }
   const TlsCerts& tls() const { return tls_; }
+  const AuthzPolicies& authz() const { return authz_; }
 
  private:
   std::string domain_;
@@ -84,6 +93,7 @@ class ProxyConfig {
   std::map<uint16_t, Exposed> exposed_;
   MeshRoutes routes_;
   TlsCerts tls_;
+  AuthzPolicies authz_;
   Json raw_;
 };
 

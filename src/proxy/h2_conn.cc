@@ -430,7 +430,10 @@ void Downstream::dispatch(Stream* st) {
 
 void Downstream::forward(Stream* st) {
   if (closed_ || st->respStarted) return;
-  if (st->routed.target.port && st->routed.target.port->protocol != Protocol::Http2)
+  // A port declaring HTTP/1.1 (or TCP) cannot take HTTP/2; an undeclared one gets what the
+  // client speaks, as Istio's sniffing does.
+  if (st->routed.target.port && (st->routed.target.port->protocol == Protocol::Http ||
+                                 st->routed.target.port->protocol == Protocol::Tcp))
     return localReply(st, 502,
                       "HTTP/2 clients reach only ports declared http2 or grpc (by name or "
                       "appProtocol); this one is " +
@@ -438,6 +441,8 @@ void Downstream::forward(Stream* st) {
                       "-");
   st->endpoint = pickEndpoint(worker_, st->routed.target, st->req, from_.ip, {});
   if (!st->endpoint) return localReply(st, 503, "no healthy upstream", "UH");
+  if (!authorized(*st->config, from_.ip, *st->endpoint, &st->req))
+    return localReply(st, 403, "RBAC: access denied", "-");
   for (int attempt = 0; attempt < 2; ++attempt) {
     Upstream* up = Upstream::get(worker_, *st->endpoint);
     if (!up) break;
@@ -514,18 +519,8 @@ void Downstream::finish(Stream* st) {
 Upstream* Upstream::get(Worker& w, const Endpoint& e) {
   uint64_t key = endpointKey(e.ip, e.port);
   if (auto it = tPool.find(key); it != tPool.end() && !it->second->closed()) return it->second;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = connectTcp(e.ip, e.port);
   if (fd < 0) return nullptr;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(e.ip);
-  a.sin_port = htons(e.port);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
-    ::close(fd);
-    return nullptr;
-  }
   auto* up = new Upstream(w, fd, key);
   nghttp2_session_callbacks* cb;
   nghttp2_session_callbacks_new(&cb);

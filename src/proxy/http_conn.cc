@@ -55,14 +55,8 @@ class Shadow : public Watcher, public Deletable {
   static void start(Worker& w, const Endpoint& e, std::string request, std::string labels,
                     uint64_t requestBytes) {
     auto* s = new Shadow(w, std::move(request), std::move(labels), requestBytes);
-    s->fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(e.ip);
-    a.sin_port = htons(e.port);
-    if (s->fd_ < 0 ||
-        (connect(s->fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) ||
-        !w.loop().add(s->fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, s)) {
+    s->fd_ = connectTcp(e.ip, e.port);
+    if (s->fd_ < 0 || !w.loop().add(s->fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, s)) {
       if (s->fd_ >= 0) close(s->fd_);
       delete s;
       return;
@@ -652,6 +646,10 @@ void Conn::attempt() {
   }
   tried_.insert(endpoint_);
   ++worker_.health(endpoint_->ip, endpoint_->port).active;
+  if (attempts_ == 1 && !authorized(*config_, src_, *endpoint_, &req_)) {
+    localReply(403, "RBAC: access denied", "-", false);  // Envoy's RBAC filter's answer
+    return;
+  }
   if (gAccessLog)
     upstreamHost_ = dns::formatIpv4(endpoint_->ip) + ":" + std::to_string(endpoint_->port);
   req_.set("x-envoy-attempt-count", std::to_string(attempts_));
@@ -837,15 +835,15 @@ void Conn::upstreamResponseHead() {
     return;
   }
   http1::Head h = resp_;
+  int64_t took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started_)
+                     .count();
+  h.set("x-envoy-upstream-service-time", std::to_string(took));  // route ops may remove it
   if (route_) applyOps(h, route_->responseHeaders);
   if (dest_) applyOps(h, dest_->responseHeaders);
   h.remove("connection");
   h.remove("keep-alive");
   if (!req_.keepAlive || resp_.body == http1::BodyKind::UntilClose) h.add("connection", "close");
-  int64_t took = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now() - started_)
-                     .count();
-  h.set("x-envoy-upstream-service-time", std::to_string(took));
   std::string head = http1::serializeResponse(h);
   responseBytes_ = head.size();
   out_ += head;

@@ -63,6 +63,26 @@ bool matches(const ProxyConfig& config, const http1::Head& req, const RequestSou
 
 }  // namespace
 
+bool authorized(const ProxyConfig& config, uint32_t srcIp, const Endpoint& dest,
+                const http1::Head* req) {
+  if (config.authz().empty()) return true;
+  AuthzRequest r;
+  if (const Endpoint* src = config.podByIp(srcIp)) {
+    r.sourcePrincipal = src->principal(config.domain());
+    r.sourceNamespace = src->ns;
+  }
+  r.sourceIp = srcIp;
+  r.destinationPort = dest.port;
+  r.http = req != nullptr;
+  if (req) {
+    r.host = req->header("host");
+    r.method = req->method;
+    r.path = req->target.substr(0, req->target.find('?'));
+    r.head = req;
+  }
+  return config.authz().allowed(dest.ns, dest.labels, r);
+}
+
 void applyOps(http1::Head& h, const HeaderOps& ops) {
   for (const auto& r : ops.remove) h.remove(r);
   for (const auto& [k, v] : ops.set) h.set(k, v);

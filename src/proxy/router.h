@@ -60,6 +60,10 @@ std::string findTarget(const ProxyConfig& config, const RequestSource& from,
 // An endpoint for the next attempt (nullptr: none healthy), preferring ones not yet `tried`.
 const Endpoint* pickEndpoint(Worker& w, const Target& t, const http1::Head& req, uint32_t srcIp,
                              const std::set<const Endpoint*>& tried);
+// Whether the AuthorizationPolicies of `dest`'s workload let `req` from `srcIp` through (`req`
+// null: a TCP connection).
+bool authorized(const ProxyConfig& config, uint32_t srcIp, const Endpoint& dest,
+                const http1::Head* req);
 // Counts an answer (status) or a failure against the endpoint; may eject it.
 void recordOutcome(Worker& w, const Target& t, const Endpoint& e, int status, bool failure);
 

@@ -9,11 +9,7 @@ namespace podium::proxy {
 
 namespace {
 
-const Json& at(const Json& obj, std::initializer_list<std::string_view> path) {
-  static const Json kNull;
-  const Json* v = json::find(obj, path);
-  return v ? *v : kNull;
-}
+using json::at;
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

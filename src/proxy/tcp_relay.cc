@@ -63,14 +63,8 @@ void TcpRelay::connectNext() {
   }
   while (next_ < candidates_.size()) {
     const Endpoint& e = candidates_[next_++];
-    up_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(up_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(e.ip);
-    a.sin_port = htons(e.port);
-    if (connect(up_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 || errno == EINPROGRESS) {
+    up_ = connectTcp(e.ip, e.port);
+    if (up_ >= 0) {
       worker_.loop().add(up_, kEvents, &upSide_);
       connectTimer_ = worker_.loop().after(kConnectTimeoutMs, [this] {
         connectTimer_ = 0;
@@ -78,8 +72,6 @@ void TcpRelay::connectNext() {
       });
       return;
     }
-    close(up_);
-    up_ = -1;
   }
   labels_.responseFlags = candidates_.empty() ? "UH" : "UF";
   finish();

@@ -12,11 +12,7 @@ namespace podium::proxy {
 
 namespace {
 
-const Json& at(const Json& obj, std::initializer_list<std::string_view> path) {
-  static const Json kNull;
-  const Json* p = json::find(obj, path);
-  return p ? *p : kNull;
-}
+using json::at;
 
 std::string opensslError() {
   unsigned long e = ERR_get_error();

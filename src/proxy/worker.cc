@@ -14,11 +14,28 @@
 #include "http_conn.h"
 #include "podium/common/log.h"
 #include "podium/dns/message.h"
+#include "router.h"
 #include "tcp_relay.h"
 
 namespace podium::proxy {
 
 void setNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+int connectTcp(uint32_t ip, uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(ip);
+  a.sin_port = htons(port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 int listenSocket(const std::string& address, uint16_t port, std::string* error) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -85,7 +102,7 @@ MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Servi
     l.sourceCanonicalRevision = labelOr(
         *src, {"service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"},
         "latest");
-    l.sourcePrincipal = "spiffe://" + config.domain() + "/ns/" + src->ns + "/sa/default";
+    l.sourcePrincipal = "spiffe://" + src->principal(config.domain());
   }
   if (svc) {
     l.destinationService = svc->fqdn(config.domain());
@@ -103,7 +120,7 @@ MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Servi
     l.destinationCanonicalRevision = labelOr(
         *dest, {"service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"},
         "latest");
-    l.destinationPrincipal = "spiffe://" + config.domain() + "/ns/" + dest->ns + "/sa/default";
+    l.destinationPrincipal = "spiffe://" + dest->principal(config.domain());
   }
   return l;
 }
@@ -173,18 +190,8 @@ UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, Watcher* owner) {
 }
 
 UpstreamConn* Worker::connectTo(uint32_t ip, uint16_t port, Watcher* owner) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = connectTcp(ip, port);
   if (fd < 0) return nullptr;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(ip);
-  a.sin_port = htons(port);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
-    close(fd);
-    return nullptr;
-  }
   auto* c = new UpstreamConn(*this, key(ip, port), fd);
   c->owner = owner;
   if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
@@ -220,6 +227,73 @@ int Worker::detach(UpstreamConn* c) {
 void Worker::addListener(int fd, std::function<void(int fd, const sockaddr_in& peer)> onAccept) {
   listeners_.push_back(std::make_unique<Listener>(*this, fd, std::move(onAccept)));
 }
+
+// Istio's protocol sniffing for ports that declare no protocol: a client that opens with an
+// HTTP/1.x request line or HTTP/2's preface gets the HTTP side; one that sends anything else,
+// or nothing for a moment (server-first protocols), is relayed as TCP.
+class Worker::Sniffer : public Watcher, public Deletable {
+ public:
+  static void start(Worker& w, int fd, const sockaddr_in& peer,
+                    const std::shared_ptr<const ProxyConfig>& config, const Service* svc,
+                    const ServicePort* sp) {
+    auto* s = new Sniffer(w, fd, peer, config, svc, sp);
+    if (!w.loop_.add(fd, EPOLLIN | EPOLLRDHUP, s)) {
+      close(fd);
+      delete s;
+      return;
+    }
+    s->timer_ = w.loop_.after(kDetectionTimeoutMs, [s] {
+      s->timer_ = 0;
+      s->decide(false);
+    });
+    s->onEvents(EPOLLIN);
+  }
+  void onEvents(uint32_t events) override {
+    if (done_) return;
+    char buf[24];
+    ssize_t n = recv(fd_, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) return decide(false);  // closed or failed: the relay sees it too
+    std::string_view seen(buf, static_cast<size_t>(n));
+    static constexpr std::string_view kMethods[] = {"GET ",   "POST ",         "PUT ",   "DELETE ",
+                                                    "HEAD ",  "OPTIONS ",      "PATCH ", "CONNECT ",
+                                                    "TRACE ", "PRI * HTTP/2.0"};
+    bool undecided = false;
+    for (std::string_view m : kMethods) {
+      if (seen.size() >= m.size() ? seen.substr(0, m.size()) == m
+                                  : m.substr(0, seen.size()) == seen) {
+        if (seen.size() >= m.size()) return decide(true);
+        undecided = true;  // a prefix of a method: wait for more
+      }
+    }
+    if (!undecided || (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) decide(false);
+  }
+
+ private:
+  static constexpr int64_t kDetectionTimeoutMs = 100;
+  Sniffer(Worker& w, int fd, const sockaddr_in& peer, std::shared_ptr<const ProxyConfig> config,
+          const Service* svc, const ServicePort* sp)
+      : worker_(w), fd_(fd), peer_(peer), config_(std::move(config)), svc_(svc), sp_(sp) {}
+  void decide(bool http) {
+    if (done_) return;
+    done_ = true;
+    if (timer_) worker_.loop_.cancel(timer_);
+    worker_.loop_.remove(fd_);
+    worker_.loop_.destroyLater(this);
+    if (http)
+      startHttpConnection(worker_, fd_, config_, svc_, sp_, ntohl(peer_.sin_addr.s_addr));
+    else
+      worker_.relayTcp(fd_, ntohl(peer_.sin_addr.s_addr), config_, svc_, sp_);
+  }
+  Worker& worker_;
+  int fd_;
+  sockaddr_in peer_;
+  std::shared_ptr<const ProxyConfig> config_;  // keeps svc_ and sp_ alive
+  const Service* svc_;
+  const ServicePort* sp_;
+  uint64_t timer_ = 0;
+  bool done_ = false;
+};
 
 void Worker::addServicePort(int fd, uint16_t hostPort) {
   loop_.post([this, fd, hostPort] {
@@ -297,10 +371,19 @@ void Worker::serve(int fd, const sockaddr_in& peer,
                    const std::shared_ptr<const ProxyConfig>& config, const Service* svc,
                    const ServicePort* sp) {
   uint32_t srcIp = ntohl(peer.sin_addr.s_addr);
+  if (sp->protocol == Protocol::Auto) {
+    Sniffer::start(*this, fd, peer, config, svc, sp);
+    return;
+  }
   if (sp->protocol != Protocol::Tcp) {
     startHttpConnection(*this, fd, config, svc, sp, srcIp);
     return;
   }
+  relayTcp(fd, srcIp, config, svc, sp);
+}
+
+void Worker::relayTcp(int fd, uint32_t srcIp, const std::shared_ptr<const ProxyConfig>& config,
+                      const Service* svc, const ServicePort* sp) {
   // Ready endpoints, starting at this worker's round-robin position.
   std::vector<Endpoint> ready;
   for (const auto& e : sp->endpoints)
@@ -309,6 +392,10 @@ void Worker::serve(int fd, const sockaddr_in& peer,
     size_t start =
         nextIndex(svc->ns + "/" + svc->name + ":" + std::to_string(sp->port)) % ready.size();
     std::rotate(ready.begin(), ready.begin() + static_cast<long>(start), ready.end());
+  }
+  if (!ready.empty() && !authorized(*config, srcIp, ready[0], nullptr)) {
+    close(fd);  // Istio's L4 denial: the connection is refused
+    return;
   }
   MetricLabels labels = labelsFor(*config, srcIp, svc, ready.empty() ? nullptr : &ready[0]);
   labels.requestProtocol = "tcp";

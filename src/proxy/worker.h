@@ -96,6 +96,9 @@ class Worker {
   void accepted(int fd, const sockaddr_in& peer);
   void serve(int fd, const sockaddr_in& peer, const std::shared_ptr<const ProxyConfig>& config,
              const Service* svc, const ServicePort* sp);
+  void relayTcp(int fd, uint32_t srcIp, const std::shared_ptr<const ProxyConfig>& config,
+                const Service* svc, const ServicePort* sp);
+  class Sniffer;
   friend struct UpstreamConn;
   ProxyState& state_;
   EventLoop loop_;
@@ -111,6 +114,8 @@ class Worker {
 // Opens a listening socket with SO_REUSEPORT (non-blocking); port 0 picks one.
 int listenSocket(const std::string& address, uint16_t port, std::string* error);
 uint16_t localPort(int fd);
+// A non-blocking TCP connection (TCP_NODELAY) to ip:port under way; -1 if it failed at once.
+int connectTcp(uint32_t ip, uint16_t port);
 void setNonBlocking(int fd);
 
 }  // namespace podium::proxy

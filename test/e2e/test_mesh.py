@@ -480,6 +480,89 @@ class MeshTest(NodeTestCase):
         self.assertTrue(any('grpc_response_status="0"' in l and 'destination_version="v2"' in l for l in grpc_lines), grpc_lines)
         self.assertTrue(any('grpc_response_status="14"' in l and 'response_flags="FI"' in l for l in grpc_lines), grpc_lines)
 
+    def test_q_route_actions_pipelining_and_chunked_bodies(self):
+        self.addCleanup(self.restore_seed_route)
+        self.set_route([
+            {"match": [{"uri": {"exact": "/healthz"}}], "directResponse": {"status": 299, "body": {"string": "fine\n"}}},
+            {"match": [{"uri": {"prefix": "/old"}}], "redirect": {"uri": "/new", "redirectCode": 308}},
+            {"match": [{"uri": {"prefix": "/api"}}], "rewrite": {"uri": "/"},
+             "headers": {"response": {"set": {"x-route": "api"}, "remove": ["x-envoy-upstream-service-time"]}},
+             "route": [{"destination": {"host": "golang-app-service", "subset": "v1"}}]},
+            {"route": [{"destination": {"host": "golang-app-service", "subset": "v1"}}]}])
+        time.sleep(1.0)
+        c = http.client.HTTPConnection("127.0.0.1", self.server.ingress_port, timeout=10)
+        self.addCleanup(c.close)
+
+        def get(path):
+            c.request("GET", path, headers={"Host": HOST})
+            r = c.getresponse()
+            return r.status, r.read().decode(), r
+        status, body, _ = get("/healthz")
+        self.assertEqual((status, body), (299, "fine\n"))
+        status, _, r = get("/old/x")
+        self.assertEqual((status, r.getheader("location")), (308, "http://%s/new" % HOST))
+        status, body, r = get("/api/v1")
+        self.assertEqual(status, 200)
+        self.assertTrue(body.startswith("Hello World! Running version: v1.0.0"), body)
+        self.assertEqual(r.getheader("x-route"), "api")
+        self.assertIsNone(r.getheader("x-envoy-upstream-service-time"))
+        # Three pipelined requests in one write, one with a chunked body: three answers in order.
+        reqs = (b"GET /healthz HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n\r\n"
+                b"POST / HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5\r\nhello\r\n0\r\n\r\n"
+                b"GET /old HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nConnection: close\r\n\r\n")
+        out = self.raw(reqs, read_timeout=10)
+        codes = re.findall(rb"HTTP/1.1 (\d+) ", out)
+        self.assertEqual(codes, [b"299", b"200", b"308"], out[:500])
+
+    # --- AuthorizationPolicy -------------------------------------------------------------------
+    def test_p_authorization_policy(self):
+        ns = "my-apps"
+        self.kubectl("create", "serviceaccount", "frontend", "-n", ns)
+        self.addCleanup(lambda: self.kubectl("delete", "serviceaccount", "frontend", "-n", ns, check=False))
+        for name, sa in (("frontend", "frontend"), ("other", "default")):
+            self.run_busybox(ns, name, "sleep", "3600", extra=("--overrides", json.dumps(
+                {"apiVersion": "v1", "spec": {"serviceAccountName": sa}})))
+            self.addCleanup(lambda n=name: self.kubectl("delete", "pod", n, "-n", ns, "--wait=false", check=False))
+        for name in ("frontend", "other"):
+            wait_for(lambda n=name: (lambda p: p and is_ready(p))(self.pod(ns, n)), 30, 0.1, name)
+
+        def call(pod, method="GET", path="/"):
+            args = ["exec", "-n", ns, pod, "--", "wget", "-S", "-q", "-O-"]
+            if method == "POST":
+                args.append("--post-data=x")
+            p = self.kubectl(*args, "http://golang-app-service" + path, check=False)
+            m = re.search(r"HTTP/1.1 (\d+)", p.stderr + p.stdout)
+            return int(m.group(1)) if m else p.stderr
+        self.assertEqual(call("other"), 200)
+        policies = [
+            {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+             "metadata": {"name": "only-frontend", "namespace": ns},
+             "spec": {"selector": {"matchLabels": {"app": "golang-app"}}, "action": "ALLOW",
+                      "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/my-apps/sa/frontend"]}}]}]}},
+            {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+             "metadata": {"name": "no-admin-post", "namespace": ns},
+             "spec": {"selector": {"matchLabels": {"app": "golang-app"}}, "action": "DENY",
+                      "rules": [{"to": [{"operation": {"methods": ["POST"], "paths": ["/admin"]}}]}]}}]
+        self.kubectl("apply", "-f", "-", input=json.dumps(policies[0]))
+        self.addCleanup(lambda: self.kubectl("delete", "authorizationpolicy", "only-frontend", "no-admin-post",
+                                             "-n", ns, "--ignore-not-found", check=False))
+        wait_for(lambda: call("other") == 403, 10, 0.2, "the ALLOW policy to apply")
+        self.assertEqual(call("frontend"), 200)
+        out = self.kubectl("exec", "-n", ns, "other", "--", "wget", "-q", "-O-", "http://golang-app-service/",
+                           check=False)
+        self.assertNotEqual(out.returncode, 0)
+        # The DENY on POST /admin overrides the ALLOW for the frontend; GET /admin still passes.
+        self.kubectl("apply", "-f", "-", input=json.dumps(policies[1]))
+        wait_for(lambda: call("frontend", "POST", "/admin") == 403, 10, 0.2, "the DENY policy to apply")
+        self.assertEqual(call("frontend", "GET", "/admin"), 200)
+        self.assertEqual(call("frontend", "POST", "/other"), 200)
+        # The answer is Envoy's, and the metrics name the frontend's identity.
+        body = self.kubectl("exec", "-n", ns, "other", "--", "sh", "-c",
+                            "wget -q -O- http://golang-app-service/ 2>&1; true").stdout
+        self.assertIn("403", body)
+        self.assertIn('source_principal="spiffe://cluster.local/ns/my-apps/sa/frontend"', self.metrics())
+
     # --- Services served on the node: NodePort and LoadBalancer --------------------------------
     def expose(self, name, spec):
         svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "my-apps"},

@@ -50,6 +50,7 @@ inline const Resource kIngresses{"networking.k8s.io", "v1", "ingresses"};
 inline const Resource kVirtualServices{"networking.istio.io", "v1", "virtualservices"};
 inline const Resource kDestinationRules{"networking.istio.io", "v1", "destinationrules"};
 inline const Resource kGateways{"networking.istio.io", "v1", "gateways"};
+inline const Resource kAuthorizationPolicies{"security.istio.io", "v1", "authorizationpolicies"};
 }  // namespace resources
 
 struct ListOptions {

@@ -55,6 +55,8 @@ bool boolean(const Json& obj, std::string_view key, bool dflt = false);
 
 // Returns the value at a dotted path of object keys, or nullptr.
 const Json* find(const Json& value, std::initializer_list<std::string_view> path);
+// The value at a path of object keys, or a null value (never throws, never inserts).
+const Json& at(const Json& value, std::initializer_list<std::string_view> path);
 // String at path or empty.
 std::string getString(const Json& value, std::initializer_list<std::string_view> path);
 
