@@ -11,6 +11,7 @@
 #include <iostream>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "http_conn.h"
 #include "podium/common/log.h"
@@ -28,10 +29,30 @@ class ProxyImpl : public Proxy {
 
   Expected<void, std::string> start() {
     std::string err;
-    int workers = std::max(1, opts_.workers);
-    uint16_t capture = opts_.capturePort, ingress = opts_.ingressHttpPort,
-             ingressTls = opts_.ingressHttpsPort;
-    if (ingressTls) {
+    size_t workers = static_cast<size_t>(std::max(1, opts_.workers));
+    // One listener per worker (SO_REUSEPORT). An ingress port something else holds is logged
+    // and left off: the node and its mesh still run, as a cluster does when its ingress
+    // controller cannot bind.
+    auto openAll = [&](uint16_t port, const char* what) {
+      std::vector<int> fds;
+      for (size_t i = 0; i < workers; ++i) {
+        int fd = listenSocket(opts_.address, port, &err);
+        if (fd < 0) {
+          for (int f : fds) close(f);
+          PODIUM_LOG(Error) << "proxy: no " << what << " listener: " << err;
+          return std::vector<int>{};
+        }
+        port = localPort(fd);
+        fds.push_back(fd);
+      }
+      return fds;
+    };
+    std::vector<int> http =
+        opts_.ingressHttpPort ? openAll(opts_.ingressHttpPort, "ingress HTTP") : std::vector<int>{};
+    std::vector<int> https = opts_.ingressHttpsPort
+                                 ? openAll(opts_.ingressHttpsPort, "ingress HTTPS")
+                                 : std::vector<int>{};
+    if (!https.empty()) {
       front_ = newFrontContext(
           [](void* self) {
             auto config = static_cast<ProxyImpl*>(self)->state_.config();
@@ -40,37 +61,31 @@ class ProxyImpl : public Proxy {
           this);
       if (!front_) return Unexpected(std::string("TLS context: out of memory"));
     }
-    for (int i = 0; i < workers; ++i) {
+    uint16_t capture = opts_.capturePort;
+    for (size_t i = 0; i < workers; ++i) {
       int fd = listenSocket(opts_.address, capture, &err);
       if (fd < 0) return Unexpected("capture listener: " + err);
       capture = localPort(fd);
       auto w = std::make_unique<Worker>(state_, fd);
-      if (opts_.ingressHttpPort != 0) {
-        int ifd = listenSocket(opts_.address, ingress, &err);
-        if (ifd < 0) return Unexpected("ingress listener: " + err);
-        ingress = localPort(ifd);
-        Worker* wp = w.get();
-        uint16_t port = ingress;
-        w->addListener(ifd, [wp, port](int fd, const sockaddr_in& peer) {
-          startIngressConnection(*wp, fd, port, ntohl(peer.sin_addr.s_addr));
+      Worker* wp = w.get();
+      if (!http.empty()) {
+        uint16_t port = localPort(http[i]);
+        w->addListener(http[i], [wp, port](int c, const sockaddr_in& peer) {
+          startIngressConnection(*wp, c, port, ntohl(peer.sin_addr.s_addr));
         });
       }
-      if (ingressTls) {
-        int tfd = listenSocket(opts_.address, ingressTls, &err);
-        if (tfd < 0) return Unexpected("ingress HTTPS listener: " + err);
-        ingressTls = localPort(tfd);
-        Worker* wp = w.get();
-        uint16_t port = ingressTls;
+      if (!https.empty()) {
+        uint16_t port = localPort(https[i]);
         SSL_CTX* front = front_;
-        w->addListener(tfd, [wp, port, front](int fd, const sockaddr_in& peer) {
-          startIngressConnection(*wp, fd, port, ntohl(peer.sin_addr.s_addr), front);
+        w->addListener(https[i], [wp, port, front](int c, const sockaddr_in& peer) {
+          startIngressConnection(*wp, c, port, ntohl(peer.sin_addr.s_addr), front);
         });
       }
       workers_.push_back(std::move(w));
     }
+    ingressPort_ = http.empty() ? 0 : localPort(http[0]);
+    ingressTlsPort_ = https.empty() ? 0 : localPort(https[0]);
     capturePort_ = capture;
-    ingressPort_ = opts_.ingressHttpPort ? ingress : 0;
-    ingressTlsPort_ = opts_.ingressHttpsPort ? ingressTls : 0;
     metricsFd_ = listenSocket(opts_.address, opts_.metricsPort, &err);
     if (metricsFd_ < 0) return Unexpected("metrics listener: " + err);
     metricsPort_ = localPort(metricsFd_);
@@ -271,13 +286,15 @@ int proxyCommand(const std::vector<std::string>& args) {
   if (!portFile.empty()) {
     Json ports = {{"capture", (*proxy)->capturePort()},
                   {"metrics", (*proxy)->metricsPort()},
-                  {"ingressHttp", (*proxy)->ingressHttpPort()}};
+                  {"ingressHttp", (*proxy)->ingressHttpPort()},
+                  {"ingressHttps", (*proxy)->ingressHttpsPort()}};
     std::string tmp = portFile + ".tmp";
     std::ofstream(tmp) << ports.dump() << "\n";
     std::rename(tmp.c_str(), portFile.c_str());
   }
   PODIUM_LOG(Info) << "proxy listening: capture " << (*proxy)->capturePort() << ", metrics "
-                   << (*proxy)->metricsPort() << ", ingress " << (*proxy)->ingressHttpPort();
+                   << (*proxy)->metricsPort() << ", ingress " << (*proxy)->ingressHttpPort() << "/"
+                   << (*proxy)->ingressHttpsPort();
   // Snapshots, one per line, until the agent goes away.
   std::string line;
   while (std::getline(std::cin, line)) {

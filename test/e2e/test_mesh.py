@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from podium_e2e import ROOT, SEED, NodeTestCase, free_port, is_ready, wait_for
+from podium_e2e import PODIUM, ROOT, SEED, NodeTestCase, free_port, is_ready, wait_for
 
 CANARY = os.path.join(SEED, "canary")
 HOST = "golang-app.example.com"
@@ -514,6 +514,28 @@ class MeshTest(NodeTestCase):
         out = self.raw(reqs, read_timeout=10)
         codes = re.findall(rb"HTTP/1.1 (\d+) ", out)
         self.assertEqual(codes, [b"299", b"200", b"308"], out[:500])
+
+    def test_r_proxy_runs_when_its_ingress_port_is_taken(self):
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        self.addCleanup(taken.close)
+        d = tempfile.mkdtemp(prefix="podium-proxy-")
+        self.addCleanup(shutil.rmtree, d, True)
+        port_file = os.path.join(d, "ports.json")
+        p = subprocess.Popen([PODIUM, "proxy", "--address", "127.0.0.1", "--capture-port", "0", "--metrics-port", "0",
+                              "--ingress-http-port", str(taken.getsockname()[1]), "--port-file", port_file],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(lambda: os.path.exists(port_file), 10, 0.05, "the proxy's port file")
+            with open(port_file) as f:
+                ports = json.load(f)
+            self.assertEqual((ports["ingressHttp"], ports["ingressHttps"]), (0, 0))
+            self.assertGreater(ports["capture"], 0)
+        finally:
+            out = p.communicate(input="", timeout=10)[0]  # the proxy ends with its input
+        self.assertEqual(p.returncode, 0, out)
+        self.assertIn("no ingress HTTP listener", out)
 
     # --- AuthorizationPolicy -------------------------------------------------------------------
     def test_p_authorization_policy(self):
