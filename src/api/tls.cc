@@ -76,7 +76,7 @@ bool addExt(X509* cert, X509* issuer, int nid, const std::string& value) {
 }
 
 X509Ptr newCert(EVP_PKEY* key, const std::string& cn, const std::vector<std::string>& orgs,
-                int validDays) {
+                int validDays, int64_t validSeconds = 0) {
   X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
@@ -85,15 +85,19 @@ X509Ptr newCert(EVP_PKEY* key, const std::string& cn, const std::vector<std::str
   BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
   BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
   BN_free(bn);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);  // tolerate small clock skew
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(validDays) * 86400);
+  // Tolerate small clock skew; a short-lived certificate only a minute of it.
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), validSeconds ? -60 : -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), validSeconds
+                                                      ? static_cast<long>(validSeconds)
+                                                      : static_cast<long>(validDays) * 86400);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
   for (const auto& o : orgs)
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
                                reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  if (!cn.empty())  // workload certificates carry their identity in the SAN only
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   return cert;
 }
 
@@ -113,13 +117,15 @@ Expected<KeyPair, std::string> generateCa(const std::string& commonName, int val
   return KeyPair{certPem(cert.get()), keyPem(key.get())};
 }
 
-Expected<KeyPair, std::string> issue(const KeyPair& ca, const CertRequest& req) {
+namespace {
+
+// A certificate for `key` (its public half) with the names and uses of `req`, signed by `ca`.
+Expected<std::string, std::string> certify(const KeyPair& ca, EVP_PKEY* key,
+                                           const CertRequest& req) {
   X509Ptr caCert = parseCert(ca.certPem);
   PkeyPtr caKey = parseKey(ca.keyPem);
   if (!caCert || !caKey) return Unexpected(std::string("unreadable CA certificate or key"));
-  PkeyPtr key = newKey();
-  if (!key) return Unexpected(sslError("generate key"));
-  X509Ptr cert = newCert(key.get(), req.commonName, req.organizations, req.validDays);
+  X509Ptr cert = newCert(key, req.commonName, req.organizations, req.validDays, req.validSeconds);
   X509_set_issuer_name(cert.get(), X509_get_subject_name(caCert.get()));
   std::string eku;
   if (req.serverAuth) eku = "serverAuth";
@@ -128,16 +134,57 @@ Expected<KeyPair, std::string> issue(const KeyPair& ca, const CertRequest& req) 
   for (const auto& d : req.dnsNames) san += (san.empty() ? "" : ",") + std::string("DNS:") + d;
   for (const auto& ip : req.ipAddresses) san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
   for (const auto& u : req.uris) san += (san.empty() ? "" : ",") + std::string("URI:") + u;
-  bool ok = addExt(cert.get(), caCert.get(), NID_basic_constraints, "critical,CA:FALSE") &&
+  bool ok = addExt(cert.get(), caCert.get(), NID_basic_constraints,
+                   req.isCa ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE") &&
             addExt(cert.get(), caCert.get(), NID_key_usage,
-                   "critical,digitalSignature,keyEncipherment") &&
+                   req.isCa ? "critical,keyCertSign,cRLSign,digitalSignature"
+                            : "critical,digitalSignature,keyEncipherment") &&
+            (!req.isCa || addExt(cert.get(), cert.get(), NID_subject_key_identifier, "hash")) &&
             addExt(cert.get(), caCert.get(), NID_authority_key_identifier, "keyid:always") &&
             (eku.empty() || addExt(cert.get(), caCert.get(), NID_ext_key_usage, eku)) &&
             (san.empty() || addExt(cert.get(), caCert.get(), NID_subject_alt_name, san));
   if (!ok) return Unexpected(sslError("certificate extensions"));
   if (!X509_sign(cert.get(), caKey.get(), EVP_sha256()))
     return Unexpected(sslError("sign certificate"));
-  return KeyPair{certPem(cert.get()), keyPem(key.get())};
+  return certPem(cert.get());
+}
+
+}  // namespace
+
+Expected<KeyPair, std::string> issue(const KeyPair& ca, const CertRequest& req) {
+  PkeyPtr key = newKey();
+  if (!key) return Unexpected(sslError("generate key"));
+  auto cert = certify(ca, key.get(), req);
+  if (!cert) return Unexpected(cert.error());
+  return KeyPair{*cert, keyPem(key.get())};
+}
+
+Expected<std::string, std::string> signCsr(const KeyPair& ca, const std::string& csrPem,
+                                           const CertRequest& req) {
+  BioPtr bio(BIO_new_mem_buf(csrPem.data(), static_cast<int>(csrPem.size())));
+  std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>> csr(
+      PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (!csr) return ERR_clear_error(), Unexpected(std::string("not a PEM certificate request"));
+  EVP_PKEY* key = X509_REQ_get0_pubkey(csr.get());
+  if (!key || X509_REQ_verify(csr.get(), key) != 1)
+    return ERR_clear_error(), Unexpected(std::string("the request's signature does not verify"));
+  int bits = EVP_PKEY_get_bits(key);
+  bool ec = EVP_PKEY_is_a(key, "EC"), rsa = EVP_PKEY_is_a(key, "RSA");
+  if ((!ec && !rsa) || (rsa && bits < 2048) || (ec && bits < 256))
+    return Unexpected(std::string("the request's key must be ECDSA P-256 or better, or RSA 2048+"));
+  return certify(ca, key, req);
+}
+
+Expected<KeyPair, std::string> newKeyAndCsr() {
+  PkeyPtr key = newKey();
+  if (!key) return Unexpected(sslError("generate key"));
+  std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>> csr(X509_REQ_new());
+  X509_REQ_set_version(csr.get(), 0);
+  X509_REQ_set_pubkey(csr.get(), key.get());
+  if (!X509_REQ_sign(csr.get(), key.get(), EVP_sha256())) return Unexpected(sslError("sign CSR"));
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509_REQ(bio.get(), csr.get());
+  return KeyPair{bioString(bio.get()), keyPem(key.get())};
 }
 
 Expected<std::string, std::string> readFile(const std::string& path) {

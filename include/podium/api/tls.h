@@ -3,6 +3,7 @@
 // Certificates for the cluster: a CA, serving certificates and client certificates, generated
 // with OpenSSL (ECDSA P-256, SHA-256) and stored as PEM.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct CertRequest {
   bool serverAuth = false;
   bool clientAuth = false;
   int validDays = 365;
+  int64_t validSeconds = 0;  // when set, instead of validDays (short-lived workload certificates)
+  bool isCa = false;         // an intermediate CA (signs leaves only: pathlen 0)
   // SPIFFE and other URIs (mesh identities).
   std::vector<std::string> uris;
 };
@@ -31,6 +34,12 @@ struct CertRequest {
 Expected<KeyPair, std::string> generateCa(const std::string& commonName, int validDays);
 // A certificate for `request`, signed by `ca`.
 Expected<KeyPair, std::string> issue(const KeyPair& ca, const CertRequest& request);
+// A certificate for the public key of a PEM certificate signing request (whose own signature
+// must verify), with the names and uses of `request` (the CSR's asked-for names are ignored).
+Expected<std::string, std::string> signCsr(const KeyPair& ca, const std::string& csrPem,
+                                           const CertRequest& request);
+// A fresh ECDSA P-256 key and a CSR for it (no names: the signer decides them).
+Expected<KeyPair, std::string> newKeyAndCsr();  // certPem holds the CSR
 
 // The cluster's PKI in a directory: ca.crt/ca.key, server.crt/server.key (for the API's host
 // names and addresses), admin.crt/admin.key (CN=podium-admin, O=system:masters). Missing files
