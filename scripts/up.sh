@@ -35,10 +35,31 @@ kubectl get pods -n my-apps -o wide
 for ip in $(kubectl get pods -n my-apps -l app=golang-app -o jsonpath='{.items[*].status.podIP}'); do
   echo "curl http://$ip:8080/ -> $(curl -s -m 2 "http://$ip:8080/")"
 done
+
+# The seed's canary: v1 and v2 Deployments, their DestinationRule and Gateway, and the seed's
+# VirtualService (90 % v1, 10 % v2) served by the node's ingress port.
+./build/podium image build -t my-docker-hub/golang-app:v2.0.0 --registry "$REGISTRY" --data-dir "$DATA_DIR" \
+  examples/hello
+kubectl apply -f examples/hello/manifests/canary/
+kubectl apply -n my-apps -f examples/hello/manifests/virtual-service.yaml
+kubectl rollout status -n my-apps deployment/golang-app-v1 --timeout=120s
+kubectl rollout status -n my-apps deployment/golang-app-v2 --timeout=120s
+INGRESS_PORT=80
+for arg in "$@"; do case "$arg" in --ingress-http-port=*) INGRESS_PORT=${arg#*=} ;; esac; done
+for _ in $(seq 50); do
+  curl -s -m 1 -o /dev/null -H 'Host: golang-app.example.com' "http://127.0.0.1:$INGRESS_PORT/" && break
+  sleep 0.2
+done
+echo "100 requests through the gateway (Host: golang-app.example.com, port $INGRESS_PORT):"
+for _ in $(seq 100); do
+  curl -s -m 2 -H 'Host: golang-app.example.com' "http://127.0.0.1:$INGRESS_PORT/"
+done | sort | uniq -c
 cat <<EOT
 
 Podium is running (Ctrl-C stops it and everything it started). In another shell:
   export KUBECONFIG=$KUBECONFIG
   kubectl get pods -n my-apps
+  curl -H 'Host: golang-app.example.com' http://127.0.0.1:$INGRESS_PORT/
+  kubectl edit virtualservice -n my-apps golang-app-route   # change the weights
 EOT
 wait $server
