@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -78,9 +80,10 @@ std::vector<nghttp2_nv> nvs(const Headers& h) {
 
 class Session : public Watcher, public Deletable {
  public:
-  Session(Worker& w, int fd) : worker_(w), fd_(fd) {}
+  Session(Worker& w, int fd, SSL* ssl = nullptr) : worker_(w), fd_(fd), ssl_(ssl) {}
   ~Session() override {
     if (session_) nghttp2_session_del(session_);
+    if (ssl_) SSL_free(ssl_);
     if (fd_ >= 0) ::close(fd_);
   }
   void markDirty() {
@@ -108,7 +111,7 @@ class Session : public Watcher, public Deletable {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       char buf[65536];
       for (;;) {
-        ssize_t n = read(fd_, buf, sizeof buf);
+        ssize_t n = ssl_ ? tls(SSL_read(ssl_, buf, sizeof buf)) : read(fd_, buf, sizeof buf);
         if (n > 0) {
           if (!receive(buf, static_cast<size_t>(n))) break;
           continue;
@@ -155,7 +158,9 @@ class Session : public Watcher, public Deletable {
       out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
     while (!out_.empty()) {
-      ssize_t n = send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+      ssize_t n = ssl_ ? tls(SSL_write(ssl_, out_.data(),
+                                       static_cast<int>(std::min<size_t>(out_.size(), 1 << 20))))
+                       : send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
       if (n > 0) {
         out_.erase(0, static_cast<size_t>(n));
         continue;
@@ -170,8 +175,26 @@ class Session : public Watcher, public Deletable {
   }
   virtual bool connectedForWrite() const { return true; }
 
+  // An SSL_read/SSL_write result as read/send would give it (-1 with errno EAGAIN: retry).
+  ssize_t tls(int r) {
+    if (r > 0) return r;
+    switch (SSL_get_error(ssl_, r)) {
+      case SSL_ERROR_WANT_READ:
+      case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+      case SSL_ERROR_ZERO_RETURN:
+        return 0;
+      default:
+        ERR_clear_error();
+        errno = ECONNRESET;
+        return -1;
+    }
+  }
+
   Worker& worker_;
   int fd_;
+  SSL* ssl_ = nullptr;  // the HTTPS ingress listener's TLS session (ALPN h2)
   nghttp2_session* session_ = nullptr;
   std::string out_;
   bool dirty_ = false;
@@ -238,7 +261,8 @@ class Upstream : public Session {
 
 class Downstream : public Session {
  public:
-  Downstream(Worker& w, int fd, RequestSource from) : Session(w, fd), from_(std::move(from)) {}
+  Downstream(Worker& w, int fd, SSL* ssl, RequestSource from)
+      : Session(w, fd, ssl), from_(std::move(from)) {}
   bool start(const std::string& received);
   void respond(Stream* st);  // the upstream's response head is in st
   void localReply(Stream* st, int status, const std::string& body, const std::string& flags,
@@ -697,8 +721,9 @@ ssize_t Upstream::readBody(nghttp2_session*, int32_t, uint8_t* buf, size_t len, 
 
 }  // namespace
 
-void startH2Connection(Worker& worker, int fd, std::string received, const RequestSource& from) {
-  auto* d = new Downstream(worker, fd, from);
+void startH2Connection(Worker& worker, int fd, SSL* ssl, std::string received,
+                       const RequestSource& from) {
+  auto* d = new Downstream(worker, fd, ssl, from);
   if (!d->start(received)) {
     delete d;  // closes fd
     return;

@@ -9,6 +9,8 @@
 // calls are trailers-only responses with the gRPC status Envoy maps them to. Each stream is
 // counted in Istio's metrics (request_protocol grpc or http, grpc_response_status).
 
+#include <openssl/ssl.h>
+
 #include <string>
 
 #include "router.h"
@@ -20,7 +22,8 @@ namespace podium::proxy {
 inline constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 // Takes over `fd` (non-blocking, not registered with the loop) whose first bytes, already read,
-// are `received`.
-void startH2Connection(Worker& worker, int fd, std::string received, const RequestSource& from);
+// are `received`; with `ssl`, a TLS session whose handshake chose h2 by ALPN (taken over too).
+void startH2Connection(Worker& worker, int fd, SSL* ssl, std::string received,
+                       const RequestSource& from);
 
 }  // namespace podium::proxy

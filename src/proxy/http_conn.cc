@@ -402,7 +402,7 @@ void Conn::process() {
   while (!closed_) {
     if (state_ == State::ReadHead) {
       if (in_.empty()) return;
-      if (!ssl_ && !servedAny_ && in_[0] == 'P') {
+      if (!servedAny_ && in_[0] == 'P') {
         // HTTP/2 with prior knowledge (h2c, gRPC): the connection goes to the HTTP/2 side.
         size_t n = std::min(in_.size(), kH2Preface.size());
         if (in_.compare(0, n, kH2Preface.substr(0, n)) == 0) {
@@ -565,8 +565,10 @@ void Conn::handOffToH2() {
   worker_.loop().remove(fd_);
   int fd = fd_;
   fd_ = -1;
+  SSL* ssl = ssl_;  // goes with the connection
+  ssl_ = nullptr;
   worker_.loop().destroyLater(this);
-  startH2Connection(worker_, fd, std::move(in_), source());
+  startH2Connection(worker_, fd, ssl, std::move(in_), source());
 }
 
 void Conn::dispatch() {

@@ -23,12 +23,13 @@ std::string opensslError() {
   return buf;
 }
 
-// Only HTTP/1.1 is spoken on the HTTPS listener.
+// HTTP/2 when the client offers it (gRPC does), else HTTP/1.1.
 int selectAlpn(SSL*, const unsigned char** out, unsigned char* outLen, const unsigned char* in,
                unsigned int inLen, void*) {
-  static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  static const unsigned char kProtocols[] = {2,   'h', '2', 8,   'h', 't',
+                                             't', 'p', '/', '1', '.', '1'};
   unsigned char* chosen = nullptr;
-  if (SSL_select_next_proto(&chosen, outLen, kHttp11, sizeof kHttp11, in, inLen) !=
+  if (SSL_select_next_proto(&chosen, outLen, kProtocols, sizeof kProtocols, in, inLen) !=
       OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_NOACK;
   *out = chosen;

@@ -29,7 +29,13 @@ GRPC_HOST = "echo.example.com"
 GRPC_CLIENT = r"""
 import grpc, json, sys
 target, calls = sys.argv[1], json.loads(sys.argv[2])
-ch = grpc.insecure_channel(target, options=[("grpc.default_authority", "%s")])
+options = [("grpc.default_authority", "%s")]
+if len(sys.argv) > 3:  # TLS, trusting the test's CA, for the gateway's host name
+    with open(sys.argv[3], "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    ch = grpc.secure_channel(target, creds, options=options + [("grpc.ssl_target_name_override", "%s")])
+else:
+    ch = grpc.insecure_channel(target, options=options)
 out = []
 for method, kind, meta in calls:
     try:
@@ -40,7 +46,7 @@ for method, kind, meta in calls:
     except grpc.RpcError as e:
         out.append([str(e.code()), e.details()])
 print(json.dumps(out))
-""" % GRPC_HOST
+""" % (GRPC_HOST, GRPC_HOST)
 # The images bookinfo.yaml names, and how the stand-in plays each.
 BOOKINFO_IMAGES = {
     "productpage-v1": {"ROLE": "productpage"},
@@ -402,9 +408,10 @@ class MeshTest(NodeTestCase):
         wait_for(mirrored, 10, 0.2, "200 shadowed requests counted for v2")
 
     # --- HTTP/2 and gRPC -----------------------------------------------------------------------
-    def grpc_calls(self, calls):
-        p = subprocess.run(["/usr/bin/python3", "-c", GRPC_CLIENT, "127.0.0.1:%d" % self.server.ingress_port,
-                            json.dumps(calls)], capture_output=True, text=True, timeout=60)
+    def grpc_calls(self, calls, ca_file=None):
+        port = self.server.ingress_tls_port if ca_file else self.server.ingress_port
+        p = subprocess.run(["/usr/bin/python3", "-c", GRPC_CLIENT, "127.0.0.1:%d" % port, json.dumps(calls)]
+                           + ([ca_file] if ca_file else []), capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         return json.loads(p.stdout)
 
@@ -473,6 +480,24 @@ class MeshTest(NodeTestCase):
             self.assertRegex(out, r"^v[12]:in-mesh grpc-status=0$")
             seen.add(out.split(":")[0])
         self.assertEqual(seen, {"v1", "v2"})
+        # gRPC over TLS: the Gateway's HTTPS server terminates it (ALPN h2), same routes.
+        d = tempfile.mkdtemp(prefix="podium-grpc-tls-")
+        self.addCleanup(shutil.rmtree, d, True)
+        ca = os.path.join(d, "ca")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key",
+                        "-out", ca + ".crt", "-days", "2", "-subj", "/CN=podium test CA"],
+                       check=True, capture_output=True)
+        self.tls_secret(d, "echo-cert", GRPC_HOST, ca)
+        gw = docs[2]
+        gw["spec"]["servers"].append({"port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                                      "hosts": [GRPC_HOST],
+                                      "tls": {"mode": "SIMPLE", "credentialName": "echo-cert"}})
+        self.kubectl("apply", "-f", "-", input=json.dumps(gw))
+        wait_for(lambda: self.grpc_calls([["/echo.Echo/Say", "unary", []]], ca + ".crt") == ["v1:m"], 20, 0.3,
+                 "gRPC over TLS via the gateway")
+        out = self.grpc_calls([["/echo.Echo/Say", "unary", [["x-user", "tester"]]],
+                               ["/echo.Echo/Stream", "stream", []]], ca + ".crt")
+        self.assertEqual(out, ["v2:m", ["v1:m:0", "v1:m:1", "v1:m:2"]])
         # Istio's metrics know the calls as gRPC, with their gRPC status.
         text = self.metrics()
         grpc_lines = [l for l in text.splitlines() if l.startswith("istio_requests_total{") and 'request_protocol="grpc"' in l]
