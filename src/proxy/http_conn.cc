@@ -112,6 +112,8 @@ class Shadow : public Watcher, public Deletable {
   Worker& worker_;
   int fd_ = -1;
   std::string out_, in_;
+  bool countedRequest_ = false;                            // in the cluster's requests in flight
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // expires with this connection
   std::string labels_;
   uint64_t reqBytes_;
   int status_ = 0;
@@ -221,6 +223,8 @@ class Conn : public Deletable {
   void upstreamResponseHead();
   void pumpUpstreamBody();
   void releaseUpstream(bool reuse);
+  void connectAttempt();  // a connection for the attempt, or a place among the pending
+  void overflow();
   // The rendered metric labels of a request to `dest`, kept while the same config, Service and
   // endpoint serve this connection's requests.
   const std::string& metricLabels(const Endpoint* dest) {
@@ -273,6 +277,8 @@ class Conn : public Deletable {
   std::string upstreamHost_ = "-";
   std::string originalPath_;
 
+  bool countedRequest_ = false;                            // in the cluster's requests in flight
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // expires with this connection
   std::string labels_;
   std::shared_ptr<const ProxyConfig> labelsConfig_;
   const Service* labelsService_ = nullptr;
@@ -662,10 +668,43 @@ void Conn::attempt() {
   upEof_ = false;
   upPaused_ = false;
   respChunks_ = http1::ChunkedScanner();
+  ClusterLoad& load = worker_.load(target_.cluster);
+  if (load.requests >= target_.policy->maxRequests) {
+    overflow();
+    return;
+  }
+  ++load.requests;
+  countedRequest_ = true;
+  connectAttempt();
+}
+
+void Conn::overflow() {
+  // Envoy's circuit breaker answer (response flag UO).
+  localReply(503,
+             "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+             "UO", false, {{"x-envoy-overloaded", "true"}});
+}
+
+void Conn::connectAttempt() {
+  if (closed_ || state_ != State::Upstream || !endpoint_ || upConn_) return;  // a stale wake-up
   upConn_ = worker_.takeIdle(endpoint_->ip, endpoint_->port, &up_);
   upReused_ = upConn_ != nullptr;
   upConnected_ = upReused_;
-  if (!upConn_) upConn_ = worker_.connectTo(endpoint_->ip, endpoint_->port, &up_);
+  if (!upConn_) {
+    // At the cluster's maxConnections a request waits for one (http1MaxPendingRequests), unless
+    // an idle connection to another of its endpoints can make room.
+    ClusterLoad& load = worker_.load(target_.cluster);
+    if (load.connections >= target_.policy->maxConnections &&
+        !worker_.closeIdleOf(target_.cluster)) {
+      if (static_cast<int>(load.pending.size()) >= target_.policy->maxPendingRequests) {
+        overflow();
+        return;
+      }
+      load.pending.emplace_back(alive_, [this] { connectAttempt(); });
+      return;
+    }
+    upConn_ = worker_.connectTo(endpoint_->ip, endpoint_->port, &up_, target_.cluster);
+  }
   if (!upConn_) {
     upstreamFailed("connection failure", true);
     return;
@@ -918,8 +957,14 @@ void Conn::releaseUpstream(bool reuse) {
   if (endpoint_) {
     --worker_.health(endpoint_->ip, endpoint_->port).active;
   }
+  if (countedRequest_) {
+    --worker_.load(target_.cluster).requests;
+    countedRequest_ = false;
+  }
   if (upConn_) {
-    if (reuse && endpoint_ && upIn_.empty())
+    int perConnection = target_.policy ? target_.policy->maxRequestsPerConnection : 0;
+    if (reuse && endpoint_ && upIn_.empty() &&
+        (perConnection <= 0 || ++upConn_->requests < perConnection))
       worker_.giveIdle(upConn_);
     else
       worker_.closeUpstream(upConn_);

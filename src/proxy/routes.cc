@@ -106,6 +106,8 @@ TrafficPolicy policy(const Json& p, const TrafficPolicy& base) {
   if (const Json* v = json::find(pool, {"http", "http1MaxPendingRequests"});
       v && v->is_number_integer())
     t.maxPendingRequests = static_cast<int>(std::max<int64_t>(1, v->get<int64_t>()));
+  if (const Json* v = json::find(pool, {"http", "http2MaxRequests"}); v && v->is_number_integer())
+    t.maxRequests = static_cast<int>(std::max<int64_t>(1, v->get<int64_t>()));
   if (const Json* v = json::find(pool, {"http", "maxRequestsPerConnection"});
       v && v->is_number_integer())
     t.maxRequestsPerConnection = static_cast<int>(v->get<int64_t>());

@@ -94,6 +94,7 @@ struct TrafficPolicy {
   int maxConnections = 1 << 30;
   int maxPendingRequests = 1 << 30;
   int maxRequestsPerConnection = 0;  // 0: unlimited
+  int maxRequests = 1 << 30;         // in flight at once (http2MaxRequests, Envoy's max_requests)
   int64_t connectTimeoutMs = 10000;
   // outlierDetection (Envoy's semantics; Istio's defaults when the block is present)
   bool outlier = false;

@@ -189,17 +189,45 @@ UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, Watcher* owner) {
   return nullptr;
 }
 
-UpstreamConn* Worker::connectTo(uint32_t ip, uint16_t port, Watcher* owner) {
+UpstreamConn* Worker::connectTo(uint32_t ip, uint16_t port, Watcher* owner,
+                                const std::string& cluster) {
   int fd = connectTcp(ip, port);
   if (fd < 0) return nullptr;
   auto* c = new UpstreamConn(*this, key(ip, port), fd);
   c->owner = owner;
+  c->cluster = cluster;
   if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
     close(fd);
     delete c;
     return nullptr;
   }
+  if (!cluster.empty()) ++loads_[cluster].connections;
   return c;
+}
+
+bool Worker::closeIdleOf(const std::string& cluster) {
+  for (auto& [k, list] : idle_)
+    for (auto it = list.begin(); it != list.end(); ++it)
+      if ((*it)->cluster == cluster) {
+        UpstreamConn* c = *it;
+        list.erase(it);
+        closeUpstream(c);
+        return true;
+      }
+  return false;
+}
+
+void Worker::wakePending(const std::string& cluster) {
+  auto it = loads_.find(cluster);
+  if (it == loads_.end()) return;
+  auto& pending = it->second.pending;
+  while (!pending.empty()) {
+    auto [token, resume] = std::move(pending.front());
+    pending.pop_front();
+    if (token.expired()) continue;
+    loop_.post(std::move(resume));  // after the caller's exchange is done with its connection
+    return;
+  }
 }
 
 void Worker::giveIdle(UpstreamConn* c) {
@@ -211,12 +239,18 @@ void Worker::giveIdle(UpstreamConn* c) {
   c->owner = nullptr;
   c->idleSinceMs = loop_.nowMs();
   list.push_back(c);
+  if (!c->cluster.empty()) wakePending(c->cluster);
 }
 
 void Worker::closeUpstream(UpstreamConn* c) { close(detach(c)); }
 
 int Worker::detach(UpstreamConn* c) {
   int fd = c->fd;
+  if (!c->cluster.empty()) {
+    --loads_[c->cluster].connections;
+    wakePending(c->cluster);
+    c->cluster.clear();
+  }
   loop_.remove(fd);
   c->fd = -1;
   c->owner = nullptr;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -60,6 +61,18 @@ struct UpstreamConn : Watcher, Deletable {
   int fd;
   Watcher* owner = nullptr;
   int64_t idleSinceMs = 0;
+  std::string cluster;  // whose circuit breakers count it
+  int requests = 0;     // served so far (maxRequestsPerConnection)
+};
+
+// Envoy's circuit breakers for one cluster (a Service port and subset) on one worker: the
+// DestinationRule's connectionPool limits are checked against these.
+struct ClusterLoad {
+  int connections = 0;  // open to the cluster's endpoints, in use or idle
+  int requests = 0;     // in flight
+  // Requests waiting for a connection (http1MaxPendingRequests), woken in order; a request
+  // that went away in the meantime has let its token expire.
+  std::deque<std::pair<std::weak_ptr<void>, std::function<void()>>> pending;
 };
 
 class Worker {
@@ -76,7 +89,11 @@ class Worker {
   // Connections to endpoints, for `owner`: a pooled keep-alive one (nullptr if none), or a new
   // one being connected (nullptr if connect() failed at once).
   UpstreamConn* takeIdle(uint32_t ip, uint16_t port, Watcher* owner);
-  UpstreamConn* connectTo(uint32_t ip, uint16_t port, Watcher* owner);
+  UpstreamConn* connectTo(uint32_t ip, uint16_t port, Watcher* owner,
+                          const std::string& cluster = "");
+  ClusterLoad& load(const std::string& cluster) { return loads_[cluster]; }
+  // Closes an idle connection of `cluster` to make room under its maxConnections.
+  bool closeIdleOf(const std::string& cluster);
   // Back to the pool, closed, or taken out of the loop (the caller then owns the fd).
   void giveIdle(UpstreamConn* c);
   void closeUpstream(UpstreamConn* c);
@@ -108,6 +125,8 @@ class Worker {
   std::unordered_map<std::string, uint64_t> rr_;
   std::unordered_map<uint64_t, EndpointHealth> health_;
   std::unordered_map<uint64_t, std::vector<UpstreamConn*>> idle_;
+  std::unordered_map<std::string, ClusterLoad> loads_;
+  void wakePending(const std::string& cluster);
   std::thread thread_;
 };
 

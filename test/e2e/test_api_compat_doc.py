@@ -169,9 +169,14 @@ class ApiCompatDocTest(ServerTestCase):
             self.assertEqual(first["type"], "ADDED")
             self.assertEqual(first["object"]["metadata"]["name"], name)
         if verbs["update"] == "tested":
-            code, cur = self.server.request_json("GET", base + "/" + name)
-            cur["metadata"].setdefault("labels", {})["updated"] = "yes"
-            code, upd = self.server.request_json("PUT", base + "/" + name, cur)
+            # Controllers may write the object between our read and our write (a 409): read
+            # again and retry, as client-go's RetryOnConflict does.
+            for _ in range(5):
+                code, cur = self.server.request_json("GET", base + "/" + name)
+                cur["metadata"].setdefault("labels", {})["updated"] = "yes"
+                code, upd = self.server.request_json("PUT", base + "/" + name, cur)
+                if code != 409:
+                    break
             self.assertEqual(code, 200, upd)
             self.assertEqual(upd["metadata"]["labels"]["updated"], "yes")
         if verbs["patch"] == "tested":

@@ -562,6 +562,44 @@ class MeshTest(NodeTestCase):
         self.assertEqual(p.returncode, 0, out)
         self.assertIn("no ingress HTTP listener", out)
 
+    def test_s_circuit_breaking_from_connection_pool(self):
+        # Istio's circuit-breaking task: one connection, one pending request; concurrent
+        # clients beyond that are answered 503 with x-envoy-overloaded (flag UO).
+        dr = json.loads(self.kubectl("get", "destinationrule", "-n", "my-apps", "-o", "json").stdout)["items"][0]
+        for k in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+            dr["metadata"].pop(k, None)
+        dr["spec"]["trafficPolicy"] = {"connectionPool": {"tcp": {"maxConnections": 1},
+                                                          "http": {"http1MaxPendingRequests": 1,
+                                                                   "maxRequestsPerConnection": 1}}}
+        self.kubectl("apply", "-f", "-", input=json.dumps(dr))
+        self.addCleanup(lambda: self.kubectl("apply", "-f", CANARY))
+        time.sleep(1.0)
+        results = collections.Counter()
+        lock = threading.Lock()
+
+        def client():
+            c = http.client.HTTPConnection("127.0.0.1", self.server.ingress_port, timeout=10)
+            try:
+                for _ in range(30):
+                    c.request("GET", "/", headers={"Host": HOST})
+                    r = c.getresponse()
+                    r.read()
+                    with lock:
+                        results[(r.status, r.getheader("x-envoy-overloaded"))] += 1
+            finally:
+                c.close()
+        threads = [threading.Thread(target=client) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("MEASURED circuit breaking, 20 clients x 30 requests, maxConnections 1, pending 1:", dict(results))
+        self.assertEqual(sum(results.values()), 600)
+        self.assertGreater(results[(503, "true")], 0)
+        self.assertGreater(results[(200, None)], 0)
+        self.assertEqual(set(results), {(503, "true"), (200, None)})
+        self.assertIn('response_flags="UO"', self.metrics())
+
     # --- AuthorizationPolicy -------------------------------------------------------------------
     def test_p_authorization_policy(self):
         ns = "my-apps"
