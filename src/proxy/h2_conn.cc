@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 #include <unordered_map>
 
 #include "podium/common/strings.h"
@@ -226,7 +227,11 @@ struct Stream {
   uint64_t reqBytes = 0, respBytes = 0;
   std::string flags = "-", grpcStatus;
   uint64_t timer = 0, delayTimer = 0;
+  std::set<const Endpoint*> tried;                        // endpoints this stream was sent to
+  std::shared_ptr<int> alive = std::make_shared<int>(0);  // expires with the stream
 };
+
+const RetryPolicy kDefaultRetries;
 
 class Upstream : public Session {
  public:
@@ -265,6 +270,7 @@ class Downstream : public Session {
       : Session(w, fd, ssl), from_(std::move(from)) {}
   bool start(const std::string& received);
   void respond(Stream* st);  // the upstream's response head is in st
+  void forward(Stream* st);  // to an endpoint (another one on a retry)
   void localReply(Stream* st, int status, const std::string& body, const std::string& flags,
                   const Headers& extra = {});
   void resume(Stream* st) {
@@ -286,7 +292,6 @@ class Downstream : public Session {
 
  private:
   void dispatch(Stream* st);
-  void forward(Stream* st);
   void finish(Stream* st);
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame*, void*);
   static int onHeader(nghttp2_session*, const nghttp2_frame*, const uint8_t*, size_t,
@@ -463,10 +468,11 @@ void Downstream::forward(Stream* st) {
                       "appProtocol); this one is " +
                           st->routed.target.port->name,
                       "-");
-  st->endpoint = pickEndpoint(worker_, st->routed.target, st->req, from_.ip, {});
+  st->endpoint = pickEndpoint(worker_, st->routed.target, st->req, from_.ip, st->tried);
   if (!st->endpoint) return localReply(st, 503, "no healthy upstream", "UH");
-  if (!authorized(*st->config, from_.ip, *st->endpoint, &st->req))
+  if (st->tried.empty() && !authorized(*st->config, from_.ip, *st->endpoint, &st->req))
     return localReply(st, 403, "RBAC: access denied", "-");
+  st->tried.insert(st->endpoint);
   for (int attempt = 0; attempt < 2; ++attempt) {
     Upstream* up = Upstream::get(worker_, *st->endpoint);
     if (!up) break;
@@ -627,8 +633,20 @@ void Upstream::close() {
     forget(st, false);
     if (!st->respStarted) {
       recordOutcome(worker_, st->routed.target, *st->endpoint, 0, true);
+      // A connection that never came up sent nothing: the stream tries another endpoint, as
+      // Istio's default retry policy (connect-failure, 2 retries) says.
+      const RetryPolicy& rp = st->routed.route ? st->routed.route->retries : kDefaultRetries;
+      if (!connected_ && rp.retryOn.count("connect-failure") &&
+          static_cast<int>(st->tried.size()) <= rp.attempts) {
+        worker_.loop().post([down = st->down, st, token = std::weak_ptr<int>(st->alive)] {
+          if (token.expired()) return;
+          down->forward(st);
+          Session::flushDirty();
+        });
+        continue;
+      }
       st->down->localReply(st, 503, "upstream connect error or disconnect/reset before headers",
-                           connected_ ? "UC" : "UF");
+                           connected_ ? "UC" : (st->tried.size() > 1 ? "UF,URX" : "UF"));
     } else if (!st->respEnd) {
       st->flags = "UR";
       st->down->reset(st);

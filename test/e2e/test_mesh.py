@@ -480,6 +480,22 @@ class MeshTest(NodeTestCase):
             self.assertRegex(out, r"^v[12]:in-mesh grpc-status=0$")
             seen.add(out.split(":")[0])
         self.assertEqual(seen, {"v1", "v2"})
+        # Connect failures are retried on another endpoint (Istio's default retry policy): a
+        # Service whose endpoints are v2's pod on the right port and on a port nobody listens on.
+        v2ip = self.pods("my-apps", "app=echo,version=v2")[0]["status"]["podIP"]
+        mixed = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo-mixed", "namespace": "my-apps"},
+                  "spec": {"ports": [{"name": "grpc", "port": 50051}]}},
+                 {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "echo-mixed", "namespace": "my-apps"},
+                  "subsets": [{"addresses": [{"ip": v2ip}], "ports": [{"name": "grpc", "port": 50051}]},
+                              {"addresses": [{"ip": v2ip}], "ports": [{"name": "grpc", "port": 50999}]}]}]
+        self.kubectl("apply", "-f", "-", input="---\n" + "\n---\n".join(json.dumps(d) for d in mixed))
+        self.addCleanup(lambda: self.kubectl("delete", "service", "echo-mixed", "-n", "my-apps", check=False))
+        mixed_ip = json.loads(self.kubectl("get", "svc", "echo-mixed", "-n", "my-apps", "-o", "json").stdout)["spec"]["clusterIP"]
+        time.sleep(1.0)
+        for _ in range(8):
+            out = self.kubectl("exec", "-n", "my-apps", pod, "--", "/echo", "call", mixed_ip + ":50051",
+                               "/echo.Echo/Say", "retried").stdout.strip()
+            self.assertEqual(out, "v2:retried grpc-status=0")
         # gRPC over TLS: the Gateway's HTTPS server terminates it (ALPN h2), same routes.
         d = tempfile.mkdtemp(prefix="podium-grpc-tls-")
         self.addCleanup(shutil.rmtree, d, True)
