@@ -107,6 +107,11 @@ void ClusterZone::answer(const Question& q, Message& r) const {
   auto svc = service_(ns, name);
   if (!svc) return nxdomain(r);
   std::string svcName = name + "." + ns + ".svc." + domain_;
+  auto srv = [&](const Json& port) {  // one SRV answer pointing at the Service's name
+    r.answers.push_back(
+        {q.name, kSRV, kClassIN, ttl_,
+         rdataSrv(0, 100, static_cast<uint16_t>(json::integer(port, "port")), svcName)});
+  };
   std::string type = json::getString(*svc, {"spec", "type"});
   std::string clusterIp = json::getString(*svc, {"spec", "clusterIP"});
   std::vector<uint32_t> ips;
@@ -128,9 +133,7 @@ void ClusterZone::answer(const Question& q, Message& r) const {
           strings::toLower(json::str(p, "protocol", "TCP")) != proto.substr(1))
         continue;
       if (q.type == kSRV || q.type == kANY) {
-        r.answers.push_back(
-            {q.name, kSRV, kClassIN, ttl_,
-             rdataSrv(0, 100, static_cast<uint16_t>(json::integer(p, "port")), svcName)});
+        srv(p);
         for (uint32_t ip : ips) r.additional.push_back({svcName, kA, kClassIN, ttl_, rdataA(ip)});
       } else {
         soaOnly();
@@ -148,10 +151,7 @@ void ClusterZone::answer(const Question& q, Message& r) const {
     for (uint32_t ip : ips) r.answers.push_back({q.name, kA, kClassIN, ttl_, rdataA(ip)});
     if (ips.empty()) soaOnly();
   } else if (q.type == kSRV) {
-    for (const auto& p : field(*svc, {"spec", "ports"}))
-      r.answers.push_back(
-          {q.name, kSRV, kClassIN, ttl_,
-           rdataSrv(0, 100, static_cast<uint16_t>(json::integer(p, "port")), svcName)});
+    for (const auto& p : field(*svc, {"spec", "ports"})) srv(p);
     for (uint32_t ip : ips) r.additional.push_back({svcName, kA, kClassIN, ttl_, rdataA(ip)});
   } else {
     soaOnly();

@@ -40,7 +40,6 @@ Protocol protocolOf(const Json& sp) {
 std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const std::string& domain) {
   auto c = std::make_shared<ProxyConfig>();
   c->domain_ = domain;
-  c->raw_ = snap;
   for (const auto& p : at(snap, {"pods"})) {
     uint32_t ip;
     if (!dns::parseIpv4(json::getString(p, {"status", "podIP"}), &ip)) continue;

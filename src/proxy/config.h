@@ -79,7 +79,6 @@ class ProxyConfig {
     const ServicePort* port;
   };
   const std::map<uint16_t, Exposed>& exposed() const { return exposed_; }
-  const Json& raw() const { return raw_; }
   const MeshRoutes& routes() const { return routes_; }
   const TlsCerts& tls() const { return tls_; }
   const AuthzPolicies& authz() const { return authz_; }
@@ -94,7 +93,6 @@ class ProxyConfig {
   MeshRoutes routes_;
   TlsCerts tls_;
   AuthzPolicies authz_;
-  Json raw_;
 };
 
 Protocol protocolOf(const Json& servicePort);

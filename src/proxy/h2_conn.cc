@@ -36,10 +36,6 @@ thread_local std::vector<Session*> tDirty;
 // This worker's HTTP/2 connections to endpoints, by address.
 thread_local std::unordered_map<uint64_t, Upstream*> tPool;
 
-uint64_t endpointKey(uint32_t ip, uint16_t port) {
-  return (static_cast<uint64_t>(ip) << 16) | port;
-}
-
 // Envoy's mapping of an HTTP status to a gRPC status, for the proxy's own answers.
 int grpcStatusFor(int http) {
   switch (http) {

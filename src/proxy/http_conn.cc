@@ -1029,10 +1029,9 @@ void Conn::finishRequest() {
 
 void setAccessLog(bool on) { gAccessLog = on; }
 
-void startHttpConnection(Worker& worker, int fd, std::shared_ptr<const ProxyConfig> config,
-                         const Service* svc, const ServicePort* sp, uint32_t sourceIp) {
+void startHttpConnection(Worker& worker, int fd, const Service* svc, const ServicePort* sp,
+                         uint32_t sourceIp) {
   auto* c = new Conn(worker, fd, sourceIp, svc->ns, svc->name, sp->port, 0);
-  (void)config;
   c->begin();
 }
 

@@ -19,8 +19,8 @@
 namespace podium::proxy {
 
 // Mesh traffic to `svc`'s port `sp` (captured ClusterIP traffic). Takes ownership of `fd`.
-void startHttpConnection(Worker& worker, int fd, std::shared_ptr<const ProxyConfig> config,
-                         const Service* svc, const ServicePort* sp, uint32_t sourceIp);
+void startHttpConnection(Worker& worker, int fd, const Service* svc, const ServicePort* sp,
+                         uint32_t sourceIp);
 // Traffic arriving at the node's ingress listener on `port` (Gateway servers, Ingress); with
 // `tls`, the HTTPS listener's front context, TLS is terminated first.
 void startIngressConnection(Worker& worker, int fd, uint16_t port, uint32_t sourceIp,

@@ -11,10 +11,7 @@ namespace {
 
 using json::at;
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+std::string lower(const std::string& s) { return strings::toLower(s); }
 
 // Istio resolves short host names against the resource's namespace.
 std::string resolveHost(const std::string& host, const std::string& ns, const std::string& domain) {

@@ -86,23 +86,40 @@ std::string labelOr(const Endpoint& e, std::initializer_list<const char*> keys,
   return dflt;
 }
 
+// Istio's labels for one side of a request, from its pod.
+struct WorkloadLabels {
+  std::string workload, ns, app, version, canonicalService, canonicalRevision, principal;
+};
+
+WorkloadLabels workloadLabels(const ProxyConfig& config, const Endpoint& pod) {
+  WorkloadLabels w;
+  w.workload = workloadOf(pod);
+  w.ns = pod.ns;
+  w.app = labelOr(pod, {"app"}, "unknown");
+  w.version = labelOr(pod, {"version"}, "unknown");
+  w.canonicalService = labelOr(
+      pod, {"service.istio.io/canonical-name", "app.kubernetes.io/name", "app"}, w.workload);
+  w.canonicalRevision =
+      labelOr(pod, {"service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"},
+              "latest");
+  w.principal = "spiffe://" + pod.principal(config.domain());
+  return w;
+}
+
 }  // namespace
 
 MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Service* svc,
                        const Endpoint* dest) {
   MetricLabels l;
   if (const Endpoint* src = config.podByIp(sourceIp)) {
-    l.sourceWorkload = workloadOf(*src);
-    l.sourceWorkloadNamespace = src->ns;
-    l.sourceApp = labelOr(*src, {"app"}, "unknown");
-    l.sourceVersion = labelOr(*src, {"version"}, "unknown");
-    l.sourceCanonicalService =
-        labelOr(*src, {"service.istio.io/canonical-name", "app.kubernetes.io/name", "app"},
-                l.sourceWorkload);
-    l.sourceCanonicalRevision = labelOr(
-        *src, {"service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"},
-        "latest");
-    l.sourcePrincipal = "spiffe://" + src->principal(config.domain());
+    WorkloadLabels w = workloadLabels(config, *src);
+    l.sourceWorkload = w.workload;
+    l.sourceWorkloadNamespace = w.ns;
+    l.sourceApp = w.app;
+    l.sourceVersion = w.version;
+    l.sourceCanonicalService = w.canonicalService;
+    l.sourceCanonicalRevision = w.canonicalRevision;
+    l.sourcePrincipal = w.principal;
   }
   if (svc) {
     l.destinationService = svc->fqdn(config.domain());
@@ -110,17 +127,14 @@ MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Servi
     l.destinationServiceNamespace = svc->ns;
   }
   if (dest) {
-    l.destinationWorkload = workloadOf(*dest);
-    l.destinationWorkloadNamespace = dest->ns;
-    l.destinationApp = labelOr(*dest, {"app"}, "unknown");
-    l.destinationVersion = labelOr(*dest, {"version"}, "unknown");
-    l.destinationCanonicalService =
-        labelOr(*dest, {"service.istio.io/canonical-name", "app.kubernetes.io/name", "app"},
-                l.destinationWorkload);
-    l.destinationCanonicalRevision = labelOr(
-        *dest, {"service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"},
-        "latest");
-    l.destinationPrincipal = "spiffe://" + dest->principal(config.domain());
+    WorkloadLabels w = workloadLabels(config, *dest);
+    l.destinationWorkload = w.workload;
+    l.destinationWorkloadNamespace = w.ns;
+    l.destinationApp = w.app;
+    l.destinationVersion = w.version;
+    l.destinationCanonicalService = w.canonicalService;
+    l.destinationCanonicalRevision = w.canonicalRevision;
+    l.destinationPrincipal = w.principal;
   }
   return l;
 }
@@ -169,7 +183,7 @@ void UpstreamConn::onEvents(uint32_t events) {
 }
 
 UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, Watcher* owner) {
-  auto it = idle_.find(key(ip, port));
+  auto it = idle_.find(endpointKey(ip, port));
   if (it == idle_.end()) return nullptr;
   while (!it->second.empty()) {
     UpstreamConn* c = it->second.back();
@@ -193,7 +207,7 @@ UpstreamConn* Worker::connectTo(uint32_t ip, uint16_t port, Watcher* owner,
                                 const std::string& cluster) {
   int fd = connectTcp(ip, port);
   if (fd < 0) return nullptr;
-  auto* c = new UpstreamConn(*this, key(ip, port), fd);
+  auto* c = new UpstreamConn(*this, endpointKey(ip, port), fd);
   c->owner = owner;
   c->cluster = cluster;
   if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
@@ -315,7 +329,7 @@ class Worker::Sniffer : public Watcher, public Deletable {
     worker_.loop_.remove(fd_);
     worker_.loop_.destroyLater(this);
     if (http)
-      startHttpConnection(worker_, fd_, config_, svc_, sp_, ntohl(peer_.sin_addr.s_addr));
+      startHttpConnection(worker_, fd_, svc_, sp_, ntohl(peer_.sin_addr.s_addr));
     else
       worker_.relayTcp(fd_, ntohl(peer_.sin_addr.s_addr), config_, svc_, sp_);
   }
@@ -410,7 +424,7 @@ void Worker::serve(int fd, const sockaddr_in& peer,
     return;
   }
   if (sp->protocol != Protocol::Tcp) {
-    startHttpConnection(*this, fd, config, svc, sp, srcIp);
+    startHttpConnection(*this, fd, svc, sp, srcIp);
     return;
   }
   relayTcp(fd, srcIp, config, svc, sp);

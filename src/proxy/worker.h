@@ -75,6 +75,11 @@ struct ClusterLoad {
   std::deque<std::pair<std::weak_ptr<void>, std::function<void()>>> pending;
 };
 
+// An endpoint address as one number (pools and health are kept by it).
+inline uint64_t endpointKey(uint32_t ip, uint16_t port) {
+  return (static_cast<uint64_t>(ip) << 16) | port;
+}
+
 class Worker {
  public:
   Worker(ProxyState& state, int captureFd);
@@ -85,7 +90,7 @@ class Worker {
   ProxyState& state() { return state_; }
   // Round-robin position per Service port (and subset), on this worker.
   uint64_t nextIndex(const std::string& key) { return rr_[key]++; }
-  EndpointHealth& health(uint32_t ip, uint16_t port) { return health_[key(ip, port)]; }
+  EndpointHealth& health(uint32_t ip, uint16_t port) { return health_[endpointKey(ip, port)]; }
   // Connections to endpoints, for `owner`: a pooled keep-alive one (nullptr if none), or a new
   // one being connected (nullptr if connect() failed at once).
   UpstreamConn* takeIdle(uint32_t ip, uint16_t port, Watcher* owner);
@@ -107,9 +112,6 @@ class Worker {
 
  private:
   class Listener;
-  static uint64_t key(uint32_t ip, uint16_t port) {
-    return (static_cast<uint64_t>(ip) << 16) | port;
-  }
   void accepted(int fd, const sockaddr_in& peer);
   void serve(int fd, const sockaddr_in& peer, const std::shared_ptr<const ProxyConfig>& config,
              const Service* svc, const ServicePort* sp);
