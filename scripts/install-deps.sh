@@ -20,6 +20,8 @@ packages=(
   python3-kubernetes python3-yaml python3-grpcio etcd-server etcd-client curl
   # the mesh's tests and benchmarks: promtool, and the proxies and load generators it is compared with
   prometheus haproxy nginx-light wrk
+  # zero trust: packet captures of the pod network, and test certificates
+  tshark python3-cryptography
 )
 
 missing=()

@@ -484,7 +484,8 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
     return podStream(req, ns, name, sub);
   if (!sub.empty() &&
       !((sub == "status" && r->hasStatus) || (sub == "scale" && r->hasScale) ||
-        (sub == "finalize" && r->plural == "namespaces") || (sub == "binding" && pods)))
+        (sub == "finalize" && r->plural == "namespaces") || (sub == "binding" && pods) ||
+        (sub == "certificate" && r->group.empty() && r->plural == "serviceaccounts")))
     return errorResponse(
         ApiError(404, "NotFound", "the server could not find the requested resource"), req);
   Shape shape = wantedShape(req);
@@ -572,6 +573,18 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
   if (verb == "create") {
     auto opts = writeOptions(req, false, false);
     if (!opts) return errorResponse(opts.error(), req);
+    if (sub == "certificate") {
+      auto body = json::parse(req.body);
+      if (!body)
+        return errorResponse(ApiError::badRequest("the body is not JSON: " + body.error()), req);
+      // A node's own credentials (system:node:NAME) only get its own pods' identities.
+      auto who = authenticate(req);
+      std::string user = who ? who->user : "";
+      std::string node = user.rfind("system:node:", 0) == 0 ? user.substr(12) : "";
+      auto res = storage_.issueCertificate(ns, name, body->value, node);
+      if (!res) return errorResponse(res.error(), req);
+      return jsonResponse(201, *res, req);
+    }
     if (sub == "binding") {
       std::vector<std::string> ignored;
       auto body = decodeWriteBody(req, *set, *opts, &ignored);

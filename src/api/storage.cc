@@ -988,6 +988,14 @@ Expected<std::vector<ObjectPtr>, ApiError> Storage::removeCollection(const Resou
 
 // ----------------------------------------------------------------------------- binding
 
+Expected<Json, ApiError> Storage::issueCertificate(const std::string& ns, const std::string& sa,
+                                                   const Json& request,
+                                                   const std::string& callerNode) {
+  if (!issuer_)
+    return Unexpected(ApiError(404, "NotFound", "this server runs no mesh certificate authority"));
+  return issuer_(ns, sa, request, callerNode);
+}
+
 Expected<WriteResult, ApiError> Storage::bind(const std::string& ns, const std::string& pod,
                                               const std::string& uid, const std::string& node,
                                               const WriteOptions& o) {

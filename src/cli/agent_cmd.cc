@@ -36,6 +36,9 @@ Flags:
   --pod-cidr CIDR       this node's pod addresses (default 10.42.1.0/24)
   --registry HOST:PORT  the cluster registry (default: the server's host, port 5000)
   --port PORT           port of the node's endpoints (default 10250)
+  --workload-cert-ttl SECONDS
+                        lifetime asked for mesh workload certificates, renewed at half of it
+                        (default 86400; the server caps it)
   --log-level LEVEL     debug, info, warn or error
 )";
 
@@ -48,7 +51,7 @@ std::string bridgeFor(const std::string& cidr) {
 
 int agentCommand(const std::vector<std::string>& args) {
   Flags flags({"server", "token", "ca-file", "data-dir", "node-name", "node-ip", "pod-cidr",
-               "registry", "port", "log-level"},
+               "registry", "port", "log-level", "workload-cert-ttl"},
               {"help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium agent: " << err << "\n\n" << kAgentUsage;
@@ -117,6 +120,14 @@ int agentCommand(const std::vector<std::string>& args) {
   ao.sandboxImage = ao.registry + "/" + kPauseImage;
   ao.kubeletPort = port;
   ao.controlPlane = false;
+  if (auto t = flags.get("workload-cert-ttl")) {
+    auto n = strings::parseInt(*t);
+    if (!n || *n < 10) {
+      std::cerr << "podium agent: --workload-cert-ttl must be a number of seconds (10 or more)\n";
+      return 2;
+    }
+    ao.workloadCertTtl = std::chrono::seconds(*n);
+  }
   if (auto p = ensurePauseImage(ao.registry, dataDir); !p) {
     std::cerr << "podium agent: " << p.error() << "\n";
     return 1;

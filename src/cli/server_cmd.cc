@@ -36,6 +36,10 @@ Flags:
   --ingress-https-port PORT
                         the same terminating TLS with the certificates Gateway servers and
                         Ingresses name (default 443; 0 turns it off)
+  --trust-domain NAME   the mesh's SPIFFE trust domain (default cluster.local)
+  --workload-cert-ttl SECONDS
+                        lifetime of the mesh's workload certificates, renewed at half of it
+                        (default 86400)
   --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
   --log-level LEVEL     debug, info, warn or error (default info)
   --watch-history EVENTS
@@ -48,7 +52,7 @@ Flags:
 int serverCommand(const std::vector<std::string>& args) {
   Flags flags({"data-dir", "api-port", "address", "service-cidr", "log-level",
                "watch-bookmark-interval", "watch-history", "registry-port", "node-name", "pod-cidr",
-               "ingress-http-port", "ingress-https-port"},
+               "ingress-http-port", "ingress-https-port", "workload-cert-ttl", "trust-domain"},
               {"no-agent", "no-fsync", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
@@ -117,6 +121,16 @@ int serverCommand(const std::vector<std::string>& args) {
       return 2;
     }
     *port = static_cast<uint16_t>(*n);
+  }
+  o.trustDomain = flags.get("trust-domain").value_or(o.trustDomain);
+  if (auto t = flags.get("workload-cert-ttl")) {
+    auto n = strings::parseInt(*t);
+    if (!n || *n < 10) {
+      std::cerr << "podium server: --workload-cert-ttl must be a number of seconds (10 or more)\n";
+      return 2;
+    }
+    node.agentOptions.workloadCertTtl = std::chrono::seconds(*n);
+    o.workloadCertMaxTtl = std::max(o.workloadCertMaxTtl, node.agentOptions.workloadCertTtl);
   }
   node.agentOptions.nodeName = flags.get("node-name").value_or("");
   node.agentOptions.podCidr = flags.get("pod-cidr").value_or(node.agentOptions.podCidr);

@@ -160,6 +160,11 @@ class LocalClient : public Client {
     return {};
   }
 
+  Result requestCertificate(const std::string& ns, const std::string& serviceAccount,
+                            const Json& request) override {
+    return storage_.issueCertificate(ns, serviceAccount, request, "");
+  }
+
   std::vector<Resource> namespacedResources() override { return collect(true); }
   std::vector<Resource> allResources() override { return collect(false); }
 

@@ -296,6 +296,14 @@ class RemoteClient : public Client {
     return {};
   }
 
+  Result requestCertificate(const std::string& ns, const std::string& serviceAccount,
+                            const Json& request) override {
+    return call("POST",
+                basePath(resources::kServiceAccounts, ns) + "/" +
+                    strings::urlEncode(serviceAccount) + "/certificate",
+                json::dump(request));
+  }
+
   std::vector<Resource> namespacedResources() override { return collect(true); }
   std::vector<Resource> allResources() override { return collect(false); }
 

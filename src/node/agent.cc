@@ -134,6 +134,8 @@ Expected<void, std::string> AgentImpl::start() {
   dns_ = std::move(*dnsServer);
   NodeProxyOptions po;
   po.dataDir = opts_.dataDir;
+  po.nodeName = opts_.nodeName;
+  po.workloadCertTtl = opts_.workloadCertTtl;
   po.clusterDomain = opts_.clusterDomain;
   po.ingressHttpPort = opts_.ingressHttpPort;
   po.ingressHttpsPort = opts_.ingressHttpsPort;

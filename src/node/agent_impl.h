@@ -61,6 +61,7 @@ struct PodState {
   std::string uid;
   std::string startTime;
   std::string podIp;
+  std::string netns;  // in the mesh: its network namespace, with the mesh's capture rules
   std::string sandboxId;
   runtime::v1::PodSandboxConfig sandboxConfig;
   std::map<std::string, Backoff> restartBackoff;  // container name
@@ -112,6 +113,10 @@ class AgentImpl : public Agent {
   void killRuntime(const RuntimePod& rt, int64_t grace);
   // Drops the agent's state and files of a pod that is gone.
   void forgetPod(const std::string& key, std::string uid);
+  // Puts a meshed pod's traffic through the node proxy (its nftables table) and tells the proxy.
+  Expected<void, std::string> joinMesh(const Json& pod, PodState& st);
+  void publishMeshPods();
+  bool probeAddress_ = false;
   Expected<void, std::string> ensureSandbox(const Json& pod, PodState& st, const RuntimePod& rt,
                                             bool* created);
   runtime::v1::PodSandboxConfig sandboxConfigFor(const Json& pod, uint32_t attempt);

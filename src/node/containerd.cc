@@ -1,4 +1,5 @@
 #include "podium/node/containerd.h"
+#include "podium/mesh/workload.h"
 
 #include <sys/stat.h>
 
@@ -79,7 +80,11 @@ Json cniConfig(const ContainerdOptions& o, const std::string& dir) {
                  {"ipam",
                   {{"type", "host-local"},
                    {"ranges", Json::array({Json::array({{{"subnet", o.podCidr}}})})},
-                   {"routes", Json::array({{{"dst", o.clusterCidr}}, {{"dst", o.serviceCidr}}})},
+                   // The pods' routes: other pods, Services, and the node's probe address
+                   // (mesh::kProbeSource); nothing else.
+                   {"routes", Json::array({{{"dst", o.clusterCidr}},
+                                           {{"dst", o.serviceCidr}},
+                                           {{"dst", std::string(mesh::kProbeSource) + "/32"}}})},
                    {"dataDir", dir + "/cni-ipam"}}}},
                 {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}})}};
 }

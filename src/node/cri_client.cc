@@ -1,4 +1,5 @@
 #include "cri_client.h"
+#include "podium/common/json.h"
 
 #include "podium/common/log.h"
 
@@ -82,6 +83,22 @@ CriResult<PodSandboxStatus> CriClient::podSandboxStatus(const std::string& id) {
   PodSandboxStatusResponse resp;
   PODIUM_CRI_CALL(runtime_, PodSandboxStatus, req, resp, kShort);
   return resp.status();
+}
+
+CriResult<std::string> CriClient::sandboxNetns(const std::string& id) {
+  PodSandboxStatusRequest req;
+  req.set_pod_sandbox_id(id);
+  req.set_verbose(true);
+  PodSandboxStatusResponse resp;
+  PODIUM_CRI_CALL(runtime_, PodSandboxStatus, req, resp, kShort);
+  // containerd's verbose info: the sandbox's OCI spec names its network namespace.
+  auto info = resp.info().find("info");
+  if (info == resp.info().end()) return std::string();
+  auto doc = json::parse(info->second);
+  if (!doc) return std::string();
+  for (const auto& ns : json::at(doc->value, {"runtimeSpec", "linux", "namespaces"}))
+    if (json::str(ns, "type") == "network") return json::str(ns, "path");
+  return std::string();
 }
 
 CriResult<std::vector<PodSandbox>> CriClient::listPodSandboxes() {

@@ -37,6 +37,8 @@ class CriClient {
   CriResult<void> stopPodSandbox(const std::string& id);
   CriResult<void> removePodSandbox(const std::string& id);
   CriResult<runtime::v1::PodSandboxStatus> podSandboxStatus(const std::string& id);
+  // The path of the sandbox's network namespace ("" if the runtime does not say).
+  CriResult<std::string> sandboxNetns(const std::string& id);
   CriResult<std::vector<runtime::v1::PodSandbox>> listPodSandboxes();
   CriResult<std::string> createContainer(const std::string& sandboxId,
                                          const runtime::v1::ContainerConfig& config,

@@ -32,7 +32,7 @@ int remainingMs(SteadyClock::time_point deadline) {
 }
 
 Expected<void, std::string> connectTo(Fd& s, const std::string& host, int port,
-                                      SteadyClock::time_point deadline) {
+                                      SteadyClock::time_point deadline, const std::string& source) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -41,6 +41,10 @@ Expected<void, std::string> connectTo(Fd& s, const std::string& host, int port,
     return Unexpected("not an IPv4 address: " + host);
   s.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s.fd < 0) return Unexpected(std::string("socket: ") + strerror(errno));
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  if (!source.empty() && inet_pton(AF_INET, source.c_str(), &from.sin_addr) == 1)
+    (void)::bind(s.fd, reinterpret_cast<sockaddr*>(&from), sizeof from);  // best effort
   int r = ::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   if (r < 0 && errno != EINPROGRESS)
     return Unexpected("dial tcp " + ip + ":" + std::to_string(port) +
@@ -62,18 +66,20 @@ Expected<void, std::string> connectTo(Fd& s, const std::string& host, int port,
 }  // namespace
 
 Expected<void, std::string> tcpConnect(const std::string& host, int port,
-                                       std::chrono::milliseconds timeout) {
+                                       std::chrono::milliseconds timeout,
+                                       const std::string& source) {
   Fd s;
-  return connectTo(s, host, port, SteadyClock::now() + timeout);
+  return connectTo(s, host, port, SteadyClock::now() + timeout, source);
 }
 
 Expected<HttpResult, std::string> httpGet(const std::string& host, int port,
                                           const std::string& path,
                                           std::chrono::milliseconds timeout,
-                                          const std::map<std::string, std::string>& headers) {
+                                          const std::map<std::string, std::string>& headers,
+                                          const std::string& source) {
   auto deadline = SteadyClock::now() + timeout;
   Fd s;
-  if (auto c = connectTo(s, host, port, deadline); !c) return Unexpected(c.error());
+  if (auto c = connectTo(s, host, port, deadline, source); !c) return Unexpected(c.error());
   std::string req = "GET " + (path.empty() ? "/" : path) + " HTTP/1.1\r\nHost: " + host + ":" +
                     std::to_string(port) +
                     "\r\nUser-Agent: kube-probe/1.32\r\nAccept: */*\r\nConnection: close\r\n";

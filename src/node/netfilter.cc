@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 
 #include "podium/common/log.h"
+#include "podium/mesh/workload.h"
 #include "podium/node/process.h"
 
 namespace podium::node {
@@ -40,6 +42,39 @@ std::string netfilterScript(const std::string& table, const NetfilterRules& r) {
          "oifname != \"podium*\" reject with icmp type admin-prohibited\n"
          "  }\n"
          "}\n";
+}
+
+std::string podMeshScript(const std::string& serviceCidr) {
+  return "add table ip podium-mesh\ndelete table ip podium-mesh\ntable ip podium-mesh {\n"
+         "  chain output {\n"
+         "    type nat hook output priority -100; policy accept;\n"
+         "    ip daddr " +
+         serviceCidr +
+         " tcp dport != 53 redirect to :15001\n"
+         "  }\n"
+         "  chain prerouting {\n"
+         "    type nat hook prerouting priority -100; policy accept;\n"
+         "    ip saddr " +
+         std::string(mesh::kProbeSource) +
+         " accept\n"
+         "    iifname != \"lo\" meta l4proto tcp redirect to :15006\n"
+         "  }\n"
+         "}\n";
+}
+
+Expected<void, std::string> applyInNetns(const std::string& netnsPath, const std::string& script) {
+  static std::atomic<int> seq{0};
+  std::string path =
+      "/tmp/podium-nft-pod-" + std::to_string(getpid()) + "-" + std::to_string(seq++) + ".nft";
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << script;
+  }
+  auto r =
+      runCommand({"nsenter", "--net=" + netnsPath, "nft", "-f", path}, std::chrono::seconds(20));
+  std::remove(path.c_str());
+  if (r.exitCode != 0) return Unexpected("nft in " + netnsPath + ": " + r.output);
+  return {};
 }
 
 Expected<void, std::string> NodeNetfilter::apply(const NetfilterRules& rules) {

@@ -9,6 +9,9 @@
 
 #include "podium/api/tls.h"
 #include "podium/common/log.h"
+#include "podium/common/time.h"
+#include "podium/mesh/certificates.h"
+#include "podium/mesh/workload.h"
 
 namespace podium::node {
 
@@ -30,6 +33,9 @@ Json trim(const Json& o) {
     out["metadata"] = m;
   }
   if (const Json* ip = json::find(o, {"status", "podIP"})) out["status"] = {{"podIP", *ip}};
+  // The one annotation the proxy reads (a pod's opt-out of the mesh).
+  if (const Json* inject = json::find(o, {"metadata", "annotations", "sidecar.istio.io/inject"}))
+    out["metadata"]["annotations"] = {{"sidecar.istio.io/inject", *inject}};
   return out;
 }
 
@@ -59,7 +65,8 @@ Expected<std::unique_ptr<NodeProxy>, std::string> NodeProxy::start(
       {"gateways", res::kGateways},
       {"ingresses", res::kIngresses},
       {"secrets", res::kSecrets},
-      {"authorizationPolicies", res::kAuthorizationPolicies}};
+      {"authorizationPolicies", res::kAuthorizationPolicies},
+      {"peerAuthentications", res::kPeerAuthentications}};
   auto changed = [raw = p.get()](const client::ObjectPtr&) {
     std::lock_guard<std::mutex> lock(raw->mu_);
     raw->dirty_ = true;
@@ -141,7 +148,88 @@ std::string NodeProxy::snapshot() {
     }
     snap[field] = std::move(list);
   }
+  snap["mesh"] = meshIdentities();
   return json::dump(snap) + "\n";
+}
+
+void NodeProxy::setMeshPods(std::map<std::string, std::string> pods) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pods == meshPods_) return;
+  meshPods_ = std::move(pods);
+  dirty_ = true;
+  cv_.notify_all();
+}
+
+Json NodeProxy::meshIdentities() {
+  std::map<std::string, std::string> pods;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pods = meshPods_;
+  }
+  // The identities this node needs: its meshed pods' service accounts, and its ingress's.
+  std::set<std::string> wanted = {std::string(mesh::kIngressNamespace) + "/" +
+                                  mesh::kIngressServiceAccount};
+  for (const auto& [field, informer] : informers_) {
+    if (field != "pods") continue;
+    for (const auto& p : informer->list())
+      if (json::getString(*p, {"spec", "nodeName"}) == opts_.nodeName && mesh::inMesh(*p) &&
+          pods.count(json::getString(*p, {"status", "podIP"})))
+        wanted.insert(json::getString(*p, {"metadata", "namespace"}) + "/" +
+                      mesh::serviceAccountOf(*p));
+  }
+  std::erase_if(identities_, [&](const auto& kv) { return !wanted.count(kv.first); });
+  auto now = std::chrono::system_clock::now();
+  for (const auto& key : wanted) {
+    Identity& id = identities_[key];
+    if (!id.chain.empty() && now < id.renewAt) continue;
+    if (std::chrono::steady_clock::now() < id.retryAt) continue;
+    std::string ns = key.substr(0, key.find('/')), sa = key.substr(key.find('/') + 1);
+    auto made = api::tls::newKeyAndCsr();  // the key never leaves this process and the proxy
+    if (!made) continue;
+    Json req = {{"apiVersion", "mesh.podium.io/v1"},
+                {"kind", "WorkloadCertificateRequest"},
+                {"spec",
+                 {{"nodeName", opts_.nodeName},
+                  {"request", made->certPem},
+                  {"expirationSeconds", opts_.workloadCertTtl.count()}}}};
+    auto signed_ = client_.requestCertificate(ns, sa, req);
+    if (!signed_) {
+      PODIUM_LOG(Warn) << "mesh certificate for " << key << ": " << signed_.error().message();
+      id.retryAt = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      continue;
+    }
+    auto notAfter =
+        timefmt::parseRfc3339(json::getString(*signed_, {"status", "expirationTimestamp"}));
+    id.key = made->keyPem;
+    id.chain = json::getString(*signed_, {"status", "certificateChain"});
+    id.root = json::getString(*signed_, {"status", "rootCertificate"});
+    trustDomain_ = json::getString(*signed_, {"status", "trustDomain"});
+    id.notAfter = notAfter.value_or(now);
+    id.renewAt = now + (id.notAfter - now) / 2;  // at half its life, as Istio's agent does
+    PODIUM_LOG(Info) << "mesh certificate for " << key << " valid until "
+                     << timefmt::rfc3339(id.notAfter);
+  }
+  Json out = {{"roots", Json::array()}, {"identities", Json::array()}, {"pods", Json::array()}};
+  if (!trustDomain_.empty()) out["trustDomain"] = trustDomain_;
+  std::set<std::string> roots;
+  for (const auto& [key, id] : identities_) {
+    if (id.chain.empty()) continue;
+    roots.insert(id.root);
+    out["identities"].push_back({{"namespace", key.substr(0, key.find('/'))},
+                                 {"serviceAccount", key.substr(key.find('/') + 1)},
+                                 {"certChain", id.chain},
+                                 {"key", id.key}});
+  }
+  for (const auto& r : roots) out["roots"].push_back(r);
+  for (const auto& [ip, netns] : pods) out["pods"].push_back({{"ip", ip}, {"netns", netns}});
+  return out;
+}
+
+bool NodeProxy::identitiesDue() const {
+  auto now = std::chrono::system_clock::now();
+  for (const auto& [key, id] : identities_)
+    if (id.chain.empty() || now >= id.renewAt) return true;
+  return false;
 }
 
 void NodeProxy::feedLoop() {
@@ -150,7 +238,7 @@ void NodeProxy::feedLoop() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::seconds(1), [&] { return dirty_ || stopping_; });
       if (stopping_) return;
-      if (!dirty_ && process_->running()) continue;
+      if (!dirty_ && process_->running() && !identitiesDue()) continue;
     }
     // Let a burst of changes settle into one snapshot.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -6,7 +6,9 @@
 // the same ports and given the current snapshot.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +23,9 @@ namespace podium::node {
 
 struct NodeProxyOptions {
   std::string dataDir;
+  std::string nodeName;
+  // Lifetime asked for workload certificates (renewed at half of it).
+  std::chrono::seconds workloadCertTtl{24 * 3600};
   std::string clusterDomain = "cluster.local";
   uint16_t ingressHttpPort = 0;   // 0: no ingress listener on this node
   uint16_t ingressHttpsPort = 0;  // 0: no HTTPS ingress listener
@@ -37,12 +42,28 @@ class NodeProxy {
   uint16_t metricsPort() const { return metricsPort_; }
   uint16_t ingressHttpPort() const { return ingressPort_; }
   uint16_t ingressHttpsPort() const { return ingressTlsPort_; }
+  // This node's meshed pods (IP -> network namespace path), whose traffic the proxy takes.
+  void setMeshPods(std::map<std::string, std::string> pods);
 
  private:
   NodeProxy(client::Client& client, NodeProxyOptions options);
   Expected<void, std::string> spawn();
   void feedLoop();
   std::string snapshot();
+  // Certificates for the service accounts of this node's meshed pods (and its ingress), new
+  // ones and those past half their life requested from the mesh CA; those no pod needs any
+  // more dropped. Returns the snapshot's "mesh" field.
+  Json meshIdentities();
+  bool identitiesDue() const;
+
+  struct Identity {
+    std::string key, chain, root;
+    std::chrono::system_clock::time_point renewAt, notAfter;
+    std::chrono::steady_clock::time_point retryAt;  // after a failed request
+  };
+  std::map<std::string, Identity> identities_;   // "ns/sa"; feeder thread only
+  std::string trustDomain_;                      // the CA's, as it answered
+  std::map<std::string, std::string> meshPods_;  // guarded by mu_
 
   client::Client& client_;
   NodeProxyOptions opts_;

@@ -8,6 +8,8 @@
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
 #include "podium/common/time.h"
+#include "podium/mesh/workload.h"
+#include "podium/node/netfilter.h"
 #include "podium/node/process.h"
 
 namespace podium::node {
@@ -69,9 +71,12 @@ bool AgentImpl::terminatePod(const Json& pod, PodState& st, const RuntimePod& rt
 void AgentImpl::forgetPod(const std::string& key, std::string uid) {
   std::error_code ec;
   std::filesystem::remove_all(podDir(uid), ec);
-  std::lock_guard<std::mutex> lock(mu_);
-  uidToKey_.erase(uid);
-  states_.erase(key);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    uidToKey_.erase(uid);
+    states_.erase(key);
+  }
+  publishMeshPods();
 }
 
 bool AgentImpl::syncPod(const std::string& key) {
@@ -124,6 +129,13 @@ bool AgentImpl::syncPod(const std::string& key) {
     return false;
   }
   if (created) rt = runtimeFor(uid);
+  if (auto m = joinMesh(pod, st); !m) {
+    // Without its capture the pod would talk in plaintext: it does not start.
+    events_->record(pod, "Warning", "FailedCreatePodSandBox",
+                    "Failed to put the pod in the mesh: " + m.error());
+    writeStatus(pod, st, rt);
+    return false;
+  }
   const Json& spec = at(pod, {"spec"});
   std::string policy = json::str(spec, "restartPolicy", "Always");
   auto now = SteadyClock::now();
@@ -305,11 +317,42 @@ runtime::v1::PodSandboxConfig AgentImpl::sandboxConfigFor(const Json& pod, uint3
   return c;
 }
 
+Expected<void, std::string> AgentImpl::joinMesh(const Json& pod, PodState& st) {
+  if (!mesh::inMesh(pod) || !st.netns.empty() || st.sandboxId.empty()) return {};
+  auto netns = cri_->sandboxNetns(st.sandboxId);
+  if (!netns) return Unexpected(netns.error().message);
+  if (netns->empty())
+    return Unexpected(std::string("the runtime does not name its network namespace"));
+  if (auto r = applyInNetns(*netns, podMeshScript(opts_.serviceCidr)); !r) return r;
+  // The address the probes come from, on the pods' bridge (which exists once a pod does).
+  if (!probeAddress_) {
+    auto r = runCommand(
+        {"ip", "addr", "replace", std::string(mesh::kProbeSource) + "/32", "dev", opts_.bridge},
+        std::chrono::seconds(10));
+    if (r.exitCode != 0) return Unexpected("ip addr: " + r.output);
+    probeAddress_ = true;
+  }
+  st.netns = *netns;
+  publishMeshPods();
+  return {};
+}
+
+void AgentImpl::publishMeshPods() {
+  std::map<std::string, std::string> pods;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, st] : states_)
+      if (!st.netns.empty() && !st.podIp.empty()) pods[st.podIp] = st.netns;
+  }
+  if (proxy_) proxy_->setMeshPods(std::move(pods));
+}
+
 Expected<void, std::string> AgentImpl::ensureSandbox(const Json& pod, PodState& st,
                                                      const RuntimePod& rt, bool* created) {
   *created = false;
   if (const auto* ready = rt.readySandbox()) {
     if (st.sandboxId != ready->id() || st.podIp.empty()) {
+      if (st.sandboxId != ready->id()) st.netns.clear();
       st.sandboxId = ready->id();
       st.sandboxConfig = sandboxConfigFor(pod, ready->metadata().attempt());
       if (json::boolean(at(pod, {"spec"}), "hostNetwork")) {
@@ -338,6 +381,7 @@ Expected<void, std::string> AgentImpl::ensureSandbox(const Json& pod, PodState& 
   auto id = cri_->runPodSandbox(st.sandboxConfig);
   if (!id) return Unexpected(id.error().message);
   st.sandboxId = *id;
+  st.netns.clear();
   if (json::boolean(at(pod, {"spec"}), "hostNetwork")) {
     st.podIp = opts_.nodeIp;
   } else {

@@ -1,6 +1,7 @@
 #include "prober.h"
 
 #include "podium/common/strings.h"
+#include "podium/mesh/workload.h"
 #include "podium/node/http_client.h"
 
 namespace podium::node {
@@ -134,7 +135,7 @@ std::pair<bool, std::string> Prober::run(const Probe& p) {
       for (const auto& kv : *hs) headers[json::str(kv, "name")] = json::str(kv, "value");
     int prt = port(*h);
     std::string path = json::str(*h, "path", "/");
-    auto r = httpGet(host, prt, path, timeout, headers);
+    auto r = httpGet(host, prt, path, timeout, headers, host == p.podIp ? mesh::kProbeSource : "");
     if (!r)
       return {false,
               "Get \"http://" + host + ":" + std::to_string(prt) + path + "\": " + r.error()};
@@ -143,7 +144,7 @@ std::pair<bool, std::string> Prober::run(const Probe& p) {
   }
   if (const Json* t = json::find(s, {"tcpSocket"})) {
     std::string host = json::str(*t, "host", p.podIp);
-    auto r = tcpConnect(host, port(*t), timeout);
+    auto r = tcpConnect(host, port(*t), timeout, host == p.podIp ? mesh::kProbeSource : "");
     if (!r) return {false, r.error()};
     return {true, ""};
   }

@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "podium/mesh/workload.h"
+
 #include "podium/common/strings.h"
 #include "podium/dns/message.h"
 
@@ -50,6 +52,7 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
     e.labels = labelsOf(at(p, {"metadata", "labels"}));
     std::string sa = json::getString(p, {"spec", "serviceAccountName"});
     if (!sa.empty()) e.serviceAccount = sa;
+    e.meshed = mesh::inMesh(p);
     c->pods_[ip] = std::move(e);
   }
   std::map<std::string, const Json*> endpoints;
@@ -94,6 +97,7 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
               if (auto it = c->pods_.find(aip); it != c->pods_.end()) {
                 e.labels = it->second.labels;
                 e.serviceAccount = it->second.serviceAccount;
+                e.meshed = it->second.meshed;
               }
               sp.endpoints.push_back(std::move(e));
             }
@@ -115,6 +119,7 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
   c->routes_ = MeshRoutes::build(snap, domain);
   c->tls_.build(snap);
   c->authz_.build(snap);
+  c->mesh_.build(snap, domain);
   return c;
 }
 

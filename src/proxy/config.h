@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "authz.h"
+#include "mesh.h"
 #include "podium/common/json.h"
 #include "routes.h"
 #include "tls.h"
@@ -24,6 +25,7 @@ struct Endpoint {
   bool ready = true;
   std::string pod, ns;
   std::string serviceAccount = "default";
+  bool meshed = false;  // its pod is in the mesh: reached over mesh TLS
   std::map<std::string, std::string> labels;
   // Istio's principal: "<trust domain>/ns/<ns>/sa/<service account>".
   std::string principal(const std::string& trustDomain) const {
@@ -82,6 +84,7 @@ class ProxyConfig {
   const MeshRoutes& routes() const { return routes_; }
   const TlsCerts& tls() const { return tls_; }
   const AuthzPolicies& authz() const { return authz_; }
+  const MeshTls& mesh() const { return mesh_; }
 
  private:
   std::string domain_;
@@ -93,6 +96,7 @@ class ProxyConfig {
   MeshRoutes routes_;
   TlsCerts tls_;
   AuthzPolicies authz_;
+  MeshTls mesh_;
 };
 
 Protocol protocolOf(const Json& servicePort);

@@ -231,7 +231,7 @@ const RetryPolicy kDefaultRetries;
 
 class Upstream : public Session {
  public:
-  static Upstream* get(Worker& w, const Endpoint& e);
+  static Upstream* get(Worker& w, const Endpoint& e, uint16_t via);
   // Sends `st`'s request as a new stream; false if this connection takes no more streams.
   bool submit(Stream* st);
   void forget(Stream* st, bool reset);
@@ -257,6 +257,8 @@ class Upstream : public Session {
                           nghttp2_data_source*, void*);
   uint64_t key_;
   bool connected_ = false;
+  bool handshaking_ = false;  // mesh TLS: not up until its handshake is done
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::map<int32_t, Stream*> streams_;
 };
 
@@ -469,8 +471,9 @@ void Downstream::forward(Stream* st) {
   if (st->tried.empty() && !authorized(*st->config, from_.ip, *st->endpoint, &st->req))
     return localReply(st, 403, "RBAC: access denied", "-");
   st->tried.insert(st->endpoint);
+  uint16_t via = meshVia(*st->config, from_.ip, from_.ingressPort != 0, *st->endpoint);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    Upstream* up = Upstream::get(worker_, *st->endpoint);
+    Upstream* up = Upstream::get(worker_, *st->endpoint, via);
     if (!up) break;
     if (up->submit(st)) return;
     up->close();  // it refuses new streams (GOAWAY): a new connection takes the stream
@@ -531,7 +534,8 @@ void Downstream::finish(Stream* st) {
   if (st->delayTimer) worker_.loop().cancel(st->delayTimer), st->delayTimer = 0;
   if (st->up) st->up->forget(st, true);
   if (!st->config || st->status == 0) return;
-  MetricLabels l = labelsFor(*st->config, from_.ip, st->routed.target.service, st->endpoint);
+  MetricLabels l = labelsFor(*st->config, from_.ip, st->routed.target.service, st->endpoint,
+                             from_.ingressPort != 0);
   l.requestProtocol = st->grpc ? "grpc" : "http";
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - st->started)
@@ -542,12 +546,20 @@ void Downstream::finish(Stream* st) {
 
 // --- upstream ------------------------------------------------------------------------------
 
-Upstream* Upstream::get(Worker& w, const Endpoint& e) {
-  uint64_t key = endpointKey(e.ip, e.port);
+Upstream* Upstream::get(Worker& w, const Endpoint& e, uint16_t via) {
+  uint64_t key = poolKey(e.ip, e.port, via);
   if (auto it = tPool.find(key); it != tPool.end() && !it->second->closed()) return it->second;
-  int fd = connectTcp(e.ip, e.port);
+  auto slot = std::make_shared<std::pair<Upstream*, std::weak_ptr<int>>>();
+  int fd = w.dial(e.ip, e.port, via, [slot](bool ok) {
+    Upstream* up = slot->first;
+    if (!up || slot->second.expired() || up->closed()) return;
+    up->handshaking_ = false;
+    up->onEvents(ok ? EPOLLOUT : EPOLLERR);  // a failed handshake is a connect failure
+  });
   if (fd < 0) return nullptr;
   auto* up = new Upstream(w, fd, key);
+  *slot = {up, up->alive_};
+  up->handshaking_ = via && via != kViaPod;
   nghttp2_session_callbacks* cb;
   nghttp2_session_callbacks_new(&cb);
   nghttp2_session_callbacks_set_on_header_callback(cb, onHeader);
@@ -568,6 +580,7 @@ Upstream* Upstream::get(Worker& w, const Endpoint& e) {
 
 bool Upstream::ready(uint32_t events) {
   if (connected_) return true;
+  if (handshaking_) return false;
   int err = 0;
   socklen_t len = sizeof err;
   getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);

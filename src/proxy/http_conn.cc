@@ -52,10 +52,10 @@ std::string hex(uint64_t v, int digits) {
 // after a few seconds; never touches the client's exchange.
 class Shadow : public Watcher, public Deletable {
  public:
-  static void start(Worker& w, const Endpoint& e, std::string request, std::string labels,
-                    uint64_t requestBytes) {
+  static void start(Worker& w, const Endpoint& e, uint16_t via, std::string request,
+                    std::string labels, uint64_t requestBytes) {
     auto* s = new Shadow(w, std::move(request), std::move(labels), requestBytes);
-    s->fd_ = connectTcp(e.ip, e.port);
+    s->fd_ = w.dial(e.ip, e.port, via);
     if (s->fd_ < 0 || !w.loop().add(s->fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, s)) {
       if (s->fd_ >= 0) close(s->fd_);
       delete s;
@@ -162,6 +162,15 @@ class Conn : public Deletable {
     return true;
   }
 
+  // The last hop of mesh traffic to `pod` (its port set): every request goes to it, from
+  // inside the pod, once the pod's AuthorizationPolicies let the client (`principal`, proven
+  // by its certificate; none for plaintext) through. Counted by the sending proxy, not here.
+  void setInbound(const Endpoint& pod, std::optional<std::string> principal) {
+    inbound_ = true;
+    inboundPod_ = pod;
+    principal_ = std::move(principal);
+  }
+
   void begin() {
     worker_.loop().add(fd_, kEvents, &down_);
     armHeadTimer(kHeaderTimeoutMs);
@@ -230,7 +239,7 @@ class Conn : public Deletable {
   const std::string& metricLabels(const Endpoint* dest) {
     if (labelsConfig_ != config_ || labelsService_ != target_.service || labelsEndpoint_ != dest ||
         labels_.empty()) {
-      labels_ = labelsFor(*config_, src_, target_.service, dest).render();
+      labels_ = labelsFor(*config_, src_, target_.service, dest, ingressPort_ != 0).render();
       labelsConfig_ = config_;  // held, so its Services and endpoints stay where they are
       labelsService_ = target_.service;
       labelsEndpoint_ = dest;
@@ -244,8 +253,11 @@ class Conn : public Deletable {
   uint32_t src_;
   std::string svcNs_, svcName_;
   uint16_t svcPort_;
-  uint16_t ingressPort_;    // 0 for mesh traffic
-  SSL* ssl_ = nullptr;      // on the HTTPS ingress listener
+  uint16_t ingressPort_;  // 0 for mesh traffic
+  SSL* ssl_ = nullptr;    // on the HTTPS ingress listener
+  bool inbound_ = false;  // see setInbound
+  Endpoint inboundPod_;
+  std::optional<std::string> principal_;
   RequestSource source_;    // the above, for the router
   Routed routed_;           // reused from request to request
   bool servedAny_ = false;  // HTTP/2's preface can only open a connection
@@ -408,7 +420,7 @@ void Conn::process() {
   while (!closed_) {
     if (state_ == State::ReadHead) {
       if (in_.empty()) return;
-      if (!servedAny_ && in_[0] == 'P') {
+      if (!servedAny_ && in_[0] == 'P' && !inbound_) {
         // HTTP/2 with prior knowledge (h2c, gRPC): the connection goes to the HTTP/2 side.
         size_t n = std::min(in_.size(), kH2Preface.size());
         if (in_.compare(0, n, kH2Preface.substr(0, n)) == 0) {
@@ -548,8 +560,10 @@ void Conn::mirror(const RouteDestination& m) {
   http1::Head h = req_;
   h.set("host", hostOnly(req_.header("host")) + "-shadow");  // Envoy's mark on shadowed requests
   h.set("connection", "close");
-  Shadow::start(worker_, *e, http1::serializeRequest(h) + body_,
-                labelsFor(*config_, src_, t.service, e).render(), requestBytes_);
+  bool ingress = ingressPort_ != 0;
+  Shadow::start(worker_, *e, meshVia(*config_, src_, ingress, *e),
+                http1::serializeRequest(h) + body_,
+                labelsFor(*config_, src_, t.service, e, ingress).render(), requestBytes_);
 }
 
 bool Conn::routeRequest() {
@@ -605,7 +619,24 @@ void Conn::dispatch() {
                true);
     return;
   }
-  if (!routeRequest()) return;
+  if (inbound_) {
+    static const TrafficPolicy kInboundPolicy;
+    originalPath_ = req_.target;
+    target_.endpoints = {&inboundPod_};
+    target_.policy = &kInboundPolicy;
+    target_.cluster = "inbound|" + std::to_string(inboundPod_.port) + "||";
+    route_ = nullptr;
+    dest_ = nullptr;
+    // Envoy's record of the client's proven identity, for the workload.
+    if (principal_)
+      req_.set("x-forwarded-client-cert", "By=spiffe://" +
+                                              inboundPod_.principal(config_->mesh().trustDomain()) +
+                                              ";URI=spiffe://" + *principal_);
+    else
+      req_.remove("x-forwarded-client-cert");
+  } else if (!routeRequest()) {
+    return;
+  }
   const HttpRoute* r = route_;
   auto go = [this] {
     const HttpRoute* r = route_;
@@ -654,13 +685,24 @@ void Conn::attempt() {
   }
   tried_.insert(endpoint_);
   ++worker_.health(endpoint_->ip, endpoint_->port).active;
-  if (attempts_ == 1 && !authorized(*config_, src_, *endpoint_, &req_)) {
+  // Inbound, the client's certificate names it; outbound (the same check, earlier, for pods
+  // outside the mesh) the pod at its address.
+  std::string none;
+  const std::string* principal = inbound_ ? (principal_ ? &*principal_ : &none) : nullptr;
+  if (attempts_ == 1 && !authorized(*config_, src_, *endpoint_, &req_, principal)) {
     localReply(403, "RBAC: access denied", "-", false);  // Envoy's RBAC filter's answer
     return;
   }
   if (gAccessLog)
     upstreamHost_ = dns::formatIpv4(endpoint_->ip) + ":" + std::to_string(endpoint_->port);
   req_.set("x-envoy-attempt-count", std::to_string(attempts_));
+  if (!req_.upgrade) {
+    // Hop-by-hop: the client's wish to close its connection is not the upstream's, which
+    // stays pooled (as Envoy's does).
+    req_.remove("connection");
+    req_.remove("keep-alive");
+    req_.remove("proxy-connection");
+  }
   upOut_ = http1::serializeRequest(req_) + body_;
   upIn_.clear();
   respHead_ = false;
@@ -687,7 +729,8 @@ void Conn::overflow() {
 
 void Conn::connectAttempt() {
   if (closed_ || state_ != State::Upstream || !endpoint_ || upConn_) return;  // a stale wake-up
-  upConn_ = worker_.takeIdle(endpoint_->ip, endpoint_->port, &up_);
+  uint16_t via = inbound_ ? kViaPod : meshVia(*config_, src_, ingressPort_ != 0, *endpoint_);
+  upConn_ = worker_.takeIdle(endpoint_->ip, endpoint_->port, via, &up_);
   upReused_ = upConn_ != nullptr;
   upConnected_ = upReused_;
   if (!upConn_) {
@@ -703,7 +746,7 @@ void Conn::connectAttempt() {
       load.pending.emplace_back(alive_, [this] { connectAttempt(); });
       return;
     }
-    upConn_ = worker_.connectTo(endpoint_->ip, endpoint_->port, &up_, target_.cluster);
+    upConn_ = worker_.connectTo(endpoint_->ip, endpoint_->port, via, &up_, target_.cluster);
   }
   if (!upConn_) {
     upstreamFailed("connection failure", true);
@@ -813,6 +856,12 @@ bool Conn::retriable(int status) const {
 }
 
 void Conn::upstreamFailed(const std::string& reason, bool connectFailure) {
+  if (inbound_) {
+    // The workload in this pod is gone or failed mid-request: the mesh connection is reset, so
+    // the sending proxy retries elsewhere as its policy allows (as with ztunnel).
+    closeNow();
+    return;
+  }
   cancelTimer(tryTimer_);
   const Endpoint* e = endpoint_;
   if (e) recordOutcome(worker_, target_, *e, 0, true);
@@ -985,7 +1034,7 @@ void Conn::finishRequest() {
   if (upFd_ >= 0 || endpoint_) releaseUpstream(upstreamReusable);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
                   .count();
-  if (status_ != 0)
+  if (status_ != 0 && !inbound_)
     worker_.state().metrics.request(labels, status_, flags_, ms, requestBytes_, responseBytes_);
   if (gAccessLog) {
     char when[64];
@@ -1000,7 +1049,16 @@ void Conn::finishRequest() {
         std::to_string(static_cast<int64_t>(ms)) + " \"" + req_.header("x-forwarded-for") +
         "\" \"" + req_.header("user-agent") + "\" \"" + req_.header("x-request-id") + "\" \"" +
         req_.header("host") + "\" \"" + upstreamHost_ + "\" " +
-        (target_.cluster.empty() ? "-" : target_.cluster) + "\n";
+        (target_.cluster.empty() ? "-" : target_.cluster);
+    // Who talked to whom, and how: the peer's proven identity where mesh TLS arrives.
+    MetricLabels l = labelsFor(*config_, src_, target_.service, dest, ingressPort_ != 0);
+    if (inbound_) {
+      l.sourcePrincipal = principal_ ? "spiffe://" + *principal_ : "-";
+      l.destinationPrincipal = "spiffe://" + inboundPod_.principal(config_->mesh().trustDomain());
+      l.connectionSecurityPolicy = principal_ ? "mutual_tls" : "none";
+    }
+    line += " \"" + l.sourcePrincipal + "\" \"" + l.destinationPrincipal + "\" " +
+            l.connectionSecurityPolicy + "\n";
     fwrite(line.data(), 1, line.size(), stdout);
   }
   route_ = nullptr;
@@ -1032,6 +1090,13 @@ void setAccessLog(bool on) { gAccessLog = on; }
 void startHttpConnection(Worker& worker, int fd, const Service* svc, const ServicePort* sp,
                          uint32_t sourceIp) {
   auto* c = new Conn(worker, fd, sourceIp, svc->ns, svc->name, sp->port, 0);
+  c->begin();
+}
+
+void startInboundConnection(Worker& worker, int fd, const Endpoint& pod, uint32_t sourceIp,
+                            std::optional<std::string> principal) {
+  auto* c = new Conn(worker, fd, sourceIp, pod.ns, "", pod.port, 0);
+  c->setInbound(pod, std::move(principal));
   c->begin();
 }
 

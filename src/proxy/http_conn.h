@@ -10,6 +10,7 @@
 // answered with 101 becomes a raw relay.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config.h"
@@ -25,6 +26,10 @@ void startHttpConnection(Worker& worker, int fd, const Service* svc, const Servi
 // `tls`, the HTTPS listener's front context, TLS is terminated first.
 void startIngressConnection(Worker& worker, int fd, uint16_t port, uint32_t sourceIp,
                             SSL_CTX* tls = nullptr);
+
+// Inbound mesh traffic to a pod of this node (see Conn::setInbound).
+void startInboundConnection(Worker& worker, int fd, const Endpoint& pod, uint32_t sourceIp,
+                            std::optional<std::string> principal);
 
 // When set, every finished request is logged to stdout in Envoy's default format.
 void setAccessLog(bool on);

@@ -140,7 +140,27 @@ std::string Metrics::render() const {
       &TcpSeries::sent);
   tcp("istio_tcp_received_bytes_total", "Bytes received from the client on TCP connections.",
       &TcpSeries::received);
+  header("podium_mtls_handshakes_total", "counter",
+         "Mesh TLS handshakes completed, by the side this proxy played.");
+  for (const auto& [k, n] : mtlsHandshakes_)
+    out += "podium_mtls_handshakes_total{side=\"" + k + "\"} " + std::to_string(n) + "\n";
+  header("podium_mtls_rejected_total", "counter",
+         "Mesh TLS connections refused: the peer's certificate (untrusted, expired, "
+         "trust_domain, wrong_identity, no_certificate) or the handshake itself.");
+  for (const auto& [k, n] : mtlsFailures_)
+    out += "podium_mtls_rejected_total{side=\"" + k.first + "\",reason=\"" + k.second + "\"} " +
+           std::to_string(n) + "\n";
   return out;
+}
+
+void Metrics::mtlsHandshake(const std::string& side) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++mtlsHandshakes_[side];
+}
+
+void Metrics::mtlsFailure(const std::string& side, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++mtlsFailures_[{side, reason}];
 }
 
 }  // namespace podium::proxy

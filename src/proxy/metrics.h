@@ -45,6 +45,9 @@ class Metrics {
                const std::string& grpcStatus = "");
   void tcpOpened(const MetricLabels& l);
   void tcpClosed(const MetricLabels& l, uint64_t sent, uint64_t received);
+  // Mesh TLS: a completed handshake, and a refused one (`side` "client" or "server").
+  void mtlsHandshake(const std::string& side);
+  void mtlsFailure(const std::string& side, const std::string& reason);
   // The Prometheus text exposition of everything counted so far.
   std::string render() const;
 
@@ -77,6 +80,8 @@ class Metrics {
   mutable std::mutex mu_;                   // guards the maps
   std::map<std::string, HttpSeries> http_;  // rendered labels -> series
   std::map<std::string, TcpSeries> tcp_;
+  std::map<std::string, uint64_t> mtlsHandshakes_;
+  std::map<std::pair<std::string, std::string>, uint64_t> mtlsFailures_;
 };
 
 }  // namespace podium::proxy

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -98,6 +99,7 @@ class ProxyImpl : public Proxy {
     auto config = ProxyConfig::build(snapshot, opts_.clusterDomain);
     state_.setConfig(config);
     exposeServicePorts(*config);
+    exposeMeshPods(*config);
   }
   uint16_t capturePort() const override { return capturePort_; }
   uint16_t metricsPort() const override { return metricsPort_; }
@@ -193,9 +195,51 @@ class ProxyImpl : public Proxy {
     }
   }
 
+  // Opens each new meshed pod's listeners inside its network namespace (one pair per worker),
+  // and closes those of pods that are gone.
+  void exposeMeshPods(const ProxyConfig& config) {
+    const auto& pods = config.mesh().pods();
+    for (auto it = meshPods_.begin(); it != meshPods_.end();) {
+      auto now = pods.find(it->first);
+      if (now != pods.end() && now->second == it->second) {
+        ++it;
+        continue;
+      }
+      for (auto& w : workers_) w->removePodListeners(it->first);
+      it = meshPods_.erase(it);
+    }
+    for (const auto& [ip, netns] : pods) {
+      if (meshPods_.count(ip)) continue;
+      std::vector<int> out, in;
+      std::string err;
+      bool entered = inNetns(netns, [&] {
+        for (size_t i = 0; i < workers_.size(); ++i) {
+          int o = listenSocket("0.0.0.0", kMeshOutboundPort, &err);
+          int n = o < 0 ? -1 : listenSocket("0.0.0.0", kMeshInboundPort, &err);
+          if (n < 0) {
+            if (o >= 0) close(o);
+            break;
+          }
+          out.push_back(o);
+          in.push_back(n);
+        }
+      });
+      if (!entered || out.size() != workers_.size()) {
+        for (int fd : out) close(fd);
+        for (int fd : in) close(fd);
+        PODIUM_LOG(Warn) << "proxy: cannot listen in the network namespace " << netns << ": "
+                         << (entered ? err : std::string(strerror(errno)));
+        continue;
+      }
+      for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->addPodListeners(ip, out[i], in[i]);
+      meshPods_[ip] = netns;
+    }
+  }
+
   ProxyOptions opts_;
   ProxyState state_;
-  std::set<uint16_t> exposed_;  // host ports with listeners on every worker
+  std::map<uint32_t, std::string> meshPods_;  // with listeners: IP -> network namespace
+  std::set<uint16_t> exposed_;                // host ports with listeners on every worker
   std::vector<std::unique_ptr<Worker>> workers_;
   uint16_t capturePort_ = 0, metricsPort_ = 0, ingressPort_ = 0, ingressTlsPort_ = 0;
   SSL_CTX* front_ = nullptr;  // the HTTPS ingress listener's (SNI picks the certificate)

@@ -64,10 +64,14 @@ bool matches(const ProxyConfig& config, const http1::Head& req, const RequestSou
 }  // namespace
 
 bool authorized(const ProxyConfig& config, uint32_t srcIp, const Endpoint& dest,
-                const http1::Head* req) {
+                const http1::Head* req, const std::string* principal) {
   if (config.authz().empty()) return true;
   AuthzRequest r;
-  if (const Endpoint* src = config.podByIp(srcIp)) {
+  if (principal) {
+    r.sourcePrincipal = *principal;  // "<trust domain>/ns/<ns>/sa/<sa>"
+    if (auto at = principal->find("/ns/"); at != std::string::npos)
+      r.sourceNamespace = principal->substr(at + 4, principal->find('/', at + 4) - at - 4);
+  } else if (const Endpoint* src = config.podByIp(srcIp)) {
     r.sourcePrincipal = src->principal(config.domain());
     r.sourceNamespace = src->ns;
   }

@@ -62,8 +62,10 @@ const Endpoint* pickEndpoint(Worker& w, const Target& t, const http1::Head& req,
                              const std::set<const Endpoint*>& tried);
 // Whether the AuthorizationPolicies of `dest`'s workload let `req` from `srcIp` through (`req`
 // null: a TCP connection).
+// `principal`: the client's, proven by its mesh certificate ("" for a plaintext client);
+// without it, the identity of the pod at `srcIp`.
 bool authorized(const ProxyConfig& config, uint32_t srcIp, const Endpoint& dest,
-                const http1::Head* req);
+                const http1::Head* req, const std::string* principal = nullptr);
 // Counts an answer (status) or a failure against the endpoint; may eject it.
 void recordOutcome(Worker& w, const Target& t, const Endpoint& e, int status, bool failure);
 

@@ -18,16 +18,21 @@ constexpr int64_t kConnectTimeoutMs = 5000;
 }  // namespace
 
 void TcpRelay::start(Worker& worker, int downstream, std::vector<Endpoint> candidates,
-                     MetricLabels labels) {
+                     MetricLabels labels, uint32_t srcIp, std::optional<uint16_t> via,
+                     bool counted) {
   auto* r = new TcpRelay(worker, downstream, std::move(candidates), std::move(labels));
-  worker.state().metrics.tcpOpened(r->labels_);
+  r->srcIp_ = srcIp;
+  r->via_ = via;
+  r->counted_ = counted;
+  if (counted) worker.state().metrics.tcpOpened(r->labels_);
   worker.loop().add(downstream, kEvents, &r->downSide_);
   r->connectNext();
 }
 
 void TcpRelay::adopt(Worker& worker, int downstream, int upstream, std::string toUpstream,
-                     std::string toDownstream, MetricLabels labels) {
+                     std::string toDownstream, MetricLabels labels, bool counted) {
   auto* r = new TcpRelay(worker, downstream, {}, std::move(labels));
+  r->counted_ = counted;
   r->up_ = upstream;
   r->connected_ = true;
   auto preload = [](Buffer& b, std::string& data) {
@@ -63,7 +68,8 @@ void TcpRelay::connectNext() {
   }
   while (next_ < candidates_.size()) {
     const Endpoint& e = candidates_[next_++];
-    up_ = connectTcp(e.ip, e.port);
+    up_ = worker_.dial(e.ip, e.port,
+                       via_ ? *via_ : meshVia(*worker_.state().config(), srcIp_, false, e));
     if (up_ >= 0) {
       worker_.loop().add(up_, kEvents, &upSide_);
       connectTimer_ = worker_.loop().after(kConnectTimeoutMs, [this] {
@@ -150,7 +156,7 @@ void TcpRelay::finish() {
   if (closed_) return;
   closed_ = true;
   if (connectTimer_) worker_.loop().cancel(connectTimer_);
-  worker_.state().metrics.tcpClosed(labels_, toDown_.total, toUp_.total);
+  if (counted_) worker_.state().metrics.tcpClosed(labels_, toDown_.total, toUp_.total);
   worker_.loop().remove(down_);
   if (up_ >= 0) worker_.loop().remove(up_);
   worker_.loop().destroyLater(this);

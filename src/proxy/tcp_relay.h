@@ -4,6 +4,7 @@
 // endpoints (round robin, trying the next on connect failure) and copies bytes both ways,
 // passing half-closes on, until both directions have ended.
 
+#include <optional>
 #include <vector>
 
 #include "worker.h"
@@ -12,12 +13,15 @@ namespace podium::proxy {
 
 class TcpRelay : public Deletable {
  public:
-  // Takes ownership of `downstream`. `candidates` are tried in order.
+  // Takes ownership of `downstream`, from a client at `srcIp`. `candidates` are tried in
+  // order, reached `via` (default: as meshVia says for each). Not `counted`: no metrics (the
+  // last hop of inbound mesh traffic, counted by the proxy that sent it).
   static void start(Worker& worker, int downstream, std::vector<Endpoint> candidates,
-                    MetricLabels labels);
+                    MetricLabels labels, uint32_t srcIp, std::optional<uint16_t> via = {},
+                    bool counted = true);
   // Takes over two connected sockets (an upgraded HTTP exchange) with bytes already read.
   static void adopt(Worker& worker, int downstream, int upstream, std::string toUpstream,
-                    std::string toDownstream, MetricLabels labels);
+                    std::string toDownstream, MetricLabels labels, bool counted = true);
   ~TcpRelay() override;
 
  private:
@@ -51,6 +55,9 @@ class TcpRelay : public Deletable {
   uint64_t connectTimer_ = 0;
   Buffer toUp_, toDown_;
   MetricLabels labels_;
+  uint32_t srcIp_ = 0;
+  std::optional<uint16_t> via_;
+  bool counted_ = true;
 };
 
 }  // namespace podium::proxy

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "http_conn.h"
+#include "mesh.h"
 #include "podium/common/log.h"
 #include "podium/dns/message.h"
 #include "router.h"
@@ -108,9 +109,19 @@ WorkloadLabels workloadLabels(const ProxyConfig& config, const Endpoint& pod) {
 
 }  // namespace
 
+uint16_t meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest) {
+  const MeshTls& mesh = config.mesh();
+  if (!mesh.wantsMtls(dest)) return 0;
+  if (ingress) return mesh.ingressIdentity();
+  const Endpoint* src = config.podByIp(srcIp);
+  if (!src || !mesh.pods().count(srcIp)) return 0;  // not one of this node's meshed pods
+  return mesh.identity(src->ns, src->serviceAccount);
+}
+
 MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Service* svc,
-                       const Endpoint* dest) {
+                       const Endpoint* dest, bool ingress) {
   MetricLabels l;
+  if (dest && meshVia(config, sourceIp, ingress, *dest)) l.connectionSecurityPolicy = "mutual_tls";
   if (const Endpoint* src = config.podByIp(sourceIp)) {
     WorkloadLabels w = workloadLabels(config, *src);
     l.sourceWorkload = w.workload;
@@ -171,7 +182,7 @@ class Worker::Listener : public Watcher, public Deletable {
 };
 
 void UpstreamConn::onEvents(uint32_t events) {
-  if (fd < 0) return;  // closed earlier in this batch of events
+  if (fd < 0 || handshaking) return;  // closed earlier in this batch of events, or not yet up
   if (owner) {
     owner->onEvents(events);
     return;
@@ -182,8 +193,8 @@ void UpstreamConn::onEvents(uint32_t events) {
   worker.closeUpstream(this);
 }
 
-UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, Watcher* owner) {
-  auto it = idle_.find(endpointKey(ip, port));
+UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner) {
+  auto it = idle_.find(poolKey(ip, port, via));
   if (it == idle_.end()) return nullptr;
   while (!it->second.empty()) {
     UpstreamConn* c = it->second.back();
@@ -203,11 +214,56 @@ UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, Watcher* owner) {
   return nullptr;
 }
 
-UpstreamConn* Worker::connectTo(uint32_t ip, uint16_t port, Watcher* owner,
-                                const std::string& cluster) {
+int Worker::dial(uint32_t ip, uint16_t port, uint16_t via, std::function<void(bool ok)> done) {
+  if (!via) return connectTcp(ip, port);
+  auto config = state_.config();
+  const MeshTls& mesh = config->mesh();
+  if (via == kViaPod) {
+    auto it = mesh.pods().find(ip);
+    if (it == mesh.pods().end()) return -1;
+    int fd = -1;
+    inNetns(it->second, [&] { fd = connectTcp(ip, port); });
+    return fd;
+  }
+  const Endpoint* pod = config->podByIp(ip);
+  if (!pod) return -1;
+  SSL* ssl = mesh.client(via, "spiffe://" + pod->principal(mesh.trustDomain()));
+  if (!ssl) return -1;
   int fd = connectTcp(ip, port);
+  if (fd < 0) {
+    SSL_free(ssl);
+    return -1;
+  }
+  return startTlsClient(*this, fd, ssl, std::move(done));
+}
+
+void Worker::adoptIdle(int fd, uint32_t ip, uint16_t port, uint16_t via) {
+  auto* c = new UpstreamConn(*this, poolKey(ip, port, via), fd);
+  if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
+    close(fd);
+    delete c;
+    return;
+  }
+  giveIdle(c);
+}
+
+UpstreamConn* Worker::connectTo(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner,
+                                const std::string& cluster) {
+  bool tls = via && via != kViaPod;
+  // The handshake's end reaches the connection through `slot`, while it lives (`alive`).
+  auto alive = std::make_shared<int>(0);
+  auto slot = std::make_shared<UpstreamConn*>(nullptr);
+  int fd = dial(ip, port, via, [alive = std::weak_ptr<int>(alive), slot](bool ok) {
+    UpstreamConn* c = *slot;
+    if (alive.expired() || !c || c->fd < 0) return;
+    c->handshaking = false;
+    if (c->owner) c->owner->onEvents(ok ? EPOLLOUT : EPOLLERR);
+  });
   if (fd < 0) return nullptr;
-  auto* c = new UpstreamConn(*this, endpointKey(ip, port), fd);
+  auto* c = new UpstreamConn(*this, poolKey(ip, port, via), fd);
+  *slot = c;
+  c->alive = alive;
+  c->handshaking = tls;
   c->owner = owner;
   c->cluster = cluster;
   if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
@@ -276,15 +332,15 @@ void Worker::addListener(int fd, std::function<void(int fd, const sockaddr_in& p
   listeners_.push_back(std::make_unique<Listener>(*this, fd, std::move(onAccept)));
 }
 
-// Istio's protocol sniffing for ports that declare no protocol: a client that opens with an
-// HTTP/1.x request line or HTTP/2's preface gets the HTTP side; one that sends anything else,
-// or nothing for a moment (server-first protocols), is relayed as TCP.
+// Looks at a new connection's first bytes (without taking them) until `classify` can say what
+// it is: 1 or 0 decides, -1 wants more. Silence for 100 ms, the connection's end, or 4 KiB
+// without an answer decide 0 (server-first protocols send nothing first).
 class Worker::Sniffer : public Watcher, public Deletable {
  public:
-  static void start(Worker& w, int fd, const sockaddr_in& peer,
-                    const std::shared_ptr<const ProxyConfig>& config, const Service* svc,
-                    const ServicePort* sp) {
-    auto* s = new Sniffer(w, fd, peer, config, svc, sp);
+  using Classify = std::function<int(const std::string& seen)>;
+  using Decided = std::function<void(int fd, bool yes)>;
+  static void start(Worker& w, int fd, Classify classify, Decided decided) {
+    auto* s = new Sniffer(w, fd, std::move(classify), std::move(decided));
     if (!w.loop_.add(fd, EPOLLIN | EPOLLRDHUP, s)) {
       close(fd);
       delete s;
@@ -298,47 +354,57 @@ class Worker::Sniffer : public Watcher, public Deletable {
   }
   void onEvents(uint32_t events) override {
     if (done_) return;
-    char buf[24];
-    ssize_t n = recv(fd_, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    std::string seen(kMaxPeek, '\0');
+    ssize_t n = recv(fd_, seen.data(), seen.size(), MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n <= 0) return decide(false);  // closed or failed: the relay sees it too
-    std::string_view seen(buf, static_cast<size_t>(n));
+    if (n <= 0) return decide(false);  // closed or failed: whoever takes it over sees it too
+    seen.resize(static_cast<size_t>(n));
+    int verdict = classify_(seen);
+    if (verdict >= 0) return decide(verdict == 1);
+    if (seen.size() == kMaxPeek || (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) decide(false);
+  }
+
+  // Istio's protocol sniffing for ports that declare no protocol: an HTTP/1.x request line or
+  // HTTP/2's preface is HTTP, anything else TCP.
+  static int http(const std::string& seen) {
     static constexpr std::string_view kMethods[] = {"GET ",   "POST ",         "PUT ",   "DELETE ",
                                                     "HEAD ",  "OPTIONS ",      "PATCH ", "CONNECT ",
                                                     "TRACE ", "PRI * HTTP/2.0"};
     bool undecided = false;
     for (std::string_view m : kMethods) {
-      if (seen.size() >= m.size() ? seen.substr(0, m.size()) == m
-                                  : m.substr(0, seen.size()) == seen) {
-        if (seen.size() >= m.size()) return decide(true);
+      std::string_view v(seen);
+      if (v.size() >= m.size() ? v.substr(0, m.size()) == m : m.substr(0, v.size()) == v) {
+        if (v.size() >= m.size()) return 1;
         undecided = true;  // a prefix of a method: wait for more
       }
     }
-    if (!undecided || (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) decide(false);
+    return undecided ? -1 : 0;
+  }
+  // Mesh traffic: a TLS ClientHello offering the mesh's ALPN.
+  static int meshTls(const std::string& seen) {
+    std::vector<std::string> alpn;
+    int hello = parseClientHello(seen, &alpn);
+    if (hello <= 0) return hello;
+    return std::find(alpn.begin(), alpn.end(), kMeshAlpn) != alpn.end() ? 1 : 0;
   }
 
  private:
   static constexpr int64_t kDetectionTimeoutMs = 100;
-  Sniffer(Worker& w, int fd, const sockaddr_in& peer, std::shared_ptr<const ProxyConfig> config,
-          const Service* svc, const ServicePort* sp)
-      : worker_(w), fd_(fd), peer_(peer), config_(std::move(config)), svc_(svc), sp_(sp) {}
-  void decide(bool http) {
+  static constexpr size_t kMaxPeek = 4096;
+  Sniffer(Worker& w, int fd, Classify classify, Decided decided)
+      : worker_(w), fd_(fd), classify_(std::move(classify)), decided_(std::move(decided)) {}
+  void decide(bool yes) {
     if (done_) return;
     done_ = true;
     if (timer_) worker_.loop_.cancel(timer_);
     worker_.loop_.remove(fd_);
     worker_.loop_.destroyLater(this);
-    if (http)
-      startHttpConnection(worker_, fd_, svc_, sp_, ntohl(peer_.sin_addr.s_addr));
-    else
-      worker_.relayTcp(fd_, ntohl(peer_.sin_addr.s_addr), config_, svc_, sp_);
+    decided_(fd_, yes);
   }
   Worker& worker_;
   int fd_;
-  sockaddr_in peer_;
-  std::shared_ptr<const ProxyConfig> config_;  // keeps svc_ and sp_ alive
-  const Service* svc_;
-  const ServicePort* sp_;
+  Classify classify_;
+  Decided decided_;
   uint64_t timer_ = 0;
   bool done_ = false;
 };
@@ -420,7 +486,13 @@ void Worker::serve(int fd, const sockaddr_in& peer,
                    const ServicePort* sp) {
   uint32_t srcIp = ntohl(peer.sin_addr.s_addr);
   if (sp->protocol == Protocol::Auto) {
-    Sniffer::start(*this, fd, peer, config, svc, sp);
+    // The config is held by the lambda, which keeps svc and sp alive.
+    Sniffer::start(*this, fd, Sniffer::http, [this, srcIp, config, svc, sp](int fd, bool http) {
+      if (http)
+        startHttpConnection(*this, fd, svc, sp, srcIp);
+      else
+        relayTcp(fd, srcIp, config, svc, sp);
+    });
     return;
   }
   if (sp->protocol != Protocol::Tcp) {
@@ -447,7 +519,171 @@ void Worker::relayTcp(int fd, uint32_t srcIp, const std::shared_ptr<const ProxyC
   }
   MetricLabels labels = labelsFor(*config, srcIp, svc, ready.empty() ? nullptr : &ready[0]);
   labels.requestProtocol = "tcp";
-  TcpRelay::start(*this, fd, std::move(ready), std::move(labels));
+  TcpRelay::start(*this, fd, std::move(ready), std::move(labels), srcIp);
+}
+
+void Worker::addPodListeners(uint32_t podIp, int outboundFd, int inboundFd) {
+  loop_.post([this, podIp, outboundFd, inboundFd] {
+    auto out = std::make_unique<Listener>(*this, outboundFd);  // like the node's capture port
+    auto in = std::make_unique<Listener>(
+        *this, inboundFd,
+        [this, podIp](int c, const sockaddr_in& peer) { acceptedInbound(c, peer, podIp); });
+    loop_.add(outboundFd, EPOLLIN, out.get());
+    loop_.add(inboundFd, EPOLLIN, in.get());
+    podListeners_[podIp] = {std::move(out), std::move(in)};
+  });
+}
+
+void Worker::removePodListeners(uint32_t podIp) {
+  loop_.post([this, podIp] {
+    auto it = podListeners_.find(podIp);
+    if (it == podListeners_.end()) return;
+    for (auto* l : {it->second.first.release(), it->second.second.release()}) {
+      loop_.remove(l->fd());
+      loop_.destroyLater(l);
+    }
+    podListeners_.erase(it);
+  });
+}
+
+// Waits for a connection under way to be established (or to fail, or 5 s to pass).
+class ConnectWait : public Watcher, public Deletable {
+ public:
+  static void start(Worker& w, int fd, std::function<void(bool ok)> done) {
+    auto* c = new ConnectWait(w, fd, std::move(done));
+    if (!w.loop().add(fd, EPOLLOUT | EPOLLRDHUP, c)) {
+      auto d = std::move(c->done_);
+      delete c;
+      return d(false);
+    }
+    c->timer_ = w.loop().after(5000, [c] {
+      c->timer_ = 0;
+      c->finish(false);
+    });
+  }
+  void onEvents(uint32_t events) override {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    finish(err == 0 && !(events & (EPOLLERR | EPOLLHUP)) && (events & EPOLLOUT));
+  }
+
+ private:
+  ConnectWait(Worker& w, int fd, std::function<void(bool)> done)
+      : worker_(w), fd_(fd), done_(std::move(done)) {}
+  void finish(bool ok) {
+    if (finished_) return;
+    finished_ = true;
+    if (timer_) worker_.loop().cancel(timer_);
+    worker_.loop().remove(fd_);
+    worker_.loop().destroyLater(this);
+    done_(ok);
+  }
+  Worker& worker_;
+  int fd_;
+  std::function<void(bool)> done_;
+  uint64_t timer_ = 0;
+  bool finished_ = false;
+};
+
+void Worker::acceptedInbound(int fd, const sockaddr_in& peer, uint32_t podIp) {
+  sockaddr_in orig{};
+  socklen_t len = sizeof orig;
+  if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &orig, &len) != 0) {
+    close(fd);
+    return;
+  }
+  uint16_t port = ntohs(orig.sin_port);
+  uint32_t srcIp = ntohl(peer.sin_addr.s_addr);
+  if (port == kMeshInboundPort || port == kMeshOutboundPort) {
+    close(fd);  // the proxy's own listeners are not the pod's to offer
+    return;
+  }
+  Sniffer::start(*this, fd, Sniffer::meshTls, [this, srcIp, podIp, port](int fd, bool mesh) {
+    auto config = state_.config();
+    const Endpoint* pod = config->podByIp(podIp);
+    if (!pod) {
+      close(fd);
+      return;
+    }
+    if (!mesh) {
+      if (config->mesh().mode(*pod, port) == MtlsMode::Strict) {
+        state_.metrics.mtlsFailure("server", "plaintext");
+        close(fd);  // STRICT: only mesh TLS comes in
+        return;
+      }
+      serveInbound(fd, srcIp, podIp, port, std::nullopt);
+      return;
+    }
+    SSL* ssl = config->mesh().server(config->mesh().identity(pod->ns, pod->serviceAccount));
+    if (!ssl) {
+      state_.metrics.mtlsFailure("server", "no_identity");
+      close(fd);
+      return;
+    }
+    // The workload is reached first, as ztunnel does: if nothing listens there, the handshake
+    // fails and the sending proxy retries elsewhere as after a connect failure. The connection
+    // made is pooled for the requests to come.
+    int app = dial(podIp, port, kViaPod);
+    if (app < 0) {
+      SSL_free(ssl);
+      close(fd);
+      return;
+    }
+    ConnectWait::start(*this, app, [this, fd, ssl, app, srcIp, podIp, port](bool ok) {
+      if (!ok) {
+        SSL_free(ssl);
+        close(app);
+        close(fd);
+        return;
+      }
+      adoptIdle(app, podIp, port, kViaPod);
+      startTlsServer(*this, fd, ssl,
+                     [this, srcIp, podIp, port](int plain, const std::string& peer) {
+                       serveInbound(plain, srcIp, podIp, port, principalOf(peer));
+                     });
+    });
+  });
+}
+
+void Worker::serveInbound(int fd, uint32_t srcIp, uint32_t podIp, uint16_t port,
+                          std::optional<std::string> principal) {
+  auto config = state_.config();
+  const Endpoint* pod = config->podByIp(podIp);
+  if (!pod) {
+    close(fd);
+    return;
+  }
+  Endpoint target = *pod;
+  target.port = port;
+  // The pod's protocol on that port, from a Service that sends traffic there.
+  Protocol protocol = Protocol::Auto;
+  for (const auto& svc : config->services())
+    for (const auto& sp : svc.ports)
+      for (const auto& e : sp.endpoints)
+        if (e.ip == podIp && e.port == port) protocol = sp.protocol;
+  auto relay = [this, config, target, srcIp, principal](int fd) {
+    // A plaintext client has no principal (its address proves nothing here).
+    std::string none;
+    if (!authorized(*config, srcIp, target, nullptr, principal ? &*principal : &none)) {
+      close(fd);  // Istio's L4 denial
+      return;
+    }
+    TcpRelay::start(*this, fd, {target}, MetricLabels{}, srcIp, kViaPod, /*counted=*/false);
+  };
+  if (protocol == Protocol::Http)
+    return startInboundConnection(*this, fd, target, srcIp, principal);
+  if (protocol != Protocol::Auto) return relay(fd);
+  Sniffer::start(
+      *this, fd, Sniffer::http, [this, target, srcIp, principal, relay](int fd, bool http) {
+        // HTTP/2 (prior knowledge) to a pod is relayed as bytes: its policies apply at L4.
+        char p[3];
+        bool h2 = recv(fd, p, 3, MSG_PEEK | MSG_DONTWAIT) == 3 && memcmp(p, "PRI", 3) == 0;
+        if (http && !h2)
+          startInboundConnection(*this, fd, target, srcIp, principal);
+        else
+          relay(fd);
+      });
 }
 
 }  // namespace podium::proxy

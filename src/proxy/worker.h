@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -38,7 +39,15 @@ class ProxyState {
 // Labels for one connection: who sent it (from the pod that has the source address) and which
 // Service/pod it went to.
 MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Service* svc,
-                       const Endpoint* dest);
+                       const Endpoint* dest, bool ingress = false);
+
+// How a connection reaches an endpoint: plaintext from the node (0), from inside the endpoint's
+// own pod (kViaPod: the last hop of inbound mesh traffic), or over mesh TLS presenting the
+// identity with that number (see MeshTls::identity).
+inline constexpr uint16_t kViaPod = 0xFFFF;
+// The way for a client at `srcIp` (or the node's ingress) to `dest`: mesh TLS when `dest` is in
+// the mesh, takes it, and the client has an identity on this node.
+uint16_t meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest);
 
 // What a worker knows of one endpoint's health (outlier detection) and load.
 struct EndpointHealth {
@@ -63,6 +72,10 @@ struct UpstreamConn : Watcher, Deletable {
   int64_t idleSinceMs = 0;
   std::string cluster;  // whose circuit breakers count it
   int requests = 0;     // served so far (maxRequestsPerConnection)
+  // Mesh TLS: events wait until the handshake is done; the owner then sees EPOLLOUT (ready)
+  // or EPOLLERR (a connect failure, retried as one).
+  bool handshaking = false;
+  std::shared_ptr<int> alive = std::make_shared<int>(0);
 };
 
 // Envoy's circuit breakers for one cluster (a Service port and subset) on one worker: the
@@ -79,6 +92,10 @@ struct ClusterLoad {
 inline uint64_t endpointKey(uint32_t ip, uint16_t port) {
   return (static_cast<uint64_t>(ip) << 16) | port;
 }
+// A pool's key: the endpoint and the way to it (connections made one way never serve another).
+inline uint64_t poolKey(uint32_t ip, uint16_t port, uint16_t via) {
+  return endpointKey(ip, port) | (static_cast<uint64_t>(via) << 48);
+}
 
 class Worker {
  public:
@@ -93,9 +110,15 @@ class Worker {
   EndpointHealth& health(uint32_t ip, uint16_t port) { return health_[endpointKey(ip, port)]; }
   // Connections to endpoints, for `owner`: a pooled keep-alive one (nullptr if none), or a new
   // one being connected (nullptr if connect() failed at once).
-  UpstreamConn* takeIdle(uint32_t ip, uint16_t port, Watcher* owner);
-  UpstreamConn* connectTo(uint32_t ip, uint16_t port, Watcher* owner,
+  UpstreamConn* takeIdle(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner);
+  UpstreamConn* connectTo(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner,
                           const std::string& cluster = "");
+  // A connection to ip:port made `via` (meshVia): its socket, connecting (-1: failed at once).
+  // With mesh TLS it is the plaintext end of the TLS session (see startTlsClient).
+  // `done(ok)`: see startTlsClient (called at once for plaintext).
+  int dial(uint32_t ip, uint16_t port, uint16_t via, std::function<void(bool ok)> done = {});
+  // Pools an established connection to ip:port made `via` as idle.
+  void adoptIdle(int fd, uint32_t ip, uint16_t port, uint16_t via);
   ClusterLoad& load(const std::string& cluster) { return loads_[cluster]; }
   // Closes an idle connection of `cluster` to make room under its maxConnections.
   bool closeIdleOf(const std::string& cluster);
@@ -109,6 +132,10 @@ class Worker {
   // worker runs (thread-safe): its connections go to whatever Service holds the port then.
   void addServicePort(int fd, uint16_t hostPort);
   void removeServicePort(uint16_t hostPort);
+  // A meshed pod's listeners, made inside its network namespace (thread-safe): its outbound
+  // capture (15001) and its inbound one (15006).
+  void addPodListeners(uint32_t podIp, int outboundFd, int inboundFd);
+  void removePodListeners(uint32_t podIp);
 
  private:
   class Listener;
@@ -118,12 +145,18 @@ class Worker {
   void relayTcp(int fd, uint32_t srcIp, const std::shared_ptr<const ProxyConfig>& config,
                 const Service* svc, const ServicePort* sp);
   class Sniffer;
+  // A connection to meshed pod `podIp`, at its original destination port: mesh TLS is
+  // terminated, or plaintext let through as its PeerAuthentication allows.
+  void acceptedInbound(int fd, const sockaddr_in& peer, uint32_t podIp);
+  void serveInbound(int fd, uint32_t srcIp, uint32_t podIp, uint16_t port,
+                    std::optional<std::string> principal);
   friend struct UpstreamConn;
   ProxyState& state_;
   EventLoop loop_;
   std::unique_ptr<Listener> capture_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::map<uint16_t, std::unique_ptr<Listener>> servicePorts_;
+  std::map<uint32_t, std::pair<std::unique_ptr<Listener>, std::unique_ptr<Listener>>> podListeners_;
   std::unordered_map<std::string, uint64_t> rr_;
   std::unordered_map<uint64_t, EndpointHealth> health_;
   std::unordered_map<uint64_t, std::vector<UpstreamConn*>> idle_;

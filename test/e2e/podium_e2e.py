@@ -252,7 +252,8 @@ class NodeTestCase(unittest.TestCase):
         if p.returncode != 0:
             return False
         items = json.loads(p.stdout)["items"]
-        return items and any(c["type"] == "Ready" and c["status"] == "True" for c in items[0]["status"]["conditions"])
+        return items and any(c["type"] == "Ready" and c["status"] == "True"
+                          for c in items[0].get("status", {}).get("conditions", []))
 
     @classmethod
     def image_build(cls, tag, context):

@@ -5,6 +5,7 @@
 // generation, defaulting, validation, field ownership, finalizers and subresources. The HTTP
 // handler and the in-process client both call this.
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,6 +47,11 @@ struct ListOptions {
   std::string resourceVersion;
   std::string resourceVersionMatch;
 };
+
+// Signs a WorkloadCertificateRequest for service account `sa` of `ns`.
+using CertificateIssuer =
+    std::function<Expected<Json, ApiError>(const std::string& ns, const std::string& sa,
+                                           const Json& request, const std::string& callerNode)>;
 
 struct ListResult {
   std::vector<ObjectPtr> items;
@@ -108,6 +114,12 @@ class Storage {
                                        const std::string& uid, const std::string& node,
                                        const WriteOptions& o);
 
+  // serviceaccounts/certificate: a mesh workload certificate (see podium/mesh/certificates.h)
+  // for `callerNode` ("" when the caller may act for any node); 404 without a mesh CA.
+  void setCertificateIssuer(CertificateIssuer issuer) { issuer_ = std::move(issuer); }
+  Expected<Json, ApiError> issueCertificate(const std::string& ns, const std::string& sa,
+                                            const Json& request, const std::string& callerNode);
+
   // autoscaling/v1 Scale of a resource with a scale subresource.
   Expected<Json, ApiError> getScale(const ResourceInfo& r, const std::string& ns,
                                     const std::string& name);
@@ -150,6 +162,7 @@ class Storage {
   ResourceRegistry& registry_;
   Clock& clock_;
   StorageOptions options_;
+  CertificateIssuer issuer_;
   std::mutex allocMu_;  // serialises ClusterIP/NodePort allocation with the write that claims it
 };
 

@@ -51,6 +51,7 @@ inline const Resource kVirtualServices{"networking.istio.io", "v1", "virtualserv
 inline const Resource kDestinationRules{"networking.istio.io", "v1", "destinationrules"};
 inline const Resource kGateways{"networking.istio.io", "v1", "gateways"};
 inline const Resource kAuthorizationPolicies{"security.istio.io", "v1", "authorizationpolicies"};
+inline const Resource kPeerAuthentications{"security.istio.io", "v1", "peerauthentications"};
 }  // namespace resources
 
 struct ListOptions {
@@ -116,6 +117,10 @@ class Client {
   // The pods/binding subresource: assigns a pod to a node.
   virtual Expected<void, api::ApiError> bind(const std::string& ns, const std::string& pod,
                                              const std::string& uid, const std::string& node) = 0;
+
+  // serviceaccounts/certificate: a WorkloadCertificateRequest signed by the mesh CA.
+  virtual Result requestCertificate(const std::string& ns, const std::string& serviceAccount,
+                                    const Json& request) = 0;
 
   // Namespaced resources the server serves, for callers that must act on all of them (the
   // namespace controller, the garbage collector).

@@ -6,6 +6,7 @@
 // graceful termination — and reports pod status and events as Kubernetes does. It also serves
 // the API server's logs, exec, attach and port-forward requests for its pods.
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -31,7 +32,9 @@ struct AgentOptions {
   uint16_t dnsPort = 0;            // the cluster DNS server's port on the node (0: any free one)
   uint16_t ingressHttpPort = 0;    // the node proxy's ingress listener (0: none)
   uint16_t ingressHttpsPort = 0;   // the same with TLS (0: none)
-  bool controlPlane = true;        // labels the node as a control-plane node
+  // The lifetime asked for mesh workload certificates (renewed at half of it).
+  std::chrono::seconds workloadCertTtl{24 * 3600};
+  bool controlPlane = true;  // labels the node as a control-plane node
   int workers = 10;
 };
 

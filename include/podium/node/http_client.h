@@ -20,10 +20,14 @@ struct HttpResult {
 Expected<HttpResult, std::string> httpGet(const std::string& host, int port,
                                           const std::string& path,
                                           std::chrono::milliseconds timeout,
-                                          const std::map<std::string, std::string>& headers = {});
+                                          const std::map<std::string, std::string>& headers = {},
+                                          const std::string& source = "");
 
 // Connects to host:port within `timeout` (tcpSocket probes).
 Expected<void, std::string> tcpConnect(const std::string& host, int port,
-                                       std::chrono::milliseconds timeout);
+                                       std::chrono::milliseconds timeout,
+                                       const std::string& source = "");
+// `source`: the local address to connect from, if it is one of the node's (probes come from
+// mesh::kProbeSource); otherwise the kernel's choice.
 
 }  // namespace podium::node

@@ -37,4 +37,12 @@ class NodeNetfilter {
 // The nft script `apply` loads (for tests and for reading).
 std::string netfilterScript(const std::string& table, const NetfilterRules& rules);
 
+// A meshed pod's own table (`ip podium-mesh`, in its network namespace): its TCP to the service
+// CIDR goes to the node proxy's listener 15001 in the pod, and TCP coming in from the pod
+// network to its listener 15006, except the node's probes (from mesh::kProbeSource). DNS is
+// left alone.
+std::string podMeshScript(const std::string& serviceCidr);
+// Loads `script` with nft inside the network namespace at `netnsPath`.
+Expected<void, std::string> applyInNetns(const std::string& netnsPath, const std::string& script);
+
 }  // namespace podium::node

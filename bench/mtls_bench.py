@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""The cost of the mesh's mutual TLS, measured in one run on a one-machine cluster.
+
+Starts `podium server` with its node agent (root needed) on a fresh data directory and deploys the
+seed's app (my-apps/golang-app, v1 and v2) behind its Gateway. Then, in alternating rounds:
+  - mTLS on (the default, PERMISSIVE): the ingress reaches the app's pods over mesh TLS 1.3,
+    terminated inside each pod by its listener;
+  - mTLS off: a PeerAuthentication with mode DISABLE for my-apps, so the same path is plaintext;
+  - direct: wrk to one pod's address (plaintext, through the pod's inbound capture), the baseline
+    for the latency each path adds.
+Each is the same wrk load (1 thread, --connections keep-alive connections, --duration); the best
+round of each is reported: requests/s, p50 and p99, the latency added over the direct path, and
+the on/off ratios. Then full mesh handshakes per second: --clients processes each open new TLS 1.3
+connections (ALPN istio, a workload certificate signed by the mesh's root) to a pod for --duration,
+as a peer proxy would, and the proxy's own handshake counter is read before and after.
+Everything started is stopped by PID.
+
+    bench/mtls_bench.py [--connections 32] [--duration 10] [--rounds 2] [--clients 2]
+"""
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "e2e"))
+import test_mesh  # noqa: E402
+import test_zero_trust  # noqa: E402
+from podium_e2e import wait_for  # noqa: E402
+
+
+def wrk(url, host, connections, duration):
+    args = ["wrk", "-t1", "-c%d" % connections, "-d%ds" % duration, "--latency", url]
+    if host:
+        args[1:1] = ["-H", "Host: " + host]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)\b" % p, out)
+        v = float(m.group(1))
+        return v / 1000.0 if m.group(2) == "us" else v * 1000.0 if m.group(2) == "s" else v
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50": pct(50), "p99": pct(99),
+            "non2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def handshakes(args):
+    ip, port, cert, key, seconds = args
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["istio"])
+    ctx.load_cert_chain(cert, key)
+    done, deadline = 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        s = ctx.wrap_socket(socket.create_connection((ip, port), timeout=5))
+        s.close()
+        done += 1
+    return done
+
+
+class Bench(test_zero_trust.ZeroTrustTest):
+    def runTest(self):
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--clients", type=int, default=2)
+    a = ap.parse_args()
+    Bench.server_args = ()  # day-long certificates: rotation is not what is measured here
+    Bench.setUpClass()
+    b = Bench()
+    try:
+        ingress = "http://127.0.0.1:%d/" % Bench.server.ingress_port
+        pod_ip = b.app_pod_ip()
+        direct = "http://%s:8080/" % pod_ip
+        disable = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                   "metadata": {"name": "bench-off", "namespace": "my-apps"},
+                   "spec": {"mtls": {"mode": "DISABLE"}}}
+        best = {}
+
+        def keep(name, r):
+            if name not in best or r["rps"] > best[name]["rps"]:
+                best[name] = r
+        for _ in range(a.rounds):
+            for mode in ("on", "off"):
+                if mode == "off":
+                    b.apply(disable)
+                else:
+                    b.kubectl("delete", "peerauthentication", "bench-off", "-n", "my-apps", "--ignore-not-found")
+                time.sleep(2)
+                before = b.counter("istio_requests_total", connection_security_policy="mutual_tls")
+                r = wrk(ingress, test_mesh.HOST, a.connections, a.duration)
+                mutual = b.counter("istio_requests_total", connection_security_policy="mutual_tls") - before
+                # The mode really was what it says: every request (or none) went over mesh TLS.
+                assert (mutual > 0.9 * r["rps"] * a.duration) if mode == "on" else mutual == 0, (mode, mutual)
+                keep("mTLS " + mode, r)
+            keep("direct", wrk(direct, None, a.connections, a.duration))
+        b.kubectl("delete", "peerauthentication", "bench-off", "-n", "my-apps", "--ignore-not-found")
+        print("connections %d, duration %d s, best of %d rounds" % (a.connections, a.duration, a.rounds))
+        print("%-10s %12s %9s %9s %13s %13s %s" % ("path", "requests/s", "p50 ms", "p99 ms",
+                                                    "added p50 ms", "added p99 ms", "errors"))
+        base = best["direct"]
+        for name in ("direct", "mTLS off", "mTLS on"):
+            r = best[name]
+            print("%-10s %12.0f %9.3f %9.3f %13.3f %13.3f %s" % (
+                name, r["rps"], r["p50"], r["p99"], r["p50"] - base["p50"], r["p99"] - base["p99"],
+                "non-2xx %d %s" % (r["non2xx"], r["socket_errors"])))
+        on, off = best["mTLS on"], best["mTLS off"]
+        added_on = (on["p50"] - base["p50"], on["p99"] - base["p99"])
+        added_off = (off["p50"] - base["p50"], off["p99"] - base["p99"])
+        print("ratio mTLS on/off: throughput %.2fx, p50 %.2fx, p99 %.2fx; added latency on/off: p50 %.3f/%.3f ms, "
+              "p99 %.3f/%.3f ms" % (on["rps"] / off["rps"], on["p50"] / off["p50"], on["p99"] / off["p99"],
+                                    added_on[0], added_off[0], added_on[1], added_off[1]))
+        # Handshakes: new mesh connections, each a full TLS 1.3 handshake with client certificates.
+        cert = b.make_cert(test_zero_trust.spiffe("my-apps", "bench"), b.mesh_root())
+        served = b.counter("podium_mtls_handshakes_total", side="server")
+        t0 = time.monotonic()
+        with multiprocessing.Pool(a.clients) as pool:
+            counts = pool.map(handshakes, [(pod_ip, 8080, cert[0], cert[1], a.duration)] * a.clients)
+        elapsed = time.monotonic() - t0
+        served = b.counter("podium_mtls_handshakes_total", side="server") - served
+        print("mesh handshakes: %d clients made %d in %.1f s = %.0f/s; the proxy counted %d server "
+              "handshakes = %.0f/s" % (a.clients, sum(counts), elapsed, sum(counts) / elapsed, served,
+                                       served / elapsed))
+    finally:
+        b.doCleanups()
+        Bench.tearDownClass()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+#pragma once
+
+// The CA's front door for node agents: a WorkloadCertificateRequest posted to a service
+// account's `certificate` subresource is signed only while a pod of that service account is
+// bound to the node asking (so a node never obtains another node's workload identities), and
+// only from a CSR: the private key stays on the node that made it.
+//
+//   POST /api/v1/namespaces/NS/serviceaccounts/SA/certificate
+//   {"apiVersion": "mesh.podium.io/v1", "kind": "WorkloadCertificateRequest",
+//    "spec": {"nodeName": "node-1", "request": "<PEM CSR>", "expirationSeconds": 86400}}
+//
+// The answer is the request with `status.certificateChain`, `status.rootCertificate`,
+// `status.trustDomain` and `status.expirationTimestamp`. Nodes may also get the ingress gateway's
+// identity (istio-system/istio-ingressgateway-service-account): each node's proxy is its ingress.
+
+#include <chrono>
+#include <memory>
+
+#include "podium/api/storage.h"
+#include "podium/mesh/ca.h"
+
+namespace podium::mesh {
+
+inline constexpr const char* kIngressNamespace = "istio-system";
+inline constexpr const char* kIngressServiceAccount = "istio-ingressgateway-service-account";
+
+// Signs requests with `ca`, checking pods in `storage`; lifetimes are capped at `maxTtl`.
+api::CertificateIssuer certificateIssuer(std::shared_ptr<const MeshCa> ca, api::Storage& storage,
+                                         std::chrono::seconds maxTtl);
+
+}  // namespace podium::mesh
