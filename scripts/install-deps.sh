@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev libboost-system-dev libssl-dev libsqlite3-dev libnghttp2-dev
   nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev clang-format
-  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libgit2-dev
   # fuzz targets (libFuzzer)
   clang libclang-rt-14-dev
   # run

@@ -29,21 +29,36 @@ done
 ./scripts/cxx-builder-image.sh --registry "$REGISTRY" --data-dir "$DATA_DIR"
 ./build/podium image build -t my-docker-hub/golang-app:v1.0.0 --registry "$REGISTRY" --data-dir "$DATA_DIR" \
   examples/hello
-kubectl apply -f examples/hello/manifests/namespace.yaml -f examples/hello/manifests/deployment.yaml
-kubectl rollout status -n my-apps deployment/golang-app --timeout=120s
+./build/podium image build -t my-docker-hub/golang-app:v2.0.0 --registry "$REGISTRY" --data-dir "$DATA_DIR" \
+  examples/hello
+
+# GitOps, as in the seed: a repository with the source on `development` and the manifests on
+# `argo-dev` (the Deployment, the canary's v1/v2 Deployments, DestinationRule, Gateway and the
+# 90/10 VirtualService), and an Argo CD Application that makes the cluster follow `argo-dev`.
+REPO=$DATA_DIR/git/golang-app
+if [ ! -d "$REPO/.git" ]; then
+  export GIT_AUTHOR_NAME=podium GIT_AUTHOR_EMAIL=podium@localhost
+  export GIT_COMMITTER_NAME=podium GIT_COMMITTER_EMAIL=podium@localhost
+  mkdir -p "$REPO"
+  git -C "$REPO" init -q -b development
+  cp examples/hello/main.cc examples/hello/Dockerfile "$REPO/"
+  git -C "$REPO" add -A && git -C "$REPO" commit -q -m "golang-app source"
+  git -C "$REPO" checkout -q --orphan argo-dev
+  git -C "$REPO" rm -q -rf .
+  mkdir -p "$REPO/manifests"
+  cp -r examples/hello/manifests/namespace.yaml examples/hello/manifests/deployment.yaml \
+    examples/hello/manifests/virtual-service.yaml examples/hello/manifests/canary "$REPO/manifests/"
+  git -C "$REPO" add -A && git -C "$REPO" commit -q -m "golang-app manifests"
+fi
+kubectl create namespace argocd --dry-run=client -o yaml | kubectl apply -f -
+sed "s|repoURL: .*|repoURL: file://$REPO|" examples/hello/application.yaml | kubectl apply -f -
+kubectl wait -n argocd application/golang-app --for=jsonpath='{.status.sync.status}'=Synced --timeout=120s
+kubectl wait -n argocd application/golang-app --for=jsonpath='{.status.health.status}'=Healthy --timeout=180s
+kubectl get applications -n argocd
 kubectl get pods -n my-apps -o wide
 for ip in $(kubectl get pods -n my-apps -l app=golang-app -o jsonpath='{.items[*].status.podIP}'); do
   echo "curl http://$ip:8080/ -> $(curl -s -m 2 "http://$ip:8080/")"
 done
-
-# The seed's canary: v1 and v2 Deployments, their DestinationRule and Gateway, and the seed's
-# VirtualService (90 % v1, 10 % v2) served by the node's ingress port.
-./build/podium image build -t my-docker-hub/golang-app:v2.0.0 --registry "$REGISTRY" --data-dir "$DATA_DIR" \
-  examples/hello
-kubectl apply -f examples/hello/manifests/canary/
-kubectl apply -n my-apps -f examples/hello/manifests/virtual-service.yaml
-kubectl rollout status -n my-apps deployment/golang-app-v1 --timeout=120s
-kubectl rollout status -n my-apps deployment/golang-app-v2 --timeout=120s
 INGRESS_PORT=80
 for arg in "$@"; do case "$arg" in --ingress-http-port=*) INGRESS_PORT=${arg#*=} ;; esac; done
 for _ in $(seq 50); do
@@ -60,6 +75,7 @@ Podium is running (Ctrl-C stops it and everything it started). In another shell:
   export KUBECONFIG=$KUBECONFIG
   kubectl get pods -n my-apps
   curl -H 'Host: golang-app.example.com' http://127.0.0.1:$INGRESS_PORT/
-  kubectl edit virtualservice -n my-apps golang-app-route   # change the weights
+  kubectl get application -n argocd golang-app        # Synced, Healthy, the argo-dev commit
+  cd $REPO && git checkout argo-dev                     # edit manifests/, commit: applied in seconds
 EOT
 wait $server

@@ -11,6 +11,7 @@
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
 #include "podium/controllers/manager.h"
+#include "podium/gitops/app_controller.h"
 #include "podium/scheduler/scheduler.h"
 
 namespace podium::cli {
@@ -40,6 +41,9 @@ Flags:
   --workload-cert-ttl SECONDS
                         lifetime of the mesh's workload certificates, renewed at half of it
                         (default 86400)
+  --gitops-poll-interval MS
+                        how often Argo CD Applications are refreshed from git, in milliseconds
+                        (default 3000, plus up to a quarter of it as jitter)
   --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
   --log-level LEVEL     debug, info, warn or error (default info)
   --watch-history EVENTS
@@ -50,10 +54,11 @@ Flags:
 }  // namespace
 
 int serverCommand(const std::vector<std::string>& args) {
-  Flags flags({"data-dir", "api-port", "address", "service-cidr", "log-level",
-               "watch-bookmark-interval", "watch-history", "registry-port", "node-name", "pod-cidr",
-               "ingress-http-port", "ingress-https-port", "workload-cert-ttl", "trust-domain"},
-              {"no-agent", "no-fsync", "help"});
+  Flags flags(
+      {"data-dir", "api-port", "address", "service-cidr", "log-level", "watch-bookmark-interval",
+       "watch-history", "registry-port", "node-name", "pod-cidr", "ingress-http-port",
+       "ingress-https-port", "workload-cert-ttl", "trust-domain", "gitops-poll-interval"},
+      {"no-agent", "no-fsync", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
     return 2;
@@ -132,6 +137,16 @@ int serverCommand(const std::vector<std::string>& args) {
     node.agentOptions.workloadCertTtl = std::chrono::seconds(*n);
     o.workloadCertMaxTtl = std::max(o.workloadCertMaxTtl, node.agentOptions.workloadCertTtl);
   }
+  std::chrono::milliseconds gitopsPoll{3000};
+  if (auto g = flags.get("gitops-poll-interval")) {
+    auto n = strings::parseInt(*g);
+    if (!n || *n < 100) {
+      std::cerr << "podium server: --gitops-poll-interval must be a number of milliseconds (100 or "
+                   "more)\n";
+      return 2;
+    }
+    gitopsPoll = std::chrono::milliseconds(*n);
+  }
   node.agentOptions.nodeName = flags.get("node-name").value_or("");
   node.agentOptions.podCidr = flags.get("pod-cidr").value_or(node.agentOptions.podCidr);
   node.agentOptions.serviceCidr = o.serviceCidr;
@@ -153,9 +168,14 @@ int serverCommand(const std::vector<std::string>& args) {
   }
   auto controllers = controllers::startControllers((*server)->storage());
   auto scheduler = scheduler::startScheduler((*server)->storage());
+  gitops::GitOpsOptions go;
+  go.dataDir = o.dataDir;
+  go.pollInterval = gitopsPoll;
+  auto gitopsController = gitops::startGitOps((*server)->storage(), go);
   auto nodeRuntime = startNode(**server, node);
   if (!nodeRuntime) {
     std::cerr << "podium server: " << nodeRuntime.error() << "\n";
+    gitopsController->stop();
     scheduler->stop();
     controllers->stop();
     (*server)->stop();
@@ -172,6 +192,7 @@ int serverCommand(const std::vector<std::string>& args) {
   sigwait(&set, &sig);
   PODIUM_LOG(Info) << "signal " << sig << ": shutting down";
   (*nodeRuntime)->stop();
+  gitopsController->stop();
   scheduler->stop();
   controllers->stop();
   (*server)->stop();

@@ -122,8 +122,12 @@ class ProxyImpl : public Proxy {
  private:
   // A minimal HTTP server for Prometheus: GET /metrics and /healthz, one request per connection.
   void serveMetrics() {
+    int ticks = 0;
     while (!stopped_) {
       pollfd p{metricsFd_, POLLIN, 0};
+      // The access log (stdout) reaches its file within a second, as Envoy's flush interval
+      // does, without a write per request.
+      if (++ticks % 5 == 0) fflush(stdout);
       if (poll(&p, 1, 200) <= 0) continue;
       int c = accept4(metricsFd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) continue;

@@ -296,6 +296,10 @@ class ZeroTrustTest(NodeTestCase):
         self.assertEqual(self.plain_get(ip), 403)
         self.assertEqual(self.mesh_get(ip, frontend), 200)
         # The access log names the proven identities: the pod's inbound line has the certificate's.
+        def log_has(pattern):
+            with open(os.path.join(self.server.data_dir, "node", "proxy", "proxy.log")) as f:
+                return re.search(pattern, f.read())
+        wait_for(lambda: log_has(r'"spiffe://cluster.local/ns/my-apps/sa/frontend" '), 5, 0.2, "the access log")
         with open(os.path.join(self.server.data_dir, "node", "proxy", "proxy.log")) as f:
             log = f.read()
         self.assertRegex(log, r'inbound\|8080\|\| "spiffe://cluster.local/ns/my-apps/sa/frontend" '

@@ -1,0 +1,31 @@
+#pragma once
+
+// Argo CD's application controller for `argoproj.io/v1alpha1` Applications, unchanged manifests:
+// every poll (a few seconds, with jitter) it fetches each Application's repository, resolves its
+// targetRevision, renders the plain-YAML directory at its path, compares the result with the
+// live objects, and — with syncPolicy.automated — applies what differs (server-side apply as
+// `argocd-controller`), prunes what left git (prune) and reverts drift (selfHeal). The status is
+// Argo CD's: sync, health, resources, operationState, history, conditions, reconciledAt.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "podium/api/storage.h"
+
+namespace podium::gitops {
+
+struct GitOpsOptions {
+  std::string dataDir;  // repository mirrors live in DATA/gitops/repos
+  std::chrono::milliseconds pollInterval{3000};
+};
+
+class GitOps {
+ public:
+  virtual ~GitOps() = default;
+  virtual void stop() = 0;
+};
+
+std::unique_ptr<GitOps> startGitOps(api::Storage& storage, const GitOpsOptions& options);
+
+}  // namespace podium::gitops

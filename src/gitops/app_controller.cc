@@ -1,0 +1,485 @@
+#include "podium/gitops/app_controller.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "diff.h"
+#include "health.h"
+#include "podium/client/client.h"
+#include "podium/client/informer.h"
+#include "podium/client/workqueue.h"
+#include "podium/common/log.h"
+#include "podium/common/strings.h"
+#include "podium/common/time.h"
+#include "repo.h"
+
+namespace podium::gitops {
+
+namespace {
+
+using client::Resource;
+const Resource kApplications{"argoproj.io", "v1alpha1", "applications"};
+constexpr const char* kTrackingId = "argocd.argoproj.io/tracking-id";
+constexpr const char* kRefresh = "argocd.argoproj.io/refresh";
+
+// Helm's install order, which Argo CD's sync uses within a wave; other kinds come after.
+int kindOrder(const std::string& kind) {
+  static const char* order[] = {"Namespace",
+                                "NetworkPolicy",
+                                "ResourceQuota",
+                                "LimitRange",
+                                "PodSecurityPolicy",
+                                "PodDisruptionBudget",
+                                "ServiceAccount",
+                                "Secret",
+                                "SecretList",
+                                "ConfigMap",
+                                "StorageClass",
+                                "PersistentVolume",
+                                "PersistentVolumeClaim",
+                                "CustomResourceDefinition",
+                                "ClusterRole",
+                                "ClusterRoleList",
+                                "ClusterRoleBinding",
+                                "ClusterRoleBindingList",
+                                "Role",
+                                "RoleList",
+                                "RoleBinding",
+                                "RoleBindingList",
+                                "Service",
+                                "DaemonSet",
+                                "Pod",
+                                "ReplicationController",
+                                "ReplicaSet",
+                                "Deployment",
+                                "HorizontalPodAutoscaler",
+                                "StatefulSet",
+                                "Job",
+                                "CronJob",
+                                "IngressClass",
+                                "Ingress",
+                                "APIService"};
+  for (int i = 0; i < static_cast<int>(std::size(order)); ++i)
+    if (kind == order[i]) return i;
+  return static_cast<int>(std::size(order));
+}
+
+std::string groupOf(const std::string& apiVersion) {
+  auto slash = apiVersion.find('/');
+  return slash == std::string::npos ? "" : apiVersion.substr(0, slash);
+}
+
+struct Target {
+  Json obj;
+  Resource resource;
+  std::string group, version, kind, ns, name;
+  std::string file;
+  std::string key() const { return group + "/" + kind + "/" + ns + "/" + name; }
+};
+
+}  // namespace
+
+class AppController : public GitOps {
+ public:
+  AppController(api::Storage& storage, GitOpsOptions options)
+      : client_(client::newLocalClient(storage, "argocd-controller")),
+        opts_(std::move(options)),
+        apps_(*client_, kApplications) {
+    apps_.addHandlers(
+        {[this](const client::ObjectPtr& o) { queue_.add(client::Informer::keyOf(*o)); },
+         [this](const client::ObjectPtr&, const client::ObjectPtr& n) {
+           queue_.add(client::Informer::keyOf(*n));
+         },
+         nullptr});
+    apps_.start();
+    apps_.waitForSync(std::chrono::seconds(10));
+    worker_ = std::thread([this] { work(); });
+    poller_ = std::thread([this] { poll(); });
+  }
+  ~AppController() override { stop(); }
+  void stop() override {
+    if (stopped_.exchange(true)) return;
+    queue_.shutdown();
+    if (worker_.joinable()) worker_.join();
+    if (poller_.joinable()) poller_.join();
+    apps_.stop();
+  }
+
+ private:
+  // Every Application is refreshed each poll interval, with up to a quarter of it as jitter.
+  void poll() {
+    std::mt19937 rng(std::random_device{}());
+    while (!stopped_) {
+      auto jitter = std::uniform_int_distribution<int64_t>(0, opts_.pollInterval.count() / 4)(rng);
+      auto until =
+          std::chrono::steady_clock::now() + opts_.pollInterval + std::chrono::milliseconds(jitter);
+      while (!stopped_ && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      for (const auto& a : apps_.list("")) queue_.add(client::Informer::keyOf(*a));
+    }
+  }
+  void work() {
+    std::string key;
+    while (queue_.get(&key)) {
+      try {
+        reconcile(key);
+      } catch (const std::exception& e) {
+        PODIUM_LOG(Error) << "gitops: " << key << ": " << e.what();
+      }
+      queue_.done(key);
+    }
+  }
+
+  GitRepo* repo(const std::string& url, std::string* error) {
+    auto it = repos_.find(url);
+    if (it != repos_.end()) return it->second.get();
+    auto r = GitRepo::open(url, opts_.dataDir + "/gitops/repos");
+    if (!r) {
+      *error = r.error();
+      return nullptr;
+    }
+    return (repos_[url] = std::move(*r)).get();
+  }
+
+  // The desired objects of `app` at `commit` (cached by commit, path and directory options).
+  Expected<std::vector<Target>, std::string> render(GitRepo& repo, const Json& app,
+                                                    const std::string& commit,
+                                                    const std::string& destNs) {
+    const Json& src = json::at(app, {"spec", "source"});
+    DirectoryOptions d;
+    d.recurse = json::boolean(json::at(src, {"directory"}), "recurse");
+    d.include = json::getString(src, {"directory", "include"});
+    d.exclude = json::getString(src, {"directory", "exclude"});
+    std::string path = json::str(src, "path");
+    auto files = repo.files(commit, path, d);
+    if (!files) return Unexpected(files.error());
+    std::vector<Target> out;
+    std::string appName = json::getString(app, {"metadata", "name"});
+    for (const auto& f : *files) {
+      // JSON is YAML too: one parser for both.
+      auto docs = json::parseYamlStream(f.content);
+      if (!docs) return Unexpected(f.path + ": " + docs.error());
+      std::vector<Json> objects;
+      for (auto& doc : *docs) {
+        if (doc.is_null()) continue;
+        if (doc.is_object() && json::str(doc, "kind") == "List" && doc.contains("items")) {
+          for (auto& item : doc["items"]) objects.push_back(item);
+        } else {
+          objects.push_back(std::move(doc));
+        }
+      }
+      for (auto& obj : objects) {
+        if (!obj.is_object())
+          return Unexpected(f.path + ": a document is not an object (" + obj.type_name() + ")");
+        Target t;
+        std::string apiVersion = json::str(obj, "apiVersion");
+        t.kind = json::str(obj, "kind");
+        t.name = json::getString(obj, {"metadata", "name"});
+        if (apiVersion.empty() || t.kind.empty())
+          return Unexpected(f.path + ": Object 'Kind' is missing in '" +
+                            json::dump(obj).substr(0, 80) + "'");
+        if (t.name.empty()) return Unexpected(f.path + ": " + t.kind + " has no metadata.name");
+        auto r = client_->resourceFor(apiVersion, t.kind);
+        if (!r)
+          return Unexpected(f.path + ": the server could not find the requested resource: " +
+                            apiVersion + ", Kind=" + t.kind);
+        t.resource = *r;
+        t.group = groupOf(apiVersion);
+        t.version = r->version;
+        if (client_->namespaced(*r)) {
+          t.ns = json::getString(obj, {"metadata", "namespace"});
+          if (t.ns.empty()) t.ns = destNs;
+          if (t.ns.empty())
+            return Unexpected(f.path + ": " + t.kind + " " + t.name +
+                              " is namespaced and the Application names no destination namespace");
+          obj["metadata"]["namespace"] = t.ns;
+        }
+        obj["metadata"]["annotations"][kTrackingId] =
+            appName + ":" + t.group + "/" + t.kind + ":" + t.ns + "/" + t.name;
+        t.obj = std::move(obj);
+        t.file = f.path;
+        out.push_back(std::move(t));
+      }
+    }
+    return out;
+  }
+
+  void reconcile(const std::string& key) {
+    auto [appNs, appName] = client::Informer::splitKey(key);
+    client::ObjectPtr appPtr = apps_.get(appNs, appName);
+    if (!appPtr || json::find(*appPtr, {"metadata", "deletionTimestamp"})) return;
+    const Json& app = *appPtr;
+    const Json& spec = json::at(app, {"spec"});
+    const Json& src = json::at(spec, {"source"});
+    const Json& dest = json::at(spec, {"destination"});
+    std::string destNs = json::str(dest, "namespace");
+    Json status = json::at(app, {"status"}).is_object() ? app["status"] : Json::object();
+    Json previous = status;
+    std::string now = timefmt::rfc3339(std::chrono::system_clock::now());
+    Json conditions = Json::array();
+    // A refresh asked for with Argo CD's annotation is done now, recorded (reconciledAt) and
+    // the annotation taken off, as Argo CD does.
+    bool refresh = !json::getString(app, {"metadata", "annotations", kRefresh}).empty();
+    auto fail = [&](const std::string& type, const std::string& message) {
+      conditions.push_back({{"type", type}, {"message", message}, {"lastTransitionTime", now}});
+      status["sync"] = {{"status", "Unknown"},
+                        {"comparedTo", {{"source", src}, {"destination", dest}}}};
+      if (!status.contains("health")) status["health"] = {{"status", "Unknown"}};
+      writeStatus(app, previous, status, conditions, now, refresh);
+    };
+    std::string server = json::str(dest, "server"), cluster = json::str(dest, "name");
+    if (!(server == "https://kubernetes.default.svc" || cluster == "in-cluster" ||
+          (server.empty() && cluster.empty())))
+      return fail("InvalidSpecError", "application destination server '" + server + cluster +
+                                          "' is not the in-cluster destination "
+                                          "(https://kubernetes.default.svc or name in-cluster)");
+    std::string url = json::str(src, "repoURL");
+    if (url.empty()) return fail("InvalidSpecError", "spec.source.repoURL is required");
+    std::string error;
+    GitRepo* r = repo(url, &error);
+    if (!r) return fail("ComparisonError", "Failed to load target state: " + error);
+    if (auto f = r->fetch(); !f)
+      return fail("ComparisonError",
+                  "Failed to load target state: failed to generate manifest for source 1 of 1: "
+                  "rpc error: code = Unknown desc = repository not accessible: " +
+                      f.error());
+    auto commit = r->resolve(json::str(src, "targetRevision", "HEAD"));
+    if (!commit) return fail("ComparisonError", "Failed to load target state: " + commit.error());
+    auto targets = render(*r, app, *commit, destNs);
+    if (!targets)
+      return fail("ComparisonError",
+                  "Failed to load target state: failed to generate manifest for source 1 of 1: " +
+                      targets.error());
+    std::stable_sort(targets->begin(), targets->end(), [](const Target& a, const Target& b) {
+      return kindOrder(a.kind) < kindOrder(b.kind);
+    });
+
+    // Compare: each desired object with its live one; objects of earlier syncs no longer in git
+    // are extraneous (to prune).
+    std::map<std::string, const Target*> byKey;
+    for (const auto& t : *targets) byKey[t.key()] = &t;
+    std::vector<Json> extraneous;
+    for (const auto& res : json::at(status, {"resources"})) {
+      std::string k = json::str(res, "group") + "/" + json::str(res, "kind") + "/" +
+                      json::str(res, "namespace") + "/" + json::str(res, "name");
+      if (!byKey.count(k) && !json::boolean(res, "hook")) extraneous.push_back(res);
+    }
+    auto compare = [&](bool* outOfSync) {
+      Json resources = Json::array();
+      std::string health = "Healthy", healthMessage;
+      int missing = 0;
+      for (const auto& t : *targets) {
+        auto live = client_->get(t.resource, t.ns, t.name);
+        bool synced = live && contains(*live, comparable(t.obj));
+        Json res = {{"group", t.group}, {"version", t.version},
+                    {"kind", t.kind},   {"namespace", t.ns},
+                    {"name", t.name},   {"status", synced ? "Synced" : "OutOfSync"}};
+        if (!live) {
+          res["health"] = {{"status", "Missing"}};
+          ++missing;
+        } else if (auto h = healthOf(*live)) {
+          res["health"] = {{"status", h->status}};
+          if (!h->message.empty()) res["health"]["message"] = h->message;
+          if (healthRank(h->status) > healthRank(health)) {
+            health = h->status;
+            healthMessage = h->message;
+          }
+        }
+        if (!synced) *outOfSync = true;
+        resources.push_back(res);
+      }
+      for (const auto& e : extraneous) {
+        Json res = e;
+        res["status"] = "OutOfSync";
+        res["requiresPruning"] = true;
+        res.erase("health");
+        resources.push_back(res);
+        *outOfSync = true;
+      }
+      if (!targets->empty() && missing == static_cast<int>(targets->size())) health = "Missing";
+      Json h = {{"status", health}};
+      if (!healthMessage.empty()) h["message"] = healthMessage;
+      return std::pair{resources, h};
+    };
+    bool outOfSync = false;
+    auto [resources, health] = compare(&outOfSync);
+
+    // Automated sync: a new revision, or drift with selfHeal.
+    const Json* automated = json::find(spec, {"syncPolicy", "automated"});
+    bool autoSync = automated && automated->is_object() &&
+                    !(automated->contains("enabled") && (*automated)["enabled"] == false);
+    bool prune = autoSync && json::boolean(*automated, "prune");
+    bool selfHeal = autoSync && json::boolean(*automated, "selfHeal");
+    bool allowEmpty = autoSync && json::boolean(*automated, "allowEmpty");
+    std::string lastSynced = json::getString(status, {"operationState", "syncResult", "revision"});
+    bool onlyPruning =
+        extraneous.size() > 0 && std::all_of(resources.begin(), resources.end(), [](const Json& r) {
+          return json::str(r, "status") == "Synced" || json::boolean(r, "requiresPruning");
+        });
+    if (autoSync && outOfSync && (*commit != lastSynced || selfHeal) && !(onlyPruning && !prune)) {
+      if (prune && !allowEmpty && targets->empty() && !extraneous.empty()) {
+        conditions.push_back({{"type", "SyncError"},
+                              {"message", "auto-sync will wipe out all resources"},
+                              {"lastTransitionTime", now}});
+      } else {
+        sync(app, *targets, extraneous, *commit, prune, r->subject(*commit), &status, now);
+        extraneous.clear();
+        outOfSync = false;
+        std::tie(resources, health) = compare(&outOfSync);
+      }
+    }
+    status["sync"] = {{"status", outOfSync ? "OutOfSync" : "Synced"},
+                      {"revision", *commit},
+                      {"comparedTo", {{"source", src}, {"destination", dest}}}};
+    status["health"] = health;
+    status["resources"] = resources;
+    status["sourceType"] = "Directory";
+    writeStatus(app, previous, status, conditions, now, refresh);
+  }
+
+  void sync(const Json& app, const std::vector<Target>& targets,
+            const std::vector<Json>& extraneous, const std::string& commit, bool prune,
+            const std::string& subject, Json* status, const std::string& started) {
+    const Json& spec = json::at(app, {"spec"});
+    std::string destNs = json::getString(spec, {"destination", "namespace"});
+    bool createNamespace = false;
+    for (const auto& o : json::at(spec, {"syncPolicy", "syncOptions"}))
+      if (o.is_string() && o.get<std::string>() == "CreateNamespace=true") createNamespace = true;
+    Json results = Json::array();
+    bool failed = false;
+    if (createNamespace && !destNs.empty() &&
+        !client_->get(client::resources::kNamespaces, "", destNs)) {
+      auto made = client_->create(
+          client::resources::kNamespaces, "",
+          {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", destNs}}}});
+      if (!made && made.error().code() != 409) failed = true;
+    }
+    for (const auto& t : targets) {
+      auto live = client_->get(t.resource, t.ns, t.name);
+      if (live && contains(*live, comparable(t.obj))) continue;  // only what differs
+      auto applied = client_->apply(t.resource, t.ns, t.obj, true);
+      Json res = {{"group", t.group},  {"version", t.version}, {"kind", t.kind},
+                  {"namespace", t.ns}, {"name", t.name},       {"syncPhase", "Sync"}};
+      if (applied) {
+        res["status"] = "Synced";
+        res["message"] =
+            strings::toLower(t.kind) + "/" + t.name + (live ? " configured" : " created");
+      } else {
+        res["status"] = "SyncFailed";
+        res["message"] = t.file + ": " + applied.error().message();
+        failed = true;
+      }
+      results.push_back(res);
+    }
+    for (const auto& e : extraneous) {
+      Json res = e;
+      res.erase("requiresPruning");
+      res.erase("health");
+      res["syncPhase"] = "Sync";
+      auto r = client_->resourceFor(json::str(e, "group").empty()
+                                        ? json::str(e, "version")
+                                        : json::str(e, "group") + "/" + json::str(e, "version"),
+                                    json::str(e, "kind"));
+      if (!prune) {
+        res["status"] = "PruneSkipped";
+        res["message"] = "ignored (requires pruning)";
+      } else if (r) {
+        auto removed = client_->remove(*r, json::str(e, "namespace"), json::str(e, "name"));
+        bool ok = removed || removed.error().code() == 404;
+        res["status"] = ok ? "Pruned" : "SyncFailed";
+        res["message"] = ok ? "pruned" : removed.error().message();
+        failed = failed || !ok;
+      }
+      results.push_back(res);
+    }
+    std::string finished = timefmt::rfc3339(std::chrono::system_clock::now());
+    Json source = json::at(spec, {"source"});
+    (*status)["operationState"] = {
+        {"operation",
+         {{"sync", {{"revision", commit}, {"prune", prune}}},
+          {"initiatedBy", {{"automated", true}}},
+          {"retry", Json::object()}}},
+        {"phase", failed ? "Failed" : "Succeeded"},
+        {"message",
+         failed ? "one or more objects failed to apply" : "successfully synced (all tasks run)"},
+        {"syncResult", {{"revision", commit}, {"resources", results}, {"source", source}}},
+        {"startedAt", started},
+        {"finishedAt", finished}};
+    if (failed) return;
+    Json history = json::at(*status, {"history"}).is_array() ? (*status)["history"] : Json::array();
+    int64_t id = history.empty() ? 0 : json::integer(history.back(), "id") + 1;
+    history.push_back({{"id", id},
+                       {"revision", commit},
+                       {"deployStartedAt", started},
+                       {"deployedAt", finished},
+                       {"source", source},
+                       {"initiatedBy", {{"automated", true}}}});
+    int64_t limit = json::integer(spec, "revisionHistoryLimit", 10);
+    while (static_cast<int64_t>(history.size()) > std::max<int64_t>(limit, 1))
+      history.erase(history.begin());
+    (*status)["history"] = history;
+    PODIUM_LOG(Info) << "gitops: " << json::getString(app, {"metadata", "namespace"}) << "/"
+                     << json::getString(app, {"metadata", "name"}) << " synced to "
+                     << commit.substr(0, 7) << " (" << subject << "), " << results.size()
+                     << " changes";
+  }
+
+  // Writes the status when something in it changed (reconciledAt alone is refreshed at most
+  // once a minute, so a quiet app costs no writes).
+  void writeStatus(const Json& app, const Json& previous, Json status, const Json& conditions,
+                   const std::string& now, bool refresh) {
+    std::string ns = json::getString(app, {"metadata", "namespace"});
+    std::string name = json::getString(app, {"metadata", "name"});
+    // The refresh annotation comes off after the status is written (which is checked against
+    // the version this reconcile read).
+    struct Unmark {
+      AppController* c;
+      bool on;
+      std::string ns, name;
+      ~Unmark() {
+        if (!on) return;
+        auto r = c->client_->patch(kApplications, ns, name,
+                                   {{"metadata", {{"annotations", {{kRefresh, nullptr}}}}}});
+        if (!r)
+          PODIUM_LOG(Warn) << "gitops: refresh annotation of " << name << ": "
+                           << r.error().message();
+      }
+    } unmark{this, refresh, ns, name};
+    status["conditions"] = conditions;
+    if (conditions.empty()) status.erase("conditions");
+    Json a = previous, b = status;
+    a.erase("reconciledAt");
+    b.erase("reconciledAt");
+    for (Json* s : {&a, &b})
+      if (s->contains("conditions"))
+        for (auto& c : (*s)["conditions"]) c.erase("lastTransitionTime");
+    auto last = timefmt::parseRfc3339(json::str(previous, "reconciledAt"));
+    bool stale = !last || std::chrono::system_clock::now() - *last > std::chrono::seconds(60);
+    if (a == b && !stale && !refresh) return;
+    if (a == b && previous.contains("conditions")) status["conditions"] = previous["conditions"];
+    status["reconciledAt"] = now;
+    Json obj = app;
+    obj["status"] = status;
+    auto r = client_->update(kApplications, ns, obj, "status");
+    if (!r && r.error().code() != 409 && r.error().code() != 404)
+      PODIUM_LOG(Warn) << "gitops: status of " << json::getString(app, {"metadata", "name"}) << ": "
+                       << r.error().message();
+  }
+
+  client::ClientPtr client_;
+  GitOpsOptions opts_;
+  client::Informer apps_;
+  client::WorkQueue queue_;
+  std::map<std::string, std::unique_ptr<GitRepo>> repos_;  // worker thread only
+  std::thread worker_, poller_;
+  std::atomic<bool> stopped_{false};
+};
+
+std::unique_ptr<GitOps> startGitOps(api::Storage& storage, const GitOpsOptions& options) {
+  return std::make_unique<AppController>(storage, options);
+}
+
+}  // namespace podium::gitops

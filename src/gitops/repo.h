@@ -1,0 +1,55 @@
+#pragma once
+
+// A git repository as Argo CD's repo-server sees it: a bare mirror of the remote in the data
+// directory (libgit2; the remote is a local path, file://, http(s):// or ssh:// URL), fetched
+// on demand, whose revisions resolve to commits and whose trees give the manifest files.
+
+#include <git2.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "podium/common/expected.h"
+
+namespace podium::gitops {
+
+struct ManifestFile {
+  std::string path;  // relative to the repository's root
+  std::string content;
+};
+
+struct DirectoryOptions {
+  bool recurse = false;
+  std::string include;  // glob over file names ("" = every .yaml/.yml/.json)
+  std::string exclude;
+};
+
+class GitRepo {
+ public:
+  // The mirror of `url` under `cacheDir` (made on first use).
+  static Expected<std::unique_ptr<GitRepo>, std::string> open(const std::string& url,
+                                                              const std::string& cacheDir);
+  ~GitRepo();
+  // Brings the mirror up to date with the remote's branches and tags.
+  Expected<void, std::string> fetch();
+  // The commit `revision` names: "HEAD" or "" (the remote's default branch), a branch, a tag,
+  // or a (possibly abbreviated) commit id.
+  Expected<std::string, std::string> resolve(const std::string& revision);
+  // The manifest files (.yaml, .yml, .json) under `path` at `commit`, in path order.
+  Expected<std::vector<ManifestFile>, std::string> files(const std::string& commit,
+                                                         const std::string& path,
+                                                         const DirectoryOptions& options);
+  // The first line of the commit's message.
+  std::string subject(const std::string& commit);
+
+ private:
+  GitRepo() = default;
+  std::string url_;
+  git_repository* repo_ = nullptr;
+};
+
+// "/srv/repo", "file:///srv/repo" -> the local path; other URLs unchanged.
+std::string remoteFor(const std::string& repoUrl);
+
+}  // namespace podium::gitops
