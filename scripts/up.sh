@@ -75,7 +75,7 @@ Podium is running (Ctrl-C stops it and everything it started). In another shell:
   export KUBECONFIG=$KUBECONFIG
   kubectl get pods -n my-apps
   curl -H 'Host: golang-app.example.com' http://127.0.0.1:$INGRESS_PORT/
-  kubectl get application -n argocd golang-app        # Synced, Healthy, the argo-dev commit
-  cd $REPO && git checkout argo-dev                     # edit manifests/, commit: applied in seconds
+  kubectl get application -n argocd golang-app   # Synced, Healthy, at the argo-dev commit
+  cd $REPO   # branch argo-dev: edit manifests/ and commit; the cluster follows in seconds
 EOT
 wait $server

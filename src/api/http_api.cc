@@ -364,6 +364,11 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
               {"platform", "linux/amd64"}};
     return jsonResponse(200, v, req);
   }
+  if ((p == "/api/webhook" || p == "/api/webhook/") && webhook_) {
+    if (req.method != "POST")
+      return errorResponse(ApiError::methodNotAllowed("webhooks are POSTed"), req);
+    return webhook_(req);
+  }
   auto who = authenticate(req);
   if (!who) return errorResponse(ApiError::unauthorized(), req);
   auto started = clock_.monotonic();

@@ -2,9 +2,18 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "diff.h"
 #include "health.h"
@@ -72,12 +81,71 @@ std::string groupOf(const std::string& apiVersion) {
   return slash == std::string::npos ? "" : apiVersion.substr(0, slash);
 }
 
+std::string base64Decode(const std::string& in) {
+  if (in.empty()) return "";
+  std::string out(in.size() / 4 * 3 + 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return "";
+  size_t pad = in.size() >= 2 && in[in.size() - 1] == '=' ? (in[in.size() - 2] == '=' ? 2 : 1) : 0;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+std::string hmacSha256Hex(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  static const char* h = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) out += std::string{h[mac[i] >> 4], h[mac[i] & 15]};
+  return out;
+}
+
+bool equalConstantTime(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// GitHub signs with X-Hub-Signature-256 (sha256=HMAC), Gitea and Gogs with X-Gitea-Signature /
+// X-Gogs-Signature (hex HMAC), GitLab sends the secret itself in X-Gitlab-Token.
+bool signatureOk(const std::string& provider, const std::string& secret,
+                 const api::HttpRequest& req) {
+  if (provider == "gitlab") return equalConstantTime(req.header("x-gitlab-token"), secret);
+  std::string mac = hmacSha256Hex(secret, req.body);
+  if (provider == "github")
+    return equalConstantTime(req.header("x-hub-signature-256"), "sha256=" + mac);
+  std::string sig = req.header("x-gitea-signature");
+  if (sig.empty()) sig = req.header("x-gogs-signature");
+  return equalConstantTime(sig, mac);
+}
+
+// Whether two repository URLs name the same repository (case, a trailing ".git" or "/", and
+// "file://" aside).
+bool sameRepository(std::string a, std::string b) {
+  auto norm = [](std::string u) {
+    u = strings::toLower(remoteFor(u));
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    if (u.size() > 4 && u.compare(u.size() - 4, 4, ".git") == 0) u.resize(u.size() - 4);
+    return u;
+  };
+  return norm(std::move(a)) == norm(std::move(b));
+}
+
 struct Target {
   Json obj;
   Resource resource;
   std::string group, version, kind, ns, name;
   std::string file;
+  std::string hook;  // PreSync, Sync, PostSync, SyncFail, Skip; "" for a resource
+  int wave = 0;      // argocd.argoproj.io/sync-wave
   std::string key() const { return group + "/" + kind + "/" + ns + "/" + name; }
+  std::string deletePolicy() const {
+    std::string p =
+        json::getString(obj, {"metadata", "annotations", "argocd.argoproj.io/hook-delete-policy"});
+    return p.empty() ? "BeforeHookCreation" : p;
+  }
 };
 
 }  // namespace
@@ -144,17 +212,100 @@ class AppController : public GitOps {
     return (repos_[url] = std::move(*r)).get();
   }
 
-  // The desired objects of `app` at `commit` (cached by commit, path and directory options).
+  // The manifests of a source at a commit: the directory's files, or what `kubectl kustomize`
+  // makes of it when it holds a kustomization file (sourceType Kustomize). Cached by commit and
+  // source, so an unchanged app costs no rendering.
+  Expected<std::vector<ManifestFile>, std::string> manifests(GitRepo& repo, const Json& src,
+                                                             const std::string& commit) {
+    std::string path = json::str(src, "path");
+    std::string cacheKey = json::str(src, "repoURL") + "\n" + commit + "\n" + json::dump(src);
+    if (auto it = rendered_.find(cacheKey); it != rendered_.end()) return it->second;
+    std::string dir = path;
+    while (!dir.empty() && dir.back() == '/') dir.pop_back();
+    std::string kustomization;
+    for (const char* k : {"kustomization.yaml", "kustomization.yml", "Kustomization"})
+      if (kustomization.empty() && repo.hasFile(commit, dir.empty() ? k : dir + "/" + k))
+        kustomization = dir.empty() ? k : dir + "/" + k;
+    std::vector<ManifestFile> files;
+    if (kustomization.empty()) {
+      DirectoryOptions d;
+      d.recurse = json::boolean(json::at(src, {"directory"}), "recurse");
+      d.include = json::getString(src, {"directory", "include"});
+      d.exclude = json::getString(src, {"directory", "exclude"});
+      auto f = repo.files(commit, path, d);
+      if (!f) return Unexpected(f.error());
+      files = std::move(*f);
+    } else {
+      std::string work = opts_.dataDir + "/gitops/checkouts/" + commit;
+      std::error_code ec;
+      std::filesystem::remove_all(work, ec);
+      if (auto c = repo.checkout(commit, work); !c) return Unexpected(c.error());
+      auto built = kustomize(work + "/" + dir);
+      std::filesystem::remove_all(work, ec);
+      if (!built) return Unexpected(kustomization + ": kustomize build failed: " + built.error());
+      files.push_back({kustomization, std::move(*built)});
+    }
+    if (rendered_.size() > 64) rendered_.clear();
+    rendered_[cacheKey] = files;
+    return files;
+  }
+
+  // Deletes a hook object (foreground, so its pods go too) and waits for it to be gone.
+  void removeAndWait(const Target& t) {
+    client::DeleteOptions d;
+    d.propagationPolicy = "Foreground";
+    auto r = client_->remove(t.resource, t.ns, t.name, d);
+    if (!r) return;
+    for (int i = 0; i < 300 && !stopped_; ++i) {
+      if (!client_->get(t.resource, t.ns, t.name)) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  // Waits (up to five minutes) for an object to be Healthy: "Healthy", or why not.
+  std::string waitHealthy(const Target& t) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+    std::string last = "Missing";
+    while (!stopped_ && std::chrono::steady_clock::now() < deadline) {
+      auto live = client_->get(t.resource, t.ns, t.name);
+      if (live) {
+        auto h = healthOf(*live);
+        if (!h || h->status == "Healthy") return "Healthy";  // no health check: done once applied
+        last = h->status + (h->message.empty() ? "" : ": " + h->message);
+        if (h->status == "Degraded") return last;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return "timed out waiting to be healthy (" + last + ")";
+  }
+
+  // `kubectl kustomize DIR`: its YAML, or its error output.
+  static Expected<std::string, std::string> kustomize(const std::string& dir) {
+    // Warnings (deprecated `bases`, ...) go to stderr, kept apart from the YAML.
+    std::string errFile = dir + "/.podium-kustomize.err";
+    std::string cmd = "kubectl kustomize '" + dir + "' 2>'" + errFile + "'";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return Unexpected(std::string("cannot run kubectl: ") + strerror(errno));
+    std::string out;
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int rc = pclose(p);
+    if (rc != 0) {
+      std::ifstream f(errFile);
+      std::string err((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      return Unexpected(strings::trim(err).empty() ? "kubectl exited " + std::to_string(rc)
+                                                   : std::string(strings::trim(err)));
+    }
+    return out;
+  }
+
+  // The desired objects of `app` at `commit`.
   Expected<std::vector<Target>, std::string> render(GitRepo& repo, const Json& app,
                                                     const std::string& commit,
                                                     const std::string& destNs) {
     const Json& src = json::at(app, {"spec", "source"});
-    DirectoryOptions d;
-    d.recurse = json::boolean(json::at(src, {"directory"}), "recurse");
-    d.include = json::getString(src, {"directory", "include"});
-    d.exclude = json::getString(src, {"directory", "exclude"});
-    std::string path = json::str(src, "path");
-    auto files = repo.files(commit, path, d);
+    auto files = manifests(repo, src, commit);
     if (!files) return Unexpected(files.error());
     std::vector<Target> out;
     std::string appName = json::getString(app, {"metadata", "name"});
@@ -199,6 +350,10 @@ class AppController : public GitOps {
         }
         obj["metadata"]["annotations"][kTrackingId] =
             appName + ":" + t.group + "/" + t.kind + ":" + t.ns + "/" + t.name;
+        t.hook = json::getString(obj, {"metadata", "annotations", "argocd.argoproj.io/hook"});
+        if (auto w = strings::parseInt(
+                json::getString(obj, {"metadata", "annotations", "argocd.argoproj.io/sync-wave"})))
+          t.wave = static_cast<int>(*w);
         t.obj = std::move(obj);
         t.file = f.path;
         out.push_back(std::move(t));
@@ -272,6 +427,7 @@ class AppController : public GitOps {
       std::string health = "Healthy", healthMessage;
       int missing = 0;
       for (const auto& t : *targets) {
+        if (!t.hook.empty()) continue;  // hooks run with syncs; they are not the app's state
         auto live = client_->get(t.resource, t.ns, t.name);
         bool synced = live && contains(*live, comparable(t.obj));
         Json res = {{"group", t.group}, {"version", t.version},
@@ -299,7 +455,9 @@ class AppController : public GitOps {
         resources.push_back(res);
         *outOfSync = true;
       }
-      if (!targets->empty() && missing == static_cast<int>(targets->size())) health = "Missing";
+      size_t managed = std::count_if(targets->begin(), targets->end(),
+                                     [](const Target& t) { return t.hook.empty(); });
+      if (managed > 0 && missing == static_cast<int>(managed)) health = "Missing";
       Json h = {{"status", health}};
       if (!healthMessage.empty()) h["message"] = healthMessage;
       return std::pair{resources, h};
@@ -336,7 +494,13 @@ class AppController : public GitOps {
                       {"comparedTo", {{"source", src}, {"destination", dest}}}};
     status["health"] = health;
     status["resources"] = resources;
-    status["sourceType"] = "Directory";
+    auto kustomized = [](const std::string& file) {
+      std::string base =
+          file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
+      return base == "kustomization.yaml" || base == "kustomization.yml" || base == "Kustomization";
+    };
+    status["sourceType"] =
+        !targets->empty() && kustomized(targets->front().file) ? "Kustomize" : "Directory";
     writeStatus(app, previous, status, conditions, now, refresh);
   }
 
@@ -357,22 +521,81 @@ class AppController : public GitOps {
           {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", destNs}}}});
       if (!made && made.error().code() != 409) failed = true;
     }
+    // Argo CD's order: PreSync hooks, then the resources with the Sync hooks, then PostSync
+    // hooks; within a phase by wave, then kind. With hooks or more than one wave, each wave waits
+    // for the previous one to be healthy (hooks: to succeed); a failure stops the sync and runs
+    // the SyncFail hooks.
+    std::set<int> waves;
+    bool hooks = false;
     for (const auto& t : targets) {
-      auto live = client_->get(t.resource, t.ns, t.name);
-      if (live && contains(*live, comparable(t.obj))) continue;  // only what differs
-      auto applied = client_->apply(t.resource, t.ns, t.obj, true);
-      Json res = {{"group", t.group},  {"version", t.version}, {"kind", t.kind},
-                  {"namespace", t.ns}, {"name", t.name},       {"syncPhase", "Sync"}};
-      if (applied) {
-        res["status"] = "Synced";
-        res["message"] =
-            strings::toLower(t.kind) + "/" + t.name + (live ? " configured" : " created");
-      } else {
-        res["status"] = "SyncFailed";
-        res["message"] = t.file + ": " + applied.error().message();
-        failed = true;
+      if (t.hook == "Skip") continue;
+      hooks = hooks || !t.hook.empty();
+      waves.insert(t.wave);
+    }
+    bool multiStep = hooks || waves.size() > 1;
+    auto phaseOf = [](const Target& t) { return t.hook.empty() ? std::string("Sync") : t.hook; };
+    auto runPhase = [&](const std::string& phase) {
+      std::map<int, std::vector<const Target*>> byWave;
+      for (const auto& t : targets)
+        if (phaseOf(t) == phase) byWave[t.wave].push_back(&t);
+      for (auto& [wave, tasks] : byWave) {
+        std::vector<std::pair<const Target*, size_t>> started;  // and its result's index
+        for (const Target* t : tasks) {
+          Json res = {{"group", t->group},  {"version", t->version}, {"kind", t->kind},
+                      {"namespace", t->ns}, {"name", t->name},       {"syncPhase", phase}};
+          if (!t->hook.empty()) res["hookType"] = t->hook;
+          auto live = client_->get(t->resource, t->ns, t->name);
+          if (!t->hook.empty() && live &&
+              t->deletePolicy().find("BeforeHookCreation") != std::string::npos) {
+            removeAndWait(*t);  // a hook runs anew each sync
+            live = Unexpected(api::ApiError(404, "NotFound", ""));
+          }
+          if (t->hook.empty() && live && contains(*live, comparable(t->obj))) {
+            if (multiStep) started.emplace_back(t, SIZE_MAX);  // unchanged, still waited for
+            continue;
+          }
+          auto applied = client_->apply(t->resource, t->ns, t->obj, true);
+          if (applied) {
+            res["status"] = "Synced";
+            res["message"] =
+                strings::toLower(t->kind) + "/" + t->name + (live ? " configured" : " created");
+            if (!t->hook.empty()) res["hookPhase"] = "Running";
+            started.emplace_back(t, results.size());
+          } else {
+            res["status"] = "SyncFailed";
+            res["message"] = t->file + ": " + applied.error().message();
+            failed = true;
+          }
+          results.push_back(res);
+        }
+        if (failed) return false;
+        if (!multiStep) continue;
+        for (auto& [t, index] : started) {
+          std::string outcome = waitHealthy(*t);
+          if (index != SIZE_MAX && !t->hook.empty()) {
+            results[index]["hookPhase"] = outcome == "Healthy" ? "Succeeded" : "Failed";
+            std::string policy = t->deletePolicy();
+            if ((outcome == "Healthy" && policy.find("HookSucceeded") != std::string::npos) ||
+                (outcome != "Healthy" && policy.find("HookFailed") != std::string::npos))
+              removeAndWait(*t);
+          }
+          if (outcome != "Healthy") {
+            if (index != SIZE_MAX) {
+              results[index]["status"] = "SyncFailed";
+              results[index]["message"] = t->kind + "/" + t->name + ": " + outcome;
+            }
+            failed = true;
+          }
+        }
+        if (failed) return false;
       }
-      results.push_back(res);
+      return true;
+    };
+    if (!failed && runPhase("PreSync") && runPhase("Sync") && runPhase("PostSync")) {
+      // all phases done
+    } else {
+      runPhase("SyncFail");
+      failed = true;
     }
     for (const auto& e : extraneous) {
       Json res = e;
@@ -469,11 +692,63 @@ class AppController : public GitOps {
                        << r.error().message();
   }
 
+  api::HttpResponse webhook(const api::HttpRequest& req) override {
+    auto reply = [](int status, const Json& body) {
+      api::HttpResponse r;
+      r.status = status;
+      r.setHeader("Content-Type", "application/json");
+      r.body = json::dump(body) + "\n";
+      return r;
+    };
+    std::string provider =
+        !req.header("x-github-event").empty()                                         ? "github"
+        : !req.header("x-gitlab-event").empty()                                       ? "gitlab"
+        : !req.header("x-gitea-event").empty() || !req.header("x-gogs-event").empty() ? "gogs"
+                                                                                      : "";
+    if (provider.empty())
+      return reply(400,
+                   {{"message", "unknown webhook: expected a GitHub, GitLab or Gitea push event"}});
+    std::string secret;
+    if (auto s = client_->get(client::resources::kSecrets, "argocd", "argocd-secret"))
+      secret = base64Decode(json::getString(*s, {"data", "webhook." + provider + ".secret"}));
+    if (!secret.empty() && !signatureOk(provider, secret, req)) {
+      PODIUM_LOG(Warn) << "gitops: " << provider << " webhook with a bad signature refused";
+      return reply(401, {{"message", "webhook signature mismatch"}});
+    }
+    auto body = json::parse(req.body);
+    if (!body || !body->value.is_object())
+      return reply(400, {{"message", "the payload is not JSON"}});
+    const Json& p = body->value;
+    std::vector<std::string> urls;
+    for (const char* k : {"html_url", "clone_url", "ssh_url", "git_url", "url"})
+      urls.push_back(json::getString(p, {"repository", k}));
+    for (const char* k : {"web_url", "git_http_url", "git_ssh_url"})
+      urls.push_back(json::getString(p, {"project", k}));
+    std::string ref = json::str(p, "ref");
+    std::string revision = ref.rfind("refs/heads/", 0) == 0  ? ref.substr(11)
+                           : ref.rfind("refs/tags/", 0) == 0 ? ref.substr(10)
+                                                             : ref;
+    Json refreshed = Json::array();
+    for (const auto& a : apps_.list("")) {
+      const Json& src = json::at(*a, {"spec", "source"});
+      std::string target = json::str(src, "targetRevision", "HEAD");
+      bool sameRepo = false;
+      for (const auto& u : urls)
+        if (!u.empty() && sameRepository(u, json::str(src, "repoURL"))) sameRepo = true;
+      if (!sameRepo || !(target == "HEAD" || target.empty() || target == revision)) continue;
+      queue_.add(client::Informer::keyOf(*a));
+      refreshed.push_back(json::getString(*a, {"metadata", "namespace"}) + "/" +
+                          json::getString(*a, {"metadata", "name"}));
+    }
+    return reply(200, {{"refreshed", refreshed}});
+  }
+
   client::ClientPtr client_;
   GitOpsOptions opts_;
   client::Informer apps_;
   client::WorkQueue queue_;
-  std::map<std::string, std::unique_ptr<GitRepo>> repos_;  // worker thread only
+  std::map<std::string, std::unique_ptr<GitRepo>> repos_;      // worker thread only
+  std::map<std::string, std::vector<ManifestFile>> rendered_;  // worker thread only
   std::thread worker_, poller_;
   std::atomic<bool> stopped_{false};
 };

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 
@@ -127,6 +128,68 @@ Expected<std::string, std::string> GitRepo::resolve(const std::string& revision)
     return std::string(sha);
   }
   return Unexpected("unable to resolve '" + revision + "' to a commit SHA in " + url_);
+}
+
+namespace {
+
+// The commit's root tree, or nullptr.
+git_tree* rootTree(git_repository* repo, const std::string& commit) {
+  git_oid oid;
+  git_commit* c = nullptr;
+  if (git_oid_fromstr(&oid, commit.c_str()) != 0 || git_commit_lookup(&c, repo, &oid) != 0)
+    return nullptr;
+  git_tree* t = nullptr;
+  git_commit_tree(&t, c);
+  git_commit_free(c);
+  return t;
+}
+
+}  // namespace
+
+bool GitRepo::hasFile(const std::string& commit, const std::string& path) {
+  git_tree* root = rootTree(repo_, commit);
+  if (!root) return false;
+  git_tree_entry* e = nullptr;
+  bool found = git_tree_entry_bypath(&e, root, path.c_str()) == 0 &&
+               git_tree_entry_type(e) == GIT_OBJECT_BLOB;
+  if (e) git_tree_entry_free(e);
+  git_tree_free(root);
+  return found;
+}
+
+Expected<void, std::string> GitRepo::checkout(const std::string& commit, const std::string& dir) {
+  git_tree* root = rootTree(repo_, commit);
+  if (!root) return Unexpected(lastError("commit " + commit));
+  std::string error;
+  std::function<void(git_tree*, const std::filesystem::path&)> write =
+      [&](git_tree* t, const std::filesystem::path& to) {
+        std::error_code ec;
+        std::filesystem::create_directories(to, ec);
+        for (size_t i = 0; i < git_tree_entrycount(t) && error.empty(); ++i) {
+          const git_tree_entry* e = git_tree_entry_byindex(t, i);
+          std::string name = git_tree_entry_name(e);
+          if (name == ".." || name == "." || name.find('/') != std::string::npos) continue;
+          if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+            git_tree* child = nullptr;
+            if (git_tree_lookup(&child, repo_, git_tree_entry_id(e)) != 0) continue;
+            write(child, to / name);
+            git_tree_free(child);
+          } else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+                     git_tree_entry_filemode(e) != GIT_FILEMODE_LINK) {
+            git_blob* blob = nullptr;
+            if (git_blob_lookup(&blob, repo_, git_tree_entry_id(e)) != 0) continue;
+            std::ofstream f(to / name, std::ios::binary);
+            f.write(static_cast<const char*>(git_blob_rawcontent(blob)),
+                    static_cast<std::streamsize>(git_blob_rawsize(blob)));
+            if (!f) error = "cannot write " + (to / name).string();
+            git_blob_free(blob);
+          }
+        }
+      };
+  write(root, dir);
+  git_tree_free(root);
+  if (!error.empty()) return Unexpected(error);
+  return {};
 }
 
 std::string GitRepo::subject(const std::string& commit) {

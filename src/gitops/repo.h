@@ -40,6 +40,10 @@ class GitRepo {
   Expected<std::vector<ManifestFile>, std::string> files(const std::string& commit,
                                                          const std::string& path,
                                                          const DirectoryOptions& options);
+  // Whether `path` at `commit` is a file.
+  bool hasFile(const std::string& commit, const std::string& path);
+  // Writes the whole tree of `commit` under `dir` (for tools that read directories: kustomize).
+  Expected<void, std::string> checkout(const std::string& commit, const std::string& dir);
   // The first line of the commit's message.
   std::string subject(const std::string& commit);
 

@@ -2,6 +2,11 @@
 test: Argo CD Applications unchanged, the seed's two-branch flow, drift and self-heal, pruning, no
 false OutOfSync, and bad commits that change nothing."""
 
+import collections
+import datetime
+import hashlib
+import hmac
+import http.client
 import json
 import os
 import shutil
@@ -10,10 +15,11 @@ import tempfile
 import time
 import unittest
 
-from podium_e2e import SEED, NodeTestCase, wait_for
+from podium_e2e import ROOT, SEED, NodeTestCase, wait_for
 
 APP_NS = "argocd"
 NS = "my-apps"
+EXAMPLES = os.path.join(ROOT, "test", "testdata", "argocd-example-apps")
 
 
 def git(repo, *args):
@@ -243,6 +249,194 @@ class GitOpsTest(NodeTestCase):
             os.rename(moved, self.repo)
         wait_for(lambda: "conditions" not in self.status(), 10, 0.1, "recovery")
         self.assertEqual(self.status()["sync"]["status"], "Synced")
+
+    def webhook(self, payload, headers):
+        body = json.dumps(payload).encode()
+        c = http.client.HTTPSConnection("127.0.0.1", self.server.port, context=self.server.ssl_context(False),
+                                        timeout=10)
+        c.request("POST", "/api/webhook", body=body, headers=dict(headers, **{"Content-Type": "application/json"}))
+        r = c.getresponse()
+        out = r.status, r.read().decode()
+        c.close()
+        return out
+
+    def test_f_a_push_webhook_refreshes_at_once(self):
+        self.synced_at(git(self.repo, "rev-parse", "HEAD"))
+        payload = lambda: {"ref": "refs/heads/argo-dev", "after": git(self.repo, "rev-parse", "HEAD"),
+                           "repository": {"clone_url": "file://" + self.repo + ".git",
+                                          "html_url": "file://" + self.repo}}
+        took = []
+        for i in range(5):
+            tag = "v1.1.0" if i % 2 == 0 else "v1.0.0"
+            sha = self.commit("webhook " + tag, self.set_image(tag))
+            status, body = self.webhook(payload(), {"X-GitHub-Event": "push"})
+            self.assertEqual(status, 200, body)
+            self.assertIn("argocd/golang-app", body)
+            took.append(self.synced_at(sha))
+        print("MEASURED push webhook to Synced: %s s (poll interval 3 s)" % ", ".join("%.2f" % t for t in took))
+        self.assertTrue(all(t < 1 for t in took), took)
+        # With a secret set, pushes must be signed (GitHub's HMAC, GitLab's token).
+        secret = "s3cret"
+        self.kubectl("create", "secret", "generic", "argocd-secret", "-n", APP_NS,
+                     "--from-literal=webhook.github.secret=" + secret,
+                     "--from-literal=webhook.gitlab.secret=" + secret)
+        self.addCleanup(lambda: self.kubectl("delete", "secret", "argocd-secret", "-n", APP_NS, check=False))
+        body = json.dumps(payload()).encode()
+        self.assertEqual(self.webhook(payload(), {"X-GitHub-Event": "push"})[0], 401)
+        self.assertEqual(self.webhook(payload(), {"X-GitHub-Event": "push",
+                                                  "X-Hub-Signature-256": "sha256=" + "0" * 64})[0], 401)
+        good = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        c = http.client.HTTPSConnection("127.0.0.1", self.server.port, context=self.server.ssl_context(False),
+                                        timeout=10)
+        c.request("POST", "/api/webhook", body=body, headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": good})
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+        gitlab = {"ref": "refs/heads/argo-dev", "project": {"git_http_url": "file://" + self.repo}}
+        self.assertEqual(self.webhook(gitlab, {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "nope"})[0], 401)
+        self.assertEqual(self.webhook(gitlab, {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": secret})[0], 200)
+        # Not a push from a known host, or not JSON: a clear 400.
+        self.assertEqual(self.webhook({}, {})[0], 400)
+
+    def test_g_sock_shop_through_kustomize_stays_synced(self):
+        """Argo CD's sock-shop example, unchanged: rendered by kubectl kustomize, 14 Deployments,
+        their Services and an Ingress; its images are on registries this machine cannot reach,
+        which shows in health, not in sync."""
+        repo = tempfile.mkdtemp(prefix="podium-gitops-sock-")
+        self.addCleanup(shutil.rmtree, repo, True)
+        git(repo, "init", "-q", "-b", "main")
+        shutil.copytree(os.path.join(EXAMPLES, "sock-shop"), os.path.join(repo, "sock-shop"))
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "sock-shop")
+        sha = git(repo, "rev-parse", "HEAD")
+        app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+               "metadata": {"name": "sock-shop", "namespace": APP_NS},
+               "spec": {"project": "default",
+                        "source": {"repoURL": repo, "targetRevision": "HEAD", "path": "sock-shop"},
+                        "destination": {"name": "in-cluster", "namespace": "sock-shop"},
+                        "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
+                                       "syncOptions": ["CreateNamespace=true"]}}}
+        self.kubectl("apply", "-f", "-", input=json.dumps(app))
+        self.addCleanup(lambda: self.kubectl("delete", "namespace", "sock-shop", "--wait=false", check=False))
+        self.addCleanup(lambda: self.kubectl("delete", "application", "sock-shop", "-n", APP_NS, check=False))
+
+        def status():
+            p = self.kubectl("get", "application", "sock-shop", "-n", APP_NS, "-o", "json")
+            return json.loads(p.stdout).get("status", {})
+        wait_for(lambda: status().get("sync", {}).get("status") == "Synced"
+                 and status()["sync"].get("revision") == sha, 60, 0.2, "sock-shop Synced")
+        s = status()
+        self.assertEqual(s["sourceType"], "Kustomize")
+        kinds = collections.Counter(r["kind"] for r in s["resources"])
+        self.assertEqual(kinds, {"Deployment": 14, "Service": 14, "Ingress": 1})
+        self.assertEqual(len(json.loads(self.kubectl("get", "deployments", "-n", "sock-shop", "-o",
+                                                     "json").stdout)["items"]), 14)
+        seen = []
+        for i in range(20):
+            self.kubectl("annotate", "application", "sock-shop", "-n", APP_NS,
+                         "argocd.argoproj.io/refresh=normal", "--overwrite")
+            wait_for(lambda: "argocd.argoproj.io/refresh" not in json.loads(self.kubectl(
+                "get", "application", "sock-shop", "-n", APP_NS, "-o", "json").stdout)["metadata"].get(
+                "annotations", {}), 10, 0.05, "refresh %d" % i)
+            seen.append(status()["sync"]["status"])
+        print("MEASURED sock-shop: 29 objects, 20 refreshes: %s; health %s"
+              % (dict(collections.Counter(seen)), status()["health"]["status"]))
+        self.assertEqual(seen, ["Synced"] * 20)
+
+    def test_h_hooks_and_waves_run_in_order(self):
+        """Argo CD's pre-post-sync example, unchanged (a PreSync and a PostSync Job around the
+        kustomize guestbook), then waves gated on health. Its public images stand in locally."""
+        for tag, cmd in (("alpine:latest", '["/bin/sh"]'),
+                         ("gcr.io/google-samples/gb-frontend:v5", '["/bin/httpd", "-f", "-p", "80"]')):
+            ctx = tempfile.mkdtemp(prefix="podium-gitops-img-")
+            self.addCleanup(shutil.rmtree, ctx, True)
+            shutil.copy("/bin/busybox", os.path.join(ctx, "busybox"))
+            with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+                f.write('FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+                        'CMD %s\n' % cmd)
+            self.image_build(tag, ctx)
+        repo = tempfile.mkdtemp(prefix="podium-gitops-hooks-")
+        self.addCleanup(shutil.rmtree, repo, True)
+        git(repo, "init", "-q", "-b", "main")
+        for d in ("pre-post-sync", "kustomize-guestbook"):
+            shutil.copytree(os.path.join(EXAMPLES, d), os.path.join(repo, d))
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "hooks")
+        sha = git(repo, "rev-parse", "HEAD")
+        ns = "hooks"
+        app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+               "metadata": {"name": "pre-post-sync", "namespace": APP_NS},
+               "spec": {"project": "default",
+                        "source": {"repoURL": "file://" + repo, "targetRevision": "main", "path": "pre-post-sync"},
+                        "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                        "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]}}}
+        self.kubectl("apply", "-f", "-", input=json.dumps(app))
+        self.addCleanup(lambda: self.kubectl("delete", "namespace", ns, "--wait=false", check=False))
+        self.addCleanup(lambda: self.kubectl("delete", "application", "pre-post-sync", "-n", APP_NS, check=False))
+
+        def status():
+            return json.loads(self.kubectl("get", "application", "pre-post-sync", "-n", APP_NS, "-o",
+                                           "json").stdout).get("status", {})
+        wait_for(lambda: status().get("operationState", {}).get("phase") in ("Succeeded", "Failed"), 120, 0.5,
+                 "the sync with its hooks")
+        op = status()["operationState"]
+        self.assertEqual(op["phase"], "Succeeded", op)
+        order = [(r["syncPhase"], r["kind"], r["name"], r.get("hookPhase")) for r in op["syncResult"]["resources"]]
+        self.assertEqual([o[0] for o in order], ["PreSync", "Sync", "Sync", "PostSync"], order)
+        self.assertEqual(order[0][1:], ("Job", "pre-post-sync-before", "Succeeded"))
+        self.assertEqual(order[-1][1:], ("Job", "pre-post-sync-after", "Succeeded"))
+        # The PreSync Job had finished before the guestbook was created; HookSucceeded deleted both Jobs.
+        dep = json.loads(self.kubectl("get", "deployment", "pre-post-sync-kustomize-guestbook-ui", "-n", ns,
+                                      "-o", "json").stdout)
+        self.assertEqual(self.kubectl("get", "jobs", "-n", ns, "-o", "name").stdout.strip(), "")
+        self.assertEqual(status()["sync"]["status"], "Synced")
+        self.assertEqual(status()["sync"]["revision"], sha)
+        started = lambda: op["startedAt"]
+        self.assertLessEqual(started(), dep["metadata"]["creationTimestamp"])
+        # Waves: -1, 0, 1; each applied only once the one before is healthy.
+        wrepo = tempfile.mkdtemp(prefix="podium-gitops-waves-")
+        self.addCleanup(shutil.rmtree, wrepo, True)
+        git(wrepo, "init", "-q", "-b", "main")
+        with open(os.path.join(SEED, "deployment.yaml")) as f:
+            dep_yaml = f.read().split("---")[0]
+        # Ready 3 s after it starts, so the next wave has something to wait for.
+        dep_yaml = dep_yaml.replace("        - containerPort: 8080\n", "        - containerPort: 8080\n"
+                                    "        readinessProbe:\n          tcpSocket:\n            port: 8080\n"
+                                    "          initialDelaySeconds: 3\n", 1)
+        self.assertIn("readinessProbe", dep_yaml)
+        waves = {"a-first.yaml": ("-1", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: first\n"),
+                 "b-second.yaml": ("0", dep_yaml.replace("namespace: my-apps", "namespace: waves")),
+                 "c-third.yaml": ("1", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: third\n")}
+        for name, (wave, text) in waves.items():
+            text = text.replace("metadata:\n", "metadata:\n  annotations:\n    argocd.argoproj.io/sync-wave: \"%s\"\n"
+                                % wave, 1)
+            with open(os.path.join(wrepo, name), "w") as f:
+                f.write(text)
+        git(wrepo, "add", "-A")
+        git(wrepo, "commit", "-q", "-m", "waves")
+        wapp = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                "metadata": {"name": "waves", "namespace": APP_NS},
+                "spec": {"project": "default", "source": {"repoURL": "file://" + wrepo, "path": "."},
+                         "destination": {"server": "https://kubernetes.default.svc", "namespace": "waves"},
+                         "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]}}}
+        self.kubectl("apply", "-f", "-", input=json.dumps(wapp))
+        self.addCleanup(lambda: self.kubectl("delete", "namespace", "waves", "--wait=false", check=False))
+        self.addCleanup(lambda: self.kubectl("delete", "application", "waves", "-n", APP_NS, check=False))
+        wait_for(lambda: json.loads(self.kubectl("get", "application", "waves", "-n", APP_NS, "-o", "json").stdout)
+                 .get("status", {}).get("operationState", {}).get("phase") == "Succeeded", 120, 0.5, "waves")
+
+        def created(kind, name):
+            o = json.loads(self.kubectl("get", kind, name, "-n", "waves", "-o", "json").stdout)
+            return o["metadata"]["creationTimestamp"]
+        d = json.loads(self.kubectl("get", "deployment", "golang-app", "-n", "waves", "-o", "json").stdout)
+        ready_at = [c["lastTransitionTime"] for c in d["status"]["conditions"] if c["type"] == "Available"][0]
+        print("MEASURED waves: first %s, Deployment %s (available %s), third %s; hooks: %s"
+              % (created("configmap", "first"), created("deployment", "golang-app"), ready_at,
+                 created("configmap", "third"), [o[:2] for o in order]))
+        self.assertLessEqual(created("configmap", "first"), created("deployment", "golang-app"))
+        self.assertLessEqual(ready_at, created("configmap", "third"))
+        stamp = lambda t: datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ")
+        gap = (stamp(created("configmap", "third")) - stamp(created("deployment", "golang-app"))).total_seconds()
+        self.assertGreaterEqual(gap, 3)  # wave 1 waited for wave 0 to be healthy
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "podium/api/http.h"
 #include "podium/api/node_connector.h"
 #include "podium/api/storage.h"
 #include "podium/common/expected.h"
@@ -39,6 +40,8 @@ class ApiServer {
   virtual Storage& storage() = 0;
   // Routes pods/log, exec, attach and portforward for pods on `node` (nullptr removes it).
   virtual void setNodeConnector(const std::string& node, NodeConnector* connector) = 0;
+  // Serves POST /api/webhook (git push events; checked by the handler, not by API credentials).
+  virtual void setWebhookHandler(std::function<HttpResponse(const HttpRequest&)> handler) = 0;
   // Stops serving and closes the store. Idempotent.
   virtual void stop() = 0;
 };

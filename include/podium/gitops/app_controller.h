@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "podium/api/http.h"
 #include "podium/api/storage.h"
 
 namespace podium::gitops {
@@ -24,6 +25,11 @@ class GitOps {
  public:
   virtual ~GitOps() = default;
   virtual void stop() = 0;
+  // A git host's push event (GitHub, GitLab, Gitea/Gogs), as Argo CD's /api/webhook takes it:
+  // checked against the secret in Secret argocd/argocd-secret (`webhook.github.secret`,
+  // `webhook.gitlab.secret`, `webhook.gogs.secret`) when one is set; the Applications following
+  // the pushed repository and branch are refreshed at once.
+  virtual api::HttpResponse webhook(const api::HttpRequest& request) = 0;
 };
 
 std::unique_ptr<GitOps> startGitOps(api::Storage& storage, const GitOpsOptions& options);
