@@ -128,11 +128,16 @@ class LocalClient : public Client {
     return std::move(res->object);
   }
 
-  Result apply(const Resource& r, const std::string& ns, const Json& config, bool force) override {
+  Result apply(const Resource& r, const std::string& ns, const Json& config, bool force,
+               bool check) override {
     auto info = resolve(r);
     if (!info) return Unexpected(info.error());
     auto o = options("");
     o.force = force;
+    if (check) {
+      o.dryRun = true;
+      o.fieldValidation = api::FieldValidation::Strict;
+    }
     std::string name = json::getString(config, {"metadata", "name"});
     auto res = storage_.patch(**info, ns, name, api::PatchType::Apply, json::dump(config), o);
     if (!res) return Unexpected(res.error());

@@ -264,11 +264,13 @@ class RemoteClient : public Client {
                 json::dump(mergePatch), "application/merge-patch+json");
   }
 
-  Result apply(const Resource& r, const std::string& ns, const Json& config, bool force) override {
+  Result apply(const Resource& r, const std::string& ns, const Json& config, bool force,
+               bool check) override {
     std::string name = json::getString(config, {"metadata", "name"});
     return call("PATCH",
                 basePath(r, ns) + "/" + strings::urlEncode(name) +
-                    "?fieldManager=" + opts_.fieldManager + (force ? "&force=true" : ""),
+                    "?fieldManager=" + opts_.fieldManager + (force ? "&force=true" : "") +
+                    (check ? "&dryRun=All&fieldValidation=Strict" : ""),
                 json::dump(config), "application/apply-patch+yaml");
   }
 

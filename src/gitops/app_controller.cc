@@ -408,6 +408,22 @@ class AppController : public GitOps {
       return fail("ComparisonError",
                   "Failed to load target state: failed to generate manifest for source 1 of 1: " +
                       targets.error());
+    // Each object of a new commit is checked by the API server (a strict dry run) before
+    // anything of it is applied: a wrong field stops the whole commit, naming its file.
+    std::string checkKey = url + "\n" + *commit + "\n" + json::dump(src);
+    if (!checked_.count(checkKey)) {
+      for (const auto& t : *targets) {
+        auto dry = client_->apply(t.resource, t.ns, t.obj, true, /*check=*/true);
+        // A namespace that a sync would create is not the manifest's fault.
+        if (!dry && (dry.error().code() == 400 || dry.error().code() == 422))
+          return fail("ComparisonError",
+                      "Failed to load target state: failed to generate manifest for source 1 of "
+                      "1: " +
+                          t.file + ": " + t.kind + " " + t.name + ": " + dry.error().message());
+      }
+      if (checked_.size() > 256) checked_.clear();
+      checked_.insert(checkKey);
+    }
     std::stable_sort(targets->begin(), targets->end(), [](const Target& a, const Target& b) {
       return kindOrder(a.kind) < kindOrder(b.kind);
     });
@@ -749,6 +765,7 @@ class AppController : public GitOps {
   client::WorkQueue queue_;
   std::map<std::string, std::unique_ptr<GitRepo>> repos_;      // worker thread only
   std::map<std::string, std::vector<ManifestFile>> rendered_;  // worker thread only
+  std::set<std::string> checked_;  // commits whose objects passed the dry run; worker only
   std::thread worker_, poller_;
   std::atomic<bool> stopped_{false};
 };

@@ -327,6 +327,16 @@ class NodeTestCase(unittest.TestCase):
     def run_busybox(self, ns, name, *command, extra=()):
         self.kubectl("run", name, "-n", ns, "--image", BUSYBOX, "--restart=Never", *extra, "--", *command)
 
+    def metrics(self):
+        """The node proxy's Prometheus metrics."""
+        with open(os.path.join(self.server.data_dir, "node", "proxy", "ports.json")) as f:
+            port = json.load(f)["metrics"]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        return text
+
     def try_get(self, url):
         try:
             return http_get(url, 1.0)

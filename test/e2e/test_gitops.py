@@ -221,7 +221,8 @@ class GitOpsTest(NodeTestCase):
         self.synced_at(git(self.repo, "rev-parse", "HEAD"))
         image = self.image()
         cases = [("bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x\n", "manifests/bad.yaml"),
-                 ("unknown.yaml", "apiVersion: example.com/v1\nkind: FooBar\nmetadata:\n  name: x\n", "FooBar")]
+                 ("unknown.yaml", "apiVersion: example.com/v1\nkind: FooBar\nmetadata:\n  name: x\n", "FooBar"),
+                 ("wrong.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndataa:\n  a: b\n", "dataa")]
         for name, text, expect in cases:
             # The bad file comes with an image change: none of the commit may be applied.
             self.commit("bad " + name, lambda: (self.set_image("v1.1.0")(), self.write(name, text)()))

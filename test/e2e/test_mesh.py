@@ -302,15 +302,6 @@ class MeshTest(NodeTestCase):
         self.assertEqual(failed, {})
 
     # --- metrics and bad traffic ------------------------------------------------------------
-    def metrics(self):
-        with open(os.path.join(self.server.data_dir, "node", "proxy", "ports.json")) as f:
-            port = json.load(f)["metrics"]
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-        conn.close()
-        return text
-
     def requests_by_version(self, text):
         out = collections.Counter()
         for line in text.splitlines():

@@ -69,15 +69,6 @@ class ZeroTrustTest(NodeTestCase):
     def app_pod_ip(self):
         return self.pods(NS, "app=golang-app,version=v1")[0]["status"]["podIP"]
 
-    def metrics(self):
-        with open(os.path.join(self.server.data_dir, "node", "proxy", "ports.json")) as f:
-            port = json.load(f)["metrics"]
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-        conn.close()
-        return text
-
     def counter(self, name, **labels):
         total = 0
         for line in self.metrics().splitlines():
