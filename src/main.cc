@@ -14,6 +14,7 @@ Commands:
   agent     run a node of a cluster whose API server is elsewhere
   proxy     the node proxy (started by the node agent)
   image     build an image and push it to the cluster registry
+  app       Argo CD Applications: list, get, history, sync, rollback, wait
   version   print the version
 
 Run "podium <command> --help" for a command's flags.
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   if (cmd == "agent") return podium::cli::agentCommand(args);
   if (cmd == "proxy") return podium::proxy::proxyCommand(args);
   if (cmd == "image") return podium::cli::imageCommand(args);
+  if (cmd == "app") return podium::cli::appCommand(args);
   if (cmd == "version" || cmd == "--version") return podium::cli::versionCommand(args);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     std::cout << kUsage;

@@ -401,7 +401,13 @@ class AppController : public GitOps {
                   "Failed to load target state: failed to generate manifest for source 1 of 1: "
                   "rpc error: code = Unknown desc = repository not accessible: " +
                       f.error());
-    auto commit = r->resolve(json::str(src, "targetRevision", "HEAD"));
+    // A requested operation (`podium app sync`/`rollback`, Argo CD's `operation` field) syncs
+    // once to its revision, automated or not.
+    const Json* operation = json::find(app, {"operation", "sync"});
+    bool operationDone = false;
+    std::string opRevision = operation ? json::str(*operation, "revision") : "";
+    auto commit =
+        r->resolve(!opRevision.empty() ? opRevision : json::str(src, "targetRevision", "HEAD"));
     if (!commit) return fail("ComparisonError", "Failed to load target state: " + commit.error());
     auto targets = render(*r, app, *commit, destNs);
     if (!targets)
@@ -493,13 +499,23 @@ class AppController : public GitOps {
         extraneous.size() > 0 && std::all_of(resources.begin(), resources.end(), [](const Json& r) {
           return json::str(r, "status") == "Synced" || json::boolean(r, "requiresPruning");
         });
-    if (autoSync && outOfSync && (*commit != lastSynced || selfHeal) && !(onlyPruning && !prune)) {
+    if (operation) {
+      Json by = json::at(app, {"operation", "initiatedBy"});
+      sync(app, *targets, extraneous, *commit, json::boolean(*operation, "prune"),
+           r->subject(*commit), &status, now, by.is_object() ? by : Json{{"username", "admin"}});
+      operationDone = true;
+      extraneous.clear();
+      outOfSync = false;
+      std::tie(resources, health) = compare(&outOfSync);
+    } else if (autoSync && outOfSync && (*commit != lastSynced || selfHeal) &&
+               !(onlyPruning && !prune)) {
       if (prune && !allowEmpty && targets->empty() && !extraneous.empty()) {
         conditions.push_back({{"type", "SyncError"},
                               {"message", "auto-sync will wipe out all resources"},
                               {"lastTransitionTime", now}});
       } else {
-        sync(app, *targets, extraneous, *commit, prune, r->subject(*commit), &status, now);
+        sync(app, *targets, extraneous, *commit, prune, r->subject(*commit), &status, now,
+             {{"automated", true}});
         extraneous.clear();
         outOfSync = false;
         std::tie(resources, health) = compare(&outOfSync);
@@ -517,12 +533,13 @@ class AppController : public GitOps {
     };
     status["sourceType"] =
         !targets->empty() && kustomized(targets->front().file) ? "Kustomize" : "Directory";
-    writeStatus(app, previous, status, conditions, now, refresh);
+    writeStatus(app, previous, status, conditions, now, refresh, operationDone);
   }
 
   void sync(const Json& app, const std::vector<Target>& targets,
             const std::vector<Json>& extraneous, const std::string& commit, bool prune,
-            const std::string& subject, Json* status, const std::string& started) {
+            const std::string& subject, Json* status, const std::string& started,
+            const Json& initiatedBy) {
     const Json& spec = json::at(app, {"spec"});
     std::string destNs = json::getString(spec, {"destination", "namespace"});
     bool createNamespace = false;
@@ -639,7 +656,7 @@ class AppController : public GitOps {
     (*status)["operationState"] = {
         {"operation",
          {{"sync", {{"revision", commit}, {"prune", prune}}},
-          {"initiatedBy", {{"automated", true}}},
+          {"initiatedBy", initiatedBy},
           {"retry", Json::object()}}},
         {"phase", failed ? "Failed" : "Succeeded"},
         {"message",
@@ -655,7 +672,7 @@ class AppController : public GitOps {
                        {"deployStartedAt", started},
                        {"deployedAt", finished},
                        {"source", source},
-                       {"initiatedBy", {{"automated", true}}}});
+                       {"initiatedBy", initiatedBy}});
     int64_t limit = json::integer(spec, "revisionHistoryLimit", 10);
     while (static_cast<int64_t>(history.size()) > std::max<int64_t>(limit, 1))
       history.erase(history.begin());
@@ -669,24 +686,24 @@ class AppController : public GitOps {
   // Writes the status when something in it changed (reconciledAt alone is refreshed at most
   // once a minute, so a quiet app costs no writes).
   void writeStatus(const Json& app, const Json& previous, Json status, const Json& conditions,
-                   const std::string& now, bool refresh) {
+                   const std::string& now, bool refresh, bool operationDone = false) {
     std::string ns = json::getString(app, {"metadata", "namespace"});
     std::string name = json::getString(app, {"metadata", "name"});
-    // The refresh annotation comes off after the status is written (which is checked against
-    // the version this reconcile read).
+    // The refresh annotation and a done operation come off after the status is written (which
+    // is checked against the version this reconcile read).
+    Json done = Json::object();
+    if (refresh) done["metadata"]["annotations"][kRefresh] = nullptr;
+    if (operationDone) done["operation"] = nullptr;
     struct Unmark {
       AppController* c;
-      bool on;
+      Json patch;
       std::string ns, name;
       ~Unmark() {
-        if (!on) return;
-        auto r = c->client_->patch(kApplications, ns, name,
-                                   {{"metadata", {{"annotations", {{kRefresh, nullptr}}}}}});
-        if (!r)
-          PODIUM_LOG(Warn) << "gitops: refresh annotation of " << name << ": "
-                           << r.error().message();
+        if (patch.empty()) return;
+        auto r = c->client_->patch(kApplications, ns, name, patch);
+        if (!r) PODIUM_LOG(Warn) << "gitops: " << name << ": " << r.error().message();
       }
-    } unmark{this, refresh, ns, name};
+    } unmark{this, done, ns, name};
     status["conditions"] = conditions;
     if (conditions.empty()) status.erase("conditions");
     Json a = previous, b = status;
@@ -697,7 +714,7 @@ class AppController : public GitOps {
         for (auto& c : (*s)["conditions"]) c.erase("lastTransitionTime");
     auto last = timefmt::parseRfc3339(json::str(previous, "reconciledAt"));
     bool stale = !last || std::chrono::system_clock::now() - *last > std::chrono::seconds(60);
-    if (a == b && !stale && !refresh) return;
+    if (a == b && !stale && !refresh && !operationDone) return;
     if (a == b && previous.contains("conditions")) status["conditions"] = previous["conditions"];
     status["reconciledAt"] = now;
     Json obj = app;

@@ -15,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from podium_e2e import ROOT, SEED, NodeTestCase, wait_for
+from podium_e2e import PODIUM, ROOT, SEED, NodeTestCase, wait_for
 
 APP_NS = "argocd"
 NS = "my-apps"
@@ -438,6 +438,47 @@ class GitOpsTest(NodeTestCase):
         stamp = lambda t: datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ")
         gap = (stamp(created("configmap", "third")) - stamp(created("deployment", "golang-app"))).total_seconds()
         self.assertGreaterEqual(gap, 3)  # wave 1 waited for wave 0 to be healthy
+
+    def podium_app(self, *args, check=True):
+        p = subprocess.run([PODIUM, "app", *args, "--data-dir", self.server.data_dir], capture_output=True,
+                           text=True, timeout=120)
+        if check and p.returncode != 0:
+            raise AssertionError("podium app %s: %s%s" % (" ".join(args), p.stdout, p.stderr))
+        return p
+
+    def test_i_the_app_cli_rolls_back_and_syncs(self):
+        before = git(self.repo, "rev-parse", "HEAD")
+        self.synced_at(before)
+        out = self.podium_app("list").stdout
+        self.assertRegex(out, r"golang-app\s+my-apps\s+Synced\s+Healthy\s+Auto\s+" + before[:7])
+        old_image = self.image()
+        new_tag = "v1.0.0" if old_image.endswith("v1.1.0") else "v1.1.0"
+        sha = self.commit("cli " + new_tag, self.set_image(new_tag))
+        self.synced_at(sha)
+        history = self.podium_app("history", "golang-app").stdout.splitlines()
+        self.assertEqual(history[0].split(), ["ID", "DATE", "REVISION"])
+        ids = {line.split()[2]: line.split()[0] for line in history[1:]}
+        self.assertIn(before, ids)
+        # Rollback to the previous sync: its image comes back and auto-sync is off, as in Argo CD.
+        self.podium_app("rollback", "golang-app", ids[before])
+        self.addCleanup(self.patch_app, {"spec": {"syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}})
+        wait_for(lambda: self.image() == old_image, 10, 0.1, "the rollback")
+        self.assertNotIn("automated", self.app()["spec"]["syncPolicy"])
+        wait_for(lambda: self.status()["sync"]["status"] == "OutOfSync", 10, 0.1, "OutOfSync after the rollback")
+        self.assertEqual(self.status()["history"][-1]["revision"], before)
+        self.assertEqual(self.status()["history"][-1]["initiatedBy"], {"username": "podium-app"})
+        time.sleep(4)  # polls do not undo it
+        self.assertEqual(self.image(), old_image)
+        # A manual sync goes back to the branch.
+        self.podium_app("sync", "golang-app")
+        self.synced_at(sha)
+        self.assertEqual(self.image(), "my-docker-hub/golang-app:" + new_tag)
+        self.assertEqual(self.podium_app("wait", "golang-app", "--timeout", "120").returncode, 0)
+        got = json.loads(self.podium_app("get", "golang-app", "-o", "json").stdout)
+        self.assertEqual(got["status"]["sync"]["revision"], sha)
+        self.assertIn("Health Status: Healthy", self.podium_app("get", "golang-app").stdout)
+        self.assertNotEqual(self.podium_app("rollback", "golang-app", "999", check=False).returncode, 0)
+        self.assertNotEqual(self.podium_app("get", "nope", check=False).returncode, 0)
 
 
 if __name__ == "__main__":
