@@ -12,6 +12,7 @@
 #include "podium/common/time.h"
 #include "podium/mesh/certificates.h"
 #include "podium/mesh/workload.h"
+#include "podium/node/http_client.h"
 
 namespace podium::node {
 
@@ -158,6 +159,16 @@ void NodeProxy::setMeshPods(std::map<std::string, std::string> pods) {
   meshPods_ = std::move(pods);
   dirty_ = true;
   cv_.notify_all();
+}
+
+bool NodeProxy::waitMeshPod(const std::string& ip, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = httpGet("127.0.0.1", metricsPort_, "/mesh/pods", std::chrono::milliseconds(500));
+    if (r && r->status == 200 && r->body.find("\"" + ip + "\"") != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 Json NodeProxy::meshIdentities() {

@@ -44,6 +44,9 @@ class NodeProxy {
   uint16_t ingressHttpsPort() const { return ingressTlsPort_; }
   // This node's meshed pods (IP -> network namespace path), whose traffic the proxy takes.
   void setMeshPods(std::map<std::string, std::string> pods);
+  // Waits (up to `timeout`) for the proxy to listen inside the pod at `ip`, so that the pod's
+  // containers start with their traffic already taken (as istio-cni waits for ztunnel).
+  bool waitMeshPod(const std::string& ip, std::chrono::milliseconds timeout);
 
  private:
   NodeProxy(client::Client& client, NodeProxyOptions options);

@@ -334,6 +334,9 @@ Expected<void, std::string> AgentImpl::joinMesh(const Json& pod, PodState& st) {
   }
   st.netns = *netns;
   publishMeshPods();
+  if (proxy_ && !st.podIp.empty() && !proxy_->waitMeshPod(st.podIp, std::chrono::seconds(5)))
+    PODIUM_LOG(Warn) << "the node proxy is not yet listening in pod " << st.podIp
+                     << "; its containers start anyway";
   return {};
 }
 

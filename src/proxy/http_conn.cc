@@ -856,9 +856,10 @@ bool Conn::retriable(int status) const {
 }
 
 void Conn::upstreamFailed(const std::string& reason, bool connectFailure) {
-  if (inbound_) {
-    // The workload in this pod is gone or failed mid-request: the mesh connection is reset, so
-    // the sending proxy retries elsewhere as its policy allows (as with ztunnel).
+  if (inbound_ && connectFailure) {
+    // Nothing listens in this pod any more: the mesh connection is reset, so the sending proxy
+    // retries elsewhere as its policy allows (as with ztunnel). A pooled connection the app
+    // closed is retried below like any other.
     closeNow();
     return;
   }

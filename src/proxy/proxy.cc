@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "http_conn.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
+#include "podium/dns/message.h"
 #include "worker.h"
 
 namespace podium::proxy {
@@ -143,9 +145,16 @@ class ProxyImpl : public Proxy {
       std::string path = req.substr(0, req.find("\r\n"));
       std::string body, type = "text/plain; version=0.0.4; charset=utf-8";
       int status = 200;
-      if (path.rfind("GET /metrics", 0) == 0)
+      if (path.rfind("GET /metrics", 0) == 0) {
         body = state_.metrics.render();
-      else if (path.rfind("GET /healthz", 0) == 0 || path.rfind("GET /ready", 0) == 0)
+      } else if (path.rfind("GET /mesh/pods", 0) == 0) {
+        // The meshed pods whose listeners are open (the agent waits for a new pod's here).
+        std::lock_guard<std::mutex> lock(meshMu_);
+        Json ips = Json::array();
+        for (const auto& [ip, netns] : meshPods_) ips.push_back(dns::formatIpv4(ip));
+        body = json::dump(ips) + "\n";
+        type = "application/json";
+      } else if (path.rfind("GET /healthz", 0) == 0 || path.rfind("GET /ready", 0) == 0)
         body = "ok\n";
       else
         status = 404, body = "not found\n";
@@ -210,6 +219,7 @@ class ProxyImpl : public Proxy {
         continue;
       }
       for (auto& w : workers_) w->removePodListeners(it->first);
+      std::lock_guard<std::mutex> lock(meshMu_);
       it = meshPods_.erase(it);
     }
     for (const auto& [ip, netns] : pods) {
@@ -236,12 +246,14 @@ class ProxyImpl : public Proxy {
         continue;
       }
       for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->addPodListeners(ip, out[i], in[i]);
+      std::lock_guard<std::mutex> lock(meshMu_);
       meshPods_[ip] = netns;
     }
   }
 
   ProxyOptions opts_;
   ProxyState state_;
+  std::mutex meshMu_;                         // guards meshPods_ against the metrics thread's reads
   std::map<uint32_t, std::string> meshPods_;  // with listeners: IP -> network namespace
   std::set<uint16_t> exposed_;                // host ports with listeners on every worker
   std::vector<std::unique_ptr<Worker>> workers_;
