@@ -108,7 +108,8 @@ class Session : public Watcher, public Deletable {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       char buf[65536];
       for (;;) {
-        ssize_t n = ssl_ ? tls(SSL_read(ssl_, buf, sizeof buf)) : read(fd_, buf, sizeof buf);
+        ssize_t n =
+            ssl_ ? sslIoResult(ssl_, SSL_read(ssl_, buf, sizeof buf)) : read(fd_, buf, sizeof buf);
         if (n > 0) {
           if (!receive(buf, static_cast<size_t>(n))) break;
           continue;
@@ -155,9 +156,11 @@ class Session : public Watcher, public Deletable {
       out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
     while (!out_.empty()) {
-      ssize_t n = ssl_ ? tls(SSL_write(ssl_, out_.data(),
+      ssize_t n =
+          ssl_ ? sslIoResult(ssl_,
+                             SSL_write(ssl_, out_.data(),
                                        static_cast<int>(std::min<size_t>(out_.size(), 1 << 20))))
-                       : send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+               : send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
       if (n > 0) {
         out_.erase(0, static_cast<size_t>(n));
         continue;
@@ -171,23 +174,6 @@ class Session : public Watcher, public Deletable {
       close();
   }
   virtual bool connectedForWrite() const { return true; }
-
-  // An SSL_read/SSL_write result as read/send would give it (-1 with errno EAGAIN: retry).
-  ssize_t tls(int r) {
-    if (r > 0) return r;
-    switch (SSL_get_error(ssl_, r)) {
-      case SSL_ERROR_WANT_READ:
-      case SSL_ERROR_WANT_WRITE:
-        errno = EAGAIN;
-        return -1;
-      case SSL_ERROR_ZERO_RETURN:
-        return 0;
-      default:
-        ERR_clear_error();
-        errno = ECONNRESET;
-        return -1;
-    }
-  }
 
   Worker& worker_;
   int fd_;

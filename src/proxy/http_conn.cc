@@ -189,7 +189,6 @@ class Conn : public Deletable {
   // when nothing can move now, 0 at the end.
   ssize_t downRead(char* buf, size_t n);
   ssize_t downWrite(const char* buf, size_t n);
-  ssize_t tlsFailure(int sslResult);
   void flushDownstream();
   bool writeOut();  // false: the connection was closed
   void process();
@@ -367,29 +366,14 @@ ssize_t Conn::downRead(char* buf, size_t n) {
   if (!ssl_) return read(fd_, buf, n);
   int r = SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
   if (r > 0) return r;
-  return tlsFailure(r);
+  return sslIoResult(ssl_, r);
 }
 
 ssize_t Conn::downWrite(const char* buf, size_t n) {
   if (!ssl_) return send(fd_, buf, n, MSG_NOSIGNAL);
   int r = SSL_write(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
   if (r > 0) return r;
-  return tlsFailure(r);
-}
-
-ssize_t Conn::tlsFailure(int r) {
-  switch (SSL_get_error(ssl_, r)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-      errno = EAGAIN;
-      return -1;
-    case SSL_ERROR_ZERO_RETURN:
-      return 0;  // close_notify
-    default:
-      ERR_clear_error();
-      errno = ECONNRESET;  // a failed handshake, a bad record, or the peer vanished
-      return -1;
-  }
+  return sslIoResult(ssl_, r);
 }
 
 bool Conn::writeOut() {

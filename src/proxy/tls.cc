@@ -175,4 +175,20 @@ SSL_CTX* newFrontContext(CertsSource source, void* arg) {
   return ctx;
 }
 
+ssize_t sslIoResult(SSL* ssl, int r) {
+  if (r > 0) return r;
+  switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:
+      return 0;  // close_notify
+    default:
+      ERR_clear_error();
+      errno = ECONNRESET;
+      return -1;
+  }
+}
+
 }  // namespace podium::proxy

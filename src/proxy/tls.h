@@ -39,4 +39,9 @@ class TlsCerts {
 using CertsSource = std::shared_ptr<const TlsCerts> (*)(void* arg);
 SSL_CTX* newFrontContext(CertsSource source, void* arg);
 
+// An SSL_read/SSL_write result `r` of `ssl` as read()/send() would give it: bytes, 0 at the
+// peer's close_notify, or -1 with errno EAGAIN (retry when ready) or ECONNRESET (a failed
+// handshake, a bad record, or the peer vanished).
+ssize_t sslIoResult(SSL* ssl, int r);
+
 }  // namespace podium::proxy

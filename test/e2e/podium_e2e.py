@@ -202,6 +202,25 @@ SEED = os.path.join(HELLO, "manifests")
 BUSYBOX = "podium/busybox:1.35"
 
 
+def recv_all(sock):
+    """Everything a socket sends until it closes."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def make_test_ca(directory):
+    """A throwaway CA (DIR/ca.crt, DIR/ca.key); returns the path without its extension."""
+    ca = os.path.join(directory, "ca")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key",
+                    "-out", ca + ".crt", "-days", "2", "-subj", "/CN=podium test CA"],
+                   check=True, capture_output=True)
+    return ca
+
+
 def http_get(url, timeout=2.0):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()

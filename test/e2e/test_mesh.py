@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from podium_e2e import PODIUM, ROOT, SEED, NodeTestCase, free_port, is_ready, wait_for
+from podium_e2e import PODIUM, ROOT, SEED, NodeTestCase, free_port, is_ready, recv_all, make_test_ca, wait_for
 
 CANARY = os.path.join(SEED, "canary")
 HOST = "golang-app.example.com"
@@ -490,10 +490,7 @@ class MeshTest(NodeTestCase):
         # gRPC over TLS: the Gateway's HTTPS server terminates it (ALPN h2), same routes.
         d = tempfile.mkdtemp(prefix="podium-grpc-tls-")
         self.addCleanup(shutil.rmtree, d, True)
-        ca = os.path.join(d, "ca")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key",
-                        "-out", ca + ".crt", "-days", "2", "-subj", "/CN=podium test CA"],
-                       check=True, capture_output=True)
+        ca = make_test_ca(d)
         self.tls_secret(d, "echo-cert", GRPC_HOST, ca)
         gw = docs[2]
         gw["spec"]["servers"].append({"port": {"number": 443, "name": "https", "protocol": "HTTPS"},
@@ -720,22 +717,14 @@ class MeshTest(NodeTestCase):
             with ctx.wrap_socket(raw, server_hostname=server_name) as s:
                 cn = dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
                 s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, server_name)).encode())
-                data = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = recv_all(s)
         head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
         return int(head.split()[1]), body, cn
 
     def test_m_tls_termination(self):
         d = tempfile.mkdtemp(prefix="podium-tls-")
         self.addCleanup(shutil.rmtree, d, True)
-        ca = os.path.join(d, "ca")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key",
-                        "-out", ca + ".crt", "-days", "2", "-subj", "/CN=podium test CA"],
-                       check=True, capture_output=True)
+        ca = make_test_ca(d)
         self.tls_secret(d, "golang-app-cert", HOST, ca)
         self.tls_secret(d, "ingress-cert", "ingress.example.com", ca)
         # The seed's Gateway with an HTTPS server beside its HTTP one (Istio's SIMPLE mode).

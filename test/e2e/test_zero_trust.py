@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from podium_e2e import BUSYBOX, NodeTestCase, is_ready, wait_for
+from podium_e2e import BUSYBOX, NodeTestCase, is_ready, recv_all, wait_for
 import test_mesh  # noqa: E402 - its MeshTest is not imported by name, or unittest would run it here
 
 NS = "my-apps"
@@ -163,12 +163,7 @@ class ZeroTrustTest(NodeTestCase):
             s = self.mesh_client(ip, cert)
             s.sendall(("%s %s HTTP/1.1\r\nHost: golang-app-service\r\nContent-Length: 0\r\n"
                        "Connection: close\r\n\r\n" % (method, path)).encode())
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(s)
             s.close()
             m = re.match(rb"HTTP/1.1 (\d+)", data)
             return int(m.group(1)) if m else "no answer"
