@@ -840,13 +840,6 @@ bool Conn::retriable(int status) const {
 }
 
 void Conn::upstreamFailed(const std::string& reason, bool connectFailure) {
-  if (inbound_ && connectFailure) {
-    // Nothing listens in this pod any more: the mesh connection is reset, so the sending proxy
-    // retries elsewhere as its policy allows (as with ztunnel). A pooled connection the app
-    // closed is retried below like any other.
-    closeNow();
-    return;
-  }
   cancelTimer(tryTimer_);
   const Endpoint* e = endpoint_;
   if (e) recordOutcome(worker_, target_, *e, 0, true);
@@ -860,6 +853,13 @@ void Conn::upstreamFailed(const std::string& reason, bool connectFailure) {
       retriable(0) &&
       ((connectFailure && rp.retryOn.count("connect-failure")) ||
        (!connectFailure && (idempotent || rp.retryOn.count("reset") || rp.retryOn.count("5xx"))));
+  if (inbound_ && (connectFailure || !canRetry)) {
+    // The workload in this pod cannot answer: the mesh connection is reset, so the sending
+    // proxy retries elsewhere as its policy allows (as with ztunnel). A pooled connection the
+    // app closed is retried here first, like any other.
+    closeNow();
+    return;
+  }
   if (canRetry) {
     int64_t backoff = static_cast<int64_t>(uniform(25.0 * ((1 << std::min(attempts_, 4)) - 1)));
     if (backoff <= 0) {
