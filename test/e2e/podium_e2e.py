@@ -256,9 +256,11 @@ class NodeTestCase(unittest.TestCase):
             wait_for(cls.node_ready, 60, 0.2, "the node to be Ready")
             cls.registry = "127.0.0.1:%d" % cls.server.registry_port
             cls.build_images()
-        except Exception:
+        except Exception as e:
+            # The server's log goes with the data directory: keep its end in the failure.
+            tail = cls.server.read_log()[-6000:]
             cls.server.close()
-            raise
+            raise AssertionError("%s\n--- end of server.log ---\n%s" % (e, tail)) from e
 
     @classmethod
     def tearDownClass(cls):

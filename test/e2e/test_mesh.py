@@ -267,15 +267,19 @@ class MeshTest(NodeTestCase):
         results = collections.Counter()
         lock = threading.Lock()
 
+        why = collections.Counter()  # the answers that were not 200, to tell which hop failed
+
         def load():
             c = Ingress(self.server.ingress_port)
             while not stop.is_set():
                 try:
-                    status, _ = c.get()
+                    status, body = c.get()
                 except Exception as e:  # noqa: BLE001 - every failure counts
-                    status = type(e).__name__
+                    status, body = type(e).__name__, str(e)
                 with lock:
                     results[status] += 1
+                    if status != 200:
+                        why[body.strip()[:160]] += 1
             c.close()
         threads = [threading.Thread(target=load) for _ in range(8)]
         for t in threads:
@@ -299,7 +303,7 @@ class MeshTest(NodeTestCase):
         failed = {k: v for k, v in results.items() if k != 200}
         print("MEASURED kill -9 of a v1 replica at %.0f rps: %d requests, failures %s" % (rate, total, failed))
         self.assertGreaterEqual(rate, 500)
-        self.assertEqual(failed, {})
+        self.assertEqual(failed, {}, "answers: %s" % dict(why))
 
     # --- metrics and bad traffic ------------------------------------------------------------
     def requests_by_version(self, text):
