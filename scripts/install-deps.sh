@@ -22,6 +22,8 @@ packages=(
   prometheus haproxy nginx-light wrk
   # zero trust: packet captures of the pod network, and test certificates
   tshark python3-cryptography
+  # GitOps: a real ssh server (sshd on a loopback port) for repositories fetched over ssh://
+  openssh-server
 )
 
 missing=()

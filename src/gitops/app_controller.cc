@@ -33,6 +33,8 @@ using client::Resource;
 const Resource kApplications{"argoproj.io", "v1alpha1", "applications"};
 constexpr const char* kTrackingId = "argocd.argoproj.io/tracking-id";
 constexpr const char* kRefresh = "argocd.argoproj.io/refresh";
+// Where Argo CD keeps its repository Secrets and ConfigMaps (and the webhook secret).
+constexpr const char* kArgoNamespace = "argocd";
 
 // Helm's install order, which Argo CD's sync uses within a wave; other kinds come after.
 int kindOrder(const std::string& kind) {
@@ -81,16 +83,9 @@ std::string groupOf(const std::string& apiVersion) {
   return slash == std::string::npos ? "" : apiVersion.substr(0, slash);
 }
 
-std::string base64Decode(const std::string& in) {
-  if (in.empty()) return "";
-  std::string out(in.size() / 4 * 3 + 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return "";
-  size_t pad = in.size() >= 2 && in[in.size() - 1] == '=' ? (in[in.size() - 2] == '=' ? 2 : 1) : 0;
-  out.resize(static_cast<size_t>(n) - pad);
-  return out;
+// A Secret's data value, decoded ("" when absent or not base64).
+std::string secretValue(const Json& secret, const std::string& key) {
+  return strings::base64Decode(json::getString(secret, {"data", key})).value_or("");
 }
 
 std::string hmacSha256Hex(const std::string& key, const std::string& data) {
@@ -131,6 +126,20 @@ bool sameRepository(std::string a, std::string b) {
     return u;
   };
   return norm(std::move(a)) == norm(std::move(b));
+}
+
+// The host of a repository URL (https://host:port/..., ssh://user@host:port/..., user@host:path).
+std::string hostOf(const std::string& url) {
+  std::string rest = url;
+  if (auto scheme = rest.find("://"); scheme != std::string::npos) {
+    rest = rest.substr(scheme + 3);
+    rest = rest.substr(0, rest.find('/'));
+  } else {
+    rest = rest.substr(0, rest.find(':'));
+  }
+  rest = rest.substr(rest.rfind('@') == std::string::npos ? 0 : rest.rfind('@') + 1);
+  if (!rest.empty() && rest.front() == '[') return rest.substr(1, rest.find(']') - 1);
+  return rest.substr(0, rest.find(':'));
 }
 
 struct Target {
@@ -210,6 +219,48 @@ class AppController : public GitOps {
       return nullptr;
     }
     return (repos_[url] = std::move(*r)).get();
+  }
+
+  // What fetching `url` takes, as Argo CD finds it in its namespace: a Secret labelled
+  // argocd.argoproj.io/secret-type=repository whose `url` is this repository, else the
+  // `repo-creds` Secret whose `url` is the longest prefix of it (a credential template); the
+  // server's CA certificates from argocd-tls-certs-cm (a key per host) and ssh host keys from
+  // argocd-ssh-known-hosts-cm.
+  RepoCredentials credentialsFor(const std::string& url) {
+    RepoCredentials c;
+    client::ListOptions o;
+    o.labelSelector = "argocd.argoproj.io/secret-type in (repository,repo-creds)";
+    const Json* best = nullptr;
+    size_t bestPrefix = 0;
+    auto secrets = client_->list(client::resources::kSecrets, kArgoNamespace, o);
+    if (secrets)
+      for (const auto& s : secrets->items) {
+        std::string type =
+            json::getString(*s, {"metadata", "labels", "argocd.argoproj.io/secret-type"});
+        std::string u = secretValue(*s, "url");
+        if (u.empty()) continue;
+        if (type == "repository" && sameRepository(u, url)) {
+          best = s.get();
+          break;
+        }
+        if (type == "repo-creds" && url.rfind(u, 0) == 0 && u.size() > bestPrefix) {
+          best = s.get();
+          bestPrefix = u.size();
+        }
+      }
+    if (best) {
+      c.username = secretValue(*best, "username");
+      c.password = secretValue(*best, "password");
+      c.sshPrivateKey = secretValue(*best, "sshPrivateKey");
+      c.insecure = secretValue(*best, "insecure") == "true";
+    }
+    if (auto cm =
+            client_->get(client::resources::kConfigMaps, kArgoNamespace, "argocd-tls-certs-cm"))
+      c.tlsCerts = json::getString(*cm, {"data", hostOf(url)});
+    if (auto cm = client_->get(client::resources::kConfigMaps, kArgoNamespace,
+                               "argocd-ssh-known-hosts-cm"))
+      c.knownHosts = json::getString(*cm, {"data", "ssh_known_hosts"});
+    return c;
   }
 
   // The manifests of a source at a commit: the directory's files, or what `kubectl kustomize`
@@ -396,7 +447,7 @@ class AppController : public GitOps {
     std::string error;
     GitRepo* r = repo(url, &error);
     if (!r) return fail("ComparisonError", "Failed to load target state: " + error);
-    if (auto f = r->fetch(); !f)
+    if (auto f = r->fetch(credentialsFor(url)); !f)
       return fail("ComparisonError",
                   "Failed to load target state: failed to generate manifest for source 1 of 1: "
                   "rpc error: code = Unknown desc = repository not accessible: " +
@@ -742,8 +793,8 @@ class AppController : public GitOps {
       return reply(400,
                    {{"message", "unknown webhook: expected a GitHub, GitLab or Gitea push event"}});
     std::string secret;
-    if (auto s = client_->get(client::resources::kSecrets, "argocd", "argocd-secret"))
-      secret = base64Decode(json::getString(*s, {"data", "webhook." + provider + ".secret"}));
+    if (auto s = client_->get(client::resources::kSecrets, kArgoNamespace, "argocd-secret"))
+      secret = secretValue(*s, "webhook." + provider + ".secret");
     if (!secret.empty() && !signatureOk(provider, secret, req)) {
       PODIUM_LOG(Warn) << "gitops: " << provider << " webhook with a bad signature refused";
       return reply(401, {{"message", "webhook signature mismatch"}});

@@ -1,21 +1,8 @@
 #include "diff.h"
 
-#include <openssl/evp.h>
+#include "podium/common/strings.h"
 
 namespace podium::gitops {
-
-namespace {
-
-std::string base64(const std::string& s) {
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-}  // namespace
 
 // Whether `live` has every field `want` sets, with the same value. Fields the server added
 // (defaults, status, metadata it manages) are not differences: only what git says is compared,
@@ -54,7 +41,7 @@ Json comparable(const Json& obj) {
   out.erase("apiVersion");
   if (json::str(obj, "kind") == "Secret" && out.contains("stringData")) {
     for (const auto& [k, v] : out["stringData"].items())
-      if (v.is_string()) out["data"][k] = base64(v.get<std::string>());
+      if (v.is_string()) out["data"][k] = strings::base64Encode(v.get<std::string>());
     out.erase("stringData");
   }
   return out;

@@ -1,13 +1,21 @@
 #include "repo.h"
 
 #include <fnmatch.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509v3.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <sstream>
+
+#include "podium/common/strings.h"
 
 namespace podium::gitops {
 
@@ -93,11 +101,145 @@ GitRepo::~GitRepo() {
   if (repo_) git_repository_free(repo_);
 }
 
-Expected<void, std::string> GitRepo::fetch() {
+namespace {
+
+struct FetchContext {
+  const RepoCredentials* creds;
+  std::string url;
+  int credentialCalls = 0;
+};
+
+// The port an ssh:// URL names ("" for the default).
+std::string sshPort(const std::string& url) {
+  if (url.rfind("ssh://", 0) != 0) return "";
+  std::string rest = url.substr(6);
+  rest = rest.substr(0, rest.find('/'));
+  rest = rest.substr(rest.rfind('@') == std::string::npos ? 0 : rest.rfind('@') + 1);
+  auto colon = rest.rfind(':');
+  return colon == std::string::npos || rest.back() == ']' ? "" : rest.substr(colon + 1);
+}
+
+// Whether a known_hosts host field (comma-separated names, "[host]:port", or OpenSSH's hashed
+// "|1|salt|hash") names `host` on `port`.
+bool knownHostMatches(const std::string& field, const std::string& host, const std::string& port) {
+  std::string name = port.empty() || port == "22" ? host : "[" + host + "]:" + port;
+  for (const auto& pattern : strings::split(field, ',')) {
+    if (pattern.rfind("|1|", 0) == 0) {
+      auto parts = strings::split(pattern.substr(3), '|');
+      if (parts.size() != 2) continue;
+      auto salt = strings::base64Decode(parts[0]);
+      if (!salt) continue;
+      unsigned char mac[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      HMAC(EVP_sha1(), salt->data(), static_cast<int>(salt->size()),
+           reinterpret_cast<const unsigned char*>(name.data()), name.size(), mac, &len);
+      if (strings::base64Encode(std::string(reinterpret_cast<char*>(mac), len)) == parts[1])
+        return true;
+    } else if (pattern == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// OpenSSL's verdict on a server certificate (DER) against the system's CAs and `extraPem`,
+// including the name: "" when it is trusted, or why not.
+std::string verifyCertificate(const unsigned char* der, size_t len, const std::string& extraPem,
+                              const std::string& host) {
+  const unsigned char* p = der;
+  std::unique_ptr<X509, void (*)(X509*)> cert(d2i_X509(nullptr, &p, static_cast<long>(len)),
+                                              X509_free);
+  if (!cert) return "unreadable server certificate";
+  std::unique_ptr<X509_STORE, void (*)(X509_STORE*)> store(X509_STORE_new(), X509_STORE_free);
+  X509_STORE_set_default_paths(store.get());
+  if (!extraPem.empty()) {
+    std::unique_ptr<BIO, int (*)(BIO*)> bio(
+        BIO_new_mem_buf(extraPem.data(), static_cast<int>(extraPem.size())), BIO_free);
+    while (X509* ca = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+      X509_STORE_add_cert(store.get(), ca);
+      X509_free(ca);
+    }
+    ERR_clear_error();
+  }
+  std::unique_ptr<X509_STORE_CTX, void (*)(X509_STORE_CTX*)> ctx(X509_STORE_CTX_new(),
+                                                                 X509_STORE_CTX_free);
+  X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), nullptr);
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+  if (X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) != 1)
+    X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+  if (X509_verify_cert(ctx.get()) == 1) return "";
+  return std::string("x509: ") + X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+}
+
+int checkCertificate(git_cert* cert, int valid, const char* host, void* payload) {
+  auto* ctx = static_cast<FetchContext*>(payload);
+  if (ctx->creds->insecure) return 0;
+  std::string why;
+  if (cert->cert_type == GIT_CERT_X509) {
+    if (valid) return 0;
+    auto* x = reinterpret_cast<git_cert_x509*>(cert);
+    why = verifyCertificate(static_cast<const unsigned char*>(x->data), x->len,
+                            ctx->creds->tlsCerts, host ? host : "");
+    if (why.empty()) return 0;
+  } else if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2) {
+    auto* k = reinterpret_cast<git_cert_hostkey*>(cert);
+    if (!(k->type & GIT_CERT_SSH_RAW)) {
+      why = "ssh: the server's host key is not available to check";
+    } else {
+      std::string key = strings::base64Encode(std::string(k->hostkey, k->hostkey_len));
+      std::string port = sshPort(ctx->url);
+      for (const auto& line : strings::split(ctx->creds->knownHosts, '\n')) {
+        std::istringstream in(line);
+        std::string hosts, type, known;
+        if (in >> hosts >> type >> known && hosts[0] != '#' &&
+            knownHostMatches(hosts, host ? host : "", port) && known == key)
+          return 0;
+      }
+      why =
+          "ssh: handshake failed: knownhosts: key is unknown (add the host's key to "
+          "argocd-ssh-known-hosts-cm, or mark the repository insecure)";
+    }
+  } else {
+    return GIT_PASSTHROUGH;
+  }
+  git_error_set_str(GIT_ERROR_SSL, why.c_str());
+  return GIT_ECERTIFICATE;
+}
+
+int credentials(git_credential** out, const char* url, const char* userFromUrl,
+                unsigned int allowed, void* payload) {
+  auto* ctx = static_cast<FetchContext*>(payload);
+  const RepoCredentials& c = *ctx->creds;
+  // Each kind is offered once: a server that refuses it is answered with an error, not a loop.
+  if (++ctx->credentialCalls > 3) {
+    git_error_set_str(GIT_ERROR_NET, "authentication failed");
+    return GIT_EAUTH;
+  }
+  std::string user = userFromUrl && *userFromUrl ? userFromUrl : c.username;
+  if ((allowed & GIT_CREDENTIAL_SSH_KEY) && !c.sshPrivateKey.empty())
+    return git_credential_ssh_key_memory_new(out, user.empty() ? "git" : user.c_str(), nullptr,
+                                             c.sshPrivateKey.c_str(), nullptr);
+  if (allowed & GIT_CREDENTIAL_USERNAME)
+    return git_credential_username_new(out, user.empty() ? "git" : user.c_str());
+  if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && !c.username.empty())
+    return git_credential_userpass_plaintext_new(out, c.username.c_str(), c.password.c_str());
+  git_error_set_str(GIT_ERROR_NET, (std::string("authentication required by ") + url +
+                                    " but no repository Secret gives credentials for it")
+                                       .c_str());
+  return GIT_EAUTH;
+}
+
+}  // namespace
+
+Expected<void, std::string> GitRepo::fetch(const RepoCredentials& creds) {
   git_remote* remote = nullptr;
   if (git_remote_lookup(&remote, repo_, "origin") != 0) return Unexpected(lastError("origin"));
+  FetchContext ctx{&creds, url_};
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
   opts.prune = GIT_FETCH_PRUNE;
+  opts.callbacks.certificate_check = checkCertificate;
+  opts.callbacks.credentials = credentials;
+  opts.callbacks.payload = &ctx;
   int rc = git_remote_fetch(remote, nullptr, &opts, nullptr);
   if (rc == 0) {
     // The remote's default branch becomes the mirror's HEAD (what "HEAD" resolves to).

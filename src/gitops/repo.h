@@ -25,14 +25,24 @@ struct DirectoryOptions {
   std::string exclude;
 };
 
+// What a fetch may need, from Argo CD's repository Secrets and ConfigMaps.
+struct RepoCredentials {
+  std::string username, password;  // http(s): basic authentication
+  std::string sshPrivateKey;       // ssh: the key itself (never written to disk)
+  bool insecure = false;           // accept any server certificate or host key
+  std::string tlsCerts;            // PEM certificates trusted for the server (argocd-tls-certs-cm)
+  std::string knownHosts;          // ssh known_hosts lines (argocd-ssh-known-hosts-cm)
+};
+
 class GitRepo {
  public:
   // The mirror of `url` under `cacheDir` (made on first use).
   static Expected<std::unique_ptr<GitRepo>, std::string> open(const std::string& url,
                                                               const std::string& cacheDir);
   ~GitRepo();
-  // Brings the mirror up to date with the remote's branches and tags.
-  Expected<void, std::string> fetch();
+  // Brings the mirror up to date with the remote's branches and tags. Servers are checked
+  // (https: the system's CAs and `tlsCerts`; ssh: `knownHosts`) unless `insecure`.
+  Expected<void, std::string> fetch(const RepoCredentials& credentials = {});
   // The commit `revision` names: "HEAD" or "" (the remote's default branch), a branch, a tag,
   // or a (possibly abbreviated) commit id.
   Expected<std::string, std::string> resolve(const std::string& revision);
