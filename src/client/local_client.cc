@@ -129,15 +129,13 @@ class LocalClient : public Client {
   }
 
   Result apply(const Resource& r, const std::string& ns, const Json& config, bool force,
-               bool check) override {
+               DryRun dryRun) override {
     auto info = resolve(r);
     if (!info) return Unexpected(info.error());
     auto o = options("");
     o.force = force;
-    if (check) {
-      o.dryRun = true;
-      o.fieldValidation = api::FieldValidation::Strict;
-    }
+    o.dryRun = dryRun != DryRun::No;
+    if (dryRun == DryRun::Strict) o.fieldValidation = api::FieldValidation::Strict;
     std::string name = json::getString(config, {"metadata", "name"});
     auto res = storage_.patch(**info, ns, name, api::PatchType::Apply, json::dump(config), o);
     if (!res) return Unexpected(res.error());

@@ -265,12 +265,14 @@ class RemoteClient : public Client {
   }
 
   Result apply(const Resource& r, const std::string& ns, const Json& config, bool force,
-               bool check) override {
+               DryRun dryRun) override {
     std::string name = json::getString(config, {"metadata", "name"});
     return call("PATCH",
                 basePath(r, ns) + "/" + strings::urlEncode(name) +
                     "?fieldManager=" + opts_.fieldManager + (force ? "&force=true" : "") +
-                    (check ? "&dryRun=All&fieldValidation=Strict" : ""),
+                    (dryRun == DryRun::Strict    ? "&dryRun=All&fieldValidation=Strict"
+                     : dryRun == DryRun::Lenient ? "&dryRun=All&fieldValidation=Ignore"
+                                                 : ""),
                 json::dump(config), "application/apply-patch+yaml");
   }
 

@@ -1,5 +1,6 @@
 #include "podium/common/time.h"
 
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 
@@ -140,6 +141,34 @@ std::string humanDuration(std::chrono::seconds d) {
     std::snprintf(buf, sizeof buf, "%lldy", hours / 24 / 365);
   }
   return buf;
+}
+
+std::optional<std::chrono::milliseconds> parseGoDuration(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  double total = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t start = i;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    if (i == start) return std::nullopt;
+    double v;
+    try {
+      v = std::stod(std::string(s.substr(start, i - start)));
+    } catch (...) {
+      return std::nullopt;
+    }
+    size_t u = i;
+    while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
+    std::string_view unit = s.substr(u, i - u);
+    double scale = unit == "ms"  ? 1
+                   : unit == "s" ? 1e3
+                   : unit == "m" ? 6e4
+                   : unit == "h" ? 3.6e6
+                                 : -1;
+    if (scale < 0) return std::nullopt;
+    total += v * scale;
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(total));
 }
 
 std::string goDuration(std::chrono::nanoseconds d) {

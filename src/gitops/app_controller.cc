@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -142,6 +143,21 @@ std::string hostOf(const std::string& url) {
   return rest.substr(0, rest.find(':'));
 }
 
+// Whether a sync option ("Key=value") is set in a list of them (spec.syncPolicy.syncOptions,
+// an operation's syncOptions) or in an object's argocd.argoproj.io/sync-options annotation.
+bool optionSet(const Json& options, const std::string& option) {
+  for (const auto& o : options)
+    if (o.is_string() && strings::trim(o.get<std::string>()) == option) return true;
+  return false;
+}
+bool annotatedOption(const Json& obj, const std::string& option) {
+  std::string a =
+      json::getString(obj, {"metadata", "annotations", "argocd.argoproj.io/sync-options"});
+  for (const auto& o : strings::split(a, ','))
+    if (strings::trim(o) == option) return true;
+  return false;
+}
+
 struct Target {
   Json obj;
   Resource resource;
@@ -149,6 +165,7 @@ struct Target {
   std::string file;
   std::string hook;  // PreSync, Sync, PostSync, SyncFail, Skip; "" for a resource
   int wave = 0;      // argocd.argoproj.io/sync-wave
+  std::vector<const IgnoreRule*> ignore;  // the app's ignoreDifferences rules that select it
   std::string key() const { return group + "/" + kind + "/" + ns + "/" + name; }
   std::string deletePolicy() const {
     std::string p =
@@ -219,6 +236,52 @@ class AppController : public GitOps {
       return nullptr;
     }
     return (repos_[url] = std::move(*r)).get();
+  }
+
+  // How an app syncs: its sync options (with an operation's) and ignoreDifferences.
+  struct SyncSettings {
+    Json options = Json::array();
+    std::vector<IgnoreRule> ignore;
+    bool has(const Target* t, const std::string& option) const {
+      return optionSet(options, option) || (t && annotatedOption(t->obj, option));
+    }
+  };
+
+  // The paths a target's ignoreDifferences rules leave out, with the live object's fields of the
+  // managers they name.
+  static std::vector<FieldPath> ignoredPaths(const Target& t, const Json& live) {
+    std::vector<FieldPath> out;
+    for (const IgnoreRule* r : t.ignore) {
+      out.insert(out.end(), r->paths.begin(), r->paths.end());
+      for (const auto& m : r->managers) {
+        auto owned = managedPaths(live, m);
+        out.insert(out.end(), owned.begin(), owned.end());
+      }
+    }
+    return out;
+  }
+
+  // Whether the live object is as git says, ignoreDifferences aside (taken out of both sides, as
+  // Argo CD's normaliser does).
+  static bool inSync(const Target& t, const Json& live) {
+    Json want = comparable(t.obj);
+    if (t.ignore.empty()) return contains(live, want);
+    Json have = live;
+    for (const auto& p : ignoredPaths(t, live)) {
+      removePath(want, p);
+      removePath(have, p);
+    }
+    return contains(have, want);
+  }
+
+  // What of `t` a sync writes: with RespectIgnoreDifferences, the ignored fields keep their
+  // live values.
+  static Json toApply(const Target& t, const Json* live, const SyncSettings& settings) {
+    if (!live || t.ignore.empty() || !settings.has(&t, "RespectIgnoreDifferences=true"))
+      return t.obj;
+    Json out = t.obj;
+    for (const auto& p : ignoredPaths(t, *live)) keepLive(out, *live, p);
+    return out;
   }
 
   // What fetching `url` takes, as Argo CD finds it in its namespace: a Secret labelled
@@ -299,6 +362,62 @@ class AppController : public GitOps {
     if (rendered_.size() > 64) rendered_.clear();
     rendered_[cacheKey] = files;
     return files;
+  }
+
+  // Argo CD's retry of a failed automated sync: spec.syncPolicy.retry (limit, default 5 for
+  // auto-sync, negative for no limit; backoff duration 5s, factor 2, maxDuration 3m). While a
+  // retry waits, operationState.phase is Running with retryCount and when it comes.
+  void retryIfFailed(const std::string& key, const Json& spec, const std::string& commit,
+                     Json* status) {
+    Json& op = (*status)["operationState"];
+    if (json::str(op, "phase") != "Failed") {
+      retries_.erase(key);
+      return;
+    }
+    RetryState& st = retries_[key];
+    if (st.revision != commit) st = {commit, 0, {}};
+    const Json& retry = json::at(spec, {"syncPolicy", "retry"});
+    int64_t limit = json::integer(retry, "limit", 5);
+    op["retryCount"] = st.count;
+    if (limit >= 0 && st.count >= limit) return;
+    ++st.count;
+    const Json& backoff = json::at(retry, {"backoff"});
+    auto base =
+        timefmt::parseGoDuration(json::str(backoff, "duration")).value_or(std::chrono::seconds(5));
+    auto cap = timefmt::parseGoDuration(json::str(backoff, "maxDuration"))
+                   .value_or(std::chrono::minutes(3));
+    double factor = static_cast<double>(std::max<int64_t>(1, json::integer(backoff, "factor", 2)));
+    auto delay = std::min<std::chrono::milliseconds>(
+        cap, std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(base.count()) *
+                                                            std::pow(factor, st.count - 1))));
+    st.nextAt = std::chrono::steady_clock::now() + delay;
+    op["phase"] = "Running";
+    op["retryCount"] = st.count;
+    op["message"] = json::str(op, "message") + ". Retrying attempt #" + std::to_string(st.count) +
+                    " at " +
+                    timefmt::rfc3339(std::chrono::system_clock::now() +
+                                     std::chrono::duration_cast<std::chrono::seconds>(delay));
+    queue_.addAfter(key, delay);
+  }
+
+  // Writes one object of a sync as its options say: server-side apply (the default; Argo CD's
+  // ServerSideApply=true), or with Replace=true a PUT of the whole object (a create when it is
+  // missing). FailOnSharedResource=true refuses an object another app tracks.
+  client::Result write(const Target& t, const Json* live, const SyncSettings& settings,
+                       const std::string& appName) {
+    if (live && settings.has(&t, "FailOnSharedResource=true")) {
+      std::string owner = json::getString(*live, {"metadata", "annotations", kTrackingId});
+      owner = owner.substr(0, owner.find(':'));
+      if (!owner.empty() && owner != appName)
+        return Unexpected(api::ApiError(409, "Conflict",
+                                        "shared resource found: " + t.kind + "/" + t.name +
+                                            " is part of application " + owner));
+    }
+    Json obj = toApply(t, live, settings);
+    if (!settings.has(&t, "Replace=true")) return client_->apply(t.resource, t.ns, obj, true);
+    if (!live) return client_->create(t.resource, t.ns, obj);
+    obj["metadata"]["resourceVersion"] = json::getString(*live, {"metadata", "resourceVersion"});
+    return client_->update(t.resource, t.ns, obj);
   }
 
   // Deletes a hook object (foreground, so its pods go too) and waits for it to be gone.
@@ -465,12 +584,24 @@ class AppController : public GitOps {
       return fail("ComparisonError",
                   "Failed to load target state: failed to generate manifest for source 1 of 1: " +
                       targets.error());
+    SyncSettings settings;
+    auto rules = parseIgnoreRules(json::at(spec, {"ignoreDifferences"}));
+    if (!rules) return fail("InvalidSpecError", rules.error());
+    settings.ignore = std::move(*rules);
+    for (const Json* list : {&json::at(spec, {"syncPolicy", "syncOptions"}),
+                             &json::at(app, {"operation", "sync", "syncOptions"})})
+      for (const auto& o : *list) settings.options.push_back(o);
+    for (auto& t : *targets)
+      for (const auto& rule : settings.ignore)
+        if (rule.matches(t.group, t.kind, t.ns, t.name)) t.ignore.push_back(&rule);
     // Each object of a new commit is checked by the API server (a strict dry run) before
     // anything of it is applied: a wrong field stops the whole commit, naming its file.
-    std::string checkKey = url + "\n" + *commit + "\n" + json::dump(src);
+    std::string checkKey =
+        url + "\n" + *commit + "\n" + json::dump(src) + json::dump(settings.options);
     if (!checked_.count(checkKey)) {
       for (const auto& t : *targets) {
-        auto dry = client_->apply(t.resource, t.ns, t.obj, true, /*check=*/true);
+        if (settings.has(&t, "Validate=false")) continue;
+        auto dry = client_->apply(t.resource, t.ns, t.obj, true, client::Client::DryRun::Strict);
         // A namespace that a sync would create is not the manifest's fault.
         if (!dry && (dry.error().code() == 400 || dry.error().code() == 422))
           return fail("ComparisonError",
@@ -481,6 +612,14 @@ class AppController : public GitOps {
       if (checked_.size() > 256) checked_.clear();
       checked_.insert(checkKey);
     }
+    // With Validate=false, fields the server does not know are dropped on write (as by
+    // `kubectl apply --validate=false`): what git says is what the server would keep of it, or
+    // the app would never be Synced.
+    for (auto& t : *targets)
+      if (settings.has(&t, "Validate=false"))
+        if (auto dry =
+                client_->apply(t.resource, t.ns, t.obj, true, client::Client::DryRun::Lenient))
+          t.obj = knownFields(t.obj, *dry);
     std::stable_sort(targets->begin(), targets->end(), [](const Target& a, const Target& b) {
       return kindOrder(a.kind) < kindOrder(b.kind);
     });
@@ -502,7 +641,7 @@ class AppController : public GitOps {
       for (const auto& t : *targets) {
         if (!t.hook.empty()) continue;  // hooks run with syncs; they are not the app's state
         auto live = client_->get(t.resource, t.ns, t.name);
-        bool synced = live && contains(*live, comparable(t.obj));
+        bool synced = live && inSync(t, *live);
         Json res = {{"group", t.group}, {"version", t.version},
                     {"kind", t.kind},   {"namespace", t.ns},
                     {"name", t.name},   {"status", synced ? "Synced" : "OutOfSync"}};
@@ -546,27 +685,55 @@ class AppController : public GitOps {
     bool selfHeal = autoSync && json::boolean(*automated, "selfHeal");
     bool allowEmpty = autoSync && json::boolean(*automated, "allowEmpty");
     std::string lastSynced = json::getString(status, {"operationState", "syncResult", "revision"});
+    std::string lastPhase = json::getString(status, {"operationState", "phase"});
+    // A failed automated sync is retried with back-off (phase Running meanwhile); once the
+    // retries are spent, the commit is not synced again, with or without selfHeal (a new commit
+    // or a manual sync is the way on), as in Argo CD.
+    bool retrying = lastPhase == "Running" && lastSynced == *commit;
+    bool retryDue = false;
+    if (retrying) {
+      auto it = retries_.find(key);
+      if (it == retries_.end() ||
+          it->second.revision != *commit)  // a retry that outlived a restart
+        it = retries_
+                 .insert_or_assign(key, RetryState{*commit,
+                                                   static_cast<int>(json::integer(
+                                                       status["operationState"], "retryCount")),
+                                                   {}})
+                 .first;
+      retryDue = std::chrono::steady_clock::now() >= it->second.nextAt;
+    }
+    bool gaveUp = lastPhase == "Failed" && lastSynced == *commit;
     bool onlyPruning =
         extraneous.size() > 0 && std::all_of(resources.begin(), resources.end(), [](const Json& r) {
           return json::str(r, "status") == "Synced" || json::boolean(r, "requiresPruning");
         });
     if (operation) {
       Json by = json::at(app, {"operation", "initiatedBy"});
-      sync(app, *targets, extraneous, *commit, json::boolean(*operation, "prune"),
+      sync(app, settings, *targets, extraneous, *commit, json::boolean(*operation, "prune"),
            r->subject(*commit), &status, now, by.is_object() ? by : Json{{"username", "admin"}});
       operationDone = true;
       extraneous.clear();
       outOfSync = false;
       std::tie(resources, health) = compare(&outOfSync);
-    } else if (autoSync && outOfSync && (*commit != lastSynced || selfHeal) &&
+    } else if (autoSync && outOfSync && *commit == lastSynced &&
+               (gaveUp || (retrying && !retryDue))) {
+      if (gaveUp)
+        conditions.push_back(
+            {{"type", "SyncError"},
+             {"message", "Failed last sync attempt to " + *commit + ": " +
+                             json::getString(status, {"operationState", "message"})},
+             {"lastTransitionTime", now}});
+    } else if (autoSync && outOfSync && (*commit != lastSynced || selfHeal || retryDue) &&
                !(onlyPruning && !prune)) {
       if (prune && !allowEmpty && targets->empty() && !extraneous.empty()) {
         conditions.push_back({{"type", "SyncError"},
                               {"message", "auto-sync will wipe out all resources"},
                               {"lastTransitionTime", now}});
       } else {
-        sync(app, *targets, extraneous, *commit, prune, r->subject(*commit), &status, now,
+        sync(app, settings, *targets, extraneous, *commit, prune, r->subject(*commit), &status, now,
              {{"automated", true}});
+        retryIfFailed(key, spec, *commit, &status);
         extraneous.clear();
         outOfSync = false;
         std::tie(resources, health) = compare(&outOfSync);
@@ -587,15 +754,13 @@ class AppController : public GitOps {
     writeStatus(app, previous, status, conditions, now, refresh, operationDone);
   }
 
-  void sync(const Json& app, const std::vector<Target>& targets,
+  void sync(const Json& app, const SyncSettings& settings, const std::vector<Target>& targets,
             const std::vector<Json>& extraneous, const std::string& commit, bool prune,
             const std::string& subject, Json* status, const std::string& started,
             const Json& initiatedBy) {
     const Json& spec = json::at(app, {"spec"});
     std::string destNs = json::getString(spec, {"destination", "namespace"});
-    bool createNamespace = false;
-    for (const auto& o : json::at(spec, {"syncPolicy", "syncOptions"}))
-      if (o.is_string() && o.get<std::string>() == "CreateNamespace=true") createNamespace = true;
+    bool createNamespace = settings.has(nullptr, "CreateNamespace=true");
     Json results = Json::array();
     bool failed = false;
     if (createNamespace && !destNs.empty() &&
@@ -634,11 +799,12 @@ class AppController : public GitOps {
             removeAndWait(*t);  // a hook runs anew each sync
             live = Unexpected(api::ApiError(404, "NotFound", ""));
           }
-          if (t->hook.empty() && live && contains(*live, comparable(t->obj))) {
+          if (t->hook.empty() && live && inSync(*t, *live)) {
             if (multiStep) started.emplace_back(t, SIZE_MAX);  // unchanged, still waited for
             continue;
           }
-          auto applied = client_->apply(t->resource, t->ns, t->obj, true);
+          auto applied = write(*t, live ? &*live : nullptr, settings,
+                               json::getString(app, {"metadata", "name"}));
           if (applied) {
             res["status"] = "Synced";
             res["message"] =
@@ -675,33 +841,54 @@ class AppController : public GitOps {
       }
       return true;
     };
-    if (!failed && runPhase("PreSync") && runPhase("Sync") && runPhase("PostSync")) {
-      // all phases done
-    } else {
+    // Pruning comes after the Sync phase's waves (before PostSync hooks), or last of all with
+    // PruneLast; objects annotated Prune=false stay, and nothing is pruned after a failure.
+    auto pruneExtraneous = [&] {
+      std::string policy = "Foreground";
+      for (const char* p : {"background", "orphan"})
+        if (settings.has(nullptr, std::string("PrunePropagationPolicy=") + p))
+          policy = std::string(1, static_cast<char>(toupper(p[0]))) + (p + 1);
+      for (const auto& e : extraneous) {
+        Json res = e;
+        res.erase("requiresPruning");
+        res.erase("health");
+        res["syncPhase"] = "Sync";
+        std::string ns = json::str(e, "namespace"), name = json::str(e, "name");
+        auto r = client_->resourceFor(json::str(e, "group").empty()
+                                          ? json::str(e, "version")
+                                          : json::str(e, "group") + "/" + json::str(e, "version"),
+                                      json::str(e, "kind"));
+        client::Result live = Unexpected(api::ApiError(404, "NotFound", ""));
+        if (r) live = client_->get(*r, ns, name);
+        if (!prune || (live && annotatedOption(*live, "Prune=false"))) {
+          res["status"] = "PruneSkipped";
+          res["message"] = prune ? "ignored (Prune=false)" : "ignored (requires pruning)";
+        } else if (r) {
+          client::DeleteOptions d;
+          d.propagationPolicy = policy;
+          auto removed = client_->remove(*r, ns, name, d);
+          bool ok = removed || removed.error().code() == 404;
+          res["status"] = ok ? "Pruned" : "SyncFailed";
+          res["message"] = ok ? "pruned" : removed.error().message();
+          failed = failed || !ok;
+        }
+        results.push_back(res);
+      }
+      return !failed;
+    };
+    bool pruneLast = settings.has(nullptr, "PruneLast=true");
+    bool ok = !failed && runPhase("PreSync") && runPhase("Sync");
+    if (ok && !pruneLast) ok = pruneExtraneous();
+    if (ok) ok = runPhase("PostSync");
+    if (ok && pruneLast) ok = pruneExtraneous();
+    if (!ok) {
       runPhase("SyncFail");
       failed = true;
     }
-    for (const auto& e : extraneous) {
-      Json res = e;
-      res.erase("requiresPruning");
-      res.erase("health");
-      res["syncPhase"] = "Sync";
-      auto r = client_->resourceFor(json::str(e, "group").empty()
-                                        ? json::str(e, "version")
-                                        : json::str(e, "group") + "/" + json::str(e, "version"),
-                                    json::str(e, "kind"));
-      if (!prune) {
-        res["status"] = "PruneSkipped";
-        res["message"] = "ignored (requires pruning)";
-      } else if (r) {
-        auto removed = client_->remove(*r, json::str(e, "namespace"), json::str(e, "name"));
-        bool ok = removed || removed.error().code() == 404;
-        res["status"] = ok ? "Pruned" : "SyncFailed";
-        res["message"] = ok ? "pruned" : removed.error().message();
-        failed = failed || !ok;
-      }
-      results.push_back(res);
-    }
+    std::string reason;
+    for (const auto& res : results)
+      if (reason.empty() && json::str(res, "status") == "SyncFailed")
+        reason = json::str(res, "message");
     std::string finished = timefmt::rfc3339(std::chrono::system_clock::now());
     Json source = json::at(spec, {"source"});
     (*status)["operationState"] = {
@@ -710,8 +897,8 @@ class AppController : public GitOps {
           {"initiatedBy", initiatedBy},
           {"retry", Json::object()}}},
         {"phase", failed ? "Failed" : "Succeeded"},
-        {"message",
-         failed ? "one or more objects failed to apply" : "successfully synced (all tasks run)"},
+        {"message", failed ? "one or more objects failed to apply, reason: " + reason
+                           : "successfully synced (all tasks run)"},
         {"syncResult", {{"revision", commit}, {"resources", results}, {"source", source}}},
         {"startedAt", started},
         {"finishedAt", finished}};
@@ -834,6 +1021,12 @@ class AppController : public GitOps {
   std::map<std::string, std::unique_ptr<GitRepo>> repos_;      // worker thread only
   std::map<std::string, std::vector<ManifestFile>> rendered_;  // worker thread only
   std::set<std::string> checked_;  // commits whose objects passed the dry run; worker only
+  struct RetryState {
+    std::string revision;
+    int count = 0;
+    std::chrono::steady_clock::time_point nextAt;
+  };
+  std::map<std::string, RetryState> retries_;  // apps whose automated sync failed; worker only
   std::thread worker_, poller_;
   std::atomic<bool> stopped_{false};
 };

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "podium/common/strings.h"
+#include "podium/common/time.h"
 
 namespace podium::proxy {
 
@@ -215,24 +216,9 @@ std::optional<StringMatch> StringMatch::from(const Json& m) {
 }
 
 std::optional<int64_t> parseDuration(const std::string& d) {
-  if (d.empty()) return std::nullopt;
-  size_t i = 0;
-  while (i < d.size() && (std::isdigit(static_cast<unsigned char>(d[i])) || d[i] == '.')) ++i;
-  if (i == 0) return std::nullopt;
-  double v;
-  try {
-    v = std::stod(d.substr(0, i));
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string unit = d.substr(i);
-  double ms = unit == "ms"  ? v
-              : unit == "s" ? v * 1000
-              : unit == "m" ? v * 60000
-              : unit == "h" ? v * 3600000
-                            : -1;
-  if (ms < 0) return std::nullopt;
-  return static_cast<int64_t>(ms);
+  auto ms = timefmt::parseGoDuration(d);
+  if (!ms) return std::nullopt;
+  return ms->count();
 }
 
 bool hostMatches(const std::string& pattern, const std::string& host) {

@@ -3,7 +3,6 @@ against real servers on loopback made by the test: git's smart HTTP protocol wit
 authentication, the same over TLS with a private CA, and OpenSSH with a key and known hosts.
 Without the right credentials, CA or host key the Application says why and nothing is applied."""
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,19 +10,11 @@ import tempfile
 import unittest
 
 from git_servers import GitHttpServer, Sshd, have_sshd, server_cert, user_key
-from podium_e2e import ServerTestCase, make_test_ca, wait_for
-
-ARGO = "argocd"
-
-
-def git(repo, *args):
-    env = dict(os.environ, GIT_AUTHOR_NAME="ci", GIT_AUTHOR_EMAIL="ci@example.com",
-               GIT_COMMITTER_NAME="ci", GIT_COMMITTER_EMAIL="ci@example.com")
-    return subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()
+from gitops_e2e import ARGO, ApplicationHelpers, WorkRepo
+from podium_e2e import ServerTestCase, make_test_ca
 
 
-class RemoteRepositoryTest(ServerTestCase):
+class RemoteRepositoryTest(ApplicationHelpers, ServerTestCase):
     server_args = ("--gitops-poll-interval", "500")
 
     @classmethod
@@ -31,17 +22,13 @@ class RemoteRepositoryTest(ServerTestCase):
         super().setUpClass()
         cls.tmp = tempfile.mkdtemp(prefix="podium-gitops-remote-")
         # A repository with one ConfigMap, served bare as app.git.
-        work = os.path.join(cls.tmp, "work")
-        os.makedirs(os.path.join(work, "manifests"))
-        git(work, "init", "-q", "-b", "main")
-        with open(os.path.join(work, "manifests", "cm.yaml"), "w") as f:
-            f.write("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-git\ndata:\n  fetched: 'yes'\n")
-        git(work, "add", ".")
-        git(work, "commit", "-q", "-m", "a config map")
-        cls.sha = git(work, "rev-parse", "HEAD")
+        work = WorkRepo()
+        cls.sha = work.commit("a config map", {"manifests/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                                                    "  name: from-git\ndata:\n  fetched: 'yes'\n"})
         cls.root = os.path.join(cls.tmp, "srv")
         os.makedirs(cls.root)
-        subprocess.run(["git", "clone", "-q", "--bare", work, os.path.join(cls.root, "app.git")], check=True)
+        subprocess.run(["git", "clone", "-q", "--bare", work.dir, os.path.join(cls.root, "app.git")], check=True)
+        work.close()
         cls.server.kubectl("create", "namespace", ARGO)
 
     @classmethod
@@ -50,19 +37,6 @@ class RemoteRepositoryTest(ServerTestCase):
         super().tearDownClass()
 
     # --- helpers ---------------------------------------------------------------------------
-    def apply(self, obj):
-        self.kubectl("apply", "-f", "-", input=json.dumps(obj))
-
-    def application(self, name, url):
-        self.apply({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-                    "metadata": {"name": name, "namespace": ARGO},
-                    "spec": {"project": "default",
-                             "source": {"repoURL": url, "targetRevision": "main", "path": "manifests"},
-                             "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
-                             "syncPolicy": {"automated": {"prune": True},
-                                            "syncOptions": ["CreateNamespace=true"]}}})
-        self.addCleanup(lambda: self.kubectl("delete", "application", name, "-n", ARGO, check=False))
-
     def repo_secret(self, name, **fields):
         self.apply({"apiVersion": "v1", "kind": "Secret",
                     "metadata": {"name": name, "namespace": ARGO,
@@ -70,30 +44,15 @@ class RemoteRepositoryTest(ServerTestCase):
                     "stringData": fields})
         self.addCleanup(lambda: self.kubectl("delete", "secret", name, "-n", ARGO, check=False))
 
-    def config_map(self, name, data):
+    def argo_config_map(self, name, data):
         self.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ARGO},
                     "data": data})
         self.addCleanup(lambda: self.kubectl("delete", "configmap", name, "-n", ARGO, check=False))
 
-    def status(self, name):
-        p = self.kubectl("get", "application", name, "-n", ARGO, "-o", "json")
-        return json.loads(p.stdout).get("status", {})
-
-    def condition(self, name, text):
-        """Waits for a ComparisonError containing `text`; returns its message."""
-        def find():
-            for c in self.status(name).get("conditions", []):
-                if c["type"] == "ComparisonError" and text in c["message"]:
-                    return c["message"]
-            return None
-        return wait_for(find, 20, 0.1, "a condition with %r on %s" % (text, name))
-
-    def synced(self, name):
-        wait_for(lambda: (lambda s: s.get("sync", {}).get("status") == "Synced"
-                          and s["sync"].get("revision") == self.sha)(self.status(name)), 20, 0.1, name + " Synced")
+    def fetched(self, name):
+        self.synced(name, self.sha)
         self.assertNotIn("conditions", self.status(name))
-        cm = json.loads(self.kubectl("get", "configmap", "from-git", "-n", name, "-o", "json").stdout)
-        self.assertEqual(cm["data"], {"fetched": "yes"})
+        self.assertEqual(self.config_map(name, "from-git")["data"], {"fetched": "yes"})
 
     def nothing_applied(self, name):
         self.assertNotEqual(self.kubectl("get", "configmap", "from-git", "-n", name, check=False).returncode, 0)
@@ -114,7 +73,7 @@ class RemoteRepositoryTest(ServerTestCase):
         self.condition("repo-http", "authentication")
         self.nothing_applied("repo-http")
         self.repo_secret("repo-http", url=url, username="ci", password="pa55word")
-        self.synced("repo-http")
+        self.fetched("repo-http")
         self.assertTrue(any(s == 200 and "git-upload-pack" in p for _, p, s in srv.requests), srv.requests)
 
     def test_b_https_with_a_private_ca_and_a_credential_template(self):
@@ -130,8 +89,8 @@ class RemoteRepositoryTest(ServerTestCase):
         print("MEASURED untrusted server certificate: " + message)
         self.nothing_applied("repo-https")
         with open(ca + ".crt") as f:
-            self.config_map("argocd-tls-certs-cm", {"127.0.0.1": f.read()})
-        self.synced("repo-https")
+            self.argo_config_map("argocd-tls-certs-cm", {"127.0.0.1": f.read()})
+        self.fetched("repo-https")
 
     def test_c_https_marked_insecure(self):
         ca = make_test_ca(os.path.join(self.tmp))
@@ -140,7 +99,7 @@ class RemoteRepositoryTest(ServerTestCase):
         url = "https://127.0.0.1:%d/app.git" % srv.port
         self.repo_secret("repo-insecure", url=url, username="ci", password="t0ken", insecure="true")
         self.application("repo-insecure", url)
-        self.synced("repo-insecure")
+        self.fetched("repo-insecure")
 
     @unittest.skipUnless(have_sshd(), "openssh-server is not installed")
     def test_d_ssh_with_a_key_and_known_hosts(self):
@@ -162,8 +121,8 @@ class RemoteRepositoryTest(ServerTestCase):
         with open(known) as f:
             hashed = f.read()
         self.assertTrue(hashed.startswith("|1|"), hashed)
-        self.config_map("argocd-ssh-known-hosts-cm", {"ssh_known_hosts": "# hashed\n" + hashed})
-        self.synced("repo-ssh")
+        self.argo_config_map("argocd-ssh-known-hosts-cm", {"ssh_known_hosts": "# hashed\n" + hashed})
+        self.fetched("repo-ssh")
         self.assertIn("Accepted publickey for root", sshd.read_log())
 
 

@@ -155,3 +155,92 @@ TEST(Health, ArgoCdRulesPerKind) {
 
 }  // namespace
 }  // namespace podium::gitops
+
+namespace podium::gitops {
+namespace {
+
+Json parsed(const std::string& text) { return json::parse(text)->value; }
+
+TEST(IgnoreDifferences, JsonPointersAndJqPathsRemoveFields) {
+  Json obj = parsed(R"({"spec":{"replicas":3,"template":{"spec":{"containers":[
+      {"name":"app","image":"a:1"},{"name":"sidecar","image":"s:1"}]}}},
+      "metadata":{"annotations":{"a/b":"x","keep":"y"}}})");
+  Json o = obj;
+  removePath(o, *parseJsonPointer("/spec/replicas"));
+  EXPECT_FALSE(o["spec"].contains("replicas"));
+  removePath(o, *parseJsonPointer("/metadata/annotations/a~1b"));
+  EXPECT_EQ(o["metadata"]["annotations"], parsed(R"({"keep":"y"})"));
+  o = obj;
+  removePath(o, *parseJqPath(".spec.template.spec.containers[] | select(.name == \"sidecar\")"));
+  ASSERT_EQ(o["spec"]["template"]["spec"]["containers"].size(), 1u);
+  EXPECT_EQ(o["spec"]["template"]["spec"]["containers"][0]["name"], "app");
+  o = obj;
+  removePath(o, *parseJqPath(".spec.template.spec.containers[].image"));
+  EXPECT_EQ(o["spec"]["template"]["spec"]["containers"][1], parsed(R"({"name":"sidecar"})"));
+  o = obj;
+  removePath(o, *parseJqPath(".metadata.annotations[\"a/b\"]"));
+  EXPECT_FALSE(o["metadata"]["annotations"].contains("a/b"));
+  removePath(o, *parseJqPath(".spec.template.spec.containers[0]"));
+  EXPECT_EQ(o["spec"]["template"]["spec"]["containers"].size(), 1u);
+  // A path to nothing changes nothing.
+  o = obj;
+  removePath(o, *parseJqPath(".spec.nothing.here"));
+  EXPECT_EQ(o, obj);
+}
+
+TEST(IgnoreDifferences, BadRulesNameTheirField) {
+  EXPECT_FALSE(parseJsonPointer("spec/replicas"));
+  EXPECT_FALSE(parseJqPath("spec"));
+  EXPECT_FALSE(parseJqPath(".spec | length"));
+  EXPECT_FALSE(parseJqPath(".spec.x | select(.a == 1)"));
+  EXPECT_FALSE(parseJqPath("."));
+  auto r = parseIgnoreRules(parsed(R"([{"kind":"Deployment","jqPathExpressions":[".a |"]}])"));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("spec.ignoreDifferences[0].jqPathExpressions[0]"), std::string::npos)
+      << r.error();
+  r = parseIgnoreRules(parsed(R"([{"group":"apps","jsonPointers":["/spec/replicas"]}])"));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("spec.ignoreDifferences[0].kind"), std::string::npos);
+  r = parseIgnoreRules(parsed(
+      R"([{"group":"apps","kind":"Deployment","name":"web","jsonPointers":["/spec/replicas"],
+           "managedFieldsManagers":["kube-controller-manager"]}])"));
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_TRUE((*r)[0].matches("apps", "Deployment", "any", "web"));
+  EXPECT_FALSE((*r)[0].matches("apps", "Deployment", "any", "api"));
+  EXPECT_FALSE((*r)[0].matches("", "Deployment", "any", "web"));
+  EXPECT_EQ((*r)[0].managers, std::vector<std::string>{"kube-controller-manager"});
+}
+
+TEST(IgnoreDifferences, ManagedFieldsAndKeepingLiveValues) {
+  Json live = parsed(R"({"spec":{"replicas":5,"template":{"spec":{"containers":[
+      {"name":"app","image":"a:2"}]}}},
+      "metadata":{"managedFields":[
+        {"manager":"hpa","operation":"Update","fieldsV1":{"f:spec":{"f:replicas":{}}}},
+        {"manager":"ci","operation":"Apply","fieldsV1":{"f:spec":{"f:template":{"f:spec":{
+           "f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:image":{}}}}}}}}]}})");
+  auto hpa = managedPaths(live, "hpa");
+  ASSERT_EQ(hpa.size(), 1u);
+  Json want = parsed(R"({"spec":{"replicas":3,"template":{"spec":{"containers":[
+      {"name":"app","image":"a:1"}]}}}})");
+  Json w = want;
+  removePath(w, hpa[0]);
+  EXPECT_FALSE(w["spec"].contains("replicas"));
+  auto ci = managedPaths(live, "ci");
+  ASSERT_EQ(ci.size(), 1u);
+  w = want;
+  removePath(w, ci[0]);
+  EXPECT_EQ(w["spec"]["template"]["spec"]["containers"][0], parsed(R"({"name":"app"})"));
+  // RespectIgnoreDifferences: the live value goes into what is applied.
+  w = want;
+  keepLive(w, live, *parseJsonPointer("/spec/replicas"));
+  EXPECT_EQ(w["spec"]["replicas"], 5);
+  w = want;
+  keepLive(w, live, *parseJqPath(".spec.template.spec.containers[].image"));
+  EXPECT_EQ(w["spec"]["template"]["spec"]["containers"][0]["image"], "a:2");
+  w = want;
+  keepLive(w, parsed("{}"), *parseJsonPointer("/spec/replicas"));
+  EXPECT_FALSE(w["spec"].contains("replicas"));
+}
+
+}  // namespace
+}  // namespace podium::gitops

@@ -109,11 +109,12 @@ class Client {
   // JSON merge patch.
   virtual Result patch(const Resource& r, const std::string& ns, const std::string& name,
                        const Json& mergePatch, const std::string& subresource = "") = 0;
-  // Server-side apply as `fieldManager` (force takes fields from other managers). `check`: a
-  // dry run with strict field validation (unknown or duplicate fields are errors), nothing
-  // stored.
+  // Server-side apply as `fieldManager` (force takes fields from other managers). A dry run
+  // stores nothing: Strict makes unknown or duplicate fields errors, Lenient drops them (the
+  // answer is the object as it would be stored).
+  enum class DryRun { No, Strict, Lenient };
   virtual Result apply(const Resource& r, const std::string& ns, const Json& config, bool force,
-                       bool check = false) = 0;
+                       DryRun dryRun = DryRun::No) = 0;
   virtual Result remove(const Resource& r, const std::string& ns, const std::string& name,
                         const DeleteOptions& options = {}) = 0;
   // The pods/binding subresource: assigns a pod to a node.

@@ -30,6 +30,8 @@ std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_vi
 std::string humanDuration(std::chrono::seconds d);
 // Go's time.Duration.String() for whole seconds/minutes/hours ("1h0m0s", "30s").
 std::string goDuration(std::chrono::nanoseconds d);
+// Parses a Go/protobuf duration ("250ms", "5s", "1.5s", "1m30s", "2h"); nullopt when malformed.
+std::optional<std::chrono::milliseconds> parseGoDuration(std::string_view s);
 }  // namespace timefmt
 
 }  // namespace podium
