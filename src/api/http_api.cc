@@ -364,13 +364,14 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
               {"platform", "linux/amd64"}};
     return jsonResponse(200, v, req);
   }
-  if ((p == "/api/webhook" || p == "/api/webhook/") && webhook_) {
+  if ((p == "/api/webhook" || p == "/api/webhook/") && argoCd_) {
     if (req.method != "POST")
       return errorResponse(ApiError::methodNotAllowed("webhooks are POSTed"), req);
-    return webhook_(req);
+    return argoCd_(req);
   }
   auto who = authenticate(req);
   if (!who) return errorResponse(ApiError::unauthorized(), req);
+  if (argoCd_ && p.rfind("/api/v1/applications/", 0) == 0) return argoCd_(req);
   auto started = clock_.monotonic();
   HttpResponse r = route(req);
   if (log::level() <= log::Level::Debug) {

@@ -32,10 +32,10 @@ class HttpApi : public HttpHandler {
   void setReady(bool ready) { ready_ = ready; }
   // The way to reach pods on `node` for logs, exec, attach and port-forward.
   void setNodeConnector(const std::string& node, NodeConnector* connector);
-  // POST /api/webhook goes to `handler` (set once, before serving), without API credentials:
-  // git hosts sign their pushes instead.
-  void setWebhookHandler(std::function<HttpResponse(const HttpRequest&)> handler) {
-    webhook_ = std::move(handler);
+  // Argo CD's API paths go to `handler` (set once, before serving): POST /api/webhook without
+  // API credentials (git hosts sign their pushes instead), /api/v1/applications/... with them.
+  void setArgoCdHandler(std::function<HttpResponse(const HttpRequest&)> handler) {
+    argoCd_ = std::move(handler);
   }
 
  private:
@@ -61,7 +61,7 @@ class HttpApi : public HttpHandler {
   Clock& clock_;
   std::string serverAddress_;
   std::atomic<bool> ready_{false};
-  std::function<HttpResponse(const HttpRequest&)> webhook_;
+  std::function<HttpResponse(const HttpRequest&)> argoCd_;
 
   struct OpenApiCache {
     uint64_t generation = 0;

@@ -106,8 +106,8 @@ class Server : public ApiServer {
   uint16_t port() const override { return httpServer_ ? httpServer_->port() : 0; }
   std::string kubeconfigPath() const override { return options_.dataDir + "/kubeconfig.yaml"; }
   Storage& storage() override { return *storage_; }
-  void setWebhookHandler(std::function<HttpResponse(const HttpRequest&)> handler) override {
-    http_->setWebhookHandler(std::move(handler));
+  void setArgoCdHandler(std::function<HttpResponse(const HttpRequest&)> handler) override {
+    http_->setArgoCdHandler(std::move(handler));
   }
   void setNodeConnector(const std::string& node, NodeConnector* connector) override {
     http_->setNodeConnector(node, connector);

@@ -33,6 +33,7 @@ std::string Flags::parse(const std::vector<std::string>& args) {
       value = args[++i];
     }
     values_[name] = value;
+    all_[name].push_back(value);
   }
   return "";
 }

@@ -22,11 +22,17 @@ class Flags {
   std::string parse(const std::vector<std::string>& args);
   std::optional<std::string> get(const std::string& name) const;
   bool has(const std::string& name) const { return values_.count(name) > 0; }
+  // Every value of a flag given more than once, in order.
+  std::vector<std::string> getAll(const std::string& name) const {
+    auto it = all_.find(name);
+    return it == all_.end() ? std::vector<std::string>{} : it->second;
+  }
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
   std::set<std::string> valued_, switches_;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_;
   std::vector<std::string> positional_;
 };
 

@@ -172,8 +172,8 @@ int serverCommand(const std::vector<std::string>& args) {
   go.dataDir = o.dataDir;
   go.pollInterval = gitopsPoll;
   auto gitopsController = gitops::startGitOps((*server)->storage(), go);
-  (*server)->setWebhookHandler(
-      [g = gitopsController.get()](const api::HttpRequest& r) { return g->webhook(r); });
+  (*server)->setArgoCdHandler(
+      [g = gitopsController.get()](const api::HttpRequest& r) { return g->serve(r); });
   auto nodeRuntime = startNode(**server, node);
   if (!nodeRuntime) {
     std::cerr << "podium server: " << nodeRuntime.error() << "\n";

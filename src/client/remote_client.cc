@@ -203,6 +203,8 @@ class RemoteClient : public Client {
     return {};
   }
 
+  Result getPath(const std::string& path) { return call("GET", path, ""); }
+
   Result get(const Resource& r, const std::string& ns, const std::string& name) override {
     return call("GET", basePath(r, ns) + "/" + strings::urlEncode(name), "");
   }
@@ -462,7 +464,9 @@ class RemoteClient : public Client {
 
 }  // namespace
 
-Expected<ClientPtr, std::string> newRemoteClient(const RemoteOptions& options) {
+namespace {
+
+Expected<std::unique_ptr<RemoteClient>, std::string> makeRemoteClient(const RemoteOptions& options) {
   std::string url = options.server;
   if (url.rfind("https://", 0) != 0)
     return Unexpected("the server URL must start with https://: " + url);
@@ -476,7 +480,21 @@ Expected<ClientPtr, std::string> newRemoteClient(const RemoteOptions& options) {
   }
   auto c = std::make_unique<RemoteClient>(options, host, port);
   if (auto r = c->init(); !r) return Unexpected(r.error());
-  return ClientPtr(std::move(c));
+  return c;
+}
+
+}  // namespace
+
+Expected<ClientPtr, std::string> newRemoteClient(const RemoteOptions& options) {
+  auto c = makeRemoteClient(options);
+  if (!c) return Unexpected(c.error());
+  return ClientPtr(std::move(*c));
+}
+
+Expected<Json, api::ApiError> getJson(const RemoteOptions& options, const std::string& path) {
+  auto c = makeRemoteClient(options);
+  if (!c) return Unexpected(api::ApiError::serviceUnavailable(c.error()));
+  return (*c)->getPath(path);
 }
 
 }  // namespace podium::client

@@ -8,9 +8,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
+
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -36,6 +40,20 @@ constexpr const char* kTrackingId = "argocd.argoproj.io/tracking-id";
 constexpr const char* kRefresh = "argocd.argoproj.io/refresh";
 // Where Argo CD keeps its repository Secrets and ConfigMaps (and the webhook secret).
 constexpr const char* kArgoNamespace = "argocd";
+constexpr const char* kFinalizer = "resources-finalizer.argocd.argoproj.io";
+
+api::HttpResponse jsonReply(int status, const Json& body) {
+  api::HttpResponse r;
+  r.status = status;
+  r.setHeader("Content-Type", "application/json");
+  r.body = json::dump(body) + "\n";
+  return r;
+}
+
+// Argo CD's API error body (grpc-gateway's: a gRPC code and the message).
+Json argoError(int grpcCode, const std::string& message) {
+  return {{"error", message}, {"code", grpcCode}, {"message", message}};
+}
 
 // Helm's install order, which Argo CD's sync uses within a wave; other kinds come after.
 int kindOrder(const std::string& kind) {
@@ -115,6 +133,15 @@ bool signatureOk(const std::string& provider, const std::string& secret,
   std::string sig = req.header("x-gitea-signature");
   if (sig.empty()) sig = req.header("x-gogs-signature");
   return equalConstantTime(sig, mac);
+}
+
+// Argo CD's sourceType, by the file the manifests came from.
+std::string sourceTypeOf(const std::string& file) {
+  std::string base = file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
+  if (base == "Chart.yaml") return "Helm";
+  if (base == "kustomization.yaml" || base == "kustomization.yml" || base == "Kustomization")
+    return "Kustomize";
+  return "Directory";
 }
 
 // Whether two repository URLs name the same repository (case, a trailing ".git" or "/", and
@@ -329,10 +356,15 @@ class AppController : public GitOps {
   // The manifests of a source at a commit: the directory's files, or what `kubectl kustomize`
   // makes of it when it holds a kustomization file (sourceType Kustomize). Cached by commit and
   // source, so an unchanged app costs no rendering.
-  Expected<std::vector<ManifestFile>, std::string> manifests(GitRepo& repo, const Json& src,
+  Expected<std::vector<ManifestFile>, std::string> manifests(GitRepo& repo, const Json& app,
                                                              const std::string& commit) {
+    const Json& src = json::at(app, {"spec", "source"});
     std::string path = json::str(src, "path");
-    std::string cacheKey = json::str(src, "repoURL") + "\n" + commit + "\n" + json::dump(src);
+    std::string release = json::getString(src, {"helm", "releaseName"});
+    if (release.empty()) release = json::getString(app, {"metadata", "name"});
+    std::string destNs = json::getString(app, {"spec", "destination", "namespace"});
+    std::string cacheKey = json::str(src, "repoURL") + "\n" + commit + "\n" + json::dump(src) +
+                           "\n" + release + "\n" + destNs;
     if (auto it = rendered_.find(cacheKey); it != rendered_.end()) return it->second;
     std::string dir = path;
     while (!dir.empty() && dir.back() == '/') dir.pop_back();
@@ -340,8 +372,14 @@ class AppController : public GitOps {
     for (const char* k : {"kustomization.yaml", "kustomization.yml", "Kustomization"})
       if (kustomization.empty() && repo.hasFile(commit, dir.empty() ? k : dir + "/" + k))
         kustomization = dir.empty() ? k : dir + "/" + k;
+    std::string chart = dir.empty() ? "Chart.yaml" : dir + "/Chart.yaml";
+    if (!repo.hasFile(commit, chart)) chart.clear();
     std::vector<ManifestFile> files;
-    if (kustomization.empty()) {
+    if (!chart.empty()) {
+      auto built = helmTemplate(repo, commit, dir, src, release, destNs);
+      if (!built) return Unexpected(chart + ": " + built.error());
+      files.push_back({chart, std::move(*built)});
+    } else if (kustomization.empty()) {
       DirectoryOptions d;
       d.recurse = json::boolean(json::at(src, {"directory"}), "recurse");
       d.include = json::getString(src, {"directory", "include"});
@@ -400,6 +438,74 @@ class AppController : public GitOps {
     queue_.addAfter(key, delay);
   }
 
+  // A sync's progress, for `podium app sync` and `argocd app get` to show while it runs: the
+  // results so far under phase Running (the final status follows when it ends).
+  void progress(const Json& app, const Json& results, const std::string& commit,
+                const std::string& startedAt, const std::string& message) {
+    std::string ns = json::getString(app, {"metadata", "namespace"});
+    auto fresh = client_->get(kApplications, ns, json::getString(app, {"metadata", "name"}));
+    if (!fresh) return;
+    Json op = json::at(app, {"operation"}).is_object() ? app["operation"] : Json::object();
+    (*fresh)["status"]["operationState"] = {
+        {"operation", op},
+        {"phase", "Running"},
+        {"message", message},
+        {"syncResult", {{"revision", commit}, {"resources", results}}},
+        {"startedAt", startedAt}};
+    client_->update(kApplications, ns, *fresh, "status");
+  }
+
+  // The resource of an entry of status.resources (group, version, kind).
+  std::optional<Resource> resourceOf(const Json& res) {
+    std::string group = json::str(res, "group"), version = json::str(res, "version");
+    return client_->resourceFor(group.empty() ? version : group + "/" + version,
+                                json::str(res, "kind"));
+  }
+
+  // Argo CD's cascading delete: an Application deleted with its finalizer
+  // resources-finalizer.argocd.argoproj.io (`podium app delete`, `argocd app delete`) first
+  // deletes the resources it tracks (foreground, or background with the finalizer's
+  // "/background" form), and lets go once they are gone. Without it, they stay.
+  void finalize(const Json& app, const std::string& key) {
+    std::string name = json::getString(app, {"metadata", "name"});
+    std::string mine;
+    Json others = Json::array();
+    for (const auto& f : json::at(app, {"metadata", "finalizers"})) {
+      if (f.is_string() && f.get<std::string>().rfind(kFinalizer, 0) == 0)
+        mine = f.get<std::string>();
+      else
+        others.push_back(f);
+    }
+    if (mine.empty()) return;
+    client::DeleteOptions d;
+    d.propagationPolicy =
+        mine == std::string(kFinalizer) + "/background" ? "Background" : "Foreground";
+    bool remaining = false;
+    for (const auto& res : json::at(app, {"status", "resources"})) {
+      auto r = resourceOf(res);
+      if (!r) continue;
+      auto live = client_->get(*r, json::str(res, "namespace"), json::str(res, "name"));
+      // Only what this app still tracks: another app may have taken an object over.
+      if (!live ||
+          json::getString(*live, {"metadata", "annotations", kTrackingId}).rfind(name + ":", 0) !=
+              0)
+        continue;
+      remaining = true;
+      if (!json::find(*live, {"metadata", "deletionTimestamp"}))
+        client_->remove(*r, json::str(res, "namespace"), json::str(res, "name"), d);
+    }
+    if (remaining) {
+      queue_.addAfter(key, std::chrono::milliseconds(500));
+      return;
+    }
+    Json obj = app;
+    obj["metadata"]["finalizers"] = others;
+    auto done =
+        client_->update(kApplications, json::getString(app, {"metadata", "namespace"}), obj);
+    if (!done && done.error().code() != 404) queue_.addAfter(key, std::chrono::milliseconds(500));
+    PODIUM_LOG(Info) << "gitops: " << name << " deleted with its resources";
+  }
+
   // Writes one object of a sync as its options say: server-side apply (the default; Argo CD's
   // ServerSideApply=true), or with Replace=true a PUT of the whole object (a create when it is
   // missing). FailOnSharedResource=true refuses an object another app tracks.
@@ -451,11 +557,78 @@ class AppController : public GitOps {
 
   // `kubectl kustomize DIR`: its YAML, or its error output.
   static Expected<std::string, std::string> kustomize(const std::string& dir) {
-    // Warnings (deprecated `bases`, ...) go to stderr, kept apart from the YAML.
-    std::string errFile = dir + "/.podium-kustomize.err";
-    std::string cmd = "kubectl kustomize '" + dir + "' 2>'" + errFile + "'";
+    return runTool("kubectl kustomize " + shellQuote(dir), dir + "/.podium-kustomize.err");
+  }
+
+  // A Helm chart (a directory with Chart.yaml) through `helm template`, as Argo CD renders
+  // one: spec.source.helm's releaseName (default: the app's name), valueFiles (relative to the
+  // chart), values / valuesObject, parameters (--set, --set-string with forceString), skipCrds,
+  // and the destination namespace.
+  Expected<std::string, std::string> helmTemplate(GitRepo& repo, const std::string& commit,
+                                                  const std::string& dir, const Json& src,
+                                                  const std::string& release,
+                                                  const std::string& ns) {
+    if (!onPath("helm"))
+      return Unexpected(std::string(
+          "a Helm chart, and helm is not installed on the server (install helm 3 on its PATH, "
+          "or render the chart into plain manifests in git)"));
+    std::string work = opts_.dataDir + "/gitops/checkouts/" + commit + "-helm";
+    std::error_code ec;
+    std::filesystem::remove_all(work, ec);
+    if (auto c = repo.checkout(commit, work); !c) return Unexpected(c.error());
+    struct Cleanup {
+      std::string dir;
+      ~Cleanup() {
+        std::error_code e;
+        std::filesystem::remove_all(dir, e);
+      }
+    } cleanup{work};
+    std::string chartDir = dir.empty() ? work : work + "/" + dir;
+    const Json& helm = json::at(src, {"helm"});
+    std::string cmd = "helm template " + shellQuote(release) + " " + shellQuote(chartDir);
+    if (!ns.empty()) cmd += " --namespace " + shellQuote(ns);
+    if (!json::boolean(helm, "skipCrds")) cmd += " --include-crds";
+    for (const auto& f : json::at(helm, {"valueFiles"}))
+      if (f.is_string()) {
+        std::string file = f.get<std::string>();
+        if (file.find("..") != std::string::npos)
+          return Unexpected("valueFiles: " + file + " leaves the repository");
+        cmd += " --values " + shellQuote(chartDir + "/" + file);
+      }
+    std::string values = json::str(helm, "values");
+    if (json::at(helm, {"valuesObject"}).is_object()) values = json::dump(helm["valuesObject"]);
+    if (!values.empty()) {
+      std::ofstream(work + "/.podium-values.yaml") << values;
+      cmd += " --values " + shellQuote(work + "/.podium-values.yaml");
+    }
+    for (const auto& p : json::at(helm, {"parameters"}))
+      cmd += std::string(json::boolean(p, "forceString") ? " --set-string " : " --set ") +
+             shellQuote(json::str(p, "name") + "=" + json::str(p, "value"));
+    auto out = runTool(cmd, work + "/.podium-helm.err");
+    if (!out) return Unexpected("helm template failed: " + out.error());
+    return out;
+  }
+
+  static bool onPath(const std::string& tool) {
+    const char* path = std::getenv("PATH");
+    for (const auto& d : strings::split(path ? path : "/usr/bin:/bin", ':'))
+      if (!d.empty() && access((d + "/" + tool).c_str(), X_OK) == 0) return true;
+    return false;
+  }
+
+  static std::string shellQuote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  }
+
+  // Runs a shell command line: its standard output, or its error output when it fails.
+  static Expected<std::string, std::string> runTool(const std::string& cmdline,
+                                                    const std::string& errFile) {
+    // Warnings (kustomize's deprecated `bases`, ...) go to stderr, kept apart from the YAML.
+    std::string cmd = cmdline + " 2>" + shellQuote(errFile);
     FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return Unexpected(std::string("cannot run kubectl: ") + strerror(errno));
+    if (!p) return Unexpected("cannot run " + cmdline + ": " + strerror(errno));
     std::string out;
     char buf[65536];
     size_t n;
@@ -464,7 +637,7 @@ class AppController : public GitOps {
     if (rc != 0) {
       std::ifstream f(errFile);
       std::string err((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-      return Unexpected(strings::trim(err).empty() ? "kubectl exited " + std::to_string(rc)
+      return Unexpected(strings::trim(err).empty() ? "exit status " + std::to_string(rc)
                                                    : std::string(strings::trim(err)));
     }
     return out;
@@ -475,7 +648,7 @@ class AppController : public GitOps {
                                                     const std::string& commit,
                                                     const std::string& destNs) {
     const Json& src = json::at(app, {"spec", "source"});
-    auto files = manifests(repo, src, commit);
+    auto files = manifests(repo, app, commit);
     if (!files) return Unexpected(files.error());
     std::vector<Target> out;
     std::string appName = json::getString(app, {"metadata", "name"});
@@ -535,7 +708,8 @@ class AppController : public GitOps {
   void reconcile(const std::string& key) {
     auto [appNs, appName] = client::Informer::splitKey(key);
     client::ObjectPtr appPtr = apps_.get(appNs, appName);
-    if (!appPtr || json::find(*appPtr, {"metadata", "deletionTimestamp"})) return;
+    if (!appPtr) return;
+    if (json::find(*appPtr, {"metadata", "deletionTimestamp"})) return finalize(*appPtr, key);
     const Json& app = *appPtr;
     const Json& spec = json::at(app, {"spec"});
     const Json& src = json::at(spec, {"source"});
@@ -564,6 +738,8 @@ class AppController : public GitOps {
     std::string url = json::str(src, "repoURL");
     if (url.empty()) return fail("InvalidSpecError", "spec.source.repoURL is required");
     std::string error;
+    // The mirrors and render cache are shared with the managed-resources API.
+    std::unique_lock<std::mutex> repoLock(repoMu_);
     GitRepo* r = repo(url, &error);
     if (!r) return fail("ComparisonError", "Failed to load target state: " + error);
     if (auto f = r->fetch(credentialsFor(url)); !f)
@@ -580,6 +756,8 @@ class AppController : public GitOps {
         r->resolve(!opRevision.empty() ? opRevision : json::str(src, "targetRevision", "HEAD"));
     if (!commit) return fail("ComparisonError", "Failed to load target state: " + commit.error());
     auto targets = render(*r, app, *commit, destNs);
+    std::string subject = r->subject(*commit);
+    repoLock.unlock();
     if (!targets)
       return fail("ComparisonError",
                   "Failed to load target state: failed to generate manifest for source 1 of 1: " +
@@ -711,7 +889,7 @@ class AppController : public GitOps {
     if (operation) {
       Json by = json::at(app, {"operation", "initiatedBy"});
       sync(app, settings, *targets, extraneous, *commit, json::boolean(*operation, "prune"),
-           r->subject(*commit), &status, now, by.is_object() ? by : Json{{"username", "admin"}});
+           subject, &status, now, by.is_object() ? by : Json{{"username", "admin"}});
       operationDone = true;
       extraneous.clear();
       outOfSync = false;
@@ -731,7 +909,7 @@ class AppController : public GitOps {
                               {"message", "auto-sync will wipe out all resources"},
                               {"lastTransitionTime", now}});
       } else {
-        sync(app, settings, *targets, extraneous, *commit, prune, r->subject(*commit), &status, now,
+        sync(app, settings, *targets, extraneous, *commit, prune, subject, &status, now,
              {{"automated", true}});
         retryIfFailed(key, spec, *commit, &status);
         extraneous.clear();
@@ -744,19 +922,13 @@ class AppController : public GitOps {
                       {"comparedTo", {{"source", src}, {"destination", dest}}}};
     status["health"] = health;
     status["resources"] = resources;
-    auto kustomized = [](const std::string& file) {
-      std::string base =
-          file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
-      return base == "kustomization.yaml" || base == "kustomization.yml" || base == "Kustomization";
-    };
-    status["sourceType"] =
-        !targets->empty() && kustomized(targets->front().file) ? "Kustomize" : "Directory";
+    status["sourceType"] = targets->empty() ? "Directory" : sourceTypeOf(targets->front().file);
     writeStatus(app, previous, status, conditions, now, refresh, operationDone);
   }
 
   void sync(const Json& app, const SyncSettings& settings, const std::vector<Target>& targets,
             const std::vector<Json>& extraneous, const std::string& commit, bool prune,
-            const std::string& subject, Json* status, const std::string& started,
+            const std::string& subject, Json* status, const std::string& startedAt,
             const Json& initiatedBy) {
     const Json& spec = json::at(app, {"spec"});
     std::string destNs = json::getString(spec, {"destination", "namespace"});
@@ -820,6 +992,8 @@ class AppController : public GitOps {
         }
         if (failed) return false;
         if (!multiStep) continue;
+        progress(app, results, commit, startedAt,
+                 "waiting for " + phase + " wave " + std::to_string(wave) + " to be healthy");
         for (auto& [t, index] : started) {
           std::string outcome = waitHealthy(*t);
           if (index != SIZE_MAX && !t->hook.empty()) {
@@ -854,10 +1028,7 @@ class AppController : public GitOps {
         res.erase("health");
         res["syncPhase"] = "Sync";
         std::string ns = json::str(e, "namespace"), name = json::str(e, "name");
-        auto r = client_->resourceFor(json::str(e, "group").empty()
-                                          ? json::str(e, "version")
-                                          : json::str(e, "group") + "/" + json::str(e, "version"),
-                                      json::str(e, "kind"));
+        auto r = resourceOf(e);
         client::Result live = Unexpected(api::ApiError(404, "NotFound", ""));
         if (r) live = client_->get(*r, ns, name);
         if (!prune || (live && annotatedOption(*live, "Prune=false"))) {
@@ -900,14 +1071,14 @@ class AppController : public GitOps {
         {"message", failed ? "one or more objects failed to apply, reason: " + reason
                            : "successfully synced (all tasks run)"},
         {"syncResult", {{"revision", commit}, {"resources", results}, {"source", source}}},
-        {"startedAt", started},
+        {"startedAt", startedAt},
         {"finishedAt", finished}};
     if (failed) return;
     Json history = json::at(*status, {"history"}).is_array() ? (*status)["history"] : Json::array();
     int64_t id = history.empty() ? 0 : json::integer(history.back(), "id") + 1;
     history.push_back({{"id", id},
                        {"revision", commit},
-                       {"deployStartedAt", started},
+                       {"deployStartedAt", startedAt},
                        {"deployedAt", finished},
                        {"source", source},
                        {"initiatedBy", initiatedBy}});
@@ -958,19 +1129,87 @@ class AppController : public GitOps {
     Json obj = app;
     obj["status"] = status;
     auto r = client_->update(kApplications, ns, obj, "status");
+    if (!r && r.error().code() == 409) {
+      // Changed meanwhile (a sync's progress, an edit): this status (a sync's history among it)
+      // still goes on the newest version; a changed spec is looked at again next.
+      if (auto fresh = client_->get(kApplications, ns, name)) {
+        (*fresh)["status"] = status;
+        r = client_->update(kApplications, ns, *fresh, "status");
+      }
+    }
     if (!r && r.error().code() != 409 && r.error().code() != 404)
       PODIUM_LOG(Warn) << "gitops: status of " << json::getString(app, {"metadata", "name"}) << ": "
                        << r.error().message();
   }
 
-  api::HttpResponse webhook(const api::HttpRequest& req) override {
-    auto reply = [](int status, const Json& body) {
-      api::HttpResponse r;
-      r.status = status;
-      r.setHeader("Content-Type", "application/json");
-      r.body = json::dump(body) + "\n";
-      return r;
-    };
+  api::HttpResponse serve(const api::HttpRequest& req) override {
+    if (req.path == "/api/webhook" || req.path == "/api/webhook/") return webhook(req);
+    std::vector<std::string> parts;
+    for (auto& p : strings::split(req.path, '/'))
+      if (!p.empty()) parts.push_back(p);
+    if (parts.size() == 5 && parts[4] == "managed-resources" && req.method == "GET") {
+      auto ns = req.query.find("appNamespace");
+      return managedResources(ns == req.query.end() ? kArgoNamespace : ns->second, parts[3]);
+    }
+    return jsonReply(404, argoError(5, "Not Found: " + req.method + " " + req.path));
+  }
+
+ private:
+  api::HttpResponse managedResources(const std::string& ns, const std::string& name) {
+    client::ObjectPtr app = apps_.get(ns, name);
+    if (!app)
+      return jsonReply(
+          404, argoError(5, "applications.argoproj.io \"" + name + "\" not found in " + ns));
+    const Json& src = json::at(*app, {"spec", "source"});
+    std::string url = json::str(src, "repoURL");
+    std::string destNs = json::getString(*app, {"spec", "destination", "namespace"});
+    // What the app was last compared with, else its target revision now.
+    std::string revision = json::getString(*app, {"status", "sync", "revision"});
+    if (revision.empty()) revision = json::str(src, "targetRevision", "HEAD");
+    std::unique_lock<std::mutex> repoLock(repoMu_);
+    std::string error;
+    GitRepo* r = repo(url, &error);
+    if (!r) return jsonReply(400, argoError(3, error));
+    auto commit = r->resolve(revision);
+    if (!commit && r->fetch(credentialsFor(url))) commit = r->resolve(revision);
+    if (!commit) return jsonReply(400, argoError(3, commit.error()));
+    auto targets = render(*r, *app, *commit, destNs);
+    repoLock.unlock();
+    if (!targets) return jsonReply(400, argoError(3, targets.error()));
+    auto rules = parseIgnoreRules(json::at(*app, {"spec", "ignoreDifferences"}));
+    if (!rules) return jsonReply(400, argoError(3, rules.error()));
+    Json items = Json::array();
+    for (auto& t : *targets) {
+      if (!t.hook.empty()) continue;
+      for (const auto& rule : *rules)
+        if (rule.matches(t.group, t.kind, t.ns, t.name)) t.ignore.push_back(&rule);
+      auto live = client_->get(t.resource, t.ns, t.name);
+      Json want = comparable(t.obj);
+      Json normalized = nullptr;
+      if (live) {
+        Json have = *live;
+        for (const auto& p : ignoredPaths(t, *live)) {
+          removePath(want, p);
+          removePath(have, p);
+        }
+        normalized = projectOnto(have, want);
+        normalized["apiVersion"] = t.obj["apiVersion"];
+      }
+      want["apiVersion"] = t.obj["apiVersion"];
+      items.push_back({{"group", t.group},
+                       {"kind", t.kind},
+                       {"namespace", t.ns},
+                       {"name", t.name},
+                       {"targetState", json::dump(want)},
+                       {"liveState", live ? json::dump(*live) : "null"},
+                       {"normalizedLiveState", json::dump(normalized)},
+                       {"modified", !live || !inSync(t, *live)}});
+    }
+    return jsonReply(200, {{"items", items}});
+  }
+
+  api::HttpResponse webhook(const api::HttpRequest& req) {
+    auto reply = jsonReply;
     std::string provider =
         !req.header("x-github-event").empty()                                         ? "github"
         : !req.header("x-gitlab-event").empty()                                       ? "gitlab"
@@ -1018,8 +1257,9 @@ class AppController : public GitOps {
   GitOpsOptions opts_;
   client::Informer apps_;
   client::WorkQueue queue_;
-  std::map<std::string, std::unique_ptr<GitRepo>> repos_;      // worker thread only
-  std::map<std::string, std::vector<ManifestFile>> rendered_;  // worker thread only
+  std::mutex repoMu_;                                          // guards the two below
+  std::map<std::string, std::unique_ptr<GitRepo>> repos_;      // repoMu_
+  std::map<std::string, std::vector<ManifestFile>> rendered_;  // repoMu_
   std::set<std::string> checked_;  // commits whose objects passed the dry run; worker only
   struct RetryState {
     std::string revision;

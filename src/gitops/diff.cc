@@ -317,6 +317,21 @@ Json knownFields(const Json& desired, const Json& stored) {
   return desired;
 }
 
+Json projectOnto(const Json& live, const Json& want) {
+  if (live.is_object() && want.is_object()) {
+    Json out = Json::object();
+    for (const auto& [k, v] : want.items())
+      if (auto it = live.find(k); it != live.end()) out[k] = projectOnto(*it, v);
+    return out;
+  }
+  if (live.is_array() && want.is_array() && live.size() == want.size()) {
+    Json out = Json::array();
+    for (size_t i = 0; i < live.size(); ++i) out.push_back(projectOnto(live[i], want[i]));
+    return out;
+  }
+  return live;
+}
+
 bool IgnoreRule::matches(const std::string& g, const std::string& k, const std::string& n,
                          const std::string& nm) const {
   return group == g && kind == k && (ns.empty() || ns == n) && (name.empty() || name == nm);

@@ -21,6 +21,9 @@ Json comparable(const Json& desired);
 
 // The fields of `desired` that `stored` (what the server made of it) has: the ones it knows.
 Json knownFields(const Json& desired, const Json& stored);
+// The live object seen through `want`: only the fields `want` sets, with the live values (what
+// a diff against git shows).
+Json projectOnto(const Json& live, const Json& want);
 
 // One step of a path into an object: a field, an array index, every element, or the elements
 // whose `key` equals `value` (jq's select(.key == "value"), a managedFields "k:{...}" entry).

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tempfile
 
-from podium_e2e import wait_for
+from podium_e2e import PODIUM, wait_for
 
 ARGO = "argocd"
 
@@ -17,6 +17,15 @@ def git(repo, *args):
                GIT_COMMITTER_NAME="ci", GIT_COMMITTER_EMAIL="ci@example.com")
     return subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True, text=True,
                           env=env).stdout.strip()
+
+
+def podium_app(server, *args, check=True, env=None):
+    """`podium app ARGS` against `server`."""
+    p = subprocess.run([PODIUM, "app", *args, "--data-dir", server.data_dir], capture_output=True,
+                       text=True, timeout=120, env=env)
+    if check and p.returncode != 0:
+        raise AssertionError("podium app %s: %s%s" % (" ".join(args), p.stdout, p.stderr))
+    return p
 
 
 class WorkRepo:
@@ -59,8 +68,10 @@ class ApplicationHelpers:
         policy = {"automated": {"prune": True} if automated is None else automated,
                   "syncOptions": list(sync_options)}
         policy.update(spec.pop("sync_policy", {}))
-        body = {"project": "default",
-                "source": {"repoURL": url, "targetRevision": revision, "path": path},
+        source = {"repoURL": url, "targetRevision": revision, "path": path}
+        if "source_helm" in spec:
+            source["helm"] = spec.pop("source_helm")
+        body = {"project": "default", "source": source,
                 "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace or name},
                 "syncPolicy": policy}
         body.update(spec)
@@ -85,6 +96,9 @@ class ApplicationHelpers:
         wait_for(lambda: (lambda s: s.get("sync", {}).get("status") == "Synced"
                           and s["sync"].get("revision") == sha)(self.status(name)), timeout, 0.1,
                  "%s Synced at %s" % (name, sha[:7]))
+
+    def podium_app(self, *args, check=True, env=None):
+        return podium_app(self.server, *args, check=check, env=env)
 
     def config_map(self, ns, name):
         p = self.kubectl("get", "configmap", name, "-n", ns, "-o", "json", check=False)

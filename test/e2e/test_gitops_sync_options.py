@@ -4,6 +4,8 @@ RespectIgnoreDifferences, Replace, Prune=false, FailOnSharedResource, Validate=f
 retry of failed automated syncs with back-off."""
 
 import json
+import os
+import shutil
 import time
 
 from gitops_e2e import ARGO, ApplicationHelpers, WorkRepo
@@ -164,6 +166,86 @@ class SyncOptionsTest(ApplicationHelpers, ServerTestCase):
         self.condition("given-up", "Failed last sync attempt to " + sha2, "SyncError")
         time.sleep(2)
         self.assertEqual(self.status("given-up")["operationState"]["finishedAt"], finished)
+
+    def test_g_the_app_cli_creates_diffs_syncs_and_deletes(self):
+        repo = self.repo()
+        sha = repo.commit("cli", {
+            "manifests/a.json": config_map_yaml("a", {"x": "1"}),
+            "manifests/b.json": config_map_yaml("b", {"y": "1"}, annotations={"argocd.argoproj.io/sync-wave": "1"})})
+        out = self.podium_app("create", "cli-app", "--repo", repo.url, "--path", "manifests", "--revision", "main",
+                              "--dest-namespace", "cli-app", "--sync-option", "CreateNamespace=true",
+                              "--sync-option", "PruneLast=true").stdout
+        self.assertIn("application 'cli-app' created", out)
+        self.addCleanup(lambda: self.kubectl("delete", "application", "cli-app", "-n", ARGO, check=False))
+        app = json.loads(self.kubectl("get", "application", "cli-app", "-n", ARGO, "-o", "json").stdout)
+        self.assertEqual(app["spec"]["syncPolicy"]["syncOptions"], ["CreateNamespace=true", "PruneLast=true"])
+        self.assertNotIn("automated", app["spec"]["syncPolicy"])
+        wait_for(lambda: self.status("cli-app").get("sync", {}).get("status") == "OutOfSync", 20, 0.1, "OutOfSync")
+        again = self.podium_app("create", "cli-app", "--repo", repo.url, "--dest-namespace", "cli-app", check=False)
+        self.assertEqual(again.returncode, 1)
+        self.assertIn("already exists", again.stderr)
+        # diff: nothing live yet, so each resource is all additions; exit 1 when something differs.
+        d = self.podium_app("diff", "cli-app", check=False)
+        self.assertEqual(d.returncode, 1, d.stderr)
+        self.assertIn("===== /ConfigMap cli-app/a ======", d.stdout)
+        self.assertIn("+  x: \"1\"", d.stdout)
+        # sync shows each resource as it goes, waves in order, then the result.
+        s = self.podium_app("sync", "cli-app")
+        print("MEASURED podium app sync output:\n" + s.stdout)
+        lines = s.stdout.splitlines()
+        rows = [l for l in lines if " ConfigMap " in l]
+        self.assertEqual([r.split()[3:5] for r in rows], [["a", "Synced"], ["b", "Synced"]], s.stdout)
+        self.assertIn("Phase:         Succeeded", s.stdout)
+        self.synced("cli-app", sha)
+        self.assertEqual(self.podium_app("diff", "cli-app").stdout.strip(), "")
+        # Drift shows as live against git.
+        self.patch_cm("cli-app", "a", {"x": "changed"})
+        d = self.podium_app("diff", "cli-app", check=False)
+        self.assertEqual(d.returncode, 1)
+        self.assertIn("-  x: changed", d.stdout)
+        self.assertIn("+  x: \"1\"", d.stdout)
+        # -f FILE and --upsert.
+        path = os.path.join(repo.dir, "app.yaml")
+        with open(path, "w") as f:
+            f.write("apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: cli-file\nspec:\n"
+                    "  project: default\n  source:\n    repoURL: %s\n    path: manifests\n    targetRevision: main\n"
+                    "  destination:\n    server: https://kubernetes.default.svc\n    namespace: cli-file\n"
+                    "  syncPolicy:\n    automated: {}\n    syncOptions: [CreateNamespace=true]\n" % repo.url)
+        self.podium_app("create", "-f", path)
+        self.synced("cli-file", sha)
+        self.podium_app("create", "cli-file", "--repo", repo.url, "--path", "manifests", "--revision", "main",
+                        "--dest-namespace", "cli-file", "--sync-policy", "automated", "--self-heal", "--upsert")
+        self.assertTrue(json.loads(self.kubectl("get", "application", "cli-file", "-n", ARGO, "-o", "json").stdout)
+                        ["spec"]["syncPolicy"]["automated"]["selfHeal"])
+        # delete cascades by default (Argo CD's finalizer); --cascade=false leaves the resources.
+        self.podium_app("delete", "cli-app", "--wait", "--timeout", "30")
+        self.assertIsNone(self.config_map("cli-app", "a"))
+        self.assertIsNone(self.config_map("cli-app", "b"))
+        self.podium_app("delete", "cli-file", "--cascade=false", "--wait", "--timeout", "30")
+        self.assertIsNotNone(self.config_map("cli-file", "a"))
+        self.assertNotEqual(self.podium_app("diff", "cli-file", check=False).returncode, 0)
+
+    def test_h_helm_charts(self):
+        """A chart renders through `helm template` when helm is installed (Debian 12 does not
+        package it); without it the app says so and nothing is applied."""
+        repo = self.repo()
+        sha = repo.commit("chart", {
+            "chart/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+            "chart/values.yaml": "greeting: hello\ncolor: red\n",
+            "chart/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n"
+                                       "data:\n  greeting: {{ .Values.greeting | quote }}\n"
+                                       "  color: {{ .Values.color | quote }}\n"})
+        self.application("helm-app", repo.url, path="chart",
+                         source_helm={"releaseName": "demo", "parameters": [{"name": "color", "value": "blue"}]})
+        if shutil.which("helm") is None:
+            message = self.condition("helm-app", "helm is not installed")
+            print("MEASURED without helm: " + message)
+            self.assertIn("chart/Chart.yaml", message)
+            self.assertIsNone(self.config_map("helm-app", "demo-cm"))
+            return
+        self.synced("helm-app", sha)
+        self.assertEqual(self.status("helm-app")["sourceType"], "Helm")
+        self.assertEqual(self.config_map("helm-app", "demo-cm")["data"], {"greeting": "hello", "color": "blue"})
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ class ApiServer {
   virtual Storage& storage() = 0;
   // Routes pods/log, exec, attach and portforward for pods on `node` (nullptr removes it).
   virtual void setNodeConnector(const std::string& node, NodeConnector* connector) = 0;
-  // Serves POST /api/webhook (git push events; checked by the handler, not by API credentials).
-  virtual void setWebhookHandler(std::function<HttpResponse(const HttpRequest&)> handler) = 0;
+  // Serves Argo CD's API paths: POST /api/webhook (git push events; checked by the handler,
+  // not by API credentials) and /api/v1/applications/... (with the API's credentials).
+  virtual void setArgoCdHandler(std::function<HttpResponse(const HttpRequest&)> handler) = 0;
   // Stops serving and closes the store. Idempotent.
   virtual void stop() = 0;
 };

@@ -18,4 +18,8 @@ struct RemoteOptions {
 
 Expected<ClientPtr, std::string> newRemoteClient(const RemoteOptions& options);
 
+// A GET of a path the server serves beside the Kubernetes API (Argo CD's
+// /api/v1/applications/...), as JSON.
+Expected<Json, api::ApiError> getJson(const RemoteOptions& options, const std::string& path);
+
 }  // namespace podium::client

@@ -25,11 +25,15 @@ class GitOps {
  public:
   virtual ~GitOps() = default;
   virtual void stop() = 0;
-  // A git host's push event (GitHub, GitLab, Gitea/Gogs), as Argo CD's /api/webhook takes it:
-  // checked against the secret in Secret argocd/argocd-secret (`webhook.github.secret`,
-  // `webhook.gitlab.secret`, `webhook.gogs.secret`) when one is set; the Applications following
-  // the pushed repository and branch are refreshed at once.
-  virtual api::HttpResponse webhook(const api::HttpRequest& request) = 0;
+  // Argo CD's API paths:
+  // - POST /api/webhook: a git host's push event (GitHub, GitLab, Gitea/Gogs), checked against
+  //   the secret in Secret argocd/argocd-secret (`webhook.github.secret`, `webhook.gitlab.secret`,
+  //   `webhook.gogs.secret`) when one is set; the Applications following the pushed repository
+  //   and branch are refreshed at once.
+  // - GET /api/v1/applications/NAME/managed-resources[?appNamespace=NS]: each resource's state
+  //   in git (targetState) and live (liveState, and normalizedLiveState: the fields git sets),
+  //   as JSON strings, and whether it differs (modified): what `argocd app diff` shows.
+  virtual api::HttpResponse serve(const api::HttpRequest& request) = 0;
 };
 
 std::unique_ptr<GitOps> startGitOps(api::Storage& storage, const GitOpsOptions& options);
