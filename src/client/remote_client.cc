@@ -466,7 +466,8 @@ class RemoteClient : public Client {
 
 namespace {
 
-Expected<std::unique_ptr<RemoteClient>, std::string> makeRemoteClient(const RemoteOptions& options) {
+Expected<std::unique_ptr<RemoteClient>, std::string> makeRemoteClient(
+    const RemoteOptions& options) {
   std::string url = options.server;
   if (url.rfind("https://", 0) != 0)
     return Unexpected("the server URL must start with https://: " + url);
