@@ -14,7 +14,9 @@ Commands:
   agent     run a node of a cluster whose API server is elsewhere
   proxy     the node proxy (started by the node agent)
   image     build an image and push it to the cluster registry
-  app       Argo CD Applications: list, get, history, sync, rollback, wait
+  app       Argo CD Applications: list, get, diff, history, sync, rollback, wait, create, delete
+  credentials
+            a node's own API credentials (podium credentials node NAME)
   version   print the version
 
 Run "podium <command> --help" for a command's flags.
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   if (cmd == "proxy") return podium::proxy::proxyCommand(args);
   if (cmd == "image") return podium::cli::imageCommand(args);
   if (cmd == "app") return podium::cli::appCommand(args);
+  if (cmd == "credentials") return podium::cli::credentialsCommand(args);
   if (cmd == "version" || cmd == "--version") return podium::cli::versionCommand(args);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     std::cout << kUsage;

@@ -18,7 +18,8 @@
 namespace podium::cli {
 
 namespace {
-const char* kAgentUsage = R"(Usage: podium agent --server URL --token FILE [flags]
+const char* kAgentUsage =
+    R"(Usage: podium agent --server URL (--token FILE | --client-cert FILE --client-key FILE) [flags]
 
 Runs a node of the cluster served at URL: registers the Node, runs containerd and the pods the
 scheduler binds here, and serves the node's logs/exec/port-forward endpoints to the API server.
@@ -27,6 +28,10 @@ Needs root.
 Flags:
   --server URL          the API server ("https://10.0.0.1:6443")
   --token FILE          file holding a bearer token for the API (the server's DATA/tls/admin.token)
+  --client-cert FILE, --client-key FILE
+                        instead of a token: the node's own credentials (`podium credentials
+                        node NAME` on the server); the API then gives this node mesh
+                        certificates for its own pods only
   --ca-file FILE        the cluster CA (the server's DATA/tls/ca.crt); without it the server's
                         certificate is not verified
   --data-dir DIR        this node's state (default /var/lib/podium-agent)
@@ -50,8 +55,8 @@ std::string bridgeFor(const std::string& cidr) {
 }  // namespace
 
 int agentCommand(const std::vector<std::string>& args) {
-  Flags flags({"server", "token", "ca-file", "data-dir", "node-name", "node-ip", "pod-cidr",
-               "registry", "port", "log-level", "workload-cert-ttl"},
+  Flags flags({"server", "token", "client-cert", "client-key", "ca-file", "data-dir", "node-name",
+               "node-ip", "pod-cidr", "registry", "port", "log-level", "workload-cert-ttl"},
               {"help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium agent: " << err << "\n\n" << kAgentUsage;
@@ -61,18 +66,15 @@ int agentCommand(const std::vector<std::string>& args) {
     std::cout << kAgentUsage;
     return 0;
   }
-  if (!flags.has("server") || !flags.has("token")) {
-    std::cerr << "podium agent: --server and --token are required\n\n" << kAgentUsage;
+  client::RemoteOptions ro;
+  if (auto err = readApiCredentials(flags, &ro); !flags.has("server") || !err.empty()) {
+    std::cerr << "podium agent: " << (flags.has("server") ? err : "--server is required") << "\n\n"
+              << kAgentUsage;
     return 2;
   }
   if (auto err = applyLogLevel(flags); !err.empty()) {
     std::cerr << "podium agent: " << err << "\n";
     return 2;
-  }
-  auto token = api::tls::readFile(*flags.get("token"));
-  if (!token) {
-    std::cerr << "podium agent: " << token.error() << "\n";
-    return 1;
   }
   int port = 10250;
   if (auto p = flags.get("port")) {
@@ -100,9 +102,7 @@ int agentCommand(const std::vector<std::string>& args) {
 
   sigset_t set = blockStopSignals();
 
-  client::RemoteOptions ro;
   ro.server = server;
-  ro.token = std::string(strings::trim(*token));
   ro.caFile = flags.get("ca-file").value_or("");
   ro.fieldManager = "kubelet";
   auto client = client::newRemoteClient(ro);

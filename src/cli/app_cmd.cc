@@ -54,7 +54,7 @@ Flags:
   -o, --output json|yaml    the objects themselves (list, get)
   --data-dir DIR            the server's data directory, for its address and credentials
                             (default $PODIUM_DATA_DIR, else /var/lib/podium)
-  --server URL, --token FILE, --ca-file FILE
+  --server URL, --token FILE | --client-cert FILE --client-key FILE, --ca-file FILE
                             the API server and credentials instead
 )";
 
@@ -65,9 +65,7 @@ Expected<client::RemoteOptions, std::string> connection(const Flags& flags) {
   std::string dir = flags.get("data-dir").value_or(envDir ? envDir : "/var/lib/podium");
   if (auto s = flags.get("server")) {
     o.server = *s;
-    auto t = api::tls::readFile(flags.get("token").value_or(""));
-    if (!t) return Unexpected("--token: " + t.error());
-    o.token = std::string(strings::trim(*t));
+    if (auto err = readApiCredentials(flags, &o); !err.empty()) return Unexpected(err);
     o.caFile = flags.get("ca-file").value_or("");
   } else {
     auto kc = api::tls::readFile(dir + "/kubeconfig.yaml");
@@ -260,9 +258,10 @@ int appCommand(const std::vector<std::string>& args) {
     if (a == "-o") a = "--output";
     if (a == "-f") a = "--file";
   }
-  Flags flags({"namespace", "output", "data-dir", "server", "token", "ca-file", "revision",
-               "timeout", "repo", "path", "dest-server", "dest-name", "dest-namespace", "project",
-               "sync-policy", "sync-option", "file", "propagation-policy"},
+  Flags flags({"namespace",   "output",      "data-dir",    "server",    "token",
+               "client-cert", "client-key",  "ca-file",     "revision",  "timeout",
+               "repo",        "path",        "dest-server", "dest-name", "dest-namespace",
+               "project",     "sync-policy", "sync-option", "file",      "propagation-policy"},
               {"prune", "help", "async", "auto-prune", "self-heal", "allow-empty",
                "directory-recurse", "upsert", "cascade", "wait"});
   if (auto err = flags.parse(rest);

@@ -10,6 +10,7 @@ int serverCommand(const std::vector<std::string>& args);
 int agentCommand(const std::vector<std::string>& args);
 int imageCommand(const std::vector<std::string>& args);
 int appCommand(const std::vector<std::string>& args);
+int credentialsCommand(const std::vector<std::string>& args);
 int versionCommand(const std::vector<std::string>& args);
 
 }  // namespace podium::cli

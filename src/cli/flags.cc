@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <sys/file.h>
 
+#include "podium/api/tls.h"
 #include "podium/common/log.h"
+#include "podium/common/strings.h"
 
 namespace podium::cli {
 
@@ -42,6 +44,22 @@ std::optional<std::string> Flags::get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) return std::nullopt;
   return it->second;
+}
+
+std::string readApiCredentials(const Flags& flags, client::RemoteOptions* o) {
+  if (auto cert = flags.get("client-cert")) {
+    auto key = flags.get("client-key");
+    if (!key) return "--client-cert needs --client-key";
+    o->certFile = *cert;
+    o->keyFile = *key;
+    return "";
+  }
+  auto file = flags.get("token");
+  if (!file) return "give --token FILE, or --client-cert FILE and --client-key FILE";
+  auto t = api::tls::readFile(*file);
+  if (!t) return "--token: " + t.error();
+  o->token = std::string(strings::trim(*t));
+  return "";
 }
 
 std::string applyLogLevel(const Flags& flags) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "podium/client/remote_client.h"
+
 namespace podium::cli {
 
 class Flags {
@@ -35,6 +37,11 @@ class Flags {
   std::map<std::string, std::vector<std::string>> all_;
   std::vector<std::string> positional_;
 };
+
+// The API credentials of a client of a remote server: --token FILE (a bearer token), or
+// --client-cert FILE with --client-key FILE (a node's system:node:NAME certificate from
+// `podium credentials node`). Returns an error message ("" on success).
+std::string readApiCredentials(const Flags& flags, client::RemoteOptions* options);
 
 // Applies --log-level if given; returns an error message ("" on success).
 std::string applyLogLevel(const Flags& flags);

@@ -200,6 +200,13 @@ class RemoteClient : public Client {
       if (ec) return Unexpected("CA file " + opts_.caFile + ": " + ec.message());
       ssl_.set_verify_mode(asio::ssl::verify_peer);
     }
+    if (!opts_.certFile.empty()) {
+      boost::system::error_code ec;
+      ssl_.use_certificate_chain_file(opts_.certFile, ec);
+      if (ec) return Unexpected("client certificate " + opts_.certFile + ": " + ec.message());
+      ssl_.use_private_key_file(opts_.keyFile, asio::ssl::context::pem, ec);
+      if (ec) return Unexpected("client key " + opts_.keyFile + ": " + ec.message());
+    }
     return {};
   }
 
@@ -350,7 +357,7 @@ class RemoteClient : public Client {
   template <class Req>
   void prepare(Req& req, const std::string& contentType) {
     req.set(http::field::host, host_);
-    req.set(http::field::authorization, "Bearer " + opts_.token);
+    if (!opts_.token.empty()) req.set(http::field::authorization, "Bearer " + opts_.token);
     req.set(http::field::user_agent, "podium-agent/v0.1.0");
     req.set(http::field::accept, "application/json");
     if (!contentType.empty()) req.set(http::field::content_type, contentType);

@@ -89,20 +89,14 @@ class Server : public ClusterDns {
     a.sin_port = htons(opts_.port);
     if (inet_pton(AF_INET, opts_.address.c_str(), &a.sin_addr) != 1)
       return Unexpected("bad DNS listen address " + opts_.address);
-    udp_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(udp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(udp_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-      return Unexpected("DNS: bind udp " + opts_.address + ":" + std::to_string(opts_.port) + ": " +
-                        strerror(errno));
-    socklen_t len = sizeof a;
-    getsockname(udp_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    tcp_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    setsockopt(tcp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(tcp_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(tcp_, 64) != 0)
-      return Unexpected("DNS: bind tcp " + opts_.address + ":" + std::to_string(port_) + ": " +
-                        strerror(errno));
+    // UDP and TCP on one port. With port 0 the kernel picks UDP's, which TCP may have in use
+    // (a connection's local port): then another pick.
+    for (int tries = 0;; ++tries) {
+      auto bound = bindBoth(a);
+      if (bound) break;
+      if (opts_.port != 0 || tries == 20) return Unexpected(bound.error());
+      a.sin_port = 0;
+    }
     if (pipe2(wake_, O_CLOEXEC) != 0) return Unexpected(std::string("DNS: pipe failed"));
     threads_.emplace_back([this] { udpLoop(); });
     threads_.emplace_back([this] { tcpLoop(); });
@@ -113,6 +107,31 @@ class Server : public ClusterDns {
   }
 
   uint16_t port() const override { return port_; }
+
+  // Binds udp_ and tcp_ (listening) to `a`; on failure both are closed.
+  Expected<void, std::string> bindBoth(sockaddr_in a) {
+    auto fail = [&](const char* what) {
+      std::string msg = std::string("DNS: bind ") + what + " " + opts_.address + ":" +
+                        std::to_string(ntohs(a.sin_port)) + ": " + strerror(errno);
+      for (int* fd : {&udp_, &tcp_}) {
+        if (*fd >= 0) ::close(*fd);
+        *fd = -1;
+      }
+      return Unexpected(msg);
+    };
+    int one = 1;
+    udp_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    setsockopt(udp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(udp_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return fail("udp");
+    socklen_t len = sizeof a;
+    getsockname(udp_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    tcp_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    setsockopt(tcp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(tcp_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(tcp_, 64) != 0)
+      return fail("tcp");
+    return {};
+  }
 
   void stop() override {
     if (stopping_.exchange(true)) return;

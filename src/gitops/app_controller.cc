@@ -217,14 +217,16 @@ class AppController : public GitOps {
          nullptr});
     apps_.start();
     apps_.waitForSync(std::chrono::seconds(10));
-    worker_ = std::thread([this] { work(); });
+    // Several apps reconcile at once (one app is never reconciled twice at once: the queue
+    // hands a key to one worker at a time), so a sync waiting for its waves holds up no other.
+    for (int i = 0; i < std::max(1, opts_.workers); ++i) workers_.emplace_back([this] { work(); });
     poller_ = std::thread([this] { poll(); });
   }
   ~AppController() override { stop(); }
   void stop() override {
     if (stopped_.exchange(true)) return;
     queue_.shutdown();
-    if (worker_.joinable()) worker_.join();
+    for (auto& w : workers_) w.join();
     if (poller_.joinable()) poller_.join();
     apps_.stop();
   }
@@ -408,6 +410,7 @@ class AppController : public GitOps {
   void retryIfFailed(const std::string& key, const Json& spec, const std::string& commit,
                      Json* status) {
     Json& op = (*status)["operationState"];
+    std::lock_guard<std::mutex> lock(stateMu_);
     if (json::str(op, "phase") != "Failed") {
       retries_.erase(key);
       return;
@@ -443,7 +446,8 @@ class AppController : public GitOps {
   void progress(const Json& app, const Json& results, const std::string& commit,
                 const std::string& startedAt, const std::string& message) {
     std::string ns = json::getString(app, {"metadata", "namespace"});
-    auto fresh = client_->get(kApplications, ns, json::getString(app, {"metadata", "name"}));
+    std::string name = json::getString(app, {"metadata", "name"});
+    auto fresh = client_->get(kApplications, ns, name);
     if (!fresh) return;
     Json op = json::at(app, {"operation"}).is_object() ? app["operation"] : Json::object();
     (*fresh)["status"]["operationState"] = {
@@ -452,7 +456,9 @@ class AppController : public GitOps {
         {"message", message},
         {"syncResult", {{"revision", commit}, {"resources", results}}},
         {"startedAt", startedAt}};
-    client_->update(kApplications, ns, *fresh, "status");
+    // Best effort: the final status follows anyway.
+    if (auto r = client_->update(kApplications, ns, *fresh, "status"); !r)
+      PODIUM_LOG(Debug) << "gitops: progress of " << name << ": " << r.error().message();
   }
 
   // The resource of an entry of status.resources (group, version, kind).
@@ -492,7 +498,10 @@ class AppController : public GitOps {
         continue;
       remaining = true;
       if (!json::find(*live, {"metadata", "deletionTimestamp"}))
-        client_->remove(*r, json::str(res, "namespace"), json::str(res, "name"), d);
+        if (auto gone = client_->remove(*r, json::str(res, "namespace"), json::str(res, "name"), d);
+            !gone && gone.error().code() != 404)
+          PODIUM_LOG(Warn) << "gitops: deleting " << json::str(res, "name") << " of " << name
+                           << ": " << gone.error().message();
     }
     if (remaining) {
       queue_.addAfter(key, std::chrono::milliseconds(500));
@@ -502,8 +511,10 @@ class AppController : public GitOps {
     obj["metadata"]["finalizers"] = others;
     auto done =
         client_->update(kApplications, json::getString(app, {"metadata", "namespace"}), obj);
-    if (!done && done.error().code() != 404) queue_.addAfter(key, std::chrono::milliseconds(500));
-    PODIUM_LOG(Info) << "gitops: " << name << " deleted with its resources";
+    if (!done && done.error().code() != 404)
+      queue_.addAfter(key, std::chrono::milliseconds(500));
+    else
+      PODIUM_LOG(Info) << "gitops: " << name << " deleted with its resources";
   }
 
   // Writes one object of a sync as its options say: server-side apply (the default; Argo CD's
@@ -647,7 +658,6 @@ class AppController : public GitOps {
   Expected<std::vector<Target>, std::string> render(GitRepo& repo, const Json& app,
                                                     const std::string& commit,
                                                     const std::string& destNs) {
-    const Json& src = json::at(app, {"spec", "source"});
     auto files = manifests(repo, app, commit);
     if (!files) return Unexpected(files.error());
     std::vector<Target> out;
@@ -776,7 +786,12 @@ class AppController : public GitOps {
     // anything of it is applied: a wrong field stops the whole commit, naming its file.
     std::string checkKey =
         url + "\n" + *commit + "\n" + json::dump(src) + json::dump(settings.options);
-    if (!checked_.count(checkKey)) {
+    bool checked = false;
+    {
+      std::lock_guard<std::mutex> lock(stateMu_);
+      checked = checked_.count(checkKey) > 0;
+    }
+    if (!checked) {
       for (const auto& t : *targets) {
         if (settings.has(&t, "Validate=false")) continue;
         auto dry = client_->apply(t.resource, t.ns, t.obj, true, client::Client::DryRun::Strict);
@@ -787,6 +802,7 @@ class AppController : public GitOps {
                       "1: " +
                           t.file + ": " + t.kind + " " + t.name + ": " + dry.error().message());
       }
+      std::lock_guard<std::mutex> lock(stateMu_);
       if (checked_.size() > 256) checked_.clear();
       checked_.insert(checkKey);
     }
@@ -870,6 +886,7 @@ class AppController : public GitOps {
     bool retrying = lastPhase == "Running" && lastSynced == *commit;
     bool retryDue = false;
     if (retrying) {
+      std::lock_guard<std::mutex> lock(stateMu_);
       auto it = retries_.find(key);
       if (it == retries_.end() ||
           it->second.revision != *commit)  // a retry that outlived a restart
@@ -1260,14 +1277,16 @@ class AppController : public GitOps {
   std::mutex repoMu_;                                          // guards the two below
   std::map<std::string, std::unique_ptr<GitRepo>> repos_;      // repoMu_
   std::map<std::string, std::vector<ManifestFile>> rendered_;  // repoMu_
-  std::set<std::string> checked_;  // commits whose objects passed the dry run; worker only
+  std::mutex stateMu_;                                         // guards the two below
+  std::set<std::string> checked_;  // commits whose objects passed the dry run
   struct RetryState {
     std::string revision;
     int count = 0;
     std::chrono::steady_clock::time_point nextAt;
   };
-  std::map<std::string, RetryState> retries_;  // apps whose automated sync failed; worker only
-  std::thread worker_, poller_;
+  std::map<std::string, RetryState> retries_;  // apps whose automated sync failed
+  std::vector<std::thread> workers_;
+  std::thread poller_;
   std::atomic<bool> stopped_{false};
 };
 

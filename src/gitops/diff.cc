@@ -302,35 +302,33 @@ void managedWalk(const Json& node, FieldPath& prefix, std::vector<FieldPath>& ou
 
 }  // namespace
 
-Json knownFields(const Json& desired, const Json& stored) {
-  if (desired.is_object() && stored.is_object()) {
+namespace {
+
+// The fields of `shape` that `other` has too (arrays element by element when as long), with
+// the values of `shape` or of `other` at the leaves.
+Json commonFields(const Json& shape, const Json& other, bool shapeValues) {
+  if (shape.is_object() && other.is_object()) {
     Json out = Json::object();
-    for (const auto& [k, v] : desired.items())
-      if (auto it = stored.find(k); it != stored.end()) out[k] = knownFields(v, *it);
+    for (const auto& [k, v] : shape.items())
+      if (auto it = other.find(k); it != other.end()) out[k] = commonFields(v, *it, shapeValues);
     return out;
   }
-  if (desired.is_array() && stored.is_array() && desired.size() == stored.size()) {
+  if (shape.is_array() && other.is_array() && shape.size() == other.size()) {
     Json out = Json::array();
-    for (size_t i = 0; i < desired.size(); ++i) out.push_back(knownFields(desired[i], stored[i]));
+    for (size_t i = 0; i < shape.size(); ++i)
+      out.push_back(commonFields(shape[i], other[i], shapeValues));
     return out;
   }
-  return desired;
+  return shapeValues ? shape : other;
 }
 
-Json projectOnto(const Json& live, const Json& want) {
-  if (live.is_object() && want.is_object()) {
-    Json out = Json::object();
-    for (const auto& [k, v] : want.items())
-      if (auto it = live.find(k); it != live.end()) out[k] = projectOnto(*it, v);
-    return out;
-  }
-  if (live.is_array() && want.is_array() && live.size() == want.size()) {
-    Json out = Json::array();
-    for (size_t i = 0; i < live.size(); ++i) out.push_back(projectOnto(live[i], want[i]));
-    return out;
-  }
-  return live;
+}  // namespace
+
+Json knownFields(const Json& desired, const Json& stored) {
+  return commonFields(desired, stored, true);
 }
+
+Json projectOnto(const Json& live, const Json& want) { return commonFields(want, live, false); }
 
 bool IgnoreRule::matches(const std::string& g, const std::string& k, const std::string& n,
                          const std::string& nm) const {

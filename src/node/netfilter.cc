@@ -91,6 +91,11 @@ Expected<void, std::string> NodeNetfilter::apply(const NetfilterRules& rules) {
   return {};
 }
 
+void NodeNetfilter::forgetNeighbour(const std::string& ip) {
+  auto r = runCommand({"ip", "neigh", "flush", "to", ip, "dev", bridge_}, std::chrono::seconds(5));
+  if (r.exitCode != 0) PODIUM_LOG(Warn) << "ip neigh flush " << ip << ": " << r.output;
+}
+
 void NodeNetfilter::remove() {
   if (!applied_) return;
   applied_ = false;

@@ -256,8 +256,11 @@ const Endpoint* pickEndpoint(Worker& w, const Target& t, const http1::Head& req,
   int64_t now = w.loop().nowMs();
   std::vector<const Endpoint*> healthy, untried;
   for (const Endpoint* e : t.endpoints) {
+    // Ejections are outlier detection's, for the clusters that have it: the pod's own inbound
+    // listener (no outlier detection) always reaches its workload, even while senders that saw
+    // it fail have it ejected.
     EndpointHealth& h = w.health(e->ip, e->port);
-    if (h.ejectedUntilMs > now) continue;
+    if (t.policy->outlier && h.ejectedUntilMs > now) continue;
     healthy.push_back(e);
     if (!tried.count(e)) untried.push_back(e);
   }
@@ -301,9 +304,9 @@ void recordOutcome(Worker& w, const Target& t, const Endpoint& e, int status, bo
     h.consecutiveGateway = 0;
     return;
   }
+  if (!p.outlier) return;  // only clusters with outlier detection count errors
   ++h.consecutive5xx;
   if (gatewayError) ++h.consecutiveGateway;
-  if (!p.outlier) return;
   bool eject =
       (p.consecutive5xx > 0 && h.consecutive5xx >= p.consecutive5xx) ||
       (p.consecutiveGatewayErrors > 0 && h.consecutiveGateway >= p.consecutiveGatewayErrors);

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from podium_e2e import BUSYBOX, NodeTestCase, is_ready, recv_all, wait_for
+from podium_e2e import BUSYBOX, PODIUM, NodeTestCase, ServerTestCase, is_ready, recv_all, wait_for
 import test_mesh  # noqa: E402 - its MeshTest is not imported by name, or unittest would run it here
 
 NS = "my-apps"
@@ -452,6 +452,75 @@ class ZeroTrustTest(NodeTestCase):
         self.assertGreater(pod_total, 100)
         self.assertGreaterEqual(len(serials), seconds // 30 - 1)  # renewed at half of 60 s
         self.assertEqual(self.counter("podium_mtls_rejected_total", side="client"), rejected)
+
+
+class NodeCredentialsTest(ServerTestCase):
+    """A node's own credentials (`podium credentials node NAME`, a system:node:NAME client
+    certificate): the CA then signs only for pods bound to that node, whatever the request says."""
+
+    def credentials(self, node):
+        out = os.path.join(self.server.data_dir, "nodes-out")
+        p = subprocess.run([PODIUM, "credentials", "node", node, "--data-dir", self.server.data_dir,
+                            "--out", out], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return os.path.join(out, node + ".crt"), os.path.join(out, node + ".key")
+
+    def post_as(self, creds, spec):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.server.data_dir, "tls", "ca.crt"))
+        ctx.load_cert_chain(*creds)
+        c = http.client.HTTPSConnection("127.0.0.1", self.server.port, context=ctx, timeout=30)
+        try:
+            c.request("POST", "/api/v1/namespaces/mesh-id/serviceaccounts/web/certificate",
+                      body=json.dumps({"apiVersion": "mesh.podium.io/v1", "kind": "WorkloadCertificateRequest",
+                                       "spec": spec}), headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            return r.status, json.loads(r.read() or b"{}")
+        finally:
+            c.close()
+
+    def test_a_a_node_gets_identities_of_its_own_pods_only(self):
+        node_a, node_b = self.credentials("node-a"), self.credentials("node-b")
+        with open(node_a[1]) as f:
+            self.assertIn("PRIVATE KEY", f.read())
+        self.assertEqual(os.stat(node_a[1]).st_mode & 0o777, 0o600)
+        cert = x509.load_pem_x509_certificate(open(node_a[0], "rb").read())
+        self.assertEqual(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value, "system:node:node-a")
+        self.kubectl("create", "namespace", "mesh-id")
+        self.kubectl("create", "serviceaccount", "web", "-n", "mesh-id")
+        # A pod of the service account bound to node-a (no agent here: it stays Pending there).
+        self.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "mesh-id"},
+            "spec": {"nodeName": "node-a", "serviceAccountName": "web",
+                     "containers": [{"name": "web", "image": "web:1"}]}}))
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+               .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+        status, body = self.post_as(node_a, {"nodeName": "node-a", "request": csr})
+        self.assertEqual(status, 201, body)
+        chain = x509.load_pem_x509_certificate(body["status"]["certificateChain"].encode())
+        sans = chain.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        self.assertEqual(sans.get_values_for_type(x509.UniformResourceIdentifier),
+                         ["spiffe://cluster.local/ns/mesh-id/sa/web"])
+        # node-b cannot ask in node-a's name, nor for a pod it does not run.
+        status, body = self.post_as(node_b, {"nodeName": "node-a", "request": csr})
+        print("MEASURED node-b asking as node-a: %d %s" % (status, body.get("message")))
+        self.assertEqual((status, body["reason"]), (403, "Forbidden"))
+        self.assertIn('node "node-b" cannot request certificates for node "node-a"', body["message"])
+        status, body = self.post_as(node_b, {"nodeName": "node-b", "request": csr})
+        self.assertEqual(status, 403)
+        self.assertIn("no pod of service account mesh-id/web runs on node", body["message"])
+        # The same credentials drive the other remote clients (here `podium app`).
+        p = subprocess.run([PODIUM, "app", "list", "--server", "https://127.0.0.1:%d" % self.server.port,
+                            "--client-cert", node_a[0], "--client-key", node_a[1],
+                            "--ca-file", os.path.join(self.server.data_dir, "tls", "ca.crt")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("NAME"), p.stdout)
+        bad = subprocess.run([PODIUM, "credentials", "node", "Not_A_Node", "--data-dir", self.server.data_dir],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("not a valid node name", bad.stderr)
 
 
 if __name__ == "__main__":

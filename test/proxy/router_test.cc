@@ -104,5 +104,23 @@ TEST_F(RouterTest, OutlierDetectionEjectsAndRespectsMaxEjectionPercent) {
   EXPECT_EQ(worker_.health(c->ip, c->port).ejectedUntilMs, 0);
 }
 
+TEST_F(RouterTest, AnEjectedPodIsStillReachedWithoutOutlierDetection) {
+  // A sender's outlier detection ejects a; the pod's own inbound listener (a target of that one
+  // endpoint, no outlier detection) still hands it its requests, and counts no errors of its own.
+  use(Json::parse(R"({"outlierDetection": {"consecutive5xxErrors": 1, "baseEjectionTime": "30s",
+                                           "maxEjectionPercent": 100}})"));
+  const Endpoint* a = target_.endpoints[0];
+  recordOutcome(worker_, target_, *a, 0, true);
+  for (int i = 0; i < 6; ++i) EXPECT_NE(pick(), a);
+  static const TrafficPolicy kNoOutlier;
+  Target inbound;
+  inbound.endpoints = {a};
+  inbound.policy = &kNoOutlier;
+  EXPECT_EQ(pickEndpoint(worker_, inbound, {}, 0, {}), a);
+  const Endpoint* b = target_.endpoints[1];
+  recordOutcome(worker_, inbound, *b, 0, true);
+  EXPECT_EQ(worker_.health(b->ip, b->port).consecutive5xx, 0);
+}
+
 }  // namespace
 }  // namespace podium::proxy

@@ -11,7 +11,9 @@ namespace podium::client {
 
 struct RemoteOptions {
   std::string server;        // "https://10.0.0.1:6443"
-  std::string token;         // bearer token
+  std::string token;         // bearer token, or:
+  std::string certFile;      // a client certificate (PEM; system:node:NAME for a node's own)
+  std::string keyFile;       // and its key
   std::string caFile;        // the cluster CA; empty skips verification (with a warning)
   std::string fieldManager;  // the field manager writes are made as
 };

@@ -19,6 +19,7 @@ namespace podium::gitops {
 struct GitOpsOptions {
   std::string dataDir;  // repository mirrors live in DATA/gitops/repos
   std::chrono::milliseconds pollInterval{3000};
+  int workers = 4;  // Applications reconciled (and synced) at the same time
 };
 
 class GitOps {

@@ -23,13 +23,19 @@ struct NetfilterRules {
 
 class NodeNetfilter {
  public:
-  explicit NodeNetfilter(std::string bridge) : table_("podium-" + std::move(bridge)) {}
+  explicit NodeNetfilter(std::string bridge)
+      : bridge_(bridge), table_("podium-" + std::move(bridge)) {}
   ~NodeNetfilter() { remove(); }
   Expected<void, std::string> apply(const NetfilterRules& rules);
   void remove();
   const std::string& table() const { return table_; }
+  // Forgets what the host knew of `ip`'s link-layer address on the bridge: a new pod may have
+  // the address of a gone one, and a failed neighbour entry left from then would answer
+  // "no route to host" until it expired.
+  void forgetNeighbour(const std::string& ip);
 
  private:
+  std::string bridge_;
   std::string table_;
   bool applied_ = false;
 };

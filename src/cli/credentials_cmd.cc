@@ -1,0 +1,92 @@
+// `podium credentials node NAME`: a node's own API credentials, a client certificate for
+// system:node:NAME (group system:nodes) signed by the cluster CA in the server's data directory,
+// for `podium agent --client-cert/--client-key` on that node. The API gives a node mesh
+// certificates only for the pods bound to it, so a node never holds another node's workload keys.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "commands.h"
+#include "flags.h"
+#include "podium/api/tls.h"
+#include "podium/common/strings.h"
+
+namespace podium::cli {
+
+namespace {
+
+const char* kCredentialsUsage = R"(Usage: podium credentials node NAME [flags]
+
+Writes NAME.crt and NAME.key: a client certificate for the node NAME (user system:node:NAME,
+group system:nodes), signed by the cluster CA, for `podium agent --client-cert NAME.crt
+--client-key NAME.key`.
+
+Flags:
+  --data-dir DIR   the server's data directory, whose CA signs (default $PODIUM_DATA_DIR, else
+                   /var/lib/podium)
+  --out DIR        where to write the two files (default DATA/tls/nodes)
+  --days N         validity (default 365)
+)";
+
+}  // namespace
+
+int credentialsCommand(const std::vector<std::string>& args) {
+  Flags flags({"data-dir", "out", "days"}, {"help"});
+  std::string err = flags.parse(args);
+  const auto& pos = flags.positional();
+  if (flags.has("help")) return std::cout << kCredentialsUsage, 0;
+  if (!err.empty() || pos.size() != 2 || pos[0] != "node") {
+    std::cerr << (err.empty() ? "" : "podium credentials: " + err + "\n\n") << kCredentialsUsage;
+    return 2;
+  }
+  const std::string& name = pos[1];
+  // A node name is a DNS subdomain (RFC 1123): it becomes part of a user name.
+  bool valid = !name.empty() && name.size() <= 253 && name.front() != '-' && name.back() != '-';
+  for (char c : name)
+    valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
+  if (!valid) {
+    std::cerr << "podium credentials: \"" << name
+              << "\" is not a valid node name (lower-case letters, digits, '-' and '.')\n";
+    return 2;
+  }
+  auto days = strings::parseInt(flags.get("days").value_or("365"));
+  if (!days || *days < 1 || *days > 3650) {
+    std::cerr << "podium credentials: --days must be between 1 and 3650\n";
+    return 2;
+  }
+  const char* envDir = std::getenv("PODIUM_DATA_DIR");
+  std::string dir = flags.get("data-dir").value_or(envDir ? envDir : "/var/lib/podium");
+  auto caCert = api::tls::readFile(dir + "/tls/ca.crt");
+  auto caKey = api::tls::readFile(dir + "/tls/ca.key");
+  if (!caCert || !caKey) {
+    std::cerr << "podium credentials: no cluster CA in " << dir << "/tls (give --data-dir)\n";
+    return 1;
+  }
+  api::tls::CertRequest req;
+  req.commonName = "system:node:" + name;
+  req.organizations = {"system:nodes"};
+  req.clientAuth = true;
+  req.validDays = static_cast<int>(*days);
+  auto kp = api::tls::issue({*caCert, *caKey}, req);
+  if (!kp) {
+    std::cerr << "podium credentials: " << kp.error() << "\n";
+    return 1;
+  }
+  std::string out = flags.get("out").value_or(dir + "/tls/nodes");
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  ::chmod(out.c_str(), 0700);
+  if (auto w = api::tls::writeFileAtomic(out + "/" + name + ".key", kp->keyPem, 0600); !w) {
+    std::cerr << "podium credentials: " << w.error() << "\n";
+    return 1;
+  }
+  if (auto w = api::tls::writeFileAtomic(out + "/" + name + ".crt", kp->certPem, 0644); !w) {
+    std::cerr << "podium credentials: " << w.error() << "\n";
+    return 1;
+  }
+  std::cout << out << "/" << name << ".crt\n" << out << "/" << name << ".key\n";
+  return 0;
+}
+
+}  // namespace podium::cli
