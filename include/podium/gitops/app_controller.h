@@ -1,11 +1,14 @@
 #pragma once
 
 // Argo CD's application controller for `argoproj.io/v1alpha1` Applications, unchanged manifests:
-// every poll (a few seconds, with jitter) it fetches each Application's repository, resolves its
-// targetRevision, renders the plain-YAML directory at its path, compares the result with the
-// live objects, and — with syncPolicy.automated — applies what differs (server-side apply as
-// `argocd-controller`), prunes what left git (prune) and reverts drift (selfHeal). The status is
-// Argo CD's: sync, health, resources, operationState, history, conditions, reconciledAt.
+// every poll (a few seconds, with jitter), on a push webhook or a refresh annotation, it fetches
+// each Application's repository (local, http(s) or ssh, with Argo CD's repository Secrets),
+// resolves its targetRevision, renders its path (plain YAML, Kustomize, or Helm when helm is
+// installed), compares the result with the live objects (ignoreDifferences aside), and — with
+// syncPolicy.automated or a requested operation — syncs: hooks and waves, server-side apply as
+// `argocd-controller` (or Replace), prune, self-heal, retries with back-off. The status is Argo
+// CD's: sync, health, resources, operationState, history, conditions, reconciledAt. See
+// docs/gitops.md.
 
 #include <chrono>
 #include <memory>
