@@ -1166,7 +1166,12 @@ class AppController : public GitOps {
       if (!p.empty()) parts.push_back(p);
     if (parts.size() == 5 && parts[4] == "managed-resources" && req.method == "GET") {
       auto ns = req.query.find("appNamespace");
-      return managedResources(ns == req.query.end() ? kArgoNamespace : ns->second, parts[3]);
+      try {
+        return managedResources(ns == req.query.end() ? kArgoNamespace : ns->second, parts[3]);
+      } catch (const std::exception& e) {  // an app's odd content must not take the server down
+        PODIUM_LOG(Error) << "gitops: managed-resources of " << parts[3] << ": " << e.what();
+        return jsonReply(500, argoError(13, e.what()));
+      }
     }
     return jsonReply(404, argoError(5, "Not Found: " + req.method + " " + req.path));
   }

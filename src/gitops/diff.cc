@@ -1,6 +1,7 @@
 #include "diff.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "podium/common/strings.h"
 
@@ -55,8 +56,15 @@ namespace podium::gitops {
 
 namespace {
 
-bool allDigits(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+// A small non-negative number written in decimal (an array index), or nullopt.
+std::optional<size_t> indexOf(const std::string& s) {
+  if (s.empty() || s.size() > 9) return std::nullopt;
+  size_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<size_t>(c - '0');
+  }
+  return v;
 }
 
 // Whether an array element is one a Select step picks.
@@ -76,8 +84,8 @@ std::vector<Json*> step(Json& node, const PathStep& s) {
   switch (s.kind) {
     case PathStep::Field:
       if (node.is_object() && node.contains(s.name)) out.push_back(&node[s.name]);
-      if (node.is_array() && allDigits(s.name) && std::stoul(s.name) < node.size())
-        out.push_back(&node[std::stoul(s.name)]);
+      if (auto i = indexOf(s.name); node.is_array() && i && *i < node.size())
+        out.push_back(&node[*i]);
       break;
     case PathStep::Index:
       if (node.is_array() && s.index < node.size()) out.push_back(&node[s.index]);
@@ -108,7 +116,7 @@ void removeAt(Json& node, const FieldPath& path, size_t i) {
     Json kept = Json::array();
     for (auto& e : node) {
       bool drop = s.kind == PathStep::Each || (s.kind == PathStep::Index && k == s.index) ||
-                  (s.kind == PathStep::Field && allDigits(s.name) && k == std::stoul(s.name)) ||
+                  (s.kind == PathStep::Field && indexOf(s.name) == k) ||
                   (s.kind == PathStep::Select && selected(e, s.match));
       if (!drop) kept.push_back(std::move(e));
       ++k;
@@ -206,9 +214,11 @@ class JqParser {
         } else {
           size_t start = pos_;
           while (pos_ < s_.size() && isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+          auto i = indexOf(s_.substr(start, pos_ - start));
           if (start == pos_ || !eat(']')) return fail("expected an index, a \"name\" or ]");
+          if (!i) return fail("an index too large");
           st.kind = PathStep::Index;
-          st.index = std::stoul(s_.substr(start, pos_ - start));
+          st.index = *i;
         }
         out.push_back(st);
         continue;
@@ -283,9 +293,9 @@ void managedWalk(const Json& node, FieldPath& prefix, std::vector<FieldPath>& ou
       if (!m) continue;
       s.kind = PathStep::Select;
       s.match = m->value;
-    } else if (k.rfind("i:", 0) == 0 && allDigits(k.substr(2))) {
+    } else if (k.rfind("i:", 0) == 0 && indexOf(k.substr(2))) {
       s.kind = PathStep::Index;
-      s.index = std::stoul(k.substr(2));
+      s.index = *indexOf(k.substr(2));
     } else {
       continue;
     }

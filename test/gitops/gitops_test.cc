@@ -194,6 +194,13 @@ TEST(IgnoreDifferences, BadRulesNameTheirField) {
   EXPECT_FALSE(parseJqPath(".spec | length"));
   EXPECT_FALSE(parseJqPath(".spec.x | select(.a == 1)"));
   EXPECT_FALSE(parseJqPath("."));
+  EXPECT_FALSE(parseJqPath(".a[99999999999999999999999]"));
+  EXPECT_FALSE(parseJqPath(".a[\"unterminated]"));
+  EXPECT_FALSE(parseJqPath(".a[] | select(.b == )"));
+  // A pointer into an array by a huge index selects nothing.
+  Json arr = parsed(R"({"a":[1,2]})");
+  removePath(arr, *parseJsonPointer("/a/99999999999999999999999"));
+  EXPECT_EQ(arr, parsed(R"({"a":[1,2]})"));
   auto r = parseIgnoreRules(parsed(R"([{"kind":"Deployment","jqPathExpressions":[".a |"]}])"));
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().find("spec.ignoreDifferences[0].jqPathExpressions[0]"), std::string::npos)
