@@ -457,7 +457,8 @@ void Downstream::forward(Stream* st) {
   if (st->tried.empty() && !authorized(*st->config, from_.ip, *st->endpoint, &st->req))
     return localReply(st, 403, "RBAC: access denied", "-");
   st->tried.insert(st->endpoint);
-  uint16_t via = meshVia(*st->config, from_.ip, from_.ingressPort != 0, *st->endpoint);
+  uint16_t via = meshVia(*st->config, from_.ip, from_.ingressPort != 0, *st->endpoint,
+                         st->routed.target.policy);
   for (int attempt = 0; attempt < 2; ++attempt) {
     Upstream* up = Upstream::get(worker_, *st->endpoint, via);
     if (!up) break;
@@ -521,7 +522,7 @@ void Downstream::finish(Stream* st) {
   if (st->up) st->up->forget(st, true);
   if (!st->config || st->status == 0) return;
   MetricLabels l = labelsFor(*st->config, from_.ip, st->routed.target.service, st->endpoint,
-                             from_.ingressPort != 0);
+                             from_.ingressPort != 0, st->routed.target.policy);
   l.requestProtocol = st->grpc ? "grpc" : "http";
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - st->started)

@@ -238,7 +238,8 @@ class Conn : public Deletable {
   const std::string& metricLabels(const Endpoint* dest) {
     if (labelsConfig_ != config_ || labelsService_ != target_.service || labelsEndpoint_ != dest ||
         labels_.empty()) {
-      labels_ = labelsFor(*config_, src_, target_.service, dest, ingressPort_ != 0).render();
+      labels_ = labelsFor(*config_, src_, target_.service, dest, ingressPort_ != 0, target_.policy)
+                    .render();
       labelsConfig_ = config_;  // held, so its Services and endpoints stay where they are
       labelsService_ = target_.service;
       labelsEndpoint_ = dest;
@@ -545,9 +546,9 @@ void Conn::mirror(const RouteDestination& m) {
   h.set("host", hostOnly(req_.header("host")) + "-shadow");  // Envoy's mark on shadowed requests
   h.set("connection", "close");
   bool ingress = ingressPort_ != 0;
-  Shadow::start(worker_, *e, meshVia(*config_, src_, ingress, *e),
+  Shadow::start(worker_, *e, meshVia(*config_, src_, ingress, *e, t.policy),
                 http1::serializeRequest(h) + body_,
-                labelsFor(*config_, src_, t.service, e, ingress).render(), requestBytes_);
+                labelsFor(*config_, src_, t.service, e, ingress, t.policy).render(), requestBytes_);
 }
 
 bool Conn::routeRequest() {
@@ -713,7 +714,8 @@ void Conn::overflow() {
 
 void Conn::connectAttempt() {
   if (closed_ || state_ != State::Upstream || !endpoint_ || upConn_) return;  // a stale wake-up
-  uint16_t via = inbound_ ? kViaPod : meshVia(*config_, src_, ingressPort_ != 0, *endpoint_);
+  uint16_t via =
+      inbound_ ? kViaPod : meshVia(*config_, src_, ingressPort_ != 0, *endpoint_, target_.policy);
   upConn_ = worker_.takeIdle(endpoint_->ip, endpoint_->port, via, &up_);
   upReused_ = upConn_ != nullptr;
   upConnected_ = upReused_;
@@ -897,7 +899,8 @@ void Conn::upstreamResponseHead() {
     worker_.loop().remove(fd_);
     worker_.detach(upConn_);
     upConn_ = nullptr;
-    MetricLabels labels = labelsFor(*config_, src_, target_.service, endpoint_);
+    MetricLabels labels =
+        labelsFor(*config_, src_, target_.service, endpoint_, false, target_.policy);
     worker_.state().metrics.request(labels.render(), 101, flags_, 0, requestBytes_, 0);
     TcpRelay::adopt(worker_, fd_, upFd_, std::move(in_), std::move(upIn_), labels);
     fd_ = -1;
@@ -1036,7 +1039,8 @@ void Conn::finishRequest() {
         req_.header("host") + "\" \"" + upstreamHost_ + "\" " +
         (target_.cluster.empty() ? "-" : target_.cluster);
     // Who talked to whom, and how: the peer's proven identity where mesh TLS arrives.
-    MetricLabels l = labelsFor(*config_, src_, target_.service, dest, ingressPort_ != 0);
+    MetricLabels l =
+        labelsFor(*config_, src_, target_.service, dest, ingressPort_ != 0, target_.policy);
     if (inbound_) {
       l.sourcePrincipal = principal_ ? "spiffe://" + *principal_ : "-";
       l.destinationPrincipal = "spiffe://" + inboundPod_.principal(config_->mesh().trustDomain());

@@ -82,6 +82,9 @@ HttpMatch match(const Json& m) {
 TrafficPolicy policy(const Json& p, const TrafficPolicy& base) {
   TrafficPolicy t = base;
   if (!p.is_object()) return t;
+  std::string tls = json::getString(p, {"tls", "mode"});
+  if (tls == "DISABLE") t.plaintext = true;
+  if (tls == "ISTIO_MUTUAL") t.plaintext = false;
   const Json& lb = at(p, {"loadBalancer"});
   std::string simple = json::str(lb, "simple");
   if (simple == "LEAST_REQUEST" || simple == "LEAST_CONN")

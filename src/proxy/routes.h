@@ -103,6 +103,9 @@ struct TrafficPolicy {
   int64_t intervalMs = 10000;
   int64_t baseEjectionMs = 30000;
   int maxEjectionPercent = 10;
+  // tls.mode DISABLE: plaintext to these endpoints, never mutual TLS (ISTIO_MUTUAL, the mesh's
+  // way anyway, sets it back; SIMPLE/MUTUAL origination is not done).
+  bool plaintext = false;
 };
 
 struct Subset {

@@ -109,9 +109,10 @@ WorkloadLabels workloadLabels(const ProxyConfig& config, const Endpoint& pod) {
 
 }  // namespace
 
-uint16_t meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest) {
+uint16_t meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest,
+                 const TrafficPolicy* policy) {
   const MeshTls& mesh = config.mesh();
-  if (!mesh.wantsMtls(dest)) return 0;
+  if (!mesh.wantsMtls(dest) || (policy && policy->plaintext)) return 0;
   if (ingress) return mesh.ingressIdentity();
   const Endpoint* src = config.podByIp(srcIp);
   if (!src || !mesh.pods().count(srcIp)) return 0;  // not one of this node's meshed pods
@@ -119,9 +120,10 @@ uint16_t meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const 
 }
 
 MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Service* svc,
-                       const Endpoint* dest, bool ingress) {
+                       const Endpoint* dest, bool ingress, const TrafficPolicy* policy) {
   MetricLabels l;
-  if (dest && meshVia(config, sourceIp, ingress, *dest)) l.connectionSecurityPolicy = "mutual_tls";
+  if (dest && meshVia(config, sourceIp, ingress, *dest, policy))
+    l.connectionSecurityPolicy = "mutual_tls";
   if (const Endpoint* src = config.podByIp(sourceIp)) {
     WorkloadLabels w = workloadLabels(config, *src);
     l.sourceWorkload = w.workload;
@@ -517,9 +519,14 @@ void Worker::relayTcp(int fd, uint32_t srcIp, const std::shared_ptr<const ProxyC
     close(fd);  // Istio's L4 denial: the connection is refused
     return;
   }
-  MetricLabels labels = labelsFor(*config, srcIp, svc, ready.empty() ? nullptr : &ready[0]);
+  const DestinationRule* dr = config->routes().ruleFor(svc->fqdn(config->domain()));
+  const TrafficPolicy* policy = dr ? &dr->policy : nullptr;
+  MetricLabels labels =
+      labelsFor(*config, srcIp, svc, ready.empty() ? nullptr : &ready[0], false, policy);
   labels.requestProtocol = "tcp";
-  TcpRelay::start(*this, fd, std::move(ready), std::move(labels), srcIp);
+  std::optional<uint16_t> via;
+  if (policy && policy->plaintext) via = 0;  // tls.mode DISABLE
+  TcpRelay::start(*this, fd, std::move(ready), std::move(labels), srcIp, via);
 }
 
 void Worker::addPodListeners(uint32_t podIp, int outboundFd, int inboundFd) {

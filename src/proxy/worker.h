@@ -39,15 +39,18 @@ class ProxyState {
 // Labels for one connection: who sent it (from the pod that has the source address) and which
 // Service/pod it went to.
 MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Service* svc,
-                       const Endpoint* dest, bool ingress = false);
+                       const Endpoint* dest, bool ingress = false,
+                       const TrafficPolicy* policy = nullptr);
 
 // How a connection reaches an endpoint: plaintext from the node (0), from inside the endpoint's
 // own pod (kViaPod: the last hop of inbound mesh traffic), or over mesh TLS presenting the
 // identity with that number (see MeshTls::identity).
 inline constexpr uint16_t kViaPod = 0xFFFF;
 // The way for a client at `srcIp` (or the node's ingress) to `dest`: mesh TLS when `dest` is in
-// the mesh, takes it, and the client has an identity on this node.
-uint16_t meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest);
+// the mesh, takes it, the client has an identity on this node, and the destination's
+// DestinationRule (`policy`) does not say tls.mode DISABLE.
+uint16_t meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest,
+                 const TrafficPolicy* policy = nullptr);
 
 // What a worker knows of one endpoint's health (outlier detection) and load.
 struct EndpointHealth {

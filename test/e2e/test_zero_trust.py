@@ -453,6 +453,35 @@ class ZeroTrustTest(NodeTestCase):
         self.assertGreaterEqual(len(serials), seconds // 30 - 1)  # renewed at half of 60 s
         self.assertEqual(self.counter("podium_mtls_rejected_total", side="client"), rejected)
 
+    def test_g_destination_rule_tls_disable_sends_plaintext(self):
+        """A DestinationRule's tls.mode DISABLE: the sending proxy skips mutual TLS to that host
+        (as Istio's client proxy does); PERMISSIVE takes the plaintext, STRICT refuses it, and
+        ISTIO_MUTUAL brings mutual TLS back."""
+        def tls(mode):
+            self.kubectl("patch", "destinationrule", "golang-app", "-n", NS, "--type", "merge", "-p",
+                         json.dumps({"spec": {"trafficPolicy": {"tls": {"mode": mode} if mode else None}}}))
+        self.addCleanup(tls, None)
+
+        def requests(policy):
+            return self.counter("istio_requests_total", destination_service_name="golang-app-service",
+                                connection_security_policy=policy)
+        tls("DISABLE")
+        time.sleep(1)  # the proxy's next config
+        mtls, plain = requests("mutual_tls"), requests("none")
+        for _ in range(3):
+            self.assertEqual(self.call_from("other"), 200)
+        self.assertEqual(requests("mutual_tls"), mtls)
+        self.assertGreaterEqual(requests("none"), plain + 3)
+        self.peer_auth("strict-dr", "STRICT")
+        refused = self.counter("podium_mtls_rejected_total", reason="plaintext")
+        wait_for(lambda: self.call_from("other") != 200, 10, 0.2, "STRICT to refuse the plaintext")
+        self.assertGreater(self.counter("podium_mtls_rejected_total", reason="plaintext"), refused)
+        tls("ISTIO_MUTUAL")
+        wait_for(lambda: self.call_from("other") == 200, 10, 0.2, "ISTIO_MUTUAL under STRICT")
+        print("MEASURED DestinationRule tls DISABLE: %d plaintext requests, then refused under STRICT, "
+              "then mutual TLS again" % (requests("none") - plain))
+        self.assertGreater(requests("mutual_tls"), mtls)
+
 
 class NodeCredentialsTest(ServerTestCase):
     """A node's own credentials (`podium credentials node NAME`, a system:node:NAME client

@@ -104,6 +104,15 @@ TEST_F(RouterTest, OutlierDetectionEjectsAndRespectsMaxEjectionPercent) {
   EXPECT_EQ(worker_.health(c->ip, c->port).ejectedUntilMs, 0);
 }
 
+TEST_F(RouterTest, DestinationRuleTlsDisableMeansPlaintext) {
+  use(Json::parse(R"({"tls": {"mode": "DISABLE"}})"));
+  EXPECT_TRUE(target_.policy->plaintext);
+  // Whatever the mesh would do, a plaintext policy is reached from the node directly.
+  EXPECT_EQ(meshVia(*config_, 0x0a2a0009, true, *target_.endpoints[0], target_.policy), 0);
+  use(Json::parse(R"({"tls": {"mode": "ISTIO_MUTUAL"}})"));
+  EXPECT_FALSE(target_.policy->plaintext);
+}
+
 TEST_F(RouterTest, AnEjectedPodIsStillReachedWithoutOutlierDetection) {
   // A sender's outlier detection ejects a; the pod's own inbound listener (a target of that one
   // endpoint, no outlier detection) still hands it its requests, and counts no errors of its own.
