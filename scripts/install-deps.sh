@@ -35,7 +35,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq || true
+  # Packages with daemons (sshd, nginx, etcd, containerd, ...) are not started by their
+  # install: Podium and its tests start what they need themselves, on their own ports.
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [ -z "$made_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
 fi
 if ! command -v kubectl >/dev/null; then
   echo "install-deps: kubectl is not on PATH; e2e tests that drive kubectl will be skipped" >&2
