@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -61,8 +63,7 @@ Flags:
 Expected<client::RemoteOptions, std::string> connection(const Flags& flags) {
   client::RemoteOptions o;
   o.fieldManager = "podium-app";
-  const char* envDir = std::getenv("PODIUM_DATA_DIR");
-  std::string dir = flags.get("data-dir").value_or(envDir ? envDir : "/var/lib/podium");
+  std::string dir = serverDataDir(flags);
   if (auto s = flags.get("server")) {
     o.server = *s;
     if (auto err = readApiCredentials(flags, &o); !err.empty()) return Unexpected(err);
@@ -104,12 +105,23 @@ void table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// Calls `step` every `every` until it returns the command's exit code, or --timeout (default
+// 300 s) passes: nullopt then.
+std::optional<int> pollFor(const Flags& flags, std::chrono::milliseconds every,
+                           const std::function<std::optional<int>()>& step) {
+  int64_t timeout = strings::parseInt(flags.get("timeout").value_or("300")).value_or(300);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto rc = step()) return rc;
+    std::this_thread::sleep_for(every);
+  }
+  return std::nullopt;
+}
+
 // Shows a requested sync as it runs (each resource's result as it comes, as `argocd app sync`
 // does) until it ends; 0 when it succeeded. `before`: the operationState before the request.
 int followSync(client::Client& k, const std::string& ns, const std::string& name,
                const std::string& before, const Flags& flags) {
-  int64_t timeout = strings::parseInt(flags.get("timeout").value_or("300")).value_or(300);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
   std::set<std::string> shown;
   std::string lastMessage;
   auto row = [](const std::vector<std::string>& cells) {
@@ -122,7 +134,7 @@ int followSync(client::Client& k, const std::string& ns, const std::string& name
     std::cout << line << "\n" << std::flush;
   };
   row({"TIMESTAMP", "GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HOOK", "MESSAGE"});
-  while (std::chrono::steady_clock::now() < deadline) {
+  auto rc = pollFor(flags, std::chrono::milliseconds(200), [&]() -> std::optional<int> {
     auto a = k.get(kApps, ns, name);
     if (!a) return std::cerr << "podium app sync: " << a.error().message() << "\n", 1;
     const Json& op = json::at(*a, {"status", "operationState"});
@@ -150,8 +162,9 @@ int followSync(client::Client& k, const std::string& ns, const std::string& name
         return phase == "Succeeded" ? 0 : 1;
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+    return std::nullopt;
+  });
+  if (rc) return *rc;
   std::cerr << "podium app sync: timed out waiting for the sync to end\n";
   return 1;
 }
@@ -361,13 +374,12 @@ int appCommand(const std::vector<std::string>& args) {
     std::cout << "application '" << name << "' deleted" << (cascade ? " with its resources" : "")
               << "\n";
     if (!flags.has("wait")) return 0;
-    int64_t timeout = strings::parseInt(flags.get("timeout").value_or("300")).value_or(300);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
-    while (std::chrono::steady_clock::now() < deadline) {
+    auto gone = pollFor(flags, std::chrono::milliseconds(250), [&]() -> std::optional<int> {
       auto cur = k.get(kApps, ns, name);
       if (!cur && cur.error().code() == 404) return 0;
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
+      return std::nullopt;
+    });
+    if (gone) return *gone;
     return std::cerr << "podium app delete: timed out waiting for " << name << " to go\n", 1;
   }
   if (cmd == "get") {
@@ -431,10 +443,8 @@ int appCommand(const std::vector<std::string>& args) {
     return followSync(k, ns, name, before, flags);
   }
   if (cmd == "wait") {
-    int64_t timeout = strings::parseInt(flags.get("timeout").value_or("300")).value_or(300);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
     std::string last;
-    while (std::chrono::steady_clock::now() < deadline) {
+    auto rc = pollFor(flags, std::chrono::milliseconds(250), [&]() -> std::optional<int> {
       auto a = fetch(name);
       if (!a) return 1;
       std::string state = get(*a, {"status", "sync", "status"}, "Unknown") + "/" +
@@ -442,8 +452,9 @@ int appCommand(const std::vector<std::string>& args) {
       if (state != last) std::cout << name << ": " << state << "\n" << std::flush;
       last = state;
       if (state == "Synced/Healthy" && !json::find(*a, {"operation"})) return 0;
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
+      return std::nullopt;
+    });
+    if (rc) return *rc;
     std::cerr << "podium app wait: timed out (" << last << ")\n";
     return 1;
   }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "api/validation.h"
 #include "commands.h"
 #include "flags.h"
 #include "podium/api/tls.h"
@@ -41,13 +42,9 @@ int credentialsCommand(const std::vector<std::string>& args) {
     return 2;
   }
   const std::string& name = pos[1];
-  // A node name is a DNS subdomain (RFC 1123): it becomes part of a user name.
-  bool valid = !name.empty() && name.size() <= 253 && name.front() != '-' && name.back() != '-';
-  for (char c : name)
-    valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
-  if (!valid) {
-    std::cerr << "podium credentials: \"" << name
-              << "\" is not a valid node name (lower-case letters, digits, '-' and '.')\n";
+  // A node name is a DNS subdomain (RFC 1123), as the API checks it: it becomes a user name.
+  if (std::string why = api::validation::dns1123Subdomain(name); !why.empty()) {
+    std::cerr << "podium credentials: \"" << name << "\" is not a valid node name: " << why << "\n";
     return 2;
   }
   auto days = strings::parseInt(flags.get("days").value_or("365"));
@@ -55,8 +52,7 @@ int credentialsCommand(const std::vector<std::string>& args) {
     std::cerr << "podium credentials: --days must be between 1 and 3650\n";
     return 2;
   }
-  const char* envDir = std::getenv("PODIUM_DATA_DIR");
-  std::string dir = flags.get("data-dir").value_or(envDir ? envDir : "/var/lib/podium");
+  std::string dir = serverDataDir(flags);
   auto caCert = api::tls::readFile(dir + "/tls/ca.crt");
   auto caKey = api::tls::readFile(dir + "/tls/ca.key");
   if (!caCert || !caKey) {

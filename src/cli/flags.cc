@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sys/file.h>
 
+#include <cstdlib>
+
 #include "podium/api/tls.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
@@ -60,6 +62,11 @@ std::string readApiCredentials(const Flags& flags, client::RemoteOptions* o) {
   if (!t) return "--token: " + t.error();
   o->token = std::string(strings::trim(*t));
   return "";
+}
+
+std::string serverDataDir(const Flags& flags) {
+  const char* env = std::getenv("PODIUM_DATA_DIR");
+  return flags.get("data-dir").value_or(env ? env : "/var/lib/podium");
 }
 
 std::string applyLogLevel(const Flags& flags) {

@@ -43,6 +43,10 @@ class Flags {
 // `podium credentials node`). Returns an error message ("" on success).
 std::string readApiCredentials(const Flags& flags, client::RemoteOptions* options);
 
+// The server's data directory a client command (app, credentials) reads: --data-dir, else
+// $PODIUM_DATA_DIR, else /var/lib/podium.
+std::string serverDataDir(const Flags& flags);
+
 // Applies --log-level if given; returns an error message ("" on success).
 std::string applyLogLevel(const Flags& flags);
 

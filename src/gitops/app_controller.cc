@@ -135,12 +135,16 @@ bool signatureOk(const std::string& provider, const std::string& secret,
   return equalConstantTime(sig, mac);
 }
 
+// The names a kustomization file has (what makes a directory a Kustomize source).
+constexpr const char* kKustomizationFiles[] = {"kustomization.yaml", "kustomization.yml",
+                                               "Kustomization"};
+
 // Argo CD's sourceType, by the file the manifests came from.
 std::string sourceTypeOf(const std::string& file) {
   std::string base = file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
   if (base == "Chart.yaml") return "Helm";
-  if (base == "kustomization.yaml" || base == "kustomization.yml" || base == "Kustomization")
-    return "Kustomize";
+  for (const char* k : kKustomizationFiles)
+    if (base == k) return "Kustomize";
   return "Directory";
 }
 
@@ -154,20 +158,6 @@ bool sameRepository(std::string a, std::string b) {
     return u;
   };
   return norm(std::move(a)) == norm(std::move(b));
-}
-
-// The host of a repository URL (https://host:port/..., ssh://user@host:port/..., user@host:path).
-std::string hostOf(const std::string& url) {
-  std::string rest = url;
-  if (auto scheme = rest.find("://"); scheme != std::string::npos) {
-    rest = rest.substr(scheme + 3);
-    rest = rest.substr(0, rest.find('/'));
-  } else {
-    rest = rest.substr(0, rest.find(':'));
-  }
-  rest = rest.substr(rest.rfind('@') == std::string::npos ? 0 : rest.rfind('@') + 1);
-  if (!rest.empty() && rest.front() == '[') return rest.substr(1, rest.find(']') - 1);
-  return rest.substr(0, rest.find(':'));
 }
 
 // Whether a sync option ("Key=value") is set in a list of them (spec.syncPolicy.syncOptions,
@@ -293,14 +283,27 @@ class AppController : public GitOps {
   // Whether the live object is as git says, ignoreDifferences aside (taken out of both sides, as
   // Argo CD's normaliser does).
   static bool inSync(const Target& t, const Json& live) {
-    Json want = comparable(t.obj);
-    if (t.ignore.empty()) return contains(live, want);
-    Json have = live;
+    if (t.ignore.empty()) return contains(live, comparable(t.obj));  // no copy of live
+    auto [want, have] = normalized(t, live);
+    return contains(have, want);
+  }
+
+  // What is compared of a target and its live object: git's fields and the live object, each
+  // without the fields the target's ignoreDifferences rules leave out.
+  static std::pair<Json, Json> normalized(const Target& t, const Json& live) {
+    Json want = comparable(t.obj), have = live;
     for (const auto& p : ignoredPaths(t, live)) {
       removePath(want, p);
       removePath(have, p);
     }
-    return contains(have, want);
+    return {std::move(want), std::move(have)};
+  }
+
+  // Gives each target the rules that select it (pointers into `rules`).
+  static void attachRules(std::vector<Target>& targets, const std::vector<IgnoreRule>& rules) {
+    for (auto& t : targets)
+      for (const auto& rule : rules)
+        if (rule.matches(t.group, t.kind, t.ns, t.name)) t.ignore.push_back(&rule);
   }
 
   // What of `t` a sync writes: with RespectIgnoreDifferences, the ignored fields keep their
@@ -320,6 +323,7 @@ class AppController : public GitOps {
   // argocd-ssh-known-hosts-cm.
   RepoCredentials credentialsFor(const std::string& url) {
     RepoCredentials c;
+    if (remoteFor(url).rfind('/', 0) == 0) return c;  // a local path: nothing to look up
     client::ListOptions o;
     o.labelSelector = "argocd.argoproj.io/secret-type in (repository,repo-creds)";
     const Json* best = nullptr;
@@ -348,7 +352,7 @@ class AppController : public GitOps {
     }
     if (auto cm =
             client_->get(client::resources::kConfigMaps, kArgoNamespace, "argocd-tls-certs-cm"))
-      c.tlsCerts = json::getString(*cm, {"data", hostOf(url)});
+      c.tlsCerts = json::getString(*cm, {"data", repoHost(url).host});
     if (auto cm = client_->get(client::resources::kConfigMaps, kArgoNamespace,
                                "argocd-ssh-known-hosts-cm"))
       c.knownHosts = json::getString(*cm, {"data", "ssh_known_hosts"});
@@ -371,7 +375,7 @@ class AppController : public GitOps {
     std::string dir = path;
     while (!dir.empty() && dir.back() == '/') dir.pop_back();
     std::string kustomization;
-    for (const char* k : {"kustomization.yaml", "kustomization.yml", "Kustomization"})
+    for (const char* k : kKustomizationFiles)
       if (kustomization.empty() && repo.hasFile(commit, dir.empty() ? k : dir + "/" + k))
         kustomization = dir.empty() ? k : dir + "/" + k;
     std::string chart = dir.empty() ? "Chart.yaml" : dir + "/Chart.yaml";
@@ -779,9 +783,7 @@ class AppController : public GitOps {
     for (const Json* list : {&json::at(spec, {"syncPolicy", "syncOptions"}),
                              &json::at(app, {"operation", "sync", "syncOptions"})})
       for (const auto& o : *list) settings.options.push_back(o);
-    for (auto& t : *targets)
-      for (const auto& rule : settings.ignore)
-        if (rule.matches(t.group, t.kind, t.ns, t.name)) t.ignore.push_back(&rule);
+    attachRules(*targets, settings.ignore);
     // Each object of a new commit is checked by the API server (a strict dry run) before
     // anything of it is applied: a wrong field stops the whole commit, naming its file.
     std::string checkKey =
@@ -1200,22 +1202,19 @@ class AppController : public GitOps {
     if (!targets) return jsonReply(400, argoError(3, targets.error()));
     auto rules = parseIgnoreRules(json::at(*app, {"spec", "ignoreDifferences"}));
     if (!rules) return jsonReply(400, argoError(3, rules.error()));
+    attachRules(*targets, *rules);
     Json items = Json::array();
-    for (auto& t : *targets) {
+    for (const auto& t : *targets) {
       if (!t.hook.empty()) continue;
-      for (const auto& rule : *rules)
-        if (rule.matches(t.group, t.kind, t.ns, t.name)) t.ignore.push_back(&rule);
       auto live = client_->get(t.resource, t.ns, t.name);
-      Json want = comparable(t.obj);
-      Json normalized = nullptr;
+      Json want = comparable(t.obj), liveView = nullptr;
+      bool modified = true;
       if (live) {
-        Json have = *live;
-        for (const auto& p : ignoredPaths(t, *live)) {
-          removePath(want, p);
-          removePath(have, p);
-        }
-        normalized = projectOnto(have, want);
-        normalized["apiVersion"] = t.obj["apiVersion"];
+        Json have;
+        std::tie(want, have) = normalized(t, *live);
+        modified = !contains(have, want);
+        liveView = projectOnto(have, want);
+        liveView["apiVersion"] = t.obj["apiVersion"];
       }
       want["apiVersion"] = t.obj["apiVersion"];
       items.push_back({{"group", t.group},
@@ -1224,32 +1223,31 @@ class AppController : public GitOps {
                        {"name", t.name},
                        {"targetState", json::dump(want)},
                        {"liveState", live ? json::dump(*live) : "null"},
-                       {"normalizedLiveState", json::dump(normalized)},
-                       {"modified", !live || !inSync(t, *live)}});
+                       {"normalizedLiveState", json::dump(liveView)},
+                       {"modified", modified}});
     }
     return jsonReply(200, {{"items", items}});
   }
 
   api::HttpResponse webhook(const api::HttpRequest& req) {
-    auto reply = jsonReply;
     std::string provider =
         !req.header("x-github-event").empty()                                         ? "github"
         : !req.header("x-gitlab-event").empty()                                       ? "gitlab"
         : !req.header("x-gitea-event").empty() || !req.header("x-gogs-event").empty() ? "gogs"
                                                                                       : "";
     if (provider.empty())
-      return reply(400,
-                   {{"message", "unknown webhook: expected a GitHub, GitLab or Gitea push event"}});
+      return jsonReply(
+          400, {{"message", "unknown webhook: expected a GitHub, GitLab or Gitea push event"}});
     std::string secret;
     if (auto s = client_->get(client::resources::kSecrets, kArgoNamespace, "argocd-secret"))
       secret = secretValue(*s, "webhook." + provider + ".secret");
     if (!secret.empty() && !signatureOk(provider, secret, req)) {
       PODIUM_LOG(Warn) << "gitops: " << provider << " webhook with a bad signature refused";
-      return reply(401, {{"message", "webhook signature mismatch"}});
+      return jsonReply(401, {{"message", "webhook signature mismatch"}});
     }
     auto body = json::parse(req.body);
     if (!body || !body->value.is_object())
-      return reply(400, {{"message", "the payload is not JSON"}});
+      return jsonReply(400, {{"message", "the payload is not JSON"}});
     const Json& p = body->value;
     std::vector<std::string> urls;
     for (const char* k : {"html_url", "clone_url", "ssh_url", "git_url", "url"})
@@ -1272,7 +1270,7 @@ class AppController : public GitOps {
       refreshed.push_back(json::getString(*a, {"metadata", "namespace"}) + "/" +
                           json::getString(*a, {"metadata", "name"}));
     }
-    return reply(200, {{"refreshed", refreshed}});
+    return jsonReply(200, {{"refreshed", refreshed}});
   }
 
   client::ClientPtr client_;

@@ -71,6 +71,30 @@ bool globMatch(const std::string& pattern, const std::string& path) {
 
 }  // namespace
 
+RepoHost repoHost(const std::string& url) {
+  std::string rest = url;
+  bool scpLike = rest.find("://") == std::string::npos;
+  if (!scpLike) {
+    rest = rest.substr(rest.find("://") + 3);
+    rest = rest.substr(0, rest.find('/'));
+  } else {
+    rest = rest.substr(0, rest.find(':'));  // user@host:path
+  }
+  rest = rest.substr(rest.rfind('@') == std::string::npos ? 0 : rest.rfind('@') + 1);
+  RepoHost h;
+  if (!rest.empty() && rest.front() == '[') {  // [v6]:port
+    auto close = rest.find(']');
+    h.host = rest.substr(1, close - 1);
+    if (close != std::string::npos && close + 1 < rest.size() && rest[close + 1] == ':')
+      h.port = rest.substr(close + 2);
+    return h;
+  }
+  auto colon = rest.find(':');
+  h.host = rest.substr(0, colon);
+  if (colon != std::string::npos) h.port = rest.substr(colon + 1);
+  return h;
+}
+
 std::string remoteFor(const std::string& url) {
   if (url.rfind("file://", 0) == 0) return url.substr(7);
   return url;
@@ -108,16 +132,6 @@ struct FetchContext {
   std::string url;
   int credentialCalls = 0;
 };
-
-// The port an ssh:// URL names ("" for the default).
-std::string sshPort(const std::string& url) {
-  if (url.rfind("ssh://", 0) != 0) return "";
-  std::string rest = url.substr(6);
-  rest = rest.substr(0, rest.find('/'));
-  rest = rest.substr(rest.rfind('@') == std::string::npos ? 0 : rest.rfind('@') + 1);
-  auto colon = rest.rfind(':');
-  return colon == std::string::npos || rest.back() == ']' ? "" : rest.substr(colon + 1);
-}
 
 // Whether a known_hosts host field (comma-separated names, "[host]:port", or OpenSSH's hashed
 // "|1|salt|hash") names `host` on `port`.
@@ -187,7 +201,7 @@ int checkCertificate(git_cert* cert, int valid, const char* host, void* payload)
       why = "ssh: the server's host key is not available to check";
     } else {
       std::string key = strings::base64Encode(std::string(k->hostkey, k->hostkey_len));
-      std::string port = sshPort(ctx->url);
+      std::string port = repoHost(ctx->url).port;
       for (const auto& line : strings::split(ctx->creds->knownHosts, '\n')) {
         std::istringstream in(line);
         std::string hosts, type, known;

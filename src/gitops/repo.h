@@ -63,6 +63,13 @@ class GitRepo {
   git_repository* repo_ = nullptr;
 };
 
+// The host and port a repository URL names (https://host:port/..., ssh://user@host:port/...,
+// user@host:path); the port is "" when the URL gives none.
+struct RepoHost {
+  std::string host, port;
+};
+RepoHost repoHost(const std::string& url);
+
 // "/srv/repo", "file:///srv/repo" -> the local path; other URLs unchanged.
 std::string remoteFor(const std::string& repoUrl);
 

@@ -251,3 +251,20 @@ TEST(IgnoreDifferences, ManagedFieldsAndKeepingLiveValues) {
 
 }  // namespace
 }  // namespace podium::gitops
+
+namespace podium::gitops {
+namespace {
+
+TEST(RepoHost, EveryUrlForm) {
+  EXPECT_EQ(repoHost("https://git.example.com/org/app.git").host, "git.example.com");
+  EXPECT_EQ(repoHost("https://ci:token@127.0.0.1:8443/app.git").port, "8443");
+  auto ssh = repoHost("ssh://git@[::1]:2222/srv/app.git");
+  EXPECT_EQ(ssh.host, "::1");
+  EXPECT_EQ(ssh.port, "2222");
+  auto scp = repoHost("git@github.com:org/app.git");
+  EXPECT_EQ(scp.host, "github.com");
+  EXPECT_EQ(scp.port, "");
+}
+
+}  // namespace
+}  // namespace podium::gitops
