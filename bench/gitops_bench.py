@@ -94,7 +94,7 @@ def main():
             synced_at(head)
             (hooked if i >= a.commits else polled).append(time.monotonic() - t0)
         ms = lambda xs: "p50 %.0f ms, max %.0f ms" % (statistics.median(xs) * 1000, max(xs) * 1000)
-        print("objects %d (ConfigMaps in one file), one controller thread" % a.objects)
+        print("objects %d (ConfigMaps in one file), one Application (one of the controller's 4 workers)" % a.objects)
         print("first sync (Application created -> Synced): %.2f s" % first)
         print("refresh of the unchanged app: %s over %d refreshes" % (ms(refreshes), len(refreshes)))
         print("commit -> Synced by polling: %s; Argo CD's default poll: %d-%d s (mean %d s) -> %.0fx faster"

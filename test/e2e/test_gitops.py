@@ -166,6 +166,13 @@ class GitOpsTest(NodeTestCase):
         self.assertEqual(self.deployment()["spec"]["replicas"], 1)
         dep = [r for r in self.status()["resources"] if r["kind"] == "Deployment"][0]
         self.assertEqual(dep["status"], "OutOfSync")
+        # The diff, as `argocd app diff` shows it: live against git.
+        d = self.podium_app("diff", "golang-app", check=False)
+        print("MEASURED podium app diff after kubectl scale:\n" + d.stdout)
+        self.assertEqual(d.returncode, 1, d.stderr)
+        self.assertIn("===== apps/Deployment my-apps/golang-app ======", d.stdout)
+        self.assertIn("-  replicas: 1", d.stdout)
+        self.assertIn("+  replicas: 3", d.stdout)
         self.patch_app({"spec": {"syncPolicy": {"automated": {"selfHeal": True}}}})
         wait_for(lambda: self.deployment()["spec"]["replicas"] == 3, 10, 0.1, "self-heal again")
 
