@@ -106,6 +106,9 @@ AgentImpl::AgentImpl(client::Client& client, AgentOptions options)
 AgentImpl::~AgentImpl() { stop(false); }
 
 Expected<void, std::string> AgentImpl::start() {
+  // The pod network first: nothing is set up on a bridge another agent is using.
+  netfilter_ = std::make_unique<NodeNetfilter>(opts_.bridge);
+  if (auto c = netfilter_->claim(); !c) return Unexpected(c.error());
   std::error_code ec;
   std::filesystem::create_directories(opts_.dataDir + "/pods", ec);
   ContainerdOptions co;
@@ -142,7 +145,6 @@ Expected<void, std::string> AgentImpl::start() {
   auto proxy = NodeProxy::start(client_, po);
   if (!proxy) return Unexpected(proxy.error());
   proxy_ = std::move(*proxy);
-  netfilter_ = std::make_unique<NodeNetfilter>(opts_.bridge);
   NetfilterRules rules;
   rules.bridge = opts_.bridge;
   rules.clusterDns = opts_.clusterDns;

@@ -1,16 +1,26 @@
 #include "podium/node/netfilter.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "podium/common/log.h"
+#include "podium/common/strings.h"
 #include "podium/mesh/workload.h"
 #include "podium/node/process.h"
 
 namespace podium::node {
+
+namespace {
+constexpr const char* kLockDir = "/run/podium";
+}  // namespace
 
 std::string netfilterScript(const std::string& table, const NetfilterRules& r) {
   auto dns = [&](const char* proto) {
@@ -88,6 +98,33 @@ Expected<void, std::string> NodeNetfilter::apply(const NetfilterRules& rules) {
   std::remove(path.c_str());
   if (r.exitCode != 0) return Unexpected("nft: " + r.output);
   applied_ = true;
+  return {};
+}
+
+NodeNetfilter::~NodeNetfilter() {
+  remove();
+  if (lockFd_ >= 0) ::close(lockFd_);
+}
+
+Expected<void, std::string> NodeNetfilter::claim() {
+  std::error_code ec;
+  std::filesystem::create_directories(kLockDir, ec);
+  std::string path = std::string(kLockDir) + "/" + bridge_ + ".lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Unexpected("open " + path + ": " + strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string holder = n > 0 ? std::string(strings::trim(std::string(buf, n))) : "unknown";
+    return Unexpected("the pod network " + bridge_ +
+                      " is in use by another podium node agent on this machine (pid " + holder +
+                      "): stop it, or give this node a pod range of its own (--pod-cidr)");
+  }
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0)
+    PODIUM_LOG(Warn) << "could not write the pid to " << path;
+  lockFd_ = fd;
   return {};
 }
 

@@ -400,6 +400,26 @@ class WorkloadsTest(NodeTestCase):
         out = self.kubectl("exec", "-n", ns, "client", "--", "nslookup",
                            pod_ip.replace(".", "-") + ".dns-test.pod.cluster.local").stdout
         self.assertIn("Address: " + pod_ip, out)
+        # A second agent on this node's pod range would hand out the same pod IPs and take over,
+        # then delete, the DNS redirect: it is refused, and the cluster DNS keeps answering.
+        data = tempfile.mkdtemp(prefix="podium-e2e-agent-")
+        try:
+            second = subprocess.run(
+                [PODIUM, "agent", "--server", "https://127.0.0.1:%d" % self.server.port,
+                 "--token", os.path.join(self.server.data_dir, "tls", "admin.token"),
+                 "--ca-file", os.path.join(self.server.data_dir, "tls", "ca.crt"),
+                 "--data-dir", data, "--node-name", "intruder", "--node-ip", "127.0.0.1",
+                 "--port", str(free_port()), "--pod-cidr", "10.42.0.0/24", "--registry", self.registry],
+                capture_output=True, text=True, timeout=60)
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+        self.assertEqual(second.returncode, 1, second.stderr)
+        self.assertIn("the pod network podium0 is in use by another podium node agent on this machine (pid %d)"
+                      % self.server.proc.pid, second.stderr)
+        self.assertEqual(self.kubectl("get", "node", "intruder", check=False).returncode, 1)
+        out = self.kubectl("exec", "-n", ns, "client", "--", "nslookup",
+                           "golang-app-service.my-apps.svc.cluster.local").stdout
+        self.assertIn("Address: " + svc["spec"]["clusterIP"], out)
 
     def test_g_namespace_delete_removes_containers(self):
         ns = "doomed"

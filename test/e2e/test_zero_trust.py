@@ -425,7 +425,8 @@ class ZeroTrustTest(NodeTestCase):
         pod_load = subprocess.Popen(
             ["kubectl", "--kubeconfig", self.server.kubeconfig, "exec", "-n", NS, "other", "--", "sh", "-c",
              "end=$(( $(date +%%s) + %d )); n=0; f=0; while [ $(date +%%s) -lt $end ]; do "
-             "wget -q -O /dev/null http://golang-app-service/ || f=$((f+1)); n=$((n+1)); done; "
+             "wget -q -O /dev/null http://golang-app-service/ || { f=$((f+1)); echo failed at $(date +%%s) >&2; }; "
+             "n=$((n+1)); done; "
              "echo $n $f" % seconds], stdout=subprocess.PIPE, text=True)
         serials = set()
         try:

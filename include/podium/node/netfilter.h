@@ -25,7 +25,12 @@ class NodeNetfilter {
  public:
   explicit NodeNetfilter(std::string bridge)
       : bridge_(bridge), table_("podium-" + std::move(bridge)) {}
-  ~NodeNetfilter() { remove(); }
+  ~NodeNetfilter();
+  // Makes this process the only user of the bridge, its table and its pod addresses on the
+  // machine, until it exits (an flock on /run/podium/<bridge>.lock, so a killed agent frees it).
+  // A second agent on the same pod range would hand out the same pod IPs and replace, then
+  // delete, the first one's DNS redirect: it is refused instead, naming the holder's pid.
+  Expected<void, std::string> claim();
   Expected<void, std::string> apply(const NetfilterRules& rules);
   void remove();
   const std::string& table() const { return table_; }
@@ -38,6 +43,7 @@ class NodeNetfilter {
   std::string bridge_;
   std::string table_;
   bool applied_ = false;
+  int lockFd_ = -1;
 };
 
 // The nft script `apply` loads (for tests and for reading).
