@@ -14,7 +14,8 @@ packages=(
   # run
   openssl sqlite3 ca-certificates
   # the node: container runtime, networking, image registry and builder
-  containerd runc containernetworking-plugins iptables nftables docker-registry buildah busybox-static
+  containerd runc containernetworking-plugins iptables nftables conntrack docker-registry buildah
+  busybox-static
   mmdebstrap
   # tests and benchmarks: the official Python client and etcd as the store benchmark's peer
   python3-kubernetes python3-yaml python3-grpcio etcd-server etcd-client curl

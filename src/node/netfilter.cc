@@ -98,7 +98,17 @@ Expected<void, std::string> NodeNetfilter::apply(const NetfilterRules& rules) {
   std::remove(path.c_str());
   if (r.exitCode != 0) return Unexpected("nft: " + r.output);
   applied_ = true;
+  forgetFlows({"-p", "udp", "--orig-dst", rules.clusterDns, "--orig-port-dst", "53"});
   return {};
+}
+
+void NodeNetfilter::forgetFlows(const std::vector<std::string>& filter) {
+  std::vector<std::string> cmd = {"conntrack", "-D"};
+  cmd.insert(cmd.end(), filter.begin(), filter.end());
+  auto r = runCommand(cmd, std::chrono::seconds(5));
+  // 1: nothing matched.
+  if (r.exitCode != 0 && r.exitCode != 1)
+    PODIUM_LOG(Warn) << "conntrack -D " << strings::join(filter, " ") << ": " << r.output;
 }
 
 NodeNetfilter::~NodeNetfilter() {
@@ -128,9 +138,11 @@ Expected<void, std::string> NodeNetfilter::claim() {
   return {};
 }
 
-void NodeNetfilter::forgetNeighbour(const std::string& ip) {
+void NodeNetfilter::forgetAddress(const std::string& ip) {
   auto r = runCommand({"ip", "neigh", "flush", "to", ip, "dev", bridge_}, std::chrono::seconds(5));
   if (r.exitCode != 0) PODIUM_LOG(Warn) << "ip neigh flush " << ip << ": " << r.output;
+  forgetFlows({"--orig-src", ip});
+  forgetFlows({"--orig-dst", ip});
 }
 
 void NodeNetfilter::remove() {

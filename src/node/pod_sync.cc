@@ -391,7 +391,7 @@ Expected<void, std::string> AgentImpl::ensureSandbox(const Json& pod, PodState& 
     auto s = cri_->podSandboxStatus(*id);
     if (!s) return Unexpected(s.error().message);
     st.podIp = s->network().ip();
-    if (netfilter_ && !st.podIp.empty()) netfilter_->forgetNeighbour(st.podIp);
+    if (netfilter_ && !st.podIp.empty()) netfilter_->forgetAddress(st.podIp);
   }
   // /etc/hosts for the pod's containers, as the kubelet writes it.
   std::string hosts =

@@ -421,6 +421,47 @@ class WorkloadsTest(NodeTestCase):
                            "golang-app-service.my-apps.svc.cluster.local").stdout
         self.assertIn("Address: " + svc["spec"]["clusterIP"], out)
 
+    def test_h2_a_new_pod_inherits_no_flows_of_a_gone_one(self):
+        """A gone pod's UDP flows to the cluster DNS stay tracked for up to 120 s, NATed to the DNS
+        port of its agent's time. A new pod given its IP must not have its lookups follow them
+        to a closed port (wget: bad address, when an agent had restarted in between)."""
+        ipam = os.path.join(self.server.data_dir, "node", "cni-ipam", "podium", "last_reserved_ip.0")
+        try:
+            with open(ipam) as f:
+                last = f.read().strip().split(".")
+        except FileNotFoundError:  # no pod yet: the first address after the gateway's
+            last = ["10", "42", "0", "1"]
+        ip = ".".join(last[:3] + [str(int(last[3]) + 1)])
+        ports = (40000, 40001, 40002)
+        for port in ports:  # as a gone pod at `ip` and an agent whose DNS was on port 9 left them
+            subprocess.run(["conntrack", "-I", "-p", "udp", "-s", ip, "-d", "10.43.0.10", "--sport", str(port),
+                            "--dport", "53", "-r", "10.42.0.1", "-q", ip, "--reply-port-src", "9",
+                            "--reply-port-dst", str(port), "--timeout", "120", "-u", "SEEN_REPLY,ASSURED"],
+                           check=True, capture_output=True)
+        self.addCleanup(subprocess.run, ["conntrack", "-D", "--orig-src", ip], capture_output=True)
+        ns = "stale-flows"
+        self.create_namespace(ns)
+        self.run_busybox(ns, "heir", "sleep", "3600")
+        pod = wait_for(lambda: (lambda p: p if p and is_ready(p) else None)(self.pod(ns, "heir")), 30, 0.1, "heir")
+        self.assertEqual(pod["status"]["podIP"], ip, "the pod got the address after the last one handed out")
+        # A lookup from the pod's network namespace, from one of those source ports.
+        netns = next(n.split()[0] for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                          text=True).stdout.splitlines()
+                     if ip + "/" in subprocess.run(["ip", "-n", n.split()[0], "-4", "-o", "addr"],
+                                                   capture_output=True, text=True).stdout)
+        query = ("import socket,struct,sys\n"
+                 "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('%s',%d));s.settimeout(3)\n"
+                 "q=struct.pack('>HHHHHH',0x1234,0x100,1,0,0,0)+b''.join(bytes([len(l)])+l.encode() for l in "
+                 "'kubernetes.default.svc.cluster.local'.split('.'))+b'\\0'+struct.pack('>HH',1,1)\n"
+                 "s.sendto(q,('10.43.0.10',53))\n"
+                 "try:\n r=s.recv(512);print('answers',struct.unpack('>H',r[6:8])[0])\n"
+                 "except OSError as e:\n print('error',e)\n" % (ip, ports[0]))
+        out = subprocess.run(["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", query],
+                             capture_output=True, text=True, timeout=20)
+        self.assertEqual(out.stdout.strip(), "answers 1", out.stdout + out.stderr)
+        self.assertNotIn("sport=%d " % ports[1], subprocess.run(["conntrack", "-L", "--orig-src", ip],
+                                                                 capture_output=True, text=True).stdout)
+
     def test_g_namespace_delete_removes_containers(self):
         ns = "doomed"
         self.kubectl("create", "namespace", ns)

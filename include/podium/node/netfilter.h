@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "podium/common/expected.h"
 
@@ -31,15 +32,22 @@ class NodeNetfilter {
   // A second agent on the same pod range would hand out the same pod IPs and replace, then
   // delete, the first one's DNS redirect: it is refused instead, naming the holder's pid.
   Expected<void, std::string> claim();
+  // Loads the table. UDP flows to the cluster DNS IP tracked before it are deleted: they are
+  // NATed to an earlier agent's DNS port.
   Expected<void, std::string> apply(const NetfilterRules& rules);
   void remove();
   const std::string& table() const { return table_; }
-  // Forgets what the host knew of `ip`'s link-layer address on the bridge: a new pod may have
-  // the address of a gone one, and a failed neighbour entry left from then would answer
-  // "no route to host" until it expired.
-  void forgetNeighbour(const std::string& ip);
+  // Forgets what the host knew of a gone pod that had `ip`, now a new pod's: its neighbour entry
+  // on the bridge (a failed one answers "no route to host" until it expires) and its
+  // connection-tracking entries. Those include UDP flows to the cluster DNS, NATed to the DNS
+  // port of the agent of that time, which stay for up to 120 s once a busy resolver reuses
+  // their source ports: the new pod's lookups that hit one would go to a closed port, and fail.
+  void forgetAddress(const std::string& ip);
 
  private:
+  // Deletes the connection-tracking entries `conntrack -D <filter>` matches.
+  void forgetFlows(const std::vector<std::string>& filter);
+
   std::string bridge_;
   std::string table_;
   bool applied_ = false;
