@@ -723,6 +723,14 @@ class AppController : public GitOps {
     auto [appNs, appName] = client::Informer::splitKey(key);
     client::ObjectPtr appPtr = apps_.get(appNs, appName);
     if (!appPtr) return;
+    // An operation is run from the API server's copy, as Argo CD does: the cache can still hold
+    // one that a sync just finished (the removal not seen yet), and running it again would
+    // replace the sync's result with an empty one.
+    if (json::find(*appPtr, {"operation"})) {
+      auto fresh = client_->get(kApplications, appNs, appName);
+      if (!fresh) return;
+      appPtr = std::make_shared<const Json>(std::move(*fresh));
+    }
     if (json::find(*appPtr, {"metadata", "deletionTimestamp"})) return finalize(*appPtr, key);
     const Json& app = *appPtr;
     const Json& spec = json::at(app, {"spec"});

@@ -425,7 +425,7 @@ class WorkloadsTest(NodeTestCase):
         """A gone pod's UDP flows to the cluster DNS stay tracked for up to 120 s, NATed to the DNS
         port of its agent's time. A new pod given its IP must not have its lookups follow them
         to a closed port (wget: bad address, when an agent had restarted in between)."""
-        ipam = os.path.join(self.server.data_dir, "node", "cni-ipam", "podium", "last_reserved_ip.0")
+        ipam = os.path.join(self.server.data_dir, "node", "containerd", "cni-ipam", "podium", "last_reserved_ip.0")
         try:
             with open(ipam) as f:
                 last = f.read().strip().split(".")
