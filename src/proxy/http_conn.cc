@@ -605,6 +605,14 @@ void Conn::dispatch() {
     return;
   }
   if (inbound_) {
+    // STRICT is checked when a connection comes in, and again on each request: a plaintext
+    // connection accepted under PERMISSIVE (and pooled by the sender) ends with the policy, as
+    // Envoy drains a changed listener's connections.
+    if (!principal_ && config_->mesh().mode(inboundPod_, inboundPod_.port) == MtlsMode::Strict) {
+      worker_.state().metrics.mtlsFailure("server", "plaintext");
+      closeNow();
+      return;
+    }
     static const TrafficPolicy kInboundPolicy;
     originalPath_ = req_.target;
     target_.endpoints = {&inboundPod_};

@@ -204,13 +204,10 @@ UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, uint16_t via, Watcher
     // Still open and quiet? An endpoint's close raises an event that drops the connection, but
     // one that has idled a while may have been closed since this batch of events was read;
     // ask the socket (one system call saved per request on busy connections).
-    // A new configuration (a policy, a DestinationRule's TLS mode) takes effect on new
-    // connections, as Envoy drains those of the old one: a pooled one made before is closed.
     char probe;
-    if (c->generation == state_.generation() &&
-        (loop_.nowMs() - c->idleSinceMs < 1000 ||
-         (recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
-          (errno == EAGAIN || errno == EWOULDBLOCK)))) {
+    if (loop_.nowMs() - c->idleSinceMs < 1000 ||
+        (recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+         (errno == EAGAIN || errno == EWOULDBLOCK))) {
       c->owner = owner;
       return c;
     }
@@ -244,7 +241,6 @@ int Worker::dial(uint32_t ip, uint16_t port, uint16_t via, std::function<void(bo
 
 void Worker::adoptIdle(int fd, uint32_t ip, uint16_t port, uint16_t via) {
   auto* c = new UpstreamConn(*this, poolKey(ip, port, via), fd);
-  c->generation = state_.generation();
   if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
     close(fd);
     delete c;
@@ -267,7 +263,6 @@ UpstreamConn* Worker::connectTo(uint32_t ip, uint16_t port, uint16_t via, Watche
   });
   if (fd < 0) return nullptr;
   auto* c = new UpstreamConn(*this, poolKey(ip, port, via), fd);
-  c->generation = state_.generation();
   *slot = c;
   c->alive = alive;
   c->handshaking = tls;

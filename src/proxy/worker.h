@@ -29,14 +29,10 @@ class ProxyState {
   std::shared_ptr<const ProxyConfig> config() const { return std::atomic_load(&config_); }
   void setConfig(std::shared_ptr<const ProxyConfig> c) {
     std::atomic_store(&config_, std::move(c));
-    ++generation_;
   }
-  // Counts configurations: a pooled connection is reused only under the one it was made under.
-  uint64_t generation() const { return generation_; }
   Metrics metrics;
 
  private:
-  std::atomic<uint64_t> generation_{0};
   std::shared_ptr<const ProxyConfig> config_ = ProxyConfig::build(Json::object());
 };
 
@@ -77,9 +73,8 @@ struct UpstreamConn : Watcher, Deletable {
   int fd;
   Watcher* owner = nullptr;
   int64_t idleSinceMs = 0;
-  std::string cluster;      // whose circuit breakers count it
-  int requests = 0;         // served so far (maxRequestsPerConnection)
-  uint64_t generation = 0;  // the configuration it was made under (ProxyState::generation)
+  std::string cluster;  // whose circuit breakers count it
+  int requests = 0;     // served so far (maxRequestsPerConnection)
   // Mesh TLS: events wait until the handshake is done; the owner then sees EPOLLOUT (ready)
   // or EPOLLERR (a connect failure, retried as one).
   bool handshaking = false;

@@ -249,12 +249,6 @@ TEST(IgnoreDifferences, ManagedFieldsAndKeepingLiveValues) {
   EXPECT_FALSE(w["spec"].contains("replicas"));
 }
 
-}  // namespace
-}  // namespace podium::gitops
-
-namespace podium::gitops {
-namespace {
-
 TEST(RepoHost, EveryUrlForm) {
   EXPECT_EQ(repoHost("https://git.example.com/org/app.git").host, "git.example.com");
   EXPECT_EQ(repoHost("https://ci:token@127.0.0.1:8443/app.git").port, "8443");
