@@ -1,20 +1,30 @@
 # Helpers shared by every part of the tree.
 
-# podium_library(NAME SOURCES... DEPS ...): a static library for one part, with the public
-# headers under include/ and private headers beside its sources.
+# Warnings are errors in Podium's own code (generated code and tests of it excepted by their
+# targets).
+set(PODIUM_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter -Wno-maybe-uninitialized
+                    -Wno-terminate)
+
+# podium_library(NAME PART part SOURCES... DEPS ...): a static library of one part. Its public
+# headers are include/podium/<part>/ (every part may see include/); its private include path is
+# its own folder src/<part>/ only, so no part can include another's private headers (the layer
+# check in the test suite also holds the order of the parts).
 function(podium_library name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "PART" "SOURCES;DEPS" ${ARGN})
   add_library(${name} STATIC ${ARG_SOURCES})
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/include
-                                     PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+                                     PRIVATE ${PROJECT_SOURCE_DIR}/src/${ARG_PART})
+  target_compile_options(${name} PRIVATE ${PODIUM_WARNINGS})
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
-# podium_test(NAME SOURCES... DEPS ...): one gtest binary registered with ctest.
+# podium_test(NAME SOURCES... DEPS ...): one gtest binary registered with ctest. Unit tests may
+# include the private headers of the part they test (src/ is on their include path).
 function(podium_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/test)
+  target_compile_options(${name} PRIVATE ${PODIUM_WARNINGS})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS unit)

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/commands.h"
+#include "podium/cli/commands.h"
 #include "podium/proxy/proxy.h"
 
 namespace {
@@ -12,6 +12,8 @@ const char* kUsage = R"(Usage: podium <command> [flags]
 Commands:
   server    run Podium on this machine (API server, controllers, registry, node agent)
   agent     run a node of a cluster whose API server is elsewhere
+  controllers
+            run the controllers, scheduler and GitOps against an API server elsewhere
   proxy     the node proxy (started by the node agent)
   image     build an image and push it to the cluster registry
   app       Argo CD Applications: list, get, diff, history, sync, rollback, wait, create, delete
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "server") return podium::cli::serverCommand(args);
   if (cmd == "agent") return podium::cli::agentCommand(args);
+  if (cmd == "controllers") return podium::cli::controllersCommand(args);
   if (cmd == "proxy") return podium::proxy::proxyCommand(args);
   if (cmd == "image") return podium::cli::imageCommand(args);
   if (cmd == "app") return podium::cli::appCommand(args);

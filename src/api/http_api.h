@@ -47,7 +47,18 @@ class HttpApi : public HttpHandler {
   HttpResponse route(const HttpRequest& req);
   HttpResponse discovery(const HttpRequest& req, const std::vector<std::string>& parts);
   HttpResponse openapi(const HttpRequest& req);
+  // Resource paths, dispatched by verb (http_resource.cc).
+  struct ResourceCall;
   HttpResponse resource(const HttpRequest& req);
+  HttpResponse getResource(const ResourceCall& c);
+  HttpResponse listResources(const ResourceCall& c);
+  HttpResponse watchResources(const ResourceCall& c);
+  HttpResponse createResource(const ResourceCall& c);
+  HttpResponse updateResource(const ResourceCall& c);
+  HttpResponse patchResource(const ResourceCall& c);
+  HttpResponse deleteResources(const ResourceCall& c);
+  HttpResponse objectResponse(const ResourceCall& c, int status, const Json& obj,
+                              const std::vector<std::string>& warnings);
   HttpResponse podStream(const HttpRequest& req, const std::string& ns, const std::string& name,
                          const std::string& sub);
   HttpResponse remotePodStream(const HttpRequest& req, const std::string& ns,

@@ -6,14 +6,13 @@
 
 #include <string>
 
+#include "podium/api/patch_type.h"
 #include "podium/api/schema.h"
 #include "podium/api/status.h"
 #include "podium/common/expected.h"
 #include "podium/common/json.h"
 
 namespace podium::api {
-
-enum class PatchType { JsonPatch, MergePatch, StrategicMerge, Apply };
 
 // Maps a PATCH Content-Type to its patch type; nullopt for anything else.
 std::optional<PatchType> patchTypeFor(const std::string& contentType);

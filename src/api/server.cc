@@ -9,7 +9,6 @@
 #include "podium/api/tls.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
-#include "podium/mesh/certificates.h"
 #include "podium/store/compactor.h"
 #include "podium/store/sqlite_store.h"
 
@@ -76,11 +75,7 @@ class Server : public ApiServer {
 
     StorageOptions sto;
     sto.serviceCidr = options_.serviceCidr;
-    storage_ = std::make_unique<Storage>(*store_, *cacher_, *registry_, realClock(), sto);
-    auto ca = mesh::MeshCa::open(options_.dataDir + "/tls/mesh", options_.trustDomain);
-    if (!ca) return Unexpected("mesh CA: " + ca.error());
-    storage_->setCertificateIssuer(mesh::certificateIssuer(
-        std::make_shared<mesh::MeshCa>(std::move(*ca)), *storage_, options_.workloadCertMaxTtl));
+    storage_ = newStorage(*store_, *cacher_, *registry_, realClock(), sto);
     http_ = std::make_unique<HttpApi>(*storage_, Credentials{{*token}}, realClock(),
                                       options_.address + ":" + std::to_string(options_.port),
                                       options_.watchBookmarkInterval);

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <iostream>
 
-#include "commands.h"
 #include "flags.h"
 #include "node_setup.h"
 #include "podium/api/tls.h"
+#include "podium/cli/commands.h"
 #include "podium/client/remote_client.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"

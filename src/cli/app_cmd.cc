@@ -15,9 +15,9 @@
 #include <sstream>
 #include <thread>
 
-#include "commands.h"
 #include "flags.h"
 #include "podium/api/tls.h"
+#include "podium/cli/commands.h"
 #include "podium/client/remote_client.h"
 #include "podium/common/strings.h"
 #include "podium/common/time.h"

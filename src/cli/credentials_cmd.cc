@@ -7,10 +7,10 @@
 #include <filesystem>
 #include <iostream>
 
-#include "api/validation.h"
-#include "commands.h"
 #include "flags.h"
+#include "podium/api/names.h"
 #include "podium/api/tls.h"
+#include "podium/cli/commands.h"
 #include "podium/common/strings.h"
 
 namespace podium::cli {

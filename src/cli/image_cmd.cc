@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "commands.h"
 #include "flags.h"
+#include "podium/cli/commands.h"
 #include "podium/node/images.h"
 
 namespace podium::cli {

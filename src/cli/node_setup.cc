@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "podium/client/local_client.h"
 #include "podium/common/log.h"
 #include "podium/node/images.h"
 

@@ -4,15 +4,15 @@
 #include <filesystem>
 #include <iostream>
 
-#include "commands.h"
+#include "control_plane.h"
 #include "flags.h"
 #include "node_setup.h"
 #include "podium/api/server.h"
+#include "podium/cli/commands.h"
+#include "podium/client/local_client.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
-#include "podium/controllers/manager.h"
-#include "podium/gitops/app_controller.h"
-#include "podium/scheduler/scheduler.h"
+#include "podium/mesh/certificates.h"
 
 namespace podium::cli {
 
@@ -28,6 +28,8 @@ Flags:
   --address ADDR        address to listen on (default 127.0.0.1)
   --service-cidr CIDR   ClusterIP range (default 10.43.0.0/16)
   --no-agent            run only the control plane (and the registry) on this machine
+  --no-controllers      run no controllers, scheduler or GitOps here (`podium controllers`
+                        runs them against this server from elsewhere)
   --registry-port PORT  port of the image registry on 127.0.0.1 (default 5000)
   --node-name NAME      this node's name (default the host name)
   --pod-cidr CIDR       this node's pod addresses (default 10.42.0.0/24)
@@ -58,7 +60,7 @@ int serverCommand(const std::vector<std::string>& args) {
       {"data-dir", "api-port", "address", "service-cidr", "log-level", "watch-bookmark-interval",
        "watch-history", "registry-port", "node-name", "pod-cidr", "ingress-http-port",
        "ingress-https-port", "workload-cert-ttl", "trust-domain", "gitops-poll-interval"},
-      {"no-agent", "no-fsync", "help"});
+      {"no-agent", "no-controllers", "no-fsync", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
     return 2;
@@ -127,7 +129,10 @@ int serverCommand(const std::vector<std::string>& args) {
     }
     *port = static_cast<uint16_t>(*n);
   }
-  o.trustDomain = flags.get("trust-domain").value_or(o.trustDomain);
+  // The mesh CA (DATA/tls/mesh): its SPIFFE trust domain, and the longest workload
+  // certificate lifetime it grants.
+  std::string trustDomain = flags.get("trust-domain").value_or("cluster.local");
+  std::chrono::seconds workloadCertMaxTtl{24 * 3600};
   if (auto t = flags.get("workload-cert-ttl")) {
     auto n = strings::parseInt(*t);
     if (!n || *n < 10) {
@@ -135,9 +140,10 @@ int serverCommand(const std::vector<std::string>& args) {
       return 2;
     }
     node.agentOptions.workloadCertTtl = std::chrono::seconds(*n);
-    o.workloadCertMaxTtl = std::max(o.workloadCertMaxTtl, node.agentOptions.workloadCertTtl);
+    workloadCertMaxTtl = std::max(workloadCertMaxTtl, node.agentOptions.workloadCertTtl);
   }
-  std::chrono::milliseconds gitopsPoll{3000};
+  ControlPlaneOptions cpo;
+  cpo.dataDir = o.dataDir;
   if (auto g = flags.get("gitops-poll-interval")) {
     auto n = strings::parseInt(*g);
     if (!n || *n < 100) {
@@ -145,7 +151,7 @@ int serverCommand(const std::vector<std::string>& args) {
                    "more)\n";
       return 2;
     }
-    gitopsPoll = std::chrono::milliseconds(*n);
+    cpo.gitopsPollInterval = std::chrono::milliseconds(*n);
   }
   node.agentOptions.nodeName = flags.get("node-name").value_or("");
   node.agentOptions.podCidr = flags.get("pod-cidr").value_or(node.agentOptions.podCidr);
@@ -166,20 +172,39 @@ int serverCommand(const std::vector<std::string>& args) {
     std::cerr << "podium server: " << server.error() << "\n";
     return 1;
   }
-  auto controllers = controllers::startControllers((*server)->storage());
-  auto scheduler = scheduler::startScheduler((*server)->storage());
-  gitops::GitOpsOptions go;
-  go.dataDir = o.dataDir;
-  go.pollInterval = gitopsPoll;
-  auto gitopsController = gitops::startGitOps((*server)->storage(), go);
-  (*server)->setArgoCdHandler(
-      [g = gitopsController.get()](const api::HttpRequest& r) { return g->serve(r); });
+  api::Storage& storage = (*server)->storage();
+  // The mesh CA signs workload certificates through the API (serviceaccounts/certificate).
+  auto ca = mesh::MeshCa::open(o.dataDir + "/tls/mesh", trustDomain);
+  if (!ca) {
+    std::cerr << "podium server: mesh CA: " << ca.error() << "\n";
+    (*server)->stop();
+    return 1;
+  }
+  auto caClient = client::newLocalClient(storage, "podium-mesh-ca");
+  storage.setCertificateIssuer(mesh::certificateIssuer(
+      std::make_shared<mesh::MeshCa>(std::move(*ca)), *caClient, workloadCertMaxTtl));
+  std::unique_ptr<ControlPlane> controlPlane;
+  if (flags.has("no-controllers")) {
+    PODIUM_LOG(Info) << "this server runs no controllers, scheduler or GitOps (--no-controllers)";
+  } else {
+    auto cp = ControlPlane::start(
+        [&storage](const std::string& manager) -> Expected<client::ClientPtr, std::string> {
+          return client::newLocalClient(storage, manager);
+        },
+        cpo);
+    if (!cp) {
+      std::cerr << "podium server: " << cp.error() << "\n";
+      (*server)->stop();
+      return 1;
+    }
+    controlPlane = std::move(*cp);
+    (*server)->setArgoCdHandler(
+        [g = &controlPlane->gitops()](const api::HttpRequest& r) { return g->serve(r); });
+  }
   auto nodeRuntime = startNode(**server, node);
   if (!nodeRuntime) {
     std::cerr << "podium server: " << nodeRuntime.error() << "\n";
-    gitopsController->stop();
-    scheduler->stop();
-    controllers->stop();
+    if (controlPlane) controlPlane->stop();
     (*server)->stop();
     return 1;
   }
@@ -194,9 +219,7 @@ int serverCommand(const std::vector<std::string>& args) {
   sigwait(&set, &sig);
   PODIUM_LOG(Info) << "signal " << sig << ": shutting down";
   (*nodeRuntime)->stop();
-  gitopsController->stop();
-  scheduler->stop();
-  controllers->stop();
+  if (controlPlane) controlPlane->stop();
   (*server)->stop();
   return 0;
 }

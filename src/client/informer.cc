@@ -4,27 +4,32 @@
 
 namespace podium::client {
 
-Informer::Informer(Client& client, Resource resource, std::string ns, ListOptions options,
-                   std::chrono::milliseconds resync)
+namespace {
+// A watch that ran this long was healthy: trouble after it starts the back-off afresh.
+constexpr auto kHealthyWatch = std::chrono::seconds(10);
+}  // namespace
+
+Informer::Informer(Client& client, Resource resource, InformerOptions options)
     : client_(client),
       resource_(std::move(resource)),
-      ns_(std::move(ns)),
       options_(std::move(options)),
-      resync_(resync) {}
+      backoff_(options_.backoff, *options_.random) {}
 
 Informer::~Informer() { stop(); }
 
 void Informer::addHandlers(EventHandlers handlers) { handlers_.push_back(std::move(handlers)); }
 
 void Informer::start() {
+  if (thread_.joinable()) return;
   thread_ = std::thread([this] { run(); });
 }
 
 void Informer::stop() {
-  stopping_ = true;
   {
     std::lock_guard<std::mutex> lock(watchMu_);
+    stopping_ = true;
     if (watch_) watch_->stop();
+    stopCv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -34,6 +39,11 @@ bool Informer::waitForSync(std::chrono::milliseconds timeout) {
   while (!synced_ && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   return synced_;
+}
+
+std::string Informer::lastResourceVersion() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return lastRv_;
 }
 
 std::string Informer::keyOf(const Json& obj) {
@@ -66,12 +76,9 @@ std::vector<ObjectPtr> Informer::list(const std::string& ns,
   return out;
 }
 
-bool Informer::listAndReplace(std::string* resourceVersion) {
-  auto l = client_.list(resource_, ns_, options_);
-  if (!l) {
-    PODIUM_LOG(Warn) << "informer " << resource_.plural << ": list failed: " << l.error().message();
-    return false;
-  }
+Expected<std::string, api::ApiError> Informer::listAndReplace() {
+  auto l = client_.list(resource_, options_.ns, options_.list);
+  if (!l) return Unexpected(l.error());
   std::map<std::string, ObjectPtr> fresh;
   for (auto& item : l->items) fresh[keyOf(*item)] = item;
   std::vector<std::pair<ObjectPtr, ObjectPtr>> updates;  // (old, new); old null = add
@@ -85,6 +92,7 @@ bool Informer::listAndReplace(std::string* resourceVersion) {
     for (const auto& [k, obj] : cache_)
       if (!fresh.count(k)) deletes.push_back(obj);
     cache_ = std::move(fresh);
+    lastRv_ = l->resourceVersion;
   }
   for (auto& [oldObj, newObj] : updates)
     for (auto& h : handlers_) {
@@ -96,12 +104,17 @@ bool Informer::listAndReplace(std::string* resourceVersion) {
   for (auto& d : deletes)
     for (auto& h : handlers_)
       if (h.onDelete) h.onDelete(d);
-  *resourceVersion = l->resourceVersion;
   synced_ = true;
-  return true;
+  return l->resourceVersion;
 }
 
 void Informer::apply(const Event& e) {
+  std::string rv = json::getString(*e.object, {"metadata", "resourceVersion"});
+  if (e.type == EventType::Bookmark) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!rv.empty()) lastRv_ = rv;
+    return;
+  }
   std::string k = keyOf(*e.object);
   ObjectPtr old;
   {
@@ -112,6 +125,7 @@ void Informer::apply(const Event& e) {
       cache_.erase(k);
     else
       cache_[k] = e.object;
+    if (!rv.empty()) lastRv_ = rv;
   }
   for (auto& h : handlers_) {
     if (e.type == EventType::Deleted) {
@@ -124,40 +138,79 @@ void Informer::apply(const Event& e) {
   }
 }
 
-void Informer::run() {
-  auto lastResync = std::chrono::steady_clock::now();
+void Informer::deliverResync() {
+  if (options_.resync.count() <= 0) return;
+  auto now = options_.clock->monotonic();
+  if (now - lastResync_ < options_.resync) return;
+  lastResync_ = now;
+  for (const auto& obj : list())
+    for (auto& h : handlers_)
+      if (h.onUpdate) h.onUpdate(obj, obj);
+}
+
+void Informer::failed(const api::ApiError& error) {
+  auto delay = backoff_.next();
+  PODIUM_LOG(Debug) << "informer " << resource_.plural << ": " << error.message() << "; again in "
+                    << delay.count() << " ms";
+  if (options_.onError) options_.onError(error, delay);
+  std::unique_lock<std::mutex> lock(watchMu_);
+  stopCv_.wait_for(lock, delay, [this] { return stopping_.load(); });
+}
+
+std::chrono::steady_clock::duration Informer::watchFrom(const std::string& rv) {
+  auto began = options_.clock->monotonic();
+  ListOptions wo = options_.list;
+  wo.resourceVersion = rv;
+  auto w = client_.watch(resource_, options_.ns, wo);
+  if (!w) {
+    // 410 Gone: the version is older than the server keeps; list again at once.
+    if (w.error().code() != 410) failed(w.error());
+    return std::chrono::steady_clock::duration::zero();
+  }
+  {
+    std::lock_guard<std::mutex> lock(watchMu_);
+    if (stopping_) return std::chrono::steady_clock::duration::zero();
+    watch_ = w->get();
+  }
+  std::vector<Event> events;
   while (!stopping_) {
-    std::string rv;
-    if (!listAndReplace(&rv)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    events.clear();
+    bool open = (*w)->next(events, std::chrono::milliseconds(1000));
+    for (const auto& e : events) apply(e);
+    if (!open) break;
+    deliverResync();
+  }
+  std::lock_guard<std::mutex> lock(watchMu_);
+  watch_ = nullptr;
+  return options_.clock->monotonic() - began;
+}
+
+void Informer::run() {
+  lastResync_ = options_.clock->monotonic();
+  bool needList = true;
+  while (!stopping_) {
+    if (needList) {
+      auto listed = listAndReplace();
+      if (!listed) {
+        failed(listed.error());
+        continue;
+      }
+      needList = false;
+    }
+    auto ran = watchFrom(lastResourceVersion());
+    if (stopping_) break;
+    if (ran >= kHealthyWatch) {
+      // A watch ends now and then (server timeouts, a slow reader dropped): watch on from the
+      // newest version seen; a version the server no longer has makes the next watch fail,
+      // and that failure relists.
+      backoff_.reset();
       continue;
     }
-    ListOptions wo = options_;
-    wo.resourceVersion = rv;
-    auto w = client_.watch(resource_, ns_, wo);
-    if (!w) {
-      PODIUM_LOG(Debug) << "informer " << resource_.plural << ": watch: " << w.error().message();
-      continue;  // 410 and friends: relist
-    }
-    {
-      std::lock_guard<std::mutex> lock(watchMu_);
-      watch_ = w->get();
-    }
-    std::vector<Event> events;
-    while (!stopping_) {
-      events.clear();
-      bool open = (*w)->next(events, std::chrono::milliseconds(1000));
-      for (const auto& e : events) apply(e);
-      if (!open) break;
-      if (resync_.count() > 0 && std::chrono::steady_clock::now() - lastResync >= resync_) {
-        lastResync = std::chrono::steady_clock::now();
-        for (const auto& obj : list())
-          for (auto& h : handlers_)
-            if (h.onUpdate) h.onUpdate(obj, obj);
-      }
-    }
-    std::lock_guard<std::mutex> lock(watchMu_);
-    watch_ = nullptr;
+    // The watch failed or ended at once: list again, after a back-off, so a server in trouble
+    // is not hammered.
+    if (ran > std::chrono::steady_clock::duration::zero())
+      failed(api::ApiError(500, "WatchEnded", "the watch ended early"));
+    needList = true;
   }
 }
 

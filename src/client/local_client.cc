@@ -3,9 +3,8 @@
 #include <condition_variable>
 #include <mutex>
 
-#include "../api/patch.h"
 #include "podium/api/storage.h"
-#include "podium/client/client.h"
+#include "podium/client/local_client.h"
 
 namespace podium::client {
 namespace {

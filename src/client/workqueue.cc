@@ -6,9 +6,11 @@
 namespace podium::client {
 
 using SteadyClock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kFakeClockPoll{20};
 
-WorkQueue::WorkQueue(std::chrono::milliseconds baseDelay, std::chrono::milliseconds maxDelay)
-    : baseDelay_(baseDelay), maxDelay_(maxDelay) {}
+WorkQueue::WorkQueue(std::chrono::milliseconds baseDelay, std::chrono::milliseconds maxDelay,
+                     Clock& clock)
+    : baseDelay_(baseDelay), maxDelay_(maxDelay), clock_(clock) {}
 
 void WorkQueue::add(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -23,7 +25,9 @@ void WorkQueue::addAfter(const std::string& key, std::chrono::milliseconds delay
   if (delay.count() <= 0) return add(key);
   std::lock_guard<std::mutex> lock(mu_);
   if (shuttingDown_) return;
-  delayed_.emplace(SteadyClock::now() + delay, key);
+  auto due = clock_.monotonic() + delay;
+  auto [it, inserted] = waiting_.emplace(key, due);
+  if (!inserted && due < it->second) it->second = due;
   cv_.notify_all();
 }
 
@@ -51,9 +55,13 @@ int WorkQueue::retries(const std::string& key) {
 }
 
 void WorkQueue::promoteDueLocked(SteadyClock::time_point now) {
-  while (!delayed_.empty() && delayed_.begin()->first <= now) {
-    std::string key = delayed_.begin()->second;
-    delayed_.erase(delayed_.begin());
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    std::string key = it->first;
+    it = waiting_.erase(it);
     if (dirty_.count(key)) continue;
     dirty_.insert(key);
     if (!processing_.count(key)) queue_.push_back(key);
@@ -63,13 +71,21 @@ void WorkQueue::promoteDueLocked(SteadyClock::time_point now) {
 bool WorkQueue::get(std::string* key) {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    promoteDueLocked(SteadyClock::now());
+    promoteDueLocked(clock_.monotonic());
     if (!queue_.empty()) break;
     if (shuttingDown_) return false;
-    if (delayed_.empty())
+    if (waiting_.empty()) {
       cv_.wait(lock);
-    else
-      cv_.wait_until(lock, delayed_.begin()->first);
+      continue;
+    }
+    auto due = std::min_element(waiting_.begin(), waiting_.end(), [](const auto& a, const auto& b) {
+                 return a.second < b.second;
+               })->second;
+    // The wait is real time; the clock says when a key is due (a fake clock only moves when
+    // its test moves it, so wait briefly and look again).
+    SteadyClock::duration left = due - clock_.monotonic();
+    if (&clock_ != &realClock()) left = std::min<SteadyClock::duration>(left, kFakeClockPoll);
+    cv_.wait_for(lock, left);
   }
   *key = queue_.front();
   queue_.pop_front();
@@ -91,13 +107,27 @@ void WorkQueue::shutdown() {
   std::lock_guard<std::mutex> lock(mu_);
   shuttingDown_ = true;
   queue_.clear();
-  delayed_.clear();
+  waiting_.clear();
   cv_.notify_all();
 }
 
 size_t WorkQueue::length() {
   std::lock_guard<std::mutex> lock(mu_);
+  promoteDueLocked(clock_.monotonic());
   return queue_.size();
+}
+
+bool WorkQueue::queued(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  promoteDueLocked(clock_.monotonic());
+  return std::find(queue_.begin(), queue_.end(), key) != queue_.end();
+}
+
+std::optional<std::chrono::milliseconds> WorkQueue::delayOf(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = waiting_.find(key);
+  if (it == waiting_.end()) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(it->second - clock_.monotonic());
 }
 
 }  // namespace podium::client

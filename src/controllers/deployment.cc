@@ -92,78 +92,52 @@ struct DeploymentController::State {
 };
 
 DeploymentController::DeploymentController(client::InformerFactory& f,
-                                           client::EventRecorder& events)
-    : client_(f.client()),
+                                           client::EventRecorder& events, int workers)
+    : Controller("deployment", f.client(), f.clock(), workers),
       events_(events),
       deployments_(f.informer(res::kDeployments)),
       replicaSets_(f.informer(res::kReplicaSets)),
-      pods_(f.informer(res::kPods)),
-      workers_(
-          "deployment", [this](const std::string& k) { return sync(k); }, 2) {
-  auto enqueue = [this](const ObjectPtr& o) { workers_.queue().add(Informer::keyOf(*o)); };
-  deployments_.addHandlers(
-      {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, enqueue});
+      pods_(f.informer(res::kPods)) {
+  deployments_.addHandlers(enqueueHandlers());
   auto onRS = [this](const ObjectPtr& rs) { enqueueForReplicaSet(rs); };
   replicaSets_.addHandlers({onRS, [onRS](const ObjectPtr&, const ObjectPtr& n) { onRS(n); }, onRS});
   // Recreate waits for old pods to be gone: their deletion is news.
   pods_.addHandlers({nullptr, nullptr, [this](const ObjectPtr& pod) {
-                       const Json* ref = controllerOf(*pod);
-                       if (!ref || json::str(*ref, "kind") != "ReplicaSet") return;
-                       if (auto rs = replicaSets_.get(namespaceOf(*pod), json::str(*ref, "name")))
+                       std::string rsName;
+                       if (!controlledBy(*pod, "ReplicaSet", &rsName)) return;
+                       if (auto rs = replicaSets_.get(namespaceOf(*pod), rsName))
                          enqueueForReplicaSet(rs);
                      }});
 }
 
 void DeploymentController::enqueueForReplicaSet(const ObjectPtr& rs) {
-  const Json* ref = controllerOf(*rs);
-  if (ref) {
-    if (json::str(*ref, "kind") == "Deployment")
-      workers_.queue().add(namespaceOf(*rs) + "/" + json::str(*ref, "name"));
+  if (controllerOf(*rs)) {
+    std::string name;
+    if (controlledBy(*rs, "Deployment", &name)) queue().add(namespaceOf(*rs) + "/" + name);
     return;
   }
   const Json& labels = at(*rs, {"metadata", "labels"});
   for (const auto& d : deployments_.list(namespaceOf(*rs))) {
     auto sel = api::LabelSelector::fromObject(at(*d, {"spec", "selector"}));
-    if (sel && !sel->empty() && sel->matches(labels)) workers_.queue().add(Informer::keyOf(*d));
+    if (sel && !sel->empty() && sel->matches(labels)) enqueue(*d);
   }
 }
 
-std::vector<ObjectPtr> DeploymentController::claimReplicaSets(const Json& d) {
+SyncResult DeploymentController::claimReplicaSets(const Json& d, std::vector<ObjectPtr>* out) {
   auto sel = api::LabelSelector::fromObject(at(d, {"spec", "selector"}));
-  std::vector<ObjectPtr> out;
-  if (!sel || sel->empty()) return out;
-  std::string uid = uidOf(d), ns = namespaceOf(d);
-  for (const auto& rs : replicaSets_.list(ns)) {
-    const Json* ref = controllerOf(*rs);
-    bool matches = sel->matches(at(*rs, {"metadata", "labels"}));
-    if (ref) {
-      if (json::str(*ref, "uid") != uid) continue;
-      if (!matches) {
-        Json refs = Json::array();
-        for (const auto& r : at(*rs, {"metadata", "ownerReferences"}))
-          if (json::str(r, "uid") != uid) refs.push_back(r);
-        client_.patch(res::kReplicaSets, ns, nameOf(*rs),
-                      {{"metadata", {{"ownerReferences", refs}}}});
-        continue;
-      }
-      out.push_back(rs);
-    } else if (matches && !isDeleting(*rs) && !isDeleting(d)) {
-      Json refs = at(*rs, {"metadata", "ownerReferences"}).is_array()
-                      ? at(*rs, {"metadata", "ownerReferences"})
-                      : Json::array();
-      refs.push_back(controllerRef(d));
-      auto adopted = client_.patch(res::kReplicaSets, ns, nameOf(*rs),
-                                   {{"metadata", {{"ownerReferences", refs}}}});
-      if (adopted) out.push_back(std::make_shared<Json>(*adopted));
-    }
-  }
-  std::sort(out.begin(), out.end(), olderFirst);
-  return out;
+  if (!sel || sel->empty()) return SyncResult::ok();
+  client::ControllerRefManager refs(client_, res::kDeployments, d, res::kReplicaSets, *sel);
+  auto claim = refs.claim(replicaSets_.list(namespaceOf(d)));
+  *out = std::move(claim.owned);
+  std::sort(out->begin(), out->end(), olderFirst);
+  return claim.result;
 }
 
-bool DeploymentController::getAllReplicaSets(State& s, bool create) {
+SyncResult DeploymentController::getAllReplicaSets(State& s, bool create) {
   const Json& d = s.d;
-  std::vector<ObjectPtr> rsList = claimReplicaSets(d);
+  std::vector<ObjectPtr> rsList;
+  SyncResult claimed = claimReplicaSets(d, &rsList);
+  if (claimed.failed()) return claimed;
   const Json& tmpl = at(d, {"spec", "template"});
   s.newRS = nullptr;
   s.oldRSs.clear();
@@ -198,7 +172,7 @@ bool DeploymentController::getAllReplicaSets(State& s, bool create) {
       }
     if (changed) {
       auto r = client_.update(res::kReplicaSets, ns, rs);
-      if (!r) return false;
+      if (!r) return SyncResult::retry("annotate replica set: " + r.error().message());
       s.newRS = std::make_shared<Json>(*r);
     }
   } else if (create) {
@@ -245,19 +219,19 @@ bool DeploymentController::getAllReplicaSets(State& s, bool create) {
         if (existing && ref && json::str(*ref, "uid") == uidOf(d) &&
             equalIgnoringHash(at(*existing, {"spec", "template"}), tmpl)) {
           s.newRS = std::make_shared<Json>(*existing);
-          return true;
+          return SyncResult::ok();
         }
         Json st = at(d, {"status"}).is_object() ? at(d, {"status"}) : Json::object();
         st["collisionCount"] = collisions + 1;
-        Json obj = d;
-        obj["status"] = st;
-        client_.update(res::kDeployments, ns, obj, "status");
-      } else {
-        events_.record(
-            d, "Warning", "ReplicaSetCreateError",
-            "Failed to create new replica set \"" + nameOf(rs) + "\": " + made.error().message());
+        // The next sync hashes with the new count (and is retried whether or not this write
+        // went through).
+        return SyncResult::retry("replica set name collision")
+            .merge(updateStatus(res::kDeployments, d, st));
       }
-      return false;
+      events_.record(
+          d, "Warning", "ReplicaSetCreateError",
+          "Failed to create new replica set \"" + nameOf(rs) + "\": " + made.error().message());
+      return SyncResult::retry("create replica set: " + made.error().message());
     }
     s.newRS = std::make_shared<Json>(*made);
     s.createdNewRS = nameOf(*made);
@@ -271,26 +245,28 @@ bool DeploymentController::getAllReplicaSets(State& s, bool create) {
     if (json::getString(d, {"metadata", "annotations", kRevision}) != rev) {
       auto r = client_.patch(res::kDeployments, ns, nameOf(d),
                              {{"metadata", {{"annotations", {{kRevision, rev}}}}}});
-      if (!r) return false;
+      if (!r) return SyncResult::retry("annotate deployment: " + r.error().message());
       s.d = *r;
     }
   }
-  return true;
+  return SyncResult::ok();
 }
 
-bool DeploymentController::scaleReplicaSet(State& s, const Json& rs, int64_t replicas) {
+SyncResult DeploymentController::scaleReplicaSet(State& s, const Json& rs, int64_t replicas,
+                                                 bool* scaled) {
+  if (scaled) *scaled = false;
   int64_t current = specReplicas(rs);
   std::string desired = std::to_string(specReplicas(s.d));
   std::string maxR = std::to_string(specReplicas(s.d) + maxSurge(s.d));
   bool annotationsCurrent = json::getString(rs, {"metadata", "annotations", kDesired}) == desired &&
                             json::getString(rs, {"metadata", "annotations", kMaxReplicas}) == maxR;
-  if (current == replicas && annotationsCurrent) return false;
+  if (current == replicas && annotationsCurrent) return SyncResult::ok();
   Json next = rs;
   next["spec"]["replicas"] = replicas;
   next["metadata"]["annotations"][kDesired] = desired;
   next["metadata"]["annotations"][kMaxReplicas] = maxR;
   auto r = client_.update(res::kReplicaSets, namespaceOf(rs), next);
-  if (!r) return false;
+  if (!r) return SyncResult::retry("scale replica set " + nameOf(rs) + ": " + r.error().message());
   auto updated = std::make_shared<Json>(*r);
   if (s.newRS && uidOf(*s.newRS) == uidOf(rs)) s.newRS = updated;
   for (auto& o : s.oldRSs)
@@ -300,11 +276,12 @@ bool DeploymentController::scaleReplicaSet(State& s, const Json& rs, int64_t rep
                    std::string(replicas > current ? "Scaled up" : "Scaled down") + " replica set " +
                        nameOf(rs) + " from " + std::to_string(current) + " to " +
                        std::to_string(replicas));
-  return current != replicas;
+  if (scaled) *scaled = current != replicas;
+  return SyncResult::ok();
 }
 
-bool DeploymentController::rolloutRolling(State& s) {
-  if (!getAllReplicaSets(s, true)) return false;
+SyncResult DeploymentController::rolloutRolling(State& s) {
+  if (auto r = getAllReplicaSets(s, true); r.failed()) return r;
   const Json& d = s.d;
   int64_t replicas = specReplicas(d);
   if (s.newRS) {
@@ -319,7 +296,7 @@ bool DeploymentController::rolloutRolling(State& s) {
       if (total < maxTotal) target = cur + std::min(maxTotal - total, replicas - cur);
     }
     if (target != cur) {
-      scaleReplicaSet(s, *s.newRS, target);
+      if (auto r = scaleReplicaSet(s, *s.newRS, target); r.failed()) return r;
       return syncStatus(s);
     }
   }
@@ -341,7 +318,7 @@ bool DeploymentController::rolloutRolling(State& s) {
         int64_t spec = specReplicas(*rs), avail = statusInt(*rs, "availableReplicas");
         if (spec == 0 || spec == avail) continue;
         int64_t n = std::min(maxScaledDown - scaledDown, spec - avail);
-        scaleReplicaSet(s, *rs, spec - n);
+        if (auto r = scaleReplicaSet(s, *rs, spec - n); r.failed()) return r;
         scaledDown += n;
       }
       // Then available ones, down to minAvailable.
@@ -354,7 +331,7 @@ bool DeploymentController::rolloutRolling(State& s) {
           int64_t spec = specReplicas(*rs);
           if (spec == 0) continue;
           int64_t n = std::min(spec, budget - done);
-          scaleReplicaSet(s, *rs, spec - n);
+          if (auto r = scaleReplicaSet(s, *rs, spec - n); r.failed()) return r;
           done += n;
         }
         scaledDown += done;
@@ -365,15 +342,19 @@ bool DeploymentController::rolloutRolling(State& s) {
   bool complete = s.newRS && specReplicas(*s.newRS) == replicas &&
                   statusInt(*s.newRS, "availableReplicas") == replicas;
   for (const auto& rs : s.oldRSs) complete = complete && specReplicas(*rs) == 0;
-  if (complete) cleanup(s);
-  return syncStatus(s);
+  SyncResult result = complete ? cleanup(s) : SyncResult::ok();
+  return result.merge(syncStatus(s));
 }
 
-bool DeploymentController::rolloutRecreate(State& s) {
-  if (!getAllReplicaSets(s, false)) return false;
+SyncResult DeploymentController::rolloutRecreate(State& s) {
+  if (auto r = getAllReplicaSets(s, false); r.failed()) return r;
   bool scaledDown = false;
-  for (const auto& rs : std::vector<ObjectPtr>(s.oldRSs))
-    if (specReplicas(*rs) > 0) scaledDown = scaleReplicaSet(s, *rs, 0) || scaledDown;
+  for (const auto& rs : std::vector<ObjectPtr>(s.oldRSs)) {
+    if (specReplicas(*rs) == 0) continue;
+    bool scaled = false;
+    if (auto r = scaleReplicaSet(s, *rs, 0, &scaled); r.failed()) return r;
+    scaledDown = scaledDown || scaled;
+  }
   if (scaledDown) return syncStatus(s);
   // Wait until no old pod is left running.
   for (const auto& rs : s.oldRSs) {
@@ -385,15 +366,18 @@ bool DeploymentController::rolloutRecreate(State& s) {
         return syncStatus(s);
     }
   }
-  if (!s.newRS && !getAllReplicaSets(s, true)) return false;
-  if (s.newRS) scaleReplicaSet(s, *s.newRS, specReplicas(s.d));
-  if (s.newRS && statusInt(*s.newRS, "availableReplicas") == specReplicas(s.d)) cleanup(s);
-  return syncStatus(s);
+  if (!s.newRS)
+    if (auto r = getAllReplicaSets(s, true); r.failed()) return r;
+  if (s.newRS)
+    if (auto r = scaleReplicaSet(s, *s.newRS, specReplicas(s.d)); r.failed()) return r;
+  SyncResult result = SyncResult::ok();
+  if (s.newRS && statusInt(*s.newRS, "availableReplicas") == specReplicas(s.d)) result = cleanup(s);
+  return result.merge(syncStatus(s));
 }
 
 // Replica count changes outside a template change (kubectl scale, paused deployments):
 // the active ReplicaSet takes it, or all active ones proportionally to their size.
-bool DeploymentController::scale(State& s) {
+SyncResult DeploymentController::scale(State& s) {
   const Json& d = s.d;
   int64_t replicas = specReplicas(d);
   std::vector<ObjectPtr> active;
@@ -403,20 +387,20 @@ bool DeploymentController::scale(State& s) {
     ObjectPtr target = active.empty()
                            ? (s.newRS ? s.newRS : (s.oldRSs.empty() ? nullptr : s.oldRSs.back()))
                            : active[0];
-    if (target) scaleReplicaSet(s, *target, replicas);
-    return true;
+    return target ? scaleReplicaSet(s, *target, replicas) : SyncResult::ok();
   }
   if (s.newRS && specReplicas(*s.newRS) == replicas &&
       statusInt(*s.newRS, "availableReplicas") == replicas) {
-    for (const auto& rs : std::vector<ObjectPtr>(s.oldRSs)) scaleReplicaSet(s, *rs, 0);
-    return true;
+    for (const auto& rs : std::vector<ObjectPtr>(s.oldRSs))
+      if (auto r = scaleReplicaSet(s, *rs, 0); r.failed()) return r;
+    return SyncResult::ok();
   }
-  if (isRecreate(d)) return true;
+  if (isRecreate(d)) return SyncResult::ok();
   int64_t allowed = replicas + maxSurge(d);
   int64_t current = 0;
   for (const auto& rs : active) current += specReplicas(*rs);
   int64_t toAdd = allowed - current;
-  if (toAdd == 0) return true;
+  if (toAdd == 0) return SyncResult::ok();
   // Largest first when growing, smallest first when shrinking (newer first on ties).
   std::sort(active.begin(), active.end(), [&](const ObjectPtr& a, const ObjectPtr& b) {
     if (specReplicas(*a) != specReplicas(*b))
@@ -441,28 +425,36 @@ bool DeploymentController::scale(State& s) {
   }
   if (!sizes.empty()) sizes[0] += toAdd - added;  // the leftover goes to the largest
   for (size_t i = 0; i < active.size(); ++i)
-    scaleReplicaSet(s, *active[i], std::max<int64_t>(0, sizes[i]));
-  return true;
+    if (auto r = scaleReplicaSet(s, *active[i], std::max<int64_t>(0, sizes[i])); r.failed())
+      return r;
+  return SyncResult::ok();
 }
 
-void DeploymentController::cleanup(State& s) {
+SyncResult DeploymentController::cleanup(State& s) {
   int64_t limit = json::integer(at(s.d, {"spec"}), "revisionHistoryLimit", 10);
   std::vector<ObjectPtr> dead;
   for (const auto& rs : s.oldRSs)
     if (specReplicas(*rs) == 0 && statusInt(*rs, "replicas") == 0 && !isDeleting(*rs))
       dead.push_back(rs);
-  if (static_cast<int64_t>(dead.size()) <= limit) return;
+  if (static_cast<int64_t>(dead.size()) <= limit) return SyncResult::ok();
   std::sort(dead.begin(), dead.end(), [](const ObjectPtr& a, const ObjectPtr& b) {
     if (revisionOf(*a) != revisionOf(*b)) return revisionOf(*a) < revisionOf(*b);
     return olderFirst(a, b);
   });
-  for (size_t i = 0; i + static_cast<size_t>(limit) < dead.size(); ++i)
-    client_.remove(res::kReplicaSets, namespaceOf(*dead[i]), nameOf(*dead[i]));
+  SyncResult result = SyncResult::ok();
+  for (size_t i = 0; i + static_cast<size_t>(limit) < dead.size(); ++i) {
+    // Only a ReplicaSet still as we saw it: one scaled up meanwhile is not history.
+    client::DeleteOptions o;
+    o.preconditionResourceVersion = resourceVersionOf(*dead[i]);
+    auto gone = client_.remove(res::kReplicaSets, namespaceOf(*dead[i]), nameOf(*dead[i]), o);
+    result.merge(SyncResult::of(gone, "delete old replica set " + nameOf(*dead[i])));
+  }
+  return result;
 }
 
-bool DeploymentController::syncStatus(State& s) {
+SyncResult DeploymentController::syncStatus(State& s) {
   const Json& d = s.d;
-  auto nowTp = realClock().now();
+  auto nowTp = clock_.now();
   std::string now = timefmt::rfc3339(nowTp);
   int64_t replicas = specReplicas(d);
   Json old = at(d, {"status"}).is_object() ? at(d, {"status"}) : Json::object();
@@ -499,6 +491,7 @@ bool DeploymentController::syncStatus(State& s) {
   bool paused = json::boolean(at(d, {"spec"}), "paused");
   bool hasDeadline = at(d, {"spec", "progressDeadlineSeconds"}).is_number_integer();
   int64_t deadline = json::integer(at(d, {"spec"}), "progressDeadlineSeconds", 600);
+  SyncResult result = SyncResult::ok();
   const Json* prog = nullptr;
   for (const auto& c : conds)
     if (json::str(c, "type") == "Progressing") prog = &c;
@@ -559,8 +552,7 @@ bool DeploymentController::syncStatus(State& s) {
     } else if (last) {
       auto left = std::chrono::duration_cast<std::chrono::seconds>(
           *last + std::chrono::seconds(deadline) - nowTp);
-      workers_.queue().addAfter(Informer::keyOf(d),
-                                std::chrono::milliseconds(left.count() * 1000 + 1000));
+      result = SyncResult::after(std::chrono::milliseconds(left.count() * 1000 + 1000));
     }
   }
   if (!progressing.is_null()) {
@@ -580,39 +572,34 @@ bool DeploymentController::syncStatus(State& s) {
       for (auto& c : v["conditions"]) c.erase("lastUpdateTime");
     return v;
   };
-  if (strip(st) == strip(old)) return true;  // only timestamps would change
-  Json obj = d;
-  obj["status"] = st;
-  auto r = client_.update(res::kDeployments, namespaceOf(d), obj, "status");
-  if (!r && r.error().code() != 404) return false;
-  return true;
+  if (strip(st) == strip(old)) return result;  // only timestamps would change
+  return result.merge(updateStatus(res::kDeployments, d, st));
 }
 
-bool DeploymentController::sync(const std::string& key) {
+SyncResult DeploymentController::sync(const std::string& key) {
   auto [ns, name] = Informer::splitKey(key);
   ObjectPtr dPtr = deployments_.get(ns, name);
-  if (!dPtr || isDeleting(*dPtr)) return true;
+  if (!dPtr || isDeleting(*dPtr)) return SyncResult::ok();
   State s;
   s.d = *dPtr;
   auto sel = api::LabelSelector::fromObject(at(s.d, {"spec", "selector"}));
   if (!sel || sel->empty()) {
     events_.record(s.d, "Warning", "SelectingAll",
                    "This deployment is selecting all pods. A non-empty selector is required.");
-    return true;
+    return SyncResult::ok();
   }
+  if (auto r = getAllReplicaSets(s, false); r.failed()) return r;
   bool paused = json::boolean(at(s.d, {"spec"}), "paused");
   if (paused) {
-    if (!getAllReplicaSets(s, false)) return false;
-    scale(s);
+    if (auto r = scale(s); r.failed()) return r;
     return syncStatus(s);
   }
   // A replica count change while ReplicaSets disagree on the desired count is a scaling event.
-  if (!getAllReplicaSets(s, false)) return false;
   std::string desired = std::to_string(specReplicas(s.d));
   for (const auto& rs : s.all())
     if (specReplicas(*rs) > 0 &&
         json::getString(*rs, {"metadata", "annotations", kDesired}) != desired && s.newRS) {
-      scale(s);
+      if (auto r = scale(s); r.failed()) return r;
       return syncStatus(s);
     }
   return isRecreate(s.d) ? rolloutRecreate(s) : rolloutRolling(s);

@@ -11,31 +11,33 @@ namespace podium::controllers {
 // scaling during a rollout; pause/resume; rollback by reusing the ReplicaSet whose template
 // matches; revisionHistoryLimit; and status with Available/Progressing conditions, including
 // ProgressDeadlineExceeded.
-class DeploymentController {
+class DeploymentController : public client::Controller {
  public:
-  DeploymentController(client::InformerFactory& informers, client::EventRecorder& events);
-  void start() { workers_.start(); }
-  void stop() { workers_.stop(); }
-  bool sync(const std::string& key);
+  DeploymentController(client::InformerFactory& informers, client::EventRecorder& events,
+                       int workers = 2);
+  ~DeploymentController() override { stop(); }
+
+ protected:
+  SyncResult sync(const std::string& key) override;
 
  private:
   struct State;
   void enqueueForReplicaSet(const ObjectPtr& rs);
-  std::vector<ObjectPtr> claimReplicaSets(const Json& d);
-  bool getAllReplicaSets(State& s, bool create);
-  bool scaleReplicaSet(State& s, const Json& rs, int64_t replicas);
-  bool rolloutRolling(State& s);
-  bool rolloutRecreate(State& s);
-  bool scale(State& s);
-  bool syncStatus(State& s);
-  void cleanup(State& s);
+  SyncResult claimReplicaSets(const Json& d, std::vector<ObjectPtr>* out);
+  SyncResult getAllReplicaSets(State& s, bool create);
+  // Sets a ReplicaSet's replicas (and the desired/max annotations); *scaled says whether the
+  // count changed.
+  SyncResult scaleReplicaSet(State& s, const Json& rs, int64_t replicas, bool* scaled = nullptr);
+  SyncResult rolloutRolling(State& s);
+  SyncResult rolloutRecreate(State& s);
+  SyncResult scale(State& s);
+  SyncResult syncStatus(State& s);
+  SyncResult cleanup(State& s);
 
-  client::Client& client_;
   client::EventRecorder& events_;
   client::Informer& deployments_;
   client::Informer& replicaSets_;
   client::Informer& pods_;
-  QueueWorkers workers_;
 };
 
 }  // namespace podium::controllers

@@ -88,24 +88,19 @@ Json serviceLabels(const Json& svc) {
 
 }  // namespace
 
-EndpointsController::EndpointsController(client::InformerFactory& f)
-    : client_(f.client()),
+EndpointsController::EndpointsController(client::InformerFactory& f, int workers)
+    : Controller("endpoints", f.client(), f.clock(), workers),
       services_(f.informer(res::kServices)),
       pods_(f.informer(res::kPods)),
       endpoints_(f.informer(res::kEndpoints)),
-      slices_(f.informer(res::kEndpointSlices)),
-      workers_(
-          "endpoints", [this](const std::string& k) { return sync(k); }, 2) {
-  auto enqueue = [this](const ObjectPtr& o) { workers_.queue().add(Informer::keyOf(*o)); };
-  services_.addHandlers(
-      {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, enqueue});
+      slices_(f.informer(res::kEndpointSlices)) {
+  services_.addHandlers(enqueueHandlers());
   // A pod change wakes every Service in its namespace that selects it (before or after).
   auto podChanged = [this](const ObjectPtr& oldPod, const ObjectPtr& newPod) {
     for (const ObjectPtr& p : {oldPod, newPod}) {
       if (!p) continue;
       for (const auto& svc : services_.list(namespaceOf(*p)))
-        if (selects(at(*svc, {"spec", "selector"}), at(*p, {"metadata", "labels"})))
-          workers_.queue().add(Informer::keyOf(*svc));
+        if (selects(at(*svc, {"spec", "selector"}), at(*p, {"metadata", "labels"}))) enqueue(*svc);
     }
   };
   pods_.addHandlers({[podChanged](const ObjectPtr& p) { podChanged(nullptr, p); }, podChanged,
@@ -114,37 +109,34 @@ EndpointsController::EndpointsController(client::InformerFactory& f)
   auto owned = [this](const ObjectPtr& o) {
     std::string svc = json::getString(*o, {"metadata", "labels", kServiceNameLabel});
     if (svc.empty() && json::str(*o, "kind") == "Endpoints") svc = nameOf(*o);
-    if (!svc.empty()) workers_.queue().add(namespaceOf(*o) + "/" + svc);
+    if (!svc.empty()) queue().add(namespaceOf(*o) + "/" + svc);
   };
   for (client::Informer* i : {&endpoints_, &slices_})
     i->addHandlers({nullptr, [owned](const ObjectPtr&, const ObjectPtr& n) { owned(n); }, owned});
 }
 
-bool EndpointsController::sync(const std::string& key) {
+SyncResult EndpointsController::sync(const std::string& key) {
   auto [ns, name] = Informer::splitKey(key);
   ObjectPtr svc = services_.get(ns, name);
   if (!svc) {
     // The Service is gone: so is the Endpoints object made for it (its slices follow their
     // owner). Endpoints someone else wrote without a Service stay.
     auto ep = endpoints_.get(ns, name);
-    if (ep && !json::getString(*ep, {"metadata", "annotations", kTriggerTime}).empty()) {
-      auto r = client_.remove(res::kEndpoints, ns, name);
-      return r || r.error().code() == 404;
-    }
-    return true;
+    if (ep && !json::getString(*ep, {"metadata", "annotations", kTriggerTime}).empty())
+      return SyncResult::of(client_.remove(res::kEndpoints, ns, name), "delete endpoints");
+    return SyncResult::ok();
   }
   if (isDeleting(*svc) || !at(*svc, {"spec", "selector"}).is_object() ||
       at(*svc, {"spec", "selector"}).empty()) {
     // Without a selector the endpoints are the user's to manage.
-    return true;
+    return SyncResult::ok();
   }
   auto pods = endpointPods(*svc, pods_.list(ns));
-  bool a = syncEndpoints(*svc, pods);
-  bool b = syncSlices(*svc, pods);
-  return a && b;
+  SyncResult result = syncEndpoints(*svc, pods);
+  return result.merge(syncSlices(*svc, pods));
 }
 
-bool EndpointsController::syncEndpoints(const Json& svc, const std::vector<ObjectPtr>& pods) {
+SyncResult EndpointsController::syncEndpoints(const Json& svc, const std::vector<ObjectPtr>& pods) {
   std::string ns = namespaceOf(svc), name = nameOf(svc);
   bool publishNotReady = json::boolean(at(svc, {"spec"}), "publishNotReadyAddresses");
   // Subsets group the addresses that share the same resolved ports.
@@ -172,27 +164,24 @@ bool EndpointsController::syncEndpoints(const Json& svc, const std::vector<Objec
   if (!list.empty()) want["subsets"] = list;
   ObjectPtr cur = endpoints_.get(ns, name);
   if (!cur) {
-    want["metadata"]["annotations"][kTriggerTime] = timefmt::rfc3339(realClock().now());
-    auto r = client_.create(res::kEndpoints, ns, want);
-    return r || r.error().code() == 409;
+    want["metadata"]["annotations"][kTriggerTime] = timefmt::rfc3339(clock_.now());
+    // 409: made meanwhile (the cache will show it, and the next sync updates it).
+    return SyncResult::of(client_.create(res::kEndpoints, ns, want), "create endpoints", {409});
   }
   if (at(*cur, {"subsets"}) == at(want, {"subsets"}) &&
       at(*cur, {"metadata", "labels"}) == want["metadata"]["labels"])
-    return true;
+    return SyncResult::ok();
   Json obj = *cur;
   obj["metadata"]["labels"] = want["metadata"]["labels"];
   if (want.contains("subsets"))
     obj["subsets"] = want["subsets"];
   else
     obj.erase("subsets");
-  obj["metadata"]["annotations"][kTriggerTime] = timefmt::rfc3339(realClock().now());
-  auto r = client_.update(res::kEndpoints, ns, obj);
-  if (!r && r.error().code() != 409 && r.error().code() != 404)
-    PODIUM_LOG(Warn) << "endpoints " << ns << "/" << name << ": " << r.error().message();
-  return r.has_value();
+  obj["metadata"]["annotations"][kTriggerTime] = timefmt::rfc3339(clock_.now());
+  return SyncResult::of(client_.update(res::kEndpoints, ns, obj), "update endpoints " + name);
 }
 
-bool EndpointsController::syncSlices(const Json& svc, const std::vector<ObjectPtr>& pods) {
+SyncResult EndpointsController::syncSlices(const Json& svc, const std::vector<ObjectPtr>& pods) {
   std::string ns = namespaceOf(svc), name = nameOf(svc);
   // Desired slices: endpoints grouped by resolved ports, at most 100 per slice.
   std::map<std::string, std::vector<Json>> groups;
@@ -232,7 +221,7 @@ bool EndpointsController::syncSlices(const Json& svc, const std::vector<ObjectPt
   Json labels = serviceLabels(svc);
   labels[kServiceNameLabel] = name;
   labels[kManagedByLabel] = kManagedBy;
-  bool ok = true;
+  SyncResult result = SyncResult::ok();
   for (size_t i = 0; i < desired.size(); ++i) {
     const auto& [ports, eps] = desired[i];
     if (i < existing.size()) {
@@ -244,8 +233,8 @@ bool EndpointsController::syncSlices(const Json& svc, const std::vector<ObjectPt
       obj["endpoints"] = eps;
       obj["ports"] = ports;
       obj["metadata"]["labels"] = labels;
-      auto r = client_.update(res::kEndpointSlices, ns, obj);
-      ok = ok && (r || r.error().code() == 404);
+      result.merge(SyncResult::of(client_.update(res::kEndpointSlices, ns, obj),
+                                  "update endpoint slice " + nameOf(cur)));
       continue;
     }
     Json slice = {{"apiVersion", "discovery.k8s.io/v1"},
@@ -258,14 +247,13 @@ bool EndpointsController::syncSlices(const Json& svc, const std::vector<ObjectPt
                   {"addressType", "IPv4"},
                   {"endpoints", eps},
                   {"ports", ports}};
-    auto r = client_.create(res::kEndpointSlices, ns, slice);
-    ok = ok && r.has_value();
+    result.merge(SyncResult::of(client_.create(res::kEndpointSlices, ns, slice),
+                                "create endpoint slice", {}));
   }
-  for (size_t i = desired.size(); i < existing.size(); ++i) {
-    auto r = client_.remove(res::kEndpointSlices, ns, nameOf(*existing[i]));
-    ok = ok && (r || r.error().code() == 404);
-  }
-  return ok;
+  for (size_t i = desired.size(); i < existing.size(); ++i)
+    result.merge(SyncResult::of(client_.remove(res::kEndpointSlices, ns, nameOf(*existing[i])),
+                                "delete endpoint slice " + nameOf(*existing[i])));
+  return result;
 }
 
 }  // namespace podium::controllers

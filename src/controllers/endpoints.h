@@ -1,6 +1,5 @@
 #pragma once
 
-#include "podium/client/events.h"
 #include "util.h"
 
 namespace podium::controllers {
@@ -10,23 +9,22 @@ namespace podium::controllers {
 // ones notReadyAddresses (or ready=false endpoints), terminating pods are dropped from Endpoints
 // and marked terminating in slices, target ports are resolved per pod (named container ports),
 // and publishNotReadyAddresses publishes every pod with an IP.
-class EndpointsController {
+class EndpointsController : public client::Controller {
  public:
-  explicit EndpointsController(client::InformerFactory& informers);
-  void start() { workers_.start(); }
-  void stop() { workers_.stop(); }
-  bool sync(const std::string& key);
+  explicit EndpointsController(client::InformerFactory& informers, int workers = 2);
+  ~EndpointsController() override { stop(); }
+
+ protected:
+  SyncResult sync(const std::string& key) override;
 
  private:
-  bool syncEndpoints(const Json& svc, const std::vector<ObjectPtr>& pods);
-  bool syncSlices(const Json& svc, const std::vector<ObjectPtr>& pods);
+  SyncResult syncEndpoints(const Json& svc, const std::vector<ObjectPtr>& pods);
+  SyncResult syncSlices(const Json& svc, const std::vector<ObjectPtr>& pods);
 
-  client::Client& client_;
   client::Informer& services_;
   client::Informer& pods_;
   client::Informer& endpoints_;
   client::Informer& slices_;
-  QueueWorkers workers_;
 };
 
 }  // namespace podium::controllers

@@ -9,16 +9,20 @@
 #include <mutex>
 #include <string>
 
+#include "podium/common/time.h"
+
 namespace podium::controllers {
 
 class Expectations {
  public:
+  explicit Expectations(Clock& clock) : clock_(clock) {}
+
   void expect(const std::string& key, int adds, int deletes) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& e = map_[key];
     e.adds += adds;
     e.deletes += deletes;
-    e.since = std::chrono::steady_clock::now();
+    e.since = clock_.monotonic();
   }
   void observedAdd(const std::string& key) { lower(key, 1, 0); }
   void observedDelete(const std::string& key) { lower(key, 0, 1); }
@@ -34,7 +38,7 @@ class Expectations {
     auto it = map_.find(key);
     if (it == map_.end()) return true;
     if (it->second.adds <= 0 && it->second.deletes <= 0) return true;
-    return std::chrono::steady_clock::now() - it->second.since > std::chrono::minutes(5);
+    return clock_.monotonic() - it->second.since > std::chrono::minutes(5);
   }
   void clear(const std::string& key) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -46,6 +50,7 @@ class Expectations {
     int adds = 0, deletes = 0;
     std::chrono::steady_clock::time_point since;
   };
+  Clock& clock_;
   std::mutex mu_;  // guards map_
   std::map<std::string, Entry> map_;
 };

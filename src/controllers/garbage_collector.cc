@@ -8,16 +8,45 @@ namespace podium::controllers {
 
 using client::Resource;
 
-GarbageCollector::GarbageCollector(client::InformerFactory& f)
-    : client_(f.client()),
-      workers_(
-          "garbage-collector", [this](const std::string& k) { return sync(k); }, 2) {
-  for (const auto& r : client_.allResources()) {
-    if (r.group == "" && r.plural == "events") continue;  // events are never owners or owned
-    f.informer(r).addHandlers({[this, r](const ObjectPtr& o) { observe(r, o); },
-                               [this, r](const ObjectPtr&, const ObjectPtr& n) { observe(r, n); },
-                               [this](const ObjectPtr& o) { forget(o); }});
+namespace {
+constexpr std::chrono::seconds kMonitorResync{30};
+const Resource kCrds{"apiextensions.k8s.io", "v1", "customresourcedefinitions"};
+}  // namespace
+
+GarbageCollector::GarbageCollector(client::InformerFactory& f, int workers)
+    : Controller("garbage-collector", f.client(), f.clock(), workers), informers_(f) {
+  for (const auto& r : client_.allResources()) monitor(r);
+  // A new custom resource definition brings a resource to watch.
+  auto resync = [this](const ObjectPtr&) { queue().add(kResyncKey); };
+  f.informer(kCrds).addHandlers(
+      {resync, [resync](const ObjectPtr&, const ObjectPtr& n) { resync(n); }, nullptr});
+  queue().addAfter(kResyncKey, kMonitorResync);
+}
+
+bool GarbageCollector::monitor(const Resource& r) {
+  if (r.group == "" && r.plural == "events") return false;  // events are never owners or owned
+  {
+    std::lock_guard<std::mutex> lock(monitorsMu_);
+    if (!monitored_.insert(r.group + "/" + r.version + "/" + r.plural).second) return false;
   }
+  client::Informer& inf = informers_.informer(r);
+  if (inf.started()) {
+    // Another controller's informer, started before the collector saw the resource: handlers
+    // cannot join it now. Does not happen for the built-in resources (monitored before start).
+    PODIUM_LOG(Warn) << "garbage collector: " << r.plural << " is watched without it";
+    return false;
+  }
+  inf.addHandlers({[this, r](const ObjectPtr& o) { observe(r, o); },
+                   [this, r](const ObjectPtr&, const ObjectPtr& n) { observe(r, n); },
+                   [this](const ObjectPtr& o) { forget(o); }});
+  return true;
+}
+
+SyncResult GarbageCollector::resyncMonitors() {
+  bool added = false;
+  for (const auto& r : client_.allResources()) added = monitor(r) || added;
+  if (added) informers_.start();
+  return SyncResult::after(kMonitorResync);
 }
 
 void GarbageCollector::observe(const Resource& r, const ObjectPtr& obj) {
@@ -43,9 +72,9 @@ void GarbageCollector::observe(const Resource& r, const ObjectPtr& obj) {
     for (const auto& o : n.owners) dependents_[json::str(o, "uid")].insert(uid);
     nodes_[uid] = std::move(n);
   }
-  if (hasOwners) workers_.queue().add("d:" + uid);
-  if (foreground) workers_.queue().add("f:" + uid);
-  if (orphan) workers_.queue().add("o:" + uid);
+  if (hasOwners) queue().add("d:" + uid);
+  if (foreground) queue().add("f:" + uid);
+  if (orphan) queue().add("o:" + uid);
 }
 
 void GarbageCollector::forget(const ObjectPtr& obj) {
@@ -66,12 +95,14 @@ void GarbageCollector::forget(const ObjectPtr& obj) {
     auto d = dependents_.find(uid);
     if (d != dependents_.end()) deps.assign(d->second.begin(), d->second.end());
   }
-  for (const auto& dep : deps) workers_.queue().add("d:" + dep);
+  for (const auto& dep : deps) queue().add("d:" + dep);
   // An owner waiting in the foreground may now have no dependents left.
-  for (const auto& o : owners) workers_.queue().add("f:" + o);
+  for (const auto& o : owners) queue().add("f:" + o);
 }
 
-bool GarbageCollector::sync(const std::string& key) {
+SyncResult GarbageCollector::sync(const std::string& key) {
+  if (key == kResyncKey) return resyncMonitors();
+  if (key.size() < 2 || key[1] != ':') return SyncResult::ok();
   std::string uid = key.substr(2);
   switch (key[0]) {
     case 'd':
@@ -81,11 +112,11 @@ bool GarbageCollector::sync(const std::string& key) {
     case 'o':
       return orphanDependents(uid);
   }
-  return true;
+  return SyncResult::ok();
 }
 
-bool GarbageCollector::ownerExists(const Json& ref, const std::string& ns,
-                                   bool* deletingInForeground) {
+Expected<bool, api::ApiError> GarbageCollector::ownerExists(const Json& ref, const std::string& ns,
+                                                            bool* deletingInForeground) {
   std::string uid = json::str(ref, "uid");
   *deletingInForeground = false;
   {
@@ -100,26 +131,41 @@ bool GarbageCollector::ownerExists(const Json& ref, const std::string& ns,
   }
   // Not in the caches: ask the API (the owner may be of a kind nobody watches, or just created).
   auto r = client_.resourceFor(json::str(ref, "apiVersion"), json::str(ref, "kind"));
-  if (!r) return false;
+  if (!r)  // a kind the server does not serve (yet): keep the dependent, as upstream does
+    return Unexpected(
+        api::ApiError(404, "NotFound", "unable to resolve owner kind " + json::str(ref, "kind")));
   auto owner = client_.get(*r, client_.namespaced(*r) ? ns : "", json::str(ref, "name"));
-  if (!owner) return owner.error().code() != 404;  // unsure on other errors: keep the dependent
+  if (!owner) {
+    if (owner.error().code() == 404) return false;
+    return Unexpected(owner.error());  // unsure: keep the dependent, and look again
+  }
   return uidOf(*owner) == uid;
 }
 
-bool GarbageCollector::attemptToDelete(const std::string& uid) {
+SyncResult GarbageCollector::attemptToDelete(const std::string& uid) {
   Node n;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = nodes_.find(uid);
-    if (it == nodes_.end()) return true;
+    if (it == nodes_.end()) return SyncResult::ok();
     n = it->second;
   }
-  if (n.owners.empty() || n.deleting) return true;
+  if (n.owners.empty() || n.deleting) return SyncResult::ok();
+  // The cache may be behind (an owner just released it): decide on the object as the API
+  // server has it now, as upstream's attemptToDeleteItem does.
+  auto latest = client_.get(n.resource, n.ns, n.name);
+  if (!latest) return SyncResult::of(latest, "get " + n.resource.plural + " " + n.name);
+  if (uidOf(*latest) != uid || isDeleting(*latest)) return SyncResult::ok();
+  n.owners.clear();
+  for (const auto& o : at(*latest, {"metadata", "ownerReferences"})) n.owners.push_back(o);
+  if (n.owners.empty()) return SyncResult::ok();
   std::vector<Json> solid, dangling;
   bool blockedByForeground = false;
   for (const auto& ref : n.owners) {
     bool foreground = false;
-    if (ownerExists(ref, n.ns, &foreground)) {
+    auto exists = ownerExists(ref, n.ns, &foreground);
+    if (!exists) return SyncResult::of(exists, "look up owner " + json::str(ref, "name"), {});
+    if (*exists) {
       solid.push_back(ref);
       if (foreground && json::boolean(ref, "blockOwnerDeletion")) blockedByForeground = true;
     } else {
@@ -134,22 +180,23 @@ bool GarbageCollector::attemptToDelete(const std::string& uid) {
     if (r)
       PODIUM_LOG(Debug) << "garbage collector deleted " << n.resource.plural << " " << n.ns << "/"
                         << n.name;
-    return r || r.error().code() == 404 || r.error().code() == 409;
+    // 409: the uid precondition failed, another object of that name now.
+    return SyncResult::of(r, "delete " + n.resource.plural + " " + n.name, {404, 409});
   }
   if (!dangling.empty()) {
     Json refs = Json::array();
     for (const auto& s : solid) refs.push_back(s);
     auto r = client_.patch(n.resource, n.ns, n.name, {{"metadata", {{"ownerReferences", refs}}}});
-    return r || r.error().code() == 404;
+    return SyncResult::of(r, "drop dangling owners of " + n.name);
   }
-  return true;
+  return SyncResult::ok();
 }
 
-bool GarbageCollector::removeFinalizer(const Node& n, const std::string& uid,
-                                       const std::string& finalizer) {
+SyncResult GarbageCollector::removeFinalizer(const Node& n, const std::string& uid,
+                                             const std::string& finalizer) {
   auto cur = client_.get(n.resource, n.ns, n.name);
-  if (!cur) return cur.error().code() == 404;
-  if (uidOf(*cur) != uid) return true;
+  if (!cur) return SyncResult::of(cur, "get " + n.name);
+  if (uidOf(*cur) != uid) return SyncResult::ok();
   Json fin = Json::array();
   for (const auto& f : at(*cur, {"metadata", "finalizers"}))
     if (f != finalizer) fin.push_back(f);
@@ -158,23 +205,24 @@ bool GarbageCollector::removeFinalizer(const Node& n, const std::string& uid,
       {{"metadata",
         {{"finalizers", fin},
          {"resourceVersion", json::getString(*cur, {"metadata", "resourceVersion"})}}}});
-  return r || r.error().code() == 404;
+  return SyncResult::of(r, "remove finalizer " + finalizer + " of " + n.name);
 }
 
-bool GarbageCollector::deleteDependentsInForeground(const std::string& uid) {
+SyncResult GarbageCollector::deleteDependentsInForeground(const std::string& uid) {
   Node owner;
   std::vector<std::string> deps;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = nodes_.find(uid);
-    if (it == nodes_.end()) return true;
+    if (it == nodes_.end()) return SyncResult::ok();
     owner = it->second;
     auto d = dependents_.find(uid);
     if (d != dependents_.end()) deps.assign(d->second.begin(), d->second.end());
   }
   if (!owner.deleting ||
       !std::count(owner.finalizers.begin(), owner.finalizers.end(), "foregroundDeletion"))
-    return true;
+    return SyncResult::ok();
+  SyncResult result = SyncResult::ok();
   bool waiting = false;
   for (const auto& depUid : deps) {
     Node dep;
@@ -193,29 +241,27 @@ bool GarbageCollector::deleteDependentsInForeground(const std::string& uid) {
       client::DeleteOptions d;
       d.propagationPolicy = "Foreground";
       d.preconditionUid = depUid;
-      client_.remove(dep.resource, dep.ns, dep.name, d);
+      result.merge(SyncResult::of(client_.remove(dep.resource, dep.ns, dep.name, d),
+                                  "delete dependent " + dep.name, {404, 409}));
     }
   }
-  if (waiting) {
-    workers_.queue().addAfter("f:" + uid, std::chrono::milliseconds(500));
-    return true;
-  }
+  if (waiting) return result.merge(SyncResult::after(std::chrono::milliseconds(500)));
   return removeFinalizer(owner, uid, "foregroundDeletion");
 }
 
-bool GarbageCollector::orphanDependents(const std::string& uid) {
+SyncResult GarbageCollector::orphanDependents(const std::string& uid) {
   Node owner;
   std::vector<std::string> deps;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = nodes_.find(uid);
-    if (it == nodes_.end()) return true;
+    if (it == nodes_.end()) return SyncResult::ok();
     owner = it->second;
     auto d = dependents_.find(uid);
     if (d != dependents_.end()) deps.assign(d->second.begin(), d->second.end());
   }
   if (!owner.deleting || !std::count(owner.finalizers.begin(), owner.finalizers.end(), "orphan"))
-    return true;
+    return SyncResult::ok();
   for (const auto& depUid : deps) {
     Node dep;
     {
@@ -229,7 +275,7 @@ bool GarbageCollector::orphanDependents(const std::string& uid) {
       if (json::str(o, "uid") != uid) refs.push_back(o);
     auto r =
         client_.patch(dep.resource, dep.ns, dep.name, {{"metadata", {{"ownerReferences", refs}}}});
-    if (!r && r.error().code() != 404) return false;
+    if (auto step = SyncResult::of(r, "orphan " + dep.name); step.failed()) return step;
   }
   return removeFinalizer(owner, uid, "orphan");
 }

@@ -8,23 +8,22 @@ namespace podium::controllers {
 using client::Informer;
 namespace res = client::resources;
 
-JobController::JobController(client::InformerFactory& f, client::EventRecorder& events)
-    : client_(f.client()),
+JobController::JobController(client::InformerFactory& f, client::EventRecorder& events, int workers)
+    : Controller("job", f.client(), f.clock(), workers),
       events_(events),
       jobs_(f.informer(res::kJobs)),
       pods_(f.informer(res::kPods)),
-      workers_(
-          "job", [this](const std::string& k) { return sync(k); }, 1) {
-  auto enqueue = [this](const ObjectPtr& o) { workers_.queue().add(Informer::keyOf(*o)); };
-  jobs_.addHandlers({enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); },
-                     [this](const ObjectPtr& o) { expectations_.clear(Informer::keyOf(*o)); }});
+      expectations_(f.clock()) {
+  auto handlers = enqueueHandlers(false);
+  handlers.onDelete = [this](const ObjectPtr& o) { expectations_.clear(Informer::keyOf(*o)); };
+  jobs_.addHandlers(handlers);
   auto owner = [this](const ObjectPtr& pod, bool added, bool deleted) {
-    const Json* ref = controllerOf(*pod);
-    if (!ref || json::str(*ref, "kind") != "Job") return;
-    std::string key = namespaceOf(*pod) + "/" + json::str(*ref, "name");
+    std::string name;
+    if (!controlledBy(*pod, "Job", &name)) return;
+    std::string key = namespaceOf(*pod) + "/" + name;
     if (added) expectations_.observedAdd(key);
     if (deleted) expectations_.observedDelete(key);
-    workers_.queue().add(key);
+    queue().add(key);
   };
   pods_.addHandlers({[owner](const ObjectPtr& p) { owner(p, true, false); },
                      [owner](const ObjectPtr&, const ObjectPtr& n) { owner(n, false, false); },
@@ -41,16 +40,26 @@ bool finished(const Json& job) {
 }
 }  // namespace
 
-bool JobController::sync(const std::string& key) {
+SyncResult JobController::deleteActive(const Json& job, std::vector<ObjectPtr>& active) {
+  SyncResult result = SyncResult::ok();
+  for (const auto& p : active) {
+    auto gone = client_.remove(res::kPods, namespaceOf(job), nameOf(*p));
+    result.merge(SyncResult::of(gone, "delete active pod " + nameOf(*p)));
+  }
+  active.clear();
+  return result;
+}
+
+SyncResult JobController::sync(const std::string& key) {
   auto [ns, name] = Informer::splitKey(key);
   ObjectPtr jobPtr = jobs_.get(ns, name);
   if (!jobPtr) {
     expectations_.clear(key);
-    return true;
+    return SyncResult::ok();
   }
   const Json& job = *jobPtr;
-  if (isDeleting(job)) return true;
-  auto nowTp = realClock().now();
+  if (isDeleting(job)) return SyncResult::ok();
+  auto nowTp = clock_.now();
   std::string now = timefmt::rfc3339(nowTp);
   const Json& spec = at(job, {"spec"});
   std::string uid = uidOf(job);
@@ -70,19 +79,19 @@ bool JobController::sync(const std::string& key) {
   Json st = at(job, {"status"}).is_object() ? at(job, {"status"}) : Json::object();
   Json old = st;
   if (finished(job)) {
+    // A finished job runs nothing: pods a failed delete left behind go now.
+    SyncResult result = deleteActive(job, active);
     int64_t ttl = json::integer(spec, "ttlSecondsAfterFinished", -1);
-    if (ttl >= 0) {
-      auto done =
-          timefmt::parseRfc3339(json::str(st, "completionTime", json::str(st, "startTime")));
-      if (!done || nowTp >= *done + std::chrono::seconds(ttl)) {
-        client_.remove(res::kJobs, ns, name, client::DeleteOptions{"Background"});
-        return true;
-      }
-      workers_.queue().addAfter(key, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         *done + std::chrono::seconds(ttl) - nowTp) +
-                                         std::chrono::milliseconds(100));
-    }
-    return true;
+    if (ttl < 0) return result;
+    auto done = timefmt::parseRfc3339(json::str(st, "completionTime", json::str(st, "startTime")));
+    if (done && nowTp < *done + std::chrono::seconds(ttl))
+      return result.merge(SyncResult::after(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                *done + std::chrono::seconds(ttl) - nowTp) +
+                                            std::chrono::milliseconds(100)));
+    client::DeleteOptions background;
+    background.propagationPolicy = "Background";
+    return result.merge(
+        SyncResult::of(client_.remove(res::kJobs, ns, name, background), "delete finished job"));
   }
   bool suspended = json::boolean(spec, "suspend");
   if (!st.contains("startTime") && !suspended) st["startTime"] = now;
@@ -98,6 +107,7 @@ bool JobController::sync(const std::string& key) {
     failReason = "BackoffLimitExceeded";
     failMessage = "Job has reached the specified backoff limit";
   }
+  SyncResult result = SyncResult::ok();
   int64_t deadline = json::integer(spec, "activeDeadlineSeconds", 0);
   if (!failedJob && deadline > 0) {
     auto started = timefmt::parseRfc3339(json::str(st, "startTime"));
@@ -106,15 +116,14 @@ bool JobController::sync(const std::string& key) {
       failReason = "DeadlineExceeded";
       failMessage = "Job was active longer than specified deadline";
     } else if (started) {
-      workers_.queue().addAfter(key, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         *started + std::chrono::seconds(deadline) - nowTp) +
-                                         std::chrono::milliseconds(100));
+      result = SyncResult::after(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     *started + std::chrono::seconds(deadline) - nowTp) +
+                                 std::chrono::milliseconds(100));
     }
   }
   bool complete = succeeded >= completions;
   if (failedJob || complete || suspended) {
-    for (const auto& p : active) client_.remove(res::kPods, ns, nameOf(*p));
-    active.clear();
+    result.merge(deleteActive(job, active));
   } else if (expectations_.satisfied(key)) {
     int64_t want =
         std::min(parallelism, completions - succeeded) - static_cast<int64_t>(active.size());
@@ -135,6 +144,7 @@ bool JobController::sync(const std::string& key) {
           expectations_.lower(key, static_cast<int>(want - i), 0);
           events_.record(job, "Warning", "FailedCreate",
                          "Error creating: " + made.error().message());
+          result.merge(SyncResult::retry("create pod: " + made.error().message()));
           break;
         }
         events_.record(job, "Normal", "SuccessfulCreate", "Created pod: " + nameOf(*made));
@@ -191,11 +201,8 @@ bool JobController::sync(const std::string& key) {
                  now);
   }
   if (conds.empty()) st.erase("conditions");
-  if (st == old) return true;
-  Json obj = job;
-  obj["status"] = st;
-  auto r = client_.update(res::kJobs, ns, obj, "status");
-  return r || r.error().code() == 404;
+  if (st == old) return result;
+  return result.merge(updateStatus(res::kJobs, job, st));
 }
 
 }  // namespace podium::controllers

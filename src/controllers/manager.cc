@@ -6,7 +6,6 @@
 #include "job.h"
 #include "mesh_status.h"
 #include "namespace.h"
-#include "podium/client/client.h"
 #include "podium/client/events.h"
 #include "podium/common/log.h"
 #include "replicaset.h"
@@ -17,12 +16,11 @@ namespace {
 
 class Manager : public ControllerManager {
  public:
-  explicit Manager(api::Storage& storage)
-      : client_(client::newLocalClient(storage, "podium-controller-manager")),
-        informers_(*client_),
-        replicaSetEvents_(*client_, "replicaset-controller"),
-        deploymentEvents_(*client_, "deployment-controller"),
-        jobEvents_(*client_, "job-controller"),
+  Manager(client::Client& client, Clock& clock)
+      : informers_(client, std::chrono::seconds(30), clock),
+        replicaSetEvents_(client, "replicaset-controller", "", clock),
+        deploymentEvents_(client, "deployment-controller", "", clock),
+        jobEvents_(client, "job-controller", "", clock),
         replicaSets_(informers_, replicaSetEvents_),
         deployments_(informers_, deploymentEvents_),
         jobs_(informers_, jobEvents_),
@@ -34,33 +32,23 @@ class Manager : public ControllerManager {
     informers_.start();
     if (!informers_.waitForSync(std::chrono::seconds(30)))
       PODIUM_LOG(Warn) << "controller caches did not sync in 30s";
-    replicaSets_.start();
-    deployments_.start();
-    jobs_.start();
-    namespaces_.start();
-    endpoints_.start();
-    meshStatus_.start();
-    serviceLb_.start();
-    gc_.start();
+    for (client::Controller* c : all()) c->start();
   }
   ~Manager() override { stop(); }
 
   void stop() override {
     if (stopped_) return;
     stopped_ = true;
-    gc_.stop();
-    serviceLb_.stop();
-    meshStatus_.stop();
-    endpoints_.stop();
-    namespaces_.stop();
-    jobs_.stop();
-    deployments_.stop();
-    replicaSets_.stop();
+    for (client::Controller* c : all()) c->stop();
     informers_.stop();
   }
 
  private:
-  client::ClientPtr client_;
+  std::vector<client::Controller*> all() {
+    return {&replicaSets_, &deployments_, &jobs_,      &namespaces_,
+            &endpoints_,   &meshStatus_,  &serviceLb_, &gc_};
+  }
+
   client::InformerFactory informers_;
   client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_;
   ReplicaSetController replicaSets_;
@@ -76,8 +64,8 @@ class Manager : public ControllerManager {
 
 }  // namespace
 
-std::unique_ptr<ControllerManager> startControllers(api::Storage& storage) {
-  return std::make_unique<Manager>(storage);
+std::unique_ptr<ControllerManager> startControllers(client::Client& client, Clock& clock) {
+  return std::make_unique<Manager>(client, clock);
 }
 
 }  // namespace podium::controllers

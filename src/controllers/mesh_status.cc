@@ -1,7 +1,7 @@
 #include "mesh_status.h"
 
 #include "podium/common/time.h"
-#include "proxy/routes.h"
+#include "podium/mesh/routes.h"
 
 namespace podium::controllers {
 
@@ -13,29 +13,26 @@ constexpr const char* kDocs =
     "https://istio.io/latest/docs/reference/config/analysis/ist0101/?ref=status-controller";
 }
 
-MeshStatusController::MeshStatusController(client::InformerFactory& f)
-    : client_(f.client()),
+MeshStatusController::MeshStatusController(client::InformerFactory& f, int workers)
+    : Controller("mesh-status", f.client(), f.clock(), workers),
       virtualServices_(f.informer(res::kVirtualServices)),
-      destinationRules_(f.informer(res::kDestinationRules)),
-      workers_("mesh-status", [this](const std::string& k) { return sync(k); }) {
-  auto enqueue = [this](const ObjectPtr& o) { workers_.queue().add(Informer::keyOf(*o)); };
-  virtualServices_.addHandlers(
-      {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, nullptr});
+      destinationRules_(f.informer(res::kDestinationRules)) {
+  virtualServices_.addHandlers(enqueueHandlers(false));
   auto all = [this](const ObjectPtr&) {
-    for (const auto& vs : virtualServices_.list("")) workers_.queue().add(Informer::keyOf(*vs));
+    for (const auto& vs : virtualServices_.list("")) enqueue(*vs);
   };
   destinationRules_.addHandlers(
       {all, [all](const ObjectPtr&, const ObjectPtr& n) { all(n); }, all});
 }
 
-bool MeshStatusController::sync(const std::string& key) {
+SyncResult MeshStatusController::sync(const std::string& key) {
   auto [ns, name] = Informer::splitKey(key);
   ObjectPtr vs = virtualServices_.get(ns, name);
-  if (!vs || isDeleting(*vs)) return true;
+  if (!vs || isDeleting(*vs)) return SyncResult::ok();
   // The same compiled view of the rules the node proxy routes by.
   Json snapshot = {{"virtualServices", Json::array({*vs})}, {"destinationRules", Json::array()}};
   for (const auto& dr : destinationRules_.list("")) snapshot["destinationRules"].push_back(*dr);
-  auto routes = proxy::MeshRoutes::build(snapshot, "cluster.local");
+  auto routes = mesh::MeshRoutes::build(snapshot, "cluster.local");
   Json messages = Json::array();
   for (const auto& problem : routes.problems(routes.virtualServices().at(0)))
     messages.push_back({{"documentationUrl", kDocs},
@@ -47,7 +44,7 @@ bool MeshStatusController::sync(const std::string& key) {
   const Json& current = at(status, {"validationMessages"});
   bool same = json::integer(status, "observedGeneration", -1) == generation &&
               (messages.empty() ? current.is_null() : current == messages);
-  if (same) return true;
+  if (same) return SyncResult::ok();
   Json newStatus = status.is_object() ? status : Json::object();
   Json conditions =
       at(newStatus, {"conditions"}).is_array() ? newStatus["conditions"] : Json::array();
@@ -56,17 +53,15 @@ bool MeshStatusController::sync(const std::string& key) {
                 {"status", "True"},
                 {"reason", messages.empty() ? "Accepted" : "ReferencedResourceNotFound"},
                 {"message", messages.empty() ? "" : messages[0]["description"]}},
-               timefmt::rfc3339(std::chrono::system_clock::now()));
+               timefmt::rfc3339(clock_.now()));
   newStatus["conditions"] = conditions;
   newStatus["observedGeneration"] = generation;
   if (messages.empty())
     newStatus.erase("validationMessages");
   else
     newStatus["validationMessages"] = messages;
-  Json obj = *vs;
-  obj["status"] = newStatus;
-  auto r = client_.update(res::kVirtualServices, ns, obj, "status");
-  return r || r.error().code() == 404;  // a conflict retries with the newer object
+  // A conflict is retried with the newer object.
+  return updateStatus(res::kVirtualServices, *vs, newStatus);
 }
 
 }  // namespace podium::controllers

@@ -9,18 +9,17 @@ namespace podium::controllers {
 // destination subset no DestinationRule defines (the node proxy answers such routes 503), a
 // Reconciled condition and the observedGeneration. DestinationRule changes re-check every
 // VirtualService.
-class MeshStatusController {
+class MeshStatusController : public client::Controller {
  public:
-  explicit MeshStatusController(client::InformerFactory& informers);
-  void start() { workers_.start(); }
-  void stop() { workers_.stop(); }
-  bool sync(const std::string& key);
+  explicit MeshStatusController(client::InformerFactory& informers, int workers = 1);
+  ~MeshStatusController() override { stop(); }
+
+ protected:
+  SyncResult sync(const std::string& key) override;
 
  private:
-  client::Client& client_;
   client::Informer& virtualServices_;
   client::Informer& destinationRules_;
-  QueueWorkers workers_;
 };
 
 }  // namespace podium::controllers

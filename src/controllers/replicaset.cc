@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "podium/api/selectors.h"
-#include "podium/common/log.h"
 #include "podium/common/time.h"
 
 namespace podium::controllers {
@@ -11,51 +10,52 @@ namespace podium::controllers {
 using client::Informer;
 namespace res = client::resources;
 
+namespace {
+constexpr int64_t kBurst = 500;  // pods created or deleted in one sync at most
+
+std::string ownerKey(const Json& pod) {
+  std::string name;
+  return controlledBy(pod, "ReplicaSet", &name) ? namespaceOf(pod) + "/" + name : "";
+}
+}  // namespace
+
 ReplicaSetController::ReplicaSetController(client::InformerFactory& f,
-                                           client::EventRecorder& events)
-    : client_(f.client()),
+                                           client::EventRecorder& events, int workers)
+    : Controller("replicaset", f.client(), f.clock(), workers),
       events_(events),
       replicaSets_(f.informer(res::kReplicaSets)),
       pods_(f.informer(res::kPods)),
-      workers_(
-          "replicaset", [this](const std::string& k) { return sync(k); }, 2) {
-  auto enqueue = [this](const ObjectPtr& o) { workers_.queue().add(Informer::keyOf(*o)); };
-  replicaSets_.addHandlers(
-      {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); },
-       [this](const ObjectPtr& o) { expectations_.clear(Informer::keyOf(*o)); }});
-  pods_.addHandlers(
-      {[this](const ObjectPtr& p) {
-         if (const Json* ref = controllerOf(*p); ref && json::str(*ref, "kind") == "ReplicaSet")
-           expectations_.observedAdd(namespaceOf(*p) + "/" + json::str(*ref, "name"));
-         enqueueOwner(p);
-       },
-       [this](const ObjectPtr& o, const ObjectPtr& n) {
-         enqueueOwner(n);
-         const Json* a = controllerOf(*o);
-         const Json* b = controllerOf(*n);
-         if (a && (!b || *a != *b)) enqueueOwner(o);
-       },
-       [this](const ObjectPtr& p) {
-         if (const Json* ref = controllerOf(*p); ref && json::str(*ref, "kind") == "ReplicaSet")
-           expectations_.observedDelete(namespaceOf(*p) + "/" + json::str(*ref, "name"));
-         enqueueOwner(p);
-       }});
+      expectations_(f.clock()) {
+  auto handlers = enqueueHandlers(false);
+  handlers.onDelete = [this](const ObjectPtr& o) { expectations_.clear(Informer::keyOf(*o)); };
+  replicaSets_.addHandlers(handlers);
+  pods_.addHandlers({[this](const ObjectPtr& p) {
+                       if (auto key = ownerKey(*p); !key.empty()) expectations_.observedAdd(key);
+                       enqueueOwner(p);
+                     },
+                     [this](const ObjectPtr& o, const ObjectPtr& n) {
+                       enqueueOwner(n);
+                       const Json* a = controllerOf(*o);
+                       const Json* b = controllerOf(*n);
+                       if (a && (!b || *a != *b)) enqueueOwner(o);
+                     },
+                     [this](const ObjectPtr& p) {
+                       if (auto key = ownerKey(*p); !key.empty()) expectations_.observedDelete(key);
+                       enqueueOwner(p);
+                     }});
 }
 
 void ReplicaSetController::enqueueOwner(const ObjectPtr& pod) {
-  const Json* ref = controllerOf(*pod);
-  if (ref) {
-    if (json::str(*ref, "kind") == "ReplicaSet")
-      workers_.queue().add(namespaceOf(*pod) + "/" + json::str(*ref, "name"));
+  if (controllerOf(*pod)) {
+    if (auto key = ownerKey(*pod); !key.empty()) queue().add(key);
     return;
   }
   // An orphan: every ReplicaSet whose selector matches may adopt it.
   if (isDeleting(*pod)) return;
-  const Json* labels = json::find(*pod, {"metadata", "labels"});
+  const Json& labels = at(*pod, {"metadata", "labels"});
   for (const auto& rs : replicaSets_.list(namespaceOf(*pod))) {
     auto sel = api::LabelSelector::fromObject(at(*rs, {"spec", "selector"}));
-    if (sel && !sel->empty() && sel->matches(labels ? *labels : Json()))
-      workers_.queue().add(Informer::keyOf(*rs));
+    if (sel && !sel->empty() && sel->matches(labels)) enqueue(*rs);
   }
 }
 
@@ -95,71 +95,26 @@ bool deleteBefore(const ObjectPtr& a, const ObjectPtr& b) {
          json::getString(*b, {"metadata", "creationTimestamp"});
 }
 
-Json podFromTemplate(const Json& rs) {
-  const Json* tmpl = json::find(rs, {"spec", "template"});
-  Json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}};
-  Json meta = tmpl && tmpl->contains("metadata") ? (*tmpl)["metadata"] : Json::object();
-  meta.erase("name");
-  meta.erase("creationTimestamp");
-  meta["generateName"] = nameOf(rs) + "-";
-  meta["namespace"] = namespaceOf(rs);
-  meta["ownerReferences"] = Json::array({controllerRef(rs)});
-  pod["metadata"] = meta;
-  pod["spec"] = tmpl && tmpl->contains("spec") ? (*tmpl)["spec"] : Json::object();
-  return pod;
-}
-
 }  // namespace
 
-bool ReplicaSetController::sync(const std::string& key) {
+SyncResult ReplicaSetController::sync(const std::string& key) {
   auto [ns, name] = Informer::splitKey(key);
   ObjectPtr rsPtr = replicaSets_.get(ns, name);
   if (!rsPtr) {
     expectations_.clear(key);
-    return true;
+    return SyncResult::ok();
   }
   const Json& rs = *rsPtr;
   auto selector = api::LabelSelector::fromObject(at(rs, {"spec", "selector"}));
-  if (!selector) return true;  // invalid selectors are refused by validation
-  std::string uid = uidOf(rs);
-  std::vector<ObjectPtr> active;
-  for (const auto& pod : pods_.list(ns)) {
-    const Json* ref = controllerOf(*pod);
-    const Json* labels = json::find(*pod, {"metadata", "labels"});
-    bool matches = !selector->empty() && selector->matches(labels ? *labels : Json());
-    if (ref) {
-      if (json::str(*ref, "uid") != uid) continue;
-      if (!matches && !isDeleting(rs)) {
-        // Released: its labels no longer match. Drop our reference.
-        Json refs = Json::array();
-        for (const auto& r : at(*pod, {"metadata", "ownerReferences"}))
-          if (json::str(r, "uid") != uid) refs.push_back(r);
-        client_.patch(res::kPods, ns, nameOf(*pod), {{"metadata", {{"ownerReferences", refs}}}});
-        continue;
-      }
-    } else {
-      if (!matches || isDeleting(*pod) || isDeleting(rs) || !isPodActive(*pod)) continue;
-      // Adopt the orphan.
-      Json refs = json::find(*pod, {"metadata", "ownerReferences"})
-                      ? (*pod)["metadata"]["ownerReferences"]
-                      : Json::array();
-      refs.push_back(controllerRef(rs));
-      auto adopted = client_.patch(
-          res::kPods, ns, nameOf(*pod),
-          {{"metadata",
-            {{"ownerReferences", refs},
-             {"resourceVersion", json::getString(*pod, {"metadata", "resourceVersion"})}}}});
-      if (!adopted) continue;
-    }
-    if (isPodActive(*pod)) active.push_back(pod);
-  }
-  bool ok = true;
-  if (expectations_.satisfied(key) && !isDeleting(rs)) {
-    int64_t want = json::integer(at(rs, {"spec"}), "replicas", 1);
-    ok = manageReplicas(rs, key, active, want);
-  }
-  auto now = realClock().now();
-  if (!updateStatus(rs, active, now)) ok = false;
+  if (!selector) return SyncResult::ok();  // invalid selectors are refused by validation
+  client::ControllerRefManager refs(client_, res::kReplicaSets, rs, res::kPods, *selector);
+  auto claim = refs.claim(pods_.list(ns, [](const Json& p) { return isPodActive(p); }));
+  SyncResult result = claim.result;
+  std::vector<ObjectPtr>& active = claim.owned;
+  if (expectations_.satisfied(key) && !isDeleting(rs))
+    result.merge(manageReplicas(rs, key, active));
+  auto now = clock_.now();
+  result.merge(updateStatus(rs, active, now));
   // Pods that are ready but not yet available need another look once minReadySeconds passes.
   int64_t minReady = json::integer(at(rs, {"spec"}), "minReadySeconds", 0);
   int64_t soonest = 0;
@@ -167,79 +122,74 @@ bool ReplicaSetController::sync(const std::string& key) {
     int64_t s = secondsUntilAvailable(*p, minReady, now);
     if (s > 0 && (soonest == 0 || s < soonest)) soonest = s;
   }
-  if (soonest > 0) workers_.queue().addAfter(key, std::chrono::seconds(soonest));
-  return ok;
+  if (soonest > 0) result.merge(SyncResult::after(std::chrono::seconds(soonest)));
+  return result;
 }
 
-bool ReplicaSetController::manageReplicas(const Json& rs, const std::string& key,
-                                          std::vector<ObjectPtr>& active, int64_t want) {
+SyncResult ReplicaSetController::manageReplicas(const Json& rs, const std::string& key,
+                                                std::vector<ObjectPtr>& active) {
+  int64_t want = json::integer(at(rs, {"spec"}), "replicas", 1);
   int64_t diff = static_cast<int64_t>(active.size()) - want;
   std::string ns = namespaceOf(rs);
   if (diff < 0) {
-    int64_t toCreate = std::min<int64_t>(-diff, 500);
+    int64_t toCreate = std::min<int64_t>(-diff, kBurst);
     expectations_.expect(key, static_cast<int>(toCreate), 0);
     // Slow start: batches of 1, 2, 4, ... so a broken template fails fast without a flood.
-    int64_t created = 0, batch = 1;
-    bool failed = false;
-    while (created < toCreate && !failed) {
-      int64_t n = std::min(batch, toCreate - created);
-      for (int64_t i = 0; i < n; ++i) {
-        auto made = client_.create(res::kPods, ns, podFromTemplate(rs));
+    Json pod = podFromTemplate(rs, at(rs, {"spec", "template"}));
+    int64_t created = 0;
+    for (int64_t batch = 1; created < toCreate; batch *= 2) {
+      for (int64_t i = 0, n = std::min(batch, toCreate - created); i < n; ++i) {
+        auto made = client_.create(res::kPods, ns, pod);
         if (!made) {
-          failed = true;
           expectations_.lower(key, static_cast<int>(toCreate - created), 0);
           events_.record(rs, "Warning", "FailedCreate",
                          "Error creating: " + made.error().message());
-          break;
+          return SyncResult::retry("create pod: " + made.error().message());
         }
         ++created;
         events_.record(rs, "Normal", "SuccessfulCreate", "Created pod: " + nameOf(*made));
       }
-      batch *= 2;
     }
-    return !failed;
+    return SyncResult::ok();
   }
+  SyncResult result = SyncResult::ok();
   if (diff > 0) {
     std::sort(active.begin(), active.end(), deleteBefore);
-    int64_t toDelete = std::min<int64_t>(diff, 500);
+    int64_t toDelete = std::min<int64_t>(diff, kBurst);
     expectations_.expect(key, 0, static_cast<int>(toDelete));
-    bool ok = true;
     for (int64_t i = 0; i < toDelete; ++i) {
       const Json& pod = *active[static_cast<size_t>(i)];
       auto del = client_.remove(res::kPods, ns, nameOf(pod));
       if (!del) {
         expectations_.lower(key, 0, 1);
-        if (del.error().code() != 404) {
-          ok = false;
+        if (del.error().code() != 404)
           events_.record(rs, "Warning", "FailedDelete", "Error deleting: " + del.error().message());
-        }
+        result.merge(SyncResult::of(del, "delete pod " + nameOf(pod)));
         continue;
       }
       events_.record(rs, "Normal", "SuccessfulDelete", "Deleted pod: " + nameOf(pod));
     }
-    return ok;
   }
-  return true;
+  return result;
 }
 
-bool ReplicaSetController::updateStatus(const Json& rs, const std::vector<ObjectPtr>& active,
-                                        std::chrono::system_clock::time_point now) {
+SyncResult ReplicaSetController::updateStatus(const Json& rs, const std::vector<ObjectPtr>& active,
+                                              std::chrono::system_clock::time_point now) {
   int64_t minReady = json::integer(at(rs, {"spec"}), "minReadySeconds", 0);
-  const Json* tmplLabels = json::find(rs, {"spec", "template", "metadata", "labels"});
+  const Json& tmplLabels = at(rs, {"spec", "template", "metadata", "labels"});
   int64_t ready = 0, available = 0, fullyLabeled = 0;
   for (const auto& p : active) {
     if (isPodReady(*p)) ++ready;
     if (isPodAvailable(*p, minReady, now)) ++available;
     bool labeled = true;
-    const Json* labels = json::find(*p, {"metadata", "labels"});
-    if (tmplLabels && tmplLabels->is_object())
-      for (const auto& item : tmplLabels->items())
-        labeled = labeled && labels && labels->is_object() && labels->contains(item.key()) &&
-                  (*labels)[item.key()] == item.value();
+    const Json& labels = at(*p, {"metadata", "labels"});
+    if (tmplLabels.is_object())
+      for (const auto& item : tmplLabels.items())
+        labeled = labeled && labels.is_object() && labels.contains(item.key()) &&
+                  labels[item.key()] == item.value();
     if (labeled) ++fullyLabeled;
   }
-  Json status = rs.contains("status") && rs["status"].is_object() ? rs["status"] : Json::object();
-  Json next = status;
+  Json next = at(rs, {"status"}).is_object() ? rs["status"] : Json::object();
   next["replicas"] = static_cast<int64_t>(active.size());
   next["fullyLabeledReplicas"] = fullyLabeled;
   next["readyReplicas"] = ready;
@@ -247,15 +197,7 @@ bool ReplicaSetController::updateStatus(const Json& rs, const std::vector<Object
   next["observedGeneration"] = json::integer(at(rs, {"metadata"}), "generation", 1);
   for (const char* f : {"readyReplicas", "availableReplicas", "fullyLabeledReplicas"})
     if (next[f] == 0) next.erase(f);
-  if (next == status) return true;
-  Json obj = rs;
-  obj["status"] = next;
-  auto r = client_.update(res::kReplicaSets, namespaceOf(rs), obj, "status");
-  if (!r && r.error().code() != 404) {
-    PODIUM_LOG(Debug) << "replicaset status " << nameOf(rs) << ": " << r.error().message();
-    return false;
-  }
-  return true;
+  return Controller::updateStatus(res::kReplicaSets, rs, next);
 }
 
 }  // namespace podium::controllers

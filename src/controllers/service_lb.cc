@@ -7,26 +7,22 @@ namespace podium::controllers {
 using client::Informer;
 namespace res = client::resources;
 
-ServiceLbController::ServiceLbController(client::InformerFactory& f)
-    : client_(f.client()),
+ServiceLbController::ServiceLbController(client::InformerFactory& f, int workers)
+    : Controller("service-lb", f.client(), f.clock(), workers),
       services_(f.informer(res::kServices)),
-      nodes_(f.informer(res::kNodes)),
-      workers_("service-lb", [this](const std::string& k) { return sync(k); }) {
-  auto enqueue = [this](const ObjectPtr& o) { workers_.queue().add(Informer::keyOf(*o)); };
-  services_.addHandlers(
-      {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, nullptr});
+      nodes_(f.informer(res::kNodes)) {
+  services_.addHandlers(enqueueHandlers(false));
   auto all = [this](const ObjectPtr&) {
     for (const auto& s : services_.list(""))
-      if (json::getString(*s, {"spec", "type"}) == "LoadBalancer")
-        workers_.queue().add(Informer::keyOf(*s));
+      if (json::getString(*s, {"spec", "type"}) == "LoadBalancer") enqueue(*s);
   };
   nodes_.addHandlers({all, [all](const ObjectPtr&, const ObjectPtr& n) { all(n); }, all});
 }
 
-bool ServiceLbController::sync(const std::string& key) {
+SyncResult ServiceLbController::sync(const std::string& key) {
   auto [ns, name] = Informer::splitKey(key);
   ObjectPtr svc = services_.get(ns, name);
-  if (!svc || isDeleting(*svc)) return true;
+  if (!svc || isDeleting(*svc)) return SyncResult::ok();
   const Json& spec = at(*svc, {"spec"});
   bool ours =
       json::str(spec, "type") == "LoadBalancer" && json::str(spec, "loadBalancerClass").empty();
@@ -43,13 +39,12 @@ bool ServiceLbController::sync(const std::string& key) {
     for (const auto& ip : ips) ingress.push_back({{"ip", ip}, {"ipMode", "VIP"}});
   }
   const Json& current = at(*svc, {"status", "loadBalancer", "ingress"});
-  if (!ours && current.is_null()) return true;  // not ours, and nothing of ours to take back
-  if (ingress.empty() ? current.is_null() || current.empty() : current == ingress) return true;
-  Json obj = *svc;
-  if (!obj["status"].is_object()) obj["status"] = Json::object();
-  obj["status"]["loadBalancer"] = ingress.empty() ? Json::object() : Json{{"ingress", ingress}};
-  auto r = client_.update(res::kServices, ns, obj, "status");
-  return r || r.error().code() == 404;
+  if (!ours && current.is_null()) return SyncResult::ok();  // nothing of ours to take back
+  if (ingress.empty() ? current.is_null() || current.empty() : current == ingress)
+    return SyncResult::ok();
+  Json status = at(*svc, {"status"}).is_object() ? (*svc)["status"] : Json::object();
+  status["loadBalancer"] = ingress.empty() ? Json::object() : Json{{"ingress", ingress}};
+  return updateStatus(res::kServices, *svc, status);
 }
 
 }  // namespace podium::controllers

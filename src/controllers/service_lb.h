@@ -9,18 +9,17 @@ namespace podium::controllers {
 // publishes the Ready nodes' InternalIPs in status.loadBalancer.ingress (sorted, so the status
 // only changes when the nodes do). Services naming a spec.loadBalancerClass are left to that
 // implementation, as upstream does.
-class ServiceLbController {
+class ServiceLbController : public client::Controller {
  public:
-  explicit ServiceLbController(client::InformerFactory& informers);
-  void start() { workers_.start(); }
-  void stop() { workers_.stop(); }
-  bool sync(const std::string& key);
+  explicit ServiceLbController(client::InformerFactory& informers, int workers = 1);
+  ~ServiceLbController() override { stop(); }
+
+ protected:
+  SyncResult sync(const std::string& key) override;
 
  private:
-  client::Client& client_;
   client::Informer& services_;
   client::Informer& nodes_;
-  QueueWorkers workers_;
 };
 
 }  // namespace podium::controllers

@@ -1,3 +1,4 @@
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
 #include "podium/dns/cluster_dns.h"
 
@@ -94,7 +95,7 @@ void ClusterZone::answer(const Question& q, Message& r) const {
     std::string ip = labels[0];
     std::replace(ip.begin(), ip.end(), '-', '.');
     uint32_t v;
-    if (!parseIpv4(ip, &v)) return nxdomain(r);
+    if (!net::parseIpv4(ip, &v)) return nxdomain(r);
     if (q.type == kA || q.type == kANY)
       r.answers.push_back({q.name, kA, kClassIN, ttl_, rdataA(v)});
     else
@@ -119,9 +120,9 @@ void ClusterZone::answer(const Question& q, Message& r) const {
     if (auto ep = endpoints_(ns, name))
       for (const auto& a : readyAddresses(*ep)) {
         uint32_t v;
-        if (parseIpv4(a, &v)) ips.push_back(v);
+        if (net::parseIpv4(a, &v)) ips.push_back(v);
       }
-  } else if (uint32_t v; parseIpv4(clusterIp, &v)) {
+  } else if (uint32_t v; net::parseIpv4(clusterIp, &v)) {
     ips.push_back(v);
   }
   if (n == 5) {  // SRV for one named port

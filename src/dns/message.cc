@@ -224,33 +224,4 @@ std::string rdataSoa(const std::string& mname, const std::string& rname, uint32_
   return out;
 }
 
-bool parseIpv4(std::string_view text, uint32_t* out) {
-  uint32_t v = 0;
-  int parts = 0;
-  size_t i = 0;
-  while (parts < 4) {
-    if (i >= text.size() || !std::isdigit(static_cast<unsigned char>(text[i]))) return false;
-    uint32_t octet = 0;
-    size_t digits = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-      octet = octet * 10 + static_cast<uint32_t>(text[i] - '0');
-      if (++digits > 3 || octet > 255) return false;
-      ++i;
-    }
-    v = (v << 8) | octet;
-    if (++parts < 4) {
-      if (i >= text.size() || text[i] != '.') return false;
-      ++i;
-    }
-  }
-  if (i != text.size()) return false;
-  *out = v;
-  return true;
-}
-
-std::string formatIpv4(uint32_t ip) {
-  return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 0xFF) + "." +
-         std::to_string((ip >> 8) & 0xFF) + "." + std::to_string(ip & 0xFF);
-}
-
 }  // namespace podium::dns

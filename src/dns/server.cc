@@ -16,6 +16,7 @@
 
 #include "podium/client/informer.h"
 #include "podium/common/log.h"
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
 #include "podium/dns/cluster_dns.h"
 
@@ -32,7 +33,7 @@ std::vector<std::string> hostResolvers() {
   while (std::getline(f, line)) {
     auto parts = strings::split(std::string(strings::trim(line)), ' ');
     uint32_t ip;
-    if (parts.size() >= 2 && parts[0] == "nameserver" && parseIpv4(parts[1], &ip))
+    if (parts.size() >= 2 && parts[0] == "nameserver" && net::parseIpv4(parts[1], &ip))
       out.push_back(parts[1]);
   }
   return out;

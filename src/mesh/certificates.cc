@@ -1,7 +1,7 @@
 #include "podium/mesh/certificates.h"
 
-#include "podium/api/resources.h"
 #include "podium/common/time.h"
+#include "podium/mesh/workload.h"
 
 namespace podium::mesh {
 
@@ -10,30 +10,25 @@ namespace {
 using api::ApiError;
 
 // Whether a pod of service account `sa` in `ns` is bound to `node` and still running there.
-Expected<bool, ApiError> podOnNode(api::Storage& storage, const std::string& ns,
+Expected<bool, ApiError> podOnNode(client::Client& client, const std::string& ns,
                                    const std::string& sa, const std::string& node) {
-  auto pods = storage.registry().snapshot()->find("", "v1", "pods");
-  if (!pods) return Unexpected(ApiError::internal("pods are not served"));
-  auto list = storage.list(*pods, ns, api::ListOptions{});
+  client::ListOptions o;
+  o.fieldSelector = "spec.nodeName=" + node;
+  auto list = client.list(client::resources::kPods, ns, o);
   if (!list) return Unexpected(list.error());
   for (const auto& p : list->items) {
-    const Json& spec = json::at(*p, {"spec"});
-    std::string account = json::str(spec, "serviceAccountName", "");
-    if (account.empty()) account = "default";
     std::string phase = json::getString(*p, {"status", "phase"});
-    if (account == sa && json::str(spec, "nodeName", "") == node && phase != "Succeeded" &&
-        phase != "Failed")
-      return true;
+    if (serviceAccountOf(*p) == sa && phase != "Succeeded" && phase != "Failed") return true;
   }
   return false;
 }
 
 }  // namespace
 
-api::CertificateIssuer certificateIssuer(std::shared_ptr<const MeshCa> ca, api::Storage& storage,
-                                         std::chrono::seconds maxTtl) {
-  return [ca, &storage, maxTtl](const std::string& ns, const std::string& sa, const Json& body,
-                                const std::string& callerNode) -> Expected<Json, ApiError> {
+CertificateIssuer certificateIssuer(std::shared_ptr<const MeshCa> ca, client::Client& client,
+                                    std::chrono::seconds maxTtl) {
+  return [ca, &client, maxTtl](const std::string& ns, const std::string& sa, const Json& body,
+                               const std::string& callerNode) -> Expected<Json, ApiError> {
     if (!body.is_object() || json::str(body, "kind", "") != "WorkloadCertificateRequest")
       return Unexpected(ApiError::badRequest(
           "the body must be a WorkloadCertificateRequest (mesh.podium.io/v1)"));
@@ -59,7 +54,7 @@ api::CertificateIssuer certificateIssuer(std::shared_ptr<const MeshCa> ca, api::
           "node \"" + callerNode + "\" cannot request certificates for node \"" + node + "\""));
     bool ingress = ns == kIngressNamespace && sa == kIngressServiceAccount;
     if (!ingress) {
-      auto bound = podOnNode(storage, ns, sa, node);
+      auto bound = podOnNode(client, ns, sa, node);
       if (!bound) return Unexpected(bound.error());
       if (!*bound)
         return Unexpected(ApiError::forbidden("serviceaccounts \"" + sa +

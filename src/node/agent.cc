@@ -164,10 +164,10 @@ Expected<void, std::string> AgentImpl::start() {
                           std::string(Prober::kindName(kind)) + " probe failed: " + msg,
                           "spec.containers{" + container + "}");
       });
-  client::ListOptions mine;
-  mine.fieldSelector = "spec.nodeName=" + opts_.nodeName;
-  pods_ =
-      std::make_unique<client::Informer>(client_, res::kPods, "", mine, std::chrono::seconds(60));
+  client::InformerOptions mine;
+  mine.list.fieldSelector = "spec.nodeName=" + opts_.nodeName;
+  mine.resync = std::chrono::seconds(60);
+  pods_ = std::make_unique<client::Informer>(client_, res::kPods, mine);
   auto enqueue = [this](const ObjectPtr& p) { queue_.add(client::Informer::keyOf(*p)); };
   pods_->addHandlers(
       {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, enqueue});
@@ -251,7 +251,7 @@ void AgentImpl::reportStoppedPods() {
   for (auto& [key, st] : states) {
     auto [ns, name] = client::Informer::splitKey(key);
     auto pod = client_.get(res::kPods, ns, name);
-    if (!pod || controllers::uidOf(*pod) != st.uid) continue;
+    if (!pod || client::uidOf(*pod) != st.uid) continue;
     st.lastStatus = nullptr;
     writeStatus(*pod, st, runtimeFor(st.uid));
   }

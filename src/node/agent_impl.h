@@ -9,11 +9,12 @@
 #include <set>
 #include <thread>
 
-#include "../controllers/util.h"
 #include "cri_client.h"
 #include "node_proxy.h"
+#include "pod_plan.h"
 #include "podium/client/events.h"
 #include "podium/client/informer.h"
+#include "podium/client/objects.h"
 #include "podium/client/workqueue.h"
 #include "podium/dns/cluster_dns.h"
 #include "podium/node/agent.h"
@@ -23,28 +24,8 @@
 
 namespace podium::node {
 
+using client::at;
 using client::ObjectPtr;
-using controllers::at;
-
-// Kubelet-style exponential back-off: the first restart is immediate, then 10 s, 20 s, ...,
-// capped at 300 s; reset after a long quiet spell.
-struct Backoff {
-  std::chrono::steady_clock::time_point last{};
-  std::chrono::seconds delay{0};
-  bool active(std::chrono::steady_clock::time_point now) const {
-    return delay.count() > 0 && now < last + delay;
-  }
-  std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point now) const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(last + delay - now);
-  }
-  void next(std::chrono::steady_clock::time_point now) {
-    if (delay.count() > 0 && now - last > std::chrono::seconds(600))
-      delay = std::chrono::seconds(0);
-    delay = delay.count() == 0 ? std::chrono::seconds(10)
-                               : std::min(delay * 2, std::chrono::seconds(300));
-    last = now;
-  }
-};
 
 // What the runtime holds for one pod, read from the CRI at the start of each sync.
 struct RuntimePod {

@@ -95,19 +95,16 @@ Expected<void, std::string> NodeProxy::spawn() {
   std::filesystem::remove(portFile, ec);
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return Unexpected(std::string("pipe: ") + strerror(errno));
-  std::vector<std::string> argv = {
-      selfDir() + "/podium",
-      "proxy",
-      "--capture-port",
-      std::to_string(capturePort_),
-      "--metrics-port",
-      std::to_string(metricsPort_ ? metricsPort_ : opts_.metricsPort),
-      "--ingress-http-port",
-      std::to_string(ingressPort_ ? ingressPort_ : opts_.ingressHttpPort),
-      "--ingress-https-port",
-      std::to_string(ingressTlsPort_ ? ingressTlsPort_ : opts_.ingressHttpsPort),
-      "--port-file",
-      portFile};
+  // The data plane's own binary beside this one (`podium proxy` where it is missing).
+  std::vector<std::string> argv = {selfDir() + "/podium-proxy"};
+  if (!std::filesystem::exists(argv[0])) argv = {selfDir() + "/podium", "proxy"};
+  argv.insert(
+      argv.end(),
+      {"--capture-port", std::to_string(capturePort_), "--metrics-port",
+       std::to_string(metricsPort_ ? metricsPort_ : opts_.metricsPort), "--ingress-http-port",
+       std::to_string(ingressPort_ ? ingressPort_ : opts_.ingressHttpPort), "--ingress-https-port",
+       std::to_string(ingressTlsPort_ ? ingressTlsPort_ : opts_.ingressHttpsPort), "--port-file",
+       portFile});
   // The read end must survive exec in the child: it is dup2'ed onto stdin there.
   auto p = ChildProcess::spawn(argv, dir + "/proxy.log", fds[0]);
   ::close(fds[0]);
@@ -139,6 +136,8 @@ Expected<void, std::string> NodeProxy::spawn() {
 std::string NodeProxy::snapshot() {
   Json snap = Json::object();
   for (const auto& [field, informer] : informers_) {
+    // Read before the list: every change up to this version is in it.
+    std::string version = informer->lastResourceVersion();
     Json list = Json::array();
     for (const auto& o : informer->list()) {
       // Of Secrets, only certificates and keys for TLS termination go to the proxy.
@@ -148,6 +147,7 @@ std::string NodeProxy::snapshot() {
       list.push_back(trim(*o));
     }
     snap[field] = std::move(list);
+    snap["versions"][field] = version;
   }
   snap["mesh"] = meshIdentities();
   return json::dump(snap) + "\n";

@@ -15,9 +15,9 @@ namespace podium::node {
 
 namespace res = client::resources;
 namespace fs = std::filesystem;
+using client::nameOf;
+using client::namespaceOf;
 using client::Resource;
-using controllers::nameOf;
-using controllers::namespaceOf;
 
 std::string expandVars(const std::string& in, const std::map<std::string, std::string>& env) {
   std::string out;

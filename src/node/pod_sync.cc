@@ -16,10 +16,10 @@ namespace podium::node {
 
 namespace res = client::resources;
 using SteadyClock = std::chrono::steady_clock;
-using controllers::isDeleting;
-using controllers::nameOf;
-using controllers::namespaceOf;
-using controllers::uidOf;
+using client::isDeleting;
+using client::nameOf;
+using client::namespaceOf;
+using client::uidOf;
 
 RuntimePod AgentImpl::runtimeFor(const std::string& uid) {
   RuntimePod rt;
@@ -137,84 +137,74 @@ bool AgentImpl::syncPod(const std::string& key) {
     return false;
   }
   const Json& spec = at(pod, {"spec"});
-  std::string policy = json::str(spec, "restartPolicy", "Always");
-  auto now = SteadyClock::now();
-  auto restartable = [&](const runtime::v1::Container& c, bool init) {
-    if (policy == "Always" && !init) return true;
-    if (policy == "Never") return false;
-    auto s = cri_->containerStatus(c.id());
-    return !s || s->exit_code() != 0 || st.killedForLiveness.count(c.id());
-  };
-  auto backoffOrRestart = [&](const Json& cspec, const runtime::v1::Container& cur, bool init) {
-    std::string cname = json::str(cspec, "name");
-    Backoff& b = st.restartBackoff[cname];
-    if (b.active(now)) {
-      std::string msg = "back-off " + timefmt::goDuration(b.delay) +
-                        " restarting failed container=" + cname + " pod=" + nameOf(pod) + "_" +
-                        namespaceOf(pod) + "(" + uid + ")";
-      st.waiting[cname] = {"CrashLoopBackOff", msg};
-      events_->record(pod, "Warning", "BackOff",
-                      "Back-off restarting failed container " + cname + " in pod " + nameOf(pod) +
-                          "_" + namespaceOf(pod) + "(" + uid + ")",
-                      "spec.containers{" + cname + "}");
-      queue_.addAfter(key, b.remaining(now) + std::chrono::milliseconds(50));
-      return;
-    }
-    b.next(now);
-    startContainer(pod, st, cspec, cur.metadata().attempt() + 1, init);
-  };
-  // Init containers run one at a time, in order, each to success.
-  bool initDone = true;
-  const Json& inits = at(spec, {"initContainers"});
-  if (inits.is_array())
-    for (const auto& ic : inits) {
-      std::string cname = json::str(ic, "name");
+  // What the runtime holds, as the plan sees it.
+  std::map<std::string, ContainerView> views;
+  for (const Json* list : {&at(spec, {"initContainers"}), &at(spec, {"containers"})})
+    for (const auto& c : *list) {
+      std::string cname = json::str(c, "name");
       const auto* cur = rt.latest(st.sandboxId, cname);
-      if (cur && cur->state() == runtime::v1::CONTAINER_EXITED) {
-        auto s = cri_->containerStatus(cur->id());
-        if (s && s->exit_code() == 0) continue;
-      }
-      initDone = false;
-      if (!cur) {
-        startContainer(pod, st, ic, st.nextAttempt[cname], true);
-      } else if (cur->state() == runtime::v1::CONTAINER_EXITED && restartable(*cur, true)) {
-        backoffOrRestart(ic, *cur, true);
-      } else if (cur->state() == runtime::v1::CONTAINER_CREATED) {
-        logFailure(cri_->startContainer(cur->id()), "startContainer");
-      }
-      break;
+      if (!cur) continue;
+      ContainerView v;
+      v.id = cur->id();
+      v.attempt = cur->metadata().attempt();
+      v.state = cur->state() == runtime::v1::CONTAINER_RUNNING  ? ContainerView::State::Running
+                : cur->state() == runtime::v1::CONTAINER_EXITED ? ContainerView::State::Exited
+                                                                : ContainerView::State::Created;
+      if (v.state == ContainerView::State::Exited)
+        if (auto s = cri_->containerStatus(v.id)) v.exitCode = s->exit_code();
+      v.livenessFailed = v.state == ContainerView::State::Running && prober_->livenessFailed(v.id);
+      v.killedForLiveness = st.killedForLiveness.count(v.id) > 0;
+      views[cname] = v;
     }
-  if (initDone) {
-    const Json& containers = at(spec, {"containers"});
-    if (containers.is_array())
-      for (const auto& c : containers) {
-        std::string cname = json::str(c, "name");
-        const auto* cur = rt.latest(st.sandboxId, cname);
-        if (!cur) {
-          startContainer(pod, st, c, st.nextAttempt[cname], false);
-          continue;
-        }
-        if (cur->state() == runtime::v1::CONTAINER_RUNNING) {
-          st.waiting.erase(cname);
-          if (prober_->livenessFailed(cur->id()) && !st.killedForLiveness.count(cur->id())) {
-            st.killedForLiveness.insert(cur->id());
-            events_->record(pod, "Normal", "Killing",
-                            "Container " + cname + " failed liveness probe, will be restarted",
-                            "spec.containers{" + cname + "}");
-            logFailure(cri_->stopContainer(
-                           cur->id(), json::integer(spec, "terminationGracePeriodSeconds", 30)),
-                       "stopContainer");
-            queue_.add(key);
-          }
-          continue;
-        }
-        if (cur->state() == runtime::v1::CONTAINER_CREATED) {
-          logFailure(cri_->startContainer(cur->id()), "startContainer");
-          continue;
-        }
-        if (cur->state() == runtime::v1::CONTAINER_EXITED && restartable(*cur, false))
-          backoffOrRestart(c, *cur, false);
+  PodPlanInput plan;
+  plan.spec = &spec;
+  plan.latest = [&](const std::string& n) {
+    auto it = views.find(n);
+    return it == views.end() ? nullptr : &it->second;
+  };
+  plan.firstAttempt = [&](const std::string& n) { return st.nextAttempt[n]; };
+  plan.backoff = &st.restartBackoff;
+  plan.now = SteadyClock::now();
+  auto specOf = [&](const ContainerAction& a) -> const Json& {
+    for (const auto& c : at(spec, {a.init ? "initContainers" : "containers"}))
+      if (json::str(c, "name") == a.container) return c;
+    return at(spec, {"-"});
+  };
+  for (const auto& c : at(spec, {"containers"}))
+    if (auto v = views.find(json::str(c, "name"));
+        v != views.end() && v->second.state == ContainerView::State::Running)
+      st.waiting.erase(v->first);
+  for (const auto& a : planPod(plan)) {
+    const std::string& cname = a.container;
+    switch (a.kind) {
+      case ContainerAction::Kind::Create:
+        startContainer(pod, st, specOf(a), a.attempt, a.init);
+        break;
+      case ContainerAction::Kind::Start:
+        logFailure(cri_->startContainer(a.id), "startContainer");
+        break;
+      case ContainerAction::Kind::BackOff: {
+        std::string who = nameOf(pod) + "_" + namespaceOf(pod) + "(" + uid + ")";
+        st.waiting[cname] = {"CrashLoopBackOff",
+                             "back-off " + timefmt::goDuration(st.restartBackoff[cname].delay) +
+                                 " restarting failed container=" + cname + " pod=" + who};
+        events_->record(pod, "Warning", "BackOff",
+                        "Back-off restarting failed container " + cname + " in pod " + who,
+                        "spec.containers{" + cname + "}");
+        queue_.addAfter(key, a.retryIn + std::chrono::milliseconds(50));
+        break;
       }
+      case ContainerAction::Kind::Kill:
+        st.killedForLiveness.insert(a.id);
+        events_->record(pod, "Normal", "Killing",
+                        "Container " + cname + " failed liveness probe, will be restarted",
+                        "spec.containers{" + cname + "}");
+        logFailure(
+            cri_->stopContainer(a.id, json::integer(spec, "terminationGracePeriodSeconds", 30)),
+            "stopContainer");
+        queue_.add(key);
+        break;
+    }
   }
   rt = runtimeFor(uid);
   // Probes follow the running containers.

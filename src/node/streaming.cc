@@ -9,8 +9,8 @@
 
 namespace podium::node {
 
-using controllers::nameOf;
-using controllers::uidOf;
+using client::nameOf;
+using client::uidOf;
 
 namespace {
 

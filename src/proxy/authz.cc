@@ -1,7 +1,7 @@
 #include "authz.h"
 
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
-#include "podium/dns/message.h"
 
 namespace podium::proxy {
 
@@ -33,13 +33,8 @@ bool glob(const std::string& pattern, const std::string& value) {
 }
 
 bool inCidr(const std::string& cidr, uint32_t ip) {
-  auto slash = cidr.find('/');
-  uint32_t net;
-  if (!dns::parseIpv4(cidr.substr(0, slash), &net)) return false;
-  int bits = slash == std::string::npos ? 32 : std::atoi(cidr.c_str() + slash + 1);
-  if (bits <= 0) return true;
-  uint32_t mask = bits >= 32 ? 0xffffffffu : ~((1u << (32 - bits)) - 1);
-  return (ip & mask) == (net & mask);
+  auto range = net::Cidr::parse(cidr);
+  return range && range->contains(ip);
 }
 
 }  // namespace

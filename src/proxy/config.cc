@@ -2,8 +2,8 @@
 
 #include "podium/mesh/workload.h"
 
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
-#include "podium/dns/message.h"
 
 namespace podium::proxy {
 
@@ -44,7 +44,7 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
   c->domain_ = domain;
   for (const auto& p : at(snap, {"pods"})) {
     uint32_t ip;
-    if (!dns::parseIpv4(json::getString(p, {"status", "podIP"}), &ip)) continue;
+    if (!net::parseIpv4(json::getString(p, {"status", "podIP"}), &ip)) continue;
     Endpoint e;
     e.ip = ip;
     e.pod = json::getString(p, {"metadata", "name"});
@@ -67,7 +67,7 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
     if (svc.type.empty()) svc.type = "ClusterIP";
     svc.labels = labelsOf(at(s, {"metadata", "labels"}));
     uint32_t ip;
-    if (dns::parseIpv4(json::getString(s, {"spec", "clusterIP"}), &ip)) svc.clusterIp = ip;
+    if (net::parseIpv4(json::getString(s, {"spec", "clusterIP"}), &ip)) svc.clusterIp = ip;
     const Json* ep =
         endpoints.count(svc.ns + "/" + svc.name) ? endpoints[svc.ns + "/" + svc.name] : nullptr;
     for (const auto& p : at(s, {"spec", "ports"})) {
@@ -87,7 +87,7 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
           for (const char* kind : {"addresses", "notReadyAddresses"})
             for (const auto& a : at(subset, {kind})) {
               uint32_t aip;
-              if (!dns::parseIpv4(json::str(a, "ip"), &aip)) continue;
+              if (!net::parseIpv4(json::str(a, "ip"), &aip)) continue;
               Endpoint e;
               e.ip = aip;
               e.port = target;
@@ -140,7 +140,7 @@ const Service* ProxyConfig::byHost(const std::string& hostPort, const std::strin
              : hostPort.rfind(':')));
   if (!host.empty() && host.back() == '.') host.pop_back();
   uint32_t ip;
-  if (dns::parseIpv4(host, &ip)) return byClusterIp(ip);
+  if (net::parseIpv4(host, &ip)) return byClusterIp(ip);
   std::string suffix = ".svc." + domain_;
   if (host.size() > suffix.size() &&
       host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0)

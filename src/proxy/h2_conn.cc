@@ -17,8 +17,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
-#include "podium/dns/message.h"
 
 namespace podium::proxy {
 
@@ -419,7 +419,7 @@ void Downstream::dispatch(Stream* st) {
     if (st->routed.dest) applyOps(st->req, st->routed.dest->requestHeaders);
   }
   std::string xff = st->req.header("x-forwarded-for");
-  std::string client = dns::formatIpv4(from_.ip);
+  std::string client = net::formatIpv4(from_.ip);
   st->req.set("x-forwarded-for", xff.empty() ? client : xff + ", " + client);
   if (r && r->timeoutMs > 0)
     st->timer = worker_.loop().after(r->timeoutMs, [this, st] {

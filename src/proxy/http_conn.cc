@@ -17,8 +17,8 @@
 #include <set>
 
 #include "h2_conn.h"
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
-#include "podium/dns/message.h"
 #include "router.h"
 #include "tcp_relay.h"
 
@@ -642,7 +642,7 @@ void Conn::dispatch() {
       if (dest_) applyOps(req_, dest_->requestHeaders);
     }
     std::string xff = req_.header("x-forwarded-for");
-    std::string client = dns::formatIpv4(src_);
+    std::string client = net::formatIpv4(src_);
     req_.set("x-forwarded-for", xff.empty() ? client : xff + ", " + client);
     if (!req_.has("x-forwarded-proto")) req_.set("x-forwarded-proto", ssl_ ? "https" : "http");
     if (r && r->timeoutMs > 0)
@@ -687,7 +687,7 @@ void Conn::attempt() {
     return;
   }
   if (gAccessLog)
-    upstreamHost_ = dns::formatIpv4(endpoint_->ip) + ":" + std::to_string(endpoint_->port);
+    upstreamHost_ = net::formatIpv4(endpoint_->ip) + ":" + std::to_string(endpoint_->port);
   req_.set("x-envoy-attempt-count", std::to_string(attempts_));
   if (!req_.upgrade) {
     // Hop-by-hop: the client's wish to close its connection is not the upstream's, which

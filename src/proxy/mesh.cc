@@ -16,7 +16,7 @@
 
 #include "config.h"
 #include "podium/common/log.h"
-#include "podium/dns/message.h"
+#include "podium/common/net.h"
 #include "worker.h"
 
 namespace podium::proxy {
@@ -138,7 +138,7 @@ void MeshTls::build(const Json& snap, const std::string& trustDomain) {
   }
   for (const auto& p : json::at(mesh, {"pods"})) {
     uint32_t ip;
-    if (dns::parseIpv4(json::str(p, "ip"), &ip) && !json::str(p, "netns").empty())
+    if (net::parseIpv4(json::str(p, "ip"), &ip) && !json::str(p, "netns").empty())
       pods_[ip] = json::str(p, "netns");
   }
   for (const auto& pa : json::at(snap, {"peerAuthentications"})) {

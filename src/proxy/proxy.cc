@@ -17,8 +17,8 @@
 
 #include "http_conn.h"
 #include "podium/common/log.h"
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
-#include "podium/dns/message.h"
 #include "worker.h"
 
 namespace podium::proxy {
@@ -102,6 +102,11 @@ class ProxyImpl : public Proxy {
     state_.setConfig(config);
     exposeServicePorts(*config);
     exposeMeshPods(*config);
+    // What the configuration now served was built from (GET /config): tests and operators wait
+    // on it instead of guessing when a change arrived.
+    std::lock_guard<std::mutex> lock(meshMu_);
+    ++generation_;
+    versions_ = json::at(snapshot, {"versions"});
   }
   uint16_t capturePort() const override { return capturePort_; }
   uint16_t metricsPort() const override { return metricsPort_; }
@@ -151,8 +156,14 @@ class ProxyImpl : public Proxy {
         // The meshed pods whose listeners are open (the agent waits for a new pod's here).
         std::lock_guard<std::mutex> lock(meshMu_);
         Json ips = Json::array();
-        for (const auto& [ip, netns] : meshPods_) ips.push_back(dns::formatIpv4(ip));
+        for (const auto& [ip, netns] : meshPods_) ips.push_back(net::formatIpv4(ip));
         body = json::dump(ips) + "\n";
+        type = "application/json";
+      } else if (path.rfind("GET /config", 0) == 0) {
+        // The configuration served: how many snapshots it took, and the resourceVersion of each
+        // kind the last one included (every change up to it is in).
+        std::lock_guard<std::mutex> lock(meshMu_);
+        body = json::dump(Json{{"generation", generation_}, {"versions", versions_}}) + "\n";
         type = "application/json";
       } else if (path.rfind("GET /healthz", 0) == 0 || path.rfind("GET /ready", 0) == 0)
         body = "ok\n";
@@ -253,7 +264,9 @@ class ProxyImpl : public Proxy {
 
   ProxyOptions opts_;
   ProxyState state_;
-  std::mutex meshMu_;                         // guards meshPods_ against the metrics thread's reads
+  std::mutex meshMu_;  // guards meshPods_, generation_, versions_ against the metrics thread
+  uint64_t generation_ = 0;
+  Json versions_ = Json::object();
   std::map<uint32_t, std::string> meshPods_;  // with listeners: IP -> network namespace
   std::set<uint16_t> exposed_;                // host ports with listeners on every worker
   std::vector<std::unique_ptr<Worker>> workers_;

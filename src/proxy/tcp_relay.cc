@@ -8,7 +8,7 @@
 
 #include <cerrno>
 
-#include "podium/dns/message.h"
+#include "podium/common/net.h"
 
 namespace podium::proxy {
 

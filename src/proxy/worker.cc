@@ -14,7 +14,7 @@
 #include "http_conn.h"
 #include "mesh.h"
 #include "podium/common/log.h"
-#include "podium/dns/message.h"
+#include "podium/common/net.h"
 #include "router.h"
 #include "tcp_relay.h"
 

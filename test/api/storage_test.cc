@@ -32,7 +32,7 @@ class StorageTest : public ::testing::Test {
       registry_.setCustomResources(crds, nullptr);
     });
     ASSERT_TRUE(cacher_->start());
-    storage_ = std::make_unique<Storage>(*store_, *cacher_, registry_, realClock());
+    storage_ = newStorage(*store_, *cacher_, registry_, realClock());
     opts_.fieldManager = "test";
     ASSERT_TRUE(storage_->create(*res("", "v1", "namespaces"), "",
                                  Json::parse(R"({"metadata":{"name":"ns1"}})"), opts_));

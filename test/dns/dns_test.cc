@@ -3,6 +3,7 @@
 #include <map>
 #include <random>
 
+#include "podium/common/net.h"
 #include "podium/dns/cluster_dns.h"
 #include "podium/dns/message.h"
 
@@ -70,7 +71,7 @@ TEST(DnsMessage, RoundTripsAQuestionAndAnswers) {
   m.authoritative = true;
   m.questions.push_back({"web.default.svc.cluster.local", kA, kClassIN});
   uint32_t ip;
-  ASSERT_TRUE(parseIpv4("10.43.0.20", &ip));
+  ASSERT_TRUE(net::parseIpv4("10.43.0.20", &ip));
   m.answers.push_back({"web.default.svc.cluster.local", kA, kClassIN, 5, rdataA(ip)});
   m.additional.push_back({"other.name", kA, kClassIN, 5, rdataA(ip)});
   auto back = parse(serialize(m));
@@ -139,11 +140,11 @@ TEST(DnsMessage, RandomBytesNeverCrashTheParser) {
 
 TEST(DnsIpv4, ParsesOnlyDottedQuads) {
   uint32_t v;
-  EXPECT_TRUE(parseIpv4("10.43.0.1", &v));
-  EXPECT_EQ(formatIpv4(v), "10.43.0.1");
+  EXPECT_TRUE(net::parseIpv4("10.43.0.1", &v));
+  EXPECT_EQ(net::formatIpv4(v), "10.43.0.1");
   for (const char* bad :
        {"", "10.43.0", "10.43.0.1.2", "256.0.0.1", "1..2.3", "a.b.c.d", "1.2.3.4 "})
-    EXPECT_FALSE(parseIpv4(bad, &v)) << bad;
+    EXPECT_FALSE(net::parseIpv4(bad, &v)) << bad;
 }
 
 TEST_F(ZoneTest, ServiceARecordIsTheClusterIp) {
@@ -152,7 +153,7 @@ TEST_F(ZoneTest, ServiceARecordIsTheClusterIp) {
   EXPECT_TRUE(m.authoritative);
   ASSERT_EQ(m.answers.size(), 1u);
   uint32_t ip;
-  parseIpv4("10.43.0.20", &ip);
+  net::parseIpv4("10.43.0.20", &ip);
   EXPECT_EQ(m.answers[0].rdata, rdataA(ip));
   EXPECT_EQ(m.answers[0].ttl, 5u);
 }
@@ -187,7 +188,7 @@ TEST_F(ZoneTest, PodRecordsPtrAndExternalName) {
   Message pod = ask("10-42-0-5.default.pod.cluster.local", kA);
   ASSERT_EQ(pod.answers.size(), 1u);
   uint32_t ip;
-  parseIpv4("10.42.0.5", &ip);
+  net::parseIpv4("10.42.0.5", &ip);
   EXPECT_EQ(pod.answers[0].rdata, rdataA(ip));
   Message ptr = ask("20.0.43.10.in-addr.arpa", kPTR);
   ASSERT_EQ(ptr.answers.size(), 1u);

@@ -348,15 +348,47 @@ class NodeTestCase(unittest.TestCase):
     def run_busybox(self, ns, name, *command, extra=()):
         self.kubectl("run", name, "-n", ns, "--image", BUSYBOX, "--restart=Never", *extra, "--", *command)
 
-    def metrics(self):
-        """The node proxy's Prometheus metrics."""
+    def proxy_get(self, path):
+        """GET `path` from the node proxy's admin port (metrics, config)."""
         with open(os.path.join(self.server.data_dir, "node", "proxy", "ports.json")) as f:
             port = json.load(f)["metrics"]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/metrics")
+        conn.request("GET", path)
         text = conn.getresponse().read().decode()
         conn.close()
         return text
+
+    def metrics(self):
+        """The node proxy's Prometheus metrics."""
+        return self.proxy_get("/metrics")
+
+    # The node proxy's snapshot field for each kind it is fed.
+    PROXY_FIELDS = {"Service": "services", "Endpoints": "endpoints", "Pod": "pods",
+                    "VirtualService": "virtualServices", "DestinationRule": "destinationRules",
+                    "Gateway": "gateways", "Ingress": "ingresses", "Secret": "secrets",
+                    "AuthorizationPolicy": "authorizationPolicies",
+                    "PeerAuthentication": "peerAuthentications"}
+
+    def wait_proxy_serves(self, objects, timeout=20):
+        """Waits until the node proxy serves a configuration that includes these objects (as
+        kubectl returned them): its GET /config reports, per kind, the resourceVersion every
+        change up to which is in."""
+        want = {}
+        for o in objects:
+            field = self.PROXY_FIELDS.get(o.get("kind"))
+            if field:
+                want[field] = max(want.get(field, 0), int(o["metadata"]["resourceVersion"]))
+
+        def serves():
+            versions = json.loads(self.proxy_get("/config")).get("versions", {})
+            return all(int(versions.get(f) or 0) >= rv for f, rv in want.items())
+        wait_for(serves, timeout, 0.02, "the node proxy to serve %s" % want)
+
+    def apply_to_proxy(self, *args, input=None):
+        """kubectl apply ... and wait until the node proxy serves what it applied."""
+        out = json.loads(self.kubectl("apply", *args, "-o", "json", input=input).stdout)
+        self.wait_proxy_serves(out.get("items", [out]) if out.get("kind") == "List" else [out])
+        return out
 
     def try_get(self, url):
         try:

@@ -465,15 +465,16 @@ class ZeroTrustTest(NodeTestCase):
         (as Istio's client proxy does); PERMISSIVE takes the plaintext, STRICT refuses it, and
         ISTIO_MUTUAL brings mutual TLS back."""
         def tls(mode):
-            self.kubectl("patch", "destinationrule", "golang-app", "-n", NS, "--type", "merge", "-p",
-                         json.dumps({"spec": {"trafficPolicy": {"tls": {"mode": mode} if mode else None}}}))
+            dr = json.loads(self.kubectl(
+                "patch", "destinationrule", "golang-app", "-n", NS, "--type", "merge", "-o", "json", "-p",
+                json.dumps({"spec": {"trafficPolicy": {"tls": {"mode": mode} if mode else None}}})).stdout)
+            self.wait_proxy_serves([dr])
         self.addCleanup(tls, None)
 
         def requests(policy):
             return self.counter("istio_requests_total", destination_service_name="golang-app-service",
                                 connection_security_policy=policy)
         tls("DISABLE")
-        time.sleep(1)  # the proxy's next config
         mtls, plain = requests("mutual_tls"), requests("none")
         for _ in range(3):
             self.assertEqual(self.call_from("other"), 200)

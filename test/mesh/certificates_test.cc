@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include "podium/api/storage.h"
+#include "podium/client/local_client.h"
 #include "podium/store/sqlite_store.h"
 
 namespace podium::mesh {
@@ -26,16 +28,18 @@ class IssuerTest : public ::testing::Test {
     store_ = std::move(*s);
     cacher_ = std::make_unique<api::Cacher>(*store_, 1000);
     ASSERT_TRUE(cacher_->start());
-    storage_ = std::make_unique<api::Storage>(*store_, *cacher_, registry_, realClock());
+    storage_ = api::newStorage(*store_, *cacher_, registry_, realClock());
     opts_.fieldManager = "test";
     ASSERT_TRUE(storage_->create(*res("namespaces"), "",
                                  Json::parse(R"({"metadata":{"name":"my-apps"}})"), opts_));
     auto ca = MeshCa::open((dir_ / "ca").string());
     ASSERT_TRUE(ca) << ca.error();
     ca_ = std::make_shared<MeshCa>(std::move(*ca));
-    storage_->setCertificateIssuer(certificateIssuer(ca_, *storage_, std::chrono::hours(24)));
+    client_ = client::newLocalClient(*storage_, "podium-mesh-ca");
+    storage_->setCertificateIssuer(certificateIssuer(ca_, *client_, std::chrono::hours(24)));
   }
   void TearDown() override {
+    client_.reset();
     storage_.reset();
     cacher_.reset();
     store_.reset();
@@ -64,6 +68,7 @@ class IssuerTest : public ::testing::Test {
   std::unique_ptr<api::Cacher> cacher_;
   api::ResourceRegistry registry_;
   std::unique_ptr<api::Storage> storage_;
+  client::ClientPtr client_;
   api::WriteOptions opts_;
   std::shared_ptr<MeshCa> ca_;
 };

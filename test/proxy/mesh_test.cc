@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
+#include "podium/common/net.h"
 #include "podium/dns/message.h"
 #include "proxy/config.h"
 
@@ -76,7 +77,7 @@ TEST(PeerAuthentication, TheMostSpecificPolicyDecides) {
   auto mode = [&](const std::string& ip, uint16_t port) {
     auto c = ProxyConfig::build(snap);
     uint32_t addr = 0;
-    dns::parseIpv4(ip, &addr);
+    net::parseIpv4(ip, &addr);
     return c->mesh().mode(*c->podByIp(addr), port);
   };
   EXPECT_EQ(mode("10.42.0.5", 80), MtlsMode::Permissive);  // Istio's default
@@ -105,9 +106,9 @@ TEST(Mesh, PodsOptOutAsIstioLetsThem) {
   snap["pods"].push_back(skip);
   auto c = ProxyConfig::build(snap);
   uint32_t a, b, d;
-  dns::parseIpv4("10.42.0.5", &a);
-  dns::parseIpv4("10.42.0.6", &b);
-  dns::parseIpv4("10.42.0.7", &d);
+  net::parseIpv4("10.42.0.5", &a);
+  net::parseIpv4("10.42.0.6", &b);
+  net::parseIpv4("10.42.0.7", &d);
   EXPECT_TRUE(c->podByIp(a)->meshed);
   EXPECT_FALSE(c->podByIp(b)->meshed);
   EXPECT_FALSE(c->podByIp(d)->meshed);

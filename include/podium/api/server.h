@@ -24,10 +24,6 @@ struct ServerOptions {
   size_t cacheHistoryEvents = 100000;
   std::string serviceCidr = "10.43.0.0/16";
   std::chrono::milliseconds watchBookmarkInterval{60000};
-  // The mesh CA (DATA/tls/mesh): its SPIFFE trust domain, and the longest workload certificate
-  // lifetime it grants.
-  std::string trustDomain = "cluster.local";
-  std::chrono::seconds workloadCertMaxTtl{24 * 3600};
   int ioThreads = 2;
   int workerThreads = 64;
 };

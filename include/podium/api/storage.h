@@ -3,25 +3,23 @@
 // The API's REST semantics, independent of HTTP: get, list, watch, create, update, patch and
 // delete of any resource, with Kubernetes' rules for metadata, resourceVersion preconditions,
 // generation, defaulting, validation, field ownership, finalizers and subresources. The HTTP
-// handler and the in-process client both call this.
+// handler and the in-process client both call this (and only the api part and the command that
+// wires the process see it: every other part speaks through podium/client).
 
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "podium/api/cacher.h"
+#include "podium/api/patch_type.h"
 #include "podium/api/resources.h"
 #include "podium/api/status.h"
 #include "podium/common/time.h"
 #include "podium/store/store.h"
 
 namespace podium::api {
-
-enum class PatchType;
 
 enum class FieldValidation { Ignore, Warn, Strict };
 
@@ -81,89 +79,73 @@ struct StorageOptions {
   int nodePortMin = 30000, nodePortMax = 32767;
 };
 
+// The API's storage of every resource (Kubernetes' generic registry): one implementation for all
+// kinds, with what a kind adds (service addresses, namespaces, pods, jobs, custom resource
+// definitions) in per-kind strategies behind it. Thread-safe.
 class Storage {
  public:
-  Storage(store::Store& store, Cacher& cacher, ResourceRegistry& registry, Clock& clock,
-          StorageOptions options = {});
+  virtual ~Storage() = default;
 
-  Expected<ObjectPtr, ApiError> get(const ResourceInfo& r, const std::string& ns,
-                                    const std::string& name);
-  Expected<ListResult, ApiError> list(const ResourceInfo& r, const std::string& ns,
-                                      const ListOptions& options);
-  Expected<WatchHandle, ApiError> watch(const ResourceInfo& r, const std::string& ns,
-                                        const ListOptions& options, bool sendInitialEvents);
-  void stopWatch(const WatchHandle& handle);
+  virtual Expected<ObjectPtr, ApiError> get(const ResourceInfo& r, const std::string& ns,
+                                            const std::string& name) = 0;
+  virtual Expected<ListResult, ApiError> list(const ResourceInfo& r, const std::string& ns,
+                                              const ListOptions& options) = 0;
+  // A watch from options.resourceVersion (or now); stopWatch() ends it.
+  virtual Expected<WatchHandle, ApiError> watch(const ResourceInfo& r, const std::string& ns,
+                                                const ListOptions& options,
+                                                bool sendInitialEvents) = 0;
+  virtual void stopWatch(const WatchHandle& handle) = 0;
 
-  Expected<WriteResult, ApiError> create(const ResourceInfo& r, const std::string& ns, Json obj,
-                                         const WriteOptions& o);
-  Expected<WriteResult, ApiError> update(const ResourceInfo& r, const std::string& ns,
-                                         const std::string& name, Json obj, const WriteOptions& o);
-  Expected<WriteResult, ApiError> patch(const ResourceInfo& r, const std::string& ns,
-                                        const std::string& name, PatchType type,
-                                        const std::string& body, const WriteOptions& o);
-  Expected<WriteResult, ApiError> remove(const ResourceInfo& r, const std::string& ns,
-                                         const std::string& name, const DeleteOptions& o);
-  Expected<std::vector<ObjectPtr>, ApiError> removeCollection(const ResourceInfo& r,
-                                                              const std::string& ns,
-                                                              const ListOptions& list,
-                                                              const DeleteOptions& o);
+  virtual Expected<WriteResult, ApiError> create(const ResourceInfo& r, const std::string& ns,
+                                                 Json obj, const WriteOptions& o) = 0;
+  // PUT; o.subresource "" or "status" (404 for a resource without one), "finalize".
+  virtual Expected<WriteResult, ApiError> update(const ResourceInfo& r, const std::string& ns,
+                                                 const std::string& name, Json obj,
+                                                 const WriteOptions& o) = 0;
+  virtual Expected<WriteResult, ApiError> patch(const ResourceInfo& r, const std::string& ns,
+                                                const std::string& name, PatchType type,
+                                                const std::string& body, const WriteOptions& o) = 0;
+  virtual Expected<WriteResult, ApiError> remove(const ResourceInfo& r, const std::string& ns,
+                                                 const std::string& name,
+                                                 const DeleteOptions& o) = 0;
+  virtual Expected<std::vector<ObjectPtr>, ApiError> removeCollection(const ResourceInfo& r,
+                                                                      const std::string& ns,
+                                                                      const ListOptions& list,
+                                                                      const DeleteOptions& o) = 0;
 
   // pods/binding: assigns an unscheduled pod to `node` (409 if it is already assigned, or if
   // `uid` is set and names another pod).
-  Expected<WriteResult, ApiError> bind(const std::string& ns, const std::string& pod,
-                                       const std::string& uid, const std::string& node,
-                                       const WriteOptions& o);
+  virtual Expected<WriteResult, ApiError> bind(const std::string& ns, const std::string& pod,
+                                               const std::string& uid, const std::string& node,
+                                               const WriteOptions& o) = 0;
 
-  // serviceaccounts/certificate: a mesh workload certificate (see podium/mesh/certificates.h)
-  // for `callerNode` ("" when the caller may act for any node); 404 without a mesh CA.
-  void setCertificateIssuer(CertificateIssuer issuer) { issuer_ = std::move(issuer); }
-  Expected<Json, ApiError> issueCertificate(const std::string& ns, const std::string& sa,
-                                            const Json& request, const std::string& callerNode);
+  // serviceaccounts/certificate: a mesh workload certificate signed by `issuer` (the command
+  // that wires the process hands the mesh CA in); 404 without one.
+  virtual void setCertificateIssuer(CertificateIssuer issuer) = 0;
+  virtual Expected<Json, ApiError> issueCertificate(const std::string& ns, const std::string& sa,
+                                                    const Json& request,
+                                                    const std::string& callerNode) = 0;
 
   // autoscaling/v1 Scale of a resource with a scale subresource.
-  Expected<Json, ApiError> getScale(const ResourceInfo& r, const std::string& ns,
-                                    const std::string& name);
-  Expected<WriteResult, ApiError> updateScale(const ResourceInfo& r, const std::string& ns,
-                                              const std::string& name, const Json& scale,
-                                              const WriteOptions& o);
-  Expected<WriteResult, ApiError> patchScale(const ResourceInfo& r, const std::string& ns,
-                                             const std::string& name, PatchType type,
-                                             const std::string& body, const WriteOptions& o);
+  virtual Expected<Json, ApiError> getScale(const ResourceInfo& r, const std::string& ns,
+                                            const std::string& name) = 0;
+  virtual Expected<WriteResult, ApiError> updateScale(const ResourceInfo& r, const std::string& ns,
+                                                      const std::string& name, const Json& scale,
+                                                      const WriteOptions& o) = 0;
+  virtual Expected<WriteResult, ApiError> patchScale(const ResourceInfo& r, const std::string& ns,
+                                                     const std::string& name, PatchType type,
+                                                     const std::string& body,
+                                                     const WriteOptions& o) = 0;
 
   // The object converted to the version `r` serves (custom resources store one version).
-  ObjectPtr toVersion(const ResourceInfo& r, const ObjectPtr& obj) const;
-  ResourceRegistry& registry() { return registry_; }
-  Cacher& cacher() { return cacher_; }
-
- private:
-  using Mutator = std::function<Expected<Json, ApiError>(const Json* current)>;
-  Expected<WriteResult, ApiError> guaranteedUpdate(const ResourceInfo& r, const std::string& ns,
-                                                   const std::string& name, const WriteOptions& o,
-                                                   bool allowCreate, const Mutator& mutate);
-  Expected<Json, ApiError> prepareCreate(const ResourceInfo& r, const std::string& ns, Json obj,
-                                         const WriteOptions& o, std::vector<std::string>* warnings,
-                                         bool managedFieldsDone);
-  Expected<Json, ApiError> prepareUpdate(const ResourceInfo& r, const Json& old, Json obj,
-                                         const WriteOptions& o, std::vector<std::string>* warnings,
-                                         bool managedFieldsDone);
-  Expected<void, ApiError> checkSchema(const ResourceInfo& r, Json& obj, const WriteOptions& o,
-                                       std::vector<std::string>* warnings);
-  Expected<void, ApiError> admitNamespace(const ResourceInfo& r, const std::string& ns);
-  Expected<void, ApiError> allocateServiceAddresses(Json& svc, const Json* old);
-  Expected<WriteResult, ApiError> commit(const ResourceInfo& r, const std::string& key,
-                                         const Json* old, int64_t oldRevision, Json obj,
-                                         const WriteOptions& o);
-  std::string serialize(const ResourceInfo& r, const Json& obj) const;
-  std::string now() const;
-  ApiError storeError(const ResourceInfo& r, const std::string& name, const store::Error& e) const;
-
-  store::Store& store_;
-  Cacher& cacher_;
-  ResourceRegistry& registry_;
-  Clock& clock_;
-  StorageOptions options_;
-  CertificateIssuer issuer_;
-  std::mutex allocMu_;  // serialises ClusterIP/NodePort allocation with the write that claims it
+  virtual ObjectPtr toVersion(const ResourceInfo& r, const ObjectPtr& obj) const = 0;
+  // The resources served (built-in and custom), by group/version/plural or kind.
+  virtual ResourceRegistry& registry() = 0;
 };
+using StoragePtr = std::unique_ptr<Storage>;
+
+// The storage of `store` through its watch cache; all must outlive it.
+StoragePtr newStorage(store::Store& store, Cacher& cacher, ResourceRegistry& registry, Clock& clock,
+                      StorageOptions options = {});
 
 }  // namespace podium::api

@@ -2,8 +2,9 @@
 
 // The one way controllers, the scheduler, GitOps and node agents see the cluster (client-go's
 // shape): typed-by-resource get/list/watch/create/update/patch/delete on unstructured objects.
-// In the server it calls the API's storage directly; on another machine it will speak HTTPS.
-// Either way the same requests go through the same validation, defaulting and admission.
+// In the server it calls the API's storage directly (local_client.h); elsewhere it speaks HTTPS
+// (remote_client.h). Either way the same requests go through the same validation, defaulting
+// and admission, so a part behaves the same in one process and across machines.
 
 #include <chrono>
 #include <memory>
@@ -14,10 +15,6 @@
 #include "podium/api/status.h"
 #include "podium/common/expected.h"
 #include "podium/common/json.h"
-
-namespace podium::api {
-class Storage;
-}
 
 namespace podium::client {
 
@@ -136,8 +133,5 @@ class Client {
   virtual bool namespaced(const Resource& r) = 0;
 };
 using ClientPtr = std::unique_ptr<Client>;
-
-// A client calling the API's storage in this process, acting as `fieldManager`.
-ClientPtr newLocalClient(api::Storage& storage, std::string fieldManager);
 
 }  // namespace podium::client

@@ -1,25 +1,28 @@
 #pragma once
 
-// The controllers of a Podium server, run together against the API through one in-process
-// client and one set of shared informers: Deployment, ReplicaSet, Job, the garbage collector
-// and the namespace controller. (Endpoints, service and node lifecycle controllers join them as
-// their parts arrive.)
+// The controllers of a Podium cluster (kube-controller-manager's role), run together through
+// one client and one set of shared informers: Deployment, ReplicaSet, Job, Endpoints and
+// EndpointSlices, Service load balancers, the mesh's VirtualService status, the namespace
+// controller and the garbage collector. The client may be in-process (the server) or remote
+// (`podium controllers` on another machine): they behave the same.
 
 #include <memory>
 
-namespace podium::api {
-class Storage;
-}
+#include "podium/client/client.h"
+#include "podium/common/time.h"
 
 namespace podium::controllers {
 
 class ControllerManager {
  public:
   virtual ~ControllerManager() = default;
+  // Stops every controller and informer; idempotent.
   virtual void stop() = 0;
 };
 
-// Starts every controller; returns once their caches have synced.
-std::unique_ptr<ControllerManager> startControllers(api::Storage& storage);
+// Starts every controller on `client` (which must outlive the manager); returns once their
+// caches have synced (or 30 s have passed).
+std::unique_ptr<ControllerManager> startControllers(client::Client& client,
+                                                    Clock& clock = realClock());
 
 }  // namespace podium::controllers

@@ -77,8 +77,4 @@ std::string rdataSrv(uint16_t priority, uint16_t weight, uint16_t port, const st
 std::string rdataSoa(const std::string& mname, const std::string& rname, uint32_t serial,
                      uint32_t refresh, uint32_t retry, uint32_t expire, uint32_t minimum);
 
-// "10.43.0.1" -> host-order value; false if not dotted-quad IPv4.
-bool parseIpv4(std::string_view text, uint32_t* out);
-std::string formatIpv4(uint32_t ipv4HostOrder);
-
 }  // namespace podium::dns

@@ -15,7 +15,9 @@
 #include <string>
 
 #include "podium/api/http.h"
-#include "podium/api/storage.h"
+#include "podium/client/client.h"
+#include "podium/common/random.h"
+#include "podium/common/time.h"
 
 namespace podium::gitops {
 
@@ -23,6 +25,8 @@ struct GitOpsOptions {
   std::string dataDir;  // repository mirrors live in DATA/gitops/repos
   std::chrono::milliseconds pollInterval{3000};
   int workers = 4;  // Applications reconciled (and synced) at the same time
+  Clock* clock = &realClock();
+  Random* random = &realRandom();  // the polls' jitter
 };
 
 class GitOps {
@@ -40,6 +44,8 @@ class GitOps {
   virtual api::HttpResponse serve(const api::HttpRequest& request) = 0;
 };
 
-std::unique_ptr<GitOps> startGitOps(api::Storage& storage, const GitOpsOptions& options);
+// Starts the application controller on `client` (which must outlive it; writes go as its field
+// manager, argocd-controller for Argo CD's own).
+std::unique_ptr<GitOps> startGitOps(client::Client& client, const GitOpsOptions& options);
 
 }  // namespace podium::gitops

@@ -14,9 +14,12 @@
 // identity (istio-system/istio-ingressgateway-service-account): each node's proxy is its ingress.
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <string>
 
-#include "podium/api/storage.h"
+#include "podium/api/status.h"
+#include "podium/client/client.h"
 #include "podium/mesh/ca.h"
 
 namespace podium::mesh {
@@ -24,8 +27,16 @@ namespace podium::mesh {
 inline constexpr const char* kIngressNamespace = "istio-system";
 inline constexpr const char* kIngressServiceAccount = "istio-ingressgateway-service-account";
 
-// Signs requests with `ca`, checking pods in `storage`; lifetimes are capped at `maxTtl`.
-api::CertificateIssuer certificateIssuer(std::shared_ptr<const MeshCa> ca, api::Storage& storage,
-                                         std::chrono::seconds maxTtl);
+// Signs a WorkloadCertificateRequest for service account `sa` of `ns`, asked by `callerNode`
+// ("" when the caller may act for any node). The API server's serviceaccounts/certificate
+// subresource calls it.
+using CertificateIssuer = std::function<Expected<Json, api::ApiError>(
+    const std::string& ns, const std::string& sa, const Json& request,
+    const std::string& callerNode)>;
+
+// Signs requests with `ca`, checking pods through `client` (which must outlive the issuer);
+// lifetimes are capped at `maxTtl`.
+CertificateIssuer certificateIssuer(std::shared_ptr<const MeshCa> ca, client::Client& client,
+                                    std::chrono::seconds maxTtl);
 
 }  // namespace podium::mesh

@@ -8,9 +8,8 @@
 
 #include <memory>
 
-namespace podium::api {
-class Storage;
-}
+#include "podium/client/client.h"
+#include "podium/common/time.h"
 
 namespace podium::scheduler {
 
@@ -20,6 +19,8 @@ class Scheduler {
   virtual void stop() = 0;
 };
 
-std::unique_ptr<Scheduler> startScheduler(api::Storage& storage);
+// Starts scheduling through `client` (which must outlive the scheduler); returns once its
+// caches have synced.
+std::unique_ptr<Scheduler> startScheduler(client::Client& client, Clock& clock = realClock());
 
 }  // namespace podium::scheduler

@@ -1,5 +1,7 @@
 #pragma once
 
+// The subcommands of `podium` (src/main.cc picks one by its first argument).
+
 #include <string>
 #include <vector>
 
@@ -8,6 +10,7 @@ namespace podium::cli {
 // Each returns the process exit code.
 int serverCommand(const std::vector<std::string>& args);
 int agentCommand(const std::vector<std::string>& args);
+int controllersCommand(const std::vector<std::string>& args);
 int imageCommand(const std::vector<std::string>& args);
 int appCommand(const std::vector<std::string>& args);
 int credentialsCommand(const std::vector<std::string>& args);

@@ -1,4 +1,4 @@
-#include "routes.h"
+#include "podium/mesh/routes.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 #include "podium/common/strings.h"
 #include "podium/common/time.h"
 
-namespace podium::proxy {
+namespace podium::mesh {
 
 namespace {
 
@@ -422,4 +422,4 @@ const IngressPath* MeshRoutes::ingressFor(const std::string& host, const std::st
   return best ? best : fallback;
 }
 
-}  // namespace podium::proxy
+}  // namespace podium::mesh

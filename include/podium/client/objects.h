@@ -1,0 +1,47 @@
+#pragma once
+
+// Reading objects the way every part of Podium that acts on the cluster needs to: names, owner
+// references, deletion, pod state and conditions, all with Kubernetes' rules. Pure functions on
+// unstructured objects; they never throw on odd content and never insert.
+
+#include <chrono>
+#include <string>
+
+#include "podium/common/json.h"
+
+namespace podium::client {
+
+// The value at a path of object keys, or a null value.
+using json::at;
+
+std::string uidOf(const Json& obj);
+std::string nameOf(const Json& obj);
+std::string namespaceOf(const Json& obj);
+std::string resourceVersionOf(const Json& obj);
+bool isDeleting(const Json& obj);  // has a deletionTimestamp
+
+// A controller owner reference to `owner` ({apiVersion, kind, name, uid, controller: true,
+// blockOwnerDeletion: true}).
+Json controllerRef(const Json& owner);
+// The owner reference with controller=true, or nullptr.
+const Json* controllerOf(const Json& obj);
+// Whether `obj`'s controller is of `kind` (and then its name in *name).
+bool controlledBy(const Json& obj, const std::string& kind, std::string* name = nullptr);
+
+// Pod state as controllers and the scheduler see it.
+bool isPodActive(const Json& pod);  // not Succeeded/Failed and not being deleted
+bool isPodReady(const Json& pod);
+// Ready for at least minReadySeconds at `now`.
+bool isPodAvailable(const Json& pod, int64_t minReadySeconds,
+                    std::chrono::system_clock::time_point now);
+// Seconds until a ready pod becomes available (0 if it is, or if it is not ready).
+int64_t secondsUntilAvailable(const Json& pod, int64_t minReadySeconds,
+                              std::chrono::system_clock::time_point now);
+
+// The condition of `type` in obj.status.conditions, or nullptr.
+const Json* findCondition(const Json& obj, const std::string& type);
+// Sets or replaces a condition in a conditions array by type; keeps lastTransitionTime when the
+// status did not change (and lastUpdateTime when nothing did). Returns true if anything changed.
+bool setCondition(Json& conditions, const Json& condition, const std::string& now);
+
+}  // namespace podium::client

@@ -1,0 +1,99 @@
+#pragma once
+
+// The storage's implementation, shared by its source files: reads and writes (storage.cc),
+// deletes (storage_delete.cc), the binding, scale and certificate subresources
+// (storage_subresources.cc); the per-kind rules are strategies (strategy.h).
+
+#include <functional>
+
+#include "podium/api/storage.h"
+#include "strategy.h"
+
+namespace podium::api {
+
+class StorageImpl : public Storage {
+ public:
+  StorageImpl(store::Store& store, Cacher& cacher, ResourceRegistry& registry, Clock& clock,
+              StorageOptions options);
+
+  Expected<ObjectPtr, ApiError> get(const ResourceInfo& r, const std::string& ns,
+                                    const std::string& name) override;
+  Expected<ListResult, ApiError> list(const ResourceInfo& r, const std::string& ns,
+                                      const ListOptions& options) override;
+  Expected<WatchHandle, ApiError> watch(const ResourceInfo& r, const std::string& ns,
+                                        const ListOptions& options,
+                                        bool sendInitialEvents) override;
+  void stopWatch(const WatchHandle& handle) override;
+  Expected<WriteResult, ApiError> create(const ResourceInfo& r, const std::string& ns, Json obj,
+                                         const WriteOptions& o) override;
+  Expected<WriteResult, ApiError> update(const ResourceInfo& r, const std::string& ns,
+                                         const std::string& name, Json obj,
+                                         const WriteOptions& o) override;
+  Expected<WriteResult, ApiError> patch(const ResourceInfo& r, const std::string& ns,
+                                        const std::string& name, PatchType type,
+                                        const std::string& body, const WriteOptions& o) override;
+  Expected<WriteResult, ApiError> remove(const ResourceInfo& r, const std::string& ns,
+                                         const std::string& name, const DeleteOptions& o) override;
+  Expected<std::vector<ObjectPtr>, ApiError> removeCollection(const ResourceInfo& r,
+                                                              const std::string& ns,
+                                                              const ListOptions& list,
+                                                              const DeleteOptions& o) override;
+  Expected<WriteResult, ApiError> bind(const std::string& ns, const std::string& pod,
+                                       const std::string& uid, const std::string& node,
+                                       const WriteOptions& o) override;
+  void setCertificateIssuer(CertificateIssuer issuer) override { issuer_ = std::move(issuer); }
+  Expected<Json, ApiError> issueCertificate(const std::string& ns, const std::string& sa,
+                                            const Json& request,
+                                            const std::string& callerNode) override;
+  Expected<Json, ApiError> getScale(const ResourceInfo& r, const std::string& ns,
+                                    const std::string& name) override;
+  Expected<WriteResult, ApiError> updateScale(const ResourceInfo& r, const std::string& ns,
+                                              const std::string& name, const Json& scale,
+                                              const WriteOptions& o) override;
+  Expected<WriteResult, ApiError> patchScale(const ResourceInfo& r, const std::string& ns,
+                                             const std::string& name, PatchType type,
+                                             const std::string& body,
+                                             const WriteOptions& o) override;
+  ObjectPtr toVersion(const ResourceInfo& r, const ObjectPtr& obj) const override;
+  ResourceRegistry& registry() override { return registry_; }
+
+ private:
+  using Mutator = std::function<Expected<Json, ApiError>(const Json* current)>;
+  Expected<WriteResult, ApiError> guaranteedUpdate(const ResourceInfo& r, const std::string& ns,
+                                                   const std::string& name, const WriteOptions& o,
+                                                   bool allowCreate, const Mutator& mutate);
+  Expected<Json, ApiError> prepareCreate(const ResourceInfo& r, const std::string& ns, Json obj,
+                                         const WriteOptions& o, std::vector<std::string>* warnings,
+                                         bool managedFieldsDone);
+  Expected<Json, ApiError> prepareUpdate(const ResourceInfo& r, const Json& old, Json obj,
+                                         const WriteOptions& o, std::vector<std::string>* warnings,
+                                         bool managedFieldsDone);
+  Expected<void, ApiError> checkSchema(const ResourceInfo& r, Json& obj, const WriteOptions& o,
+                                       std::vector<std::string>* warnings);
+  Expected<void, ApiError> admitNamespace(const ResourceInfo& r, const std::string& ns);
+  Expected<WriteResult, ApiError> commit(const ResourceInfo& r, const std::string& key,
+                                         const Json* old, int64_t oldRevision, Json obj,
+                                         const WriteOptions& o);
+  // True when an object marked for deletion has nothing left to wait for.
+  bool deletionComplete(const ResourceInfo& r, const Json& obj) const;
+  std::string serialize(const ResourceInfo& r, const Json& obj) const;
+  std::string now() const;
+  ApiError storeError(const ResourceInfo& r, const std::string& name, const store::Error& e) const;
+  StrategyContext context() { return StrategyContext{store_, cacher_, options_, clock_, *this}; }
+
+  store::Store& store_;
+  Cacher& cacher_;
+  ResourceRegistry& registry_;
+  Clock& clock_;
+  StorageOptions options_;
+  CertificateIssuer issuer_;
+};
+
+// Helpers the storage's files share.
+Json& metaOf(Json& obj);
+std::string metaString(const Json& obj, const char* field);
+bool nonEmptyList(const Json* v);
+// Everything but metadata and status: what metadata.generation tracks.
+Json specPart(const Json& obj);
+
+}  // namespace podium::api

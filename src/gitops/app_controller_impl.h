@@ -1,0 +1,88 @@
+#pragma once
+
+// The application controller: one Controller (queue, workers) whose key is an Application.
+// A reconcile loads the app's source (sources.h), compares it with the cluster, decides whether
+// to sync, and advances a sync a step at a time (sync_run.h); Argo CD's API paths are in
+// argocd_api.cc.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "app.h"
+#include "podium/client/controller.h"
+#include "podium/client/informer.h"
+#include "podium/gitops/app_controller.h"
+#include "sources.h"
+#include "sync_run.h"
+
+namespace podium::gitops {
+
+class AppController : public GitOps, public client::Controller {
+ public:
+  AppController(client::Client& client, GitOpsOptions options);
+  ~AppController() override { stop(); }
+  void stop() override;
+  api::HttpResponse serve(const api::HttpRequest& request) override;
+
+ protected:
+  client::SyncResult sync(const std::string& key) override;
+
+ private:
+  struct Compared {
+    Json resources = Json::array();
+    Json health;
+    bool outOfSync = false;
+  };
+  // The status of each target (and of the extraneous objects, to prune) against the cluster.
+  Compared compare(const std::vector<Target>& targets, const std::vector<Json>& extraneous);
+  client::SyncResult reconcile(const std::string& key, const Json& app);
+  // Starts a sync and takes its first step.
+  client::SyncResult startRun(const std::string& key, const Json& app, SyncRun::Inputs inputs,
+                              Json status, const Json& previous, Json conditions, bool refresh);
+  // Takes the next step of a sync under way.
+  client::SyncResult continueRun(const std::string& key, const Json& app);
+  // Steps a run; records it while it runs, writes the result when it ends.
+  client::SyncResult advance(const std::string& key, const Json& app, std::shared_ptr<SyncRun> run,
+                             Json status, const Json& previous, const Json& conditions,
+                             bool refresh);
+  // Whether `targets` of `commit` pass the API's strict dry run (a ComparisonError if not).
+  std::string dryRun(const Json& app, const std::vector<Target>& targets, const std::string& commit,
+                     const SyncSettings& settings);
+  // Argo CD's retry of a failed automated sync; the delay before it, if one is due.
+  std::optional<std::chrono::milliseconds> retryIfFailed(const std::string& key, const Json& spec,
+                                                         const std::string& commit, Json* status);
+  client::SyncResult finalize(const Json& app, const std::string& key);
+  client::SyncResult writeStatus(const Json& app, const Json& previous, Json status,
+                                 const Json& conditions, const std::string& now, bool refresh,
+                                 bool operationDone = false);
+  void writeProgress(const Json& app, const SyncRun& run);
+  client::SyncResult pollAgain();
+  std::optional<Resource> resourceOf(const Json& statusResource);
+
+  // argocd_api.cc
+  api::HttpResponse managedResources(const std::string& ns, const std::string& name);
+  api::HttpResponse webhook(const api::HttpRequest& req);
+
+  GitOpsOptions opts_;
+  Sources sources_;
+  client::Informer apps_;
+  std::mutex stateMu_;             // guards the three below
+  std::set<std::string> checked_;  // commits whose objects passed the dry run
+  struct RetryState {
+    std::string revision;
+    int count = 0;
+    std::chrono::steady_clock::time_point nextAt;
+  };
+  std::map<std::string, RetryState> retries_;  // apps whose automated sync failed
+  struct Running {
+    std::shared_ptr<SyncRun> run;
+    std::string lastProgress;  // what was last written of it
+  };
+  std::map<std::string, Running> runs_;  // syncs under way, by app key
+  bool stopped_ = false;
+};
+
+}  // namespace podium::gitops

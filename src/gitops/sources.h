@@ -1,0 +1,58 @@
+#pragma once
+
+// Where an application's desired objects come from: mirrors of its git repository (fetched
+// with Argo CD's repository Secrets, CA certificates and ssh host keys from the argocd
+// namespace), and its source at a commit rendered into objects — plain YAML directories,
+// Kustomize (kubectl kustomize) or Helm (helm template, when installed). Thread-safe: one
+// repository mirror is used by one caller at a time.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "app.h"
+#include "podium/client/client.h"
+#include "repo.h"
+
+namespace podium::gitops {
+
+class Sources {
+ public:
+  Sources(client::Client& client, std::string dataDir);
+
+  struct Loaded {
+    std::string commit;   // the revision resolved
+    std::string subject;  // its commit message's first line
+    std::vector<Target> targets;
+  };
+  // Fetches the app's repository, resolves `revision` and renders it: what a reconcile
+  // compares. The error is Argo CD's ComparisonError message.
+  Expected<Loaded, std::string> load(const Json& app, const std::string& revision);
+  // The same from the mirror as it is (fetching only when `revision` is unknown to it): what
+  // the managed-resources API shows.
+  Expected<Loaded, std::string> loadCached(const Json& app, const std::string& revision);
+
+ private:
+  Expected<Loaded, std::string> loadLocked(const Json& app, const std::string& revision,
+                                           bool fetchFirst);
+  GitRepo* repo(const std::string& url, std::string* error);
+  RepoCredentials credentialsFor(const std::string& url);
+  Expected<std::vector<ManifestFile>, std::string> manifests(GitRepo& repo, const Json& app,
+                                                             const std::string& commit);
+  Expected<std::string, std::string> helmTemplate(GitRepo& repo, const std::string& commit,
+                                                  const std::string& dir, const Json& src,
+                                                  const std::string& release,
+                                                  const std::string& ns);
+  Expected<std::vector<Target>, std::string> render(GitRepo& repo, const Json& app,
+                                                    const std::string& commit);
+
+  client::Client& client_;
+  std::string dataDir_;
+  std::mutex mu_;                                              // guards the two below
+  std::map<std::string, std::unique_ptr<GitRepo>> repos_;      // by URL
+  std::map<std::string, std::vector<ManifestFile>> rendered_;  // by commit and source
+};
+
+}  // namespace podium::gitops

@@ -1,0 +1,41 @@
+#pragma once
+
+// The scheduler's decisions as pure functions (kube-scheduler's filter and score plugins, the
+// subset Podium runs): which nodes can take a pod — ready, schedulable, tolerated taints,
+// nodeSelector, resource requests against allocatable, pod count — and which of them is best:
+// the least loaded, spreading the pods of one owner.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "podium/client/client.h"
+#include "podium/common/json.h"
+
+namespace podium::scheduler {
+
+struct Requests {
+  int64_t milliCpu = 0;
+  int64_t memory = 0;
+};
+
+// A pod's requests: the sum over its containers, or the largest init container's if more.
+Requests requestsOf(const Json& pod);
+// Whether `tolerations` (a pod's spec.tolerations) tolerate `taint`.
+bool tolerates(const Json& tolerations, const Json& taint);
+bool nodeReady(const Json& node);
+
+struct Decision {
+  std::string node;                    // "" when no node fits
+  std::map<std::string, int> reasons;  // why nodes were filtered out, and how many
+};
+
+// Filters `nodes` for `pod` and picks the best of those that fit. `podsByNode` holds the pods
+// each node runs (and those already assumed onto it).
+Decision choose(const Json& pod, const std::vector<client::ObjectPtr>& nodes,
+                const std::map<std::string, std::vector<client::ObjectPtr>>& podsByNode);
+
+// kube-scheduler's FailedScheduling message ("0/3 nodes are available: 1 Insufficient cpu, ...").
+std::string unschedulableMessage(size_t nodeCount, const std::map<std::string, int>& reasons);
+
+}  // namespace podium::scheduler
