@@ -264,7 +264,7 @@ Json AgentImpl::nodeStatus() {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   struct utsname u {};
   uname(&u);
-  std::string now = timefmt::rfc3339(realClock().now());
+  std::string now = timefmt::rfc3339(opts_.clock->now());
   auto cond = [&](const char* type, const char* status, const char* reason, const char* message) {
     return Json{{"type", type},
                 {"status", status},
@@ -342,10 +342,10 @@ Expected<void, std::string> AgentImpl::registerNode() {
 }
 
 void AgentImpl::heartbeatLoop() {
-  auto lastStatus = SteadyClock::now();
+  auto lastStatus = opts_.clock->monotonic();
   while (!stopping_) {
     // The Lease says "alive" every 10 s; the full status is refreshed every minute.
-    std::string now = timefmt::rfc3339Micro(realClock().now());
+    std::string now = timefmt::rfc3339Micro(opts_.clock->now());
     Json lease = {
         {"apiVersion", "coordination.k8s.io/v1"},
         {"kind", "Lease"},
@@ -360,8 +360,8 @@ void AgentImpl::heartbeatLoop() {
          {{"holderIdentity", opts_.nodeName}, {"leaseDurationSeconds", 40}, {"renewTime", now}}}};
     auto r = client_.apply(res::kLeases, "kube-node-lease", lease, true);
     if (!r) PODIUM_LOG(Debug) << "lease: " << r.error().message();
-    if (SteadyClock::now() - lastStatus > std::chrono::seconds(60)) {
-      lastStatus = SteadyClock::now();
+    if (opts_.clock->monotonic() - lastStatus > std::chrono::seconds(60)) {
+      lastStatus = opts_.clock->monotonic();
       if (auto cur = client_.get(res::kNodes, "", opts_.nodeName)) {
         Json obj = *cur;
         Json fresh = nodeStatus();

@@ -70,7 +70,7 @@ std::string podPhase(const Json& spec, const Json& initStatuses, const Json& sta
 Json AgentImpl::computeStatus(const Json& pod, PodState& st, const RuntimePod& rt) {
   const Json& spec = at(pod, {"spec"});
   const Json& old = at(pod, {"status"});
-  std::string now = timefmt::rfc3339(realClock().now());
+  std::string now = timefmt::rfc3339(opts_.clock->now());
   bool sandboxReady = rt.readySandbox() != nullptr && !st.podIp.empty();
 
   // One status per container, from its latest and previous attempts in the current sandbox.

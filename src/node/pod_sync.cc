@@ -119,7 +119,7 @@ bool AgentImpl::syncPod(const std::string& key) {
   if ((phase == "Succeeded" || phase == "Failed") && st.terminated) return true;
   if (st.startTime.empty()) {
     st.startTime = json::getString(pod, {"status", "startTime"});
-    if (st.startTime.empty()) st.startTime = timefmt::rfc3339(realClock().now());
+    if (st.startTime.empty()) st.startTime = timefmt::rfc3339(opts_.clock->now());
   }
   bool created = false;
   if (auto sb = ensureSandbox(pod, st, rt, &created); !sb) {
@@ -164,7 +164,7 @@ bool AgentImpl::syncPod(const std::string& key) {
   };
   plan.firstAttempt = [&](const std::string& n) { return st.nextAttempt[n]; };
   plan.backoff = &st.restartBackoff;
-  plan.now = SteadyClock::now();
+  plan.now = opts_.clock->monotonic();
   auto specOf = [&](const ContainerAction& a) -> const Json& {
     for (const auto& c : at(spec, {a.init ? "initContainers" : "containers"}))
       if (json::str(c, "name") == a.container) return c;
@@ -426,7 +426,7 @@ Expected<std::string, std::string> AgentImpl::pullIfNeeded(const Json& pod, PodS
                     "Container image \"" + image + "\" already present on machine", field);
     return present;
   }
-  auto now = SteadyClock::now();
+  auto now = opts_.clock->monotonic();
   Backoff& b = st.pullBackoff[image];
   if (b.active(now)) {
     std::string msg = "Back-off pulling image \"" + image + "\"";
@@ -437,20 +437,20 @@ Expected<std::string, std::string> AgentImpl::pullIfNeeded(const Json& pod, PodS
     return Unexpected(msg);
   }
   events_->record(pod, "Normal", "Pulling", "Pulling image \"" + image + "\"", field);
-  auto t0 = SteadyClock::now();
+  auto t0 = opts_.clock->monotonic();
   auto ref = cri_->pullImage(image);
   if (!ref) {
-    b.next(SteadyClock::now());
+    b.next(opts_.clock->monotonic());
     std::string msg = "failed to pull and unpack image \"" + image + "\": " + ref.error().message;
     st.waiting[cname] = {"ErrImagePull", msg};
     events_->record(pod, "Warning", "Failed",
                     "Failed to pull image \"" + image + "\": " + ref.error().message, field);
     events_->record(pod, "Warning", "Failed", "Error: ErrImagePull", field);
     queue_.addAfter(client::Informer::keyOf(pod),
-                    b.remaining(SteadyClock::now()) + std::chrono::milliseconds(50));
+                    b.remaining(opts_.clock->monotonic()) + std::chrono::milliseconds(50));
     return Unexpected(msg);
   }
-  double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  double secs = std::chrono::duration<double>(opts_.clock->monotonic() - t0).count();
   char took[32];
   snprintf(took, sizeof took, "%.3fs", secs);
   events_->record(pod, "Normal", "Pulled",

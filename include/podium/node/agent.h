@@ -13,6 +13,7 @@
 #include "podium/api/node_connector.h"
 #include "podium/client/client.h"
 #include "podium/common/expected.h"
+#include "podium/common/time.h"
 
 namespace podium::node {
 
@@ -36,6 +37,8 @@ struct AgentOptions {
   std::chrono::seconds workloadCertTtl{24 * 3600};
   bool controlPlane = true;  // labels the node as a control-plane node
   int workers = 10;
+  // Time for statuses, heartbeats, restart and pull back-offs (I/O deadlines stay real time).
+  Clock* clock = &realClock();
 };
 
 class Agent : public api::NodeConnector {
