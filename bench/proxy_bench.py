@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""HTTP proxy benchmark: `podium proxy` beside HAProxy and nginx (Debian's) in one run.
+"""HTTP proxy benchmark: `podium-proxy` (the node proxy) beside HAProxy and nginx (Debian's) in one run.
 
 One backend (nginx, one worker, a fixed 13-byte answer) on a free loopback port. Each proxy gets
 one worker thread, keep-alive to the client and to the backend, and no access log:
@@ -30,7 +30,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PODIUM = os.path.join(ROOT, "build", "podium")
+# The node proxy's own binary (what the node agent runs): the data plane alone.
+PODIUM = os.path.join(ROOT, "build", "podium-proxy")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -201,7 +202,7 @@ def main():
                            "spec": {"defaultBackend": {"service": {"name": "backend",
                                                                    "port": {"number": 80}}}}}],
         }
-        podium = b.start("podium", [PODIUM, "proxy", "--workers", "1", "--no-access-log",
+        podium = b.start("podium", [PODIUM, "--workers", "1", "--no-access-log",
                                     "--address", "127.0.0.1", "--capture-port", "0",
                                     "--metrics-port", "0", "--ingress-http-port",
                                     str(ports["podium"])],
