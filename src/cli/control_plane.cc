@@ -1,6 +1,19 @@
 #include "control_plane.h"
 
+#include "flags.h"
+#include "podium/common/strings.h"
+
 namespace podium::cli {
+
+std::string readControlPlaneFlags(const Flags& flags, ControlPlaneOptions* options) {
+  if (auto g = flags.get("gitops-poll-interval")) {
+    auto n = strings::parseInt(*g);
+    if (!n || *n < 100)
+      return "--gitops-poll-interval must be a number of milliseconds (100 or more)";
+    options->gitopsPollInterval = std::chrono::milliseconds(*n);
+  }
+  return "";
+}
 
 Expected<std::unique_ptr<ControlPlane>, std::string> ControlPlane::start(
     const ClientFactory& connect, const ControlPlaneOptions& options) {

@@ -23,6 +23,10 @@ struct ControlPlaneOptions {
   std::chrono::milliseconds gitopsPollInterval{3000};
 };
 
+class Flags;
+// --gitops-poll-interval MS into `options`; an error message ("" on success).
+std::string readControlPlaneFlags(const Flags& flags, ControlPlaneOptions* options);
+
 // Makes a client writing as `fieldManager`, or says why it cannot.
 using ClientFactory =
     std::function<Expected<client::ClientPtr, std::string>(const std::string& fieldManager)>;

@@ -61,14 +61,9 @@ int controllersCommand(const std::vector<std::string>& args) {
     return 2;
   }
   ControlPlaneOptions cpo;
-  if (auto g = flags.get("gitops-poll-interval")) {
-    auto n = strings::parseInt(*g);
-    if (!n || *n < 100) {
-      std::cerr << "podium controllers: --gitops-poll-interval must be a number of milliseconds "
-                   "(100 or more)\n";
-      return 2;
-    }
-    cpo.gitopsPollInterval = std::chrono::milliseconds(*n);
+  if (auto err = readControlPlaneFlags(flags, &cpo); !err.empty()) {
+    std::cerr << "podium controllers: " << err << "\n";
+    return 2;
   }
   cpo.dataDir =
       std::filesystem::absolute(flags.get("data-dir").value_or("/var/lib/podium-controllers"))

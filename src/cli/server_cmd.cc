@@ -144,14 +144,9 @@ int serverCommand(const std::vector<std::string>& args) {
   }
   ControlPlaneOptions cpo;
   cpo.dataDir = o.dataDir;
-  if (auto g = flags.get("gitops-poll-interval")) {
-    auto n = strings::parseInt(*g);
-    if (!n || *n < 100) {
-      std::cerr << "podium server: --gitops-poll-interval must be a number of milliseconds (100 or "
-                   "more)\n";
-      return 2;
-    }
-    cpo.gitopsPollInterval = std::chrono::milliseconds(*n);
+  if (auto err = readControlPlaneFlags(flags, &cpo); !err.empty()) {
+    std::cerr << "podium server: " << err << "\n";
+    return 2;
   }
   node.agentOptions.nodeName = flags.get("node-name").value_or("");
   node.agentOptions.podCidr = flags.get("pod-cidr").value_or(node.agentOptions.podCidr);

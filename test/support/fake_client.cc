@@ -130,6 +130,14 @@ const FakeClient::Served* FakeClient::servedLocked(const Resource& r) const {
   return it == served_.end() ? nullptr : &it->second;
 }
 
+Json* FakeClient::findLocked(const Resource& r, const std::string& ns, const std::string& name) {
+  const Served* s = servedLocked(r);
+  if (!s) return nullptr;
+  auto& store = objects_[keyOf(r)];
+  auto it = store.find((s->namespaced ? ns : "") + "/" + name);
+  return it == store.end() ? nullptr : &it->second;
+}
+
 api::ApiError FakeClient::notFound(const Resource& r, const std::string& name) const {
   return api::ApiError(404, "NotFound", r.plural + " \"" + name + "\" not found");
 }
@@ -381,17 +389,14 @@ client::Result FakeClient::patch(const Resource& r, const std::string& ns, const
   record({"patch", r.plural, ns, name, subresource, mergePatch});
   if (auto f = failure("patch", r.plural)) return Unexpected(*f);
   std::lock_guard<std::mutex> lock(mu_);
-  const Served* s = servedLocked(r);
-  if (!s) return Unexpected(notFound(r, name));
-  auto& store = objects_[keyOf(r)];
-  auto it = store.find((s->namespaced ? ns : "") + "/" + name);
-  if (it == store.end()) return Unexpected(notFound(r, name));
-  Json next = it->second;
+  const Json* cur = findLocked(r, ns, name);
+  if (!cur) return Unexpected(notFound(r, name));
+  Json next = *cur;
   next["metadata"].erase("resourceVersion");
   next.merge_patch(mergePatch);
   // A resourceVersion in the patch is a precondition (as the API server takes it).
   if (client::resourceVersionOf(next).empty())
-    next["metadata"]["resourceVersion"] = client::resourceVersionOf(it->second);
+    next["metadata"]["resourceVersion"] = client::resourceVersionOf(*cur);
   return writeLocked(r, ns, next, subresource, false);
 }
 
@@ -422,11 +427,11 @@ client::Result FakeClient::remove(const Resource& r, const std::string& ns, cons
   if (auto f = failure("delete", r.plural)) return Unexpected(*f);
   std::lock_guard<std::mutex> lock(mu_);
   const Served* s = servedLocked(r);
-  if (!s) return Unexpected(notFound(r, name));
+  const Json* found = findLocked(r, ns, name);
+  if (!found) return Unexpected(notFound(r, name));
   auto& store = objects_[keyOf(r)];
   auto it = store.find((s->namespaced ? ns : "") + "/" + name);
-  if (it == store.end()) return Unexpected(notFound(r, name));
-  Json cur = it->second;
+  Json cur = *found;
   if ((!options.preconditionUid.empty() && options.preconditionUid != client::uidOf(cur)) ||
       (!options.preconditionResourceVersion.empty() &&
        options.preconditionResourceVersion != client::resourceVersionOf(cur)))

@@ -116,6 +116,8 @@ class FakeClient : public client::Client {
   std::optional<api::ApiError> failure(const std::string& verb, const std::string& plural);
   void record(Action a);
   const Served* servedLocked(const client::Resource& r) const;
+  // The stored object, or nullptr (also for a resource not served).
+  Json* findLocked(const client::Resource& r, const std::string& ns, const std::string& name);
   client::Result writeLocked(const client::Resource& r, const std::string& ns, Json obj,
                              const std::string& subresource, bool create);
   void emitLocked(const client::Resource& r, client::EventType type, const Json& obj);
