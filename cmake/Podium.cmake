@@ -42,3 +42,20 @@ function(podium_embed output var)
   file(WRITE ${output}.tmp "extern const char ${var}[];\nconst char ${var}[] = R\"PODIUMEMBED(${content})PODIUMEMBED\";\n")
   file(COPY_FILE ${output}.tmp ${output} ONLY_IF_DIFFERENT)
 endfunction()
+
+# podium_grpc_proto(TARGET PROTO NAME): a library of protoc's and gRPC's C++ for PROTO (its
+# headers NAME.pb.h and NAME.grpc.pb.h on the target's public include path).
+function(podium_grpc_proto target proto name)
+  get_filename_component(dir ${proto} DIRECTORY)
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/${target})
+  set(gen ${out}/${name}.pb.cc ${out}/${name}.pb.h ${out}/${name}.grpc.pb.cc ${out}/${name}.grpc.pb.h)
+  file(MAKE_DIRECTORY ${out})
+  add_custom_command(OUTPUT ${gen}
+    COMMAND protobuf::protoc --proto_path=${dir} --cpp_out=${out} --grpc_out=${out}
+            --plugin=protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin> ${proto}
+    DEPENDS ${proto})
+  add_library(${target} STATIC ${out}/${name}.pb.cc ${out}/${name}.grpc.pb.cc)
+  target_include_directories(${target} SYSTEM PUBLIC ${out})
+  target_link_libraries(${target} PUBLIC gRPC::grpc++ protobuf::libprotobuf)
+  target_compile_options(${target} PRIVATE -w)
+endfunction()

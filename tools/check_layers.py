@@ -57,7 +57,7 @@ API_TYPES = {"status.h", "selectors.h", "quantity.h", "http.h", "tls.h", "node_c
 API_CLIENT = API_TYPES | {"storage.h"}
 
 # Files the build generates (protoc's output for the node's CRI client).
-GENERATED = {"cri.pb.h", "cri.grpc.pb.h"}
+GENERATED = {"cri.pb.h", "cri.grpc.pb.h", "etcd.pb.h", "etcd.grpc.pb.h"}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 SOURCE_EXT = (".h", ".cc", ".c")

@@ -166,6 +166,7 @@ void Cacher::onStoreEvents(const std::vector<store::Event>& events, int64_t appl
     }
     if (!applied.empty()) toWake = watchers_;
   }
+  revisionCv_.notify_all();
   if (applied.empty()) return;
   for (auto& w : toWake) w->wake();
   for (const auto& [prefix, fn] : listeners_) {
@@ -197,6 +198,11 @@ std::vector<CachedObject> Cacher::list(const std::string& prefix, int64_t* revis
 int64_t Cacher::revision() const {
   std::lock_guard<std::mutex> lock(mu_);
   return revision_;
+}
+
+bool Cacher::waitForRevision(int64_t revision, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return revisionCv_.wait_for(lock, timeout, [&] { return revision_ >= revision; });
 }
 
 size_t Cacher::objectCount() const {

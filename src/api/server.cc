@@ -10,6 +10,7 @@
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
 #include "podium/store/compactor.h"
+#include "podium/store/etcd_store.h"
 #include "podium/store/sqlite_store.h"
 
 extern const char kPodiumBuiltinCrds[];  // generated from manifests/crds.yaml
@@ -59,11 +60,8 @@ class Server : public ApiServer {
     auto token = ensureToken(options_.dataDir + "/tls/admin.token");
     if (!token) return Unexpected(token.error());
 
-    store::SqliteOptions so;
-    so.path = options_.dataDir + "/db/state.db";
-    so.fsyncEveryCommit = options_.fsyncEveryCommit;
-    auto st = store::openSqliteStore(so);
-    if (!st) return Unexpected("store: " + st.error().message);
+    auto st = openStore();
+    if (!st) return Unexpected("store: " + st.error());
     store_ = std::move(*st);
 
     cacher_ = std::make_unique<Cacher>(*store_, options_.cacheHistoryEvents);
@@ -124,6 +122,26 @@ class Server : public ApiServer {
   }
 
  private:
+  Expected<store::StorePtr, std::string> openStore() {
+    if (options_.datastore.empty()) {
+      store::SqliteOptions so;
+      so.path = options_.dataDir + "/db/state.db";
+      so.fsyncEveryCommit = options_.fsyncEveryCommit;
+      auto st = store::openSqliteStore(so);
+      if (!st) return Unexpected(st.error().message);
+      return std::move(*st);
+    }
+    auto eo = store::parseEtcdUrl(options_.datastore);
+    if (!eo) return Unexpected(eo.error());
+    eo->caFile = options_.datastoreCaFile;
+    eo->certFile = options_.datastoreCertFile;
+    eo->keyFile = options_.datastoreKeyFile;
+    auto st = store::openEtcdStore(*eo);
+    if (!st) return Unexpected(st.error().message);
+    PODIUM_LOG(Info) << "store: etcd at " << strings::join(eo->endpoints, ",");
+    return std::move(*st);
+  }
+
   std::string serviceIp(int offset) const {
     // First address of the service CIDR plus `offset` (the API's own Service is .1).
     std::string base = options_.serviceCidr.substr(0, options_.serviceCidr.find('/'));

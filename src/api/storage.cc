@@ -82,6 +82,23 @@ StorageImpl::StorageImpl(store::Store& store, Cacher& cacher, ResourceRegistry& 
 
 std::string StorageImpl::now() const { return timefmt::rfc3339(clock_.now()); }
 
+namespace {
+// How long a request waits for the watch cache to catch up with the store (it follows within
+// milliseconds; a store that keeps it waiting longer is answered from the cache as it is).
+constexpr std::chrono::milliseconds kCatchUp{2000};
+}  // namespace
+
+store::Result<int64_t> StorageImpl::written(store::Result<int64_t> r) {
+  if (r && !cacher_.waitForRevision(*r, kCatchUp))
+    PODIUM_LOG(Warn) << "watch cache is behind revision " << *r;
+  return r;
+}
+
+void StorageImpl::consistentRead() {
+  int64_t current = store_.currentRevision();
+  if (current > cacher_.revision()) (void)cacher_.waitForRevision(current, kCatchUp);
+}
+
 ObjectPtr StorageImpl::toVersion(const ResourceInfo& r, const ObjectPtr& obj) const {
   if (!r.custom || !obj) return obj;
   std::string want = r.apiVersion();
@@ -117,6 +134,7 @@ ApiError StorageImpl::storeError(const ResourceInfo& r, const std::string& name,
 
 Expected<ObjectPtr, ApiError> StorageImpl::get(const ResourceInfo& r, const std::string& ns,
                                                const std::string& name) {
+  consistentRead();
   auto c = cacher_.get(r.key(ns, name));
   if (!c) return Unexpected(ApiError::notFound(r.group, r.qualifiedResource(), name));
   return toVersion(r, c->object);
@@ -153,6 +171,8 @@ Expected<ListResult, ApiError> StorageImpl::list(const ResourceInfo& r, const st
                                                  const ListOptions& o) {
   auto filters = parseFilters(r, o);
   if (!filters) return Unexpected(filters.error());
+  // resourceVersion "" asks for the most recent state; "0" (what informers send) for any.
+  if (o.resourceVersion.empty() && o.continueToken.empty()) consistentRead();
   std::string prefix = r.keyPrefix() + (r.namespaced && !ns.empty() ? ns + "/" : "");
   std::string start = prefix;
   if (!o.continueToken.empty()) {
@@ -389,7 +409,7 @@ Expected<WriteResult, ApiError> StorageImpl::commit(const ResourceInfo& r, const
     if (deletionComplete(r, obj)) {
       // The last finalizer is gone: the object goes away now.
       if (!o.dryRun) {
-        auto rv = store_.remove(key, oldRevision);
+        auto rv = written(store_.remove(key, oldRevision));
         if (!rv) return Unexpected(storeError(r, name, rv.error()));
         obj["metadata"]["resourceVersion"] = std::to_string(*rv);
       }
@@ -405,7 +425,7 @@ Expected<WriteResult, ApiError> StorageImpl::commit(const ResourceInfo& r, const
       out.object = std::move(obj);
       return out;
     }
-    auto rv = store_.update(key, serialize(r, obj), oldRevision);
+    auto rv = written(store_.update(key, serialize(r, obj), oldRevision));
     if (!rv) return Unexpected(storeError(r, name, rv.error()));
     obj["metadata"]["resourceVersion"] = std::to_string(*rv);
     out.object = std::move(obj);
@@ -416,7 +436,7 @@ Expected<WriteResult, ApiError> StorageImpl::commit(const ResourceInfo& r, const
     out.object = std::move(obj);
     return out;
   }
-  auto rv = store_.create(key, serialize(r, obj));
+  auto rv = written(store_.create(key, serialize(r, obj)));
   if (!rv) return Unexpected(storeError(r, name, rv.error()));
   obj["metadata"]["resourceVersion"] = std::to_string(*rv);
   out.object = std::move(obj);
@@ -489,10 +509,13 @@ Expected<WriteResult, ApiError> StorageImpl::guaranteedUpdate(
     auto next = mutate(current.get());
     if (!next) return Unexpected(next.error());
     auto result = commit(r, key, current.get(), cur ? cur->revision : 0, std::move(*next), o);
-    if (!result && result.error().code() == 409 && result.error().reason() == "Conflict") continue;
-    if (!result && result.error().code() == 409 && !cur &&
-        result.error().reason() == "AlreadyExists")
+    bool raced = !result && result.error().code() == 409 &&
+                 (result.error().reason() == "Conflict" ||
+                  (!cur && result.error().reason() == "AlreadyExists"));
+    if (raced) {
+      consistentRead();  // another writer got there first: read its write, then try again
       continue;
+    }
     return result;
   }
   return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));

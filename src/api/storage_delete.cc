@@ -75,9 +75,12 @@ Expected<WriteResult, ApiError> StorageImpl::remove(const ResourceInfo& r, const
       if (o.dryRun) return res;
       auto ctx = context();
       strategy.beforeRemove(r, obj, ctx);
-      auto rv = store_.remove(key, cur->revision);
+      auto rv = written(store_.remove(key, cur->revision));
       if (!rv) {
-        if (rv.error().code == store::Errc::Conflict) continue;
+        if (rv.error().code == store::Errc::Conflict) {
+          consistentRead();
+          continue;
+        }
         return Unexpected(storeError(r, name, rv.error()));
       }
       res.object["metadata"]["resourceVersion"] = std::to_string(*rv);
@@ -102,9 +105,12 @@ Expected<WriteResult, ApiError> StorageImpl::remove(const ResourceInfo& r, const
     WriteResult res;
     res.object = next;
     if (o.dryRun || next == obj) return res;
-    auto rv = store_.update(key, serialize(r, next), cur->revision);
+    auto rv = written(store_.update(key, serialize(r, next), cur->revision));
     if (!rv) {
-      if (rv.error().code == store::Errc::Conflict) continue;
+      if (rv.error().code == store::Errc::Conflict) {
+        consistentRead();
+        continue;
+      }
       return Unexpected(storeError(r, name, rv.error()));
     }
     res.object["metadata"]["resourceVersion"] = std::to_string(*rv);

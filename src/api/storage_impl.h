@@ -79,6 +79,12 @@ class StorageImpl : public Storage {
   std::string serialize(const ResourceInfo& r, const Json& obj) const;
   std::string now() const;
   ApiError storeError(const ResourceInfo& r, const std::string& name, const store::Error& e) const;
+  // A successful write, once this server's cache has it (so whoever wrote reads it back, on a
+  // store other servers write too).
+  store::Result<int64_t> written(store::Result<int64_t> r);
+  // Before a read that names no resourceVersion: the cache catches up with the store (another
+  // server's writes to a shared store).
+  void consistentRead();
   StrategyContext context() { return StrategyContext{store_, cacher_, options_, clock_, *this}; }
 
   store::Store& store_;

@@ -46,6 +46,10 @@ Flags:
   --gitops-poll-interval MS
                         how often Argo CD Applications are refreshed from git, in milliseconds
                         (default 3000, plus up to a quarter of it as jitter)
+  --datastore URL       keep the cluster's state on etcd: etcd://HOST:PORT[,HOST:PORT...] (several
+                        servers may share one etcd); default: SQLite in DATA/db
+  --datastore-cafile FILE, --datastore-certfile FILE, --datastore-keyfile FILE
+                        TLS to etcd (its CA, and a client certificate and key)
   --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
   --log-level LEVEL     debug, info, warn or error (default info)
   --watch-history EVENTS
@@ -59,7 +63,8 @@ int serverCommand(const std::vector<std::string>& args) {
   Flags flags(
       {"data-dir", "api-port", "address", "service-cidr", "log-level", "watch-bookmark-interval",
        "watch-history", "registry-port", "node-name", "pod-cidr", "ingress-http-port",
-       "ingress-https-port", "workload-cert-ttl", "trust-domain", "gitops-poll-interval"},
+       "ingress-https-port", "workload-cert-ttl", "trust-domain", "gitops-poll-interval",
+       "datastore", "datastore-cafile", "datastore-certfile", "datastore-keyfile"},
       {"no-agent", "no-controllers", "no-fsync", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
@@ -87,6 +92,10 @@ int serverCommand(const std::vector<std::string>& args) {
   o.address = flags.get("address").value_or("127.0.0.1");
   o.serviceCidr = flags.get("service-cidr").value_or(o.serviceCidr);
   o.fsyncEveryCommit = !flags.has("no-fsync");
+  o.datastore = flags.get("datastore").value_or("");
+  o.datastoreCaFile = flags.get("datastore-cafile").value_or("");
+  o.datastoreCertFile = flags.get("datastore-certfile").value_or("");
+  o.datastoreKeyFile = flags.get("datastore-keyfile").value_or("");
   if (auto b = flags.get("watch-bookmark-interval")) {
     auto n = strings::parseInt(*b);
     if (!n || *n < 1) {

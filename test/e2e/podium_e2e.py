@@ -36,8 +36,46 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
     raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
 
 
+class Etcd:
+    """One etcd member on loopback ports, its data in `directory`; stopped by PID."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.client_port, self.peer_port = free_port(), free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return "etcd://127.0.0.1:%d" % self.client_port
+
+    def start(self):
+        c = "http://127.0.0.1:%d" % self.client_port
+        p = "http://127.0.0.1:%d" % self.peer_port
+        self.log = open(os.path.join(self.dir, "etcd.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["etcd", "--name", "e2e", "--data-dir", os.path.join(self.dir, "etcd"),
+             "--listen-client-urls", c, "--advertise-client-urls", c, "--listen-peer-urls", p,
+             "--initial-advertise-peer-urls", p, "--initial-cluster", "e2e=" + p],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+
+
+# PODIUM_E2E_DATASTORE=etcd runs every server of a test on an etcd of its own instead of SQLite.
+DATASTORE = os.environ.get("PODIUM_E2E_DATASTORE", "sqlite")
+
+
 class Server:
-    """One `podium server` process with its own data directory."""
+    """One `podium server` process with its own data directory (and, with
+    PODIUM_E2E_DATASTORE=etcd, its own etcd)."""
 
     def __init__(self, data_dir=None, extra_args=(), agent=False):
         self.owned_dir = data_dir is None
@@ -50,6 +88,10 @@ class Server:
         self.port = None
         self.proc = None
         self.home = tempfile.mkdtemp(prefix="podium-e2e-home-")
+        # Apart from the data directory: the server's leftover processes are not etcd's.
+        self.etcd = Etcd(tempfile.mkdtemp(prefix="podium-e2e-etcd-")).start() if DATASTORE == "etcd" else None
+        if self.etcd:
+            self.extra_args += ["--datastore", self.etcd.url]
 
     @property
     def kubeconfig(self):
@@ -119,6 +161,9 @@ class Server:
 
     def close(self):
         self.stop()
+        if self.etcd:
+            self.etcd.stop()
+            shutil.rmtree(self.etcd.dir, ignore_errors=True)
         for pid in self.leftover_pids():
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -4,6 +4,7 @@
 // watch, that serves gets, lists and watches (kube-apiserver's cacher, for all resources at
 // once). Objects are parsed once and shared immutably by every reader.
 
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -91,6 +92,10 @@ class Cacher {
   // All objects under `prefix` (sorted by key) and the revision they are current at.
   std::vector<CachedObject> list(const std::string& prefix, int64_t* revision) const;
   int64_t revision() const;
+  // Waits (up to `timeout`) until the cache has applied every change up to `revision`: what a
+  // write waits for before it answers (so the writer reads it back), and a consistent read for
+  // the store's current revision (another server's writes, on a shared store). False on time out.
+  bool waitForRevision(int64_t revision, std::chrono::milliseconds timeout) const;
 
   enum class WatchError { None, Expired, TooNew };
   // Starts a watch under `prefix`. `fromRevision` < 0: begin with a synthetic ADDED event for
@@ -116,7 +121,8 @@ class Cacher {
   const size_t historyLimit_;
   store::WatchPtr storeWatch_;
 
-  mutable std::mutex mu_;  // guards the state below
+  mutable std::mutex mu_;                       // guards the state below
+  mutable std::condition_variable revisionCv_;  // revision_ moved
   std::map<std::string, CachedObject, std::less<>> objects_;
   std::deque<CacheEvent> history_;
   int64_t revision_ = 0;

@@ -19,6 +19,10 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 6443;  // 0 picks a free port
   bool fsyncEveryCommit = true;
+  // "" keeps state in DATA/db/state.db (SQLite); "etcd://HOST:PORT[,HOST:PORT...]" on etcd,
+  // with TLS from the three files when given.
+  std::string datastore;
+  std::string datastoreCaFile, datastoreCertFile, datastoreKeyFile;
   std::chrono::milliseconds compactInterval{60000};
   std::chrono::milliseconds historyRetention{5 * 60000};
   size_t cacheHistoryEvents = 100000;
