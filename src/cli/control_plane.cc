@@ -1,6 +1,9 @@
 #include "control_plane.h"
 
+#include <unistd.h>
+
 #include "flags.h"
+#include "podium/common/log.h"
 #include "podium/common/strings.h"
 
 namespace podium::cli {
@@ -12,12 +15,23 @@ std::string readControlPlaneFlags(const Flags& flags, ControlPlaneOptions* optio
       return "--gitops-poll-interval must be a number of milliseconds (100 or more)";
     options->gitopsPollInterval = std::chrono::milliseconds(*n);
   }
+  if (flags.has("leader-elect")) options->leaderElect = true;
+  if (auto d = flags.get("leader-elect-lease-duration")) {
+    auto n = strings::parseInt(*d);
+    if (!n || *n < 1000)
+      return "--leader-elect-lease-duration must be a number of milliseconds (1000 or more)";
+    // Kubernetes' proportions: renew within two thirds of it, try every sixth.
+    options->election.leaseDuration = std::chrono::milliseconds(*n);
+    options->election.renewDeadline = std::chrono::milliseconds(*n * 2 / 3);
+    options->election.retryPeriod = std::chrono::milliseconds(*n / 6);
+  }
   return "";
 }
 
 Expected<std::unique_ptr<ControlPlane>, std::string> ControlPlane::start(
     const ClientFactory& connect, const ControlPlaneOptions& options) {
   std::unique_ptr<ControlPlane> cp(new ControlPlane());
+  cp->options_ = options;
   for (auto [client, manager] : {std::pair{&cp->controllerClient_, "podium-controller-manager"},
                                  std::pair{&cp->schedulerClient_, "default-scheduler"},
                                  std::pair{&cp->gitopsClient_, "argocd-controller"}}) {
@@ -25,19 +39,68 @@ Expected<std::unique_ptr<ControlPlane>, std::string> ControlPlane::start(
     if (!c) return Unexpected(c.error());
     *client = std::move(*c);
   }
-  cp->controllers_ = controllers::startControllers(*cp->controllerClient_);
-  cp->scheduler_ = scheduler::startScheduler(*cp->schedulerClient_);
-  gitops::GitOpsOptions go;
-  go.dataDir = options.dataDir;
-  go.pollInterval = options.gitopsPollInterval;
-  cp->gitops_ = gitops::startGitOps(*cp->gitopsClient_, go);
+  if (!options.leaderElect) {
+    cp->startLoops();
+    return cp;
+  }
+  auto c = connect("podium-leader-election");
+  if (!c) return Unexpected(c.error());
+  cp->electionClient_ = std::move(*c);
+  client::LeaderElectionConfig election = options.election;
+  if (election.name.empty()) election.name = "podium-controllers";
+  if (election.identity.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    election.identity = std::string(host) + "_" + strings::randomSuffix(10);
+  }
+  ControlPlane* raw = cp.get();
+  cp->elector_ = std::make_unique<client::LeaderElector>(
+      *cp->electionClient_, realClock(), election, [raw] { raw->startLoops(); },
+      [raw] { raw->stopLoops(); });
+  cp->elector_->start();
   return cp;
 }
 
-void ControlPlane::stop() {
+void ControlPlane::startLoops() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (controllers_) return;
+  controllers_ = controllers::startControllers(*controllerClient_);
+  scheduler_ = scheduler::startScheduler(*schedulerClient_);
+  gitops::GitOpsOptions go;
+  go.dataDir = options_.dataDir;
+  go.pollInterval = options_.gitopsPollInterval;
+  gitops_ = gitops::startGitOps(*gitopsClient_, go);
+}
+
+void ControlPlane::stopLoops() {
+  std::lock_guard<std::mutex> lock(mu_);
   if (gitops_) gitops_->stop();
   if (scheduler_) scheduler_->stop();
   if (controllers_) controllers_->stop();
+  gitops_.reset();
+  scheduler_.reset();
+  controllers_.reset();
+}
+
+void ControlPlane::stop() {
+  if (elector_) elector_->stop();
+  stopLoops();
+}
+
+bool ControlPlane::running() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return controllers_ != nullptr;
+}
+
+api::HttpResponse ControlPlane::serveArgoCd(const api::HttpRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (gitops_) return gitops_->serve(request);
+  api::HttpResponse r;
+  r.status = 503;
+  r.setHeader("Content-Type", "application/json");
+  r.body =
+      "{\"error\":\"this server stands by: another runs GitOps (leader election)\",\"code\":14}\n";
+  return r;
 }
 
 }  // namespace podium::cli

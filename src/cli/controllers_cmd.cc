@@ -33,14 +33,18 @@ Flags:
                         /var/lib/podium-controllers)
   --gitops-poll-interval MS
                         how often Applications are refreshed from git (default 3000)
+  --leader-elect        run only while holding the Lease kube-system/podium-controllers, so that
+                        several instances (and servers) can stand by for each other
+  --leader-elect-lease-duration MS
+                        how long a leader that stopped renewing keeps the Lease (default 3000)
   --log-level LEVEL     debug, info, warn or error
 )";
 }  // namespace
 
 int controllersCommand(const std::vector<std::string>& args) {
   Flags flags({"server", "token", "client-cert", "client-key", "ca-file", "data-dir",
-               "gitops-poll-interval", "log-level"},
-              {"help"});
+               "gitops-poll-interval", "log-level", "leader-elect-lease-duration"},
+              {"leader-elect", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium controllers: " << err << "\n\n" << kControllersUsage;
     return 2;

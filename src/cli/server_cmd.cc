@@ -50,6 +50,10 @@ Flags:
                         servers may share one etcd); default: SQLite in DATA/db
   --datastore-cafile FILE, --datastore-certfile FILE, --datastore-keyfile FILE
                         TLS to etcd (its CA, and a client certificate and key)
+  --leader-elect        run the controllers, scheduler and GitOps only while holding the Lease
+                        kube-system/podium-controllers (on by default with --datastore)
+  --leader-elect-lease-duration MS
+                        how long a leader that stopped renewing keeps the Lease (default 3000)
   --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
   --log-level LEVEL     debug, info, warn or error (default info)
   --watch-history EVENTS
@@ -60,12 +64,27 @@ Flags:
 }  // namespace
 
 int serverCommand(const std::vector<std::string>& args) {
-  Flags flags(
-      {"data-dir", "api-port", "address", "service-cidr", "log-level", "watch-bookmark-interval",
-       "watch-history", "registry-port", "node-name", "pod-cidr", "ingress-http-port",
-       "ingress-https-port", "workload-cert-ttl", "trust-domain", "gitops-poll-interval",
-       "datastore", "datastore-cafile", "datastore-certfile", "datastore-keyfile"},
-      {"no-agent", "no-controllers", "no-fsync", "help"});
+  Flags flags({"data-dir",
+               "api-port",
+               "address",
+               "service-cidr",
+               "log-level",
+               "watch-bookmark-interval",
+               "watch-history",
+               "registry-port",
+               "node-name",
+               "pod-cidr",
+               "ingress-http-port",
+               "ingress-https-port",
+               "workload-cert-ttl",
+               "trust-domain",
+               "gitops-poll-interval",
+               "datastore",
+               "datastore-cafile",
+               "datastore-certfile",
+               "datastore-keyfile",
+               "leader-elect-lease-duration"},
+              {"no-agent", "no-controllers", "no-fsync", "leader-elect", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
     return 2;
@@ -153,6 +172,8 @@ int serverCommand(const std::vector<std::string>& args) {
   }
   ControlPlaneOptions cpo;
   cpo.dataDir = o.dataDir;
+  // Servers sharing an etcd take turns running the control loops.
+  cpo.leaderElect = !o.datastore.empty();
   if (auto err = readControlPlaneFlags(flags, &cpo); !err.empty()) {
     std::cerr << "podium server: " << err << "\n";
     return 2;
@@ -203,7 +224,7 @@ int serverCommand(const std::vector<std::string>& args) {
     }
     controlPlane = std::move(*cp);
     (*server)->setArgoCdHandler(
-        [g = &controlPlane->gitops()](const api::HttpRequest& r) { return g->serve(r); });
+        [cp = controlPlane.get()](const api::HttpRequest& r) { return cp->serveArgoCd(r); });
   }
   auto nodeRuntime = startNode(**server, node);
   if (!nodeRuntime) {

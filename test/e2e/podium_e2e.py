@@ -230,11 +230,9 @@ class ServerTestCase(unittest.TestCase):
             raise unittest.SkipTest("podium binary not built at " + PODIUM)
         if KUBECTL is None:
             raise unittest.SkipTest("kubectl is not installed")
-        cls.server = Server(extra_args=cls.server_args).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.close()
+        cls.server = Server(extra_args=cls.server_args)
+        cls.addClassCleanup(cls.server.close)  # also when start() fails (its etcd, if any)
+        cls.server.start()
 
     def kubectl(self, *args, **kw):
         return self.server.kubectl(*args, **kw)

@@ -17,7 +17,9 @@ namespace podium::store {
 struct EtcdOptions {
   std::vector<std::string> endpoints;     // "host:port" of the members
   std::string caFile, certFile, keyFile;  // TLS to the members when caFile is set
-  std::chrono::milliseconds requestTimeout{5000};
+  // A request that a member lost with its leader is tried again after this (etcd itself would
+  // answer "request timed out" only after 5 s).
+  std::chrono::milliseconds requestTimeout{1500};
   std::chrono::milliseconds retryFor{15000};  // how long an unavailable cluster is retried
 };
 
