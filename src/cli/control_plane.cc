@@ -5,6 +5,7 @@
 #include "flags.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
+#include "podium/common/time.h"
 
 namespace podium::cli {
 
@@ -14,6 +15,12 @@ std::string readControlPlaneFlags(const Flags& flags, ControlPlaneOptions* optio
     if (!n || *n < 100)
       return "--gitops-poll-interval must be a number of milliseconds (100 or more)";
     options->gitopsPollInterval = std::chrono::milliseconds(*n);
+  }
+  if (auto g = flags.get("node-monitor-grace-period")) {
+    auto d = timefmt::parseGoDuration(*g);
+    if (!d || d->count() < 1000)
+      return "--node-monitor-grace-period must be a duration of 1s or more";
+    options->controllers.nodeMonitorGracePeriod = *d;
   }
   if (flags.has("leader-elect")) options->leaderElect = true;
   if (auto d = flags.get("leader-elect-lease-duration")) {
@@ -64,7 +71,7 @@ Expected<std::unique_ptr<ControlPlane>, std::string> ControlPlane::start(
 void ControlPlane::startLoops() {
   std::lock_guard<std::mutex> lock(mu_);
   if (controllers_) return;
-  controllers_ = controllers::startControllers(*controllerClient_);
+  controllers_ = controllers::startControllers(*controllerClient_, options_.controllers);
   scheduler_ = scheduler::startScheduler(*schedulerClient_);
   gitops::GitOpsOptions go;
   go.dataDir = options_.dataDir;

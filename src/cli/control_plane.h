@@ -26,13 +26,14 @@ namespace podium::cli {
 struct ControlPlaneOptions {
   std::string dataDir;  // GitOps keeps its repository mirrors in DATA/gitops
   std::chrono::milliseconds gitopsPollInterval{3000};
+  controllers::ControllerOptions controllers;
   bool leaderElect = false;
   client::LeaderElectionConfig election;  // name and identity are filled in when empty
 };
 
 class Flags;
-// --gitops-poll-interval MS, --leader-elect and --leader-elect-lease-duration MS into
-// `options`; an error message ("" on success).
+// --gitops-poll-interval MS, --node-monitor-grace-period DURATION, --leader-elect and
+// --leader-elect-lease-duration MS into `options`; an error message ("" on success).
 std::string readControlPlaneFlags(const Flags& flags, ControlPlaneOptions* options);
 
 // Makes a client writing as `fieldManager`, or says why it cannot.

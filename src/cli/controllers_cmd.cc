@@ -37,13 +37,17 @@ Flags:
                         several instances (and servers) can stand by for each other
   --leader-elect-lease-duration MS
                         how long a leader that stopped renewing keeps the Lease (default 3000)
+  --node-monitor-grace-period DURATION
+                        how long a node's Lease may go unrenewed before it is Ready=Unknown and
+                        tainted unreachable (default 20s; its pods go when their toleration does)
   --log-level LEVEL     debug, info, warn or error
 )";
 }  // namespace
 
 int controllersCommand(const std::vector<std::string>& args) {
   Flags flags({"server", "token", "client-cert", "client-key", "ca-file", "data-dir",
-               "gitops-poll-interval", "log-level", "leader-elect-lease-duration"},
+               "gitops-poll-interval", "log-level", "leader-elect-lease-duration",
+               "node-monitor-grace-period"},
               {"leader-elect", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium controllers: " << err << "\n\n" << kControllersUsage;

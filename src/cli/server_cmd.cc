@@ -54,6 +54,9 @@ Flags:
                         kube-system/podium-controllers (on by default with --datastore)
   --leader-elect-lease-duration MS
                         how long a leader that stopped renewing keeps the Lease (default 3000)
+  --node-monitor-grace-period DURATION
+                        how long a node's Lease may go unrenewed before it is Ready=Unknown and
+                        tainted unreachable (default 20s; its pods go when their toleration does)
   --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
   --log-level LEVEL     debug, info, warn or error (default info)
   --watch-history EVENTS
@@ -83,7 +86,8 @@ int serverCommand(const std::vector<std::string>& args) {
                "datastore-cafile",
                "datastore-certfile",
                "datastore-keyfile",
-               "leader-elect-lease-duration"},
+               "leader-elect-lease-duration",
+               "node-monitor-grace-period"},
               {"no-agent", "no-controllers", "no-fsync", "leader-elect", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;

@@ -6,6 +6,7 @@
 #include "job.h"
 #include "mesh_status.h"
 #include "namespace.h"
+#include "node_lifecycle.h"
 #include "podium/client/events.h"
 #include "podium/common/log.h"
 #include "replicaset.h"
@@ -16,11 +17,12 @@ namespace {
 
 class Manager : public ControllerManager {
  public:
-  Manager(client::Client& client, Clock& clock)
+  Manager(client::Client& client, const ControllerOptions& options, Clock& clock)
       : informers_(client, std::chrono::seconds(30), clock),
         replicaSetEvents_(client, "replicaset-controller", "", clock),
         deploymentEvents_(client, "deployment-controller", "", clock),
         jobEvents_(client, "job-controller", "", clock),
+        nodeEvents_(client, "node-controller", "", clock),
         replicaSets_(informers_, replicaSetEvents_),
         deployments_(informers_, deploymentEvents_),
         jobs_(informers_, jobEvents_),
@@ -28,7 +30,8 @@ class Manager : public ControllerManager {
         endpoints_(informers_),
         meshStatus_(informers_),
         serviceLb_(informers_),
-        gc_(informers_) {
+        gc_(informers_),
+        nodeLifecycle_(informers_, nodeEvents_, options.nodeMonitorGracePeriod) {
     informers_.start();
     if (!informers_.waitForSync(std::chrono::seconds(30)))
       PODIUM_LOG(Warn) << "controller caches did not sync in 30s";
@@ -45,12 +48,12 @@ class Manager : public ControllerManager {
 
  private:
   std::vector<client::Controller*> all() {
-    return {&replicaSets_, &deployments_, &jobs_,      &namespaces_,
-            &endpoints_,   &meshStatus_,  &serviceLb_, &gc_};
+    return {&replicaSets_, &deployments_, &jobs_, &namespaces_,   &endpoints_,
+            &meshStatus_,  &serviceLb_,   &gc_,   &nodeLifecycle_};
   }
 
   client::InformerFactory informers_;
-  client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_;
+  client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_, nodeEvents_;
   ReplicaSetController replicaSets_;
   DeploymentController deployments_;
   JobController jobs_;
@@ -59,13 +62,16 @@ class Manager : public ControllerManager {
   MeshStatusController meshStatus_;
   ServiceLbController serviceLb_;
   GarbageCollector gc_;
+  NodeLifecycleController nodeLifecycle_;
   bool stopped_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<ControllerManager> startControllers(client::Client& client, Clock& clock) {
-  return std::make_unique<Manager>(client, clock);
+std::unique_ptr<ControllerManager> startControllers(client::Client& client,
+                                                    const ControllerOptions& options,
+                                                    Clock& clock) {
+  return std::make_unique<Manager>(client, options, clock);
 }
 
 }  // namespace podium::controllers

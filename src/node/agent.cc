@@ -344,7 +344,9 @@ Expected<void, std::string> AgentImpl::registerNode() {
 void AgentImpl::heartbeatLoop() {
   auto lastStatus = opts_.clock->monotonic();
   while (!stopping_) {
-    // The Lease says "alive" every 10 s; the full status is refreshed every minute.
+    // The Lease says "alive" every leaseRenewInterval; the full status is refreshed every minute,
+    // and at once when the API has it other than Ready (the node lifecycle controller marked it
+    // Unknown while this node could not renew).
     std::string now = timefmt::rfc3339Micro(opts_.clock->now());
     Json lease = {
         {"apiVersion", "coordination.k8s.io/v1"},
@@ -357,12 +359,15 @@ void AgentImpl::heartbeatLoop() {
                                             {"name", opts_.nodeName},
                                             {"uid", nodeUid_}}})}}},
         {"spec",
-         {{"holderIdentity", opts_.nodeName}, {"leaseDurationSeconds", 40}, {"renewTime", now}}}};
+         {{"holderIdentity", opts_.nodeName}, {"leaseDurationSeconds", 20}, {"renewTime", now}}}};
     auto r = client_.apply(res::kLeases, "kube-node-lease", lease, true);
     if (!r) PODIUM_LOG(Debug) << "lease: " << r.error().message();
-    if (opts_.clock->monotonic() - lastStatus > std::chrono::seconds(60)) {
+    auto cur = client_.get(res::kNodes, "", opts_.nodeName);
+    const Json* ready = cur ? client::findCondition(*cur, "Ready") : nullptr;
+    bool stale = !ready || json::str(*ready, "status") != "True";
+    if (cur && (stale || opts_.clock->monotonic() - lastStatus > std::chrono::seconds(60))) {
       lastStatus = opts_.clock->monotonic();
-      if (auto cur = client_.get(res::kNodes, "", opts_.nodeName)) {
+      {
         Json obj = *cur;
         Json fresh = nodeStatus();
         // Keep transition times of conditions that did not change.
@@ -378,7 +383,7 @@ void AgentImpl::heartbeatLoop() {
       }
     }
     std::unique_lock<std::mutex> lock(stopMu_);
-    stopCv_.wait_for(lock, std::chrono::seconds(10), [&] { return stopping_.load(); });
+    stopCv_.wait_for(lock, opts_.leaseRenewInterval, [&] { return stopping_.load(); });
   }
 }
 

@@ -3,7 +3,8 @@
 // The controllers of a Podium cluster (kube-controller-manager's role), run together through
 // one client and one set of shared informers: Deployment, ReplicaSet, Job, Endpoints and
 // EndpointSlices, Service load balancers, the mesh's VirtualService status, the namespace
-// controller and the garbage collector. The client may be in-process (the server) or remote
+// controller, the garbage collector and node lifecycle (unreachable nodes, eviction). The client
+// may be in-process (the server) or remote
 // (`podium controllers` on another machine): they behave the same.
 
 #include <memory>
@@ -12,6 +13,12 @@
 #include "podium/common/time.h"
 
 namespace podium::controllers {
+
+struct ControllerOptions {
+  // How long a node's Lease may go unrenewed before the node is Ready=Unknown and tainted
+  // unreachable (Kubernetes' --node-monitor-grace-period, 40 s there).
+  std::chrono::milliseconds nodeMonitorGracePeriod{20000};
+};
 
 class ControllerManager {
  public:
@@ -23,6 +30,7 @@ class ControllerManager {
 // Starts every controller on `client` (which must outlive the manager); returns once their
 // caches have synced (or 30 s have passed).
 std::unique_ptr<ControllerManager> startControllers(client::Client& client,
+                                                    const ControllerOptions& options = {},
                                                     Clock& clock = realClock());
 
 }  // namespace podium::controllers

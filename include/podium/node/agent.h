@@ -36,6 +36,8 @@ struct AgentOptions {
   // The lifetime asked for mesh workload certificates (renewed at half of it).
   std::chrono::seconds workloadCertTtl{24 * 3600};
   bool controlPlane = true;  // labels the node as a control-plane node
+  // How often the node's Lease in kube-node-lease is renewed (its "alive").
+  std::chrono::milliseconds leaseRenewInterval{2000};
   int workers = 10;
   // Time for statuses, heartbeats, restart and pull back-offs (I/O deadlines stay real time).
   Clock* clock = &realClock();
