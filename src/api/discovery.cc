@@ -39,6 +39,10 @@ Json discoveryResource(const ResourceInfo& r) {
                     {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Binding"}}},
                     {"verbs", {"create"}}});
     subs.push_back(
+        {{"subresource", "eviction"},
+         {"responseKind", {{"group", "policy"}, {"version", "v1"}, {"kind", "Eviction"}}},
+         {"verbs", {"create"}}});
+    subs.push_back(
         {{"subresource", "exec"},
          {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "PodExecOptions"}}},
          {"verbs", {"create", "get"}}});
@@ -151,6 +155,13 @@ Json legacyResourceList(const ResourceSet& set, const std::string& group,
                            {"singularName", ""},
                            {"namespaced", true},
                            {"kind", "Binding"},
+                           {"verbs", {"create"}}});
+      resources.push_back({{"name", "pods/eviction"},
+                           {"singularName", ""},
+                           {"namespaced", true},
+                           {"group", "policy"},
+                           {"version", "v1"},
+                           {"kind", "Eviction"},
                            {"verbs", {"create"}}});
       resources.push_back({{"name", "pods/log"},
                            {"singularName", ""},

@@ -38,6 +38,7 @@ bool serves(const ResourceInfo& r, const std::string& sub) {
   return sub.empty() || (sub == "status" && r.hasStatus) || (sub == "scale" && r.hasScale) ||
          (sub == "finalize" && core && r.plural == "namespaces") ||
          (sub == "binding" && core && r.plural == "pods") ||
+         (sub == "eviction" && core && r.plural == "pods") ||
          (sub == "certificate" && core && r.plural == "serviceaccounts");
 }
 
@@ -210,6 +211,14 @@ HttpResponse HttpApi::createResource(const ResourceCall& c) {
                              json::getString(*body, {"target", "name"}), *opts);
     if (!res) return errorResponse(res.error(), req);
     return jsonResponse(201, successStatus(nullptr), req);
+  }
+  if (c.sub() == "eviction") {
+    auto body = json::parse(req.body);
+    if (!body)
+      return errorResponse(ApiError::badRequest("the body is not JSON: " + body.error()), req);
+    auto res = storage_.evict(c.ns(), c.name(), body->value);
+    if (!res) return errorResponse(res.error(), req);
+    return jsonResponse(201, res->object, req);
   }
   if (!c.name().empty())
     return errorResponse(

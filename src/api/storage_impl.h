@@ -41,6 +41,8 @@ class StorageImpl : public Storage {
   Expected<WriteResult, ApiError> bind(const std::string& ns, const std::string& pod,
                                        const std::string& uid, const std::string& node,
                                        const WriteOptions& o) override;
+  Expected<WriteResult, ApiError> evict(const std::string& ns, const std::string& pod,
+                                        const Json& eviction) override;
   void setCertificateIssuer(CertificateIssuer issuer) override { issuer_ = std::move(issuer); }
   Expected<Json, ApiError> issueCertificate(const std::string& ns, const std::string& sa,
                                             const Json& request,

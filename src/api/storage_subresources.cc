@@ -169,3 +169,92 @@ Expected<WriteResult, ApiError> StorageImpl::patchScale(const ResourceInfo& r,
 }
 
 }  // namespace podium::api
+
+namespace podium::api {
+
+// ----------------------------------------------------------------------------- eviction
+
+namespace {
+bool podReady(const Json& pod) {
+  for (const auto& c : json::at(pod, {"status", "conditions"}))
+    if (json::str(c, "type") == "Ready") return json::str(c, "status") == "True";
+  return false;
+}
+}  // namespace
+
+Expected<WriteResult, ApiError> StorageImpl::evict(const std::string& ns, const std::string& pod,
+                                                   const Json& eviction) {
+  auto set = registry_.snapshot();
+  auto pods = set->find("", "v1", "pods");
+  auto pdbs = set->find("policy", "v1", "poddisruptionbudgets");
+  if (!pods || !pdbs) return Unexpected(ApiError::internal("pods or budgets are not served"));
+  if (!eviction.is_object() || json::str(eviction, "kind", "Eviction") != "Eviction")
+    return Unexpected(ApiError::badRequest("the body must be an Eviction (policy/v1)"));
+  std::string named = json::getString(eviction, {"metadata", "name"});
+  if (!named.empty() && named != pod)
+    return Unexpected(ApiError::badRequest("name in URL does not match name in Eviction object"));
+  DeleteOptions d;
+  const Json& opts = json::at(eviction, {"deleteOptions"});
+  if (opts.contains("gracePeriodSeconds") && opts["gracePeriodSeconds"].is_number_integer())
+    d.gracePeriodSeconds = opts["gracePeriodSeconds"].get<int64_t>();
+  d.preconditionUid = json::getString(opts, {"preconditions", "uid"});
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    consistentRead();
+    auto cur = cacher_.get(pods->key(ns, pod));
+    if (!cur) return Unexpected(ApiError::notFound("", "pods", pod));
+    const Json& p = *cur->object;
+    std::string phase = json::getString(p, {"status", "phase"});
+    bool counts = podReady(p) && phase != "Succeeded" && phase != "Failed" &&
+                  !json::find(p, {"metadata", "deletionTimestamp"});
+    // The budgets that select this pod; a pod that is not ready disrupts nothing.
+    std::vector<ObjectPtr> budgets;
+    int64_t rev = 0;
+    if (counts)
+      for (const auto& b : cacher_.list(pdbs->keyPrefix() + ns + "/", &rev)) {
+        auto sel = LabelSelector::fromObject(json::at(*b.object, {"spec", "selector"}));
+        if (sel && sel->matches(json::at(p, {"metadata", "labels"}))) budgets.push_back(b.object);
+      }
+    if (budgets.size() > 1)
+      return Unexpected(ApiError::internal(
+          "This pod has more than one PodDisruptionBudget, which the eviction subresource does "
+          "not support."));
+    if (!budgets.empty()) {
+      const Json& b = *budgets[0];
+      const Json& st = json::at(b, {"status"});
+      bool current = json::integer(st, "observedGeneration", -1) >=
+                     json::integer(json::at(b, {"metadata"}), "generation", 1);
+      if (!current || json::integer(st, "disruptionsAllowed", 0) <= 0)
+        return Unexpected(ApiError(
+            429, "TooManyRequests",
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+            {{"causes",
+              {{{"reason", "DisruptionBudget"},
+                {"message", "The disruption budget " + json::getString(b, {"metadata", "name"}) +
+                                " needs " + std::to_string(json::integer(st, "desiredHealthy")) +
+                                " healthy pods and has " +
+                                std::to_string(json::integer(st, "currentHealthy")) +
+                                " currently"}}}}}));
+      // Take a disruption (the disruption controller counts the pod out until it is gone).
+      Json next = b;
+      next["status"]["disruptionsAllowed"] = json::integer(st, "disruptionsAllowed") - 1;
+      next["status"]["disruptedPods"][pod] = now();
+      WriteOptions so;
+      so.fieldManager = "podium-eviction";
+      so.subresource = "status";
+      auto taken = update(*pdbs, ns, json::getString(b, {"metadata", "name"}), next, so);
+      if (!taken) {
+        if (taken.error().code() == 409) continue;  // the budget moved: look again
+        return Unexpected(taken.error());
+      }
+    }
+    auto gone = remove(*pods, ns, pod, d);
+    if (!gone) return Unexpected(gone.error());
+    WriteResult out;
+    out.object = successStatus(nullptr);
+    return out;
+  }
+  return Unexpected(ApiError(429, "TooManyRequests",
+                             "Cannot evict pod as it would violate the pod's disruption budget."));
+}
+
+}  // namespace podium::api

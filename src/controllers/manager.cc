@@ -1,6 +1,7 @@
 #include "podium/controllers/manager.h"
 
 #include "deployment.h"
+#include "disruption.h"
 #include "endpoints.h"
 #include "garbage_collector.h"
 #include "job.h"
@@ -31,7 +32,8 @@ class Manager : public ControllerManager {
         meshStatus_(informers_),
         serviceLb_(informers_),
         gc_(informers_),
-        nodeLifecycle_(informers_, nodeEvents_, options.nodeMonitorGracePeriod) {
+        nodeLifecycle_(informers_, nodeEvents_, options.nodeMonitorGracePeriod),
+        disruption_(informers_) {
     informers_.start();
     if (!informers_.waitForSync(std::chrono::seconds(30)))
       PODIUM_LOG(Warn) << "controller caches did not sync in 30s";
@@ -48,8 +50,8 @@ class Manager : public ControllerManager {
 
  private:
   std::vector<client::Controller*> all() {
-    return {&replicaSets_, &deployments_, &jobs_, &namespaces_,   &endpoints_,
-            &meshStatus_,  &serviceLb_,   &gc_,   &nodeLifecycle_};
+    return {&replicaSets_, &deployments_, &jobs_, &namespaces_,    &endpoints_,
+            &meshStatus_,  &serviceLb_,   &gc_,   &nodeLifecycle_, &disruption_};
   }
 
   client::InformerFactory informers_;
@@ -63,6 +65,7 @@ class Manager : public ControllerManager {
   ServiceLbController serviceLb_;
   GarbageCollector gc_;
   NodeLifecycleController nodeLifecycle_;
+  DisruptionController disruption_;
   bool stopped_ = false;
 };
 

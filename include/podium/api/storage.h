@@ -119,6 +119,12 @@ class Storage {
                                                const std::string& uid, const std::string& node,
                                                const WriteOptions& o) = 0;
 
+  // pods/eviction (policy/v1 Eviction): deletes the pod unless a PodDisruptionBudget that
+  // selects it allows no disruption now (429 TooManyRequests, as kube-apiserver answers); an
+  // allowed eviction of a ready pod takes one of the budget's disruptions.
+  virtual Expected<WriteResult, ApiError> evict(const std::string& ns, const std::string& pod,
+                                                const Json& eviction) = 0;
+
   // serviceaccounts/certificate: a mesh workload certificate signed by `issuer` (the command
   // that wires the process hands the mesh CA in); 404 without one.
   virtual void setCertificateIssuer(CertificateIssuer issuer) = 0;
