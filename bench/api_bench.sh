@@ -5,16 +5,20 @@
 # commit) on free loopback ports with fresh data directories, drives both with bench/api_bench
 # (the same clients, cycles of create+update+read, and one watcher), then prints each result,
 # the ratios, and both servers' resident memory idle and after the load. Stops both by PID.
+# With --store etcd, Podium keeps its state on that same etcd (--datastore): its writes/s and
+# p99 beside etcd's own client on the etcd under it.
 #
-#   bench/api_bench.sh [--clients N] [--cycles N]
+#   bench/api_bench.sh [--clients N] [--cycles N] [--store sqlite|etcd]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=16
 CYCLES=200
+STORE=sqlite
 while [ $# -gt 0 ]; do
   case "$1" in
     --clients) CLIENTS=$2; shift 2 ;;
     --cycles) CYCLES=$2; shift 2 ;;
+    --store) STORE=$2; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -36,12 +40,6 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 rss_kb() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' /proc/"$1"/status; }
 
-PPORT=$(free_port)
-"$BIN" server --data-dir "$WORK/podium" --api-port "$PPORT" --registry-port "$(free_port)" --no-agent --log-level warn > "$WORK/podium.log" 2>&1 &
-PPID_=$!
-PIDS+=("$PPID_")
-for _ in $(seq 100); do [ -f "$WORK/podium/kubeconfig.yaml" ] && break; sleep 0.05; done
-
 EPORT=$(free_port)
 EPEER=$(free_port)
 etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$EPORT" \
@@ -53,6 +51,14 @@ PIDS+=("$EPID")
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$EPORT/health" >/dev/null && break; sleep 0.05; done
 sleep 1
 
+DATASTORE=""
+[ "$STORE" = etcd ] && DATASTORE="--datastore etcd://127.0.0.1:$EPORT"
+PPORT=$(free_port)
+"$BIN" server --data-dir "$WORK/podium" --api-port "$PPORT" --registry-port "$(free_port)" --no-agent --log-level warn $DATASTORE > "$WORK/podium.log" 2>&1 &
+PPID_=$!
+PIDS+=("$PPID_")
+for _ in $(seq 100); do [ -f "$WORK/podium/kubeconfig.yaml" ] && break; sleep 0.05; done
+
 P_IDLE=$(rss_kb "$PPID_")
 E_IDLE=$(rss_kb "$EPID")
 T=$WORK/podium/tls
@@ -62,11 +68,12 @@ E_OUT=$("$BENCH" --target etcd --url "http://127.0.0.1:$EPORT" --clients "$CLIEN
 P_HWM=$(hwm_kb "$PPID_")
 E_HWM=$(hwm_kb "$EPID")
 
-/usr/bin/python3 - "$P_OUT" "$E_OUT" "$P_IDLE" "$P_HWM" "$E_IDLE" "$E_HWM" <<'PY'
+/usr/bin/python3 - "$P_OUT" "$E_OUT" "$P_IDLE" "$P_HWM" "$E_IDLE" "$E_HWM" "$STORE" <<'PY'
 import json, sys
 p, e = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 p_idle, p_hwm, e_idle, e_hwm = (int(x) / 1024 for x in sys.argv[3:7])
-print("API benchmark: %d clients x %d cycles of create+update+read, one watcher" % (p["clients"], p["writes"] // 2 // p["clients"]))
+print("API benchmark: %d clients x %d cycles of create+update+read, one watcher; podium's store: %s" % (
+    p["clients"], p["writes"] // 2 // p["clients"], sys.argv[7]))
 print("%-8s %10s %10s %9s %9s %9s %9s %12s %7s" % ("target", "writes/s", "reads/s", "w p50ms", "w p99ms", "r p50ms", "r p99ms", "watch ev/s", "errors"))
 for r in (p, e):
     print("%-8s %10.0f %10.0f %9.2f %9.2f %9.2f %9.2f %12.0f %7d" % (r["target"], r["writes_per_sec"], r["reads_per_sec"], r["write_p50_ms"],

@@ -159,9 +159,14 @@ class EtcdStore : public Store {
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    channel_ = grpc::CreateCustomChannel(target, creds, args);
-    kv_ = pb::KV::NewStub(channel_);
-    watch_ = pb::Watch::NewStub(channel_);
+    // A few connections, so that many concurrent requests do not queue on one HTTP/2 stream
+    // window and one polling thread.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    for (int i = 0; i < kConnections; ++i) {
+      channels_.push_back(grpc::CreateCustomChannel(target, creds, args));
+      kv_.push_back(pb::KV::NewStub(channels_.back()));
+    }
+    watch_ = pb::Watch::NewStub(channels_.front());
   }
 
   const EtcdOptions& options() const { return options_; }
@@ -176,7 +181,7 @@ class EtcdStore : public Store {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + options_.requestTimeout);
       ctx.set_wait_for_ready(true);
-      grpc::Status s = ((*kv_).*method)(&ctx, req, resp);
+      grpc::Status s = ((*kv_[next_++ % kv_.size()]).*method)(&ctx, req, resp);
       if (s.ok() || !retriable(s) || std::chrono::steady_clock::now() >= until) return s;
       PODIUM_LOG(Debug) << "etcd: " << s.error_message() << "; again in " << delay.count() << " ms";
       std::this_thread::sleep_for(delay);
@@ -330,8 +335,10 @@ class EtcdStore : public Store {
   }
 
   EtcdOptions options_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<pb::KV::Stub> kv_;
+  static constexpr int kConnections = 4;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  std::vector<std::unique_ptr<pb::KV::Stub>> kv_;
+  std::atomic<uint64_t> next_{0};
   std::unique_ptr<pb::Watch::Stub> watch_;
 };
 
