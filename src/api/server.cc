@@ -8,6 +8,7 @@
 #include "podium/api/http.h"
 #include "podium/api/tls.h"
 #include "podium/common/log.h"
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
 #include "podium/store/compactor.h"
 #include "podium/store/etcd_store.h"
@@ -51,10 +52,14 @@ class Server : public ApiServer {
     std::error_code ec;
     fs::create_directories(options_.dataDir + "/db", ec);
     if (ec) return Unexpected("create " + options_.dataDir + ": " + ec.message());
-    auto pki =
-        tls::ensureClusterPki(options_.dataDir + "/tls", {"127.0.0.1", serviceIp(1)},
-                              {"localhost", "kubernetes", "kubernetes.default",
-                               "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"});
+    std::vector<std::string> ips = {"127.0.0.1", serviceIp(1)};
+    std::vector<std::string> names = {"localhost", "kubernetes", "kubernetes.default",
+                                      "kubernetes.default.svc",
+                                      "kubernetes.default.svc.cluster.local"};
+    if (options_.address != "0.0.0.0" && net::parseIpv4(options_.address))
+      ips.push_back(options_.address);
+    for (const auto& san : options_.tlsSans) (net::parseIpv4(san) ? ips : names).push_back(san);
+    auto pki = tls::ensureClusterPki(options_.dataDir + "/tls", ips, names);
     if (!pki) return Unexpected(pki.error());
     pki_ = *pki;
     auto token = ensureToken(options_.dataDir + "/tls/admin.token");

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -218,6 +219,29 @@ Expected<void, std::string> writeFileAtomic(const std::string& path, const std::
   return {};
 }
 
+SubjectAltNames subjectAltNames(const std::string& certPem) {
+  SubjectAltNames out;
+  X509Ptr cert = parseCert(certPem);
+  if (!cert) return out;
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr));
+  if (!names) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type == GEN_DNS) {
+      const ASN1_IA5STRING* s = n->d.dNSName;
+      out.dnsNames.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                static_cast<size_t>(ASN1_STRING_length(s)));
+    } else if (n->type == GEN_IPADD && ASN1_STRING_length(n->d.iPAddress) == 4) {
+      const unsigned char* b = ASN1_STRING_get0_data(n->d.iPAddress);
+      out.ipAddresses.push_back(std::to_string(b[0]) + "." + std::to_string(b[1]) + "." +
+                                std::to_string(b[2]) + "." + std::to_string(b[3]));
+    }
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
 Expected<ClusterPki, std::string> ensureClusterPki(const std::string& dir,
                                                    const std::vector<std::string>& serverIps,
                                                    const std::vector<std::string>& serverDnsNames) {
@@ -254,6 +278,29 @@ Expected<ClusterPki, std::string> ensureClusterPki(const std::string& dir,
   server.ipAddresses = serverIps;
   server.serverAuth = true;
   server.validDays = 3650;
+  // A serving certificate that lacks a name or address asked for now (a new --address or
+  // --tls-san) is issued again with all of its old ones and the new ones.
+  if (exists(p.serverCert)) {
+    auto pem = readFile(p.serverCert);
+    if (!pem) return Unexpected(pem.error());
+    SubjectAltNames had = subjectAltNames(*pem);
+    auto missing = [](const std::vector<std::string>& want, std::vector<std::string>& have) {
+      bool any = false;
+      for (const auto& w : want)
+        if (std::find(have.begin(), have.end(), w) == have.end()) {
+          have.push_back(w);
+          any = true;
+        }
+      return any;
+    };
+    bool newIps = missing(serverIps, had.ipAddresses);
+    bool newNames = missing(serverDnsNames, had.dnsNames);
+    if (newIps || newNames) {
+      server.ipAddresses = had.ipAddresses;
+      server.dnsNames = had.dnsNames;
+      std::filesystem::remove(p.serverCert, ec);
+    }
+  }
   if (auto r = ensure(p.serverCert, p.serverKey, server); !r) return Unexpected(r.error());
   CertRequest admin;
   admin.commonName = "podium-admin";

@@ -12,6 +12,7 @@
 #include "podium/cli/commands.h"
 #include "podium/client/remote_client.h"
 #include "podium/common/log.h"
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
 #include "podium/node/node_api.h"
 
@@ -38,7 +39,9 @@ Flags:
   --node-name NAME      default: the host name
   --node-ip IP          the address the API server reaches this node on (default: the first
                         non-loopback IPv4 address)
-  --pod-cidr CIDR       this node's pod addresses (default 10.42.1.0/24)
+  --pod-cidr CIDR       this node's pod addresses (default: the range the server allocates to
+                        the node from its --cluster-cidr)
+  --cluster-cidr CIDR   every node's pods, which this node's pods reach (default 10.42.0.0/16)
   --registry HOST:PORT  the cluster registry (default: the server's host, port 5000)
   --port PORT           port of the node's endpoints (default 10250)
   --workload-cert-ttl SECONDS
@@ -46,18 +49,13 @@ Flags:
                         (default 86400; the server caps it)
   --log-level LEVEL     debug, info, warn or error
 )";
-
-// "podium1" for 10.42.1.0/24: one bridge per node's pod range on a machine.
-std::string bridgeFor(const std::string& cidr) {
-  auto parts = strings::split(cidr.substr(0, cidr.find('/')), '.');
-  return parts.size() == 4 ? "podium" + parts[2] : "podium1";
-}
 }  // namespace
 
 int agentCommand(const std::vector<std::string>& args) {
-  Flags flags({"server", "token", "client-cert", "client-key", "ca-file", "data-dir", "node-name",
-               "node-ip", "pod-cidr", "registry", "port", "log-level", "workload-cert-ttl"},
-              {"help"});
+  Flags flags(
+      {"server", "token", "client-cert", "client-key", "ca-file", "data-dir", "node-name",
+       "node-ip", "pod-cidr", "cluster-cidr", "registry", "port", "log-level", "workload-cert-ttl"},
+      {"help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium agent: " << err << "\n\n" << kAgentUsage;
     return 2;
@@ -114,8 +112,13 @@ int agentCommand(const std::vector<std::string>& args) {
   ao.dataDir = dataDir + "/node";
   ao.nodeName = flags.get("node-name").value_or("");
   ao.nodeIp = flags.get("node-ip").value_or("");
-  ao.podCidr = flags.get("pod-cidr").value_or("10.42.1.0/24");
-  ao.bridge = bridgeFor(ao.podCidr);
+  ao.podCidr = flags.get("pod-cidr").value_or("");
+  if (auto c = flags.get("cluster-cidr")) ao.clusterCidr = *c;
+  for (const std::string& cidr : {ao.podCidr, ao.clusterCidr})
+    if (!cidr.empty() && (!net::Cidr::parse(cidr) || cidr.find('/') == std::string::npos)) {
+      std::cerr << "podium agent: " << cidr << " is not an IPv4 range A.B.C.D/N\n";
+      return 2;
+    }
   ao.registry = flags.get("registry").value_or(serverHost + ":5000");
   ao.sandboxImage = ao.registry + "/" + kPauseImage;
   ao.kubeletPort = port;

@@ -4,6 +4,7 @@
 
 #include "flags.h"
 #include "podium/common/log.h"
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
 #include "podium/common/time.h"
 
@@ -22,6 +23,22 @@ std::string readControlPlaneFlags(const Flags& flags, ControlPlaneOptions* optio
       return "--node-monitor-grace-period must be a duration of 1s or more";
     options->controllers.nodeMonitorGracePeriod = *d;
   }
+  if (auto c = flags.get("cluster-cidr")) {
+    auto cidr = net::Cidr::parse(*c);
+    if (!cidr || cidr->bits > 30 || c->find('/') == std::string::npos)
+      return "--cluster-cidr must be an IPv4 range A.B.C.D/N with N of 30 or less";
+    options->controllers.clusterCidr = *c;
+  }
+  if (auto m = flags.get("node-cidr-mask-size")) {
+    auto n = strings::parseInt(*m);
+    if (!n || *n < 1 || *n > 30)
+      return "--node-cidr-mask-size must be a number of bits from 1 to 30";
+    options->controllers.nodeCidrMaskSize = static_cast<int>(*n);
+  }
+  if (auto cidr = net::Cidr::parse(options->controllers.clusterCidr);
+      cidr && cidr->bits > options->controllers.nodeCidrMaskSize)
+    return "--node-cidr-mask-size must be larger than the --cluster-cidr's prefix (" +
+           std::to_string(cidr->bits) + ")";
   if (flags.has("leader-elect")) options->leaderElect = true;
   if (auto d = flags.get("leader-elect-lease-duration")) {
     auto n = strings::parseInt(*d);

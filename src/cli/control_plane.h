@@ -32,8 +32,9 @@ struct ControlPlaneOptions {
 };
 
 class Flags;
-// --gitops-poll-interval MS, --node-monitor-grace-period DURATION, --leader-elect and
-// --leader-elect-lease-duration MS into `options`; an error message ("" on success).
+// --gitops-poll-interval MS, --node-monitor-grace-period DURATION, --cluster-cidr CIDR,
+// --node-cidr-mask-size BITS, --leader-elect and --leader-elect-lease-duration MS into
+// `options`; an error message ("" on success).
 std::string readControlPlaneFlags(const Flags& flags, ControlPlaneOptions* options);
 
 // Makes a client writing as `fieldManager`, or says why it cannot.

@@ -40,14 +40,18 @@ Flags:
   --node-monitor-grace-period DURATION
                         how long a node's Lease may go unrenewed before it is Ready=Unknown and
                         tainted unreachable (default 20s; its pods go when their toleration does)
+  --cluster-cidr CIDR   the pod range nodes without a --pod-cidr of their own get a block of
+                        (default 10.42.0.0/16)
+  --node-cidr-mask-size BITS
+                        the size of each node's block (default 24)
   --log-level LEVEL     debug, info, warn or error
 )";
 }  // namespace
 
 int controllersCommand(const std::vector<std::string>& args) {
   Flags flags({"server", "token", "client-cert", "client-key", "ca-file", "data-dir",
-               "gitops-poll-interval", "log-level", "leader-elect-lease-duration",
-               "node-monitor-grace-period"},
+               "gitops-poll-interval", "log-level", "leader-elect-lease-duration", "cluster-cidr",
+               "node-cidr-mask-size", "node-monitor-grace-period"},
               {"leader-elect", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium controllers: " << err << "\n\n" << kControllersUsage;

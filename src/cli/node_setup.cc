@@ -65,6 +65,7 @@ Expected<std::unique_ptr<NodeRuntime>, std::string> startNode(api::ApiServer& se
   node::RegistryOptions ro;
   ro.dataDir = o.dataDir;
   ro.port = o.registryPort;
+  ro.address = o.registryAddress;
   auto reg = node::Registry::start(ro);
   if (!reg) return Unexpected("registry: " + reg.error());
   rt->registry_ = std::move(*reg);

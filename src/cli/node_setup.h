@@ -17,6 +17,7 @@ namespace podium::cli {
 struct NodeSetupOptions {
   std::string dataDir;
   uint16_t registryPort = 5000;
+  std::string registryAddress = "127.0.0.1";
   bool agent = true;  // false: registry only (--no-agent)
   node::AgentOptions agentOptions;
 };

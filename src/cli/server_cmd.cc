@@ -11,6 +11,7 @@
 #include "podium/cli/commands.h"
 #include "podium/client/local_client.h"
 #include "podium/common/log.h"
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
 #include "podium/mesh/certificates.h"
 
@@ -26,11 +27,17 @@ Flags:
   --data-dir DIR        state, credentials and kubeconfig (default /var/lib/podium)
   --api-port PORT       HTTPS port of the Kubernetes API (default 6443)
   --address ADDR        address to listen on (default 127.0.0.1)
+  --tls-san NAME[,NAME...]
+                        more host names or IP addresses for the API's serving certificate (what
+                        agents and kubectl on other machines dial)
   --service-cidr CIDR   ClusterIP range (default 10.43.0.0/16)
   --no-agent            run only the control plane (and the registry) on this machine
   --no-controllers      run no controllers, scheduler or GitOps here (`podium controllers`
                         runs them against this server from elsewhere)
-  --registry-port PORT  port of the image registry on 127.0.0.1 (default 5000)
+  --registry-port PORT  port of the image registry (default 5000)
+  --registry-address ADDR
+                        address the image registry listens on (default 127.0.0.1; the nodes of
+                        other machines pull from it)
   --node-name NAME      this node's name (default the host name)
   --pod-cidr CIDR       this node's pod addresses (default 10.42.0.0/24)
   --ingress-http-port PORT
@@ -57,6 +64,10 @@ Flags:
   --node-monitor-grace-period DURATION
                         how long a node's Lease may go unrenewed before it is Ready=Unknown and
                         tainted unreachable (default 20s; its pods go when their toleration does)
+  --cluster-cidr CIDR   the pod range nodes without a --pod-cidr of their own get a block of
+                        (default 10.42.0.0/16)
+  --node-cidr-mask-size BITS
+                        the size of each node's block (default 24)
   --no-fsync            acknowledge writes before they reach the disk (survives kill -9, not power loss)
   --log-level LEVEL     debug, info, warn or error (default info)
   --watch-history EVENTS
@@ -87,7 +98,11 @@ int serverCommand(const std::vector<std::string>& args) {
                "datastore-certfile",
                "datastore-keyfile",
                "leader-elect-lease-duration",
-               "node-monitor-grace-period"},
+               "node-monitor-grace-period",
+               "cluster-cidr",
+               "node-cidr-mask-size",
+               "tls-san",
+               "registry-address"},
               {"no-agent", "no-controllers", "no-fsync", "leader-elect", "help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium server: " << err << "\n\n" << kServerUsage;
@@ -113,6 +128,9 @@ int serverCommand(const std::vector<std::string>& args) {
     o.port = static_cast<uint16_t>(*n);
   }
   o.address = flags.get("address").value_or("127.0.0.1");
+  if (auto sans = flags.get("tls-san"))
+    for (const auto& san : strings::split(*sans, ','))
+      if (!strings::trim(san).empty()) o.tlsSans.emplace_back(strings::trim(san));
   o.serviceCidr = flags.get("service-cidr").value_or(o.serviceCidr);
   o.fsyncEveryCommit = !flags.has("no-fsync");
   o.datastore = flags.get("datastore").value_or("");
@@ -140,6 +158,7 @@ int serverCommand(const std::vector<std::string>& args) {
   NodeSetupOptions node;
   node.dataDir = o.dataDir;
   node.agent = !flags.has("no-agent");
+  node.registryAddress = flags.get("registry-address").value_or(node.registryAddress);
   if (auto p = flags.get("registry-port")) {
     auto n = strings::parseInt(*p);
     if (!n || *n <= 0 || *n > 65535) {
@@ -183,8 +202,20 @@ int serverCommand(const std::vector<std::string>& args) {
     return 2;
   }
   node.agentOptions.nodeName = flags.get("node-name").value_or("");
+  // This machine's node takes the cluster CIDR's first block unless told otherwise.
+  if (auto cluster = net::Cidr::parse(cpo.controllers.clusterCidr);
+      cluster && flags.has("cluster-cidr"))
+    node.agentOptions.podCidr =
+        net::formatIpv4(cluster->base) + "/" + std::to_string(cpo.controllers.nodeCidrMaskSize);
   node.agentOptions.podCidr = flags.get("pod-cidr").value_or(node.agentOptions.podCidr);
+  if (!net::Cidr::parse(node.agentOptions.podCidr) ||
+      node.agentOptions.podCidr.find('/') == std::string::npos) {
+    std::cerr << "podium server: --pod-cidr must be an IPv4 range A.B.C.D/N\n";
+    return 2;
+  }
   node.agentOptions.serviceCidr = o.serviceCidr;
+  if (!cpo.controllers.clusterCidr.empty())
+    node.agentOptions.clusterCidr = cpo.controllers.clusterCidr;
 
   // Signals are taken synchronously by this thread; block them before any thread starts.
   sigset_t set = blockStopSignals();

@@ -7,6 +7,7 @@
 #include "job.h"
 #include "mesh_status.h"
 #include "namespace.h"
+#include "node_ipam.h"
 #include "node_lifecycle.h"
 #include "podium/client/events.h"
 #include "podium/common/log.h"
@@ -34,6 +35,9 @@ class Manager : public ControllerManager {
         gc_(informers_),
         nodeLifecycle_(informers_, nodeEvents_, options.nodeMonitorGracePeriod),
         disruption_(informers_) {
+    if (auto cidr = net::Cidr::parse(options.clusterCidr); cidr && !options.clusterCidr.empty())
+      nodeIpam_ = std::make_unique<NodeIpamController>(informers_, nodeEvents_, *cidr,
+                                                       options.nodeCidrMaskSize);
     informers_.start();
     if (!informers_.waitForSync(std::chrono::seconds(30)))
       PODIUM_LOG(Warn) << "controller caches did not sync in 30s";
@@ -50,8 +54,11 @@ class Manager : public ControllerManager {
 
  private:
   std::vector<client::Controller*> all() {
-    return {&replicaSets_, &deployments_, &jobs_, &namespaces_,    &endpoints_,
-            &meshStatus_,  &serviceLb_,   &gc_,   &nodeLifecycle_, &disruption_};
+    std::vector<client::Controller*> out = {
+        &replicaSets_, &deployments_, &jobs_, &namespaces_,    &endpoints_,
+        &meshStatus_,  &serviceLb_,   &gc_,   &nodeLifecycle_, &disruption_};
+    if (nodeIpam_) out.push_back(nodeIpam_.get());
+    return out;
   }
 
   client::InformerFactory informers_;
@@ -66,6 +73,7 @@ class Manager : public ControllerManager {
   GarbageCollector gc_;
   NodeLifecycleController nodeLifecycle_;
   DisruptionController disruption_;
+  std::unique_ptr<NodeIpamController> nodeIpam_;
   bool stopped_ = false;
 };
 

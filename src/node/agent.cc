@@ -12,6 +12,7 @@
 
 #include "agent_impl.h"
 #include "podium/common/log.h"
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
 #include "podium/common/time.h"
 
@@ -95,6 +96,14 @@ std::string osImage() {
 
 }  // namespace
 
+std::string bridgeFor(const std::string& podCidr) {
+  auto cidr = net::Cidr::parse(podCidr);
+  if (!cidr) return "podium0";
+  std::string name = "podium" + std::to_string((cidr->base >> 8) & 0xff);
+  if (cidr->bits > 24) name += "-" + std::to_string(cidr->base & 0xff);
+  return name;
+}
+
 AgentImpl::AgentImpl(client::Client& client, AgentOptions options)
     : client_(client),
       opts_(std::move(options)),
@@ -106,6 +115,12 @@ AgentImpl::AgentImpl(client::Client& client, AgentOptions options)
 AgentImpl::~AgentImpl() { stop(false); }
 
 Expected<void, std::string> AgentImpl::start() {
+  if (opts_.podCidr.empty()) {
+    auto cidr = awaitPodCidr();
+    if (!cidr) return Unexpected(cidr.error());
+    opts_.podCidr = *cidr;
+  }
+  if (opts_.bridge.empty()) opts_.bridge = bridgeFor(opts_.podCidr);
   // The pod network first: nothing is set up on a bridge another agent is using.
   netfilter_ = std::make_unique<NodeNetfilter>(opts_.bridge);
   if (auto c = netfilter_->claim(); !c) return Unexpected(c.error());
@@ -150,10 +165,13 @@ Expected<void, std::string> AgentImpl::start() {
   rules.clusterDns = opts_.clusterDns;
   rules.dnsPort = dns_->port();
   rules.serviceCidr = opts_.serviceCidr;
+  rules.clusterCidr = opts_.clusterCidr;
   rules.capturePort = proxy_->capturePort();
   if (auto n = netfilter_->apply(rules); !n)
     return Unexpected("node netfilter rules: " + n.error());
   if (auto r = registerNode(); !r) return r;
+  routes_ = std::make_unique<PodRoutes>(client_, opts_.nodeName, opts_.podCidr);
+  routes_->start();
   prober_ = std::make_unique<Prober>(
       *cri_, [this](const std::string& key) { queue_.add(key); },
       [this](const std::string& key, const std::string& container, Prober::Kind kind,
@@ -216,6 +234,7 @@ void AgentImpl::stop(bool stopPods) {
   threads_.clear();
   if (stopPods && cri_) reportStoppedPods();
   prober_.reset();
+  if (routes_) routes_->stop();
   if (netfilter_) netfilter_->remove();
   if (proxy_) proxy_->stop();
   if (dns_) dns_->stop();
@@ -304,13 +323,43 @@ Json AgentImpl::nodeStatus() {
             {"architecture", std::string(u.machine) == "aarch64" ? "arm64" : "amd64"}}}};
 }
 
-Expected<void, std::string> AgentImpl::registerNode() {
+Json AgentImpl::nodeLabels() const {
   Json labels = {{"kubernetes.io/hostname", opts_.nodeName},
                  {"kubernetes.io/os", "linux"},
                  {"kubernetes.io/arch", "amd64"},
                  {"beta.kubernetes.io/os", "linux"},
                  {"beta.kubernetes.io/arch", "amd64"}};
   if (opts_.controlPlane) labels["node-role.kubernetes.io/control-plane"] = "true";
+  return labels;
+}
+
+Expected<std::string, std::string> AgentImpl::awaitPodCidr() {
+  Json node = {{"apiVersion", "v1"},
+               {"kind", "Node"},
+               {"metadata", {{"name", opts_.nodeName}, {"labels", nodeLabels()}}}};
+  if (auto made = client_.create(res::kNodes, "", node); !made && made.error().code() != 409)
+    return Unexpected("register node: " + made.error().message());
+  std::string cidr;
+  std::string last;
+  bool got = waitUntil(
+      [&] {
+        auto cur = client_.get(res::kNodes, "", opts_.nodeName);
+        if (!cur) last = cur.error().message();
+        cidr = cur ? json::getString(*cur, {"spec", "podCIDR"}) : "";
+        return !cidr.empty() || stopping_;
+      },
+      std::chrono::seconds(60));
+  if (!got || cidr.empty())
+    return Unexpected("node " + opts_.nodeName +
+                      " was given no pod range in 60 s (the server's controllers allocate "
+                      "them from --cluster-cidr; or start the agent with --pod-cidr)" +
+                      (last.empty() ? "" : ": " + last));
+  PODIUM_LOG(Info) << "node " << opts_.nodeName << " was given pod range " << cidr;
+  return cidr;
+}
+
+Expected<void, std::string> AgentImpl::registerNode() {
+  Json labels = nodeLabels();
   auto existing = client_.get(res::kNodes, "", opts_.nodeName);
   if (!existing) {
     Json node = {

@@ -12,6 +12,7 @@
 #include "cri_client.h"
 #include "node_proxy.h"
 #include "pod_plan.h"
+#include "pod_routes.h"
 #include "podium/client/events.h"
 #include "podium/client/informer.h"
 #include "podium/client/objects.h"
@@ -82,6 +83,9 @@ class AgentImpl : public Agent {
  private:
   // agent.cc
   Expected<void, std::string> registerNode();
+  Json nodeLabels() const;
+  // The node's pod range as the server allocated it (the Node is created without one).
+  Expected<std::string, std::string> awaitPodCidr();
   void heartbeatLoop();
   void plegLoop();
   Json nodeStatus();
@@ -135,6 +139,7 @@ class AgentImpl : public Agent {
   std::unique_ptr<dns::ClusterDns> dns_;
   std::unique_ptr<NodeNetfilter> netfilter_;
   std::unique_ptr<NodeProxy> proxy_;
+  std::unique_ptr<PodRoutes> routes_;
   client::WorkQueue queue_;
   std::mutex mu_;                           // guards states_ and uidToKey_
   std::map<std::string, PodState> states_;  // pod key ("ns/name")

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -43,10 +44,15 @@ std::string netfilterScript(const std::string& table, const NetfilterRules& r) {
          "    type nat hook output priority -100; policy accept;\n" +
          "    " + dns("udp") + "    " + dns("tcp") +
          "  }\n"
-         // Pod traffic never leaves the machine: what the node does not take in or hand to
-         // another pod bridge is refused.
+         // Pod traffic leaves the node only for other nodes' pods (and as answers to whoever
+         // connected to a pod): what the node does not take in, hand to another pod bridge or
+         // route to another node's pods is refused.
          "  chain forward {\n"
-         "    type filter hook forward priority 0; policy accept;\n"
+         "    type filter hook forward priority 0; policy accept;\n" +
+         (r.clusterCidr.empty() ? ""
+                                : "    " + fromPods + "ip daddr " + r.clusterCidr + " accept\n") +
+         "    " + fromPods +
+         "ct state established,related accept\n"
          "    " +
          fromPods +
          "oifname != \"podium*\" reject with icmp type admin-prohibited\n"
@@ -119,7 +125,11 @@ NodeNetfilter::~NodeNetfilter() {
 Expected<void, std::string> NodeNetfilter::claim() {
   std::error_code ec;
   std::filesystem::create_directories(kLockDir, ec);
-  std::string path = std::string(kLockDir) + "/" + bridge_ + ".lock";
+  // One bridge of that name per network namespace: the lock is per namespace too (hosts of a
+  // test bed are network namespaces of one machine sharing /run).
+  struct stat ns {};
+  std::string scope = stat("/proc/self/ns/net", &ns) == 0 ? std::to_string(ns.st_ino) : "net";
+  std::string path = std::string(kLockDir) + "/" + bridge_ + "." + scope + ".lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Unexpected("open " + path + ": " + strerror(errno));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

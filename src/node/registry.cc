@@ -18,13 +18,14 @@ Expected<std::unique_ptr<Registry>, std::string> Registry::start(const RegistryO
       "storage:\n  filesystem:\n    rootdirectory: " +
       dir +
       "/data\n  delete:\n    enabled: true\n"
-      "http:\n  addr: 127.0.0.1:" +
-      std::to_string(o.port) + "\n";
+      "http:\n  addr: " +
+      o.address + ":" + std::to_string(o.port) + "\n";
   if (auto w = api::tls::writeFileAtomic(dir + "/config.yml", config, 0644); !w)
     return Unexpected(w.error());
   // A registry left over from a previous run on this port answers already: reuse nothing, the
   // port must be ours.
-  if (httpGet("127.0.0.1", o.port, "/v2/", std::chrono::milliseconds(200)))
+  std::string host = o.address == "0.0.0.0" ? "127.0.0.1" : o.address;
+  if (httpGet(host, o.port, "/v2/", std::chrono::milliseconds(200)))
     return Unexpected("port " + std::to_string(o.port) +
                       " is already serving; pick another with --registry-port");
   auto p =
@@ -32,17 +33,18 @@ Expected<std::unique_ptr<Registry>, std::string> Registry::start(const RegistryO
   if (!p) return Unexpected("docker-registry: " + p.error());
   auto r = std::unique_ptr<Registry>(new Registry());
   r->process_ = std::move(*p);
+  r->host_ = host;
   r->port_ = o.port;
   bool up = waitUntil(
       [&] {
-        auto res = httpGet("127.0.0.1", o.port, "/v2/", std::chrono::milliseconds(200));
+        auto res = httpGet(host, o.port, "/v2/", std::chrono::milliseconds(200));
         return (res && res->status == 200) || !r->process_->running();
       },
       std::chrono::seconds(15));
   if (!up || !r->process_->running())
-    return Unexpected("docker-registry did not come up on 127.0.0.1:" + std::to_string(o.port) +
-                      " (see " + dir + "/registry.log)");
-  PODIUM_LOG(Info) << "image registry serving on 127.0.0.1:" << o.port;
+    return Unexpected("docker-registry did not come up on " + r->address() + " (see " + dir +
+                      "/registry.log)");
+  PODIUM_LOG(Info) << "image registry serving on " << o.address << ":" << o.port;
   return r;
 }
 

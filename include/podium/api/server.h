@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "podium/api/http.h"
 #include "podium/api/node_connector.h"
@@ -17,6 +18,9 @@ namespace podium::api {
 struct ServerOptions {
   std::string dataDir;
   std::string address = "127.0.0.1";
+  // More names and addresses the serving certificate is for (beside 127.0.0.1, `address`, the
+  // API's ClusterIP and the kubernetes.default names): what clients on other machines dial.
+  std::vector<std::string> tlsSans;
   uint16_t port = 6443;  // 0 picks a free port
   bool fsyncEveryCommit = true;
   // "" keeps state in DATA/db/state.db (SQLite); "etcd://HOST:PORT[,HOST:PORT...]" on etcd,

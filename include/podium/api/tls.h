@@ -41,9 +41,17 @@ Expected<std::string, std::string> signCsr(const KeyPair& ca, const std::string&
 // A fresh ECDSA P-256 key and a CSR for it (no names: the signer decides them).
 Expected<KeyPair, std::string> newKeyAndCsr();  // certPem holds the CSR
 
+// The DNS names and IPv4 addresses a PEM certificate is for (empty if it does not parse).
+struct SubjectAltNames {
+  std::vector<std::string> dnsNames;
+  std::vector<std::string> ipAddresses;
+};
+SubjectAltNames subjectAltNames(const std::string& certPem);
+
 // The cluster's PKI in a directory: ca.crt/ca.key, server.crt/server.key (for the API's host
 // names and addresses), admin.crt/admin.key (CN=podium-admin, O=system:masters). Missing files
-// are generated; existing ones are kept, so restarts keep every credential valid.
+// are generated; existing ones are kept, so restarts keep every credential valid (the serving
+// certificate is issued again, with its old names too, when it lacks one asked for).
 struct ClusterPki {
   std::string caCert, caKey, serverCert, serverKey, adminCert, adminKey;  // file paths
 };

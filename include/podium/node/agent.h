@@ -21,18 +21,20 @@ struct AgentOptions {
   std::string dataDir;
   std::string nodeName;  // default: the host name
   std::string nodeIp;    // default: the first non-loopback IPv4 address, else 127.0.0.1
+  // This node's pod addresses; "": the range the server allocates to the Node (its controllers'
+  // --cluster-cidr), waited for at start.
   std::string podCidr = "10.42.0.0/24";
   std::string clusterCidr = "10.42.0.0/16";
   std::string serviceCidr = "10.43.0.0/16";
   std::string clusterDns = "10.43.0.10";
   std::string clusterDomain = "cluster.local";
-  std::string registry;            // "127.0.0.1:5000"
-  std::string sandboxImage;        // "127.0.0.1:5000/podium/pause:3.10"
-  std::string bridge = "podium0";  // the CNI bridge of this node's pods
-  int kubeletPort = 10250;         // where the node's endpoints are served (podium agent)
-  uint16_t dnsPort = 0;            // the cluster DNS server's port on the node (0: any free one)
-  uint16_t ingressHttpPort = 0;    // the node proxy's ingress listener (0: none)
-  uint16_t ingressHttpsPort = 0;   // the same with TLS (0: none)
+  std::string registry;          // "127.0.0.1:5000"
+  std::string sandboxImage;      // "127.0.0.1:5000/podium/pause:3.10"
+  std::string bridge;            // the CNI bridge of this node's pods (default: bridgeFor(podCidr))
+  int kubeletPort = 10250;       // where the node's endpoints are served (podium agent)
+  uint16_t dnsPort = 0;          // the cluster DNS server's port on the node (0: any free one)
+  uint16_t ingressHttpPort = 0;  // the node proxy's ingress listener (0: none)
+  uint16_t ingressHttpsPort = 0;  // the same with TLS (0: none)
   // The lifetime asked for mesh workload certificates (renewed at half of it).
   std::chrono::seconds workloadCertTtl{24 * 3600};
   bool controlPlane = true;  // labels the node as a control-plane node
@@ -51,6 +53,10 @@ class Agent : public api::NodeConnector {
   virtual const std::string& nodeName() const = 0;
   virtual const std::string& nodeIp() const = 0;
 };
+
+// The bridge of a node's pods on its machine, one per pod range: "podium1" for 10.42.1.0/24
+// (the third octet; with blocks smaller than /24 the fourth too: "podium1-128").
+std::string bridgeFor(const std::string& podCidr);
 
 Expected<std::unique_ptr<Agent>, std::string> startAgent(client::Client& client,
                                                          const AgentOptions& options);

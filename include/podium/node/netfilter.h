@@ -20,6 +20,9 @@ struct NetfilterRules {
   uint16_t dnsPort = 0;      // where the DNS server listens on the node
   std::string serviceCidr;   // "10.43.0.0/16": TCP to it goes to the node proxy
   uint16_t capturePort = 0;  // the node proxy's capture port (0: no proxy)
+  // "10.42.0.0/16": pods may reach other nodes' pods (routed off the node); other traffic
+  // from pods that would leave the node is refused unless it answers a connection to them.
+  std::string clusterCidr;
 };
 
 class NodeNetfilter {
@@ -28,7 +31,8 @@ class NodeNetfilter {
       : bridge_(bridge), table_("podium-" + std::move(bridge)) {}
   ~NodeNetfilter();
   // Makes this process the only user of the bridge, its table and its pod addresses on the
-  // machine, until it exits (an flock on /run/podium/<bridge>.lock, so a killed agent frees it).
+  // machine (its network namespace), until it exits (an flock on
+  // /run/podium/<bridge>.<netns inode>.lock, so a killed agent frees it).
   // A second agent on the same pod range would hand out the same pod IPs and replace, then
   // delete, the first one's DNS redirect: it is refused instead, naming the holder's pid.
   Expected<void, std::string> claim();
