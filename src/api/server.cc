@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "bootstrap.h"
 #include "http_api.h"
 #include "podium/api/http.h"
 #include "podium/api/tls.h"
@@ -59,15 +60,21 @@ class Server : public ApiServer {
     if (options_.address != "0.0.0.0" && net::parseIpv4(options_.address))
       ips.push_back(options_.address);
     for (const auto& san : options_.tlsSans) (net::parseIpv4(san) ? ips : names).push_back(san);
-    auto pki = tls::ensureClusterPki(options_.dataDir + "/tls", ips, names);
-    if (!pki) return Unexpected(pki.error());
-    pki_ = *pki;
-    auto token = ensureToken(options_.dataDir + "/tls/admin.token");
-    if (!token) return Unexpected(token.error());
-
     auto st = openStore();
     if (!st) return Unexpected("store: " + st.error());
     store_ = std::move(*st);
+    // A server joining a cluster on etcd takes its credentials before it would make its own.
+    if (!options_.datastore.empty()) {
+      auto secret = bootstrapSecret();
+      if (!secret) return Unexpected(secret.error());
+      secret_ = *secret;
+      if (auto r = bootstrap::restore(*store_, tlsDir(), secret_); !r) return r;
+    }
+    auto pki = tls::ensureClusterPki(tlsDir(), ips, names);
+    if (!pki) return Unexpected(pki.error());
+    pki_ = *pki;
+    auto token = ensureToken(tlsDir() + "/admin.token");
+    if (!token) return Unexpected(token.error());
 
     cacher_ = std::make_unique<Cacher>(*store_, options_.cacheHistoryEvents);
     registry_ = std::make_unique<ResourceRegistry>();
@@ -111,6 +118,11 @@ class Server : public ApiServer {
     http_->setNodeConnector(node, connector);
   }
 
+  Expected<void, std::string> publishCredentials() override {
+    if (options_.datastore.empty()) return {};
+    return bootstrap::publish(*store_, tlsDir(), secret_);
+  }
+
   void stop() override {
     if (stopped_) return;
     stopped_ = true;
@@ -127,6 +139,23 @@ class Server : public ApiServer {
   }
 
  private:
+  std::string tlsDir() const { return options_.dataDir + "/tls"; }
+
+  // --bootstrap-secret-file's, else DATA/tls/bootstrap.secret's, else a new one, written there
+  // (only when the datastore holds no credentials yet: they were sealed with another).
+  Expected<std::string, std::string> bootstrapSecret() {
+    if (!options_.bootstrapSecret.empty()) return options_.bootstrapSecret;
+    std::string path = tlsDir() + "/" + bootstrap::kSecretFile;
+    if (!std::filesystem::exists(path) && store_->get(bootstrap::kKey))
+      return Unexpected(
+          "the datastore holds the credentials of a cluster: give this server the first "
+          "server's bootstrap secret (--bootstrap-secret-file, its DATA/tls/" +
+          std::string(bootstrap::kSecretFile) + "), or a copy of its DATA/tls");
+    std::error_code ec;
+    std::filesystem::create_directories(tlsDir(), ec);
+    return ensureToken(path);
+  }
+
   Expected<store::StorePtr, std::string> openStore() {
     if (options_.datastore.empty()) {
       store::SqliteOptions so;
@@ -217,10 +246,13 @@ class Server : public ApiServer {
         {"apiVersion", "v1"},
         {"kind", "Config"},
         {"clusters",
-         Json::array({{{"name", "podium"},
-                       {"cluster",
-                        {{"server", "https://" + options_.address + ":" + std::to_string(port())},
-                         {"certificate-authority-data", strings::base64Encode(*ca)}}}}})},
+         Json::array(
+             {{{"name", "podium"},
+               {"cluster",
+                {{"server", "https://" +
+                                (options_.address == "0.0.0.0" ? "127.0.0.1" : options_.address) +
+                                ":" + std::to_string(port())},
+                 {"certificate-authority-data", strings::base64Encode(*ca)}}}}})},
         {"contexts",
          Json::array({{{"name", "podium"},
                        {"context", {{"cluster", "podium"}, {"user", "podium-admin"}}}}})},
@@ -237,6 +269,7 @@ class Server : public ApiServer {
 
   ServerOptions options_;
   tls::ClusterPki pki_;
+  std::string secret_;  // the bootstrap secret (on etcd)
   store::StorePtr store_;
   std::unique_ptr<Cacher> cacher_;
   std::unique_ptr<ResourceRegistry> registry_;

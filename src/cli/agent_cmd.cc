@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <tuple>
 
 #include "flags.h"
 #include "node_setup.h"
@@ -27,7 +28,8 @@ scheduler binds here, and serves the node's logs/exec/port-forward endpoints to 
 Needs root.
 
 Flags:
-  --server URL          the API server ("https://10.0.0.1:6443")
+  --server URL[,URL...] the API server ("https://10.0.0.1:6443"), or several servers of the
+                        cluster: the agent uses one and moves on when it cannot reach it
   --token FILE          file holding a bearer token for the API (the server's DATA/tls/admin.token)
   --client-cert FILE, --client-key FILE
                         instead of a token: the node's own credentials (`podium credentials
@@ -44,6 +46,9 @@ Flags:
   --cluster-cidr CIDR   every node's pods, which this node's pods reach (default 10.42.0.0/16)
   --registry HOST:PORT  the cluster registry (default: the server's host, port 5000)
   --port PORT           port of the node's endpoints (default 10250)
+  --ingress-http-port PORT, --ingress-https-port PORT
+                        this node's ingress listeners for Istio Gateways and Ingresses, as on
+                        the server's node (default 80 and 443; 0: none)
   --workload-cert-ttl SECONDS
                         lifetime asked for mesh workload certificates, renewed at half of it
                         (default 86400; the server caps it)
@@ -52,10 +57,10 @@ Flags:
 }  // namespace
 
 int agentCommand(const std::vector<std::string>& args) {
-  Flags flags(
-      {"server", "token", "client-cert", "client-key", "ca-file", "data-dir", "node-name",
-       "node-ip", "pod-cidr", "cluster-cidr", "registry", "port", "log-level", "workload-cert-ttl"},
-      {"help"});
+  Flags flags({"server", "token", "client-cert", "client-key", "ca-file", "data-dir", "node-name",
+               "node-ip", "pod-cidr", "cluster-cidr", "registry", "port", "ingress-http-port",
+               "ingress-https-port", "log-level", "workload-cert-ttl"},
+              {"help"});
   if (auto err = flags.parse(args); !err.empty()) {
     std::cerr << "podium agent: " << err << "\n\n" << kAgentUsage;
     return 2;
@@ -74,15 +79,17 @@ int agentCommand(const std::vector<std::string>& args) {
     std::cerr << "podium agent: " << err << "\n";
     return 2;
   }
-  int port = 10250;
-  if (auto p = flags.get("port")) {
-    auto n = strings::parseInt(*p);
-    if (!n || *n <= 0 || *n > 65535) {
-      std::cerr << "podium agent: --port must be a port number\n";
+  uint16_t port = 10250;
+  node::AgentOptions ao;
+  ao.ingressHttpPort = 80;
+  ao.ingressHttpsPort = 443;
+  for (auto [flag, p, zero] : {std::tuple{"port", &port, false},
+                               {"ingress-http-port", &ao.ingressHttpPort, true},
+                               {"ingress-https-port", &ao.ingressHttpsPort, true}})
+    if (auto err = flags.port(flag, p, zero); !err.empty()) {
+      std::cerr << "podium agent: " << err << "\n";
       return 2;
     }
-    port = static_cast<int>(*n);
-  }
   std::string server = *flags.get("server");
   std::string serverHost =
       server.substr(server.find("://") == std::string::npos ? 0 : server.find("://") + 3);
@@ -108,7 +115,6 @@ int agentCommand(const std::vector<std::string>& args) {
     std::cerr << "podium agent: " << client.error() << "\n";
     return 1;
   }
-  node::AgentOptions ao;
   ao.dataDir = dataDir + "/node";
   ao.nodeName = flags.get("node-name").value_or("");
   ao.nodeIp = flags.get("node-ip").value_or("");
@@ -152,7 +158,7 @@ int agentCommand(const std::vector<std::string>& args) {
   auto handler = node::newNodeApi(**agent, **client, {ro.token});
   api::HttpServerOptions ho;
   ho.address = nodeIp;
-  ho.port = static_cast<uint16_t>(port);
+  ho.port = port;
   ho.certFile = pki->serverCert;
   ho.keyFile = pki->serverKey;
   ho.workerThreads = 16;

@@ -23,7 +23,8 @@ Runs the cluster's controllers, scheduler and GitOps (Argo CD Applications) agai
 server at URL, for a server started with --no-controllers.
 
 Flags:
-  --server URL          the API server ("https://10.0.0.1:6443")
+  --server URL[,URL...] the API server ("https://10.0.0.1:6443"), or several servers of the
+                        cluster: requests go to one and move on when it cannot be reached
   --token FILE          file holding a bearer token for the API (the server's DATA/tls/admin.token)
   --client-cert FILE, --client-key FILE
                         instead of a token: client credentials the server's CA signed

@@ -42,6 +42,15 @@ std::string Flags::parse(const std::vector<std::string>& args) {
   return "";
 }
 
+std::string Flags::port(const std::string& name, uint16_t* port, bool zeroAllowed) const {
+  auto v = get(name);
+  if (!v) return "";
+  auto n = strings::parseInt(*v);
+  if (!n || *n < (zeroAllowed ? 0 : 1) || *n > 65535) return "--" + name + " must be a port number";
+  *port = static_cast<uint16_t>(*n);
+  return "";
+}
+
 std::optional<std::string> Flags::get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) return std::nullopt;

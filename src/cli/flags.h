@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -30,6 +31,9 @@ class Flags {
     return it == all_.end() ? std::vector<std::string>{} : it->second;
   }
   const std::vector<std::string>& positional() const { return positional_; }
+  // Reads --name as a port into *port if given (0 only when `zeroAllowed`); returns an error
+  // message ("" when absent or valid).
+  std::string port(const std::string& name, uint16_t* port, bool zeroAllowed = true) const;
 
  private:
   std::set<std::string> valued_, switches_;

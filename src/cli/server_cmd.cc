@@ -3,11 +3,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <tuple>
 
 #include "control_plane.h"
 #include "flags.h"
 #include "node_setup.h"
 #include "podium/api/server.h"
+#include "podium/api/tls.h"
 #include "podium/cli/commands.h"
 #include "podium/client/local_client.h"
 #include "podium/common/log.h"
@@ -57,6 +59,10 @@ Flags:
                         servers may share one etcd); default: SQLite in DATA/db
   --datastore-cafile FILE, --datastore-certfile FILE, --datastore-keyfile FILE
                         TLS to etcd (its CA, and a client certificate and key)
+  --bootstrap-secret-file FILE
+                        on etcd: the secret the cluster's credentials are sealed with in the
+                        datastore; a server joining with an empty DATA/tls takes them with the
+                        first server's (its DATA/tls/bootstrap.secret, made on its first start)
   --leader-elect        run the controllers, scheduler and GitOps only while holding the Lease
                         kube-system/podium-controllers (on by default with --datastore)
   --leader-elect-lease-duration MS
@@ -97,6 +103,7 @@ int serverCommand(const std::vector<std::string>& args) {
                "datastore-cafile",
                "datastore-certfile",
                "datastore-keyfile",
+               "bootstrap-secret-file",
                "leader-elect-lease-duration",
                "node-monitor-grace-period",
                "cluster-cidr",
@@ -119,14 +126,6 @@ int serverCommand(const std::vector<std::string>& args) {
   api::ServerOptions o;
   o.dataDir = flags.get("data-dir").value_or("/var/lib/podium");
   o.dataDir = std::filesystem::absolute(o.dataDir).lexically_normal().string();
-  if (auto p = flags.get("api-port")) {
-    auto n = strings::parseInt(*p);
-    if (!n || *n < 0 || *n > 65535) {
-      std::cerr << "podium server: --api-port must be a port number\n";
-      return 2;
-    }
-    o.port = static_cast<uint16_t>(*n);
-  }
   o.address = flags.get("address").value_or("127.0.0.1");
   if (auto sans = flags.get("tls-san"))
     for (const auto& san : strings::split(*sans, ','))
@@ -137,6 +136,15 @@ int serverCommand(const std::vector<std::string>& args) {
   o.datastoreCaFile = flags.get("datastore-cafile").value_or("");
   o.datastoreCertFile = flags.get("datastore-certfile").value_or("");
   o.datastoreKeyFile = flags.get("datastore-keyfile").value_or("");
+  if (auto f = flags.get("bootstrap-secret-file")) {
+    auto secret = api::tls::readFile(*f);
+    if (!secret || strings::trim(*secret).empty()) {
+      std::cerr << "podium server: --bootstrap-secret-file: "
+                << (secret ? "the file is empty" : secret.error()) << "\n";
+      return 2;
+    }
+    o.bootstrapSecret = std::string(strings::trim(*secret));
+  }
   if (auto b = flags.get("watch-bookmark-interval")) {
     auto n = strings::parseInt(*b);
     if (!n || *n < 1) {
@@ -159,27 +167,17 @@ int serverCommand(const std::vector<std::string>& args) {
   node.dataDir = o.dataDir;
   node.agent = !flags.has("no-agent");
   node.registryAddress = flags.get("registry-address").value_or(node.registryAddress);
-  if (auto p = flags.get("registry-port")) {
-    auto n = strings::parseInt(*p);
-    if (!n || *n <= 0 || *n > 65535) {
-      std::cerr << "podium server: --registry-port must be a port number\n";
-      return 2;
-    }
-    node.registryPort = static_cast<uint16_t>(*n);
-  }
   node.agentOptions.ingressHttpPort = 80;
   node.agentOptions.ingressHttpsPort = 443;
-  for (auto [flag, port] : {std::pair{"ingress-http-port", &node.agentOptions.ingressHttpPort},
-                            std::pair{"ingress-https-port", &node.agentOptions.ingressHttpsPort}}) {
-    auto p = flags.get(flag);
-    if (!p) continue;
-    auto n = strings::parseInt(*p);
-    if (!n || *n < 0 || *n > 65535) {
-      std::cerr << "podium server: --" << flag << " must be a port number\n";
+  for (auto [flag, port, zero] :
+       {std::tuple{"api-port", &o.port, true},
+        {"registry-port", &node.registryPort, false},
+        {"ingress-http-port", &node.agentOptions.ingressHttpPort, true},
+        {"ingress-https-port", &node.agentOptions.ingressHttpsPort, true}})
+    if (auto err = flags.port(flag, port, zero); !err.empty()) {
+      std::cerr << "podium server: " << err << "\n";
       return 2;
     }
-    *port = static_cast<uint16_t>(*n);
-  }
   // The mesh CA (DATA/tls/mesh): its SPIFFE trust domain, and the longest workload
   // certificate lifetime it grants.
   std::string trustDomain = flags.get("trust-domain").value_or("cluster.local");
@@ -237,6 +235,11 @@ int serverCommand(const std::vector<std::string>& args) {
   auto ca = mesh::MeshCa::open(o.dataDir + "/tls/mesh", trustDomain);
   if (!ca) {
     std::cerr << "podium server: mesh CA: " << ca.error() << "\n";
+    (*server)->stop();
+    return 1;
+  }
+  if (auto shared = (*server)->publishCredentials(); !shared) {
+    std::cerr << "podium server: " << shared.error() << "\n";
     (*server)->stop();
     return 1;
   }

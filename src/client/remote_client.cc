@@ -1,6 +1,7 @@
 // The client over HTTPS: the same calls as the in-process client, as REST requests to an API
 // server (what `podium agent` on another machine uses). Connections are kept alive in a small
 // pool; each watch holds its own connection, read by its own thread.
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -39,6 +40,7 @@ class Connection {
   Connection(asio::io_context& io, asio::ssl::context& ssl) : stream_(io, ssl) {}
 
   Expected<void, std::string> connect(const std::string& host, const std::string& port) {
+    host_ = host;
     boost::system::error_code ec;
     tcp::resolver resolver(stream_.get_executor());
     auto endpoints = resolver.resolve(host, port, ec);
@@ -56,6 +58,7 @@ class Connection {
 
   Stream& stream() { return stream_; }
   beast::flat_buffer& buffer() { return buffer_; }
+  const std::string& host() const { return host_; }
   void close() {
     boost::system::error_code ec;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -65,6 +68,7 @@ class Connection {
  private:
   Stream stream_;
   beast::flat_buffer buffer_;
+  std::string host_;  // the server connected to
 };
 
 ApiError errorFrom(const Reply& r) {
@@ -184,11 +188,12 @@ class RemoteWatch : public Watch {
 
 class RemoteClient : public Client {
  public:
-  RemoteClient(RemoteOptions o, std::string host, std::string port)
-      : opts_(std::move(o)),
-        host_(std::move(host)),
-        port_(std::move(port)),
-        ssl_(asio::ssl::context::tls_client) {}
+  struct Server {
+    std::string host, port;
+  };
+
+  RemoteClient(RemoteOptions o, std::vector<Server> servers)
+      : opts_(std::move(o)), servers_(std::move(servers)), ssl_(asio::ssl::context::tls_client) {}
 
   Expected<void, std::string> init() {
     if (opts_.caFile.empty()) {
@@ -238,14 +243,19 @@ class RemoteClient : public Client {
 
   Expected<WatchPtr, ApiError> watch(const Resource& r, const std::string& ns,
                                      const ListOptions& o) override {
-    auto io = std::make_unique<asio::io_context>();
-    auto conn = std::make_unique<Connection>(*io, ssl_);
-    if (auto c = conn->connect(host_, port_); !c)
-      return Unexpected(ApiError::serviceUnavailable(c.error()));
+    std::unique_ptr<asio::io_context> io;
+    std::unique_ptr<Connection> conn;
+    auto connected = untilOneConnects([&](const Server& s) {
+      io = std::make_unique<asio::io_context>();
+      conn = std::make_unique<Connection>(*io, ssl_);
+      return conn->connect(s.host, s.port);
+    });
+    if (!connected) return Unexpected(ApiError::serviceUnavailable(connected.error()));
     http::request<http::string_body> req{
         http::verb::get,
         basePath(r, ns) + "?watch=true&allowWatchBookmarks=true" + selectorQuery(o), 11};
     prepare(req, "");
+    req.set(http::field::host, conn->host());
     boost::system::error_code ec;
     http::write(conn->stream(), req, ec);
     if (ec) return Unexpected(ApiError::serviceUnavailable("watch: " + ec.message()));
@@ -354,9 +364,27 @@ class RemoteClient : public Client {
     bool namespaced;
   };
 
+  // Calls `attempt` for each server, from the one last reached, until one connects (several
+  // --server URLs: the API servers of one cluster, any of which serves). The one that did is
+  // tried first next time.
+  template <class F>
+  Expected<void, std::string> untilOneConnects(F attempt) {
+    size_t first = current_.load();
+    std::string errors;
+    for (size_t i = 0; i < servers_.size(); ++i) {
+      size_t k = (first + i) % servers_.size();
+      auto r = attempt(servers_[k]);
+      if (r) {
+        current_.store(k);
+        return {};
+      }
+      errors += (errors.empty() ? "" : "; ") + r.error();
+    }
+    return Unexpected(errors);
+  }
+
   template <class Req>
   void prepare(Req& req, const std::string& contentType) {
-    req.set(http::field::host, host_);
     if (!opts_.token.empty()) req.set(http::field::authorization, "Bearer " + opts_.token);
     req.set(http::field::user_agent, "podium-agent/v0.1.0");
     req.set(http::field::accept, "application/json");
@@ -374,10 +402,14 @@ class RemoteClient : public Client {
       std::unique_ptr<Pooled> c = take();
       bool fresh = false;
       if (!c) {
-        c = std::make_unique<Pooled>(ssl_);
-        if (auto r = c->conn.connect(host_, port_); !r) return Unexpected(r.error());
+        auto r = untilOneConnects([&](const Server& s) {
+          c = std::make_unique<Pooled>(ssl_);
+          return c->conn.connect(s.host, s.port);
+        });
+        if (!r) return Unexpected(r.error());
         fresh = true;
       }
+      req.set(http::field::host, c->conn.host());
       boost::system::error_code ec;
       beast::get_lowest_layer(c->conn.stream()).expires_after(kRequestTimeout);
       http::write(c->conn.stream(), req, ec);
@@ -461,7 +493,8 @@ class RemoteClient : public Client {
   }
 
   RemoteOptions opts_;
-  std::string host_, port_;
+  std::vector<Server> servers_;
+  std::atomic<size_t> current_{0};  // the server last reached
   asio::ssl::context ssl_;
   std::mutex poolMu_;  // guards pool_
   std::vector<std::unique_ptr<Pooled>> pool_;
@@ -475,18 +508,24 @@ namespace {
 
 Expected<std::unique_ptr<RemoteClient>, std::string> makeRemoteClient(
     const RemoteOptions& options) {
-  std::string url = options.server;
-  if (url.rfind("https://", 0) != 0)
-    return Unexpected("the server URL must start with https://: " + url);
-  std::string hostport = url.substr(8);
-  if (auto slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
-  std::string host = hostport, port = "443";
-  if (auto colon = hostport.rfind(':');
-      colon != std::string::npos && hostport.find(']') == std::string::npos) {
-    host = hostport.substr(0, colon);
-    port = hostport.substr(colon + 1);
+  std::vector<RemoteClient::Server> servers;
+  for (const std::string& part : strings::split(options.server, ',')) {
+    std::string url(strings::trim(part));
+    if (url.empty()) continue;
+    if (url.rfind("https://", 0) != 0)
+      return Unexpected("the server URL must start with https://: " + url);
+    std::string hostport = url.substr(8);
+    if (auto slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
+    RemoteClient::Server s{hostport, "443"};
+    if (auto colon = hostport.rfind(':');
+        colon != std::string::npos && hostport.find(']') == std::string::npos) {
+      s.host = hostport.substr(0, colon);
+      s.port = hostport.substr(colon + 1);
+    }
+    servers.push_back(std::move(s));
   }
-  auto c = std::make_unique<RemoteClient>(options, host, port);
+  if (servers.empty()) return Unexpected(std::string("no server URL given"));
+  auto c = std::make_unique<RemoteClient>(options, std::move(servers));
   if (auto r = c->init(); !r) return Unexpected(r.error());
   return c;
 }

@@ -400,7 +400,13 @@ SyncResult DeploymentController::scale(State& s) {
   int64_t current = 0;
   for (const auto& rs : active) current += specReplicas(*rs);
   int64_t toAdd = allowed - current;
-  if (toAdd == 0) return SyncResult::ok();
+  if (toAdd == 0) {
+    // Nothing to add or take, but the annotations take the new size: otherwise every later
+    // sync would see a scaling event again, and a rollout begun with it would never go on.
+    for (const auto& rs : active)
+      if (auto r = scaleReplicaSet(s, *rs, specReplicas(*rs)); r.failed()) return r;
+    return SyncResult::ok();
+  }
   // Largest first when growing, smallest first when shrinking (newer first on ties).
   std::sort(active.begin(), active.end(), [&](const ObjectPtr& a, const ObjectPtr& b) {
     if (specReplicas(*a) != specReplicas(*b))

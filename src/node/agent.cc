@@ -124,6 +124,8 @@ Expected<void, std::string> AgentImpl::start() {
   // The pod network first: nothing is set up on a bridge another agent is using.
   netfilter_ = std::make_unique<NodeNetfilter>(opts_.bridge);
   if (auto c = netfilter_->claim(); !c) return Unexpected(c.error());
+  auto gateway = netfilter_->makeBridge(opts_.podCidr);
+  if (!gateway) return Unexpected(gateway.error());
   std::error_code ec;
   std::filesystem::create_directories(opts_.dataDir + "/pods", ec);
   ContainerdOptions co;
@@ -170,7 +172,7 @@ Expected<void, std::string> AgentImpl::start() {
   if (auto n = netfilter_->apply(rules); !n)
     return Unexpected("node netfilter rules: " + n.error());
   if (auto r = registerNode(); !r) return r;
-  routes_ = std::make_unique<PodRoutes>(client_, opts_.nodeName, opts_.podCidr);
+  routes_ = std::make_unique<PodRoutes>(client_, opts_.nodeName, opts_.podCidr, *gateway);
   routes_->start();
   prober_ = std::make_unique<Prober>(
       *cri_, [this](const std::string& key) { queue_.add(key); },

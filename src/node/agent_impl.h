@@ -101,7 +101,6 @@ class AgentImpl : public Agent {
   // Puts a meshed pod's traffic through the node proxy (its nftables table) and tells the proxy.
   Expected<void, std::string> joinMesh(const Json& pod, PodState& st);
   void publishMeshPods();
-  bool probeAddress_ = false;
   Expected<void, std::string> ensureSandbox(const Json& pod, PodState& st, const RuntimePod& rt,
                                             bool* created);
   runtime::v1::PodSandboxConfig sandboxConfigFor(const Json& pod, uint32_t attempt);

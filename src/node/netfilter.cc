@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "podium/common/log.h"
+#include "podium/common/net.h"
 #include "podium/common/strings.h"
 #include "podium/mesh/workload.h"
 #include "podium/node/process.h"
@@ -120,6 +121,26 @@ void NodeNetfilter::forgetFlows(const std::vector<std::string>& filter) {
 NodeNetfilter::~NodeNetfilter() {
   remove();
   if (lockFd_ >= 0) ::close(lockFd_);
+}
+
+Expected<std::string, std::string> NodeNetfilter::makeBridge(const std::string& podCidr) {
+  auto range = net::Cidr::parse(podCidr);
+  if (!range || range->bits > 30) return Unexpected("pod range " + podCidr + " is too small");
+  std::string gateway = net::formatIpv4(range->base + 1);
+  auto ip = [](std::vector<std::string> args) {
+    args.insert(args.begin(), "ip");
+    return runCommand(args, std::chrono::seconds(10));
+  };
+  if (ip({"link", "show", "dev", bridge_}).exitCode != 0)
+    if (auto r = ip({"link", "add", bridge_, "type", "bridge"}); r.exitCode != 0)
+      return Unexpected("ip link add " + bridge_ + ": " + r.output);
+  for (const std::string& a :
+       {gateway + "/" + std::to_string(range->bits), std::string(mesh::kProbeSource) + "/32"})
+    if (auto r = ip({"addr", "replace", a, "dev", bridge_}); r.exitCode != 0)
+      return Unexpected("ip addr replace " + a + " dev " + bridge_ + ": " + r.output);
+  if (auto r = ip({"link", "set", bridge_, "up"}); r.exitCode != 0)
+    return Unexpected("ip link set " + bridge_ + " up: " + r.output);
+  return gateway;
 }
 
 Expected<void, std::string> NodeNetfilter::claim() {

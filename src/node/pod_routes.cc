@@ -43,7 +43,8 @@ Expected<std::vector<KernelRoute>, std::string> readTable() {
   if (!doc || !doc->value.is_array()) return Unexpected("ip route show: not a JSON list");
   std::vector<KernelRoute> out;
   for (const auto& e : doc->value)
-    out.push_back({json::str(e, "dst"), json::str(e, "gateway"), json::str(e, "protocol")});
+    out.push_back({json::str(e, "dst"), json::str(e, "gateway"), json::str(e, "protocol"),
+                   json::str(e, "prefsrc")});
   return out;
 }
 
@@ -51,7 +52,7 @@ Expected<std::vector<KernelRoute>, std::string> readTable() {
 
 RoutePlan planPodRoutes(const std::vector<Json>& nodes, const std::string& self,
                         const std::string& ownPodCidr, const std::set<std::string>& localIps,
-                        const std::vector<KernelRoute>& table) {
+                        const std::vector<KernelRoute>& table, const std::string& source) {
   const std::string ours = std::to_string(kRouteProtocol);
   std::map<std::string, const KernelRoute*> byDst;
   for (const auto& k : table) byDst[k.dst] = &k;
@@ -79,15 +80,17 @@ RoutePlan planPodRoutes(const std::vector<Json>& nodes, const std::string& self,
       continue;
     }
     wanted.insert(dst);
-    if (k == byDst.end() || k->second->gateway != ip) plan.replace[dst] = ip;
+    if (k == byDst.end() || k->second->gateway != ip || k->second->prefsrc != source)
+      plan.replace[dst] = ip;
   }
   for (const auto& k : table)
     if (k.protocol == ours && !wanted.count(k.dst)) plan.remove.push_back(k.dst);
   return plan;
 }
 
-PodRoutes::PodRoutes(client::Client& client, std::string nodeName, std::string podCidr)
-    : self_(std::move(nodeName)), podCidr_(std::move(podCidr)) {
+PodRoutes::PodRoutes(client::Client& client, std::string nodeName, std::string podCidr,
+                     std::string source)
+    : self_(std::move(nodeName)), podCidr_(std::move(podCidr)), source_(std::move(source)) {
   nodes_ = std::make_unique<client::Informer>(client, res::kNodes);
   auto changed = [this](const client::ObjectPtr&) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -141,7 +144,7 @@ void PodRoutes::reconcile() {
   }
   std::vector<Json> nodes;
   for (const auto& n : nodes_->list()) nodes.push_back(*n);
-  RoutePlan plan = planPodRoutes(nodes, self_, podCidr_, localAddresses(), *table);
+  RoutePlan plan = planPodRoutes(nodes, self_, podCidr_, localAddresses(), *table, source_);
   const std::string proto = std::to_string(kRouteProtocol);
   auto warn = [this](const std::string& dst, const std::string& why) {
     if (warned_[dst] == why) return;
@@ -150,8 +153,9 @@ void PodRoutes::reconcile() {
   };
   for (const auto& [dst, why] : plan.skip) warn(dst, why);
   for (const auto& [dst, gateway] : plan.replace) {
-    auto r = runCommand({"ip", "route", "replace", dst, "via", gateway, "proto", proto},
-                        std::chrono::seconds(10));
+    std::vector<std::string> cmd = {"ip", "route", "replace", dst, "via", gateway, "proto", proto};
+    if (!source_.empty()) cmd.insert(cmd.end(), {"src", source_});
+    auto r = runCommand(cmd, std::chrono::seconds(10));
     if (r.exitCode != 0) {
       // host-gw needs the other node on a shared link.
       warn(dst, "ip route replace " + dst + " via " + gateway + ": " +

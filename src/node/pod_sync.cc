@@ -314,14 +314,6 @@ Expected<void, std::string> AgentImpl::joinMesh(const Json& pod, PodState& st) {
   if (netns->empty())
     return Unexpected(std::string("the runtime does not name its network namespace"));
   if (auto r = applyInNetns(*netns, podMeshScript(opts_.serviceCidr)); !r) return r;
-  // The address the probes come from, on the pods' bridge (which exists once a pod does).
-  if (!probeAddress_) {
-    auto r = runCommand(
-        {"ip", "addr", "replace", std::string(mesh::kProbeSource) + "/32", "dev", opts_.bridge},
-        std::chrono::seconds(10));
-    if (r.exitCode != 0) return Unexpected("ip addr: " + r.output);
-    probeAddress_ = true;
-  }
   st.netns = *netns;
   publishMeshPods();
   if (proxy_ && !st.podIp.empty() && !proxy_->waitMeshPod(st.podIp, std::chrono::seconds(5)))

@@ -165,5 +165,30 @@ TEST_F(DeploymentTest, ScalingDuringARolloutIsProportional) {
   EXPECT_EQ(replicasOf(client::nameOf(fresh)), 9);
 }
 
+TEST_F(DeploymentTest, AScaleWithNothingToAddStillRecordsTheSizeSoTheRolloutGoesOn) {
+  // `kubectl patch` of replicas 3 -> 6 and the template at once: the first sync scaled the new
+  // ReplicaSet within the surge, leaving old 3 + new 5 = 8 = 6 + maxSurge 2.
+  Json d = deployment(
+      3, "v2",
+      {{"type", "RollingUpdate"}, {"rollingUpdate", {{"maxSurge", 2}, {"maxUnavailable", 1}}}});
+  Json old = replicaSet(d, "v1", 3, 3, 1);
+  Json fresh = replicaSet(d, "v2", 5, 5, 2);
+  Json bigger = d;
+  bigger["spec"]["replicas"] = 6;
+  ASSERT_TRUE(fake.update(res::kDeployments, "default", bigger, ""));
+  start();
+  EXPECT_FALSE(controller.process("default/web").failed());
+  // Nothing to add, but both now say 6: no more a scaling event.
+  for (const Json& rs : {old, fresh})
+    EXPECT_EQ(
+        json::getString(*fake.object(res::kReplicaSets, "default", client::nameOf(rs)),
+                        {"metadata", "annotations", "deployment.kubernetes.io/desired-replicas"}),
+        "6");
+  settle();
+  EXPECT_FALSE(controller.process("default/web").failed());
+  // The rollout goes on: 8 available against a floor of 5, the old ones go.
+  EXPECT_EQ(replicasOf(client::nameOf(old)), 0);
+}
+
 }  // namespace
 }  // namespace podium::controllers

@@ -69,6 +69,59 @@ class Etcd:
             self.log = None
 
 
+class EtcdCluster:
+    """Three etcd members on loopback, each stopped by PID."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="podium-e2e-etcd3-")
+        self.members = [{"name": "m%d" % i, "client": free_port(), "peer": free_port()} for i in range(3)]
+        self.initial = ",".join("%s=http://127.0.0.1:%d" % (m["name"], m["peer"]) for m in self.members)
+        self.procs = {}
+
+    @property
+    def url(self):
+        return "etcd://" + ",".join("127.0.0.1:%d" % m["client"] for m in self.members)
+
+    def endpoints(self):
+        return ",".join("http://127.0.0.1:%d" % m["client"] for m in self.members)
+
+    def start(self, name=None):
+        for m in self.members:
+            if name and m["name"] != name:
+                continue
+            c, p = "http://127.0.0.1:%d" % m["client"], "http://127.0.0.1:%d" % m["peer"]
+            log = open(os.path.join(self.dir, m["name"] + ".log"), "ab")
+            self.procs[m["name"]] = (subprocess.Popen(
+                ["etcd", "--name", m["name"], "--data-dir", os.path.join(self.dir, m["name"]),
+                 "--listen-client-urls", c, "--advertise-client-urls", c, "--listen-peer-urls", p,
+                 "--initial-advertise-peer-urls", p, "--initial-cluster", self.initial,
+                 "--initial-cluster-state", "new", "--heartbeat-interval", "100",
+                 "--election-timeout", "1000"],
+                stdout=log, stderr=subprocess.STDOUT), log)
+        return self
+
+    def leader(self):
+        """The name of the member that leads (from etcdctl endpoint status)."""
+        out = subprocess.run(["etcdctl", "--endpoints", self.endpoints(), "endpoint", "status", "-w", "json"],
+                             capture_output=True, text=True, env=dict(os.environ, ETCDCTL_API="3"), timeout=10)
+        for st in json.loads(out.stdout or "[]"):
+            if st["Status"]["header"]["member_id"] == st["Status"]["leader"]:
+                port = int(st["Endpoint"].rsplit(":", 1)[1])
+                return next(m["name"] for m in self.members if m["client"] == port)
+        return None
+
+    def kill(self, name):
+        proc, log = self.procs.pop(name)
+        proc.kill()
+        proc.wait()
+        log.close()
+
+    def stop(self):
+        for name in list(self.procs):
+            self.kill(name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # PODIUM_E2E_DATASTORE=etcd runs every server of a test on an etcd of its own instead of SQLite.
 DATASTORE = os.environ.get("PODIUM_E2E_DATASTORE", "sqlite")
 
@@ -289,6 +342,7 @@ class NodeTestCase(unittest.TestCase):
     the seed's app as my-docker-hub/golang-app:v1.0.0, v1.1.0 and v2.0.0, and a busybox shell."""
     server = None
     server_args = ()
+    seed_versions = ("v1.0.0", "v1.1.0", "v2.0.0")
 
     @classmethod
     def setUpClass(cls):
@@ -333,9 +387,8 @@ class NodeTestCase(unittest.TestCase):
                             "--data-dir", cls.server.data_dir], capture_output=True, text=True, timeout=1200)
         if p.returncode != 0:
             raise AssertionError("builder image failed:\n" + p.stdout + p.stderr)
-        cls.image_build("my-docker-hub/golang-app:v1.0.0", HELLO)
-        cls.image_build("my-docker-hub/golang-app:v1.1.0", HELLO)
-        cls.image_build("my-docker-hub/golang-app:v2.0.0", HELLO)
+        for version in cls.seed_versions:
+            cls.image_build("my-docker-hub/golang-app:" + version, HELLO)
         # A shell for exec and the failure cases: Debian's static busybox.
         ctx = tempfile.mkdtemp(prefix="podium-busybox-")
         try:

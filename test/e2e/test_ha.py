@@ -13,62 +13,9 @@ import threading
 import time
 import unittest
 
-from podium_e2e import KUBECTL, PODIUM, Server, free_port, wait_for
+from podium_e2e import KUBECTL, PODIUM, EtcdCluster, Server, wait_for
 
 LEASE = 2000  # ms: --leader-elect-lease-duration
-
-
-class EtcdCluster:
-    """Three etcd members on loopback, each stopped by PID."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="podium-e2e-etcd3-")
-        self.members = [{"name": "m%d" % i, "client": free_port(), "peer": free_port()} for i in range(3)]
-        self.initial = ",".join("%s=http://127.0.0.1:%d" % (m["name"], m["peer"]) for m in self.members)
-        self.procs = {}
-
-    @property
-    def url(self):
-        return "etcd://" + ",".join("127.0.0.1:%d" % m["client"] for m in self.members)
-
-    def endpoints(self):
-        return ",".join("http://127.0.0.1:%d" % m["client"] for m in self.members)
-
-    def start(self, name=None):
-        for m in self.members:
-            if name and m["name"] != name:
-                continue
-            c, p = "http://127.0.0.1:%d" % m["client"], "http://127.0.0.1:%d" % m["peer"]
-            log = open(os.path.join(self.dir, m["name"] + ".log"), "ab")
-            self.procs[m["name"]] = (subprocess.Popen(
-                ["etcd", "--name", m["name"], "--data-dir", os.path.join(self.dir, m["name"]),
-                 "--listen-client-urls", c, "--advertise-client-urls", c, "--listen-peer-urls", p,
-                 "--initial-advertise-peer-urls", p, "--initial-cluster", self.initial,
-                 "--initial-cluster-state", "new", "--heartbeat-interval", "100",
-                 "--election-timeout", "1000"],
-                stdout=log, stderr=subprocess.STDOUT), log)
-        return self
-
-    def leader(self):
-        """The name of the member that leads (from etcdctl endpoint status)."""
-        out = subprocess.run(["etcdctl", "--endpoints", self.endpoints(), "endpoint", "status", "-w", "json"],
-                             capture_output=True, text=True, env=dict(os.environ, ETCDCTL_API="3"), timeout=10)
-        for st in json.loads(out.stdout or "[]"):
-            if st["Status"]["header"]["member_id"] == st["Status"]["leader"]:
-                port = int(st["Endpoint"].rsplit(":", 1)[1])
-                return next(m["name"] for m in self.members if m["client"] == port)
-        return None
-
-    def kill(self, name):
-        proc, log = self.procs.pop(name)
-        proc.kill()
-        proc.wait()
-        log.close()
-
-    def stop(self):
-        for name in list(self.procs):
-            self.kill(name)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class HaTest(unittest.TestCase):
@@ -107,6 +54,28 @@ class HaTest(unittest.TestCase):
                            capture_output=True, text=True, env=env, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout, "v")
+
+    def test_a2_a_server_joins_with_the_bootstrap_secret_alone(self):
+        """The credentials sealed in etcd: a third server given only A's bootstrap secret takes the
+        cluster CA, admin credentials and mesh CA from the datastore; without it, it is refused."""
+        args = ["--datastore", self.etcd.url, "--leader-elect-lease-duration", str(LEASE)]
+        refused = Server(extra_args=args)
+        self.addCleanup(refused.close)
+        with self.assertRaises(RuntimeError) as e:
+            refused.start()
+        self.assertIn("the datastore holds the credentials of a cluster", str(e.exception))
+        secret = os.path.join(self.a.data_dir, "tls", "bootstrap.secret")
+        c = Server(extra_args=args + ["--bootstrap-secret-file", secret])
+        self.addCleanup(c.close)
+        c.start()
+        for f in ("ca.crt", "admin.token", os.path.join("mesh", "root-cert.pem")):
+            with open(os.path.join(self.a.data_dir, "tls", f), "rb") as x, open(os.path.join(c.data_dir, "tls", f), "rb") as y:
+                self.assertEqual(x.read(), y.read(), f)
+        env = dict(os.environ, KUBECONFIG=self.a.kubeconfig)
+        p = subprocess.run([KUBECTL, "--server", "https://127.0.0.1:%d" % c.port, "get", "namespaces", "-o", "name"],
+                           capture_output=True, text=True, env=env, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("namespace/default", p.stdout.split())
 
     def test_b_the_standby_takes_over_the_controllers_when_the_leader_dies(self):
         holder = wait_for(lambda: self.holder(self.a), 20, 0.1, "a controller leader")

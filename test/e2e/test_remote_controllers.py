@@ -1,7 +1,8 @@
 """The control loops run unchanged against a remote API server: `podium server --no-controllers`
 serves the API, and `podium controllers` (another process, over HTTPS with the admin token and
 the cluster CA) runs the controllers, the scheduler and GitOps against it, as
-kube-controller-manager and kube-scheduler run beside kube-apiserver."""
+kube-controller-manager and kube-scheduler run beside kube-apiserver. It is given two server
+URLs, the first of which nothing answers: every request moves on to the second."""
 
 import json
 import os
@@ -10,7 +11,7 @@ import subprocess
 import tempfile
 
 from gitops_e2e import ARGO, ApplicationHelpers, WorkRepo
-from podium_e2e import PODIUM, ServerTestCase, wait_for
+from podium_e2e import PODIUM, ServerTestCase, free_port, wait_for
 
 
 class RemoteControllersTest(ApplicationHelpers, ServerTestCase):
@@ -24,7 +25,8 @@ class RemoteControllersTest(ApplicationHelpers, ServerTestCase):
         cls.addClassCleanup(shutil.rmtree, cls.controllers_dir, True)
         cls.controllers_log = open(os.path.join(cls.controllers_dir, "controllers.log"), "wb")
         cls.controllers = subprocess.Popen(
-            [PODIUM, "controllers", "--server", "https://127.0.0.1:%d" % cls.server.port,
+            [PODIUM, "controllers", "--server",
+             "https://127.0.0.1:%d,https://127.0.0.1:%d" % (free_port(), cls.server.port),
              "--token", os.path.join(tls, "admin.token"), "--ca-file", os.path.join(tls, "ca.crt"),
              "--data-dir", cls.controllers_dir, "--gitops-poll-interval", "500"],
             stdout=cls.controllers_log, stderr=subprocess.STDOUT)

@@ -409,7 +409,8 @@ class WorkloadsTest(NodeTestCase):
                  "--token", os.path.join(self.server.data_dir, "tls", "admin.token"),
                  "--ca-file", os.path.join(self.server.data_dir, "tls", "ca.crt"),
                  "--data-dir", data, "--node-name", "intruder", "--node-ip", "127.0.0.1",
-                 "--port", str(free_port()), "--pod-cidr", "10.42.0.0/24", "--registry", self.registry],
+                 "--port", str(free_port()), "--pod-cidr", "10.42.0.0/24", "--ingress-http-port", "0",
+                 "--ingress-https-port", "0", "--registry", self.registry],
                 capture_output=True, text=True, timeout=60)
         finally:
             shutil.rmtree(data, ignore_errors=True)
@@ -488,7 +489,8 @@ class WorkloadsTest(NodeTestCase):
              "--token", os.path.join(self.server.data_dir, "tls", "admin.token"),
              "--ca-file", os.path.join(self.server.data_dir, "tls", "ca.crt"),
              "--data-dir", data, "--node-name", "node2", "--node-ip", "127.0.0.1", "--port", str(port),
-             "--pod-cidr", "10.42.1.0/24", "--registry", self.registry],
+             "--pod-cidr", "10.42.1.0/24", "--registry", self.registry, "--ingress-http-port", "0",
+             "--ingress-https-port", "0"],
             stdout=log, stderr=subprocess.STDOUT)
 
         def agent_pids():

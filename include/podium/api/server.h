@@ -27,6 +27,10 @@ struct ServerOptions {
   // with TLS from the three files when given.
   std::string datastore;
   std::string datastoreCaFile, datastoreCertFile, datastoreKeyFile;
+  // On etcd: the secret the cluster's shared credentials are sealed with in the datastore, for
+  // servers that join (see src/api/bootstrap.h). Empty: DATA/tls/bootstrap.secret, made by the
+  // first server; a server joining with an empty tls/ must be given the first one's.
+  std::string bootstrapSecret;
   std::chrono::milliseconds compactInterval{60000};
   std::chrono::milliseconds historyRetention{5 * 60000};
   size_t cacheHistoryEvents = 100000;
@@ -47,6 +51,9 @@ class ApiServer {
   // Serves Argo CD's API paths: POST /api/webhook (git push events; checked by the handler,
   // not by API credentials) and /api/v1/applications/... (with the API's credentials).
   virtual void setArgoCdHandler(std::function<HttpResponse(const HttpRequest&)> handler) = 0;
+  // On etcd, once every shared credential exists (the mesh CA's included): seals DATA/tls into
+  // the datastore for servers that join, unless another server already did. No-op on SQLite.
+  virtual Expected<void, std::string> publishCredentials() = 0;
   // Stops serving and closes the store. Idempotent.
   virtual void stop() = 0;
 };

@@ -10,7 +10,9 @@
 namespace podium::client {
 
 struct RemoteOptions {
-  std::string server;        // "https://10.0.0.1:6443"
+  // "https://10.0.0.1:6443", or several servers of one cluster separated by commas: requests
+  // go to the one last reached and move on to the next when it cannot be connected to.
+  std::string server;
   std::string token;         // bearer token, or:
   std::string certFile;      // a client certificate (PEM; system:node:NAME for a node's own)
   std::string keyFile;       // and its key

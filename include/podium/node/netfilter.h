@@ -36,6 +36,11 @@ class NodeNetfilter {
   // A second agent on the same pod range would hand out the same pod IPs and replace, then
   // delete, the first one's DNS redirect: it is refused instead, naming the holder's pid.
   Expected<void, std::string> claim();
+  // Makes the pods' bridge, up, with the pod range's gateway address (its first, which the CNI
+  // bridge plugin would give it at the first pod) and the probe address (mesh::kProbeSource),
+  // so that both exist before any pod does: the routes to other nodes' pods take the gateway
+  // address as their source. Returns the gateway address.
+  Expected<std::string, std::string> makeBridge(const std::string& podCidr);
   // Loads the table. UDP flows to the cluster DNS IP tracked before it are deleted: they are
   // NATed to an earlier agent's DNS port.
   Expected<void, std::string> apply(const NetfilterRules& rules);
