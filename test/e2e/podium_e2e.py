@@ -36,6 +36,35 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
     raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
 
 
+def pids_under(directory):
+    """Processes whose command line names a path under `directory` (not this one)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                if (directory + "/").encode() in f.read().replace(b"\0", b" "):
+                    pids.append(int(entry))
+        except OSError:
+            pass
+    return pids
+
+
+def stop_process(proc, timeout):
+    """SIGTERM, then SIGKILL after `timeout` s; True when it stopped by itself."""
+    if proc is None or proc.poll() is not None:
+        return True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+
+
 class Etcd:
     """One etcd member on loopback ports, its data in `directory`; stopped by PID."""
 
@@ -172,13 +201,7 @@ class Server:
             return f.read().decode(errors="replace")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
         self.proc = None
         self._close_log()
 
@@ -199,18 +222,7 @@ class Server:
 
     def leftover_pids(self):
         """Processes still running from this server's data directory (containerd, shims, registry)."""
-        pids = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == os.getpid():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % entry, "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if self.data_dir + "/" in cmd:
-                pids.append(int(entry))
-        return pids
+        return pids_under(self.data_dir)
 
     def close(self):
         self.stop()

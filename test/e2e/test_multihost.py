@@ -25,7 +25,7 @@ import unittest
 import yaml
 
 from podium_e2e import (BUSYBOX, KUBECTL, PODIUM, SEED, EtcdCluster, NodeTestCase, Server, is_ready,
-                        wait_for)
+                        pids_under, stop_process, wait_for)
 
 BRIDGE = "pdtb0"
 GATEWAY_IP = "10.99.0.1"
@@ -38,21 +38,6 @@ HOST = "golang-app.example.com"
 
 def run(*args, check=True):
     return subprocess.run(args, capture_output=True, text=True, check=check, timeout=60)
-
-
-def pids_under(directory):
-    """Processes whose command line names `directory` (an agent's containerd and shims)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
-                if (directory + "/").encode() in f.read():
-                    pids.append(int(entry))
-        except OSError:
-            pass
-    return pids
 
 
 class Host:
@@ -95,14 +80,8 @@ class Host:
             return f.read().decode(errors="replace")
 
     def stop_agent(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                print("%s: the agent did not stop in 60 s; its log ends:\n%s" % (self.name, self.read_log()[-3000:]))
-                self.proc.kill()
-                self.proc.wait()
+        if not stop_process(self.proc, 60):
+            print("%s: the agent did not stop in 60 s; its log ends:\n%s" % (self.name, self.read_log()[-3000:]))
         if self.log:
             self.log.close()
             self.log = None

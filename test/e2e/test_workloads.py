@@ -16,7 +16,7 @@ import time
 import unittest
 
 from podium_e2e import (BUSYBOX, KUBECTL, PODIUM, SEED, NodeTestCase, container_status, free_port, http_get,
-                        is_ready, wait_for)
+                        is_ready, pids_under, stop_process, wait_for)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "the node agent needs root")
@@ -493,16 +493,6 @@ class WorkloadsTest(NodeTestCase):
              "--ingress-https-port", "0"],
             stdout=log, stderr=subprocess.STDOUT)
 
-        def agent_pids():
-            pids = []
-            for entry in os.listdir("/proc"):
-                try:
-                    with open("/proc/%s/cmdline" % entry, "rb") as f:
-                        if (data + "/").encode() in f.read():
-                            pids.append(int(entry))
-                except (OSError, ValueError):
-                    pass
-            return pids
         try:
             def node2_ready():
                 p = self.kubectl("get", "node", "node2", "-o", "json", check=False)
@@ -538,14 +528,9 @@ class WorkloadsTest(NodeTestCase):
             self.kubectl("delete", "namespace", ns, "--timeout=60s", timeout=90)
             self.assertEqual(agent.poll(), None, "the agent keeps running")
         finally:
-            agent.send_signal(signal.SIGTERM)
-            try:
-                agent.wait(30)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-                agent.wait()
+            stop_process(agent, 30)
             log.close()
-            left = agent_pids()
+            left = pids_under(data)
             for pid in left:
                 os.kill(pid, signal.SIGKILL)
             shutil.rmtree(data, ignore_errors=True)
