@@ -174,6 +174,8 @@ Expected<void, std::string> AgentImpl::start() {
   if (auto r = registerNode(); !r) return r;
   routes_ = std::make_unique<PodRoutes>(client_, opts_.nodeName, opts_.podCidr, *gateway);
   routes_->start();
+  stats_ = std::make_unique<ResourceStats>(*cri_, opts_.nodeName, *opts_.clock);
+  stats_->start();
   prober_ = std::make_unique<Prober>(
       *cri_, [this](const std::string& key) { queue_.add(key); },
       [this](const std::string& key, const std::string& container, Prober::Kind kind,
@@ -236,11 +238,17 @@ void AgentImpl::stop(bool stopPods) {
   threads_.clear();
   if (stopPods && cri_) reportStoppedPods();
   prober_.reset();
+  if (stats_) stats_->stop();
   if (routes_) routes_->stop();
   if (netfilter_) netfilter_->remove();
   if (proxy_) proxy_->stop();
   if (dns_) dns_->stop();
   if (containerd_) containerd_->stop();
+}
+
+Json AgentImpl::statsSummary() const {
+  return stats_ ? stats_->summary()
+                : Json{{"node", {{"nodeName", opts_.nodeName}}}, {"pods", Json::array()}};
 }
 
 void AgentImpl::stopAllSandboxes() {

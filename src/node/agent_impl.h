@@ -22,6 +22,7 @@
 #include "podium/node/containerd.h"
 #include "podium/node/netfilter.h"
 #include "prober.h"
+#include "resource_stats.h"
 
 namespace podium::node {
 
@@ -67,6 +68,7 @@ class AgentImpl : public Agent {
   void stop(bool stopPods) override;
   const std::string& nodeName() const override { return opts_.nodeName; }
   const std::string& nodeIp() const override { return opts_.nodeIp; }
+  Json statsSummary() const override;
 
   // api::NodeConnector
   Expected<std::shared_ptr<api::ResponseStream>, api::ApiError> logs(
@@ -135,6 +137,7 @@ class AgentImpl : public Agent {
   std::unique_ptr<client::Informer> pods_;
   std::unique_ptr<client::Informer> services_;
   std::unique_ptr<Prober> prober_;
+  std::unique_ptr<ResourceStats> stats_;
   std::unique_ptr<dns::ClusterDns> dns_;
   std::unique_ptr<NodeNetfilter> netfilter_;
   std::unique_ptr<NodeProxy> proxy_;

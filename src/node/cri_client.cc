@@ -152,6 +152,13 @@ CriResult<std::vector<Container>> CriClient::listContainers() {
   return std::vector<Container>(resp.containers().begin(), resp.containers().end());
 }
 
+CriResult<std::vector<ContainerStats>> CriClient::listContainerStats() {
+  ListContainerStatsRequest req;
+  ListContainerStatsResponse resp;
+  PODIUM_CRI_CALL(runtime_, ListContainerStats, req, resp, kShort);
+  return std::vector<ContainerStats>(resp.stats().begin(), resp.stats().end());
+}
+
 CriResult<ContainerStatus> CriClient::containerStatus(const std::string& id) {
   ContainerStatusRequest req;
   req.set_container_id(id);

@@ -48,6 +48,8 @@ class CriClient {
   CriResult<void> removeContainer(const std::string& id);
   CriResult<std::vector<runtime::v1::Container>> listContainers();
   CriResult<runtime::v1::ContainerStatus> containerStatus(const std::string& id);
+  // CPU and memory use of every container (cumulative CPU time, working set).
+  CriResult<std::vector<runtime::v1::ContainerStats>> listContainerStats();
   CriResult<runtime::v1::ExecSyncResponse> execSync(const std::string& id,
                                                     const std::vector<std::string>& cmd,
                                                     int64_t timeoutSeconds);

@@ -41,6 +41,12 @@ class NodeApi : public api::HttpHandler {
       r.body = "ok";
       return r;
     }
+    if (parts.size() == 2 && parts[0] == "stats" && parts[1] == "summary") {
+      api::HttpResponse r;
+      r.setHeader("Content-Type", "application/json");
+      r.body = json::dump(agent_.statsSummary());
+      return r;
+    }
     static const std::map<std::string, std::string> kSubresources = {
         {"containerLogs", "log"},
         {"exec", "exec"},

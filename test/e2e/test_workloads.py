@@ -3,12 +3,14 @@ examples/hello and run through containerd, self-healing, rolling updates, scalin
 port-forward, back-offs, namespace deletion and a server restart — all driven by kubectl.
 
 Times the issue asks for are printed as `MEASURED ...` lines."""
+import http.client
 import json
 import os
 import pty
 import select
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -525,6 +527,30 @@ class WorkloadsTest(NodeTestCase):
             finally:
                 pf.terminate()
                 pf.communicate()
+            # The kubelet's Summary API on the node's endpoint: a pod burning one core shows as about
+            # one core (on a 2-core machine it gets most of one).
+            self.kubectl("run", "burn", "-n", ns, "--image", BUSYBOX, "--restart=Never", "--overrides",
+                         json.dumps({"spec": {"nodeName": "node2"}}), "--", "sh", "-c", "while :; do :; done")
+            wait_for(lambda: is_ready(self.pod(ns, "burn") or {}), 60, 0.2, "the burning pod")
+            with open(os.path.join(self.server.data_dir, "tls", "admin.token")) as f:
+                token = f.read().strip()
+            ctx = ssl.create_default_context()
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+
+            def burn_cores():
+                conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+                conn.request("GET", "/stats/summary", headers={"Authorization": "Bearer " + token})
+                summary = json.loads(conn.getresponse().read())
+                conn.close()
+                pod = next((p for p in summary["pods"] if p["podRef"]["name"] == "burn"), None)
+                rate = pod and pod["cpu"].get("usageNanoCores")
+                return (rate / 1e9, summary) if rate else None
+            cores, summary = wait_for(burn_cores, 20, 0.5, "the burning pod's CPU rate")
+            print("MEASURED /stats/summary: the burning pod uses %.2f cores; node %.2f cores, %d MiB"
+                  % (cores, summary["node"]["cpu"].get("usageNanoCores", 0) / 1e9,
+                     summary["node"]["memory"]["workingSetBytes"] >> 20))
+            self.assertGreater(cores, 0.3)
+            self.assertLess(cores, 1.2)
             self.kubectl("delete", "namespace", ns, "--timeout=60s", timeout=90)
             self.assertEqual(agent.poll(), None, "the agent keeps running")
         finally:

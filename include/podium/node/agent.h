@@ -52,6 +52,9 @@ class Agent : public api::NodeConnector {
   virtual void stop(bool stopPods) = 0;
   virtual const std::string& nodeName() const = 0;
   virtual const std::string& nodeIp() const = 0;
+  // The kubelet's Summary API document (GET /stats/summary): CPU and memory of the node and of
+  // each container of each pod, sampled every second (see src/node/resource_stats.h).
+  virtual Json statsSummary() const = 0;
 };
 
 // The bridge of a node's pods on its machine, one per pod range: "podium1" for 10.42.1.0/24
