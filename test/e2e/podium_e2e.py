@@ -65,6 +65,43 @@ def stop_process(proc, timeout):
         return False
 
 
+class Capture:
+    """tshark writing what crosses `interface` (capture filter `bpf`) to a file while the block
+    runs; then `fields` reads it back with TCP `tls_port` decoded as TLS."""
+
+    def __init__(self, interface, bpf, tls_port):
+        self.interface, self.bpf, self.tls_port = interface, bpf, tls_port
+        self.dir = tempfile.mkdtemp(prefix="podium-pcap-")
+        self.pcap = os.path.join(self.dir, "capture.pcap")
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(["tshark", "-i", self.interface, "-f", self.bpf, "-w", self.pcap, "-q"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(self.pcap) and os.path.getsize(self.pcap) > 0, 20, 0.1, "tshark to start")
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.5)  # the last packets
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+    def fields(self, display_filter, *names):
+        args = ["tshark", "-r", self.pcap, "-d", "tcp.port==%d,tls" % self.tls_port, "-Y", display_filter,
+                "-T", "fields"]
+        for n in names:
+            args += ["-e", n]
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        return [line.split("\t") for line in out.splitlines() if line.strip()]
+
+    def payloads(self):
+        """Every TCP payload byte, in capture order."""
+        return b"".join(bytes.fromhex(p[0].replace(":", "")) for p in self.fields("tcp.len > 0", "tcp.payload"))
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Etcd:
     """One etcd member on loopback ports, its data in `directory`; stopped by PID."""
 

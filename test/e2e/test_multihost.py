@@ -24,7 +24,7 @@ import unittest
 
 import yaml
 
-from podium_e2e import (BUSYBOX, KUBECTL, PODIUM, SEED, EtcdCluster, NodeTestCase, Server, is_ready,
+from podium_e2e import (BUSYBOX, KUBECTL, PODIUM, SEED, Capture, EtcdCluster, NodeTestCase, Server, is_ready,
                         pids_under, stop_process, wait_for)
 
 BRIDGE = "pdtb0"
@@ -272,31 +272,17 @@ class MultiHostTest(NodeTestCase):
         out = self.exec_in("client", "wget", "-q", "-O-", "http://%s:8080/hostname" % far["status"]["podIP"])
         self.assertEqual(out.stdout, "far\n", out.stderr)
 
-        pcap_dir = tempfile.mkdtemp(prefix="podium-pcap-")
-        self.addCleanup(shutil.rmtree, pcap_dir, True)
-        pcap = os.path.join(pcap_dir, "hosts.pcap")
-        cap = subprocess.Popen(["tshark", "-i", BRIDGE, "-f", "tcp and net 10.42.0.0/16", "-w", pcap, "-q"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_for(lambda: os.path.exists(pcap) and os.path.getsize(pcap) > 0, 20, 0.1, "tshark to start")
+        cap = Capture(BRIDGE, "tcp and net 10.42.0.0/16", 8080)
+        self.addCleanup(cap.close)
+        with cap:
             # By ClusterIP and by DNS name: through the node proxies, mutual TLS between the hosts.
             for url in ("http://%s/hostname" % cluster_ip, "http://far.%s.svc.cluster.local/hostname" % NS,
                         "http://far/hostname"):
                 out = wait_for(lambda: (lambda p: p if p.returncode == 0 else None)(
                     self.exec_in("client", "wget", "-q", "-O-", url)), 20, 0.5, url)
                 self.assertEqual(out.stdout, "far\n", url)
-            time.sleep(0.5)
-        finally:
-            cap.terminate()
-            cap.wait(timeout=10)
-
-        def fields(filt, *names):
-            args = ["tshark", "-r", pcap, "-d", "tcp.port==8080,tls", "-Y", filt, "-T", "fields"]
-            for n in names:
-                args += ["-e", n]
-            out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-            return [line.split("\t") for line in out.splitlines() if line.strip()]
-        payloads = b"".join(bytes.fromhex(p[0].replace(":", "")) for p in fields("tcp.len > 0", "tcp.payload"))
+        fields = cap.fields
+        payloads = cap.payloads()
         self.assertGreater(len(payloads), 500)
         for plain in (b"GET /", b"HTTP/1.1", b"far\n"):
             self.assertNotIn(plain, payloads)

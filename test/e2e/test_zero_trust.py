@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from podium_e2e import BUSYBOX, PODIUM, NodeTestCase, ServerTestCase, is_ready, recv_all, wait_for
+from podium_e2e import BUSYBOX, PODIUM, Capture, NodeTestCase, ServerTestCase, is_ready, recv_all, wait_for
 import test_mesh  # noqa: E402 - its MeshTest is not imported by name, or unittest would run it here
 
 NS = "my-apps"
@@ -179,31 +179,16 @@ class ZeroTrustTest(NodeTestCase):
                      json.dumps({"apiVersion": "v1", "spec": {"serviceAccountName": "capture"}}), "--", "sleep", "3600")
         self.addCleanup(lambda: self.kubectl("delete", "pod", "capture", "-n", NS, "--wait=false", check=False))
         wait_for(lambda: (lambda p: p and is_ready(p))(self.get_pod("capture")), 60, 0.2, "the capture pod")
-        pcap_dir = tempfile.mkdtemp(prefix="podium-pcap-")
-        self.addCleanup(shutil.rmtree, pcap_dir, True)
-        pcap = os.path.join(pcap_dir, "mesh.pcap")
-        cap = subprocess.Popen(["tshark", "-i", BRIDGE, "-f", "tcp", "-w", pcap, "-q"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_for(lambda: os.path.exists(pcap) and os.path.getsize(pcap) > 0, 20, 0.1, "tshark to start")
-            time.sleep(0.5)
+        cap = Capture(BRIDGE, "tcp", APP_PORT)
+        self.addCleanup(cap.close)
+        with cap:
             for _ in range(10):
                 self.assertEqual(self.call_from("capture"), 200)
             self.assertEqual(self.call_from("capture", "http://golang-app-service.my-apps.svc.cluster.local/"),
                              200)
             self.assertEqual(self.call_from("other"), 200)
-            time.sleep(0.5)
-        finally:
-            cap.terminate()
-            cap.wait(timeout=10)
-
-        def fields(filt, *names):
-            args = ["tshark", "-r", pcap, "-d", "tcp.port==%d,tls" % APP_PORT, "-Y", filt, "-T", "fields"]
-            for n in names:
-                args += ["-e", n]
-            out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-            return [line.split("\t") for line in out.splitlines() if line.strip()]
-        payloads = b"".join(bytes.fromhex(p[0].replace(":", "")) for p in fields("tcp.len > 0", "tcp.payload"))
+        fields = cap.fields
+        payloads = cap.payloads()
         self.assertGreater(len(payloads), 1000)
         # No plaintext HTTP anywhere on the pod network: not the request, not the answer.
         for plain in (b"GET /", b"HTTP/1.1", b"Hello World", b"golang-app-service"):
