@@ -1,0 +1,56 @@
+#include "controllers/hpa_replicas.h"
+
+#include <gtest/gtest.h>
+
+namespace podium::controllers::hpa {
+namespace {
+
+PodMetric pod(std::optional<double> value, double target = 100, bool unready = false) {
+  return {"p", false, unready, value, target};
+}
+
+TEST(HpaReplicas, TheRatioOfUseToTargetScalesTheReadyPods) {
+  // Three pods at 200 m against a 100 m target: six.
+  EXPECT_EQ(replicasFor(3, {pod(200), pod(200), pod(200)}).replicas, 6);
+  // Half the target: ceil(0.5 * 4) = 2.
+  EXPECT_EQ(replicasFor(4, {pod(50), pod(50), pod(50), pod(50)}).replicas, 2);
+  // Utilization over differing requests: (150 + 150) / (100 + 200) = 1.0, nothing to do.
+  EXPECT_EQ(replicasFor(2, {pod(150, 100), pod(150, 200)}).replicas, 2);
+}
+
+TEST(HpaReplicas, WithinTheToleranceNothingChanges) {
+  EXPECT_EQ(replicasFor(10, std::vector<PodMetric>(10, pod(109))).replicas, 10);
+  EXPECT_EQ(replicasFor(10, std::vector<PodMetric>(10, pod(91))).replicas, 10);
+  EXPECT_EQ(replicasFor(10, std::vector<PodMetric>(10, pod(111))).replicas, 12);
+  EXPECT_EQ(replicasFor(10, std::vector<PodMetric>(10, pod(111)), 0.2).replicas, 10);
+}
+
+TEST(HpaReplicas, MissingMetricsHoldBackEitherWay) {
+  // Scale-down: the pod without a metric counts as at its target, (25+25+100)/300 = 0.5 -> 2.
+  EXPECT_EQ(replicasFor(3, {pod(25), pod(25), pod(std::nullopt)}).replicas, 2);
+  // Scale-up: it counts as idle, (300+300+0)/300 = 2 -> 6 rather than 9 for three.
+  EXPECT_EQ(replicasFor(3, {pod(300), pod(300), pod(std::nullopt)}).replicas, 6);
+  // Filled in, it would turn the direction round: stay.
+  EXPECT_EQ(replicasFor(2, {pod(120), pod(std::nullopt)}).replicas, 2);
+}
+
+TEST(HpaReplicas, UnreadyPodsCountAsIdleOnAScaleUpOnly) {
+  // (400 + 0) / 200 = 2 -> 4.
+  EXPECT_EQ(replicasFor(2, {pod(400), pod(900, 100, true)}).replicas, 4);
+  // On a scale-down they are left out: 20/100 -> ceil(0.2 * 1) = 1.
+  EXPECT_EQ(replicasFor(2, {pod(20), pod(900, 100, true)}).replicas, 1);
+  // Pending pods count as unready with or without a metric.
+  EXPECT_EQ(replicasFor(2, {pod(300), pod(std::nullopt, 100, true)}).replicas, 3);
+}
+
+TEST(HpaReplicas, NoMetricAtAllIsAnErrorNotAScale) {
+  auto r = replicasFor(3, {pod(std::nullopt), pod(500, 100, true)});
+  EXPECT_EQ(r.replicas, 3);
+  EXPECT_NE(r.error.find("did not receive metrics"), std::string::npos);
+  PodMetric gone = pod(1000);
+  gone.ignored = true;
+  EXPECT_FALSE(replicasFor(3, {gone}).error.empty());
+}
+
+}  // namespace
+}  // namespace podium::controllers::hpa
