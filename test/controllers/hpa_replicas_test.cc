@@ -52,5 +52,50 @@ TEST(HpaReplicas, NoMetricAtAllIsAnErrorNotAScale) {
   EXPECT_FALSE(replicasFor(3, {gone}).error.empty());
 }
 
+const TimePoint kNow = TimePoint() + std::chrono::hours(1);
+TimePoint ago(int seconds) { return kNow - std::chrono::seconds(seconds); }
+
+TEST(HpaBehavior, ScaleDownWaitsOutItsWindowScaleUpDoesNot) {
+  Behavior b = Behavior::defaults();
+  // A dip to 3 after 8 and 6 within the last 300 s: stay at 8.
+  EXPECT_EQ(stabilize(8, 3, {{ago(100), 8}, {ago(10), 6}}, b, kNow), 8);
+  // Once they are older than the window, down it goes.
+  EXPECT_EQ(stabilize(8, 3, {{ago(400), 8}, {ago(301), 6}}, b, kNow), 3);
+  // Up at once (no window by default)...
+  EXPECT_EQ(stabilize(2, 10, {{ago(5), 4}}, b, kNow), 10);
+  // ...or to the lowest of a window's recommendations.
+  b.up.stabilizationSeconds = 60;
+  EXPECT_EQ(stabilize(2, 10, {{ago(30), 4}, {ago(90), 3}}, b, kNow), 4);
+}
+
+TEST(HpaBehavior, PoliciesLimitTheRatePerPeriod) {
+  Behavior b = Behavior::defaults();
+  std::string why;
+  // 2 -> 20: 4 pods or 100 % per 15 s, the more of the two: 6.
+  EXPECT_EQ(limitRate(2, 20, 1, 100, {}, b, kNow, &why), 6);
+  EXPECT_EQ(why, "ScaleUpLimit");
+  // 5 s later, having added 4 in this period: still 6.
+  EXPECT_EQ(limitRate(6, 20, 1, 100, {{ago(5), 4}}, b, kNow, &why), 6);
+  // The period over: 6 doubles to 12.
+  EXPECT_EQ(limitRate(6, 20, 1, 100, {{ago(16), 4}}, b, kNow, &why), 12);
+  // maxReplicas bounds it all.
+  EXPECT_EQ(limitRate(9, 20, 1, 10, {}, b, kNow, &why), 10);
+  EXPECT_EQ(why, "TooManyReplicas");
+  // Down by up to 100 %, but not below minReplicas.
+  EXPECT_EQ(limitRate(8, 1, 2, 10, {}, b, kNow, &why), 2);
+  EXPECT_EQ(why, "TooFewReplicas");
+  EXPECT_EQ(limitRate(8, 3, 1, 10, {}, b, kNow, &why), 3);
+  EXPECT_EQ(why, "");
+  // One pod a minute down, one gone 10 s ago: none now.
+  b.down.policies = {{ScalingPolicy::Type::Pods, 1, 60}};
+  EXPECT_EQ(limitRate(5, 1, 1, 10, {{ago(10), -1}}, b, kNow, &why), 5);
+  EXPECT_EQ(why, "ScaleDownLimit");
+  // selectPolicy Min takes the smaller step; Disabled none.
+  b.up.select = ScalingRules::Select::Min;
+  EXPECT_EQ(limitRate(10, 40, 1, 100, {}, b, kNow, &why), 14);
+  b.up.select = ScalingRules::Select::Disabled;
+  EXPECT_EQ(limitRate(10, 40, 1, 100, {}, b, kNow, &why), 10);
+}
+
 }  // namespace
 }  // namespace podium::controllers::hpa
