@@ -185,7 +185,7 @@ class EtcdStore : public Store {
       if (s.ok() || !retriable(s) || std::chrono::steady_clock::now() >= until) return s;
       PODIUM_LOG(Debug) << "etcd: " << s.error_message() << "; again in " << delay.count() << " ms";
       std::this_thread::sleep_for(delay);
-      delay = std::min(delay * 2, std::chrono::milliseconds(500));
+      delay = std::min(delay * 2, std::chrono::milliseconds(100));
     }
   }
 
