@@ -19,7 +19,7 @@ struct EtcdOptions {
   std::string caFile, certFile, keyFile;  // TLS to the members when caFile is set
   // A request that a member lost with its leader is tried again after this (etcd itself would
   // answer "request timed out" only after 5 s).
-  std::chrono::milliseconds requestTimeout{1500};
+  std::chrono::milliseconds requestTimeout{1000};
   std::chrono::milliseconds retryFor{15000};  // how long an unavailable cluster is retried
 };
 
