@@ -1,5 +1,9 @@
 #include "podium/common/net.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+
 #include "podium/common/strings.h"
 
 namespace podium::net {
@@ -45,6 +49,20 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
   }
   c.base = *ip & c.mask();
   return c;
+}
+
+std::vector<InterfaceAddress> localIpv4Addresses() {
+  std::vector<InterfaceAddress> out;
+  struct ifaddrs* addrs = nullptr;
+  if (getifaddrs(&addrs) != 0) return out;
+  for (auto* a = addrs; a; a = a->ifa_next) {
+    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, ip, sizeof ip);
+    out.push_back({a->ifa_name, ip, (a->ifa_flags & IFF_LOOPBACK) != 0});
+  }
+  freeifaddrs(addrs);
+  return out;
 }
 
 }  // namespace podium::net

@@ -1,8 +1,5 @@
 // The node agent's lifecycle: containerd, node registration and heartbeats, the pod informer,
 // the pod lifecycle event generator (PLEG) and the pod workers.
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -57,22 +54,14 @@ std::string hostname() {
 }
 
 std::string detectNodeIp() {
-  struct ifaddrs* addrs = nullptr;
-  std::string out = "127.0.0.1";
-  if (getifaddrs(&addrs) != 0) return out;
-  for (auto* a = addrs; a; a = a->ifa_next) {
-    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
-    if (a->ifa_flags & IFF_LOOPBACK) continue;
-    std::string name = a->ifa_name;
-    if (name.rfind("podium", 0) == 0 || name.rfind("cni", 0) == 0 || name.rfind("veth", 0) == 0)
+  for (const auto& a : net::localIpv4Addresses()) {
+    const std::string& name = a.interface;
+    if (a.loopback || name.rfind("podium", 0) == 0 || name.rfind("cni", 0) == 0 ||
+        name.rfind("veth", 0) == 0)
       continue;
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, ip, sizeof ip);
-    out = ip;
-    break;
+    return a.ip;
   }
-  freeifaddrs(addrs);
-  return out;
+  return "127.0.0.1";
 }
 
 std::string readFirstLine(const std::string& path) {

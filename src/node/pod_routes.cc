@@ -1,8 +1,5 @@
 #include "pod_routes.h"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-
 #include "podium/client/objects.h"
 #include "podium/common/log.h"
 #include "podium/common/net.h"
@@ -23,15 +20,7 @@ std::string internalIp(const Json& node) {
 
 std::set<std::string> localAddresses() {
   std::set<std::string> out;
-  struct ifaddrs* addrs = nullptr;
-  if (getifaddrs(&addrs) != 0) return out;
-  for (auto* a = addrs; a; a = a->ifa_next) {
-    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, ip, sizeof ip);
-    out.insert(ip);
-  }
-  freeifaddrs(addrs);
+  for (const auto& a : net::localIpv4Addresses()) out.insert(a.ip);
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace podium::net {
 
@@ -32,5 +33,12 @@ struct Cidr {
   bool contains(uint32_t ip) const { return uint64_t(ip - base) < size(); }
   uint32_t mask() const { return bits == 0 ? 0 : ~uint32_t(0) << (32 - bits); }
 };
+
+// The IPv4 addresses on this network namespace's interfaces (getifaddrs), in its order.
+struct InterfaceAddress {
+  std::string interface, ip;
+  bool loopback = false;
+};
+std::vector<InterfaceAddress> localIpv4Addresses();
 
 }  // namespace podium::net
