@@ -86,9 +86,16 @@ PodRoutes::PodRoutes(client::Client& client, std::string nodeName, std::string p
     dirty_ = true;
     cv_.notify_all();
   };
-  nodes_->addHandlers(
-      {changed, [changed](const client::ObjectPtr&, const client::ObjectPtr& n) { changed(n); },
-       changed});
+  // A node's status is written often (conditions, heartbeats); only its range and address
+  // matter here.
+  auto routed = [](const Json& n) {
+    return std::pair{json::getString(n, {"spec", "podCIDR"}), internalIp(n)};
+  };
+  nodes_->addHandlers({changed,
+                       [changed, routed](const client::ObjectPtr& o, const client::ObjectPtr& n) {
+                         if (routed(*o) != routed(*n)) changed(n);
+                       },
+                       changed});
 }
 
 void PodRoutes::start() {
