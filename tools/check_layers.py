@@ -3,7 +3,7 @@
 
 The parts depend one way (docs/architecture.md):
 
-    cli -> parts (controllers, scheduler, node, proxy, gitops, mesh, dns) -> client -> api
+    cli -> parts (controllers, scheduler, node, proxy, gitops, mesh, dns, metrics) -> client -> api
         -> store -> common
 
 A source file of part P (src/P/..., include/podium/P/...) may include
@@ -41,9 +41,10 @@ RULES = {
     "controllers": ["client", "mesh", "api:types", "common"],
     "scheduler": ["client", "api:types", "common"],
     "gitops": ["client", "api:types", "common"],
+    "metrics": ["client", "api:types", "common"],
     "node": ["client", "dns", "mesh", "api:types", "common"],
     "cli": ["api", "client", "controllers", "scheduler", "node", "proxy", "gitops", "mesh",
-            "dns", "store", "common"],
+            "dns", "metrics", "store", "common"],
     "main": ["cli", "proxy", "common"],
     "pause": [],
 }
@@ -52,7 +53,7 @@ RULES = {
 # machinery (storage, server, cacher, registry, schema) is for the api part and the command
 # that wires the process.
 API_TYPES = {"status.h", "selectors.h", "quantity.h", "http.h", "tls.h", "node_connector.h",
-             "patch_type.h", "names.h"}
+             "patch_type.h", "names.h", "aggregated.h"}
 
 API_CLIENT = API_TYPES | {"storage.h"}
 

@@ -60,6 +60,40 @@ std::string groupVersion(const std::string& group, const std::string& version) {
   return group.empty() ? version : group + "/" + version;
 }
 
+// An aggregated API's resources in the v2 form: "pods/cpu" becomes a subresource of "pods"
+// (which is listed without verbs when the API serves no "pods" of its own, as
+// kube-aggregator does with an APIService's legacy list).
+Json aggregatedApiResources(const AggregatedApi& api) {
+  Json out = Json::array();
+  std::map<std::string, size_t> index;
+  auto kindOf = [&](const std::string& kind) {
+    return Json{{"group", api.group()}, {"version", api.version()}, {"kind", kind}};
+  };
+  for (const auto& r : api.resources()) {
+    auto slash = r.name.find('/');
+    std::string parent = r.name.substr(0, slash);
+    auto it = index.find(parent);
+    if (it == index.end()) {
+      it = index.emplace(parent, out.size()).first;
+      out.push_back({{"resource", parent},
+                     {"scope", r.namespaced ? "Namespaced" : "Cluster"},
+                     {"singularResource", ""},
+                     {"verbs", Json::array()}});
+    }
+    Json& entry = out[it->second];
+    if (slash == std::string::npos) {
+      entry["responseKind"] = kindOf(r.kind);
+      entry["verbs"] = r.verbs;
+      continue;
+    }
+    if (!entry.contains("subresources")) entry["subresources"] = Json::array();
+    entry["subresources"].push_back({{"subresource", r.name.substr(slash + 1)},
+                                     {"responseKind", kindOf(r.kind)},
+                                     {"verbs", r.verbs}});
+  }
+  return out;
+}
+
 }  // namespace
 
 Json aggregatedDiscovery(const ResourceSet& set, bool core, const std::string& apiVersion) {
@@ -69,6 +103,7 @@ Json aggregatedDiscovery(const ResourceSet& set, bool core, const std::string& a
     Json versions = Json::array();
     for (const auto& v : g.versions) {
       Json resources = Json::array();
+      if (auto api = set.aggregated(g.name, v)) resources = aggregatedApiResources(*api);
       for (const auto& r : set.inGroupVersion(g.name, v))
         resources.push_back(discoveryResource(*r));
       versions.push_back({{"version", v}, {"resources", resources}, {"freshness", "Current"}});
@@ -121,6 +156,19 @@ Json legacyGroup(const ResourceSet& set, const std::string& group) {
 
 Json legacyResourceList(const ResourceSet& set, const std::string& group,
                         const std::string& version) {
+  if (auto api = set.aggregated(group, version)) {
+    Json resources = Json::array();
+    for (const auto& r : api->resources())
+      resources.push_back({{"name", r.name},
+                           {"singularName", ""},
+                           {"namespaced", r.namespaced},
+                           {"kind", r.kind},
+                           {"verbs", r.verbs}});
+    return {{"kind", "APIResourceList"},
+            {"apiVersion", "v1"},
+            {"groupVersion", groupVersion(group, version)},
+            {"resources", resources}};
+  }
   auto rs = set.inGroupVersion(group, version);
   if (rs.empty()) return nullptr;
   Json resources = Json::array();
@@ -366,6 +414,7 @@ Json openApiIndex(const ResourceSet& set) {
   Json paths = Json::object();
   for (const auto& g : set.groups())
     for (const auto& v : g.versions) {
+      if (set.aggregated(g.name, v)) continue;  // their servers publish no OpenAPI here
       std::string p = g.name.empty() ? "api/" + v : "apis/" + g.name + "/" + v;
       paths[p] = {{"serverRelativeURL", "/openapi/v3/" + p + "?hash=" + openApiHash(set, p)}};
     }

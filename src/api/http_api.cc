@@ -100,10 +100,27 @@ HttpResponse HttpApi::route(const HttpRequest& req) {
                              req);
       return discovery(req, parts);
     }
+    if (parts[0] == "apis")
+      if (auto api = storage_.registry().snapshot()->aggregated(parts[1], parts[2]))
+        return aggregated(req, *api);
     return resource(req);
   }
   return errorResponse(
       ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+}
+
+HttpResponse HttpApi::aggregated(const HttpRequest& req, AggregatedApi& api) {
+  if (req.method != "GET" && req.method != "HEAD")
+    return errorResponse(ApiError::methodNotAllowed(
+                             "the server does not allow this method on the requested resource"),
+                         req);
+  AggregatedPath path;
+  if (!parseAggregatedPath(req.target, &path))
+    return errorResponse(
+        ApiError(404, "NotFound", "the server could not find the requested resource"), req);
+  auto doc = api.get(path.rest, path.query);
+  if (!doc) return errorResponse(doc.error(), req);
+  return jsonResponse(200, *doc, req);
 }
 
 HttpResponse HttpApi::discovery(const HttpRequest& req, const std::vector<std::string>& parts) {

@@ -45,6 +45,7 @@ class HttpApi : public HttpHandler {
   };
   std::optional<Identity> authenticate(const HttpRequest& req) const;
   HttpResponse route(const HttpRequest& req);
+  HttpResponse aggregated(const HttpRequest& req, AggregatedApi& api);
   HttpResponse discovery(const HttpRequest& req, const std::vector<std::string>& parts);
   HttpResponse openapi(const HttpRequest& req);
   // Resource paths, dispatched by verb (http_resource.cc).

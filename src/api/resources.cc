@@ -139,16 +139,27 @@ std::vector<ResourcePtr> ResourceSet::inGroupVersion(const std::string& group,
   return out;
 }
 
+AggregatedApiPtr ResourceSet::aggregated(const std::string& group,
+                                         const std::string& version) const {
+  for (const auto& a : aggregated_)
+    if (a->group() == group && a->version() == version) return a;
+  return nullptr;
+}
+
 void ResourceSet::add(ResourcePtr r) { all_.push_back(std::move(r)); }
+
+void ResourceSet::addAggregated(AggregatedApiPtr api) { aggregated_.push_back(std::move(api)); }
 
 void ResourceSet::finish() {
   std::map<std::string, std::vector<std::string>> versions;
   std::vector<std::string> order;
-  for (const auto& r : all_) {
-    auto& vs = versions[r->group];
-    if (vs.empty()) order.push_back(r->group);
-    if (std::find(vs.begin(), vs.end(), r->version) == vs.end()) vs.push_back(r->version);
-  }
+  auto note = [&](const std::string& group, const std::string& version) {
+    auto& vs = versions[group];
+    if (vs.empty()) order.push_back(group);
+    if (std::find(vs.begin(), vs.end(), version) == vs.end()) vs.push_back(version);
+  };
+  for (const auto& r : all_) note(r->group, r->version);
+  for (const auto& a : aggregated_) note(a->group(), a->version());
   std::stable_sort(order.begin(), order.end(), [](const std::string& a, const std::string& b) {
     auto ia = std::find(kBuiltinGroupOrder.begin(), kBuiltinGroupOrder.end(), a);
     auto ib = std::find(kBuiltinGroupOrder.begin(), kBuiltinGroupOrder.end(), b);
@@ -185,10 +196,7 @@ ResourceRegistry::ResourceRegistry() {
       r->verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
     builtins_.push_back(r);
   }
-  auto set = std::make_shared<ResourceSet>();
-  for (const auto& r : builtins_) set->add(r);
-  set->finish();
-  current_ = set;
+  publish({});
 }
 
 ResourceSetPtr ResourceRegistry::snapshot() const {
@@ -203,8 +211,14 @@ uint64_t ResourceRegistry::generation() const {
 
 void ResourceRegistry::setCustomResources(
     const std::vector<Json>& crds, std::vector<std::pair<std::string, std::string>>* errors) {
-  auto set = std::make_shared<ResourceSet>();
-  for (const auto& r : builtins_) set->add(r);
+  std::vector<ResourcePtr> custom;
+  auto served = [&](const ResourceInfo& r) {
+    auto same = [&](const ResourcePtr& o) {
+      return o->group == r.group && o->version == r.version && o->plural == r.plural;
+    };
+    return std::any_of(builtins_.begin(), builtins_.end(), same) ||
+           std::any_of(custom.begin(), custom.end(), same);
+  };
   for (const auto& crd : crds) {
     auto rs = resourcesFromCrd(crd);
     if (!rs) {
@@ -212,18 +226,36 @@ void ResourceRegistry::setCustomResources(
       continue;
     }
     for (auto& r : *rs) {
-      if (set->find(r->group, r->version, r->plural)) {
+      if (served(*r)) {
         if (errors)
           errors->emplace_back(
               json::getString(crd, {"metadata", "name"}),
               "resource " + r->plural + "." + r->group + "/" + r->version + " is already served");
         continue;
       }
-      set->add(r);
+      custom.push_back(r);
     }
   }
-  set->finish();
   std::lock_guard<std::mutex> lock(mu_);
+  publish(std::move(custom));
+}
+
+void ResourceRegistry::addAggregatedApi(AggregatedApiPtr api) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(aggregated_, [&](const AggregatedApiPtr& a) {
+    return a->group() == api->group() && a->version() == api->version();
+  });
+  aggregated_.push_back(std::move(api));
+  publish(custom_);
+}
+
+void ResourceRegistry::publish(std::vector<ResourcePtr> custom) {
+  auto set = std::make_shared<ResourceSet>();
+  for (const auto& r : builtins_) set->add(r);
+  for (const auto& r : custom) set->add(r);
+  for (const auto& a : aggregated_) set->addAggregated(a);
+  set->finish();
+  custom_ = std::move(custom);
   current_ = set;
   ++generation_;
 }

@@ -28,6 +28,7 @@ class NodeRuntime {
   // Stops the agent (and with it every pod sandbox and containerd), then the registry.
   void stop();
   const node::Registry& registry() const { return *registry_; }
+  node::Agent* agent() const { return agent_.get(); }  // nullptr with --no-agent
 
  private:
   friend Expected<std::unique_ptr<NodeRuntime>, std::string> startNode(api::ApiServer&,

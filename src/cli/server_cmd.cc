@@ -7,6 +7,7 @@
 
 #include "control_plane.h"
 #include "flags.h"
+#include "metrics_setup.h"
 #include "node_setup.h"
 #include "podium/api/server.h"
 #include "podium/api/tls.h"
@@ -246,6 +247,12 @@ int serverCommand(const std::vector<std::string>& args) {
   auto caClient = client::newLocalClient(storage, "podium-mesh-ca");
   storage.setCertificateIssuer(mesh::certificateIssuer(
       std::make_shared<mesh::MeshCa>(std::move(*ca)), *caClient, workloadCertMaxTtl));
+  auto metrics = startServerMetrics(**server, o.dataDir);
+  if (!metrics) {
+    std::cerr << "podium server: " << metrics.error() << "\n";
+    (*server)->stop();
+    return 1;
+  }
   std::unique_ptr<ControlPlane> controlPlane;
   if (flags.has("no-controllers")) {
     PODIUM_LOG(Info) << "this server runs no controllers, scheduler or GitOps (--no-controllers)";
@@ -267,10 +274,12 @@ int serverCommand(const std::vector<std::string>& args) {
   auto nodeRuntime = startNode(**server, node);
   if (!nodeRuntime) {
     std::cerr << "podium server: " << nodeRuntime.error() << "\n";
+    (*metrics)->stop();
     if (controlPlane) controlPlane->stop();
     (*server)->stop();
     return 1;
   }
+  (*metrics)->setLocalAgent((*nodeRuntime)->agent());
   PODIUM_LOG(Info) << "API ready on https://" << o.address << ":" << (*server)->port();
   std::cout << "Podium API server is ready on https://" << o.address << ":" << (*server)->port()
             << "\n"
@@ -281,6 +290,7 @@ int serverCommand(const std::vector<std::string>& args) {
   int sig = 0;
   sigwait(&set, &sig);
   PODIUM_LOG(Info) << "signal " << sig << ": shutting down";
+  (*metrics)->stop();
   (*nodeRuntime)->stop();
   if (controlPlane) controlPlane->stop();
   (*server)->stop();

@@ -112,7 +112,8 @@ class LocalClient : public Client {
     auto info = resolve(r);
     if (!info) return Unexpected(info.error());
     std::string name = json::getString(obj, {"metadata", "name"});
-    auto res = storage_.update(**info, ns, name, obj, options(sub));
+    auto res = sub == "scale" ? storage_.updateScale(**info, ns, name, obj, options(""))
+                              : storage_.update(**info, ns, name, obj, options(sub));
     if (!res) return Unexpected(res.error());
     return std::move(res->object);
   }
@@ -121,8 +122,10 @@ class LocalClient : public Client {
                const Json& mergePatch, const std::string& sub) override {
     auto info = resolve(r);
     if (!info) return Unexpected(info.error());
-    auto res = storage_.patch(**info, ns, name, api::PatchType::MergePatch, json::dump(mergePatch),
-                              options(sub));
+    auto res = sub == "scale" ? storage_.patchScale(**info, ns, name, api::PatchType::MergePatch,
+                                                    json::dump(mergePatch), options(""))
+                              : storage_.patch(**info, ns, name, api::PatchType::MergePatch,
+                                               json::dump(mergePatch), options(sub));
     if (!res) return Unexpected(res.error());
     return std::move(res->object);
   }
@@ -160,6 +163,23 @@ class LocalClient : public Client {
     auto res = storage_.bind(ns, pod, uid, node, options(""));
     if (!res) return Unexpected(res.error());
     return {};
+  }
+
+  Result getScale(const Resource& r, const std::string& ns, const std::string& name) override {
+    auto info = resolve(r);
+    if (!info) return Unexpected(info.error());
+    return storage_.getScale(**info, ns, name);
+  }
+
+  Result getRaw(const std::string& path) override {
+    api::AggregatedPath p;
+    auto api = parseAggregatedPath(path, &p)
+                   ? storage_.registry().snapshot()->aggregated(p.group, p.version)
+                   : nullptr;
+    if (!api)
+      return Unexpected(
+          ApiError(404, "NotFound", "the server could not find the requested resource"));
+    return api->get(p.rest, p.query);
   }
 
   Result requestCertificate(const std::string& ns, const std::string& serviceAccount,

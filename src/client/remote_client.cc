@@ -39,13 +39,14 @@ class Connection {
  public:
   Connection(asio::io_context& io, asio::ssl::context& ssl) : stream_(io, ssl) {}
 
-  Expected<void, std::string> connect(const std::string& host, const std::string& port) {
+  Expected<void, std::string> connect(const std::string& host, const std::string& port,
+                                      std::chrono::milliseconds timeout) {
     host_ = host;
     boost::system::error_code ec;
     tcp::resolver resolver(stream_.get_executor());
     auto endpoints = resolver.resolve(host, port, ec);
     if (ec) return Unexpected("resolve " + host + ": " + ec.message());
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(10));
+    beast::get_lowest_layer(stream_).expires_after(timeout);
     beast::get_lowest_layer(stream_).connect(endpoints, ec);
     if (ec) return Unexpected("connect " + host + ":" + port + ": " + ec.message());
     if (!SSL_set_tlsext_host_name(stream_.native_handle(), host.c_str()))
@@ -198,7 +199,8 @@ class RemoteClient : public Client {
   Expected<void, std::string> init() {
     if (opts_.caFile.empty()) {
       ssl_.set_verify_mode(asio::ssl::verify_none);
-      PODIUM_LOG(Warn) << "no CA file given: the API server's certificate is not verified";
+      if (!opts_.insecureSkipTlsVerify)
+        PODIUM_LOG(Warn) << "no CA file given: the API server's certificate is not verified";
     } else {
       boost::system::error_code ec;
       ssl_.load_verify_file(opts_.caFile, ec);
@@ -216,6 +218,13 @@ class RemoteClient : public Client {
   }
 
   Result getPath(const std::string& path) { return call("GET", path, ""); }
+  std::chrono::milliseconds connectTimeout() const {
+    return opts_.timeout.count() > 0 ? opts_.timeout : std::chrono::milliseconds(10000);
+  }
+  Result getRaw(const std::string& path) override { return getPath(path); }
+  Result getScale(const Resource& r, const std::string& ns, const std::string& name) override {
+    return call("GET", basePath(r, ns) + "/" + strings::urlEncode(name) + "/scale", "");
+  }
 
   Result get(const Resource& r, const std::string& ns, const std::string& name) override {
     return call("GET", basePath(r, ns) + "/" + strings::urlEncode(name), "");
@@ -248,7 +257,7 @@ class RemoteClient : public Client {
     auto connected = untilOneConnects([&](const Server& s) {
       io = std::make_unique<asio::io_context>();
       conn = std::make_unique<Connection>(*io, ssl_);
-      return conn->connect(s.host, s.port);
+      return conn->connect(s.host, s.port, connectTimeout());
     });
     if (!connected) return Unexpected(ApiError::serviceUnavailable(connected.error()));
     http::request<http::string_body> req{
@@ -404,14 +413,16 @@ class RemoteClient : public Client {
       if (!c) {
         auto r = untilOneConnects([&](const Server& s) {
           c = std::make_unique<Pooled>(ssl_);
-          return c->conn.connect(s.host, s.port);
+          return c->conn.connect(s.host, s.port, connectTimeout());
         });
         if (!r) return Unexpected(r.error());
         fresh = true;
       }
       req.set(http::field::host, c->conn.host());
       boost::system::error_code ec;
-      beast::get_lowest_layer(c->conn.stream()).expires_after(kRequestTimeout);
+      beast::get_lowest_layer(c->conn.stream())
+          .expires_after(opts_.timeout.count() > 0 ? opts_.timeout
+                                                   : std::chrono::milliseconds(kRequestTimeout));
       http::write(c->conn.stream(), req, ec);
       http::response<http::string_body> res;
       if (!ec) http::read(c->conn.stream(), c->conn.buffer(), res, ec);
@@ -446,6 +457,12 @@ class RemoteClient : public Client {
       for (const auto& r : arrayAt(*list, "resources")) {
         std::string name = json::str(r, "name");
         if (name.find('/') != std::string::npos) continue;
+        // Only what can be listed, watched and deleted (the metrics APIs cannot): what the
+        // namespace controller and the garbage collector act on.
+        int verbs = 0;
+        for (const auto& v : arrayAt(r, "verbs"))
+          verbs += v == "list" || v == "watch" || v == "delete";
+        if (verbs < 3) continue;
         found.push_back(
             {Resource{group, version, name}, json::str(r, "kind"), json::boolean(r, "namespaced")});
       }

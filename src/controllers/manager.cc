@@ -4,6 +4,7 @@
 #include "disruption.h"
 #include "endpoints.h"
 #include "garbage_collector.h"
+#include "hpa.h"
 #include "job.h"
 #include "mesh_status.h"
 #include "namespace.h"
@@ -25,6 +26,7 @@ class Manager : public ControllerManager {
         deploymentEvents_(client, "deployment-controller", "", clock),
         jobEvents_(client, "job-controller", "", clock),
         nodeEvents_(client, "node-controller", "", clock),
+        hpaEvents_(client, "horizontal-pod-autoscaler", "", clock),
         replicaSets_(informers_, replicaSetEvents_),
         deployments_(informers_, deploymentEvents_),
         jobs_(informers_, jobEvents_),
@@ -34,7 +36,8 @@ class Manager : public ControllerManager {
         serviceLb_(informers_),
         gc_(informers_),
         nodeLifecycle_(informers_, nodeEvents_, options.nodeMonitorGracePeriod),
-        disruption_(informers_) {
+        disruption_(informers_),
+        hpa_(informers_, hpaEvents_) {
     if (auto cidr = net::Cidr::parse(options.clusterCidr); cidr && !options.clusterCidr.empty())
       nodeIpam_ = std::make_unique<NodeIpamController>(informers_, nodeEvents_, *cidr,
                                                        options.nodeCidrMaskSize);
@@ -55,14 +58,14 @@ class Manager : public ControllerManager {
  private:
   std::vector<client::Controller*> all() {
     std::vector<client::Controller*> out = {
-        &replicaSets_, &deployments_, &jobs_, &namespaces_,    &endpoints_,
-        &meshStatus_,  &serviceLb_,   &gc_,   &nodeLifecycle_, &disruption_};
+        &replicaSets_, &deployments_, &jobs_,          &namespaces_, &endpoints_, &meshStatus_,
+        &serviceLb_,   &gc_,          &nodeLifecycle_, &disruption_, &hpa_};
     if (nodeIpam_) out.push_back(nodeIpam_.get());
     return out;
   }
 
   client::InformerFactory informers_;
-  client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_, nodeEvents_;
+  client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_, nodeEvents_, hpaEvents_;
   ReplicaSetController replicaSets_;
   DeploymentController deployments_;
   JobController jobs_;
@@ -73,6 +76,7 @@ class Manager : public ControllerManager {
   GarbageCollector gc_;
   NodeLifecycleController nodeLifecycle_;
   DisruptionController disruption_;
+  HpaController hpa_;
   std::unique_ptr<NodeIpamController> nodeIpam_;
   bool stopped_ = false;
 };

@@ -240,6 +240,10 @@ Json AgentImpl::statsSummary() const {
                 : Json{{"node", {{"nodeName", opts_.nodeName}}}, {"pods", Json::array()}};
 }
 
+Json AgentImpl::meshStats() const {
+  return Json{{"pods", proxy_ ? proxy_->podRequestStats() : Json::object()}};
+}
+
 void AgentImpl::stopAllSandboxes() {
   auto sandboxes = cri_->listPodSandboxes();
   if (!sandboxes) return;

@@ -69,6 +69,7 @@ class AgentImpl : public Agent {
   const std::string& nodeName() const override { return opts_.nodeName; }
   const std::string& nodeIp() const override { return opts_.nodeIp; }
   Json statsSummary() const override;
+  Json meshStats() const override;
 
   // api::NodeConnector
   Expected<std::shared_ptr<api::ResponseStream>, api::ApiError> logs(

@@ -76,7 +76,7 @@ Expected<HttpResult, std::string> httpGet(const std::string& host, int port,
                                           const std::string& path,
                                           std::chrono::milliseconds timeout,
                                           const std::map<std::string, std::string>& headers,
-                                          const std::string& source) {
+                                          const std::string& source, size_t maxBody) {
   auto deadline = SteadyClock::now() + timeout;
   Fd s;
   if (auto c = connectTo(s, host, port, deadline, source); !c) return Unexpected(c.error());
@@ -99,7 +99,7 @@ Expected<HttpResult, std::string> httpGet(const std::string& host, int port,
   }
   std::string resp;
   char buf[4096];
-  while (resp.size() < 16 * 1024) {
+  while (resp.size() < maxBody + 6 * 1024) {
     struct pollfd p = {s.fd, POLLIN, 0};
     int pr = poll(&p, 1, remainingMs(deadline));
     if (pr <= 0) {
@@ -122,7 +122,7 @@ Expected<HttpResult, std::string> httpGet(const std::string& host, int port,
   HttpResult out;
   out.status = static_cast<int>(*code);
   auto body = resp.find("\r\n\r\n");
-  if (body != std::string::npos) out.body = resp.substr(body + 4, 10 * 1024);
+  if (body != std::string::npos) out.body = resp.substr(body + 4, maxBody);
   return out;
 }
 

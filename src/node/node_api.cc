@@ -41,10 +41,10 @@ class NodeApi : public api::HttpHandler {
       r.body = "ok";
       return r;
     }
-    if (parts.size() == 2 && parts[0] == "stats" && parts[1] == "summary") {
+    if (parts.size() == 2 && parts[0] == "stats" && (parts[1] == "summary" || parts[1] == "mesh")) {
       api::HttpResponse r;
       r.setHeader("Content-Type", "application/json");
-      r.body = json::dump(agent_.statsSummary());
+      r.body = json::dump(parts[1] == "summary" ? agent_.statsSummary() : agent_.meshStats());
       return r;
     }
     static const std::map<std::string, std::string> kSubresources = {

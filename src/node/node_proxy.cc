@@ -171,6 +171,15 @@ bool NodeProxy::waitMeshPod(const std::string& ip, std::chrono::milliseconds tim
   return false;
 }
 
+Json NodeProxy::podRequestStats() const {
+  if (!metricsPort_) return Json::object();
+  auto r = httpGet("127.0.0.1", metricsPort_, "/stats/pods", std::chrono::milliseconds(500), {}, "",
+                   8 << 20);
+  if (!r || r->status != 200) return Json::object();
+  auto parsed = json::parse(r->body);
+  return parsed && parsed->value.is_object() ? parsed->value : Json::object();
+}
+
 Json NodeProxy::meshIdentities() {
   std::map<std::string, std::string> pods;
   {

@@ -48,6 +48,9 @@ class NodeProxy {
   // Waits (up to `timeout`) for the proxy to listen inside the pod at `ip`, so that the pod's
   // containers start with their traffic already taken (as istio-cni waits for ztunnel).
   bool waitMeshPod(const std::string& ip, std::chrono::milliseconds timeout);
+  // The proxy's per-pod request counters ({"NS/POD": {"requests", "durationMsSum"}}), or an
+  // empty object when it cannot be asked.
+  Json podRequestStats() const;
 
  private:
   NodeProxy(client::Client& client, NodeProxyOptions options);

@@ -529,6 +529,7 @@ void Downstream::finish(Stream* st) {
           .count();
   worker_.state().metrics.request(l.render(), st->status, st->flags, ms, st->reqBytes,
                                   st->respBytes, st->grpcStatus);
+  if (st->endpoint) worker_.state().metrics.podRequest(st->endpoint->ns, st->endpoint->pod, ms);
 }
 
 // --- upstream ------------------------------------------------------------------------------

@@ -367,8 +367,10 @@ void Conn::finishRequest() {
   if (upFd_ >= 0 || endpoint_) releaseUpstream(upstreamReusable);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
                   .count();
-  if (status_ != 0 && !inbound_)
+  if (status_ != 0 && !inbound_) {
     worker_.state().metrics.request(labels, status_, flags_, ms, requestBytes_, responseBytes_);
+    if (dest) worker_.state().metrics.podRequest(dest->ns, dest->pod, ms);
+  }
   if (gAccessLog) {
     char when[64];
     time_t t = time(nullptr);

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "podium/common/json.h"
+
 namespace podium::proxy {
 
 namespace {
@@ -86,6 +88,23 @@ void Metrics::request(const std::string& labels, int responseCode, const std::st
   s.duration.add(durationMs, kDurationBuckets);
   s.requestSize.add(static_cast<double>(requestBytes), kSizeBuckets);
   s.responseSize.add(static_cast<double>(responseBytes), kSizeBuckets);
+}
+
+void Metrics::podRequest(const std::string& ns, const std::string& pod, double durationMs) {
+  if (pod.empty()) return;
+  std::string key = ns + "/" + pod;
+  std::lock_guard<std::mutex> lock(mu_);
+  PodSeries& s = pods_[key];
+  ++s.requests;
+  s.durationMsSum += durationMs;
+}
+
+std::string Metrics::renderPods() const {
+  Json out = Json::object();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [k, s] : pods_)
+    out[k] = {{"requests", s.requests}, {"durationMsSum", s.durationMsSum}};
+  return json::dump(out) + "\n";
 }
 
 void Metrics::tcpOpened(const MetricLabels& l) {

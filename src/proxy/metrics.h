@@ -43,6 +43,9 @@ class Metrics {
   void request(const std::string& labels, int responseCode, const std::string& responseFlags,
                double durationMs, uint64_t requestBytes, uint64_t responseBytes,
                const std::string& grpcStatus = "");
+  // A request the pod `ns`/`pod` answered, counted once by the proxy that sent it there
+  // (Prometheus would label the series with the pod it scraped; the autoscaler reads these).
+  void podRequest(const std::string& ns, const std::string& pod, double durationMs);
   void tcpOpened(const MetricLabels& l);
   void tcpClosed(const MetricLabels& l, uint64_t sent, uint64_t received);
   // Mesh TLS: a completed handshake, and a refused one (`side` "client" or "server").
@@ -50,6 +53,8 @@ class Metrics {
   void mtlsFailure(const std::string& side, const std::string& reason);
   // The Prometheus text exposition of everything counted so far.
   std::string render() const;
+  // The per-pod counters as JSON: {"NS/POD": {"requests": N, "durationMsSum": X}, ...}.
+  std::string renderPods() const;
 
  private:
   static constexpr std::array<double, 20> kDurationBuckets = {
@@ -80,6 +85,11 @@ class Metrics {
   mutable std::mutex mu_;                   // guards the maps
   std::map<std::string, HttpSeries> http_;  // rendered labels -> series
   std::map<std::string, TcpSeries> tcp_;
+  struct PodSeries {
+    uint64_t requests = 0;
+    double durationMsSum = 0;
+  };
+  std::map<std::string, PodSeries> pods_;  // "ns/pod"
   std::map<std::string, uint64_t> mtlsHandshakes_;
   std::map<std::pair<std::string, std::string>, uint64_t> mtlsFailures_;
 };

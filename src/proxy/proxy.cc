@@ -152,6 +152,9 @@ class ProxyImpl : public Proxy {
       int status = 200;
       if (path.rfind("GET /metrics", 0) == 0) {
         body = state_.metrics.render();
+      } else if (path.rfind("GET /stats/pods", 0) == 0) {
+        body = state_.metrics.renderPods();
+        type = "application/json";
       } else if (path.rfind("GET /mesh/pods", 0) == 0) {
         // The meshed pods whose listeners are open (the agent waits for a new pod's here).
         std::lock_guard<std::mutex> lock(meshMu_);

@@ -66,24 +66,28 @@ FIXTURES.update({k: {"spec": v} for k, v in ISTIO_SPEC.items()})
 
 
 def parse_doc():
-    rows = []
+    """The resource table's rows, and the aggregated APIs' table as (group, version, resource)."""
+    rows, aggregated = [], []
     with open(DOC) as f:
         for line in f:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 5 and cells[0].count("/") == 1 and "." in cells[0] and cells[2] != "resource":
+                group, version = cells[0].split("/")
+                aggregated.append((group, version, cells[2]))
             if len(cells) == 14 and cells[2] and cells[2] != "resource" and not cells[2].startswith("-"):
                 gvs = [g.strip() for g in cells[0].split(",")]
                 group = gvs[0].split("/")[0] if "/" in gvs[0] else ""
                 versions = [g.split("/")[-1] for g in gvs]
                 rows.append({"group": group, "versions": versions, "kind": cells[1], "resource": cells[2],
                              "verbs": dict(zip(VERBS, cells[3:11])), "status": cells[11], "scale": cells[12]})
-    return rows
+    return rows, aggregated
 
 
 class ApiCompatDocTest(ServerTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.rows = parse_doc()
+        cls.rows, cls.aggregated = parse_doc()
         code, disc = cls.server.request_json("GET", "/apis", headers={
             "Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"})
         code2, core = cls.server.request_json("GET", "/api", headers={
@@ -100,6 +104,7 @@ class ApiCompatDocTest(ServerTestCase):
         for row in self.rows:
             for v in row["versions"]:
                 documented.add((row["group"], v, row["resource"]))
+        documented.update(self.aggregated)
         self.assertEqual(sorted(set(self.served) - documented), [], "served but not in docs/api-compatibility.md")
         self.assertEqual(sorted(documented - set(self.served)), [], "documented but not served")
         for row in self.rows:
@@ -112,6 +117,21 @@ class ApiCompatDocTest(ServerTestCase):
                 for verb, state in row["verbs"].items():
                     if state in ("tested", "partial"):
                         self.assertIn(verb, r["verbs"], "%s %s" % (row["resource"], verb))
+
+    def test_aggregated_apis_answer_lists(self):
+        for group, version, resource in self.aggregated:
+            path = "/apis/%s/%s/" % (group, version)
+            if group == "metrics.k8s.io":
+                path += resource if resource == "nodes" else "namespaces/compat/" + resource
+                kind = "NodeMetricsList" if resource == "nodes" else "PodMetricsList"
+            else:
+                path += "namespaces/compat/%s/*/istio_requests_per_second" % resource
+                kind = "MetricValueList"
+            code, body = self.server.request_json("GET", path)
+            self.assertEqual(code, 200, body)
+            self.assertEqual(body["kind"], kind)
+            code, body = self.server.request_json("DELETE", path)
+            self.assertEqual(code, 405, body)
 
     def first_watch_event(self, path):
         conn = http.client.HTTPSConnection("127.0.0.1", self.server.port, context=self.server.ssl_context(), timeout=30)

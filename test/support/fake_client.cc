@@ -98,6 +98,7 @@ FakeClient::FakeClient(Clock& clock) : clock_(clock) {
            {res::kDeployments, "Deployment", true},
            {res::kReplicaSets, "ReplicaSet", true},
            {res::kJobs, "Job", true},
+           {res::kHorizontalPodAutoscalers, "HorizontalPodAutoscaler", true},
            {res::kPodDisruptionBudgets, "PodDisruptionBudget", true},
            {res::kLeases, "Lease", true},
            {res::kEndpointSlices, "EndpointSlice", true},
@@ -382,7 +383,51 @@ client::Result FakeClient::update(const Resource& r, const std::string& ns, cons
   record({"update", r.plural, ns, client::nameOf(obj), subresource, obj});
   if (auto f = failure("update", r.plural)) return Unexpected(*f);
   std::lock_guard<std::mutex> lock(mu_);
+  if (subresource == "scale") {  // the Scale's replicas into the object's spec
+    const Json* cur = findLocked(r, ns, client::nameOf(obj));
+    if (!cur) return Unexpected(notFound(r, client::nameOf(obj)));
+    Json next = *cur;
+    next["spec"]["replicas"] = client::at(obj, {"spec", "replicas"});
+    next["metadata"]["resourceVersion"] = client::resourceVersionOf(obj);
+    return writeLocked(r, ns, next, "", false);
+  }
   return writeLocked(r, ns, obj, subresource, false);
+}
+
+client::Result FakeClient::getScale(const Resource& r, const std::string& ns,
+                                    const std::string& name) {
+  record({"get", r.plural, ns, name, "scale", Json()});
+  if (auto f = failure("get", r.plural)) return Unexpected(*f);
+  std::lock_guard<std::mutex> lock(mu_);
+  const Json* cur = findLocked(r, ns, name);
+  if (!cur) return Unexpected(notFound(r, name));
+  auto selector = api::LabelSelector::fromObject(client::at(*cur, {"spec", "selector"}));
+  return Json{
+      {"apiVersion", "autoscaling/v1"},
+      {"kind", "Scale"},
+      {"metadata",
+       {{"name", name}, {"namespace", ns}, {"resourceVersion", client::resourceVersionOf(*cur)}}},
+      {"spec", {{"replicas", client::at(*cur, {"spec", "replicas"})}}},
+      {"status",
+       {{"replicas", json::integer(client::at(*cur, {"status"}), "replicas")},
+        {"selector", selector ? selector->str() : ""}}}};
+}
+
+void FakeClient::setRaw(std::function<client::Result(const std::string& path)> handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  raw_ = std::move(handler);
+}
+
+client::Result FakeClient::getRaw(const std::string& path) {
+  record({"get", "raw", "", path, "", Json()});
+  if (auto f = failure("get", "raw")) return Unexpected(*f);
+  std::function<client::Result(const std::string&)> raw;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    raw = raw_;
+  }
+  if (!raw) return Unexpected(api::ApiError(404, "NotFound", "no aggregated API serves " + path));
+  return raw(path);
 }
 
 client::Result FakeClient::patch(const Resource& r, const std::string& ns, const std::string& name,
@@ -394,11 +439,11 @@ client::Result FakeClient::patch(const Resource& r, const std::string& ns, const
   if (!cur) return Unexpected(notFound(r, name));
   Json next = *cur;
   next["metadata"].erase("resourceVersion");
-  next.merge_patch(mergePatch);
+  next.merge_patch(mergePatch);  // a Scale's spec.replicas is the object's
   // A resourceVersion in the patch is a precondition (as the API server takes it).
   if (client::resourceVersionOf(next).empty())
     next["metadata"]["resourceVersion"] = client::resourceVersionOf(*cur);
-  return writeLocked(r, ns, next, subresource, false);
+  return writeLocked(r, ns, next, subresource == "scale" ? "" : subresource, false);
 }
 
 client::Result FakeClient::apply(const Resource& r, const std::string& ns, const Json& config,

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -71,6 +72,8 @@ class FakeClient : public client::Client {
   // Writes only (create, update, patch, apply, delete, bind).
   std::vector<Action> writes() const;
   void clearActions();
+  // What getRaw answers (the aggregated metrics APIs); NotFound until set.
+  void setRaw(std::function<client::Result(const std::string& path)> handler);
 
   // client::Client
   client::Result get(const client::Resource& r, const std::string& ns,
@@ -90,6 +93,9 @@ class FakeClient : public client::Client {
                         const client::DeleteOptions& options) override;
   Expected<void, api::ApiError> bind(const std::string& ns, const std::string& pod,
                                      const std::string& uid, const std::string& node) override;
+  client::Result getScale(const client::Resource& r, const std::string& ns,
+                          const std::string& name) override;
+  client::Result getRaw(const std::string& path) override;
   client::Result requestCertificate(const std::string& ns, const std::string& serviceAccount,
                                     const Json& request) override;
   std::vector<client::Resource> namespacedResources() override;
@@ -133,6 +139,7 @@ class FakeClient : public client::Client {
   int64_t rv_ = 100;
   int64_t uids_ = 0;
   std::vector<Action> actions_;
+  std::function<client::Result(const std::string&)> raw_;
   struct Failure {
     std::string verb, plural;
     api::ApiError error;

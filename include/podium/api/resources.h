@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "podium/api/aggregated.h"
 #include "podium/api/schema.h"
 #include "podium/common/json.h"
 
@@ -81,12 +82,16 @@ class ResourceSet {
   const std::vector<GroupInfo>& groups() const { return groups_; }
   std::vector<ResourcePtr> inGroupVersion(const std::string& group,
                                           const std::string& version) const;
+  // The aggregated API serving group/version, or null (its group is in groups() too).
+  AggregatedApiPtr aggregated(const std::string& group, const std::string& version) const;
 
   void add(ResourcePtr r);
+  void addAggregated(AggregatedApiPtr api);
   void finish();  // computes groups_
 
  private:
   std::vector<ResourcePtr> all_;
+  std::vector<AggregatedApiPtr> aggregated_;
   std::vector<GroupInfo> groups_;
 };
 using ResourceSetPtr = std::shared_ptr<const ResourceSet>;
@@ -99,12 +104,18 @@ class ResourceRegistry {
   // objects). Invalid CRDs are skipped and reported through `errors` (crd name -> message).
   void setCustomResources(const std::vector<Json>& crds,
                           std::vector<std::pair<std::string, std::string>>* errors);
+  // Serves `api`'s group version from now on (replacing one registered for it before).
+  void addAggregatedApi(AggregatedApiPtr api);
   // Increments whenever the set of resources changes (discovery and OpenAPI caches key on it).
   uint64_t generation() const;
 
  private:
+  void publish(std::vector<ResourcePtr> custom);  // a new snapshot; mu_ held
+
   std::vector<ResourcePtr> builtins_;
-  mutable std::mutex mu_;  // guards current_, generation_
+  mutable std::mutex mu_;  // guards everything below
+  std::vector<ResourcePtr> custom_;
+  std::vector<AggregatedApiPtr> aggregated_;
   ResourceSetPtr current_;
   uint64_t generation_ = 1;
 };

@@ -41,6 +41,7 @@ inline const Resource kServiceAccounts{"", "v1", "serviceaccounts"};
 inline const Resource kDeployments{"apps", "v1", "deployments"};
 inline const Resource kReplicaSets{"apps", "v1", "replicasets"};
 inline const Resource kJobs{"batch", "v1", "jobs"};
+inline const Resource kHorizontalPodAutoscalers{"autoscaling", "v2", "horizontalpodautoscalers"};
 inline const Resource kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets"};
 inline const Resource kLeases{"coordination.k8s.io", "v1", "leases"};
 inline const Resource kEndpointSlices{"discovery.k8s.io", "v1", "endpointslices"};
@@ -101,10 +102,10 @@ class Client {
                                                   const ListOptions& options) = 0;
   virtual Result create(const Resource& r, const std::string& ns, const Json& obj) = 0;
   // PUT of the whole object (metadata.resourceVersion is the precondition). `subresource` is
-  // "" or "status".
+  // "", "status" or "scale" (an autoscaling/v1 Scale).
   virtual Result update(const Resource& r, const std::string& ns, const Json& obj,
                         const std::string& subresource = "") = 0;
-  // JSON merge patch.
+  // JSON merge patch. `subresource` is "", "status" or "scale".
   virtual Result patch(const Resource& r, const std::string& ns, const std::string& name,
                        const Json& mergePatch, const std::string& subresource = "") = 0;
   // Server-side apply as `fieldManager` (force takes fields from other managers). A dry run
@@ -118,6 +119,14 @@ class Client {
   // The pods/binding subresource: assigns a pod to a node.
   virtual Expected<void, api::ApiError> bind(const std::string& ns, const std::string& pod,
                                              const std::string& uid, const std::string& node) = 0;
+
+  // The autoscaling/v1 Scale of an object whose resource has a scale subresource (Deployment,
+  // ReplicaSet, StatefulSet, custom resources declaring one). Writes go through update/patch
+  // with subresource "scale".
+  virtual Result getScale(const Resource& r, const std::string& ns, const std::string& name) = 0;
+  // A GET of an aggregated API's path with its query ("/apis/metrics.k8s.io/v1beta1/namespaces/
+  // my-apps/pods?labelSelector=app%3Dweb"): the metrics APIs the autoscaler reads.
+  virtual Result getRaw(const std::string& path) = 0;
 
   // serviceaccounts/certificate: a WorkloadCertificateRequest signed by the mesh CA.
   virtual Result requestCertificate(const std::string& ns, const std::string& serviceAccount,

@@ -4,9 +4,8 @@
 // one client and one set of shared informers: Deployment, ReplicaSet, Job, Endpoints and
 // EndpointSlices, Service load balancers, the mesh's VirtualService status, the namespace
 // controller, the garbage collector, node lifecycle (unreachable nodes, eviction), node pod
-// ranges and PodDisruptionBudgets. The client
-// may be in-process (the server) or remote
-// (`podium controllers` on another machine): they behave the same.
+// ranges, PodDisruptionBudgets and HorizontalPodAutoscalers. The client may be in-process (the
+// server) or remote (`podium controllers` on another machine): they behave the same.
 
 #include <memory>
 #include <string>

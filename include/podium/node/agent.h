@@ -55,6 +55,10 @@ class Agent : public api::NodeConnector {
   // The kubelet's Summary API document (GET /stats/summary): CPU and memory of the node and of
   // each container of each pod, sampled every second (see src/node/resource_stats.h).
   virtual Json statsSummary() const = 0;
+  // Requests the node's proxy sent to each pod, wherever the pod runs, counted since the proxy
+  // started: {"pods": {"NS/POD": {"requests": N, "durationMsSum": X}}} (GET /stats/mesh). The
+  // metrics server sums them over nodes into per-pod rates (a restart shows as a drop).
+  virtual Json meshStats() const = 0;
 };
 
 // The bridge of a node's pods on its machine, one per pod range: "podium1" for 10.42.1.0/24

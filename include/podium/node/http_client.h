@@ -13,7 +13,7 @@ namespace podium::node {
 
 struct HttpResult {
   int status = 0;
-  std::string body;  // first 10 KiB at most
+  std::string body;  // first `maxBody` bytes at most
 };
 
 // GET http://host:port/path. Errors (refused, timeout, malformed reply) are messages.
@@ -21,12 +21,14 @@ Expected<HttpResult, std::string> httpGet(const std::string& host, int port,
                                           const std::string& path,
                                           std::chrono::milliseconds timeout,
                                           const std::map<std::string, std::string>& headers = {},
-                                          const std::string& source = "");
+                                          const std::string& source = "",
+                                          size_t maxBody = 10 * 1024);
 
 // Connects to host:port within `timeout` (tcpSocket probes).
 Expected<void, std::string> tcpConnect(const std::string& host, int port,
                                        std::chrono::milliseconds timeout,
                                        const std::string& source = "");
+// `maxBody`: 10 KiB by default, as much as the kubelet reads of a probe's answer.
 // `source`: the local address to connect from, if it is one of the node's (probes come from
 // mesh::kProbeSource); otherwise the kernel's choice.
 

@@ -2,7 +2,8 @@
 
 // The node's own endpoints, as the kubelet serves them on its port for the API server:
 // /containerLogs/{ns}/{pod}/{container}, /exec/{ns}/{pod}/{container}, /attach/...,
-// /portForward/{ns}/{pod} and /healthz. Requests must carry one of the accepted bearer tokens.
+// /portForward/{ns}/{pod}, /stats/summary, /healthz, and Podium's /stats/mesh (the node
+// proxy's per-pod request counters). Requests must carry one of the accepted bearer tokens.
 // Used by `podium agent` on machines other than the server's.
 
 #include <memory>

@@ -1,0 +1,158 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "metrics/metrics_apis.h"
+#include "metrics/usage_store.h"
+#include "support/fake_client.h"
+
+namespace podium::metrics {
+namespace {
+
+namespace res = client::resources;
+using std::chrono::milliseconds;
+
+Json summary(uint64_t nodeNanoCores, const std::string& pod, uint64_t podNanoCores) {
+  Json container = {{"name", "c"},
+                    {"cpu", {{"time", "2026-01-01T00:00:00Z"}, {"usageNanoCores", podNanoCores}}},
+                    {"memory", {{"workingSetBytes", 10 << 20}}}};
+  return {{"node",
+           {{"nodeName", "n1"},
+            {"cpu", {{"time", "2026-01-01T00:00:00Z"}, {"usageNanoCores", nodeNanoCores}}},
+            {"memory", {{"workingSetBytes", 1 << 30}}}}},
+          {"pods",
+           {{{"podRef", {{"name", pod}, {"namespace", "web"}}}, {"containers", {container}}},
+            // A pod sampled once has no rate yet: left out.
+            {{"podRef", {{"name", "new"}, {"namespace", "web"}}},
+             {"containers", {{{"name", "c"}, {"cpu", {{"usageCoreNanoSeconds", 5}}}}}}}}}};
+}
+
+Json mesh(std::map<std::string, double> requests) {
+  Json pods = Json::object();
+  for (const auto& [k, n] : requests) pods[k] = {{"requests", n}, {"durationMsSum", n * 2}};
+  return {{"pods", pods}};
+}
+
+TEST(UsageStore, KeepsTheLatestSummaryWhileItIsFresh) {
+  UsageStore store(milliseconds(1000), milliseconds(5000));
+  TimePoint t0{};
+  store.addSummary("n1", summary(2'000'000'000, "a", 250'000'000), t0);
+  auto node = store.node("n1", t0);
+  ASSERT_TRUE(node);
+  EXPECT_EQ(node->nanoCores, 2'000'000'000u);
+  auto pod = store.pod("web", "a", t0);
+  ASSERT_TRUE(pod);
+  EXPECT_EQ(pod->containers[0].nanoCores, 250'000'000u);
+  EXPECT_FALSE(store.pod("web", "new", t0));
+  // A node that stopped answering: its numbers go stale.
+  EXPECT_FALSE(store.node("n1", t0 + milliseconds(6000)));
+}
+
+TEST(UsageStore, RequestRatesSumTheProxiesOverTheWindow) {
+  UsageStore store(milliseconds(1000), milliseconds(5000));
+  TimePoint t0{};
+  EXPECT_FALSE(store.requests("web", "a", t0));
+  store.addMesh("n1", mesh({{"web/a", 100}}), t0);
+  store.addMesh("n2", mesh({}), t0);
+  store.addMesh("n1", mesh({{"web/a", 150}}), t0 + milliseconds(500));
+  store.addMesh("n1", mesh({{"web/a", 300}}), t0 + milliseconds(1000));
+  store.addMesh("n2", mesh({{"web/a", 50}}), t0 + milliseconds(1000));  // a second sender
+  auto rate = store.requests("web", "a", t0 + milliseconds(1000));
+  ASSERT_TRUE(rate);
+  EXPECT_DOUBLE_EQ(rate->perSecond, 200 + 50);
+  EXPECT_DOUBLE_EQ(rate->meanMs(), 2);
+  // Nothing sent to a pod: rate 0, not unknown.
+  auto idle = store.requests("web", "b", t0 + milliseconds(1000));
+  ASSERT_TRUE(idle);
+  EXPECT_EQ(idle->perSecond, 0);
+  // A proxy restart (counters start over) is skipped, not a negative rate.
+  store.addMesh("n1", mesh({{"web/a", 10}}), t0 + milliseconds(2000));
+  rate = store.requests("web", "a", t0 + milliseconds(2000));
+  ASSERT_TRUE(rate);
+  EXPECT_GE(rate->perSecond, 0);
+}
+
+class MetricsApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fake.add(res::kNodes, {{"metadata", {{"name", "n1"}, {"labels", {{"zone", "a"}}}}}});
+    for (const char* name : {"a", "b"})
+      fake.add(res::kPods,
+               {{"metadata", {{"name", name}, {"namespace", "web"}, {"labels", {{"app", name}}}}},
+                {"spec", {{"nodeName", "n1"}}},
+                {"status", {{"phase", "Running"}}}});
+    fake.add(res::kServices, {{"metadata", {{"name", "svc"}, {"namespace", "web"}}},
+                              {"spec", {{"selector", {{"app", "a"}}}}}});
+    view.informers->informer(res::kNodes);
+    view.informers->informer(res::kPods);
+    view.informers->informer(res::kServices);
+    view.informers->start();
+    ASSERT_TRUE(view.informers->waitForSync(std::chrono::seconds(5)));
+    store->addSummary("n1", summary(2'000'000'000, "a", 250'000'000), clock.monotonic());
+    store->addMesh("n1", mesh({{"web/a", 0}}), clock.monotonic());
+    clock.advance(milliseconds(1000));
+    store->addMesh("n1", mesh({{"web/a", 40}}), clock.monotonic());
+  }
+  void TearDown() override { view.informers->stop(); }
+
+  testing::FakeClock clock;
+  testing::FakeClient fake{clock};
+  std::shared_ptr<UsageStore> store =
+      std::make_shared<UsageStore>(milliseconds(1000), milliseconds(5000));
+  ClusterView view{store, std::make_shared<client::InformerFactory>(fake, milliseconds(0), clock),
+                   &clock};
+};
+
+TEST_F(MetricsApiTest, ServesNodeAndPodMetricsAsMetricsServerDoes) {
+  auto api = newResourceMetricsApi(view);
+  auto nodes = api->get("nodes", {});
+  ASSERT_TRUE(nodes);
+  ASSERT_EQ((*nodes)["items"].size(), 1u);
+  EXPECT_EQ(json::getString((*nodes)["items"][0], {"usage", "cpu"}), "2000000000n");
+  EXPECT_EQ(json::getString((*nodes)["items"][0], {"usage", "memory"}), "1048576Ki");
+  auto pods = api->get("namespaces/web/pods", {"app=a", "", ""});
+  ASSERT_TRUE(pods);
+  ASSERT_EQ((*pods)["items"].size(), 1u);
+  EXPECT_EQ(json::getString((*pods)["items"][0], {"kind"}), "PodMetrics");
+  EXPECT_EQ(json::getString((*pods)["items"][0]["containers"][0], {"usage", "cpu"}), "250000000n");
+  // b has no numbers yet: absent from lists, 404 by name.
+  EXPECT_EQ((*api->get("namespaces/web/pods", {}))["items"].size(), 1u);
+  auto b = api->get("namespaces/web/pods/b", {});
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code(), 404);
+  EXPECT_EQ(api->get("namespaces/web/pods", {"app in (", "", ""}).error().code(), 400);
+  EXPECT_EQ(api->get("deployments", {}).error().code(), 404);
+}
+
+TEST_F(MetricsApiTest, ServesRequestRatesOfPodsAndServices) {
+  auto api = newCustomMetricsApi(view);
+  auto pods = api->get("namespaces/web/pods/*/istio_requests_per_second", {});
+  ASSERT_TRUE(pods);
+  ASSERT_EQ((*pods)["items"].size(), 2u);
+  EXPECT_EQ(json::getString((*pods)["items"][0], {"describedObject", "name"}), "a");
+  EXPECT_EQ(json::getString((*pods)["items"][0], {"value"}), "40000m");
+  EXPECT_EQ(json::getString((*pods)["items"][1], {"value"}), "0m");
+  auto svc = api->get("namespaces/web/services/svc/istio_requests_per_second", {});
+  ASSERT_TRUE(svc);
+  EXPECT_EQ(json::getString((*svc)["items"][0], {"describedObject", "kind"}), "Service");
+  EXPECT_EQ(json::getString((*svc)["items"][0], {"value"}), "40000m");
+  auto latency = api->get("namespaces/web/pods/a/istio_request_duration_milliseconds", {});
+  ASSERT_TRUE(latency);
+  EXPECT_EQ(json::getString((*latency)["items"][0], {"value"}), "2000m");
+  EXPECT_EQ(api->get("namespaces/web/pods/*/no_such_metric", {}).error().code(), 404);
+  EXPECT_EQ(api->get("namespaces/web/pods/zz/istio_requests_per_second", {}).error().code(), 404);
+}
+
+TEST(AggregatedPath, SplitsGroupVersionRestAndQuery) {
+  api::AggregatedPath p;
+  ASSERT_TRUE(api::parseAggregatedPath(
+      "/apis/custom.metrics.k8s.io/v1beta2/namespaces/web/pods/%2A/rps?labelSelector=app%3Dweb",
+      &p));
+  EXPECT_EQ(p.group, "custom.metrics.k8s.io");
+  EXPECT_EQ(p.version, "v1beta2");
+  EXPECT_EQ(p.rest, "namespaces/web/pods/*/rps");
+  EXPECT_EQ(p.query.labelSelector, "app=web");
+  EXPECT_FALSE(api::parseAggregatedPath("/api/v1/pods", &p));
+}
+
+}  // namespace
+}  // namespace podium::metrics
