@@ -21,6 +21,8 @@ packages=(
   python3-kubernetes python3-yaml python3-grpcio etcd-server etcd-client curl
   # the mesh's tests and benchmarks: promtool, and the proxies and load generators it is compared with
   prometheus haproxy nginx-light wrk
+  # autoscaling: a load generator that holds a fixed request rate
+  hey
   # zero trust: packet captures of the pod network, and test certificates
   tshark python3-cryptography
   # GitOps: a real ssh server (sshd on a loopback port) for repositories fetched over ssh://

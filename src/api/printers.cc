@@ -1,9 +1,11 @@
 #include "printers.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 
+#include "podium/api/quantity.h"
 #include "podium/api/selectors.h"
 #include "podium/common/strings.h"
 #include "podium/common/time.h"
@@ -424,6 +426,48 @@ Json ingressRow(const Json& ing, Clock::time_point now) {
                       tls ? "80, 443" : "80", objAge(ing, now)});
 }
 
+// A quantity as Go's Quantity.String() shows it: whole values plainly, others in milli-units.
+std::string canonicalQuantity(const Json& q) {
+  std::string text = q.is_string() ? q.get<std::string>() : q.is_number() ? json::dump(q) : "";
+  auto v = parseQuantity(text);
+  if (!v) return text;
+  double milli = std::round(*v * 1000);
+  if (std::fmod(milli, 1000) == 0) return std::to_string(static_cast<int64_t>(milli / 1000));
+  return std::to_string(static_cast<int64_t>(milli)) + "m";
+}
+
+// One entry of spec.metrics beside its status, as kubectl's HPA printer writes it.
+std::string hpaTarget(const Json& m, const Json& status) {
+  std::string type = json::str(m, "type", "");
+  auto current = [&](const char* source, const char* field) {
+    const Json& c = at(status, {source, "current", field});
+    return c.is_null() ? std::string("<unknown>") : canonicalQuantity(c);
+  };
+  if (type == "Pods")
+    return current("pods", "averageValue") + "/" +
+           canonicalQuantity(at(m, {"pods", "target", "averageValue"}));
+  if (type == "Object" || type == "External") {
+    const char* source = type == "Object" ? "object" : "external";
+    bool average = !at(m, {source, "target", "averageValue"}).is_null();
+    const char* field = average ? "averageValue" : "value";
+    return current(source, field) + "/" + canonicalQuantity(at(m, {source, "target", field})) +
+           (average ? " (avg)" : "");
+  }
+  if (type == "Resource" || type == "ContainerResource") {
+    const char* source = type == "Resource" ? "resource" : "containerResource";
+    std::string name = s(m, {source, "name"});
+    if (!at(m, {source, "target", "averageValue"}).is_null())
+      return name + ": " + current(source, "averageValue") + "/" +
+             canonicalQuantity(at(m, {source, "target", "averageValue"}));
+    const Json& cu = at(status, {source, "current", "averageUtilization"});
+    const Json& tu = at(m, {source, "target", "averageUtilization"});
+    return name + ": " +
+           (cu.is_number_integer() ? std::to_string(cu.get<int64_t>()) + "%" : "<unknown>") + "/" +
+           (tu.is_number_integer() ? std::to_string(tu.get<int64_t>()) + "%" : "<auto>");
+  }
+  return "<unknown type>";
+}
+
 Json hpaRow(const Json& hpa, Clock::time_point now) {
   std::string ref =
       s(hpa, {"spec", "scaleTargetRef", "kind"}) + "/" + s(hpa, {"spec", "scaleTargetRef", "name"});
@@ -431,23 +475,14 @@ Json hpaRow(const Json& hpa, Clock::time_point now) {
   const Json& metrics = at(hpa, {"spec", "metrics"});
   const Json& current = at(hpa, {"status", "currentMetrics"});
   if (metrics.is_array())
-    for (size_t i = 0; i < metrics.size(); ++i) {
-      const Json& m = metrics[i];
-      if (json::str(m, "type", "") != "Resource") {
-        targets.push_back("<unknown>");
-        continue;
-      }
-      std::string name = s(m, {"resource", "name"});
-      std::string cur = "<unknown>";
-      if (current.is_array() && i < current.size()) {
-        const Json& cu = at(current[i], {"resource", "current", "averageUtilization"});
-        if (cu.is_number_integer()) cur = std::to_string(cu.get<int64_t>()) + "%";
-      }
-      const Json& tu = at(m, {"resource", "target", "averageUtilization"});
-      std::string tgt = tu.is_number_integer() ? std::to_string(tu.get<int64_t>()) + "%"
-                                               : s(m, {"resource", "target", "averageValue"});
-      targets.push_back(name + ": " + cur + "/" + tgt);
-    }
+    for (size_t i = 0; i < metrics.size(); ++i)
+      targets.push_back(hpaTarget(
+          metrics[i], current.is_array() && i < current.size() ? current[i] : Json::object()));
+  if (targets.size() > 2) {
+    size_t more = targets.size() - 2;
+    targets.resize(2);
+    targets.back() += " + " + std::to_string(more) + " more...";
+  }
   int64_t minR =
       at(hpa, {"spec", "minReplicas"}).is_number_integer() ? n(hpa, {"spec", "minReplicas"}) : 1;
   return Json::array({s(hpa, {"metadata", "name"}), ref,

@@ -3,7 +3,6 @@ and every verb it marks *tested* is exercised here on a minimal object of that k
 import http.client
 import json
 import os
-import re
 import unittest
 
 from podium_e2e import ServerTestCase, wait_for
