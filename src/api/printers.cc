@@ -478,6 +478,14 @@ Json hpaRow(const Json& hpa, Clock::time_point now) {
     for (size_t i = 0; i < metrics.size(); ++i)
       targets.push_back(hpaTarget(
           metrics[i], current.is_array() && i < current.size() ? current[i] : Json::object()));
+  if (const Json& v1 = at(hpa, {"spec", "targetCPUUtilizationPercentage"});
+      v1.is_number_integer()) {
+    const Json& cu = at(hpa, {"status", "currentCPUUtilizationPercentage"});
+    targets.push_back("cpu: " +
+                      (cu.is_number_integer() ? std::to_string(cu.get<int64_t>()) + "%"
+                                              : std::string("<unknown>")) +
+                      "/" + std::to_string(v1.get<int64_t>()) + "%");
+  }
   if (targets.size() > 2) {
     size_t more = targets.size() - 2;
     targets.resize(2);

@@ -1,5 +1,7 @@
 #include "podium/api/resources.h"
 
+#include "conversion.h"
+
 #include <algorithm>
 #include <map>
 
@@ -52,6 +54,7 @@ const std::vector<Builtin>& builtinTable() {
       {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networking.v1.NetworkPolicy", true, {"netpol"}, {}, false, false, true},
       {"coordination.k8s.io", "v1", "Lease", "leases", "coordination.v1.Lease", true, {}, {}, false, false, false},
       {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "autoscaling.v2.HorizontalPodAutoscaler", true, {"hpa"}, {"all"}, true, false, true},
+      {"autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "autoscaling.v1.HorizontalPodAutoscaler", true, {"hpa"}, {"all"}, true, false, true},
       {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "policy.v1.PodDisruptionBudget", true, {"pdb"}, {}, true, false, true},
       {"rbac.authorization.k8s.io", "v1", "Role", "roles", "rbac.v1.Role", true, {}, {}, false, false, false},
       {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "rbac.v1.ClusterRole", false, {}, {}, false, false, false},
@@ -125,7 +128,7 @@ ResourcePtr ResourceSet::findAnyVersion(const std::string& group, const std::str
   ResourcePtr any;
   for (const auto& r : all_) {
     if (r->group != group || r->plural != plural) continue;
-    if (!r->custom || r->version == r->storageVersion) return r;
+    if (r->storageVersion.empty() || r->version == r->storageVersion) return r;
     if (!any) any = r;
   }
   return any;
@@ -194,6 +197,10 @@ ResourceRegistry::ResourceRegistry() {
     r->schema = types.find(b.schemaType);
     if (r->plural == "namespaces")
       r->verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
+    if (r->group == "autoscaling" && r->version == "v1") {
+      r->storageVersion = "v2";
+      r->conversion = &kHpaV1Conversion;
+    }
     builtins_.push_back(r);
   }
   publish({});

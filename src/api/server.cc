@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "bootstrap.h"
+#include "conversion.h"
 #include "http_api.h"
 #include "podium/api/http.h"
 #include "podium/api/tls.h"
@@ -85,7 +86,7 @@ class Server : public ApiServer {
 
     StorageOptions sto;
     sto.serviceCidr = options_.serviceCidr;
-    storage_ = newStorage(*store_, *cacher_, *registry_, realClock(), sto);
+    storage_ = withConversions(newStorage(*store_, *cacher_, *registry_, realClock(), sto));
     http_ = std::make_unique<HttpApi>(*storage_, Credentials{{*token}}, realClock(),
                                       options_.address + ":" + std::to_string(options_.port),
                                       options_.watchBookmarkInterval);

@@ -228,7 +228,8 @@ class LocalClient : public Client {
     std::vector<Resource> out;
     for (const auto& r : storage_.registry().snapshot()->all()) {
       if (namespacedOnly && !r->namespaced) continue;
-      if (r->custom && r->version != r->storageVersion) continue;  // one version per resource
+      if (!r->storageVersion.empty() && r->version != r->storageVersion)
+        continue;  // one version per resource
       out.push_back(Resource{r->group, r->version, r->plural});
     }
     return out;

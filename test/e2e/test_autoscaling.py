@@ -320,6 +320,27 @@ class AutoscalingTest(NodeTestCase):
         self.assertIn("no_such_metric", c["message"])
         self.kubectl("delete", "hpa", "nothing", "unknown-metric", "-n", NS)
 
+    def test_e_kubectl_autoscale_through_autoscaling_v1(self):
+        # kubectl 1.32's autoscale posts an autoscaling/v1 object; the target has no CPU requests.
+        self.kubectl("create", "deployment", "norequests", "-n", NS, "--image", BUSYBOX, "--", "sleep", "3600")
+        self.kubectl("autoscale", "deployment", "norequests", "-n", NS, "--min=1", "--max=3", "--cpu-percent=60")
+        v2 = self.hpa("norequests")
+        self.assertEqual(v2["spec"]["metrics"][0]["resource"]["target"],
+                         {"type": "Utilization", "averageUtilization": 60})
+        v1 = self.api("/apis/autoscaling/v1/namespaces/%s/horizontalpodautoscalers/norequests" % NS)
+        self.assertEqual(v1["spec"]["targetCPUUtilizationPercentage"], 60)
+        # (Until the pod has been measured the message says there are no metrics yet.)
+        c = wait_for(lambda: (lambda c: c if "missing request" in c.get("message", "") else None)(
+            self.condition("norequests", "ScalingActive")), 30, 0.2, "ScalingActive=False for missing requests")
+        self.assertEqual((c["status"], c["reason"]), ("False", "FailedGetResourceMetric"))
+        self.assertIn("missing request for cpu in container busybox", c["message"])
+        self.assertEqual(self.replicas("norequests"), 1)
+        self.assertRegex(self.kubectl("get", "hpa", "norequests", "-n", NS).stdout, r"cpu: <unknown>/60%")
+        described = self.kubectl("describe", "hpa", "norequests", "-n", NS).stdout
+        self.assertIn("FailedGetResourceMetric", described)
+        self.kubectl("delete", "hpa", "norequests", "-n", NS)
+        self.kubectl("delete", "deployment", "norequests", "-n", NS)
+
 
 if __name__ == "__main__":
     unittest.main()

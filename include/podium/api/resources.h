@@ -24,6 +24,8 @@ struct PrinterColumn {
   std::string jsonPath;  // custom resources only
 };
 
+struct VersionConversion;  // src/api/conversion.h
+
 struct ResourceInfo {
   std::string group;     // "" for the core group
   std::string version;   // "v1"
@@ -43,8 +45,11 @@ struct ResourceInfo {
   std::string labelSelectorPath;
   // metadata.generation starts at 1 and goes up on every change outside metadata and status.
   bool tracksGeneration = false;
-  bool custom = false;                        // served from a CRD
-  std::string storageVersion;                 // version objects are stored in (custom resources)
+  bool custom = false;  // served from a CRD
+  // The version objects are stored in (custom resources, and built-ins served in an older
+  // version too, which then convert through `conversion`).
+  std::string storageVersion;
+  const VersionConversion* conversion = nullptr;
   std::vector<PrinterColumn> printerColumns;  // custom resources' additionalPrinterColumns
   const schema::Type* schema = nullptr;
   std::shared_ptr<const schema::Registry> schemaOwner;  // keeps CRD schemas alive
