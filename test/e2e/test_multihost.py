@@ -14,6 +14,7 @@ Everything it starts it stops by PID, and it deletes the namespaces and the brid
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -255,6 +256,15 @@ class MultiHostTest(NodeTestCase):
         for node, ips in per_node.items():
             prefix = ranges[node].rsplit(".", 1)[0] + "."
             self.assertTrue(all(ip.startswith(prefix) for ip in ips), (node, ips))
+        # The metrics server reads every host's agent over HTTPS: kubectl top sees all three.
+        def top():
+            p = self.kubectl("top", "pods", "-n", NS, "--no-headers", check=False)
+            rows = [line.split() for line in p.stdout.splitlines()] if p.returncode == 0 else []
+            return rows if len(rows) == 6 else None
+        rows = wait_for(top, 20, 0.5, "kubectl top for the six pods")
+        self.assertTrue(all(re.fullmatch(r"\d+m", r[1]) and r[2].endswith("Mi") for r in rows), rows)
+        nodes = self.kubectl("top", "nodes", "--no-headers").stdout
+        self.assertEqual(sorted(line.split()[0] for line in nodes.splitlines()), sorted(HOSTS))
 
     def test_b_a_pod_on_one_host_reaches_a_pod_on_another_with_only_tls_between(self):
         first, last = HOSTS[0], HOSTS[-1]
