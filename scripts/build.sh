@@ -7,3 +7,4 @@ if [ ! -f build/build.ninja ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE"
 fi
 cmake --build build -j "$(nproc)"
+./scripts/build-ui.sh

@@ -23,6 +23,8 @@ packages=(
   prometheus haproxy nginx-light wrk
   # autoscaling: a load generator that holds a fixed request rate
   hey
+  # the web UI's tests: a real browser (driven by playwright-core from npm)
+  chromium
   # zero trust: packet captures of the pod network, and test certificates
   tshark python3-cryptography
   # GitOps: a real ssh server (sshd on a loopback port) for repositories fetched over ssh://

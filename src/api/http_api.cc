@@ -33,6 +33,10 @@ std::optional<HttpApi::Identity> HttpApi::authenticate(const HttpRequest& req) c
         return Identity{"podium-admin", {"system:masters", "system:authenticated"}};
     return std::nullopt;  // a wrong token is refused even with a certificate
   }
+  // The web UI's session: the admin who logged in with the password.
+  if (ui_)
+    if (auto user = ui_->sessionUser(req))
+      return Identity{*user, {"system:masters", "system:authenticated"}};
   if (req.clientCertVerified) {
     Identity id{req.clientCommonName, req.clientOrganizations};
     id.groups.push_back("system:authenticated");
@@ -69,6 +73,7 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
       return errorResponse(ApiError::methodNotAllowed("webhooks are POSTed"), req);
     return argoCd_(req);
   }
+  if (ui_ && (p == "/ui" || p.rfind("/ui/", 0) == 0)) return ui_->handle(req);
   auto who = authenticate(req);
   if (!who) return errorResponse(ApiError::unauthorized(), req);
   if (argoCd_ && p.rfind("/api/v1/applications/", 0) == 0) return argoCd_(req);

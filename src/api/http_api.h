@@ -14,6 +14,7 @@
 #include "podium/api/http.h"
 #include "podium/api/node_connector.h"
 #include "podium/api/storage.h"
+#include "ui_server.h"
 
 namespace podium::api {
 
@@ -37,6 +38,8 @@ class HttpApi : public HttpHandler {
   void setArgoCdHandler(std::function<HttpResponse(const HttpRequest&)> handler) {
     argoCd_ = std::move(handler);
   }
+  // The web UI under /ui/ (set once, before serving); its sessions count as credentials.
+  void setUi(std::unique_ptr<UiServer> ui) { ui_ = std::move(ui); }
 
  private:
   struct Identity {
@@ -74,6 +77,7 @@ class HttpApi : public HttpHandler {
   std::string serverAddress_;
   std::atomic<bool> ready_{false};
   std::function<HttpResponse(const HttpRequest&)> argoCd_;
+  std::unique_ptr<UiServer> ui_;
 
   struct OpenApiCache {
     uint64_t generation = 0;

@@ -177,13 +177,17 @@ HttpResponse HttpApi::watchResources(const ResourceCall& c) {
   if (!h) return errorResponse(h.error(), c.req);
   int64_t timeout = strings::parseInt(c.req.param("timeoutSeconds")).value_or(0);
   bool bookmarks = strings::parseBool(c.req.param("allowWatchBookmarks")).value_or(false);
+  // A browser's EventSource asks for text/event-stream: the same events, framed as such.
+  bool sse = c.req.header("accept").find("text/event-stream") != std::string::npos;
   HttpResponse resp;
   resp.status = 200;
-  resp.setHeader("Content-Type", c.shape == Shape::Table ? kTableType : kJson);
+  resp.setHeader("Content-Type", sse                       ? "text/event-stream"
+                                 : c.shape == Shape::Table ? kTableType
+                                                           : kJson);
   resp.setHeader("Cache-Control", "no-cache, private");
   resp.stream =
       std::make_shared<WatchStream>(storage_, c.r, *h, c.shape, bookmarks, sendInitial, timeout,
-                                    clock_, c.req.param("includeObject"), bookmarkInterval_);
+                                    clock_, c.req.param("includeObject"), bookmarkInterval_, sse);
   return resp;
 }
 

@@ -76,6 +76,8 @@ class Server : public ApiServer {
     pki_ = *pki;
     auto token = ensureToken(tlsDir() + "/admin.token");
     if (!token) return Unexpected(token.error());
+    auto uiPassword = ensureUiPassword(tlsDir() + "/ui-admin.password");
+    if (!uiPassword) return Unexpected("UI password: " + uiPassword.error());
 
     cacher_ = std::make_unique<Cacher>(*store_, options_.cacheHistoryEvents);
     registry_ = std::make_unique<ResourceRegistry>();
@@ -90,6 +92,12 @@ class Server : public ApiServer {
     http_ = std::make_unique<HttpApi>(*storage_, Credentials{{*token}}, realClock(),
                                       options_.address + ":" + std::to_string(options_.port),
                                       options_.watchBookmarkInterval);
+    std::string uiDir = options_.uiDir;
+    if (uiDir.empty()) {
+      std::error_code ec;
+      uiDir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string() + "/ui";
+    }
+    http_->setUi(std::make_unique<UiServer>(*uiPassword, uiDir, realClock()));
     HttpServerOptions ho;
     ho.address = options_.address;
     ho.port = options_.port;

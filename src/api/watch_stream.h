@@ -17,8 +17,10 @@ class WatchStream : public ResponseStream {
  public:
   WatchStream(Storage& storage, ResourcePtr resource, WatchHandle handle, Shape shape,
               bool bookmarks, bool initialEventsEnd, int64_t timeoutSeconds, Clock& clock,
-              std::string includeObject, std::chrono::milliseconds bookmarkInterval)
+              std::string includeObject, std::chrono::milliseconds bookmarkInterval,
+              bool serverSentEvents = false)
       : storage_(storage),
+        sse_(serverSentEvents),
         resource_(std::move(resource)),
         handle_(std::move(handle)),
         shape_(shape),
@@ -91,8 +93,8 @@ class WatchStream : public ResponseStream {
     }
     Json ev = {{"type", type}};
     std::string line = "{\"type\":\"" + std::string(type) + "\",\"object\":" +
-                       (shape_ == Shape::Object ? json::dump(*obj) : json::dump(payload)) + "}\n";
-    out += line;
+                       (shape_ == Shape::Object ? json::dump(*obj) : json::dump(payload)) + "}";
+    frame(line, out);
   }
 
   void bookmark(std::string& out, bool initialEnd) {
@@ -103,10 +105,18 @@ class WatchStream : public ResponseStream {
     }
     Json obj = {
         {"kind", resource_->kind}, {"apiVersion", resource_->apiVersion()}, {"metadata", meta}};
-    out += "{\"type\":\"BOOKMARK\",\"object\":" + json::dump(obj) + "}\n";
+    frame("{\"type\":\"BOOKMARK\",\"object\":" + json::dump(obj) + "}", out);
+  }
+
+  // A JSON line, or (for a browser's EventSource) a server-sent event carrying it.
+  void frame(const std::string& event, std::string& out) const {
+    if (sse_) out += "data: ";
+    out += event;
+    out += sse_ ? "\n\n" : "\n";
   }
 
   Storage& storage_;
+  bool sse_;
   ResourcePtr resource_;
   WatchHandle handle_;
   Shape shape_;

@@ -38,6 +38,8 @@ struct ServerOptions {
   std::chrono::milliseconds watchBookmarkInterval{60000};
   int ioThreads = 2;
   int workerThreads = 64;
+  // The web UI's built files (index.html, app.js, ...); "" = the `ui` folder beside the binary.
+  std::string uiDir;
 };
 
 class ApiServer {

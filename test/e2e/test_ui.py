@@ -1,0 +1,55 @@
+"""The web UI in a real browser: Debian's Chromium driven by playwright-core (ui/test/browser.mjs)
+against `podium server`: the generated admin password, a refused wrong one, the API closed
+without a session and open with it, the applications list kept live by a watch (server-sent
+events), 2,000 Applications rendered and one row updated alone, filters, search, tiles, logout.
+Screenshots go to build/ui-screenshots/."""
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+from podium_e2e import ROOT, ServerTestCase
+
+SHOTS = os.path.join(ROOT, "build", "ui-screenshots")
+BROWSER = shutil.which("chromium")
+NODE = shutil.which("node")
+
+
+@unittest.skipUnless(BROWSER and NODE and os.path.isdir(os.path.join(ROOT, "ui", "node_modules")),
+                     "chromium, node or the UI's npm packages are missing (scripts/build-ui.sh)")
+class UiTest(ServerTestCase):
+    # The applications are the test's own (no controller rewrites their status).
+    server_args = ("--no-controllers",)
+
+    def test_the_applications_page_in_chromium(self):
+        self.kubectl("create", "namespace", "argocd")
+        with open(os.path.join(self.server.data_dir, "tls", "ui-admin.password")) as f:
+            password = f.read().strip()
+        os.makedirs(SHOTS, exist_ok=True)
+        p = subprocess.run([NODE, os.path.join(ROOT, "ui", "test", "browser.mjs"),
+                            "https://127.0.0.1:%d" % self.server.port, password, SHOTS],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        seen = json.loads(p.stdout.strip().splitlines()[-1])
+        print("MEASURED UI: %s" % json.dumps(seen))
+        self.assertEqual(seen["apiWithoutSession"], 401)
+        self.assertEqual(seen["wrongPasswordMessage"], "Invalid username or password")
+        self.assertEqual(seen["cookie"], {"httpOnly": True, "secure": True, "sameSite": "Strict"})
+        self.assertEqual(seen["apiWithSession"], 200)
+        self.assertEqual(seen["list"]["count"], "2001 of 2001 applications")
+        self.assertLess(seen["list"]["listRenderMs"], 1000)
+        self.assertLess(seen["list"]["rows"], 200)  # virtualised: the rows in view, not 2,001
+        self.assertEqual(seen["rowWrites"], 1)
+        self.assertIn("OutOfSync", seen["changedRowText"])
+        self.assertIn("Degraded", seen["changedRowText"])
+        self.assertEqual(seen["filteredCount"], "1 of 2001 applications")
+        self.assertEqual(seen["searchCount"], "100 of 2001 applications")
+        self.assertEqual(seen["tiles"], 100)
+        self.assertEqual(seen["apiAfterLogout"], 401)
+        for shot in ("login.png", "applications-table.png", "applications-tiles.png"):
+            self.assertGreater(os.path.getsize(os.path.join(SHOTS, shot)), 5000)
+
+
+if __name__ == "__main__":
+    unittest.main()
