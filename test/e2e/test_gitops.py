@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
@@ -480,6 +481,68 @@ class GitOpsTest(NodeTestCase):
         self.assertIn("Health Status: Healthy", self.podium_app("get", "golang-app").stdout)
         self.assertNotEqual(self.podium_app("rollback", "golang-app", "999", check=False).returncode, 0)
         self.assertNotEqual(self.podium_app("get", "nope", check=False).returncode, 0)
+
+    @unittest.skipUnless(shutil.which("chromium") and shutil.which("node") and
+                         os.path.isdir(os.path.join(ROOT, "ui", "node_modules")),
+                         "chromium, node or the UI's npm packages are missing (scripts/build-ui.sh)")
+    def test_j_the_ui_shows_the_app_its_tree_and_diff_and_syncs_and_rolls_back(self):
+        before = git(self.repo, "rev-parse", "HEAD")
+        self.synced_at(before)
+        self.healthy()
+        # Auto-sync off, so the commit shows as OutOfSync until the page syncs it.
+        self.patch_app({"spec": {"syncPolicy": {"automated": None}}})
+        self.addCleanup(self.patch_app, {"spec": {"syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}})
+        with open(os.path.join(self.server.data_dir, "tls", "ui-admin.password")) as f:
+            password = f.read().strip()
+        shots = os.path.join(ROOT, "build", "ui-screenshots")
+        os.makedirs(shots, exist_ok=True)
+        page = subprocess.Popen(["node", os.path.join(ROOT, "ui", "test", "app_page.mjs"),
+                                 "https://127.0.0.1:%d" % self.server.port, password, shots],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(lambda: page.poll() is None and page.kill())
+
+        def step():
+            line = page.stdout.readline()
+            got = json.loads(line) if line.startswith("{") else {"step": "error", "error": line + page.stdout.read()}
+            self.assertNotEqual(got["step"], "error", got.get("error"))
+            return got
+
+        seen = step()
+        print("MEASURED UI tree: %s" % seen["tree"])
+        self.assertIn("Synced", seen["listRow"])
+        self.assertIn("Healthy", seen["listRow"])
+        self.assertEqual(seen["tree"][0], "Application:Healthy")
+        self.assertIn("Deployment:Healthy", seen["tree"])
+        self.assertEqual([t for t in seen["tree"] if t.startswith("ReplicaSet")], ["ReplicaSet:Healthy"])
+        self.assertEqual(seen["tree"].count("Pod:Healthy"), 3)
+
+        old_image = self.image()
+        new_tag = "v1.0.0" if old_image.endswith("v1.1.0") else "v1.1.0"
+        sha = self.commit("ui " + new_tag, self.set_image(new_tag))
+        page.stdin.write("committed\n")
+        page.stdin.flush()
+        seen = step()
+        print("MEASURED UI: OutOfSync shown %d ms after the commit was announced, synced %d ms after the click; "
+              "diff +%s -%s" % (seen["outOfSyncMs"], seen["syncMs"], seen["added"], seen["removed"]))
+        self.assertTrue(any(new_tag in line for line in seen["added"]), seen["added"])
+        self.assertTrue(any(old_image.split(":")[1] in line for line in seen["removed"]), seen["removed"])
+        self.assertEqual(self.image(), "my-docker-hub/golang-app:" + new_tag)
+        self.assertIn(before, seen["revisions"])
+        self.assertEqual(seen["revisions"][0], sha)
+
+        page.stdin.write(before + "\n")
+        page.stdin.flush()
+        seen = step()
+        wait_for(lambda: self.image() == old_image, 30, 0.1, "the rollback's image")
+        self.assertEqual(self.status()["history"][-1]["revision"], before)
+        self.assertEqual(self.status()["history"][-1]["initiatedBy"], {"username": "admin"})
+        self.assertEqual(seen["step"], "rolled-back")
+        page.stdin.close()
+        page.wait(timeout=30)
+        page.stdout.close()
+        # Back to the branch for the tests after this one.
+        self.podium_app("sync", "golang-app")
+        self.synced_at(sha)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 // The list is virtualised (only the rows in view exist), so 2,000 applications cost what a
 // screenful does, and a change to one application rewrites only its own row.
 
+import { showApplication, stopAppWatch } from "./app_page";
+import { api, badge, el } from "./dom";
+
 type Json = any; // objects as the API returns them
 
 const APPS = "/apis/argoproj.io/v1alpha1/applications";
@@ -17,21 +20,6 @@ const metrics: Metrics = { rowWrites: 0 };
 (window as any).podiumMetrics = metrics;
 
 const root = document.getElementById("app")!;
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {},
-                                                   ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") e.textContent = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) e.append(c);
-  return e;
-}
-
-async function api(path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(path, { credentials: "same-origin", ...init });
-}
 
 // --- login -------------------------------------------------------------------------------
 function showLogin(message = ""): void {
@@ -49,7 +37,7 @@ function showLogin(message = ""): void {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ username: user.value, password: pass.value }),
     });
-    if (r.ok) showApplications();
+    if (r.ok) route();
     else error.textContent = (await r.json().catch(() => ({}))).message || "Sign-in failed";
   });
   root.replaceChildren(form);
@@ -61,6 +49,7 @@ function header(): HTMLElement {
   out.addEventListener("click", async () => {
     await api("/ui/api/logout", { method: "POST" });
     stopWatch();
+    stopAppWatch();
     showLogin();
   });
   return el("header", {}, el("h1", { text: "Podium · Applications" }), out);
@@ -84,9 +73,6 @@ function syncOf(a: Json): string {
 }
 function healthOf(a: Json): string {
   return a.status?.health?.status || "Unknown";
-}
-function badge(text: string): HTMLElement {
-  return el("span", { class: "badge " + text, text });
 }
 function lastSync(a: Json): string {
   return a.status?.operationState?.finishedAt || a.status?.reconciledAt || "";
@@ -246,14 +232,18 @@ function rowCells(a: Json): (Node | string)[] {
 }
 
 function row(a: Json): HTMLElement {
-  return el("div", { class: "row", "data-app": key(a) }, ...rowCells(a));
+  const r = el("div", { class: "row", "data-app": key(a) }, ...rowCells(a));
+  r.addEventListener("click", () => { location.hash = "#/apps/" + r.dataset.app; });
+  return r;
 }
 
 function tile(a: Json): HTMLElement {
-  return el("div", { class: "tile", "data-app": key(a) }, el("h3", { text: a.metadata.name }),
-            badge(syncOf(a)), " ", badge(healthOf(a)),
-            el("div", { class: "meta", text: a.spec?.source?.repoURL || "" }),
-            el("div", { class: "meta", text: a.metadata.namespace + " · " + lastSync(a) }));
+  const t = el("div", { class: "tile", "data-app": key(a) }, el("h3", { text: a.metadata.name }),
+               badge(syncOf(a)), " ", badge(healthOf(a)),
+               el("div", { class: "meta", text: a.spec?.source?.repoURL || "" }),
+               el("div", { class: "meta", text: a.metadata.namespace + " · " + lastSync(a) }));
+  t.addEventListener("click", () => { location.hash = "#/apps/" + key(a); });
+  return t;
 }
 
 function updateRow(k: string): void {
@@ -271,8 +261,20 @@ function updateRow(k: string): void {
 }
 
 // --- start ---------------------------------------------------------------------------------
+function route(): void {
+  const m = location.hash.match(/^#\/apps\/([^/]+)\/([^/]+)$/);
+  if (m) {
+    stopWatch();
+    showApplication(decodeURIComponent(m[1]), decodeURIComponent(m[2]), header());
+  } else {
+    stopAppWatch();
+    showApplications();
+  }
+}
+window.addEventListener("hashchange", route);
+
 (async () => {
   const who = await api("/ui/api/userinfo").then((r) => r.json()).catch(() => ({ loggedIn: false }));
-  if (who.loggedIn) showApplications();
+  if (who.loggedIn) route();
   else showLogin();
 })();
