@@ -41,6 +41,7 @@ Expected<std::unique_ptr<ServerMetrics>, std::string> startServerMetrics(
   m->server_ = std::move(*started);
   server.storage().registry().addAggregatedApi(m->server_->resourceMetrics());
   server.storage().registry().addAggregatedApi(m->server_->customMetrics());
+  server.storage().registry().addAggregatedApi(m->server_->meshGraph());
   return m;
 }
 

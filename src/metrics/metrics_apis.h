@@ -23,6 +23,12 @@ struct ClusterView {
   client::Informer& nodes() const { return informers->informer(client::resources::kNodes); }
   client::Informer& pods() const { return informers->informer(client::resources::kPods); }
   client::Informer& services() const { return informers->informer(client::resources::kServices); }
+  client::Informer& virtualServices() const {
+    return informers->informer(client::resources::kVirtualServices);
+  }
+  client::Informer& destinationRules() const {
+    return informers->informer(client::resources::kDestinationRules);
+  }
 };
 
 // The custom metrics served, with what they are per object.
@@ -31,5 +37,8 @@ inline constexpr const char* kRequestDuration = "istio_request_duration_millisec
 
 api::AggregatedApiPtr newResourceMetricsApi(ClusterView view);
 api::AggregatedApiPtr newCustomMetricsApi(ClusterView view);
+// mesh.podium.io/v1alpha1 `graph`: Kiali's versioned-app graph from the proxies' counters
+// (mesh_graph.cc).
+api::AggregatedApiPtr newMeshGraphApi(ClusterView view);
 
 }  // namespace podium::metrics

@@ -70,9 +70,11 @@ class MetricsServerImpl : public MetricsServer {
         informers_(
             std::make_shared<client::InformerFactory>(client, std::chrono::seconds(0), *o.clock)) {
     ClusterView view{store_, informers_, o.clock};
-    view.nodes(), view.pods(), view.services();  // created before they start
+    // Created before they start.
+    view.nodes(), view.pods(), view.services(), view.virtualServices(), view.destinationRules();
     resourceApi_ = newResourceMetricsApi(view);
     customApi_ = newCustomMetricsApi(view);
+    graphApi_ = newMeshGraphApi(view);
   }
   ~MetricsServerImpl() override { stop(); }
 
@@ -84,6 +86,7 @@ class MetricsServerImpl : public MetricsServer {
 
   api::AggregatedApiPtr resourceMetrics() override { return resourceApi_; }
   api::AggregatedApiPtr customMetrics() override { return customApi_; }
+  api::AggregatedApiPtr meshGraph() override { return graphApi_; }
 
   void stop() override {
     {
@@ -160,7 +163,7 @@ class MetricsServerImpl : public MetricsServer {
   MetricsOptions options_;
   std::shared_ptr<UsageStore> store_;
   std::shared_ptr<client::InformerFactory> informers_;
-  api::AggregatedApiPtr resourceApi_, customApi_;
+  api::AggregatedApiPtr resourceApi_, customApi_, graphApi_;
   std::mutex mu_;  // guards stopping_, scrapers_, retired_
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -56,10 +56,29 @@ void UsageStore::addSummary(const std::string& node, const Json& summary, TimePo
 }
 
 void UsageStore::addMesh(const std::string& node, const Json& mesh, TimePoint at) {
-  MeshSample sample{at, {}};
+  MeshSample sample{at, {}, {}, {}};
   if (const Json* pods = json::find(mesh, {"pods"}); pods && pods->is_object())
     for (const auto& [key, v] : pods->items())
       sample.pods[key] = {number(v, "requests"), number(v, "durationMsSum")};
+  if (const Json* bounds = json::find(mesh, {"bounds"}); bounds && bounds->is_array())
+    for (const auto& b : *bounds)
+      if (b.is_number()) sample.bounds.push_back(b.get<double>());
+  if (const Json* edges = json::find(mesh, {"edges"}); edges && edges->is_array())
+    for (const auto& e : *edges) {
+      EdgeCount c;
+      c.id = {{"source", json::str(e, "source")},
+              {"sourceNamespace", json::str(e, "sourceNamespace")},
+              {"service", json::str(e, "service")},
+              {"serviceNamespace", json::str(e, "serviceNamespace")},
+              {"workload", json::str(e, "workload")},
+              {"version", json::str(e, "version")},
+              {"mtls", json::boolean(e, "mtls")}};
+      c.requests = number(e, "requests");
+      c.errors = number(e, "errors");
+      if (const Json* b = json::find(e, {"buckets"}); b && b->is_array())
+        for (const auto& n : *b) c.buckets.push_back(n.is_number() ? n.get<double>() : 0);
+      sample.edges[json::dump(c.id)] = std::move(c);
+    }
   std::lock_guard<std::mutex> lock(mu_);
   auto& history = nodes_[node].mesh;
   history.push_back(std::move(sample));
@@ -90,6 +109,76 @@ std::optional<PodUsage> UsageStore::pod(const std::string& ns, const std::string
     if (it != s.pods.end()) return it->second;
   }
   return std::nullopt;
+}
+
+std::pair<const UsageStore::MeshSample*, const UsageStore::MeshSample*> UsageStore::window(
+    const NodeState& s, TimePoint now) const {
+  if (s.mesh.size() < 2 || !fresh(s.mesh.back().at, now)) return {nullptr, nullptr};
+  const MeshSample* base = &s.mesh.front();
+  for (const auto& m : s.mesh)
+    if (s.mesh.back().at - m.at >= rateWindow_) base = &m;
+  return {&s.mesh.back(), base};
+}
+
+namespace {
+
+// Prometheus' histogram_quantile: the bucket the rank falls in, linearly within it.
+double quantile(double q, const std::vector<double>& counts, const std::vector<double>& bounds) {
+  double total = counts.empty() ? 0 : counts.back();
+  if (total <= 0) return 0;
+  double rank = q * total, below = 0, lower = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    double upper = i < bounds.size() ? bounds[i] : lower;
+    if (counts[i] >= rank) {
+      double inBucket = counts[i] - below;
+      return inBucket > 0 ? lower + (upper - lower) * (rank - below) / inBucket : upper;
+    }
+    below = counts[i];
+    lower = upper;
+  }
+  return lower;
+}
+
+}  // namespace
+
+std::vector<EdgeRate> UsageStore::edges(TimePoint now) const {
+  struct Sum {
+    Json id;
+    double perSecond = 0, requests = 0, errors = 0;
+    std::vector<double> buckets;
+    std::vector<double> bounds;
+  };
+  std::map<std::string, Sum> sums;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [n, s] : nodes_) {
+    auto [latest, base] = window(s, now);
+    if (!latest) continue;
+    double seconds = std::chrono::duration<double>(latest->at - base->at).count();
+    if (seconds <= 0) continue;
+    for (const auto& [k, e] : latest->edges) {
+      auto then = base->edges.find(k);
+      double requests = e.requests - (then == base->edges.end() ? 0 : then->second.requests);
+      if (requests <= 0) continue;  // idle, or the proxy restarted
+      Sum& sum = sums[k];
+      sum.id = e.id;
+      sum.perSecond += requests / seconds;
+      sum.requests += requests;
+      sum.errors += e.errors - (then == base->edges.end() ? 0 : then->second.errors);
+      sum.buckets.resize(e.buckets.size());
+      for (size_t i = 0; i < e.buckets.size(); ++i)
+        sum.buckets[i] +=
+            e.buckets[i] - (then == base->edges.end() || i >= then->second.buckets.size()
+                                ? 0
+                                : then->second.buckets[i]);
+      sum.bounds = latest->bounds;
+    }
+  }
+  std::vector<EdgeRate> out;
+  for (auto& [k, s] : sums)
+    out.push_back({s.id, s.perSecond, s.requests > 0 ? std::max(0.0, s.errors) / s.requests : 0,
+                   quantile(0.95, s.buckets, s.bounds), quantile(0.99, s.buckets, s.bounds),
+                   s.requests});
+  return out;
 }
 
 std::optional<RequestRate> UsageStore::requests(const std::string& ns, const std::string& pod,

@@ -44,6 +44,16 @@ struct RequestRate {
   double meanMs() const { return requests > 0 ? durationMsSum / requests : 0; }
 };
 
+// One edge of the mesh graph over the window: requests from a source workload to a service,
+// answered by one workload version (as the node proxies counted them).
+struct EdgeRate {
+  Json id;  // source, sourceNamespace, service, serviceNamespace, workload, version, mtls
+  double perSecond = 0;
+  double errorRatio = 0;  // 5xx / all
+  double p95Ms = 0, p99Ms = 0;
+  double requests = 0;
+};
+
 class UsageStore {
  public:
   // Request rates are taken over at least `rateWindow` (or all the history there is); data a
@@ -64,12 +74,22 @@ class UsageStore {
   // some proxy has been read twice (a pod no proxy has sent anything to has rate 0).
   std::optional<RequestRate> requests(const std::string& ns, const std::string& pod,
                                       TimePoint now) const;
+  // Every edge with traffic over the window, summed over the node proxies.
+  std::vector<EdgeRate> edges(TimePoint now) const;
 
  private:
+  struct EdgeCount {
+    Json id;
+    double requests = 0, errors = 0;
+    std::vector<double> buckets;
+  };
   struct MeshSample {
     TimePoint at;
     std::map<std::string, std::pair<double, double>> pods;  // "ns/pod" -> requests, ms sum
+    std::map<std::string, EdgeCount> edges;                 // by the edge id's JSON
+    std::vector<double> bounds;                             // histogram bucket bounds (ms)
   };
+
   struct NodeState {
     TimePoint summaryAt{};
     std::optional<NodeUsage> usage;
@@ -77,6 +97,8 @@ class UsageStore {
     std::deque<MeshSample> mesh;
   };
   bool fresh(TimePoint at, TimePoint now) const { return now - at <= staleAfter_; }
+  // The latest sample of a node and the newest a window before it (nulls if not two fresh).
+  std::pair<const MeshSample*, const MeshSample*> window(const NodeState& s, TimePoint now) const;
 
   std::chrono::milliseconds rateWindow_, staleAfter_;
   mutable std::mutex mu_;  // guards nodes_

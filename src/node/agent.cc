@@ -241,7 +241,11 @@ Json AgentImpl::statsSummary() const {
 }
 
 Json AgentImpl::meshStats() const {
-  return Json{{"pods", proxy_ ? proxy_->podRequestStats() : Json::object()}};
+  if (!proxy_) return Json{{"pods", Json::object()}};
+  Json edges = proxy_->edgeStats();
+  return Json{{"pods", proxy_->podRequestStats()},
+              {"edges", json::at(edges, {"edges"})},
+              {"bounds", json::at(edges, {"bounds"})}};
 }
 
 void AgentImpl::stopAllSandboxes() {

@@ -171,14 +171,20 @@ bool NodeProxy::waitMeshPod(const std::string& ip, std::chrono::milliseconds tim
   return false;
 }
 
-Json NodeProxy::podRequestStats() const {
-  if (!metricsPort_) return Json::object();
-  auto r = httpGet("127.0.0.1", metricsPort_, "/stats/pods", std::chrono::milliseconds(500), {}, "",
-                   8 << 20);
+namespace {
+// A JSON object from the proxy's metrics port, or an empty object.
+Json proxyJson(uint16_t port, const char* path) {
+  if (!port) return Json::object();
+  auto r = httpGet("127.0.0.1", port, path, std::chrono::milliseconds(500), {}, "", 8 << 20);
   if (!r || r->status != 200) return Json::object();
   auto parsed = json::parse(r->body);
   return parsed && parsed->value.is_object() ? parsed->value : Json::object();
 }
+}  // namespace
+
+Json NodeProxy::podRequestStats() const { return proxyJson(metricsPort_, "/stats/pods"); }
+
+Json NodeProxy::edgeStats() const { return proxyJson(metricsPort_, "/stats/edges"); }
 
 Json NodeProxy::meshIdentities() {
   std::map<std::string, std::string> pods;

@@ -51,6 +51,8 @@ class NodeProxy {
   // The proxy's per-pod request counters ({"NS/POD": {"requests", "durationMsSum"}}), or an
   // empty object when it cannot be asked.
   Json podRequestStats() const;
+  // The proxy's mesh-graph edges (GET /stats/edges on its metrics port), or null.
+  Json edgeStats() const;
 
  private:
   NodeProxy(client::Client& client, NodeProxyOptions options);

@@ -107,6 +107,68 @@ std::string Metrics::renderPods() const {
   return json::dump(out) + "\n";
 }
 
+namespace {
+
+// The labels of a rendered series key (name="value",...; values escaped as render() does).
+std::map<std::string, std::string> parseLabels(const std::string& key) {
+  std::map<std::string, std::string> out;
+  size_t i = 0;
+  while (i < key.size()) {
+    size_t eq = key.find("=\"", i);
+    if (eq == std::string::npos) break;
+    std::string name = key.substr(i, eq - i), value;
+    size_t j = eq + 2;
+    for (; j < key.size() && key[j] != '"'; ++j) {
+      if (key[j] == '\\' && j + 1 < key.size()) ++j;
+      value += key[j];
+    }
+    out[name] = value;
+    i = j + 2;  // past the closing quote and the comma
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Metrics::renderEdges() const {
+  struct Edge {
+    Json id;
+    uint64_t requests = 0, errors = 0;
+    std::array<uint64_t, 20> buckets{};
+  };
+  std::map<std::string, Edge> edges;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, series] : http_) {
+      auto l = parseLabels(key);
+      Json id = {{"source", l["source_workload"]},
+                 {"sourceNamespace", l["source_workload_namespace"]},
+                 {"service", l["destination_service_name"]},
+                 {"serviceNamespace", l["destination_service_namespace"]},
+                 {"workload", l["destination_workload"]},
+                 {"version", l["destination_version"]},
+                 {"mtls", l["connection_security_policy"] == "mutual_tls"}};
+      Edge& e = edges[json::dump(id)];
+      e.id = id;
+      e.requests += series.requests;
+      if (l["response_code"].size() == 3 && l["response_code"][0] == '5')
+        e.errors += series.requests;
+      for (size_t b = 0; b < e.buckets.size(); ++b) e.buckets[b] += series.duration.counts[b];
+    }
+  }
+  Json list = Json::array();
+  for (auto& [k, e] : edges) {
+    Json j = e.id;
+    j["requests"] = e.requests;
+    j["errors"] = e.errors;
+    j["buckets"] = e.buckets;
+    list.push_back(std::move(j));
+  }
+  Json bounds = Json::array();
+  for (size_t b = 0; b + 1 < kDurationBuckets.size(); ++b) bounds.push_back(kDurationBuckets[b]);
+  return json::dump(Json{{"bounds", bounds}, {"edges", list}}) + "\n";
+}
+
 void Metrics::tcpOpened(const MetricLabels& l) {
   std::string key = l.render() + ",response_flags=\"" + escape(l.responseFlags) + "\"";
   std::lock_guard<std::mutex> lock(mu_);

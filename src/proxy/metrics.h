@@ -55,6 +55,12 @@ class Metrics {
   std::string render() const;
   // The per-pod counters as JSON: {"NS/POD": {"requests": N, "durationMsSum": X}, ...}.
   std::string renderPods() const;
+  // Request series folded into edges of the mesh graph (Kiali's versioned-app graph): one per
+  // source workload, destination service and destination workload version, with mTLS, counts
+  // of requests and of 5xx answers, and the duration histogram's buckets (bounds in ms). JSON:
+  // {"bounds": [...], "edges": [{"source", "sourceNamespace", "service", "serviceNamespace",
+  //  "workload", "version", "mtls", "requests", "errors", "buckets": [...]}]}.
+  std::string renderEdges() const;
 
  private:
   static constexpr std::array<double, 20> kDurationBuckets = {

@@ -155,6 +155,9 @@ class ProxyImpl : public Proxy {
       } else if (path.rfind("GET /stats/pods", 0) == 0) {
         body = state_.metrics.renderPods();
         type = "application/json";
+      } else if (path.rfind("GET /stats/edges", 0) == 0) {
+        body = state_.metrics.renderEdges();
+        type = "application/json";
       } else if (path.rfind("GET /mesh/pods", 0) == 0) {
         // The meshed pods whose listeners are open (the agent waits for a new pod's here).
         std::lock_guard<std::mutex> lock(meshMu_);

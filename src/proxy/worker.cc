@@ -124,7 +124,11 @@ MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Servi
   MetricLabels l;
   if (dest && meshVia(config, sourceIp, ingress, *dest, policy))
     l.connectionSecurityPolicy = "mutual_tls";
-  if (const Endpoint* src = config.podByIp(sourceIp)) {
+  if (ingress) {
+    // What Istio reports for requests its ingress gateway sends on: the gateway is the source.
+    l.sourceWorkload = l.sourceApp = l.sourceCanonicalService = "istio-ingressgateway";
+    l.sourceWorkloadNamespace = "istio-system";
+  } else if (const Endpoint* src = config.podByIp(sourceIp)) {
     WorkloadLabels w = workloadLabels(config, *src);
     l.sourceWorkload = w.workload;
     l.sourceWorkloadNamespace = w.ns;

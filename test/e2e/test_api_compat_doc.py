@@ -120,7 +120,10 @@ class ApiCompatDocTest(ServerTestCase):
     def test_aggregated_apis_answer_lists(self):
         for group, version, resource in self.aggregated:
             path = "/apis/%s/%s/" % (group, version)
-            if group == "metrics.k8s.io":
+            if group == "mesh.podium.io":
+                path += resource
+                kind = "MeshGraph"
+            elif group == "metrics.k8s.io":
                 path += resource if resource == "nodes" else "namespaces/compat/" + resource
                 kind = "NodeMetricsList" if resource == "nodes" else "PodMetricsList"
             else:

@@ -301,6 +301,61 @@ class MeshTest(NodeTestCase):
         self.assertGreaterEqual(rate, 500)
         self.assertEqual(failed, {}, "answers: %s" % dict(why))
 
+    @unittest.skipUnless(shutil.which("chromium") and shutil.which("node") and
+                         os.path.isdir(os.path.join(ROOT, "ui", "node_modules")),
+                         "chromium, node or the UI's npm packages are missing (scripts/build-ui.sh)")
+    def test_u_the_ui_mesh_graph_shows_the_split_locks_and_rates(self):
+        self.restore_seed_route()
+        stop = threading.Event()
+
+        def load():
+            c = Ingress(self.server.ingress_port)
+            while not stop.is_set():
+                try:
+                    c.get()
+                except OSError:
+                    pass
+            c.close()
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(3)
+            c0, t0 = sum(self.requests_by_version(self.metrics()).values()), time.monotonic()
+            with open(os.path.join(self.server.data_dir, "tls", "ui-admin.password")) as f:
+                password = f.read().strip()
+            shots = os.path.join(ROOT, "build", "ui-screenshots")
+            os.makedirs(shots, exist_ok=True)
+            p = subprocess.run(["node", os.path.join(ROOT, "ui", "test", "mesh_page.mjs"),
+                                "https://127.0.0.1:%d" % self.server.port, password, shots],
+                               capture_output=True, text=True, timeout=120)
+            c1, t1 = sum(self.requests_by_version(self.metrics()).values()), time.monotonic()
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        graph = json.loads(p.stdout.strip().splitlines()[-1])
+        edges = {(e["from"], e["to"]): e for e in graph["edges"]}
+        gateway = edges[("workload/istio-system/istio-ingressgateway", "service/my-apps/golang-app-service")]
+        to_v1 = [e for (f, t), e in edges.items()
+                 if f == "service/my-apps/golang-app-service" and t.endswith("/golang-app-v1/v1")][0]
+        to_v2 = [e for (f, t), e in edges.items()
+                 if f == "service/my-apps/golang-app-service" and t.endswith("/golang-app-v2/v2")][0]
+        counted = (c1 - c0) / (t1 - t0)
+        print("MEASURED UI mesh graph: gateway->service %.0f rps (proxy counters over the same seconds: %.0f rps); "
+              "split v1 %.1f%% / v2 %.1f%%; labels %s"
+              % (gateway["rps"], counted, to_v1["share"] * 100, to_v2["share"] * 100,
+                 [e["label"] for e in graph["edges"]]))
+        self.assertAlmostEqual(to_v1["share"], 0.9, delta=0.05)
+        self.assertAlmostEqual(to_v2["share"], 0.1, delta=0.05)
+        self.assertAlmostEqual(gateway["rps"] / counted, 1.0, delta=0.15)
+        for e in graph["edges"]:
+            self.assertEqual(e["label"].startswith("\U0001f512"), e["mtls"], e)
+        self.assertTrue(to_v1["mtls"] and to_v2["mtls"], (to_v1, to_v2))
+        services = [n for n in graph["nodes"] if n.startswith("golang-app-service")]
+        self.assertTrue(services and "VirtualService" in services[0] and "DestinationRule" in services[0], graph["nodes"])
+
     # --- metrics and bad traffic ------------------------------------------------------------
     def requests_by_version(self, text):
         out = collections.Counter()

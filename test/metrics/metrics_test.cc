@@ -142,6 +142,44 @@ TEST_F(MetricsApiTest, ServesRequestRatesOfPodsAndServices) {
   EXPECT_EQ(api->get("namespaces/web/pods/zz/istio_requests_per_second", {}).error().code(), 404);
 }
 
+TEST_F(MetricsApiTest, TheMeshGraphSplitsAServiceBetweenVersions) {
+  auto edge = [](const char* version, double requests, double errors) {
+    return Json{{"source", "istio-ingressgateway"},
+                {"sourceNamespace", "istio-system"},
+                {"service", "svc"},
+                {"serviceNamespace", "web"},
+                {"workload", std::string("app-") + version},
+                {"version", version},
+                {"mtls", true},
+                {"requests", requests},
+                {"errors", errors},
+                {"buckets", {0, requests, requests}}};
+  };
+  Json bounds = {1, 5};
+  store->addMesh("n1",
+                 {{"pods", Json::object()},
+                  {"bounds", bounds},
+                  {"edges", {edge("v1", 0, 0), edge("v2", 0, 0)}}},
+                 clock.monotonic());
+  clock.advance(milliseconds(1000));
+  store->addMesh("n1",
+                 {{"pods", Json::object()},
+                  {"bounds", bounds},
+                  {"edges", {edge("v1", 90, 0), edge("v2", 10, 1)}}},
+                 clock.monotonic());
+  auto graph = newMeshGraphApi(view)->get("graph", {});
+  ASSERT_TRUE(graph);
+  std::map<std::string, Json> edges;
+  for (const auto& e : (*graph)["edges"]) edges[json::str(e, "to")] = e;
+  const Json& v1 = edges["version/web/app-v1/v1"];
+  EXPECT_DOUBLE_EQ(v1["share"].get<double>(), 0.9);
+  EXPECT_DOUBLE_EQ(edges["version/web/app-v2/v2"]["errorRatio"].get<double>(), 0.1);
+  EXPECT_DOUBLE_EQ(edges["service/web/svc"]["requestsPerSecond"].get<double>(), 100);
+  EXPECT_TRUE(edges["service/web/svc"]["mtls"].get<bool>());
+  EXPECT_GT(v1["p95Ms"].get<double>(), 1);
+  EXPECT_LE(v1["p99Ms"].get<double>(), 5);
+}
+
 TEST(AggregatedPath, SplitsGroupVersionRestAndQuery) {
   api::AggregatedPath p;
   ASSERT_TRUE(api::parseAggregatedPath(

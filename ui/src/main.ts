@@ -4,6 +4,7 @@
 // screenful does, and a change to one application rewrites only its own row.
 
 import { showApplication, stopAppWatch } from "./app_page";
+import { showMesh, stopMesh } from "./mesh_page";
 import { api, badge, el } from "./dom";
 
 type Json = any; // objects as the API returns them
@@ -50,9 +51,11 @@ function header(): HTMLElement {
     await api("/ui/api/logout", { method: "POST" });
     stopWatch();
     stopAppWatch();
+    stopMesh();
     showLogin();
   });
-  return el("header", {}, el("h1", { text: "Podium · Applications" }), out);
+  return el("header", {}, el("h1", { text: "Podium" }), el("a", { href: "#/", text: "Applications" }),
+            el("a", { href: "#/mesh", id: "nav-mesh", text: "Mesh" }), out);
 }
 
 // --- applications --------------------------------------------------------------------------
@@ -263,7 +266,12 @@ function updateRow(k: string): void {
 // --- start ---------------------------------------------------------------------------------
 function route(): void {
   const m = location.hash.match(/^#\/apps\/([^/]+)\/([^/]+)$/);
-  if (m) {
+  stopMesh();
+  if (location.hash === "#/mesh") {
+    stopWatch();
+    stopAppWatch();
+    showMesh(header());
+  } else if (m) {
     stopWatch();
     showApplication(decodeURIComponent(m[1]), decodeURIComponent(m[2]), header());
   } else {

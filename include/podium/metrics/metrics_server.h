@@ -47,6 +47,8 @@ class MetricsServer {
   // The two APIs, to register with the API server (ResourceRegistry::addAggregatedApi).
   virtual api::AggregatedApiPtr resourceMetrics() = 0;
   virtual api::AggregatedApiPtr customMetrics() = 0;
+  // mesh.podium.io/v1alpha1 `graph`: who talks to whom, how much and how well (the UI's graph).
+  virtual api::AggregatedApiPtr meshGraph() = 0;
   // Stops scraping; the APIs then answer from nothing. Idempotent.
   virtual void stop() = 0;
 };
