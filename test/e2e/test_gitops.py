@@ -537,6 +537,7 @@ class GitOpsTest(NodeTestCase):
         self.assertEqual(self.status()["history"][-1]["revision"], before)
         self.assertEqual(self.status()["history"][-1]["initiatedBy"], {"username": "admin"})
         self.assertEqual(seen["step"], "rolled-back")
+        self.assertEqual(len(seen["nodes"]), 1, seen)  # the cluster view lists the node
         page.stdin.close()
         page.wait(timeout=30)
         page.stdout.close()

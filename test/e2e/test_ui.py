@@ -46,8 +46,9 @@ class UiTest(ServerTestCase):
         self.assertEqual(seen["filteredCount"], "1 of 2001 applications")
         self.assertEqual(seen["searchCount"], "100 of 2001 applications")
         self.assertEqual(seen["tiles"], 100)
+        self.assertTrue({"argocd", "default", "kube-system"} <= set(seen["namespaces"]), seen["namespaces"])
         self.assertEqual(seen["apiAfterLogout"], 401)
-        for shot in ("login.png", "applications-table.png", "applications-tiles.png"):
+        for shot in ("login.png", "applications-table.png", "applications-tiles.png", "cluster.png"):
             self.assertGreater(os.path.getsize(os.path.join(SHOTS, shot)), 5000)
 
 

@@ -4,6 +4,7 @@
 // screenful does, and a change to one application rewrites only its own row.
 
 import { showApplication, stopAppWatch } from "./app_page";
+import { showCluster, stopCluster } from "./cluster_page";
 import { showMesh, stopMesh } from "./mesh_page";
 import { api, badge, el } from "./dom";
 
@@ -52,9 +53,11 @@ function header(): HTMLElement {
     stopWatch();
     stopAppWatch();
     stopMesh();
+    stopCluster();
     showLogin();
   });
   return el("header", {}, el("h1", { text: "Podium" }), el("a", { href: "#/", text: "Applications" }),
+            el("a", { href: "#/cluster", id: "nav-cluster", text: "Cluster" }),
             el("a", { href: "#/mesh", id: "nav-mesh", text: "Mesh" }), out);
 }
 
@@ -267,10 +270,12 @@ function updateRow(k: string): void {
 function route(): void {
   const m = location.hash.match(/^#\/apps\/([^/]+)\/([^/]+)$/);
   stopMesh();
-  if (location.hash === "#/mesh") {
+  stopCluster();
+  if (location.hash === "#/mesh" || location.hash === "#/cluster") {
     stopWatch();
     stopAppWatch();
-    showMesh(header());
+    if (location.hash === "#/mesh") showMesh(header());
+    else showCluster(header());
   } else if (m) {
     stopWatch();
     showApplication(decodeURIComponent(m[1]), decodeURIComponent(m[2]), header());

@@ -52,7 +52,14 @@ try {
   await page.click(`#history tr[data-revision="${first}"] .rollback`);
   await page.waitForFunction((sha) => document.querySelector(".app-head .meta").textContent.trim() === sha.slice(0, 7),
                              first, { timeout: 60000 });
-  say({ step: "rolled-back", sync: await page.textContent("#app-sync") });
+  const sync = await page.textContent("#app-sync");
+  // The cluster view with the seed's pods running.
+  await page.click("#nav-cluster");
+  await page.waitForFunction(() => [...document.querySelectorAll("#cluster-pods td:nth-child(2)")]
+    .filter((td) => td.textContent.startsWith("golang-app-")).length >= 3, null, { timeout: 30000 });
+  const nodes = await page.evaluate(() => [...document.querySelectorAll("#cluster-nodes tr td:first-child")].map((td) => td.textContent));
+  await page.screenshot({ path: shots + "/cluster-with-seed.png" });
+  say({ step: "rolled-back", sync, nodes });
 } catch (e) {
   say({ step: "error", error: String(e) });
   process.exitCode = 1;

@@ -86,6 +86,12 @@ try {
   out.tiles = await page.evaluate(() => document.querySelectorAll(".tile").length);
   await page.screenshot({ path: shots + "/applications-tiles.png" });
 
+  // The cluster view: namespaces, nodes, workloads, pods and events from the API.
+  await page.click("#nav-cluster");
+  await page.waitForSelector("#cluster-namespaces");
+  out.namespaces = await page.evaluate(() => [...document.querySelectorAll("#cluster-namespaces tr td:first-child")].map((td) => td.textContent));
+  await page.screenshot({ path: shots + "/cluster.png" });
+
   await page.click("#logout");
   await page.waitForSelector("#password");
   out.apiAfterLogout = await status(APPS);
