@@ -76,7 +76,8 @@ class Server : public ApiServer {
     pki_ = *pki;
     auto token = ensureToken(tlsDir() + "/admin.token");
     if (!token) return Unexpected(token.error());
-    auto uiPassword = ensureUiPassword(tlsDir() + "/ui-admin.password");
+    // The web UI's admin password, made like the token (Argo CD's initial admin secret).
+    auto uiPassword = ensureToken(tlsDir() + "/ui-admin.password");
     if (!uiPassword) return Unexpected("UI password: " + uiPassword.error());
 
     cacher_ = std::make_unique<Cacher>(*store_, options_.cacheHistoryEvents);

@@ -3,12 +3,10 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "http_codec.h"
-#include "podium/api/tls.h"
 #include "podium/common/strings.h"
 
 namespace podium::api {
@@ -175,17 +173,6 @@ HttpResponse UiServer::asset(const HttpRequest& req) {
               "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'");
   if (req.method == "GET") r.body = data.str();
   return r;
-}
-
-Expected<std::string, std::string> ensureUiPassword(const std::string& path) {
-  if (std::filesystem::exists(path)) {
-    auto t = tls::readFile(path);
-    if (!t) return t;
-    return std::string(strings::trim(*t));
-  }
-  std::string password = randomHex(12);
-  if (auto w = tls::writeFileAtomic(path, password + "\n", 0600); !w) return Unexpected(w.error());
-  return password;
 }
 
 }  // namespace podium::api

@@ -14,7 +14,6 @@
 #include <string>
 
 #include "podium/api/http.h"
-#include "podium/common/expected.h"
 #include "podium/common/time.h"
 
 namespace podium::api {
@@ -41,8 +40,5 @@ class UiServer {
   std::mutex mu_;                                                          // guards sessions_
   std::map<std::string, std::chrono::steady_clock::time_point> sessions_;  // token -> expiry
 };
-
-// The admin password in `path`, made (random, 0600) when the file is missing.
-Expected<std::string, std::string> ensureUiPassword(const std::string& path);
 
 }  // namespace podium::api

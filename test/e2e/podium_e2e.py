@@ -346,6 +346,22 @@ HELLO = os.path.join(ROOT, "examples", "hello")
 SEED = os.path.join(HELLO, "manifests")
 BUSYBOX = "podium/busybox:1.35"
 
+# The web UI's browser tests: Debian's Chromium driven by playwright-core (ui/test/*.mjs).
+UI_SHOTS = os.path.join(ROOT, "build", "ui-screenshots")
+UI_AVAILABLE = bool(shutil.which("chromium") and shutil.which("node")
+                    and os.path.isdir(os.path.join(ROOT, "ui", "node_modules")))
+UI_MISSING = "chromium, node or the UI's npm packages are missing (scripts/build-ui.sh)"
+
+
+def ui_script(server, script):
+    """The command running ui/test/SCRIPT against `server`: its URL, the admin password and the
+    screenshot folder."""
+    with open(os.path.join(server.data_dir, "tls", "ui-admin.password")) as f:
+        password = f.read().strip()
+    os.makedirs(UI_SHOTS, exist_ok=True)
+    return ["node", os.path.join(ROOT, "ui", "test", script), "https://127.0.0.1:%d" % server.port, password,
+            UI_SHOTS]
+
 
 def recv_all(sock):
     """Everything a socket sends until it closes."""

@@ -16,7 +16,7 @@ import time
 import unittest
 
 from gitops_e2e import git, podium_app
-from podium_e2e import ROOT, SEED, NodeTestCase, wait_for
+from podium_e2e import ROOT, SEED, UI_AVAILABLE, UI_MISSING, NodeTestCase, ui_script, wait_for
 
 APP_NS = "argocd"
 NS = "my-apps"
@@ -482,9 +482,7 @@ class GitOpsTest(NodeTestCase):
         self.assertNotEqual(self.podium_app("rollback", "golang-app", "999", check=False).returncode, 0)
         self.assertNotEqual(self.podium_app("get", "nope", check=False).returncode, 0)
 
-    @unittest.skipUnless(shutil.which("chromium") and shutil.which("node") and
-                         os.path.isdir(os.path.join(ROOT, "ui", "node_modules")),
-                         "chromium, node or the UI's npm packages are missing (scripts/build-ui.sh)")
+    @unittest.skipUnless(UI_AVAILABLE, UI_MISSING)
     def test_j_the_ui_shows_the_app_its_tree_and_diff_and_syncs_and_rolls_back(self):
         before = git(self.repo, "rev-parse", "HEAD")
         self.synced_at(before)
@@ -492,13 +490,7 @@ class GitOpsTest(NodeTestCase):
         # Auto-sync off, so the commit shows as OutOfSync until the page syncs it.
         self.patch_app({"spec": {"syncPolicy": {"automated": None}}})
         self.addCleanup(self.patch_app, {"spec": {"syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}})
-        with open(os.path.join(self.server.data_dir, "tls", "ui-admin.password")) as f:
-            password = f.read().strip()
-        shots = os.path.join(ROOT, "build", "ui-screenshots")
-        os.makedirs(shots, exist_ok=True)
-        page = subprocess.Popen(["node", os.path.join(ROOT, "ui", "test", "app_page.mjs"),
-                                 "https://127.0.0.1:%d" % self.server.port, password, shots],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        page = subprocess.Popen(ui_script(self.server, "app_page.mjs"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.addCleanup(lambda: page.poll() is None and page.kill())
 
         def step():

@@ -17,7 +17,8 @@ import threading
 import time
 import unittest
 
-from podium_e2e import PODIUM, ROOT, SEED, NodeTestCase, free_port, is_ready, recv_all, make_test_ca, wait_for
+from podium_e2e import (PODIUM, ROOT, SEED, UI_AVAILABLE, UI_MISSING, NodeTestCase, free_port, is_ready, recv_all,
+                        make_test_ca, ui_script, wait_for)
 
 CANARY = os.path.join(SEED, "canary")
 HOST = "golang-app.example.com"
@@ -301,9 +302,7 @@ class MeshTest(NodeTestCase):
         self.assertGreaterEqual(rate, 500)
         self.assertEqual(failed, {}, "answers: %s" % dict(why))
 
-    @unittest.skipUnless(shutil.which("chromium") and shutil.which("node") and
-                         os.path.isdir(os.path.join(ROOT, "ui", "node_modules")),
-                         "chromium, node or the UI's npm packages are missing (scripts/build-ui.sh)")
+    @unittest.skipUnless(UI_AVAILABLE, UI_MISSING)
     def test_u_the_ui_mesh_graph_shows_the_split_locks_and_rates(self):
         self.restore_seed_route()
         stop = threading.Event()
@@ -322,13 +321,8 @@ class MeshTest(NodeTestCase):
         try:
             time.sleep(3)
             c0, t0 = sum(self.requests_by_version(self.metrics()).values()), time.monotonic()
-            with open(os.path.join(self.server.data_dir, "tls", "ui-admin.password")) as f:
-                password = f.read().strip()
-            shots = os.path.join(ROOT, "build", "ui-screenshots")
-            os.makedirs(shots, exist_ok=True)
-            p = subprocess.run(["node", os.path.join(ROOT, "ui", "test", "mesh_page.mjs"),
-                                "https://127.0.0.1:%d" % self.server.port, password, shots],
-                               capture_output=True, text=True, timeout=120)
+            p = subprocess.run(ui_script(self.server, "mesh_page.mjs"), capture_output=True, text=True,
+                               timeout=120)
             c1, t1 = sum(self.requests_by_version(self.metrics()).values()), time.monotonic()
         finally:
             stop.set()

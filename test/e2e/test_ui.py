@@ -5,31 +5,20 @@ events), 2,000 Applications rendered and one row updated alone, filters, search,
 Screenshots go to build/ui-screenshots/."""
 import json
 import os
-import shutil
 import subprocess
 import unittest
 
-from podium_e2e import ROOT, ServerTestCase
-
-SHOTS = os.path.join(ROOT, "build", "ui-screenshots")
-BROWSER = shutil.which("chromium")
-NODE = shutil.which("node")
+from podium_e2e import UI_AVAILABLE, UI_MISSING, UI_SHOTS, ServerTestCase, ui_script
 
 
-@unittest.skipUnless(BROWSER and NODE and os.path.isdir(os.path.join(ROOT, "ui", "node_modules")),
-                     "chromium, node or the UI's npm packages are missing (scripts/build-ui.sh)")
+@unittest.skipUnless(UI_AVAILABLE, UI_MISSING)
 class UiTest(ServerTestCase):
     # The applications are the test's own (no controller rewrites their status).
     server_args = ("--no-controllers",)
 
     def test_the_applications_page_in_chromium(self):
         self.kubectl("create", "namespace", "argocd")
-        with open(os.path.join(self.server.data_dir, "tls", "ui-admin.password")) as f:
-            password = f.read().strip()
-        os.makedirs(SHOTS, exist_ok=True)
-        p = subprocess.run([NODE, os.path.join(ROOT, "ui", "test", "browser.mjs"),
-                            "https://127.0.0.1:%d" % self.server.port, password, SHOTS],
-                           capture_output=True, text=True, timeout=300)
+        p = subprocess.run(ui_script(self.server, "browser.mjs"), capture_output=True, text=True, timeout=300)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         seen = json.loads(p.stdout.strip().splitlines()[-1])
         print("MEASURED UI: %s" % json.dumps(seen))
@@ -49,7 +38,7 @@ class UiTest(ServerTestCase):
         self.assertTrue({"argocd", "default", "kube-system"} <= set(seen["namespaces"]), seen["namespaces"])
         self.assertEqual(seen["apiAfterLogout"], 401)
         for shot in ("login.png", "applications-table.png", "applications-tiles.png", "cluster.png"):
-            self.assertGreater(os.path.getsize(os.path.join(SHOTS, shot)), 5000)
+            self.assertGreater(os.path.getsize(os.path.join(UI_SHOTS, shot)), 5000)
 
 
 if __name__ == "__main__":
