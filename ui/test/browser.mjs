@@ -50,10 +50,17 @@ try {
   await page.evaluate(async ([path, n, make]) => {
     const mk = new Function("return " + make)();
     for (let i = 0; i < n; i += 10)
-      await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, j) =>
-        fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
-                      body: JSON.stringify(mk("bulk-" + String(i + j).padStart(4, "0"))) })
-          .then((r) => { if (!r.ok) throw new Error("create " + r.status); })));
+      await Promise.all(Array.from({ length: Math.min(10, n - i) }, async (_, j) => {
+        const body = JSON.stringify(mk("bulk-" + String(i + j).padStart(4, "0")));
+        // Chrome drops requests in flight when the machine's interfaces change (other tests'
+        // pod networks): send again; one that did arrive answers 409 the second time.
+        for (let attempt = 0; ; attempt++) {
+          const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body })
+            .catch((e) => { if (attempt >= 4) throw e; return null; });
+          if (r && (r.ok || r.status === 409)) return;
+          if (r) throw new Error("create " + r.status);
+        }
+      }));
   }, [APPS, 2000, app.toString()]);
   await page.reload();
   await page.waitForSelector('[data-app="argocd/bulk-0000"]');
