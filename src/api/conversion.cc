@@ -31,14 +31,24 @@ Json takeAnnotation(Json& obj, const char* key) {
   return parsed ? parsed->value : Json();
 }
 
+// The fields both versions spell the same way, copied where present.
+void copyFields(const Json& from, Json& to, std::initializer_list<const char*> fields) {
+  for (const char* f : fields)
+    if (from.contains(f)) to[f] = from[f];
+}
+
+constexpr std::initializer_list<const char*> kSpecFields = {"scaleTargetRef", "minReplicas",
+                                                            "maxReplicas"};
+constexpr std::initializer_list<const char*> kStatusFields = {"observedGeneration", "lastScaleTime",
+                                                              "currentReplicas", "desiredReplicas"};
+
 Json hpaFromV2(const Json& v2) {
   Json out = {{"apiVersion", "autoscaling/v1"},
               {"kind", "HorizontalPodAutoscaler"},
               {"metadata", v2.contains("metadata") ? v2["metadata"] : Json::object()}};
   const Json& spec = json::at(v2, {"spec"});
   Json s = Json::object();
-  for (const char* f : {"scaleTargetRef", "minReplicas", "maxReplicas"})
-    if (spec.contains(f)) s[f] = spec[f];
+  copyFields(spec, s, kSpecFields);
   Json others = Json::array();
   for (const auto& m : json::at(spec, {"metrics"}).is_array() ? spec["metrics"] : Json::array()) {
     if (isCpuUtilization(m, "target") &&
@@ -55,9 +65,7 @@ Json hpaFromV2(const Json& v2) {
   const Json& status = json::at(v2, {"status"});
   if (status.is_object()) {
     Json st = Json::object();
-    for (const char* f :
-         {"observedGeneration", "lastScaleTime", "currentReplicas", "desiredReplicas"})
-      if (status.contains(f)) st[f] = status[f];
+    copyFields(status, st, kStatusFields);
     Json current = Json::array();
     for (const auto& m : json::at(status, {"currentMetrics"}).is_array() ? status["currentMetrics"]
                                                                          : Json::array()) {
@@ -85,8 +93,7 @@ Json hpaToV2(const Json& v1) {
               {"metadata", in.contains("metadata") ? in["metadata"] : Json::object()}};
   const Json& spec = json::at(in, {"spec"});
   Json s = Json::object();
-  for (const char* f : {"scaleTargetRef", "minReplicas", "maxReplicas"})
-    if (spec.contains(f)) s[f] = spec[f];
+  copyFields(spec, s, kSpecFields);
   Json all = Json::array();
   if (spec.contains("targetCPUUtilizationPercentage"))
     all.push_back({{"type", "Resource"},
@@ -103,9 +110,7 @@ Json hpaToV2(const Json& v1) {
   const Json& status = json::at(in, {"status"});
   if (status.is_object()) {
     Json st = Json::object();
-    for (const char* f :
-         {"observedGeneration", "lastScaleTime", "currentReplicas", "desiredReplicas"})
-      if (status.contains(f)) st[f] = status[f];
+    copyFields(status, st, kStatusFields);
     Json cm = Json::array();
     if (status.contains("currentCPUUtilizationPercentage"))
       cm.push_back(

@@ -35,8 +35,6 @@ std::string resourceQuantity(const std::string& resource, double amount) {
                            : std::to_string(std::llround(amount));
 }
 
-bool podReady(const Json& pod) { return isPodReady(pod); }
-
 // Kubernetes' groupPods: deleted and failed pods are left out, pending ones count as unready,
 // and for CPU a pod not yet ready is unready too (its start-up burn says nothing).
 hpa::PodMetric classify(const Json& pod, const std::map<std::string, double>& values, double target,
@@ -56,7 +54,7 @@ hpa::PodMetric classify(const Json& pod, const std::map<std::string, double>& va
   auto v = values.find(m.name);
   if (v == values.end()) return m;
   m.value = v->second;
-  if (cpu && !podReady(pod)) m.unready = true;
+  if (cpu && !isPodReady(pod)) m.unready = true;
   return m;
 }
 
@@ -236,7 +234,7 @@ HpaController::MetricOutcome HpaController::objectMetric(const Json& source, con
   } else {
     double ratio = *value / *targetValue;
     int32_t ready = 0;
-    for (const auto& p : t.pods) ready += podReady(*p) ? 1 : 0;
+    for (const auto& p : t.pods) ready += isPodReady(*p) ? 1 : 0;
     if (t.replicas == 0)
       o.replicas = static_cast<int32_t>(std::ceil(ratio));
     else if (std::fabs(1.0 - ratio) > options_.tolerance)

@@ -527,9 +527,10 @@ void Downstream::finish(Stream* st) {
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - st->started)
           .count();
+  Metrics::Answerer answerer;
+  if (st->endpoint) answerer = {st->endpoint->ns, st->endpoint->pod};
   worker_.state().metrics.request(l.render(), st->status, st->flags, ms, st->reqBytes,
-                                  st->respBytes, st->grpcStatus);
-  if (st->endpoint) worker_.state().metrics.podRequest(st->endpoint->ns, st->endpoint->pod, ms);
+                                  st->respBytes, st->grpcStatus, answerer);
 }
 
 // --- upstream ------------------------------------------------------------------------------

@@ -368,8 +368,10 @@ void Conn::finishRequest() {
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
                   .count();
   if (status_ != 0 && !inbound_) {
-    worker_.state().metrics.request(labels, status_, flags_, ms, requestBytes_, responseBytes_);
-    if (dest) worker_.state().metrics.podRequest(dest->ns, dest->pod, ms);
+    Metrics::Answerer answerer;
+    if (dest) answerer = {dest->ns, dest->pod};
+    worker_.state().metrics.request(labels, status_, flags_, ms, requestBytes_, responseBytes_, "",
+                                    answerer);
   }
   if (gAccessLog) {
     char when[64];

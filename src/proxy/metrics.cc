@@ -71,7 +71,7 @@ std::string MetricLabels::render() const {
 
 void Metrics::request(const std::string& labels, int responseCode, const std::string& responseFlags,
                       double durationMs, uint64_t requestBytes, uint64_t responseBytes,
-                      const std::string& grpcStatus) {
+                      const std::string& grpcStatus, Answerer answerer) {
   std::string key;
   key.reserve(labels.size() + 80);
   key += labels;
@@ -88,15 +88,13 @@ void Metrics::request(const std::string& labels, int responseCode, const std::st
   s.duration.add(durationMs, kDurationBuckets);
   s.requestSize.add(static_cast<double>(requestBytes), kSizeBuckets);
   s.responseSize.add(static_cast<double>(responseBytes), kSizeBuckets);
-}
-
-void Metrics::podRequest(const std::string& ns, const std::string& pod, double durationMs) {
-  if (pod.empty()) return;
-  std::string key = ns + "/" + pod;
-  std::lock_guard<std::mutex> lock(mu_);
-  PodSeries& s = pods_[key];
-  ++s.requests;
-  s.durationMsSum += durationMs;
+  if (answerer.pod.empty()) return;
+  std::string pod;
+  pod.reserve(answerer.ns.size() + answerer.pod.size() + 1);
+  pod.append(answerer.ns).append("/").append(answerer.pod);
+  PodSeries& p = pods_[pod];
+  ++p.requests;
+  p.durationMsSum += durationMs;
 }
 
 std::string Metrics::renderPods() const {

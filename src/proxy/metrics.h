@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace podium::proxy {
@@ -38,14 +39,17 @@ struct MetricLabels {
 
 class Metrics {
  public:
+  // The pod that answered a request ("" when none did): counted per pod too, once, by the proxy
+  // that sent it there (Prometheus would label the series with the pod it scraped; the
+  // autoscaler reads these).
+  struct Answerer {
+    std::string_view ns, pod;
+  };
   // One request of the series `labels` (MetricLabels::render(), which callers may keep for a
   // connection's life) and the response's code and Envoy flags.
   void request(const std::string& labels, int responseCode, const std::string& responseFlags,
                double durationMs, uint64_t requestBytes, uint64_t responseBytes,
-               const std::string& grpcStatus = "");
-  // A request the pod `ns`/`pod` answered, counted once by the proxy that sent it there
-  // (Prometheus would label the series with the pod it scraped; the autoscaler reads these).
-  void podRequest(const std::string& ns, const std::string& pod, double durationMs);
+               const std::string& grpcStatus = "", Answerer answerer = {});
   void tcpOpened(const MetricLabels& l);
   void tcpClosed(const MetricLabels& l, uint64_t sent, uint64_t received);
   // Mesh TLS: a completed handshake, and a refused one (`side` "client" or "server").
