@@ -24,6 +24,7 @@ bool parseAggregatedPath(const std::string& target, AggregatedPath* out) {
     if (key == "labelSelector") out->query.labelSelector = value;
     if (key == "fieldSelector") out->query.fieldSelector = value;
     if (key == "metricLabelSelector") out->query.metricLabelSelector = value;
+    if (key == "limit") out->query.limit = strings::parseInt(value).value_or(-1);
   }
   return true;
 }

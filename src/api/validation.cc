@@ -530,9 +530,41 @@ void validateCrd(const Json& obj, FieldErrors& errs) {
 
 }  // namespace
 
+// Istio's Telemetry: tracing is configured through it; the standard metrics and Envoy's access
+// log are always on in Podium's proxies, so a Telemetry changing them is refused, not ignored.
+void validateTelemetry(const Json& obj, FieldErrors& errs) {
+  const Json& spec = at(obj, "spec");
+  for (const char* f : {"metrics", "accessLogging"})
+    if (at(spec, f).is_array() && !at(spec, f).empty())
+      errs.push_back(FieldError::forbidden(
+          std::string("spec.") + f,
+          "not supported: Podium's node proxies always report Istio's standard metrics and write "
+          "Envoy's access log; a Telemetry may configure spec.tracing"));
+  const Json& tracing = at(spec, "tracing");
+  if (!tracing.is_array()) return;
+  for (size_t i = 0; i < tracing.size(); ++i) {
+    std::string path = "spec.tracing[" + std::to_string(i) + "]";
+    const Json& pct = at(tracing[i], "randomSamplingPercentage");
+    if (pct.is_number() && (pct.get<double>() < 0 || pct.get<double>() > 100))
+      errs.push_back(FieldError::invalid(path + ".randomSamplingPercentage", pct,
+                                         "must be between 0.0 and 100.0"));
+    const Json& tags = at(tracing[i], "customTags");
+    if (!tags.is_object()) continue;
+    for (const auto& [name, tag] : tags.items()) {
+      int kinds = 0;
+      for (const char* k : {"literal", "environment", "header"}) kinds += tag.contains(k);
+      if (kinds != 1)
+        errs.push_back(
+            FieldError::invalid(path + ".customTags." + name, tag,
+                                "must have exactly one of literal, environment, header"));
+    }
+  }
+}
+
 FieldErrors validateObject(const ResourceInfo& r, const Json& obj, const Json* old) {
   FieldErrors errs;
   validateMeta(r, obj, old, errs);
+  if (r.group == "telemetry.istio.io" && r.plural == "telemetries") validateTelemetry(obj, errs);
   if (r.custom) return errs;
   const std::string& g = r.group;
   const std::string& p = r.plural;

@@ -13,8 +13,15 @@ class ServerMetrics::Source : public metrics::NodeSource {
       : owner_(owner), remote_(std::move(remote)) {}
   Expected<Json, std::string> get(const Json& node, const std::string& path) override {
     node::Agent* local = owner_.local_;
-    if (local && local->nodeName() == client::nameOf(node))
-      return path == "/stats/summary" ? local->statsSummary() : local->meshStats();
+    if (local && local->nodeName() == client::nameOf(node)) {
+      if (path == "/stats/summary") return local->statsSummary();
+      if (path == "/stats/mesh") return local->meshStats();
+      if (path.rfind("/stats/traces", 0) == 0) {
+        auto q = path.find("?traceId=");
+        return local->recentSpans(q == std::string::npos ? "" : path.substr(q + 9));
+      }
+      return Unexpected("no such node endpoint: " + path);
+    }
     return remote_->get(node, path);
   }
 

@@ -8,6 +8,7 @@
 
 #include "metrics_apis.h"
 #include "podium/client/objects.h"
+#include "traces.h"
 
 namespace podium::metrics {
 
@@ -28,10 +29,12 @@ class MeshGraphApi : public api::AggregatedApi {
   std::string group() const override { return "mesh.podium.io"; }
   std::string version() const override { return "v1alpha1"; }
   std::vector<api::AggregatedResource> resources() const override {
-    return {{"graph", "MeshGraph", false, {"get"}}};
+    return {{"graph", "MeshGraph", false, {"get"}}, {"traces", "Trace", false, {"get", "list"}}};
   }
 
-  Expected<Json, api::ApiError> get(const std::string& path, const api::AggregatedQuery&) override {
+  Expected<Json, api::ApiError> get(const std::string& path,
+                                    const api::AggregatedQuery& q) override {
+    if (path.rfind("traces", 0) == 0 && view_.spans) return getTraces(*view_.spans, view_, path, q);
     if (path != "graph")
       return Unexpected(
           api::ApiError(404, "NotFound", "the server could not find the requested resource"));

@@ -15,8 +15,11 @@ namespace podium::metrics {
 
 // What the APIs read, shared with them: the API server may keep them after the metrics server
 // that fed them has stopped (they then answer from what was last read).
+class SpanReader;
+
 struct ClusterView {
   std::shared_ptr<const UsageStore> store;
+  std::shared_ptr<SpanReader> spans;  // the nodes' recent spans (traces.h)
   // Started informers of nodes, pods and Services.
   std::shared_ptr<client::InformerFactory> informers;
   Clock* clock = &realClock();
@@ -38,7 +41,7 @@ inline constexpr const char* kRequestDuration = "istio_request_duration_millisec
 api::AggregatedApiPtr newResourceMetricsApi(ClusterView view);
 api::AggregatedApiPtr newCustomMetricsApi(ClusterView view);
 // mesh.podium.io/v1alpha1 `graph`: Kiali's versioned-app graph from the proxies' counters
-// (mesh_graph.cc).
+// (mesh_graph.cc), and `traces` from their recent spans (traces.cc).
 api::AggregatedApiPtr newMeshGraphApi(ClusterView view);
 
 }  // namespace podium::metrics

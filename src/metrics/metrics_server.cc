@@ -13,6 +13,7 @@
 #include "podium/client/objects.h"
 #include "podium/client/remote_client.h"
 #include "podium/common/log.h"
+#include "traces.h"
 
 namespace podium::metrics {
 
@@ -67,9 +68,10 @@ class MetricsServerImpl : public MetricsServer {
       : source_(source),
         options_(o),
         store_(std::make_shared<UsageStore>(o.rateWindow, 5 * o.scrapeInterval)),
+        spans_(std::make_shared<SpanReader>(&source)),
         informers_(
             std::make_shared<client::InformerFactory>(client, std::chrono::seconds(0), *o.clock)) {
-    ClusterView view{store_, informers_, o.clock};
+    ClusterView view{store_, spans_, informers_, o.clock};
     // Created before they start.
     view.nodes(), view.pods(), view.services(), view.virtualServices(), view.destinationRules();
     resourceApi_ = newResourceMetricsApi(view);
@@ -99,6 +101,7 @@ class MetricsServerImpl : public MetricsServer {
     for (auto& [name, t] : scrapers_) t.join();
     scrapers_.clear();
     informers_->stop();
+    spans_->detach();
   }
 
  private:
@@ -162,6 +165,7 @@ class MetricsServerImpl : public MetricsServer {
   NodeSource& source_;
   MetricsOptions options_;
   std::shared_ptr<UsageStore> store_;
+  std::shared_ptr<SpanReader> spans_;
   std::shared_ptr<client::InformerFactory> informers_;
   api::AggregatedApiPtr resourceApi_, customApi_, graphApi_;
   std::mutex mu_;  // guards stopping_, scrapers_, retired_

@@ -248,6 +248,10 @@ Json AgentImpl::meshStats() const {
               {"bounds", json::at(edges, {"bounds"})}};
 }
 
+Json AgentImpl::recentSpans(const std::string& traceId) const {
+  return proxy_ ? proxy_->recentSpans(traceId) : Json::array();
+}
+
 void AgentImpl::stopAllSandboxes() {
   auto sandboxes = cri_->listPodSandboxes();
   if (!sandboxes) return;

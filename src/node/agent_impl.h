@@ -70,6 +70,7 @@ class AgentImpl : public Agent {
   const std::string& nodeIp() const override { return opts_.nodeIp; }
   Json statsSummary() const override;
   Json meshStats() const override;
+  Json recentSpans(const std::string& traceId) const override;
 
   // api::NodeConnector
   Expected<std::shared_ptr<api::ResponseStream>, api::ApiError> logs(

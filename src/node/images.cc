@@ -3,9 +3,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "podium/common/http_client.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
-#include "podium/node/http_client.h"
 #include "podium/node/process.h"
 
 namespace podium::node {
@@ -43,11 +43,11 @@ bool registryHas(const std::string& registry, const ImageRef& ref) {
   if (colon == std::string::npos) return false;
   auto port = strings::parseInt(registry.substr(colon + 1));
   if (!port) return false;
-  auto r = httpGet(registry.substr(0, colon), static_cast<int>(*port),
-                   "/v2/" + ref.repository + "/manifests/" + ref.tag, std::chrono::seconds(2),
-                   {{"Accept",
-                     "application/vnd.oci.image.manifest.v1+json, "
-                     "application/vnd.docker.distribution.manifest.v2+json"}});
+  auto r = net::httpGet(registry.substr(0, colon), static_cast<int>(*port),
+                        "/v2/" + ref.repository + "/manifests/" + ref.tag, std::chrono::seconds(2),
+                        {{"Accept",
+                          "application/vnd.oci.image.manifest.v1+json, "
+                          "application/vnd.docker.distribution.manifest.v2+json"}});
   return r && r->status == 200;
 }
 

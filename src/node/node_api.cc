@@ -47,6 +47,14 @@ class NodeApi : public api::HttpHandler {
       r.body = json::dump(parts[1] == "summary" ? agent_.statsSummary() : agent_.meshStats());
       return r;
     }
+    if (parts.size() == 2 && parts[0] == "stats" && parts[1] == "traces") {
+      // The node proxy's recent spans (Zipkin JSON v2), of one trace with ?traceId=.
+      api::HttpResponse r;
+      r.setHeader("Content-Type", "application/json");
+      auto id = req.query.find("traceId");
+      r.body = json::dump(agent_.recentSpans(id == req.query.end() ? "" : id->second));
+      return r;
+    }
     static const std::map<std::string, std::string> kSubresources = {
         {"containerLogs", "log"},
         {"exec", "exec"},

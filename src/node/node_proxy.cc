@@ -8,11 +8,11 @@
 #include <fstream>
 
 #include "podium/api/tls.h"
+#include "podium/common/http_client.h"
 #include "podium/common/log.h"
 #include "podium/common/time.h"
 #include "podium/mesh/certificates.h"
 #include "podium/mesh/workload.h"
-#include "podium/node/http_client.h"
 
 namespace podium::node {
 
@@ -67,14 +67,22 @@ Expected<std::unique_ptr<NodeProxy>, std::string> NodeProxy::start(
       {"ingresses", res::kIngresses},
       {"secrets", res::kSecrets},
       {"authorizationPolicies", res::kAuthorizationPolicies},
-      {"peerAuthentications", res::kPeerAuthentications}};
+      {"peerAuthentications", res::kPeerAuthentications},
+      {"telemetries", res::kTelemetries},
+      {"meshConfig", res::kConfigMaps}};
   auto changed = [raw = p.get()](const client::ObjectPtr&) {
     std::lock_guard<std::mutex> lock(raw->mu_);
     raw->dirty_ = true;
     raw->cv_.notify_all();
   };
   for (const auto& [field, r] : kinds) {
-    auto inf = std::make_unique<client::Informer>(client, r);
+    client::InformerOptions o;
+    if (std::string(field) == "meshConfig") {
+      // Istio's MeshConfig: the `istio` ConfigMap of istio-system, key `mesh`.
+      o.ns = "istio-system";
+      o.list.fieldSelector = "metadata.name=istio";
+    }
+    auto inf = std::make_unique<client::Informer>(client, r, o);
     inf->addHandlers(
         {changed, [changed](const client::ObjectPtr&, const client::ObjectPtr& n) { changed(n); },
          changed});
@@ -164,7 +172,7 @@ void NodeProxy::setMeshPods(std::map<std::string, std::string> pods) {
 bool NodeProxy::waitMeshPod(const std::string& ip, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto r = httpGet("127.0.0.1", metricsPort_, "/mesh/pods", std::chrono::milliseconds(500));
+    auto r = net::httpGet("127.0.0.1", metricsPort_, "/mesh/pods", std::chrono::milliseconds(500));
     if (r && r->status == 200 && r->body.find("\"" + ip + "\"") != std::string::npos) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -175,7 +183,7 @@ namespace {
 // A JSON object from the proxy's metrics port, or an empty object.
 Json proxyJson(uint16_t port, const char* path) {
   if (!port) return Json::object();
-  auto r = httpGet("127.0.0.1", port, path, std::chrono::milliseconds(500), {}, "", 8 << 20);
+  auto r = net::httpGet("127.0.0.1", port, path, std::chrono::milliseconds(500), {}, "", 8 << 20);
   if (!r || r->status != 200) return Json::object();
   auto parsed = json::parse(r->body);
   return parsed && parsed->value.is_object() ? parsed->value : Json::object();
@@ -185,6 +193,18 @@ Json proxyJson(uint16_t port, const char* path) {
 Json NodeProxy::podRequestStats() const { return proxyJson(metricsPort_, "/stats/pods"); }
 
 Json NodeProxy::edgeStats() const { return proxyJson(metricsPort_, "/stats/edges"); }
+
+Json NodeProxy::recentSpans(const std::string& traceId) const {
+  for (char c : traceId)
+    if (!isxdigit(static_cast<unsigned char>(c))) return Json::array();
+  std::string path = "/stats/traces";
+  if (!traceId.empty()) path += "?traceId=" + traceId;
+  auto r = net::httpGet("127.0.0.1", metricsPort_, path, std::chrono::milliseconds(1000), {}, "",
+                        16 << 20);
+  if (!r || r->status != 200) return Json::array();
+  auto parsed = json::parse(r->body);
+  return parsed && parsed->value.is_array() ? parsed->value : Json::array();
+}
 
 Json NodeProxy::meshIdentities() {
   std::map<std::string, std::string> pods;

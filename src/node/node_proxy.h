@@ -53,6 +53,8 @@ class NodeProxy {
   Json podRequestStats() const;
   // The proxy's mesh-graph edges (GET /stats/edges on its metrics port), or null.
   Json edgeStats() const;
+  // The proxy's recent spans (GET /stats/traces), of one trace when `traceId` is set.
+  Json recentSpans(const std::string& traceId) const;
 
  private:
   NodeProxy(client::Client& client, NodeProxyOptions options);

@@ -1,8 +1,8 @@
 #include "prober.h"
 
+#include "podium/common/http_client.h"
 #include "podium/common/strings.h"
 #include "podium/mesh/workload.h"
-#include "podium/node/http_client.h"
 
 namespace podium::node {
 
@@ -135,7 +135,8 @@ std::pair<bool, std::string> Prober::run(const Probe& p) {
       for (const auto& kv : *hs) headers[json::str(kv, "name")] = json::str(kv, "value");
     int prt = port(*h);
     std::string path = json::str(*h, "path", "/");
-    auto r = httpGet(host, prt, path, timeout, headers, host == p.podIp ? mesh::kProbeSource : "");
+    auto r =
+        net::httpGet(host, prt, path, timeout, headers, host == p.podIp ? mesh::kProbeSource : "");
     if (!r)
       return {false,
               "Get \"http://" + host + ":" + std::to_string(prt) + path + "\": " + r.error()};
@@ -144,7 +145,7 @@ std::pair<bool, std::string> Prober::run(const Probe& p) {
   }
   if (const Json* t = json::find(s, {"tcpSocket"})) {
     std::string host = json::str(*t, "host", p.podIp);
-    auto r = tcpConnect(host, port(*t), timeout, host == p.podIp ? mesh::kProbeSource : "");
+    auto r = net::tcpConnect(host, port(*t), timeout, host == p.podIp ? mesh::kProbeSource : "");
     if (!r) return {false, r.error()};
     return {true, ""};
   }

@@ -3,8 +3,8 @@
 #include <filesystem>
 
 #include "podium/api/tls.h"
+#include "podium/common/http_client.h"
 #include "podium/common/log.h"
-#include "podium/node/http_client.h"
 
 namespace podium::node {
 
@@ -25,7 +25,7 @@ Expected<std::unique_ptr<Registry>, std::string> Registry::start(const RegistryO
   // A registry left over from a previous run on this port answers already: reuse nothing, the
   // port must be ours.
   std::string host = o.address == "0.0.0.0" ? "127.0.0.1" : o.address;
-  if (httpGet(host, o.port, "/v2/", std::chrono::milliseconds(200)))
+  if (net::httpGet(host, o.port, "/v2/", std::chrono::milliseconds(200)))
     return Unexpected("port " + std::to_string(o.port) +
                       " is already serving; pick another with --registry-port");
   auto p =
@@ -37,7 +37,7 @@ Expected<std::unique_ptr<Registry>, std::string> Registry::start(const RegistryO
   r->port_ = o.port;
   bool up = waitUntil(
       [&] {
-        auto res = httpGet(host, o.port, "/v2/", std::chrono::milliseconds(200));
+        auto res = net::httpGet(host, o.port, "/v2/", std::chrono::milliseconds(200));
         return (res && res->status == 200) || !r->process_->running();
       },
       std::chrono::seconds(15));

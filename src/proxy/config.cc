@@ -120,6 +120,28 @@ std::shared_ptr<const ProxyConfig> ProxyConfig::build(const Json& snap, const st
   c->tls_.build(snap);
   c->authz_.build(snap);
   c->mesh_.build(snap, domain);
+  // A tracing provider's service ("ns/host" or a host, from istio-system; or an IPv4 address):
+  // one of its ready endpoints, as Envoy's cluster for it would pick.
+  auto resolve = [&c](const std::string& service, uint16_t port, uint32_t* ip, uint16_t* to) {
+    if (net::parseIpv4(service, ip)) {
+      *to = port;
+      return true;
+    }
+    auto slash = service.find('/');
+    const Service* svc = slash == std::string::npos
+                             ? c->byHost(service, "istio-system")
+                             : c->byHost(service.substr(slash + 1), service.substr(0, slash));
+    const ServicePort* sp = svc ? svc->port(port) : nullptr;
+    if (!sp) return false;
+    for (const auto& e : sp->endpoints)
+      if (e.ready) {
+        *ip = e.ip;
+        *to = e.port;
+        return true;
+      }
+    return false;
+  };
+  c->tracing_.build(snap, resolve);
   return c;
 }
 

@@ -16,6 +16,7 @@
 #include "podium/common/json.h"
 #include "routes.h"
 #include "tls.h"
+#include "tracing.h"
 
 namespace podium::proxy {
 
@@ -85,6 +86,7 @@ class ProxyConfig {
   const TlsCerts& tls() const { return tls_; }
   const AuthzPolicies& authz() const { return authz_; }
   const MeshTls& mesh() const { return mesh_; }
+  const TracingConfig& tracing() const { return tracing_; }
 
  private:
   std::string domain_;
@@ -97,6 +99,7 @@ class ProxyConfig {
   TlsCerts tls_;
   AuthzPolicies authz_;
   MeshTls mesh_;
+  TracingConfig tracing_;
 };
 
 Protocol protocolOf(const Json& servicePort);

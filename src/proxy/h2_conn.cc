@@ -206,6 +206,9 @@ struct Stream {
   Routed routed;
   const Endpoint* endpoint = nullptr;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  int64_t startedUs = wallMicros();
+  TraceContext trace;
+  std::string path;  // as the client sent it
   uint64_t reqBytes = 0, respBytes = 0;
   std::string flags = "-", grpcStatus;
   uint64_t timer = 0, delayTimer = 0;
@@ -285,8 +288,18 @@ class Downstream : public Session {
   static int onClose(nghttp2_session*, int32_t, uint32_t, void*);
   static ssize_t readBody(nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*,
                           nghttp2_data_source*, void*);
+  // Who records this connection's spans, kept while the same config serves it.
+  const TraceSite& site(const std::shared_ptr<const ProxyConfig>& config) {
+    if (siteConfig_ != config) {
+      site_ = traceSite(*config, from_.ip, from_.ingressPort != 0, nullptr);
+      siteConfig_ = config;
+    }
+    return site_;
+  }
   RequestSource from_;
   std::map<int32_t, std::unique_ptr<Stream>> streams_;
+  std::shared_ptr<const ProxyConfig> siteConfig_;
+  TraceSite site_;
 };
 
 Stream* streamOf(nghttp2_session* s, int32_t id) {
@@ -407,6 +420,8 @@ void Downstream::dispatch(Stream* st) {
   st->grpc = st->req.header("content-type").rfind("application/grpc", 0) == 0;
   if (!st->req.has("host")) st->req.set("host", from_.svcName + "." + from_.svcNs);
   if (!st->req.has("x-request-id")) st->req.set("x-request-id", strings::uuid4());
+  st->path = st->req.target;
+  st->trace = continueTrace(st->req, site(st->config).rule.samplingPercent);
   routeRequest(*st->config, st->req, from_, &st->routed);
   if (st->routed.localStatus)
     return localReply(st, st->routed.localStatus, st->routed.localBody, st->routed.localFlags,
@@ -531,6 +546,23 @@ void Downstream::finish(Stream* st) {
   if (st->endpoint) answerer = {st->endpoint->ns, st->endpoint->pod};
   worker_.state().metrics.request(l.render(), st->status, st->flags, ms, st->reqBytes,
                                   st->respBytes, st->grpcStatus, answerer);
+  if (!st->trace.sampled) return;
+  SpanFacts f;
+  f.request = &st->req;
+  f.protocol = "HTTP/2";
+  f.path = st->path;
+  f.status = st->status;
+  f.flags = st->flags;
+  f.cluster = st->routed.target.cluster;
+  f.requestBytes = st->reqBytes;
+  f.responseBytes = st->respBytes;
+  f.service = st->routed.target.service;
+  f.servicePort = st->routed.target.port ? st->routed.target.port->port : from_.svcPort;
+  f.upstream = st->endpoint;
+  f.peerIp = from_.ip;
+  f.startUs = st->startedUs;
+  f.ms = ms;
+  recordSpan(worker_.state(), site(st->config), st->trace, f);
 }
 
 // --- upstream ------------------------------------------------------------------------------

@@ -116,6 +116,8 @@ void Conn::process() {
         return;
       }
       started_ = std::chrono::steady_clock::now();
+      startedUs_ = wallMicros();
+      trace_ = TraceContext{};
       requestBytes_ = 0;
       responseBytes_ = 0;
       if (r.status == http1::ParseStatus::Error) {

@@ -47,13 +47,6 @@ inline constexpr int64_t kIdleTimeoutMs = 60000;     // keep-alive connections w
 inline constexpr size_t kMaxBufferedBody = 8 << 20;  // bodies are buffered (for retries) up to this
 inline constexpr size_t kMaxPendingOutput = 4 << 20;
 
-inline std::string hex(uint64_t v, int digits) {
-  static const char* d = "0123456789abcdef";
-  std::string out(static_cast<size_t>(digits), '0');
-  for (int i = digits - 1; i >= 0; --i, v >>= 4) out[static_cast<size_t>(i)] = d[v & 15];
-  return out;
-}
-
 // One shadowed request: connects, sends, reads the status line, counts it, closes. Gives up
 // after a few seconds; never touches the client's exchange.
 class Shadow : public Watcher, public Deletable {
@@ -253,6 +246,14 @@ class Conn : public Deletable {
     return labels_;
   }
   bool retriable(int status) const;
+  // Who records this connection's spans, kept while the same config serves it.
+  const TraceSite& site() {
+    if (siteConfig_ != config_) {
+      site_ = traceSite(*config_, src_, ingressPort_ != 0, inbound_ ? &inboundPod_ : nullptr);
+      siteConfig_ = config_;
+    }
+    return site_;
+  }
 
   Worker& worker_;
   int fd_;
@@ -282,6 +283,8 @@ class Conn : public Deletable {
   std::string body_;
   http1::ChunkedScanner reqChunks_;
   std::chrono::steady_clock::time_point started_;
+  int64_t startedUs_ = 0;  // wall clock, for the span
+  TraceContext trace_;
   uint64_t requestBytes_ = 0, responseBytes_ = 0;
   const HttpRoute* route_ = nullptr;
   const RouteDestination* dest_ = nullptr;
@@ -301,6 +304,8 @@ class Conn : public Deletable {
   std::shared_ptr<const ProxyConfig> labelsConfig_;
   const Service* labelsService_ = nullptr;
   const Endpoint* labelsEndpoint_ = nullptr;
+  std::shared_ptr<const ProxyConfig> siteConfig_;
+  TraceSite site_;
 
   // The upstream exchange in progress.
   UpstreamConn* upConn_ = nullptr;

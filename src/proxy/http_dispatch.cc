@@ -60,14 +60,7 @@ void Conn::dispatch() {
   if (!req_.has("x-request-id")) req_.set("x-request-id", strings::uuid4());
   // HTTP/1.0 may leave Host out; it is forwarded as HTTP/1.1, which needs one.
   if (!req_.has("host")) req_.set("host", svcName_.empty() ? "localhost" : svcName_ + "." + svcNs_);
-  std::string tp = req_.header("traceparent");
-  std::string spanId = hex(randomU64(), 16);
-  if (tp.size() == 55 && tp[2] == '-' && tp[35] == '-') {
-    req_.set("traceparent", tp.substr(0, 36) + spanId + tp.substr(52));  // same trace, our span
-  } else {
-    req_.set("traceparent",
-             "00-" + hex(randomU64(), 16) + hex(randomU64(), 16) + "-" + spanId + "-01");
-  }
+  trace_ = continueTrace(req_, site().rule.samplingPercent);
   if (ssl_ && req_.upgrade) {
     // The raw relay an upgrade becomes speaks to sockets, not TLS sessions.
     localReply(501, "protocol upgrades are not supported on the HTTPS ingress listener\n", "-",

@@ -373,6 +373,24 @@ void Conn::finishRequest() {
     worker_.state().metrics.request(labels, status_, flags_, ms, requestBytes_, responseBytes_, "",
                                     answerer);
   }
+  if (trace_.sampled) {
+    SpanFacts f;
+    f.request = &req_;
+    f.protocol = req_.minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    f.path = originalPath_;
+    f.status = status_;
+    f.flags = flags_;
+    f.cluster = target_.cluster;
+    f.requestBytes = requestBytes_;
+    f.responseBytes = responseBytes_;
+    f.service = target_.service;
+    f.servicePort = target_.port ? target_.port->port : svcPort_;
+    f.upstream = inbound_ ? &inboundPod_ : dest;
+    f.peerIp = src_;
+    f.startUs = startedUs_;
+    f.ms = ms;
+    recordSpan(worker_.state(), site(), trace_, f);
+  }
   if (gAccessLog) {
     char when[64];
     time_t t = time(nullptr);

@@ -94,6 +94,12 @@ class ProxyImpl : public Proxy {
     metricsPort_ = localPort(metricsFd_);
     for (auto& w : workers_) w->start();
     metricsThread_ = std::thread([this] { serveMetrics(); });
+    state_.tracer.start(
+        [this] {
+          auto config = state_.config();
+          return std::shared_ptr<const TracingConfig>(config, &config->tracing());
+        },
+        std::chrono::seconds(1));
     return {};
   }
 
@@ -118,6 +124,7 @@ class ProxyImpl : public Proxy {
     stopped_ = true;
     for (auto& w : workers_) w->stop();
     workers_.clear();
+    state_.tracer.stop();
     if (metricsFd_ >= 0) shutdown(metricsFd_, SHUT_RDWR);
     if (metricsThread_.joinable()) metricsThread_.join();
     if (metricsFd_ >= 0) close(metricsFd_);
@@ -151,7 +158,14 @@ class ProxyImpl : public Proxy {
       std::string body, type = "text/plain; version=0.0.4; charset=utf-8";
       int status = 200;
       if (path.rfind("GET /metrics", 0) == 0) {
-        body = state_.metrics.render();
+        body = state_.metrics.render() + state_.tracer.renderMetrics();
+      } else if (path.rfind("GET /stats/traces", 0) == 0) {
+        // Recent spans (Zipkin JSON v2), of one trace with ?traceId=ID.
+        std::string traceId;
+        if (auto q = path.find("traceId="); q != std::string::npos)
+          traceId = path.substr(q + 8, path.find_first_of("& ", q + 8) - q - 8);
+        body = state_.tracer.renderRecent(traceId);
+        type = "application/json";
       } else if (path.rfind("GET /stats/pods", 0) == 0) {
         body = state_.metrics.renderPods();
         type = "application/json";

@@ -87,10 +87,7 @@ std::string labelOr(const Endpoint& e, std::initializer_list<const char*> keys,
   return dflt;
 }
 
-// Istio's labels for one side of a request, from its pod.
-struct WorkloadLabels {
-  std::string workload, ns, app, version, canonicalService, canonicalRevision, principal;
-};
+}  // namespace
 
 WorkloadLabels workloadLabels(const ProxyConfig& config, const Endpoint& pod) {
   WorkloadLabels w;
@@ -106,8 +103,6 @@ WorkloadLabels workloadLabels(const ProxyConfig& config, const Endpoint& pod) {
   w.principal = "spiffe://" + pod.principal(config.domain());
   return w;
 }
-
-}  // namespace
 
 uint16_t meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest,
                  const TrafficPolicy* policy) {

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "loop.h"
 #include "metrics.h"
+#include "tracing.h"
 
 namespace podium::proxy {
 
@@ -31,10 +32,48 @@ class ProxyState {
     std::atomic_store(&config_, std::move(c));
   }
   Metrics metrics;
+  Tracer tracer;
 
  private:
   std::shared_ptr<const ProxyConfig> config_ = ProxyConfig::build(Json::object());
 };
+
+// Istio's labels for one side of a request, from its pod.
+struct WorkloadLabels {
+  std::string workload, ns, app, version, canonicalService, canonicalRevision, principal;
+};
+WorkloadLabels workloadLabels(const ProxyConfig& config, const Endpoint& pod);
+
+// Who records a request's span, and by which rule: the ingress gateway, the pod a request came
+// from (client spans), or the pod it arrives at (`inboundPod`, server spans).
+struct TraceSite {
+  std::string service;  // "<canonical service>.<namespace>", the span's serviceName
+  std::string canonicalService, canonicalRevision, ns;
+  bool server = false;
+  TracingRule rule;
+};
+TraceSite traceSite(const ProxyConfig& config, uint32_t sourceIp, bool ingress,
+                    const Endpoint* inboundPod);
+
+// What a span says of one finished request.
+struct SpanFacts {
+  const http1::Head* request = nullptr;
+  std::string_view protocol;  // "HTTP/1.1", "HTTP/2"
+  std::string_view path;      // as the client sent it
+  int status = 0;
+  std::string_view flags, cluster;
+  uint64_t requestBytes = 0, responseBytes = 0;
+  const Service* service = nullptr;
+  uint16_t servicePort = 0;
+  const Endpoint* upstream = nullptr;
+  uint32_t peerIp = 0;
+  int64_t startUs = 0;  // wall clock
+  double ms = 0;
+};
+// Records the span of a sampled request with Istio's tags (nothing when it was not sampled).
+void recordSpan(ProxyState& state, const TraceSite& site, const TraceContext& trace,
+                const SpanFacts& facts);
+int64_t wallMicros();
 
 // Labels for one connection: who sent it (from the pod that has the source address) and which
 // Service/pod it went to.

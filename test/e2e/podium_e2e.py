@@ -528,7 +528,7 @@ class NodeTestCase(unittest.TestCase):
                     "VirtualService": "virtualServices", "DestinationRule": "destinationRules",
                     "Gateway": "gateways", "Ingress": "ingresses", "Secret": "secrets",
                     "AuthorizationPolicy": "authorizationPolicies",
-                    "PeerAuthentication": "peerAuthentications"}
+                    "PeerAuthentication": "peerAuthentications", "Telemetry": "telemetries"}
 
     def wait_proxy_serves(self, objects, timeout=20):
         """Waits until the node proxy serves a configuration that includes these objects (as

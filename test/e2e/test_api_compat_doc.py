@@ -20,6 +20,7 @@ ISTIO_SPEC = {
     "serviceentries": {"hosts": ["ext.example.com"], "location": "MESH_EXTERNAL", "resolution": "DNS"},
     "peerauthentications": {"mtls": {"mode": "STRICT"}},
     "authorizationpolicies": {"action": "ALLOW", "rules": [{}]},
+    "telemetries": {"tracing": [{"randomSamplingPercentage": 10}]},
 }
 
 # A minimal valid body per resource (kind, apiVersion and name are filled in).
@@ -122,7 +123,7 @@ class ApiCompatDocTest(ServerTestCase):
             path = "/apis/%s/%s/" % (group, version)
             if group == "mesh.podium.io":
                 path += resource
-                kind = "MeshGraph"
+                kind = "MeshGraph" if resource == "graph" else "TraceList"
             elif group == "metrics.k8s.io":
                 path += resource if resource == "nodes" else "namespaces/compat/" + resource
                 kind = "NodeMetricsList" if resource == "nodes" else "PodMetricsList"

@@ -1,7 +1,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "metrics/metrics_apis.h"
+#include "metrics/traces.h"
+#include "podium/client/objects.h"
 #include "metrics/usage_store.h"
 #include "support/fake_client.h"
 
@@ -98,8 +102,8 @@ class MetricsApiTest : public ::testing::Test {
   testing::FakeClient fake{clock};
   std::shared_ptr<UsageStore> store =
       std::make_shared<UsageStore>(milliseconds(1000), milliseconds(5000));
-  ClusterView view{store, std::make_shared<client::InformerFactory>(fake, milliseconds(0), clock),
-                   &clock};
+  ClusterView view{store, nullptr,
+                   std::make_shared<client::InformerFactory>(fake, milliseconds(0), clock), &clock};
 };
 
 TEST_F(MetricsApiTest, ServesNodeAndPodMetricsAsMetricsServerDoes) {
@@ -180,6 +184,80 @@ TEST_F(MetricsApiTest, TheMeshGraphSplitsAServiceBetweenVersions) {
   EXPECT_LE(v1["p99Ms"].get<double>(), 5);
 }
 
+// Two nodes' proxies, each holding the spans it recorded (one span on both, as a retry of a
+// read would show it).
+class FakeSpans : public NodeSource {
+ public:
+  Expected<Json, std::string> get(const Json& node, const std::string& path) override {
+    paths.push_back(path);
+    auto span = [](const char* trace, const char* id, const char* parent, const char* service,
+                   int64_t ts, const char* workload) {
+      Json s = {{"traceId", trace},
+                {"id", id},
+                {"timestamp", ts},
+                {"duration", 100},
+                {"name", "x"},
+                {"localEndpoint", {{"serviceName", service}}},
+                {"tags", {{"destination.workload", workload}, {"http.status_code", "200"}}}};
+      if (*parent) s["parentId"] = parent;
+      return s;
+    };
+    Json all = Json::array();
+    if (client::nameOf(node) == "n1") {
+      all.push_back(span("aa", "1", "", "gw.istio-system", 1000, "web-v1"));
+      all.push_back(span("bb", "3", "", "gw.istio-system", 2000, "web-v2"));
+    } else {
+      all.push_back(span("aa", "2", "1", "web.shop", 1010, ""));
+      all.push_back(span("aa", "1", "", "gw.istio-system", 1000, "web-v1"));
+    }
+    if (auto q = path.find("?traceId="); q != std::string::npos) {
+      Json some = Json::array();
+      for (auto& s : all)
+        if (s["traceId"] == path.substr(q + 9)) some.push_back(s);
+      return some;
+    }
+    return all;
+  }
+  std::vector<std::string> paths;
+};
+
+TEST_F(MetricsApiTest, TracesJoinTheNodesSpans) {
+  fake.add(res::kNodes, {{"metadata", {{"name", "n2"}}}});
+  for (int i = 0; i < 500 && view.nodes().list().size() < 2; ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  ASSERT_EQ(view.nodes().list().size(), 2u);
+  FakeSpans source;
+  view.spans = std::make_shared<SpanReader>(&source);
+  auto api = newMeshGraphApi(view);
+  auto list = api->get("traces", {});
+  ASSERT_TRUE(list) << list.error().message();
+  ASSERT_EQ((*list)["items"].size(), 2u);
+  const Json& newest = (*list)["items"][0];
+  EXPECT_EQ(newest["traceId"], "bb");
+  const Json& aa = (*list)["items"][1];
+  EXPECT_EQ(aa["spans"], 2);  // the span both nodes listed, once
+  EXPECT_EQ(aa["durationMicros"], 110);
+  EXPECT_EQ(aa["rootService"], "gw.istio-system");
+  // Selected by span tags (and `service`), limited.
+  auto v1 = api->get("traces", {"destination.workload=web-v1", "", "", 0});
+  ASSERT_EQ((*v1)["items"].size(), 1u);
+  EXPECT_EQ((*v1)["items"][0]["traceId"], "aa");
+  EXPECT_EQ((*api->get("traces", {"service=web.shop", "", "", 0}))["items"].size(), 1u);
+  EXPECT_EQ((*api->get("traces", {"", "", "", 1}))["items"].size(), 1u);
+  // One trace, its spans oldest first; unknown ids 404, malformed ones 400.
+  auto one = api->get("traces/aa", {});
+  ASSERT_TRUE(one);
+  ASSERT_EQ((*one)["spans"].size(), 2u);
+  EXPECT_EQ((*one)["spans"][1]["parentId"], "1");
+  EXPECT_EQ(source.paths.back(), "/stats/traces?traceId=aa");
+  EXPECT_EQ(api->get("traces/cc", {}).error().code(), 404);
+  EXPECT_EQ(api->get("traces/not-hex", {}).error().code(), 400);
+  EXPECT_EQ(api->get("traces", {"a in (", "", "", 0}).error().code(), 400);
+  // Once the metrics server stops, nothing is read.
+  view.spans->detach();
+  EXPECT_EQ((*api->get("traces", {}))["items"].size(), 0u);
+}
+
 TEST(AggregatedPath, SplitsGroupVersionRestAndQuery) {
   api::AggregatedPath p;
   ASSERT_TRUE(api::parseAggregatedPath(
@@ -189,6 +267,8 @@ TEST(AggregatedPath, SplitsGroupVersionRestAndQuery) {
   EXPECT_EQ(p.version, "v1beta2");
   EXPECT_EQ(p.rest, "namespaces/web/pods/*/rps");
   EXPECT_EQ(p.query.labelSelector, "app=web");
+  ASSERT_TRUE(api::parseAggregatedPath("/apis/mesh.podium.io/v1alpha1/traces?limit=20", &p));
+  EXPECT_EQ(p.query.limit, 20);
   EXPECT_FALSE(api::parseAggregatedPath("/api/v1/pods", &p));
 }
 

@@ -6,6 +6,7 @@
 import { showApplication, stopAppWatch } from "./app_page";
 import { showCluster, stopCluster } from "./cluster_page";
 import { showMesh, stopMesh } from "./mesh_page";
+import { showTrace, showTraces } from "./traces_page";
 import { api, badge, el } from "./dom";
 
 type Json = any; // objects as the API returns them
@@ -58,7 +59,8 @@ function header(): HTMLElement {
   });
   return el("header", {}, el("h1", { text: "Podium" }), el("a", { href: "#/", text: "Applications" }),
             el("a", { href: "#/cluster", id: "nav-cluster", text: "Cluster" }),
-            el("a", { href: "#/mesh", id: "nav-mesh", text: "Mesh" }), out);
+            el("a", { href: "#/mesh", id: "nav-mesh", text: "Mesh" }),
+            el("a", { href: "#/traces", id: "nav-traces", text: "Traces" }), out);
 }
 
 // --- applications --------------------------------------------------------------------------
@@ -271,10 +273,14 @@ function route(): void {
   const m = location.hash.match(/^#\/apps\/([^/]+)\/([^/]+)$/);
   stopMesh();
   stopCluster();
-  if (location.hash === "#/mesh" || location.hash === "#/cluster") {
+  const trace = location.hash.match(/^#\/traces\/([0-9a-f]+)$/);
+  const traces = location.hash.match(/^#\/traces(?:\?q=(.*))?$/);
+  if (location.hash === "#/mesh" || location.hash === "#/cluster" || trace || traces) {
     stopWatch();
     stopAppWatch();
     if (location.hash === "#/mesh") showMesh(header());
+    else if (trace) showTrace(header(), trace[1]);
+    else if (traces) showTraces(header(), decodeURIComponent(traces[1] || ""));
     else showCluster(header());
   } else if (m) {
     stopWatch();

@@ -62,6 +62,14 @@ function render(box: HTMLElement, graph: Json): void {
       (e.share !== undefined ? " · " + Math.round(e.share * 100) + "%" : "") +
       " · " + (e.errorRatio * 100).toFixed(1) + "% err · p95 " + e.p95Ms.toFixed(0) + " / p99 " + e.p99Ms.toFixed(0) + " ms";
     g.append(label);
+    // Its requests' traces: the client spans that went to this service or version.
+    const [kind, ns, name] = String(e.to).split("/");
+    const sel = kind === "service" ? `destination.service_name=${name},destination.service_namespace=${ns}`
+      : kind === "version" ? `destination.workload=${name},destination.workload_namespace=${ns}` : "";
+    if (sel) {
+      g.dataset.traces = sel;
+      g.addEventListener("click", () => { location.hash = "#/traces?q=" + encodeURIComponent(sel); });
+    }
     root.append(g);
   }
   for (const n of graph.nodes) {
@@ -76,5 +84,5 @@ function render(box: HTMLElement, graph: Json): void {
     g.append(t, sub);
     root.append(g);
   }
-  box.replaceChildren(el("p", { class: "more", text: graph.edges.length ? "Traffic over the last second, from the node proxies' counters." : "No traffic in the last second." }), root);
+  box.replaceChildren(el("p", { class: "more", text: graph.edges.length ? "Traffic over the last second, from the node proxies' counters. Click an edge for its traces." : "No traffic in the last second." }), root);
 }

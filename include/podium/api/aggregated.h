@@ -5,6 +5,7 @@
 // lists their group in discovery and hands every request under /apis/GROUP/VERSION/ to them,
 // after authenticating it. They answer GETs only; nothing of theirs is stored.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@ struct AggregatedQuery {
   std::string labelSelector;
   std::string fieldSelector;
   std::string metricLabelSelector;  // custom.metrics.k8s.io
+  int64_t limit = 0;                // 0: no limit given
 };
 
 class AggregatedApi {

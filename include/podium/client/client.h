@@ -51,6 +51,7 @@ inline const Resource kDestinationRules{"networking.istio.io", "v1", "destinatio
 inline const Resource kGateways{"networking.istio.io", "v1", "gateways"};
 inline const Resource kAuthorizationPolicies{"security.istio.io", "v1", "authorizationpolicies"};
 inline const Resource kPeerAuthentications{"security.istio.io", "v1", "peerauthentications"};
+inline const Resource kTelemetries{"telemetry.istio.io", "v1", "telemetries"};
 }  // namespace resources
 
 struct ListOptions {

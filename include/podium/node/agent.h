@@ -59,6 +59,9 @@ class Agent : public api::NodeConnector {
   // started: {"pods": {"NS/POD": {"requests": N, "durationMsSum": X}}} (GET /stats/mesh). The
   // metrics server sums them over nodes into per-pod rates (a restart shows as a drop).
   virtual Json meshStats() const = 0;
+  // The node proxy's recent sampled spans as Zipkin JSON v2, all or of one trace (GET
+  // /stats/traces[?traceId=ID]); an empty array without a proxy.
+  virtual Json recentSpans(const std::string& traceId) const = 0;
 };
 
 // The bridge of a node's pods on its machine, one per pod range: "podium1" for 10.42.1.0/24

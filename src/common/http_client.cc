@@ -1,4 +1,4 @@
-#include "podium/node/http_client.h"
+#include "podium/common/http_client.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 
 #include "podium/common/strings.h"
 
-namespace podium::node {
+namespace podium::net {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -72,19 +72,25 @@ Expected<void, std::string> tcpConnect(const std::string& host, int port,
   return connectTo(s, host, port, SteadyClock::now() + timeout, source);
 }
 
-Expected<HttpResult, std::string> httpGet(const std::string& host, int port,
-                                          const std::string& path,
-                                          std::chrono::milliseconds timeout,
-                                          const std::map<std::string, std::string>& headers,
-                                          const std::string& source, size_t maxBody) {
+namespace {
+
+Expected<HttpResult, std::string> exchange(const std::string& method, const std::string& host,
+                                           int port, const std::string& path,
+                                           const std::string& body,
+                                           std::chrono::milliseconds timeout,
+                                           const std::map<std::string, std::string>& headers,
+                                           const std::string& source, size_t maxBody) {
   auto deadline = SteadyClock::now() + timeout;
   Fd s;
   if (auto c = connectTo(s, host, port, deadline, source); !c) return Unexpected(c.error());
-  std::string req = "GET " + (path.empty() ? "/" : path) + " HTTP/1.1\r\nHost: " + host + ":" +
-                    std::to_string(port) +
-                    "\r\nUser-Agent: kube-probe/1.32\r\nAccept: */*\r\nConnection: close\r\n";
+  std::string req = method + " " + (path.empty() ? "/" : path) + " HTTP/1.1\r\nHost: " + host +
+                    ":" + std::to_string(port) + "\r\n";
+  if (!headers.count("User-Agent")) req += "User-Agent: kube-probe/1.32\r\n";
+  req += "Accept: */*\r\nConnection: close\r\n";
+  if (!body.empty()) req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
   req += "\r\n";
+  req += body;
   size_t off = 0;
   while (off < req.size()) {
     struct pollfd p = {s.fd, POLLOUT, 0};
@@ -121,9 +127,28 @@ Expected<HttpResult, std::string> httpGet(const std::string& host, int port,
   if (!code) return Unexpected(std::string("malformed HTTP status line"));
   HttpResult out;
   out.status = static_cast<int>(*code);
-  auto body = resp.find("\r\n\r\n");
-  if (body != std::string::npos) out.body = resp.substr(body + 4, maxBody);
+  auto headEnd = resp.find("\r\n\r\n");
+  if (headEnd != std::string::npos) out.body = resp.substr(headEnd + 4, maxBody);
   return out;
 }
 
-}  // namespace podium::node
+}  // namespace
+
+Expected<HttpResult, std::string> httpGet(const std::string& host, int port,
+                                          const std::string& path,
+                                          std::chrono::milliseconds timeout,
+                                          const std::map<std::string, std::string>& headers,
+                                          const std::string& source, size_t maxBody) {
+  return exchange("GET", host, port, path, "", timeout, headers, source, maxBody);
+}
+
+Expected<HttpResult, std::string> httpRequest(const std::string& method, const std::string& host,
+                                              int port, const std::string& path,
+                                              const std::string& body,
+                                              std::chrono::milliseconds timeout,
+                                              const std::map<std::string, std::string>& headers,
+                                              size_t maxBody) {
+  return exchange(method, host, port, path, body, timeout, headers, "", maxBody);
+}
+
+}  // namespace podium::net

@@ -1,0 +1,36 @@
+// Follows a mesh graph edge to its traces in Debian's Chromium, then opens one trace and prints
+// its spans (as the page drew them) as JSON, with screenshots. Used by test_mesh.py.
+//   node ui/test/traces_page.mjs BASE_URL PASSWORD SCREENSHOT_DIR TRACE_ID
+import { chromium } from "playwright-core";
+
+const [base, password, shots, traceId] = process.argv.slice(2);
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+try {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 700 } });
+  const page = await context.newPage();
+  await page.goto(base + "/ui/#/mesh");
+  await page.fill("#password", password);
+  await page.click("#login");
+  // The edge into the seed's service links to the traces of its requests.
+  const edge = '#mesh-graph .edge[data-to="service/my-apps/golang-app-service"]';
+  await page.waitForSelector(edge, { timeout: 20000 });
+  await page.click(edge + " text");
+  await page.waitForSelector(".trace-row", { timeout: 20000 });
+  const list = await page.evaluate(() => ({
+    hash: location.hash, rows: document.querySelectorAll(".trace-row").length,
+    first: [...document.querySelector(".trace-row").children].map((td) => td.textContent) }));
+  await page.screenshot({ path: shots + "/traces.png" });
+  await page.goto(base + "/ui/#/traces/" + traceId);
+  await page.waitForFunction(() => document.querySelectorAll(".span-row").length >= 2, null, { timeout: 20000 });
+  const spans = await page.evaluate(() => [...document.querySelectorAll(".span-row")].map((r) => ({
+    id: r.dataset.span, parent: r.dataset.parent, service: r.dataset.service, kind: r.dataset.kind,
+    status: r.dataset.status, text: r.querySelector(".span-name").textContent })));
+  await page.click(".span-row");  // its tags
+  await page.screenshot({ path: shots + "/trace.png" });
+  console.log(JSON.stringify({ list, spans }));
+} catch (e) {
+  console.log(JSON.stringify({ error: String(e) }));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
