@@ -250,6 +250,9 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
   if (operation) {
     Json by = json::at(app, {"operation", "initiatedBy"});
     run.prune = json::boolean(*operation, "prune");
+    for (const auto& r : json::at(*operation, {"resources"}))
+      run.only.insert(json::str(r, "group") + "/" + json::str(r, "kind") + "/" +
+                      json::str(r, "namespace") + "/" + json::str(r, "name"));
     run.initiatedBy = by.is_object() ? by : Json{{"username", "admin"}};
     run.requested = true;
     return startRun(key, app, std::move(run), status, previous, conditions, refresh);
@@ -299,6 +302,22 @@ SyncResult AppController::continueRun(const std::string& key, const Json& app) {
   return advance(key, app, std::move(run), status, status, Json::array(), refresh);
 }
 
+namespace {
+
+// The operation a finished sync reports (operationState.operation.sync).
+Json syncOperation(const SyncRun::Inputs& in) {
+  Json sync = {{"revision", in.commit}, {"prune", in.prune}};
+  for (const auto& key : in.only) {
+    auto parts = strings::split(key, '/');
+    if (parts.size() == 4)
+      sync["resources"].push_back(
+          {{"group", parts[0]}, {"kind", parts[1]}, {"namespace", parts[2]}, {"name", parts[3]}});
+  }
+  return sync;
+}
+
+}  // namespace
+
 SyncResult AppController::advance(const std::string& key, const Json& app,
                                   std::shared_ptr<SyncRun> run, Json status, const Json& previous,
                                   const Json& conditions, bool refresh) {
@@ -322,15 +341,13 @@ SyncResult AppController::advance(const std::string& key, const Json& app,
   Json source = json::at(in.app, {"spec", "source"});
   status["operationState"] = {
       {"operation",
-       {{"sync", {{"revision", in.commit}, {"prune", in.prune}}},
-        {"initiatedBy", in.initiatedBy},
-        {"retry", Json::object()}}},
+       {{"sync", syncOperation(in)}, {"initiatedBy", in.initiatedBy}, {"retry", Json::object()}}},
       {"phase", failed ? "Failed" : "Succeeded"},
       {"message", run->message()},
       {"syncResult", {{"revision", in.commit}, {"resources", run->results()}, {"source", source}}},
       {"startedAt", run->startedAt()},
       {"finishedAt", finished}};
-  if (!failed) {
+  if (!failed && in.only.empty()) {  // a selective sync is not a deployment of the revision
     Json history = json::at(status, {"history"}).is_array() ? status["history"] : Json::array();
     int64_t id = history.empty() ? 0 : json::integer(history.back(), "id") + 1;
     history.push_back({{"id", id},

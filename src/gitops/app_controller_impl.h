@@ -64,6 +64,7 @@ class AppController : public GitOps, public client::Controller {
 
   // argocd_api.cc
   api::HttpResponse managedResources(const std::string& ns, const std::string& name);
+  api::HttpResponse resourceTree(const std::string& ns, const std::string& name);
   api::HttpResponse webhook(const api::HttpRequest& req);
 
   GitOpsOptions opts_;

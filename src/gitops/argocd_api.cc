@@ -1,5 +1,6 @@
-// Argo CD's API paths the application controller serves: push webhooks from git hosts and the
-// managed-resources view behind `argocd app diff` / `podium app diff`.
+// Argo CD's API paths the application controller serves: push webhooks from git hosts, the
+// managed-resources view behind `argocd app diff` / `podium app diff`, and the resource tree
+// (resource_tree.cc).
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -60,10 +61,13 @@ api::HttpResponse AppController::serve(const api::HttpRequest& req) {
   std::vector<std::string> parts;
   for (auto& p : strings::split(req.path, '/'))
     if (!p.empty()) parts.push_back(p);
-  if (parts.size() == 5 && parts[4] == "managed-resources" && req.method == "GET") {
+  if (parts.size() == 5 && (parts[4] == "managed-resources" || parts[4] == "resource-tree") &&
+      req.method == "GET") {
     auto ns = req.query.find("appNamespace");
+    std::string appNs = ns == req.query.end() ? kArgoNamespace : ns->second;
     try {
-      return managedResources(ns == req.query.end() ? kArgoNamespace : ns->second, parts[3]);
+      if (parts[4] == "resource-tree") return resourceTree(appNs, parts[3]);
+      return managedResources(appNs, parts[3]);
     } catch (const std::exception& e) {  // an app's odd content must not take the server down
       PODIUM_LOG(Error) << "gitops: managed-resources of " << parts[3] << ": " << e.what();
       return jsonReply(500, argoError(13, e.what()));

@@ -60,7 +60,7 @@ std::vector<SyncRun::Stage> SyncRun::stagesFor(const std::vector<std::string>& p
     if (withPrune && phase == "PostSync" && !pruneLast) out.push_back(pruneStage());
     std::map<int, std::vector<Task>> byWave;
     for (const auto& t : in_.targets)
-      if (phaseOf(t) == phase) byWave[t.wave].push_back(taskFor(t));
+      if (phaseOf(t) == phase && in_.selected(t)) byWave[t.wave].push_back(taskFor(t));
     for (auto& [wave, tasks] : byWave) {
       Stage s;
       s.phase = phase;
@@ -224,6 +224,10 @@ void SyncRun::pruneExtraneous() {
       policy = std::string(1, static_cast<char>(toupper(p[0]))) + (p + 1);
   bool failedHere = false;
   for (const auto& e : in_.extraneous) {
+    if (!in_.only.empty() &&
+        !in_.only.count(json::str(e, "group") + "/" + json::str(e, "kind") + "/" +
+                        json::str(e, "namespace") + "/" + json::str(e, "name")))
+      continue;
     Json res = e;
     res.erase("requiresPruning");
     res.erase("health");

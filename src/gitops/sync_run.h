@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,13 @@ class SyncRun {
     bool prune = false;
     Json initiatedBy;
     bool requested = false;  // a requested operation (not an automated sync)
+    // Argo CD's selective sync (operation.sync.resources): only these ("group/kind/ns/name")
+    // are applied or pruned, hooks do not run, and the sync is not recorded in the history.
+    // Empty: everything.
+    std::set<std::string> only;
+    bool selected(const Target& t) const {
+      return only.empty() || (t.hook.empty() && only.count(t.key()));
+    }
   };
   enum class State { Running, Succeeded, Failed };
 

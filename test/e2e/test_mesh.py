@@ -457,6 +457,9 @@ class MeshTest(NodeTestCase):
             load.wait()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         page = json.loads(p.stdout.strip().splitlines()[-1])
+        # The graph's service node leads to its routing rules.
+        self.assertEqual(page["rules"], "VirtualService/golang-app-route,DestinationRule/golang-app")
+        self.assertEqual(page["rule"]["hosts"], [HOST])
         print("MEASURED UI traces: the gateway edge listed %d traces (%s); trace %s drawn as %s"
               % (page["list"]["rows"], page["list"]["hash"], gateway["traceId"],
                  [(s["service"], s["kind"]) for s in page["spans"]]))

@@ -64,6 +64,30 @@ TEST_F(SyncRunTest, OneWaveWithoutHooksIsAppliedInOneStep) {
   EXPECT_EQ(run.message(), "successfully synced (all tasks run)");
 }
 
+TEST_F(SyncRunTest, ASelectiveSyncAppliesAndPrunesOnlyTheSelectedWithoutHooks) {
+  fake_.add(res::kConfigMaps, target(res::kConfigMaps, "ConfigMap", "old-a", 0).obj);
+  fake_.add(res::kConfigMaps, target(res::kConfigMaps, "ConfigMap", "old-b", 0).obj);
+  auto in = inputs({target(res::kConfigMaps, "ConfigMap", "a", 0),
+                    target(res::kConfigMaps, "ConfigMap", "b", 0),
+                    target(res::kJobs, "Job", "migrate", 0, "PreSync")});
+  in.prune = true;
+  for (const char* name : {"old-a", "old-b"})
+    in.extraneous.push_back({{"group", ""},
+                             {"version", "v1"},
+                             {"kind", "ConfigMap"},
+                             {"namespace", "app"},
+                             {"name", name}});
+  in.only = {"/ConfigMap/app/b", "/ConfigMap/app/old-b", "batch/Job/app/migrate"};
+  SyncRun run(fake_, clock_, std::move(in));
+  milliseconds wait{0};
+  EXPECT_EQ(run.step(&wait), SyncRun::State::Succeeded);
+  EXPECT_EQ(fake_.object(res::kConfigMaps, "app", "a"), nullptr);
+  EXPECT_NE(fake_.object(res::kConfigMaps, "app", "b"), nullptr);
+  EXPECT_TRUE(fake_.actions("apply", "jobs").empty());  // hooks do not run in a selective sync
+  EXPECT_NE(fake_.object(res::kConfigMaps, "app", "old-a"), nullptr);
+  EXPECT_EQ(fake_.actions("delete", "configmaps").size(), 1u);
+}
+
 TEST_F(SyncRunTest, ALaterWaveWaitsForTheEarlierOneToBeHealthyWithoutHoldingAThread) {
   SyncRun run(fake_, clock_,
               inputs({target(res::kDeployments, "Deployment", "db", 0, "", {{"replicas", 1}}),

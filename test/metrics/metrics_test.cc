@@ -5,8 +5,8 @@
 
 #include "metrics/metrics_apis.h"
 #include "metrics/traces.h"
-#include "podium/client/objects.h"
 #include "metrics/usage_store.h"
+#include "podium/client/objects.h"
 #include "support/fake_client.h"
 
 namespace podium::metrics {

@@ -1,20 +1,27 @@
-// One application: its resource tree (Application → Deployment → ReplicaSet → Pod, Service →
-// Endpoints, health per node), the diff between git and the live objects (Argo CD's
-// managed-resources call, the same normalisation as `podium app diff`), the sync panel, and the
-// history with rollback. Kept current by a watch on the Application itself.
+// One application: its resource tree and network view (app_tree.ts, from Argo CD's
+// resource-tree call), the diff between git and the live objects (Argo CD's managed-resources
+// call, the same normalisation as `podium app diff`), the sync panel (prune, dry run, selected
+// resources, sync options), the history with rollback, and its events. Kept current by a watch
+// on the Application itself; any resource opens in the side panel (manifest, events, logs).
 
+import { drawNetwork, drawTree, resourceTree } from "./app_tree";
 import { api, badge, el } from "./dom";
+import { closeResource, openResource } from "./resource_panel";
 
 type Json = any;
 
 let watch: EventSource | null = null;
 let current: Json = null;
 let body: HTMLElement | null = null;
-let tab: "tree" | "diff" | "history" = "tree";
+const TABS = ["tree", "network", "diff", "history", "events"] as const;
+let tab: (typeof TABS)[number] = "tree";
+const selected = new Set<string>(); // managed resources ticked for a selective sync
+let options = new Set<string>();
 
 export function stopAppWatch(): void {
   watch?.close();
   watch = null;
+  closeResource();
 }
 
 const appPath = (ns: string, name: string) =>
@@ -28,6 +35,8 @@ export async function showApplication(ns: string, name: string, header: HTMLElem
     return;
   }
   current = await r.json();
+  selected.clear();
+  options = new Set();
   body = el("div", { id: "app-page" });
   document.getElementById("app")!.replaceChildren(header, body);
   await render();
@@ -48,7 +57,7 @@ async function render(): Promise<void> {
   const a = current;
   const sync = a.status?.sync?.status || "Unknown", health = a.status?.health?.status || "Unknown";
   const tabs = el("div", { class: "tabs" });
-  for (const t of ["tree", "diff", "history"] as const) {
+  for (const t of TABS) {
     const b = el("button", { id: "tab-" + t, class: t === tab ? "active" : "", text: t[0].toUpperCase() + t.slice(1) });
     b.addEventListener("click", () => { tab = t; render(); });
     tabs.append(b);
@@ -61,17 +70,46 @@ async function render(): Promise<void> {
                  el("span", { class: "meta", text: " " + (a.status?.sync?.revision || "").slice(0, 7) }),
                  syncPanel());
   body.replaceChildren(top, tabs, content);
-  if (tab === "tree") content.append(await tree(a));
+  if (tab === "tree") content.append(drawTree(a, await resourceTree(a.metadata.namespace, a.metadata.name), selected));
+  else if (tab === "network") content.append(drawNetwork(await resourceTree(a.metadata.namespace, a.metadata.name)));
   else if (tab === "diff") content.append(await diff(a));
-  else content.append(history(a));
+  else if (tab === "history") content.append(history(a));
+  else {
+    const b = el("button", { id: "app-events", class: "link", text: "Events of the Application" });
+    b.addEventListener("click", () => openResource({ group: "argoproj.io", version: "v1alpha1", kind: "Application",
+                                                     namespace: a.metadata.namespace, name: a.metadata.name }, [], "Events"));
+    content.append(b);
+    b.click();
+  }
 }
+
+// Argo CD's sync options this server carries out.
+const SYNC_OPTIONS = ["Validate=false", "CreateNamespace=true", "PruneLast=true", "Replace=true",
+                      "RespectIgnoreDifferences=true", "FailOnSharedResource=true",
+                      "PrunePropagationPolicy=background", "PrunePropagationPolicy=orphan"];
 
 function syncPanel(): HTMLElement {
   const prune = el("input", { type: "checkbox", id: "sync-prune" });
   const dry = el("input", { type: "checkbox", id: "sync-dry-run" });
-  const go = el("button", { id: "sync", text: "Sync" });
-  go.addEventListener("click", () => operate({ sync: { prune: prune.checked, dryRun: dry.checked } }));
-  return el("span", { class: "sync-panel" }, el("label", {}, prune, " prune"), el("label", {}, dry, " dry run"), go);
+  const go = el("button", { id: "sync", text: selected.size ? `Sync ${selected.size} selected` : "Sync" });
+  const opts = el("details", { class: "sync-options" }, el("summary", { text: "options" }),
+    ...SYNC_OPTIONS.map((o) => {
+      const box = el("input", { type: "checkbox", "data-option": o });
+      box.checked = options.has(o);
+      box.addEventListener("change", () => { if (box.checked) options.add(o); else options.delete(o); });
+      return el("label", {}, box, " " + o);
+    }));
+  go.addEventListener("click", () => {
+    const sync: Json = { prune: prune.checked, dryRun: dry.checked };
+    if (options.size) sync.syncOptions = [...options];
+    // Argo CD's selective sync: only the ticked resources (no hooks, no history entry).
+    if (selected.size) sync.resources = [...selected].map((k) => {
+      const [group, kind, namespace, name] = k.split("/");
+      return { group, kind, namespace, name };
+    });
+    operate({ sync });
+  });
+  return el("span", { class: "sync-panel" }, el("label", {}, prune, " prune"), el("label", {}, dry, " dry run"), opts, go);
 }
 
 // What the CLI and Argo CD's API do: an operation on the Application, carried out by GitOps.
@@ -83,62 +121,6 @@ async function operate(operation: Json, extra: Json = {}): Promise<void> {
     body: JSON.stringify({ ...extra, operation: { ...operation, initiatedBy: { username: "admin" } } }),
   });
   if (!r.ok) alert((await r.json()).message);
-}
-
-// --- tree ------------------------------------------------------------------------------------
-interface Node {
-  kind: string;
-  name: string;
-  health: string;
-  children: Node[];
-}
-
-async function list(path: string): Promise<Json[]> {
-  const r = await api(path);
-  return r.ok ? (await r.json()).items : [];
-}
-
-function podHealth(p: Json): string {
-  const ready = (p.status?.conditions || []).some((c: Json) => c.type === "Ready" && c.status === "True");
-  return p.metadata.deletionTimestamp ? "Progressing" : ready ? "Healthy" : p.status?.phase === "Failed" ? "Degraded" : "Progressing";
-}
-
-const ownedBy = (o: Json, uid: string) => (o.metadata.ownerReferences || []).some((r: Json) => r.uid === uid);
-
-async function tree(a: Json): Promise<HTMLElement> {
-  const resources: Json[] = a.status?.resources || [];
-  const namespaces = [...new Set(resources.map((r) => r.namespace).filter(Boolean))];
-  const rs: Json[] = [], pods: Json[] = [], deps: Json[] = [], eps: Json[] = [];
-  for (const ns of namespaces) {
-    const base = "/apis/apps/v1/namespaces/" + ns;
-    const [d, r, p, e] = await Promise.all([list(base + "/deployments"), list(base + "/replicasets"),
-                                            list("/api/v1/namespaces/" + ns + "/pods"),
-                                            list("/api/v1/namespaces/" + ns + "/endpoints")]);
-    deps.push(...d); rs.push(...r); pods.push(...p); eps.push(...e);
-  }
-  const root: Node = { kind: "Application", name: a.metadata.name, health: a.status?.health?.status || "Unknown", children: [] };
-  for (const r of resources) {
-    const n: Node = { kind: r.kind, name: r.name, health: r.health?.status || (r.status === "Synced" ? "Healthy" : "Unknown"), children: [] };
-    if (r.kind === "Deployment") {
-      const d = deps.find((x) => x.metadata.namespace === r.namespace && x.metadata.name === r.name);
-      for (const s of d ? rs.filter((x) => ownedBy(x, d.metadata.uid) && (x.spec?.replicas || 0) > 0) : []) {
-        const rn: Node = { kind: "ReplicaSet", name: s.metadata.name, health: "Healthy", children: [] };
-        for (const p of pods.filter((x) => ownedBy(x, s.metadata.uid)))
-          rn.children.push({ kind: "Pod", name: p.metadata.name, health: podHealth(p), children: [] });
-        if (rn.children.some((c) => c.health !== "Healthy")) rn.health = "Progressing";
-        n.children.push(rn);
-      }
-    } else if (r.kind === "Service") {
-      const e = eps.find((x) => x.metadata.namespace === r.namespace && x.metadata.name === r.name);
-      if (e) n.children.push({ kind: "Endpoints", name: e.metadata.name, health: "Healthy", children: [] });
-    }
-    root.children.push(n);
-  }
-  const draw = (n: Node): HTMLElement =>
-    el("li", { "data-kind": n.kind, "data-name": n.name },
-       el("span", { class: "kind", text: n.kind }), " ", el("span", { class: "name", text: n.name }), " ", badge(n.health),
-       ...(n.children.length ? [el("ul", {}, ...n.children.map(draw))] : []));
-  return el("ul", { class: "tree", id: "tree" }, draw(root));
 }
 
 // --- diff ------------------------------------------------------------------------------------

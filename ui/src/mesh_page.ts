@@ -5,6 +5,7 @@
 // graph is one computed object, read again every two seconds while the page is open.
 
 import { api, el } from "./dom";
+import { openResource, Ref } from "./resource_panel";
 
 type Json = any;
 const SVG = "http://www.w3.org/2000/svg";
@@ -82,6 +83,16 @@ function render(box: HTMLElement, graph: Json): void {
     const sub = svg("text", { x: p.x + 10, y: p.y + 35, class: "sub" });
     sub.textContent = n.namespace + ((n.badges || []).length ? " · " + n.badges.map((b: Json) => b.kind).join(", ") : "");
     g.append(t, sub);
+    // A service's routing rules: its badges open the VirtualService or DestinationRule.
+    const rules: Ref[] = [];
+    for (const b of n.badges || [])
+      if ((b.kind === "VirtualService" || b.kind === "DestinationRule") && !rules.some((r) => r.kind === b.kind && r.name === b.name))
+        rules.push({ group: "networking.istio.io", version: "v1", kind: b.kind, namespace: n.namespace, name: b.name });
+    if (rules.length) {
+      g.classList.add("has-rules");
+      g.dataset.rules = rules.map((r) => r.kind + "/" + r.name).join(",");
+      g.addEventListener("click", () => openResource(rules[0], rules));
+    }
     root.append(g);
   }
   box.replaceChildren(el("p", { class: "more", text: graph.edges.length ? "Traffic over the last second, from the node proxies' counters. Click an edge for its traces." : "No traffic in the last second." }), root);

@@ -25,7 +25,7 @@ try {
   await page.click(APP);
   await page.waitForFunction(() => document.querySelectorAll('#tree li[data-kind="Pod"]').length === 3);
   const tree = await page.evaluate(() => [...document.querySelectorAll("#tree li")].map((li) =>
-    li.dataset.kind + ":" + li.querySelector(":scope > .badge").textContent));
+    li.dataset.kind + ":" + (li.querySelector(":scope > .badge")?.textContent ?? "-")));
   await page.screenshot({ path: shots + "/application-tree.png" });
   say({ step: "tree", listRow, tree });
 

@@ -1,5 +1,6 @@
-// Follows a mesh graph edge to its traces in Debian's Chromium, then opens one trace and prints
-// its spans (as the page drew them) as JSON, with screenshots. Used by test_mesh.py.
+// Opens a service's routing rule from the mesh graph, follows a graph edge to its traces in
+// Debian's Chromium, then opens one trace and prints its spans (as the page drew them) as JSON,
+// with screenshots. Used by test_mesh.py.
 //   node ui/test/traces_page.mjs BASE_URL PASSWORD SCREENSHOT_DIR TRACE_ID
 import { chromium } from "playwright-core";
 
@@ -11,6 +12,15 @@ try {
   await page.goto(base + "/ui/#/mesh");
   await page.fill("#password", password);
   await page.click("#login");
+  // The service's routing badges open its rules.
+  const svc = '#mesh-graph .node.has-rules[data-id="service/my-apps/golang-app-service"]';
+  await page.waitForSelector(svc, { timeout: 20000 });
+  const rules = await page.getAttribute(svc, "data-rules");
+  await page.click(svc + " rect");
+  await page.waitForFunction(() => /"kind": "VirtualService"/.test(document.querySelector("#resource-panel #manifest")?.textContent || ""));
+  const rule = JSON.parse(await page.textContent("#resource-panel #manifest")).spec;
+  await page.screenshot({ path: shots + "/mesh-routing-rule.png" });
+  await page.click("#panel-close");
   // The edge into the seed's service links to the traces of its requests.
   const edge = '#mesh-graph .edge[data-to="service/my-apps/golang-app-service"]';
   await page.waitForSelector(edge, { timeout: 20000 });
@@ -27,7 +37,7 @@ try {
     status: r.dataset.status, text: r.querySelector(".span-name").textContent })));
   await page.click(".span-row");  // its tags
   await page.screenshot({ path: shots + "/trace.png" });
-  console.log(JSON.stringify({ list, spans }));
+  console.log(JSON.stringify({ rules, rule, list, spans }));
 } catch (e) {
   console.log(JSON.stringify({ error: String(e) }));
   process.exitCode = 1;
