@@ -269,17 +269,20 @@ std::string Tracer::renderRecent(const std::string& traceId) const {
 
 std::string Tracer::renderMetrics() const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string out =
-      "# TYPE podium_tracing_spans_recorded_total counter\n"
-      "podium_tracing_spans_recorded_total " +
-      std::to_string(recorded_) +
-      "\n# TYPE podium_tracing_spans_exported_total counter\n"
-      "podium_tracing_spans_exported_total " +
-      std::to_string(exported_) +
-      "\n# TYPE podium_tracing_spans_dropped_total counter\n"
-      "podium_tracing_spans_dropped_total " +
-      std::to_string(dropped_) + "\n";
-  if (!failures_.empty()) out += "# TYPE podium_tracing_export_failures_total counter\n";
+  std::string out;
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+           " " + std::to_string(v) + "\n";
+  };
+  counter("podium_tracing_spans_recorded_total", "Sampled spans recorded by this proxy.",
+          recorded_);
+  counter("podium_tracing_spans_exported_total", "Spans a tracing provider accepted.", exported_);
+  counter("podium_tracing_spans_dropped_total",
+          "Spans not exported: the queue was full or the provider failed.", dropped_);
+  if (!failures_.empty())
+    out +=
+        "# HELP podium_tracing_export_failures_total Failed exports, by provider.\n"
+        "# TYPE podium_tracing_export_failures_total counter\n";
   for (const auto& [provider, n] : failures_)
     out += "podium_tracing_export_failures_total{provider=\"" + provider + "\"} " +
            std::to_string(n) + "\n";
