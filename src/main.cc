@@ -17,6 +17,7 @@ Commands:
   proxy     the node proxy (started by the node agent)
   image     build an image and push it to the cluster registry
   app       Argo CD Applications: list, get, diff, history, sync, rollback, wait, create, delete
+  rollout   Argo Rollouts: list, get, promote, abort, retry, undo
   credentials
             a node's own API credentials (podium credentials node NAME)
   version   print the version
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   if (cmd == "proxy") return podium::proxy::proxyCommand(args);
   if (cmd == "image") return podium::cli::imageCommand(args);
   if (cmd == "app") return podium::cli::appCommand(args);
+  if (cmd == "rollout") return podium::cli::rolloutCommand(args);
   if (cmd == "credentials") return podium::cli::credentialsCommand(args);
   if (cmd == "version" || cmd == "--version") return podium::cli::versionCommand(args);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {

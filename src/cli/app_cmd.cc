@@ -21,6 +21,7 @@
 #include "podium/client/remote_client.h"
 #include "podium/common/strings.h"
 #include "podium/common/time.h"
+#include "remote.h"
 
 namespace podium::cli {
 
@@ -60,49 +61,10 @@ Flags:
                             the API server and credentials instead
 )";
 
-Expected<client::RemoteOptions, std::string> connection(const Flags& flags) {
-  client::RemoteOptions o;
-  o.fieldManager = "podium-app";
-  std::string dir = serverDataDir(flags);
-  if (auto s = flags.get("server")) {
-    o.server = *s;
-    if (auto err = readApiCredentials(flags, &o); !err.empty()) return Unexpected(err);
-    o.caFile = flags.get("ca-file").value_or("");
-  } else {
-    auto kc = api::tls::readFile(dir + "/kubeconfig.yaml");
-    auto token = api::tls::readFile(dir + "/tls/admin.token");
-    if (!kc || !token)
-      return Unexpected("no server in " + dir + " (give --data-dir, or --server and --token)");
-    auto doc = json::parseYaml(*kc);
-    if (!doc) return Unexpected("unreadable " + dir + "/kubeconfig.yaml");
-    for (const auto& c : json::at(doc->value, {"clusters"}))
-      if (o.server.empty()) o.server = json::getString(c, {"cluster", "server"});
-    o.token = std::string(strings::trim(*token));
-    o.caFile = dir + "/tls/ca.crt";
-  }
-  return o;
-}
-
 std::string get(const Json& o, std::initializer_list<std::string_view> path,
                 const std::string& dflt = "") {
   std::string v = json::getString(o, path);
   return v.empty() ? dflt : v;
-}
-
-void table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width;
-  for (const auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) {
-      if (width.size() <= i) width.push_back(0);
-      width[i] = std::max(width[i], r[i].size());
-    }
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i)
-      std::cout << (i + 1 < r.size()
-                        ? std::string(r[i]) + std::string(width[i] - r[i].size() + 3, ' ')
-                        : r[i]);
-    std::cout << "\n";
-  }
 }
 
 // Calls `step` every `every` until it returns the command's exit code, or --timeout (default
@@ -167,10 +129,6 @@ int followSync(client::Client& k, const std::string& ns, const std::string& name
   if (rc) return *rc;
   std::cerr << "podium app sync: timed out waiting for the sync to end\n";
   return 1;
-}
-
-void print(const Json& obj, const std::string& output) {
-  std::cout << (output == "yaml" ? json::toYaml(obj) : obj.dump(2) + "\n");
 }
 
 constexpr const char* kFinalizer = "resources-finalizer.argocd.argoproj.io";
@@ -287,7 +245,7 @@ int appCommand(const std::vector<std::string>& args) {
   std::string cmd = pos[0];
   std::string ns = flags.get("namespace").value_or("argocd");
   std::string output = flags.get("output").value_or("");
-  auto conn = connection(flags);
+  auto conn = connection(flags, "podium-app");
   auto c = conn ? client::newRemoteClient(*conn) : Unexpected(conn.error());
   if (!c) {
     std::cerr << "podium app: " << c.error() << "\n";

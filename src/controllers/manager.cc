@@ -13,6 +13,7 @@
 #include "podium/client/events.h"
 #include "podium/common/log.h"
 #include "replicaset.h"
+#include "rollout.h"
 #include "service_lb.h"
 
 namespace podium::controllers {
@@ -27,6 +28,7 @@ class Manager : public ControllerManager {
         jobEvents_(client, "job-controller", "", clock),
         nodeEvents_(client, "node-controller", "", clock),
         hpaEvents_(client, "horizontal-pod-autoscaler", "", clock),
+        rolloutEvents_(client, "rollouts-controller", "", clock),
         replicaSets_(informers_, replicaSetEvents_),
         deployments_(informers_, deploymentEvents_),
         jobs_(informers_, jobEvents_),
@@ -37,7 +39,8 @@ class Manager : public ControllerManager {
         gc_(informers_),
         nodeLifecycle_(informers_, nodeEvents_, options.nodeMonitorGracePeriod),
         disruption_(informers_),
-        hpa_(informers_, hpaEvents_) {
+        hpa_(informers_, hpaEvents_),
+        rollouts_(informers_, rolloutEvents_) {
     if (auto cidr = net::Cidr::parse(options.clusterCidr); cidr && !options.clusterCidr.empty())
       nodeIpam_ = std::make_unique<NodeIpamController>(informers_, nodeEvents_, *cidr,
                                                        options.nodeCidrMaskSize);
@@ -59,13 +62,14 @@ class Manager : public ControllerManager {
   std::vector<client::Controller*> all() {
     std::vector<client::Controller*> out = {
         &replicaSets_, &deployments_, &jobs_,          &namespaces_, &endpoints_, &meshStatus_,
-        &serviceLb_,   &gc_,          &nodeLifecycle_, &disruption_, &hpa_};
+        &serviceLb_,   &gc_,          &nodeLifecycle_, &disruption_, &hpa_,       &rollouts_};
     if (nodeIpam_) out.push_back(nodeIpam_.get());
     return out;
   }
 
   client::InformerFactory informers_;
-  client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_, nodeEvents_, hpaEvents_;
+  client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_, nodeEvents_, hpaEvents_,
+      rolloutEvents_;
   ReplicaSetController replicaSets_;
   DeploymentController deployments_;
   JobController jobs_;
@@ -77,6 +81,7 @@ class Manager : public ControllerManager {
   NodeLifecycleController nodeLifecycle_;
   DisruptionController disruption_;
   HpaController hpa_;
+  RolloutController rollouts_;
   std::unique_ptr<NodeIpamController> nodeIpam_;
   bool stopped_ = false;
 };

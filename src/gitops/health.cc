@@ -140,6 +140,20 @@ std::optional<Health> healthOf(const Json& obj) {
   if (group.empty() && kind == "Service") return loadBalanced(obj, true);
   if ((group == "networking.k8s.io" || group == "extensions") && kind == "Ingress")
     return loadBalanced(obj, false);
+  if (group == "argoproj.io" && kind == "Rollout") {
+    // Argo CD's health check for Argo Rollouts: the rollout's own phase, once it has seen the
+    // current spec; a paused rollout is Suspended.
+    std::string phase = json::getString(obj, {"status", "phase"});
+    std::string message = json::getString(obj, {"status", "message"});
+    std::string generation =
+        std::to_string(json::integer(json::at(obj, {"metadata"}), "generation", 0));
+    if (phase.empty() || json::getString(obj, {"status", "observedGeneration"}) != generation)
+      return Health{"Progressing", "Waiting for rollout spec update to be observed"};
+    if (phase == "Paused") return Health{"Suspended", "Rollout is paused"};
+    if (phase == "Degraded" || phase == "Healthy" || phase == "Progressing")
+      return Health{phase, message};
+    return Health{"Unknown", message};
+  }
   if (group.empty() && kind == "PersistentVolumeClaim") {
     std::string phase = json::getString(obj, {"status", "phase"});
     if (phase == "Bound") return Health{"Healthy", ""};

@@ -61,6 +61,8 @@ FIXTURES = {
     "applications": {"spec": {"project": "default", "source": {"repoURL": "file:///x", "path": "."},
                               "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"}}},
     "appprojects": {"spec": {"sourceRepos": ["*"]}},
+    "rollouts": {"spec": {"selector": SELECTOR, "template": TEMPLATE,
+                          "strategy": {"canary": {"steps": [{"setWeight": 20}]}}}},
 }
 FIXTURES.update({k: {"spec": v} for k, v in ISTIO_SPEC.items()})
 

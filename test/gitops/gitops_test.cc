@@ -124,6 +124,21 @@ TEST(Diff, OnlyWhatGitSetsIsCompared) {
   EXPECT_TRUE(contains(stored, comparable(secret)));
 }
 
+TEST(Health, ArgoRolloutsByTheirPhase) {
+  Json r = Json::parse(R"({"apiVersion":"argoproj.io/v1alpha1","kind":"Rollout",
+    "metadata":{"generation":3},"status":{"observedGeneration":"3","phase":"Paused",
+    "message":"CanaryPauseStep"}})");
+  EXPECT_EQ(healthOf(r)->status, "Suspended");
+  r["status"]["phase"] = "Degraded";
+  r["status"]["message"] = "RolloutAborted: Rollout aborted update to revision 2";
+  EXPECT_EQ(healthOf(r)->status, "Degraded");
+  EXPECT_EQ(healthOf(r)->message, "RolloutAborted: Rollout aborted update to revision 2");
+  r["status"]["phase"] = "Healthy";
+  EXPECT_EQ(healthOf(r)->status, "Healthy");
+  r["metadata"]["generation"] = 4;  // not yet seen by the controller
+  EXPECT_EQ(healthOf(r)->status, "Progressing");
+}
+
 TEST(Health, ArgoCdRulesPerKind) {
   Json d = Json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"generation":2},
     "spec":{"replicas":3},"status":{"observedGeneration":2,"replicas":3,"updatedReplicas":3,

@@ -108,6 +108,7 @@ FakeClient::FakeClient(Clock& clock) : clock_(clock) {
            {res::kGateways, "Gateway", true},
            {res::kAuthorizationPolicies, "AuthorizationPolicy", true},
            {res::kPeerAuthentications, "PeerAuthentication", true},
+           {res::kRollouts, "Rollout", true},
            {Resource{"apiextensions.k8s.io", "v1", "customresourcedefinitions"},
             "CustomResourceDefinition", false}})
     serve(r, kind, namespaced);

@@ -13,6 +13,7 @@ int agentCommand(const std::vector<std::string>& args);
 int controllersCommand(const std::vector<std::string>& args);
 int imageCommand(const std::vector<std::string>& args);
 int appCommand(const std::vector<std::string>& args);
+int rolloutCommand(const std::vector<std::string>& args);
 int credentialsCommand(const std::vector<std::string>& args);
 int versionCommand(const std::vector<std::string>& args);
 

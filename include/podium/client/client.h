@@ -52,6 +52,7 @@ inline const Resource kGateways{"networking.istio.io", "v1", "gateways"};
 inline const Resource kAuthorizationPolicies{"security.istio.io", "v1", "authorizationpolicies"};
 inline const Resource kPeerAuthentications{"security.istio.io", "v1", "peerauthentications"};
 inline const Resource kTelemetries{"telemetry.istio.io", "v1", "telemetries"};
+inline const Resource kRollouts{"argoproj.io", "v1alpha1", "rollouts"};
 }  // namespace resources
 
 struct ListOptions {
