@@ -128,15 +128,23 @@ int rolloutCommand(const std::vector<std::string>& args) {
     if (json::str(st, "stableRS") == json::str(st, "currentPodHash"))
       return fail("the rollout is already fully promoted");
     Json body = {{"pauseConditions", nullptr}, {"controllerPause", false}};
-    // Paused at a pause step: the next step, as the plugin does.
-    if (idx < static_cast<int64_t>(steps.size()) && steps[idx].contains("pause"))
+    // Paused at a pause step, or on an inconclusive analysis: the next step, as the plugin does.
+    const Json& pauses = json::at(st, {"pauseConditions"});
+    bool inconclusive = pauses.is_array() && !pauses.empty() &&
+                        json::str(pauses[0], "reason") == "InconclusiveAnalysis";
+    if (idx < static_cast<int64_t>(steps.size()) && (steps[idx].contains("pause") || inconclusive))
       body["currentStepIndex"] = idx + 1;
+    if (inconclusive) body["canary"] = {{"currentStepAnalysisRunStatus", nullptr}};
     return statusPatch(body, "promoted");
   }
   if (cmd == "abort") return statusPatch({{"abort", true}}, "aborted");
   if (cmd == "retry") {
     if (!json::boolean(st, "abort")) return fail("the rollout is not aborted");
-    return statusPatch({{"abort", false}, {"currentStepIndex", 0}, {"pauseConditions", nullptr}},
+    return statusPatch({{"abort", false},
+                        {"abortReason", nullptr},
+                        {"currentStepIndex", 0},
+                        {"pauseConditions", nullptr},
+                        {"canary", {{"currentStepAnalysisRunStatus", nullptr}}}},
                        "retried");
   }
   auto sets = k.list(kReplicaSets, ns);

@@ -1,5 +1,6 @@
 #include "podium/controllers/manager.h"
 
+#include "analysis.h"
 #include "deployment.h"
 #include "disruption.h"
 #include "endpoints.h"
@@ -40,7 +41,9 @@ class Manager : public ControllerManager {
         nodeLifecycle_(informers_, nodeEvents_, options.nodeMonitorGracePeriod),
         disruption_(informers_),
         hpa_(informers_, hpaEvents_),
-        rollouts_(informers_, rolloutEvents_) {
+        rollouts_(informers_, rolloutEvents_),
+        providers_(realMetricProviders(client)),
+        analysisRuns_(informers_, rolloutEvents_, *providers_) {
     if (auto cidr = net::Cidr::parse(options.clusterCidr); cidr && !options.clusterCidr.empty())
       nodeIpam_ = std::make_unique<NodeIpamController>(informers_, nodeEvents_, *cidr,
                                                        options.nodeCidrMaskSize);
@@ -61,8 +64,9 @@ class Manager : public ControllerManager {
  private:
   std::vector<client::Controller*> all() {
     std::vector<client::Controller*> out = {
-        &replicaSets_, &deployments_, &jobs_,          &namespaces_, &endpoints_, &meshStatus_,
-        &serviceLb_,   &gc_,          &nodeLifecycle_, &disruption_, &hpa_,       &rollouts_};
+        &replicaSets_, &deployments_, &jobs_,        &namespaces_,    &endpoints_,
+        &meshStatus_,  &serviceLb_,   &gc_,          &nodeLifecycle_, &disruption_,
+        &hpa_,         &rollouts_,    &analysisRuns_};
     if (nodeIpam_) out.push_back(nodeIpam_.get());
     return out;
   }
@@ -82,6 +86,8 @@ class Manager : public ControllerManager {
   DisruptionController disruption_;
   HpaController hpa_;
   RolloutController rollouts_;
+  std::unique_ptr<MetricProviders> providers_;
+  AnalysisRunController analysisRuns_;
   std::unique_ptr<NodeIpamController> nodeIpam_;
   bool stopped_ = false;
 };

@@ -55,9 +55,9 @@ std::string unsupported(const Json& r) {
   const Json& steps = at(canary, {"steps"});
   for (size_t i = 0; i < steps.size(); ++i)
     for (const auto& [k, v] : steps[i].items())
-      if (k != "setWeight" && k != "pause")
+      if (k != "setWeight" && k != "pause" && k != "analysis")
         return "spec.strategy.canary.steps[" + std::to_string(i) + "]." + k +
-               " is not supported yet (setWeight and pause are)";
+               " is not supported yet (setWeight, pause and analysis are)";
   const Json& tr = at(canary, {"trafficRouting"});
   if (tr.is_object())
     for (const auto& [k, v] : tr.items())
@@ -125,13 +125,18 @@ RolloutController::RolloutController(client::InformerFactory& f, client::EventRe
     : Controller("rollout", f.client(), f.clock(), workers),
       events_(events),
       rollouts_(f.informer(res::kRollouts)),
-      replicaSets_(f.informer(res::kReplicaSets)) {
+      replicaSets_(f.informer(res::kReplicaSets)),
+      runs_(f.informer(res::kAnalysisRuns)) {
   rollouts_.addHandlers(enqueueHandlers());
-  auto onRS = [this](const ObjectPtr& rs) {
+  // A ReplicaSet's or an AnalysisRun's change is news for the Rollout that owns it.
+  auto onOwned = [this](const ObjectPtr& o) {
     std::string name;
-    if (controlledBy(*rs, "Rollout", &name)) queue().add(namespaceOf(*rs) + "/" + name);
+    if (controlledBy(*o, "Rollout", &name)) queue().add(namespaceOf(*o) + "/" + name);
   };
-  replicaSets_.addHandlers({onRS, [onRS](const ObjectPtr&, const ObjectPtr& n) { onRS(n); }, onRS});
+  client::EventHandlers h{onOwned, [onOwned](const ObjectPtr&, const ObjectPtr& n) { onOwned(n); },
+                          onOwned};
+  replicaSets_.addHandlers(h);
+  runs_.addHandlers(h);
 }
 
 SyncResult RolloutController::replicaSets(State& s) {
@@ -256,6 +261,80 @@ SyncResult RolloutController::route(State& s, int weight) {
   return out;
 }
 
+Expected<Json, std::string> RolloutController::createStepRun(State& s, const Json& analysis,
+                                                             int64_t step) {
+  Json metrics = Json::array(), args = Json::array();
+  auto setArg = [&](const Json& a) {
+    for (auto& x : args)
+      if (json::str(x, "name") == json::str(a, "name")) {
+        x = a;
+        return;
+      }
+    args.push_back(a);
+  };
+  for (const auto& t : at(analysis, {"templates"})) {
+    std::string name = json::str(t, "templateName");
+    bool cluster = json::boolean(t, "clusterScope");
+    auto tmpl = cluster ? client_.get(res::kClusterAnalysisTemplates, "", name)
+                        : client_.get(res::kAnalysisTemplates, s.ns, name);
+    if (!tmpl)
+      return Unexpected(std::string(cluster ? "ClusterAnalysisTemplate" : "AnalysisTemplate") +
+                        " " + name + ": " + tmpl.error().message());
+    for (const auto& m : at(*tmpl, {"spec", "metrics"})) metrics.push_back(m);
+    for (const auto& a : at(*tmpl, {"spec", "args"})) setArg(a);
+  }
+  for (const auto& a : at(analysis, {"args"})) {
+    Json arg = {{"name", json::str(a, "name")}};
+    std::string from = json::getString(a, {"valueFrom", "podTemplateHashValue"});
+    if (from == "Latest")
+      arg["value"] = s.hash;
+    else if (from == "Stable")
+      arg["value"] = s.stableHash;
+    else if (a.contains("value"))
+      arg["value"] = a["value"];
+    else
+      return Unexpected("argument " + json::str(a, "name") +
+                        ": give value or valueFrom.podTemplateHashValue");
+    setArg(arg);
+  }
+  for (const auto& a : args)
+    if (!a.contains("value"))
+      return Unexpected("argument " + json::str(a, "name") + " has no value");
+  // Argo Rollouts' name; a retried update gets .1, .2, ...
+  std::string base = nameOf(s.r) + "-" + s.hash + "-" + std::to_string(revisionOf(*s.current)) +
+                     "-" + std::to_string(step);
+  Json run = {{"apiVersion", "argoproj.io/v1alpha1"},
+              {"kind", "AnalysisRun"},
+              {"metadata",
+               {{"namespace", s.ns},
+                {"labels",
+                 {{kRolloutHashLabel, s.hash},
+                  {"rollout-type", "Step"},
+                  {"step-index", std::to_string(step)}}},
+                {"ownerReferences", Json::array({controllerRef(s.r)})}}},
+              {"spec", {{"metrics", metrics}, {"args", args}}}};
+  for (int n = 0; n < 100; ++n) {
+    run["metadata"]["name"] = n ? base + "." + std::to_string(n) : base;
+    auto made = client_.create(res::kAnalysisRuns, s.ns, run);
+    if (made) return *made;
+    if (made.error().code() != 409) return Unexpected(made.error().message());
+  }
+  return Unexpected("too many AnalysisRuns named " + base);
+}
+
+void RolloutController::terminateStepRun(State& s) {
+  std::string name = json::getString(s.status, {"canary", "currentStepAnalysisRunStatus", "name"});
+  if (name.empty()) return;
+  auto run = runs_.get(s.ns, name);
+  std::string phase = run ? json::getString(*run, {"status", "phase"}) : "";
+  if (run && phase != "Successful" && phase != "Failed" && phase != "Error" &&
+      phase != "Inconclusive" && !json::boolean(at(*run, {"spec"}), "terminate"))
+    s.result.merge(SyncResult::of(
+        client_.patch(res::kAnalysisRuns, s.ns, name, {{"spec", {{"terminate", true}}}}),
+        "terminate AnalysisRun " + name));
+  s.status["canary"].erase("currentStepAnalysisRunStatus");
+}
+
 SyncResult RolloutController::writeStatus(State& s) {
   int64_t replicas = 0, ready = 0, available = 0;
   for (const auto& rs : s.all) {
@@ -315,6 +394,8 @@ SyncResult RolloutController::sync(const std::string& key) {
     s.status.erase("promoteFull");
     s.status["controllerPause"] = false;
     s.status["abort"] = false;
+    s.status.erase("abortReason");
+    terminateStepRun(s);
     if (!json::str(s.status, "currentPodHash").empty())
       events_.record(s.r, "Normal", "RolloutUpdated",
                      "Rollout updated to revision " + std::to_string(revisionOf(*s.current)));
@@ -387,6 +468,51 @@ SyncResult RolloutController::sync(const std::string& key) {
         ++idx;
         continue;
       }
+      if (step.contains("analysis")) {
+        s.result.merge(scale(s, s.current, canaryReplicas(weight)));
+        s.result.merge(route(s, weight));
+        Json& runStatus = s.status["canary"]["currentStepAnalysisRunStatus"];
+        std::string runName = json::str(runStatus, "name");
+        ObjectPtr run = runName.empty() ? nullptr : runs_.get(s.ns, runName);
+        if (!run && runName.empty()) {
+          auto made = createStepRun(s, step["analysis"], idx);
+          if (!made) {
+            setPhase("Degraded",
+                     "InvalidSpec: steps[" + std::to_string(idx) + "].analysis: " + made.error());
+            break;
+          }
+          runStatus = {{"name", nameOf(*made)}, {"status", "Pending"}};
+          setPhase("Progressing", "waiting for AnalysisRun " + nameOf(*made));
+          break;
+        }
+        std::string phase = run ? json::getString(*run, {"status", "phase"}) : "Pending";
+        std::string why = run ? json::getString(*run, {"status", "message"}) : "";
+        runStatus = {{"name", runName}, {"status", phase.empty() ? "Pending" : phase}};
+        if (!why.empty()) runStatus["message"] = why;
+        if (phase == "Successful") {
+          s.status["canary"].erase("currentStepAnalysisRunStatus");
+          ++idx;
+          continue;
+        }
+        if (phase == "Failed" || phase == "Error") {
+          // The analysis decides: back to stable (below), saying why.
+          s.status["abort"] = true;
+          s.status["abortReason"] =
+              "AnalysisRun " + runName + " " + phase + (why.empty() ? "" : ": " + why);
+          break;
+        }
+        if (phase == "Inconclusive") {
+          // Not silently promoted: paused for a person to promote or abort.
+          if (!s.status.contains("pauseConditions") || !s.status["pauseConditions"].is_array())
+            s.status["pauseConditions"] = {
+                {{"reason", "InconclusiveAnalysis"}, {"startTime", now}}};
+          s.status["controllerPause"] = true;
+          setPhase("Paused", "InconclusiveAnalysisRun: " + why);
+          break;
+        }
+        setPhase("Progressing", "waiting for AnalysisRun " + runName);
+        break;
+      }
       // pause: until promoted, or for its duration.
       const Json& pause = at(step, {"pause"});
       auto seconds = durationSeconds(at(pause, {"duration"}));
@@ -413,7 +539,10 @@ SyncResult RolloutController::sync(const std::string& key) {
       break;
     }
     s.status["currentStepIndex"] = idx;
-    if (idx >= static_cast<int64_t>(nSteps)) {
+    aborted = json::boolean(s.status, "abort");
+    if (aborted) {
+      // fall through to the abort below
+    } else if (idx >= static_cast<int64_t>(nSteps)) {
       // Every step done: the canary becomes stable.
       s.status["stableRS"] = s.hash;
       s.stableHash = s.hash;
@@ -423,6 +552,7 @@ SyncResult RolloutController::sync(const std::string& key) {
                      "Rollout completed update to revision " +
                          std::to_string(revisionOf(*s.current)) + " (" + s.hash +
                          "): Completed all " + std::to_string(nSteps) + " canary steps");
+      terminateStepRun(s);
     } else {
       s.result.merge(scale(s, s.stable, s.replicas));
       retire(oldOnes());
@@ -437,8 +567,11 @@ SyncResult RolloutController::sync(const std::string& key) {
     retire(oldOnes());
     s.status.erase("pauseConditions");
     s.status["controllerPause"] = false;
+    terminateStepRun(s);
+    std::string reason = json::str(s.status, "abortReason");
     std::string msg = "RolloutAborted: Rollout aborted update to revision " +
-                      std::to_string(revisionOf(*s.current));
+                      std::to_string(revisionOf(*s.current)) +
+                      (reason.empty() ? "" : ": " + reason);
     if (json::str(s.status, "message") != msg)
       events_.record(s.r, "Warning", "RolloutAborted", msg);
     setPhase("Degraded", msg);

@@ -8,14 +8,16 @@ namespace podium::controllers {
 // Argo Rollouts' canary strategy (argoproj.io/v1alpha1 Rollout), with its semantics: one
 // ReplicaSet per pod template, labelled rollouts-pod-template-hash; the stable ReplicaSet
 // (status.stableRS) keeps spec.replicas while the canary one is scaled to the current weight;
-// `steps` — setWeight, pause (until promoted, or for a duration) — walked by
-// status.currentStepIndex; traffic split by Istio (trafficRouting.istio: the VirtualService's
-// routes get the stable and canary subsets' weights, the DestinationRule's subsets the two
-// hashes); abort (status.abort) sends all traffic back to stable and scales the canary down,
-// Degraded, until a retry clears it; full promotion makes the canary stable. Phases and
-// messages as Argo Rollouts reports them (Progressing, Paused, Degraded, Healthy).
-// What it does not carry out (analysis, experiments, setCanaryScale, header and mirror routes,
-// the blueGreen strategy, workloadRef) is refused with an InvalidSpec condition, never ignored.
+// `steps` — setWeight, pause (until promoted, or for a duration), analysis (an AnalysisRun
+// from AnalysisTemplates/ClusterAnalysisTemplates with the step's args: Successful goes on,
+// Failed or Error aborts, Inconclusive pauses) — walked by status.currentStepIndex; traffic split
+// by Istio (trafficRouting.istio: the VirtualService's routes get the stable and canary subsets'
+// weights, the DestinationRule's subsets the two hashes); abort (status.abort) sends all traffic
+// back to stable and scales the canary down, Degraded, until a retry clears it; full promotion
+// makes the canary stable. Phases and messages as Argo Rollouts reports them (Progressing, Paused,
+// Degraded, Healthy). What it does not carry out (background analysis, experiments, setCanaryScale,
+// header and mirror routes, the blueGreen strategy, workloadRef) is refused with an InvalidSpec
+// condition, never ignored.
 class RolloutController : public client::Controller {
  public:
   RolloutController(client::InformerFactory& informers, client::EventRecorder& events,
@@ -31,10 +33,14 @@ class RolloutController : public client::Controller {
   SyncResult scale(State& s, const ObjectPtr& rs, int64_t replicas);
   SyncResult route(State& s, int weight);
   SyncResult writeStatus(State& s);
+  // The step's AnalysisRun, made from its templates; an error says what is missing.
+  Expected<Json, std::string> createStepRun(State& s, const Json& analysis, int64_t step);
+  void terminateStepRun(State& s);
 
   client::EventRecorder& events_;
   client::Informer& rollouts_;
   client::Informer& replicaSets_;
+  client::Informer& runs_;
 };
 
 // The Istio half: sets the weights of `stableSubset` and `canarySubset` in the named http

@@ -70,12 +70,20 @@ namespace {
 
 // The workload a pod belongs to, as Istio names it: the Deployment for a Deployment's pods
 // (the pod name without its ReplicaSet hash and random suffix), else the pod's name.
+// Istio's workload name: a Deployment's pods are its Deployment (the ReplicaSet's hash
+// trimmed); an Argo Rollout's pods are their ReplicaSet, one per revision (what a canary
+// analysis asks about).
 std::string workloadOf(const Endpoint& pod) {
   std::string name = pod.pod;
   if (pod.labels.count("pod-template-hash")) {
     std::string hash = "-" + pod.labels.at("pod-template-hash") + "-";
     auto at = name.rfind(hash);
     if (at != std::string::npos) return name.substr(0, at);
+  }
+  if (pod.labels.count("rollouts-pod-template-hash")) {
+    std::string hash = "-" + pod.labels.at("rollouts-pod-template-hash") + "-";
+    auto at = name.rfind(hash);
+    if (at != std::string::npos) return name.substr(0, at + hash.size() - 1);
   }
   return name;
 }

@@ -191,14 +191,14 @@ TEST_F(RolloutTest, AbortSendsTrafficBackAtOnceAndRetryStartsOver) {
 }
 
 TEST_F(RolloutTest, WhatItCannotDoIsRefusedNotIgnored) {
-  Json r = rollout("v1", Json::parse(R"([{"setWeight": 10}, {"analysis": {"templates": []}}])"));
+  Json r = rollout("v1", Json::parse(R"([{"setWeight": 10}, {"experiment": {"templates": []}}])"));
   fake.add(res::kRollouts, r);
   start();
   sync();
   Json st = current()["status"];
   EXPECT_EQ(st["phase"], "Degraded");
   EXPECT_THAT(st["message"].get<std::string>(),
-              ::testing::HasSubstr("spec.strategy.canary.steps[1].analysis is not supported"));
+              ::testing::HasSubstr("spec.strategy.canary.steps[1].experiment is not supported"));
   EXPECT_EQ(rs("v1"), nullptr);
 }
 

@@ -61,6 +61,9 @@ FIXTURES = {
     "applications": {"spec": {"project": "default", "source": {"repoURL": "file:///x", "path": "."},
                               "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"}}},
     "appprojects": {"spec": {"sourceRepos": ["*"]}},
+    "analysistemplates": {"spec": {"metrics": [{"name": "m", "provider": {"web": {"url": "http://127.0.0.1:1/"}}}]}},
+    "clusteranalysistemplates": {"spec": {"metrics": [{"name": "m", "provider": {"web": {"url": "http://127.0.0.1:1/"}}}]}},
+    "analysisruns": {"spec": {"metrics": [{"name": "m", "provider": {"web": {"url": "http://127.0.0.1:1/"}}}]}},
     "rollouts": {"spec": {"selector": SELECTOR, "template": TEMPLATE,
                           "strategy": {"canary": {"steps": [{"setWeight": 20}]}}}},
 }

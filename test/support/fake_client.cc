@@ -109,6 +109,9 @@ FakeClient::FakeClient(Clock& clock) : clock_(clock) {
            {res::kAuthorizationPolicies, "AuthorizationPolicy", true},
            {res::kPeerAuthentications, "PeerAuthentication", true},
            {res::kRollouts, "Rollout", true},
+           {res::kAnalysisRuns, "AnalysisRun", true},
+           {res::kAnalysisTemplates, "AnalysisTemplate", true},
+           {res::kClusterAnalysisTemplates, "ClusterAnalysisTemplate", false},
            {Resource{"apiextensions.k8s.io", "v1", "customresourcedefinitions"},
             "CustomResourceDefinition", false}})
     serve(r, kind, namespaced);

@@ -53,6 +53,10 @@ inline const Resource kAuthorizationPolicies{"security.istio.io", "v1", "authori
 inline const Resource kPeerAuthentications{"security.istio.io", "v1", "peerauthentications"};
 inline const Resource kTelemetries{"telemetry.istio.io", "v1", "telemetries"};
 inline const Resource kRollouts{"argoproj.io", "v1alpha1", "rollouts"};
+inline const Resource kAnalysisRuns{"argoproj.io", "v1alpha1", "analysisruns"};
+inline const Resource kAnalysisTemplates{"argoproj.io", "v1alpha1", "analysistemplates"};
+inline const Resource kClusterAnalysisTemplates{"argoproj.io", "v1alpha1",
+                                                "clusteranalysistemplates"};
 }  // namespace resources
 
 struct ListOptions {
