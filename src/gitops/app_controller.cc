@@ -23,13 +23,54 @@ AppController::AppController(client::Client& client, GitOpsOptions options)
   // Several apps reconcile at once; one app is never reconciled twice at once (the queue hands
   // a key to one worker at a time), and a sync waiting for its waves holds no worker.
   start();
+  if (opts_.refCheckInterval.count() > 0) refWatcher_ = std::thread([this] { watchRefs(); });
 }
 
 void AppController::stop() {
-  if (stopped_) return;
-  stopped_ = true;
+  {
+    std::lock_guard<std::mutex> lock(refMu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  refCv_.notify_all();
+  if (refWatcher_.joinable()) refWatcher_.join();
   Controller::stop();
   apps_.stop();
+}
+
+// A push is noticed within refCheckInterval: the remote is asked for its refs (cheap, for a
+// local repository a file read), and an app whose revision moved past what it last compared is
+// reconciled now. The full poll (fetch, render, compare) stays at pollInterval.
+void AppController::watchRefs() {
+  std::unique_lock<std::mutex> lock(refMu_);
+  while (!stopped_) {
+    refCv_.wait_for(lock, opts_.refCheckInterval, [this] { return stopped_; });
+    if (stopped_) return;
+    lock.unlock();
+    std::map<std::pair<std::string, std::string>, std::string> asked;  // (url, revision) -> commit
+    std::map<std::string, std::string> seen;  // what this round saw, by app
+    for (const auto& app : apps_.list()) {
+      std::string url = json::getString(*app, {"spec", "source", "repoURL"});
+      std::string rev = json::getString(*app, {"spec", "source", "targetRevision"});
+      if (url.empty()) continue;
+      auto key = std::make_pair(url, rev);
+      if (!asked.count(key)) {
+        auto c = sources_.remoteCommit(*app);
+        asked[key] = c ? *c : "";
+      }
+      const std::string& now = asked[key];
+      std::string appKey = client::Informer::keyOf(*app);
+      seen[appKey] = now;
+      // Edge-triggered: a commit not seen before, that the app has not compared yet (an app
+      // whose comparison keeps failing is not reconciled at this rate).
+      auto last = lastSeen_.find(appKey);
+      if (!now.empty() && (last == lastSeen_.end() || last->second != now) &&
+          now != json::getString(*app, {"status", "sync", "revision"}))
+        queue().add(appKey);
+    }
+    lastSeen_ = std::move(seen);
+    lock.lock();
+  }
 }
 
 // Every Application is refreshed each poll interval, with up to a quarter of it as jitter.

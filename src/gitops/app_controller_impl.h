@@ -5,11 +5,13 @@
 // to sync, and advances a sync a step at a time (sync_run.h); Argo CD's API paths are in
 // argocd_api.cc.
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "app.h"
 #include "podium/client/controller.h"
@@ -84,6 +86,12 @@ class AppController : public GitOps, public client::Controller {
   };
   std::map<std::string, Running> runs_;  // syncs under way, by app key
   bool stopped_ = false;
+  // The ref watcher: asks each app's remote for its revision's commit between polls.
+  void watchRefs();
+  std::thread refWatcher_;
+  std::mutex refMu_;
+  std::condition_variable refCv_;
+  std::map<std::string, std::string> lastSeen_;  // the watcher's: each app's remote commit
 };
 
 }  // namespace podium::gitops

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -266,6 +267,42 @@ Expected<void, std::string> GitRepo::fetch(const RepoCredentials& creds) {
   git_remote_free(remote);
   if (rc != 0) return Unexpected(lastError("fetch " + url_));
   return {};
+}
+
+Expected<std::string, std::string> GitRepo::remoteCommit(const std::string& revision,
+                                                         const RepoCredentials& creds) {
+  if (revision.size() == 40 && revision.find_first_not_of("0123456789abcdef") == std::string::npos)
+    return revision;
+  git_remote* remote = nullptr;
+  if (git_remote_lookup(&remote, repo_, "origin") != 0) return Unexpected(lastError("origin"));
+  FetchContext ctx{&creds, url_};
+  git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
+  cb.certificate_check = checkCertificate;
+  cb.credentials = credentials;
+  cb.payload = &ctx;
+  if (git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, nullptr, nullptr) != 0) {
+    git_remote_free(remote);
+    return Unexpected(lastError("ls-remote " + url_));
+  }
+  const git_remote_head** heads = nullptr;
+  size_t n = 0;
+  std::map<std::string, std::string> refs;
+  if (git_remote_ls(&heads, &n, remote) == 0)
+    for (size_t i = 0; i < n; ++i) {
+      char sha[GIT_OID_HEXSZ + 1];
+      git_oid_tostr(sha, sizeof sha, &heads[i]->oid);
+      refs[heads[i]->name] = sha;
+    }
+  git_remote_free(remote);
+  // A tag's peeled entry (refs/tags/T^{}) names the commit of an annotated tag.
+  std::vector<std::string> candidates =
+      revision.empty() || revision == "HEAD"
+          ? std::vector<std::string>{"HEAD"}
+          : std::vector<std::string>{"refs/heads/" + revision, "refs/tags/" + revision + "^{}",
+                                     "refs/tags/" + revision};
+  for (const auto& c : candidates)
+    if (auto it = refs.find(c); it != refs.end()) return it->second;
+  return Unexpected("the remote has no ref " + revision);
 }
 
 Expected<std::string, std::string> GitRepo::resolve(const std::string& revision) {

@@ -43,6 +43,11 @@ class GitRepo {
   // Brings the mirror up to date with the remote's branches and tags. Servers are checked
   // (https: the system's CAs and `tlsCerts`; ssh: `knownHosts`) unless `insecure`.
   Expected<void, std::string> fetch(const RepoCredentials& credentials = {});
+  // The commit `revision` names on the remote now, asking it for its refs only (git
+  // ls-remote: no objects move): "HEAD"/"" (its default branch), a branch or a tag. A commit id
+  // is returned as given.
+  Expected<std::string, std::string> remoteCommit(const std::string& revision,
+                                                  const RepoCredentials& credentials = {});
   // The commit `revision` names: "HEAD" or "" (the remote's default branch), a branch, a tag,
   // or a (possibly abbreviated) commit id.
   Expected<std::string, std::string> resolve(const std::string& revision);

@@ -78,6 +78,16 @@ Expected<Sources::Loaded, std::string> Sources::loadCached(const Json& app,
   return loadLocked(app, revision, false);
 }
 
+Expected<std::string, std::string> Sources::remoteCommit(const Json& app) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string url = json::getString(app, {"spec", "source", "repoURL"});
+  std::string error;
+  GitRepo* r = repo(url, &error);
+  if (!r) return Unexpected(error);
+  return r->remoteCommit(json::getString(app, {"spec", "source", "targetRevision"}),
+                         credentialsFor(url));
+}
+
 Expected<Sources::Loaded, std::string> Sources::loadLocked(const Json& app,
                                                            const std::string& revision,
                                                            bool fetchFirst) {

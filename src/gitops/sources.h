@@ -33,6 +33,9 @@ class Sources {
   // The same from the mirror as it is (fetching only when `revision` is unknown to it): what
   // the managed-resources API shows.
   Expected<Loaded, std::string> loadCached(const Json& app, const std::string& revision);
+  // The commit the app's source revision names on its remote now (git ls-remote): cheap, for
+  // noticing a push between polls.
+  Expected<std::string, std::string> remoteCommit(const Json& app);
 
  private:
   Expected<Loaded, std::string> loadLocked(const Json& app, const std::string& revision,

@@ -24,6 +24,10 @@ namespace podium::gitops {
 struct GitOpsOptions {
   std::string dataDir;  // repository mirrors live in DATA/gitops/repos
   std::chrono::milliseconds pollInterval{3000};
+  // How often each Application's repository is asked which commit its revision names (git
+  // ls-remote: refs only); a new one is reconciled at once, without waiting for the poll.
+  // 0: only the polls and webhooks.
+  std::chrono::milliseconds refCheckInterval{250};
   int workers = 4;  // Applications reconciled (and synced) at the same time
   Clock* clock = &realClock();
   Random* random = &realRandom();  // the polls' jitter
