@@ -22,6 +22,9 @@
 
 namespace podium::gitops {
 
+// A JSON answer of Argo CD's API (argocd_api.cc).
+api::HttpResponse jsonReply(int status, const Json& body);
+
 class AppController : public GitOps, public client::Controller {
  public:
   AppController(client::Client& client, GitOpsOptions options);

@@ -11,8 +11,6 @@
 
 namespace podium::gitops {
 
-namespace {
-
 api::HttpResponse jsonReply(int status, const Json& body) {
   api::HttpResponse r;
   r.status = status;
@@ -20,6 +18,8 @@ api::HttpResponse jsonReply(int status, const Json& body) {
   r.body = json::dump(body) + "\n";
   return r;
 }
+
+namespace {
 
 // Argo CD's API error body (grpc-gateway's: a gRPC code and the message).
 Json argoError(int grpcCode, const std::string& message) {

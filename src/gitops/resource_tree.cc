@@ -20,14 +20,6 @@ namespace {
 
 namespace res = client::resources;
 
-api::HttpResponse reply(int status, const Json& body) {
-  api::HttpResponse r;
-  r.status = status;
-  r.setHeader("Content-Type", "application/json");
-  r.body = json::dump(body) + "\n";
-  return r;
-}
-
 std::string groupOf(const std::string& apiVersion) {
   auto slash = apiVersion.find('/');
   return slash == std::string::npos ? "" : apiVersion.substr(0, slash);
@@ -125,8 +117,9 @@ Json info(const Json& o) {
 api::HttpResponse AppController::resourceTree(const std::string& ns, const std::string& name) {
   client::ObjectPtr app = apps_.get(ns, name);
   if (!app)
-    return reply(404, {{"error", "applications.argoproj.io \"" + name + "\" not found in " + ns},
-                       {"code", 5}});
+    return jsonReply(
+        404,
+        {{"error", "applications.argoproj.io \"" + name + "\" not found in " + ns}, {"code", 5}});
   Json nodes = Json::array();
   auto node = [&](const Json& o, const Json& parents, const Json* health) {
     Json n = refOf(o);
@@ -204,7 +197,7 @@ api::HttpResponse AppController::resourceTree(const std::string& ns, const std::
       }
     }
   }
-  return reply(200, {{"nodes", nodes}});
+  return jsonReply(200, {{"nodes", nodes}});
 }
 
 }  // namespace podium::gitops

@@ -11,6 +11,8 @@ namespace {
 
 using json::at;
 
+}  // namespace
+
 std::map<std::string, std::string> labelsOf(const Json& labels) {
   std::map<std::string, std::string> out;
   if (labels.is_object())
@@ -18,8 +20,6 @@ std::map<std::string, std::string> labelsOf(const Json& labels) {
       if (v.is_string()) out[k] = v.get<std::string>();
   return out;
 }
-
-}  // namespace
 
 // Istio's rule: appProtocol, else the port name's prefix (http, http2, grpc, grpc-web, h2c,
 // tcp, tls, https, mongo, mysql, redis, ...); a port declaring neither is sniffed.

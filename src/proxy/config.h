@@ -103,5 +103,7 @@ class ProxyConfig {
 };
 
 Protocol protocolOf(const Json& servicePort);
+// The string values of a labels object (others, and a non-object, give nothing).
+std::map<std::string, std::string> labelsOf(const Json& labels);
 
 }  // namespace podium::proxy

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "config.h"
 #include "podium/common/http_client.h"
 #include "podium/common/log.h"
 #include "podium/common/net.h"
@@ -31,14 +32,6 @@ bool isHex(std::string_view s, size_t n) {
     nonZero = nonZero || c != '0';
   }
   return nonZero;  // all-zero ids are invalid in both W3C and B3
-}
-
-std::map<std::string, std::string> stringMap(const Json& v) {
-  std::map<std::string, std::string> out;
-  if (v.is_object())
-    for (const auto& [k, x] : v.items())
-      if (x.is_string()) out[k] = x.get<std::string>();
-  return out;
 }
 
 // One `spec.tracing` entry laid over `r` for `server` (or client) spans: what it says replaces
@@ -122,7 +115,7 @@ void TracingConfig::build(const Json& snap, const Resolver& resolve) {
     e.root = e.ns == "istio-system";
     if (const Json* sel = json::find(t, {"spec", "selector", "matchLabels"})) {
       e.hasSelector = true;
-      e.selector = stringMap(*sel);
+      e.selector = labelsOf(*sel);
     }
     e.tracing = at(t, {"spec", "tracing"});
     entries_.push_back(std::move(e));

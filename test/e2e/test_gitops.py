@@ -107,6 +107,20 @@ class GitOpsTest(NodeTestCase):
     def remove(self, name):
         return lambda: os.remove(os.path.join(self.repo, "manifests", name))
 
+    def browser_script(self, script):
+        """Starts ui/test/SCRIPT (a step-by-step conversation over stdin/stdout); returns the
+        process and a function reading its next step (an "error" step fails the test)."""
+        page = subprocess.Popen(ui_script(self.server, script), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(lambda: page.poll() is None and page.kill())
+
+        def step():
+            line = page.stdout.readline()
+            got = json.loads(line) if line.startswith("{") else {"step": "error", "error": line + page.stdout.read()}
+            self.assertNotEqual(got["step"], "error", got.get("error"))
+            return got
+        return page, step
+
     def synced_at(self, sha, timeout=30):
         """Seconds until the app reports Synced at `sha`."""
         t0 = time.monotonic()
@@ -490,14 +504,7 @@ class GitOpsTest(NodeTestCase):
         # Auto-sync off, so the commit shows as OutOfSync until the page syncs it.
         self.patch_app({"spec": {"syncPolicy": {"automated": None}}})
         self.addCleanup(self.patch_app, {"spec": {"syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}})
-        page = subprocess.Popen(ui_script(self.server, "app_page.mjs"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.addCleanup(lambda: page.poll() is None and page.kill())
-
-        def step():
-            line = page.stdout.readline()
-            got = json.loads(line) if line.startswith("{") else {"step": "error", "error": line + page.stdout.read()}
-            self.assertNotEqual(got["step"], "error", got.get("error"))
-            return got
+        page, step = self.browser_script("app_page.mjs")
 
         seen = step()
         print("MEASURED UI tree: %s" % seen["tree"])
@@ -573,15 +580,7 @@ class GitOpsTest(NodeTestCase):
         self.addCleanup(self.kubectl, "delete", "namespace", "big", "--wait=false", check=False)
         self.addCleanup(self.kubectl, "delete", "application", "big", "-n", APP_NS, check=False)
 
-        page = subprocess.Popen(ui_script(self.server, "app_more.mjs"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-        self.addCleanup(lambda: page.poll() is None and page.kill())
-
-        def step():
-            line = page.stdout.readline()
-            got = json.loads(line) if line.startswith("{") else {"step": "error", "error": line + page.stdout.read()}
-            self.assertNotEqual(got["step"], "error", got.get("error"))
-            return got
+        page, step = self.browser_script("app_more.mjs")
         seen = step()
         print("MEASURED UI network view %s; logs %r (follow %s); pod events %s"
               % (seen["paths"], seen["logs"].strip()[:60], seen["following"], seen["events"]))

@@ -4,20 +4,15 @@
 // with 1,500 resources, timed. One JSON line a step on stdout; the test answers on stdin.
 //   node ui/test/app_more.mjs BASE_URL PASSWORD SCREENSHOT_DIR
 import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { signedIn } from "./session.mjs";
 
 const [base, password, shots] = process.argv.slice(2);
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const say = (o) => console.log(JSON.stringify(o));
 const hear = async () => (await lines.next()).value;
 
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+const { browser, page } = await signedIn(base, password, "#/apps/argocd/golang-app", { width: 1280, height: 900 });
 try {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(base + "/ui/#/apps/argocd/golang-app");
-  await page.fill("#password", password);
-  await page.click("#login");
   await page.waitForSelector("#tab-network");
   await page.click("#tab-network");
   await page.waitForFunction(() => [...document.querySelectorAll("#network .path")].some((p) =>

@@ -3,7 +3,7 @@
 // diff → Sync → History → Rollback. Talks to the test over stdin/stdout, one JSON line a step.
 //   node ui/test/app_page.mjs BASE_URL PASSWORD SCREENSHOT_DIR
 import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { signedIn } from "./session.mjs";
 
 const [base, password, shots] = process.argv.slice(2);
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -11,13 +11,8 @@ const say = (o) => console.log(JSON.stringify(o));
 const hear = async () => (await lines.next()).value;
 const APP = '[data-app="argocd/golang-app"]';
 
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+const { browser, page } = await signedIn(base, password, "", { width: 1280, height: 900 });
 try {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(base + "/ui/");
-  await page.fill("#password", password);
-  await page.click("#login");
   await page.waitForSelector(APP);
   await page.waitForFunction((s) => /Synced/.test(document.querySelector(s + " .sync").textContent) &&
                                     /Healthy/.test(document.querySelector(s + " .health").textContent), APP);

@@ -1,16 +1,11 @@
 // Opens the UI's mesh graph in Debian's Chromium and prints its edges (what the page drew) as
 // JSON, with a screenshot. Used by test_mesh.py while traffic runs through the gateway.
 //   node ui/test/mesh_page.mjs BASE_URL PASSWORD SCREENSHOT_DIR
-import { chromium } from "playwright-core";
+import { signedIn } from "./session.mjs";
 
 const [base, password, shots] = process.argv.slice(2);
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+const { browser, page } = await signedIn(base, password, "#/mesh", { width: 1280, height: 700 });
 try {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 700 } });
-  const page = await context.newPage();
-  await page.goto(base + "/ui/#/mesh");
-  await page.fill("#password", password);
-  await page.click("#login");
   await page.waitForFunction(() => document.querySelectorAll("#mesh-graph .edge").length >= 3, null, { timeout: 20000 });
   const edges = await page.evaluate(() => [...document.querySelectorAll("#mesh-graph .edge")].map((g) => ({
     from: g.dataset.from, to: g.dataset.to, rps: Number(g.dataset.rps), mtls: g.dataset.mtls === "true",

@@ -2,16 +2,11 @@
 // Debian's Chromium, then opens one trace and prints its spans (as the page drew them) as JSON,
 // with screenshots. Used by test_mesh.py.
 //   node ui/test/traces_page.mjs BASE_URL PASSWORD SCREENSHOT_DIR TRACE_ID
-import { chromium } from "playwright-core";
+import { signedIn } from "./session.mjs";
 
 const [base, password, shots, traceId] = process.argv.slice(2);
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+const { browser, page } = await signedIn(base, password, "#/mesh", { width: 1280, height: 700 });
 try {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 700 } });
-  const page = await context.newPage();
-  await page.goto(base + "/ui/#/mesh");
-  await page.fill("#password", password);
-  await page.click("#login");
   // The service's routing badges open its rules.
   const svc = '#mesh-graph .node.has-rules[data-id="service/my-apps/golang-app-service"]';
   await page.waitForSelector(svc, { timeout: 20000 });
