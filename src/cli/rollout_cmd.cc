@@ -13,8 +13,8 @@ namespace podium::cli {
 
 namespace {
 
-const client::Resource kRollouts{"argoproj.io", "v1alpha1", "rollouts"};
-const client::Resource kReplicaSets{"apps", "v1", "replicasets"};
+using client::resources::kReplicaSets;
+using client::resources::kRollouts;
 constexpr const char* kHash = "rollouts-pod-template-hash";
 constexpr const char* kRevision = "rollout.argoproj.io/revision";
 

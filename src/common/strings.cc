@@ -220,4 +220,10 @@ std::string randomSuffix(size_t n) {
   return out;
 }
 
+bool isLowerHex(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
 }  // namespace podium::strings

@@ -16,19 +16,6 @@ namespace {
 constexpr size_t kKeptMeasurements = 10;  // Argo Rollouts' default measurement retention
 constexpr int64_t kConsecutiveErrorLimit = 4;
 
-// Argo Rollouts' durations: "30s", "5m", "1h", or a number of seconds.
-int64_t seconds(const Json& v, int64_t dflt) {
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (!v.is_string() || v.get<std::string>().empty()) return dflt;
-  std::string s = v.get<std::string>();
-  int64_t unit = 1;
-  if (s.back() == 's' || s.back() == 'm' || s.back() == 'h') {
-    unit = s.back() == 'h' ? 3600 : s.back() == 'm' ? 60 : 1;
-    s.pop_back();
-  }
-  return strings::parseInt(s).value_or(dflt) * unit;
-}
-
 // count and limits may be integers or strings ("{{args.n}}" substituted to "3").
 int64_t integer(const Json& metric, const char* key, int64_t dflt) {
   const Json& v = client::at(metric, {key});
@@ -122,9 +109,9 @@ SyncResult AnalysisRunController::sync(const std::string& key) {
       (*r)["message"] = metric.error();
     }
     if (!terminal(json::str(*r, "phase")) && !terminate) {
-      int64_t interval = seconds(at(*metric, {"interval"}), 0);
+      int64_t interval = argoDurationSeconds(at(*metric, {"interval"})).value_or(0);
       int64_t count = integer(*metric, "count", interval > 0 ? 0 : 1);
-      int64_t delay = seconds(at(*metric, {"initialDelay"}), 0);
+      int64_t delay = argoDurationSeconds(at(*metric, {"initialDelay"})).value_or(0);
       Json& ms = (*r)["measurements"];
       std::optional<std::chrono::system_clock::time_point> last;
       if (!ms.empty()) last = timefmt::parseRfc3339(json::str(ms.back(), "finishedAt"));

@@ -19,10 +19,6 @@ constexpr const char* kDesired = "deployment.kubernetes.io/desired-replicas";
 constexpr const char* kMaxReplicas = "deployment.kubernetes.io/max-replicas";
 constexpr const char* kHashLabel = "pod-template-hash";
 
-int64_t specReplicas(const Json& obj) { return json::integer(at(obj, {"spec"}), "replicas", 1); }
-int64_t statusInt(const Json& obj, const char* f) {
-  return json::integer(at(obj, {"status"}), f, 0);
-}
 int64_t revisionOf(const Json& rs) {
   return strings::parseInt(json::getString(rs, {"metadata", "annotations", kRevision})).value_or(0);
 }

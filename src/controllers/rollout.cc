@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
 
 #include "podium/api/selectors.h"
 #include "podium/common/strings.h"
@@ -16,30 +18,11 @@ namespace {
 constexpr const char* kRevision = "rollout.argoproj.io/revision";
 constexpr const char* kScaleDownAt = "scale-down-deadline";  // Argo Rollouts' annotation
 
-int64_t specReplicas(const Json& o) { return json::integer(at(o, {"spec"}), "replicas", 1); }
-int64_t statusInt(const Json& o, const char* f) { return json::integer(at(o, {"status"}), f, 0); }
 std::string hashOf(const Json& rs) {
   return json::getString(rs, {"metadata", "labels", kRolloutHashLabel});
 }
 int64_t revisionOf(const Json& rs) {
   return strings::parseInt(json::getString(rs, {"metadata", "annotations", kRevision})).value_or(0);
-}
-
-// Argo Rollouts' duration: an integer of seconds, or "30s", "5m", "1h".
-std::optional<int64_t> durationSeconds(const Json& v) {
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (!v.is_string()) return std::nullopt;
-  std::string s = v.get<std::string>();
-  if (s.empty()) return std::nullopt;
-  int64_t unit = 1;
-  char last = s.back();
-  if (last == 's' || last == 'm' || last == 'h') {
-    unit = last == 'h' ? 3600 : last == 'm' ? 60 : 1;
-    s.pop_back();
-  }
-  auto n = strings::parseInt(s);
-  if (!n || *n < 0) return std::nullopt;
-  return *n * unit;
 }
 
 // What this controller does not carry out, said instead of ignored.
@@ -118,6 +101,9 @@ struct RolloutController::State {
   Json status;
   int64_t replicas = 1;
   SyncResult result = SyncResult::ok();
+  // What this sync wrote of the routing objects ("DestinationRule/NAME", "VirtualService/NAME"):
+  // read back in place of the cache, which has not seen the write yet.
+  std::map<std::string, Json> routing;
 };
 
 RolloutController::RolloutController(client::InformerFactory& f, client::EventRecorder& events,
@@ -126,7 +112,9 @@ RolloutController::RolloutController(client::InformerFactory& f, client::EventRe
       events_(events),
       rollouts_(f.informer(res::kRollouts)),
       replicaSets_(f.informer(res::kReplicaSets)),
-      runs_(f.informer(res::kAnalysisRuns)) {
+      runs_(f.informer(res::kAnalysisRuns)),
+      virtualServices_(f.informer(res::kVirtualServices)),
+      destinationRules_(f.informer(res::kDestinationRules)) {
   rollouts_.addHandlers(enqueueHandlers());
   // A ReplicaSet's or an AnalysisRun's change is news for the Rollout that owns it.
   auto onOwned = [this](const ObjectPtr& o) {
@@ -231,32 +219,35 @@ SyncResult RolloutController::route(State& s, int weight) {
     services.emplace_back(json::str(v, "name"), routes);
   }
   SyncResult out = SyncResult::ok();
-  // The subsets first when traffic moves to the canary, last when it moves back: a request
-  // never goes to a subset that selects no pod of its revision.
-  auto subsets = [&] {
-    if (!drSpec.is_object()) return;
-    std::string name = json::str(drSpec, "name");
-    auto dr = client_.get(res::kDestinationRules, s.ns, name);
-    if (!dr) {
-      out.merge(SyncResult::retry("DestinationRule " + name + ": " + dr.error().message()));
+  // Sets one routing object through `change`, from this sync's own write of it if there was one.
+  auto write = [&](client::Informer& cache, const client::Resource& r, const char* kind,
+                   const std::string& name, const std::function<bool(Json&)>& change) {
+    std::string key = std::string(kind) + "/" + name;
+    Json next;
+    if (auto it = s.routing.find(key); it != s.routing.end()) {
+      next = it->second;
+    } else if (auto cached = cache.get(s.ns, name)) {
+      next = *cached;  // a stale copy only costs a conflict and a retry
+    } else {
+      out.merge(SyncResult::retry(key + " not found in " + s.ns));
       return;
     }
-    Json next = *dr;
-    if (setDestinationRuleHashes(next, stableKey, canaryKey, s.stableHash, s.hash))
-      out.merge(SyncResult::of(client_.update(res::kDestinationRules, s.ns, next),
-                               "DestinationRule " + name, {}));
+    if (!change(next)) return;
+    auto written = client_.update(r, s.ns, next);
+    if (written) s.routing[key] = *written;
+    out.merge(SyncResult::of(written, key, {}));
   };
-  subsets();
+  // The subsets before the weights: a weight never points at a subset not yet labelled with
+  // the revision it serves.
+  if (drSpec.is_object())
+    write(destinationRules_, res::kDestinationRules, "DestinationRule", json::str(drSpec, "name"),
+          [&](Json& dr) {
+            return setDestinationRuleHashes(dr, stableKey, canaryKey, s.stableHash, s.hash);
+          });
   for (const auto& [name, routes] : services) {
-    auto vs = client_.get(res::kVirtualServices, s.ns, name);
-    if (!vs) {
-      out.merge(SyncResult::retry("VirtualService " + name + ": " + vs.error().message()));
-      continue;
-    }
-    Json next = *vs;
-    if (setVirtualServiceWeights(next, routes, stableKey, canaryKey, weight))
-      out.merge(SyncResult::of(client_.update(res::kVirtualServices, s.ns, next),
-                               "VirtualService " + name, {}));
+    write(virtualServices_, res::kVirtualServices, "VirtualService", name, [&](Json& vs) {
+      return setVirtualServiceWeights(vs, routes, stableKey, canaryKey, weight);
+    });
   }
   return out;
 }
@@ -515,7 +506,7 @@ SyncResult RolloutController::sync(const std::string& key) {
       }
       // pause: until promoted, or for its duration.
       const Json& pause = at(step, {"pause"});
-      auto seconds = durationSeconds(at(pause, {"duration"}));
+      auto seconds = argoDurationSeconds(at(pause, {"duration"}));
       if (!s.status.contains("pauseConditions") || !s.status["pauseConditions"].is_array()) {
         s.status["pauseConditions"] = {{{"reason", "CanaryPauseStep"}, {"startTime", now}}};
         s.status["controllerPause"] = true;

@@ -41,6 +41,8 @@ class RolloutController : public client::Controller {
   client::Informer& rollouts_;
   client::Informer& replicaSets_;
   client::Informer& runs_;
+  client::Informer& virtualServices_;
+  client::Informer& destinationRules_;
 };
 
 // The Istio half: sets the weights of `stableSubset` and `canarySubset` in the named http

@@ -79,4 +79,18 @@ Json podFromTemplate(const Json& owner, const Json& podTemplate) {
   return pod;
 }
 
+std::optional<int64_t> argoDurationSeconds(const Json& v) {
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (!v.is_string() || v.get<std::string>().empty()) return std::nullopt;
+  std::string s = v.get<std::string>();
+  int64_t unit = 1;
+  if (s.back() == 's' || s.back() == 'm' || s.back() == 'h') {
+    unit = s.back() == 'h' ? 3600 : s.back() == 'm' ? 60 : 1;
+    s.pop_back();
+  }
+  auto n = strings::parseInt(s);
+  if (!n || *n < 0) return std::nullopt;
+  return *n * unit;
+}
+
 }  // namespace podium::controllers

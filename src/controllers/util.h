@@ -3,6 +3,7 @@
 // What the workload controllers share beyond the client's object helpers: pod-template hashes
 // and int-or-percent values, with Kubernetes' rules.
 
+#include <optional>
 #include <string>
 
 #include "podium/client/controller.h"
@@ -39,6 +40,18 @@ bool equalIgnoringHash(const Json& a, const Json& b);
 
 // An IntOrString ("25%" or 3) resolved against `total`.
 int64_t resolveIntOrPercent(const Json& value, int64_t total, bool roundUp, int64_t dflt);
+
+// spec.replicas (1 when unset) and an integer status field (0 when unset) of a workload.
+inline int64_t specReplicas(const Json& obj) {
+  return json::integer(at(obj, {"spec"}), "replicas", 1);
+}
+inline int64_t statusInt(const Json& obj, const char* field) {
+  return json::integer(at(obj, {"status"}), field, 0);
+}
+
+// An Argo Rollouts duration: an integer of seconds, or "30s", "5m", "1h"; nullopt when absent
+// or malformed.
+std::optional<int64_t> argoDurationSeconds(const Json& value);
 
 // A pod object from a controller's pod template: generateName "<owner>-", the owner as its
 // controller reference.

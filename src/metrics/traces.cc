@@ -10,6 +10,7 @@
 
 #include "podium/api/selectors.h"
 #include "podium/client/objects.h"
+#include "podium/common/strings.h"
 
 namespace podium::metrics {
 
@@ -38,11 +39,7 @@ std::vector<Json> SpanReader::read(const std::vector<client::ObjectPtr>& nodes,
 
 namespace {
 
-bool isTraceId(const std::string& s) {
-  return !s.empty() && s.size() <= 32 && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
-}
+bool isTraceId(const std::string& s) { return s.size() <= 32 && strings::isLowerHex(s); }
 
 // What a selector looks at in a span: its tags, and its serviceName as `service`.
 Json spanLabels(const Json& span) {

@@ -10,6 +10,7 @@
 #include "podium/api/tls.h"
 #include "podium/common/http_client.h"
 #include "podium/common/log.h"
+#include "podium/common/strings.h"
 #include "podium/common/time.h"
 #include "podium/mesh/certificates.h"
 #include "podium/mesh/workload.h"
@@ -195,8 +196,7 @@ Json NodeProxy::podRequestStats() const { return proxyJson(metricsPort_, "/stats
 Json NodeProxy::edgeStats() const { return proxyJson(metricsPort_, "/stats/edges"); }
 
 Json NodeProxy::recentSpans(const std::string& traceId) const {
-  for (char c : traceId)
-    if (!isxdigit(static_cast<unsigned char>(c))) return Json::array();
+  if (!traceId.empty() && !strings::isLowerHex(traceId)) return Json::array();
   std::string path = "/stats/traces";
   if (!traceId.empty()) path += "?traceId=" + traceId;
   auto r = net::httpGet("127.0.0.1", metricsPort_, path, std::chrono::milliseconds(1000), {}, "",

@@ -548,6 +548,7 @@ void Downstream::finish(Stream* st) {
                                   st->respBytes, st->grpcStatus, answerer);
   if (!st->trace.sampled) return;
   SpanFacts f;
+  f.config = st->config.get();
   f.request = &st->req;
   f.protocol = "HTTP/2";
   f.path = st->path;

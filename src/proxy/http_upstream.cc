@@ -375,6 +375,7 @@ void Conn::finishRequest() {
   }
   if (trace_.sampled) {
     SpanFacts f;
+    f.config = config_.get();
     f.request = &req_;
     f.protocol = req_.minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
     f.path = originalPath_;

@@ -46,7 +46,7 @@ TraceSite traceSite(const ProxyConfig& config, uint32_t sourceIp, bool ingress,
 
 void recordSpan(ProxyState& state, const TraceSite& site, const TraceContext& trace,
                 const SpanFacts& f) {
-  if (!trace.sampled || !site.rule.reporting || !f.request) return;
+  if (!trace.sampled || !site.rule.reporting || !f.request || !f.config) return;
   const http1::Head& req = *f.request;
   Span s;
   s.traceId = trace.traceId;
@@ -62,7 +62,7 @@ void recordSpan(ProxyState& state, const TraceSite& site, const TraceContext& tr
   if (auto colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
   std::string port = std::to_string(f.upstream && site.server ? f.upstream->port : f.servicePort);
   // Istio's operation name: the destination host and port, then the route's "/*".
-  s.name = (f.service ? f.service->fqdn(state.config()->domain()) : host) + ":" + port + "/*";
+  s.name = (f.service ? f.service->fqdn(f.config->domain()) : host) + ":" + port + "/*";
   if (f.upstream) {
     s.remoteIp = f.upstream->ip;
     s.remotePort = f.upstream->port;
@@ -104,7 +104,7 @@ void recordSpan(ProxyState& state, const TraceSite& site, const TraceContext& tr
       t.emplace_back("destination.service_namespace", f.service->ns);
     }
     if (f.upstream) {
-      WorkloadLabels w = workloadLabels(*state.config(), *f.upstream);
+      WorkloadLabels w = workloadLabels(*f.config, *f.upstream);
       t.emplace_back("destination.workload", w.workload);
       t.emplace_back("destination.workload_namespace", w.ns);
       t.emplace_back("destination.canonical_service", w.canonicalService);

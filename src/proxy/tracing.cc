@@ -9,6 +9,7 @@
 #include "podium/common/http_client.h"
 #include "podium/common/log.h"
 #include "podium/common/net.h"
+#include "podium/common/strings.h"
 #include "router.h"
 
 namespace podium::proxy {
@@ -24,14 +25,9 @@ std::string hexDigits(uint64_t v, int digits) {
   return out;
 }
 
+// An id of `n` hex digits; all-zero ids are invalid in both W3C and B3.
 bool isHex(std::string_view s, size_t n) {
-  if (s.size() != n) return false;
-  bool nonZero = false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    nonZero = nonZero || c != '0';
-  }
-  return nonZero;  // all-zero ids are invalid in both W3C and B3
+  return s.size() == n && strings::isLowerHex(s) && s.find_first_not_of('0') != s.npos;
 }
 
 // One `spec.tracing` entry laid over `r` for `server` (or client) spans: what it says replaces

@@ -57,6 +57,7 @@ TraceSite traceSite(const ProxyConfig& config, uint32_t sourceIp, bool ingress,
 
 // What a span says of one finished request.
 struct SpanFacts {
+  const ProxyConfig* config = nullptr;  // the snapshot that routed the request
   const http1::Head* request = nullptr;
   std::string_view protocol;  // "HTTP/1.1", "HTTP/2"
   std::string_view path;      // as the client sent it

@@ -281,6 +281,7 @@ TEST(Tracing, SpansOfTheGatewayAndOfPodsCarryIstiosTags) {
   req.set("x-user", "ada");
   TraceContext t = continueTrace(req, 100);
   SpanFacts f;
+  f.config = c.get();
   f.request = &req;
   f.protocol = "HTTP/1.1";
   f.path = "/cart?id=1";

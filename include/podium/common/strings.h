@@ -30,6 +30,9 @@ std::optional<std::string> base64Decode(std::string_view text);
 std::string base64UrlEncode(std::string_view data);  // no padding
 std::optional<std::string> base64UrlDecode(std::string_view text);
 
+// Whether `s` is non-empty and all lowercase hexadecimal digits (trace and span ids, commits).
+bool isLowerHex(std::string_view s);
+
 // Random 128-bit UUID (version 4) in canonical form.
 std::string uuid4();
 // `n` random lowercase alphanumerics from Kubernetes' generateName alphabet
