@@ -172,9 +172,12 @@ class EtcdStore : public Store {
   const EtcdOptions& options() const { return options_; }
   pb::Watch::Stub& watchStub() { return *watch_; }
 
-  // Calls a unary RPC, again while the cluster is unavailable (up to retryFor).
+  // Calls a unary RPC, again while the cluster is unavailable (up to retryFor). `ambiguous`, when
+  // given, is set if an attempt may have been carried out without its answer arriving (a
+  // deadline passed or the connection broke mid-call): a write's retry may then find its own
+  // earlier effect, which the caller must tell apart from another writer's.
   template <class Req, class Resp, class Method>
-  grpc::Status call(Method method, const Req& req, Resp* resp) {
+  grpc::Status call(Method method, const Req& req, Resp* resp, bool* ambiguous = nullptr) {
     auto until = std::chrono::steady_clock::now() + options_.retryFor;
     auto delay = std::chrono::milliseconds(25);
     while (true) {
@@ -183,6 +186,7 @@ class EtcdStore : public Store {
       ctx.set_wait_for_ready(true);
       grpc::Status s = ((*kv_[next_++ % kv_.size()]).*method)(&ctx, req, resp);
       if (s.ok() || !retriable(s) || std::chrono::steady_clock::now() >= until) return s;
+      if (ambiguous) *ambiguous = true;
       PODIUM_LOG(Debug) << "etcd: " << s.error_message() << "; again in " << delay.count() << " ms";
       std::this_thread::sleep_for(delay);
       delay = std::min(delay * 2, std::chrono::milliseconds(100));
@@ -221,9 +225,14 @@ class EtcdStore : public Store {
     put->set_value(value);
     *txn.add_failure() = rangeOp(key);
     pb::TxnResponse resp;
-    auto s = call(&pb::KV::Stub::Txn, txn, &resp);
+    bool ambiguous = false;
+    auto s = call(&pb::KV::Stub::Txn, txn, &resp, &ambiguous);
     if (!s.ok()) return Unexpected(errorOf(s));
     if (resp.succeeded()) return resp.header().revision();
+    // An earlier attempt that went unanswered created it, and nobody has written it since.
+    if (const pb::KeyValue* kv = rangedOf(resp);
+        ambiguous && kv && kv->value() == value && kv->create_revision() == kv->mod_revision())
+      return kv->mod_revision();
     return Unexpected(Error{Errc::AlreadyExists, "already exists: " + key, currentOf(resp)});
   }
 
@@ -236,9 +245,14 @@ class EtcdStore : public Store {
     put->set_value(value);
     *txn.add_failure() = rangeOp(key);
     pb::TxnResponse resp;
-    auto s = call(&pb::KV::Stub::Txn, txn, &resp);
+    bool ambiguous = false;
+    auto s = call(&pb::KV::Stub::Txn, txn, &resp, &ambiguous);
     if (!s.ok()) return Unexpected(errorOf(s));
     if (resp.succeeded()) return resp.header().revision();
+    // An earlier attempt that went unanswered wrote it (the value is ours, one write later).
+    if (const pb::KeyValue* kv = rangedOf(resp);
+        ambiguous && kv && kv->value() == value && kv->mod_revision() > expectedModRevision)
+      return kv->mod_revision();
     return Unexpected(preconditionFailed(key, resp));
   }
 
@@ -256,9 +270,12 @@ class EtcdStore : public Store {
     txn.add_success()->mutable_request_delete_range()->set_key(key);
     *txn.add_failure() = rangeOp(key);
     pb::TxnResponse resp;
-    auto s = call(&pb::KV::Stub::Txn, txn, &resp);
+    bool ambiguous = false;
+    auto s = call(&pb::KV::Stub::Txn, txn, &resp, &ambiguous);
     if (!s.ok()) return Unexpected(errorOf(s));
     if (resp.succeeded()) return resp.header().revision();
+    // An earlier attempt that went unanswered removed it.
+    if (ambiguous && !rangedOf(resp)) return resp.header().revision();
     return Unexpected(preconditionFailed(key, resp));
   }
 
@@ -323,10 +340,15 @@ class EtcdStore : public Store {
   }
 
  private:
-  static int64_t currentOf(const pb::TxnResponse& resp) {
-    if (resp.responses_size() == 0) return 0;
+  // The key as the failed transaction's range read it, or null if it does not exist.
+  static const pb::KeyValue* rangedOf(const pb::TxnResponse& resp) {
+    if (resp.responses_size() == 0) return nullptr;
     const auto& r = resp.responses(0).response_range();
-    return r.kvs_size() == 0 ? 0 : r.kvs(0).mod_revision();
+    return r.kvs_size() == 0 ? nullptr : &r.kvs(0);
+  }
+  static int64_t currentOf(const pb::TxnResponse& resp) {
+    const pb::KeyValue* kv = rangedOf(resp);
+    return kv ? kv->mod_revision() : 0;
   }
   static Error preconditionFailed(const std::string& key, const pb::TxnResponse& resp) {
     int64_t current = currentOf(resp);

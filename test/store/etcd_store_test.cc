@@ -204,8 +204,10 @@ TEST_F(EtcdStoreTest, AWatchResumesAfterEtcdRestartsWithoutLosingAChange) {
   ASSERT_EQ(c.waitFor(1).size(), 1u);
   etcd_->stop();
   etcd_->start();  // same data, same ports
-  // Writes wait for the member to come back (retried while it is unavailable).
-  ASSERT_TRUE(store_->create("/registry/after", "2"));
+  // Writes wait for the member to come back (retried while it is unavailable); an attempt the
+  // restarting member carried out without answering is recognised when it is tried again.
+  auto after = store_->create("/registry/after", "2");
+  ASSERT_TRUE(after) << after.error().message;
   auto evs = c.waitFor(2);
   ASSERT_EQ(evs.size(), 2u);
   EXPECT_EQ(evs[1].kv.key, "/registry/after");
