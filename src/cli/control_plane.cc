@@ -93,6 +93,7 @@ void ControlPlane::startLoops() {
   gitops::GitOpsOptions go;
   go.dataDir = options_.dataDir;
   go.pollInterval = options_.gitopsPollInterval;
+  go.imageBuilder = options_.imageBuilder;
   gitops_ = gitops::startGitOps(*gitopsClient_, go);
 }
 

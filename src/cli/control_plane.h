@@ -29,6 +29,7 @@ struct ControlPlaneOptions {
   controllers::ControllerOptions controllers;
   bool leaderElect = false;
   client::LeaderElectionConfig election;  // name and identity are filled in when empty
+  gitops::ImageBuilder imageBuilder;      // what ImageBuilds build with (none: refused)
 };
 
 class Flags;

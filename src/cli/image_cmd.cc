@@ -54,12 +54,12 @@ int imageCommand(const std::vector<std::string>& args) {
   b.storageDir =
       std::filesystem::absolute(flags.get("data-dir").value_or("/var/lib/podium")).string() +
       "/buildah";
-  auto pushed = node::buildAndPush(b);
-  if (!pushed) {
-    std::cerr << "podium image build: " << pushed.error() << "\n";
+  auto built = node::buildAndPush(b);
+  if (!built.ok) {
+    std::cerr << built.log << "podium image build: " << built.step << ": " << built.error << "\n";
     return 1;
   }
-  std::cout << "pushed " << *pushed << "\n";
+  std::cout << "pushed " << built.pushed << "\n";
   return 0;
 }
 

@@ -43,10 +43,24 @@ Expected<void, std::string> ensurePauseImage(const std::string& registry,
   b.tag = registry + "/" + kPauseImage;
   b.registry = registry;
   b.storageDir = dataDir + "/buildah";
-  auto pushed = node::buildAndPush(b);
-  if (!pushed) return Unexpected("pause image: " + pushed.error());
+  auto built = node::buildAndPush(b);
+  if (!built.ok)
+    return Unexpected("pause image: " + built.step + ": " + built.error + "\n" + built.log);
   fs::remove_all(ctx, ec);
   return {};
+}
+
+gitops::ImageBuilder imageBuilder(const std::string& registry, const std::string& dataDir) {
+  return [registry, dataDir](const gitops::ImageBuildJob& job) {
+    node::BuildOptions b;
+    b.contextDir = job.contextDir;
+    b.dockerfile = job.dockerfile;
+    b.tag = job.image;
+    b.registry = registry;
+    b.storageDir = dataDir + "/buildah";
+    auto built = node::buildAndPush(b);
+    return gitops::ImageBuildOutcome{built.ok, built.pushed, built.step, built.error, built.log};
+  };
 }
 
 void NodeRuntime::stop() {

@@ -9,6 +9,7 @@
 #include "podium/api/server.h"
 #include "podium/client/client.h"
 #include "podium/common/expected.h"
+#include "podium/gitops/app_controller.h"
 #include "podium/node/agent.h"
 #include "podium/node/registry.h"
 
@@ -41,6 +42,10 @@ class NodeRuntime {
 
 Expected<std::unique_ptr<NodeRuntime>, std::string> startNode(api::ApiServer& server,
                                                               const NodeSetupOptions& options);
+
+// Builds ImageBuilds' images with buildah into `registry` (as `podium image build` does), its
+// storage in DATA/buildah.
+gitops::ImageBuilder imageBuilder(const std::string& registry, const std::string& dataDir);
 
 // The tag of Podium's pause image in the cluster registry.
 constexpr const char* kPauseImage = "podium/pause:3.10";

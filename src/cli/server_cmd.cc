@@ -200,6 +200,11 @@ int serverCommand(const std::vector<std::string>& args) {
     std::cerr << "podium server: " << err << "\n";
     return 2;
   }
+  // ImageBuilds build into this server's registry.
+  cpo.imageBuilder = imageBuilder(
+      (node.registryAddress == "0.0.0.0" ? std::string("127.0.0.1") : node.registryAddress) + ":" +
+          std::to_string(node.registryPort),
+      o.dataDir);
   node.agentOptions.nodeName = flags.get("node-name").value_or("");
   // This machine's node takes the cluster CIDR's first block unless told otherwise.
   if (auto cluster = net::Cidr::parse(cpo.controllers.clusterCidr);

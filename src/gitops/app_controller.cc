@@ -23,6 +23,8 @@ AppController::AppController(client::Client& client, GitOpsOptions options)
   // Several apps reconcile at once; one app is never reconciled twice at once (the queue hands
   // a key to one worker at a time), and a sync waiting for its waves holds no worker.
   start();
+  images_ = std::make_unique<ImageBuilds>(client, sources_, opts_);
+  images_->start();
   if (opts_.refCheckInterval.count() > 0) refWatcher_ = std::thread([this] { watchRefs(); });
 }
 
@@ -34,6 +36,7 @@ void AppController::stop() {
   }
   refCv_.notify_all();
   if (refWatcher_.joinable()) refWatcher_.join();
+  if (images_) images_->stop();
   Controller::stop();
   apps_.stop();
 }
@@ -69,6 +72,7 @@ void AppController::watchRefs() {
         queue().add(appKey);
     }
     lastSeen_ = std::move(seen);
+    images_->checkRefs();
     lock.lock();
   }
 }

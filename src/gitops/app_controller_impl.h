@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "app.h"
+#include "image_build.h"
 #include "podium/client/controller.h"
 #include "podium/client/informer.h"
 #include "podium/gitops/app_controller.h"
@@ -95,6 +96,7 @@ class AppController : public GitOps, public client::Controller {
   std::mutex refMu_;
   std::condition_variable refCv_;
   std::map<std::string, std::string> lastSeen_;  // the watcher's: each app's remote commit
+  std::unique_ptr<ImageBuilds> images_;          // the image builder, sharing sources_
 };
 
 }  // namespace podium::gitops

@@ -158,7 +158,9 @@ api::HttpResponse AppController::webhook(const api::HttpRequest& req) {
     refreshed.push_back(json::getString(*a, {"metadata", "namespace"}) + "/" +
                         json::getString(*a, {"metadata", "name"}));
   }
-  return jsonReply(200, {{"refreshed", refreshed}});
+  Json built = Json::array();
+  for (const auto& k : images_->pushed(urls, revision)) built.push_back(k);
+  return jsonReply(200, {{"refreshed", refreshed}, {"imageBuilds", built}});
 }
 
 }  // namespace podium::gitops

@@ -1,5 +1,7 @@
 #include "repo.h"
 
+#include "repo_internal.h"
+
 #include <fnmatch.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -20,12 +22,12 @@
 
 namespace podium::gitops {
 
-namespace {
-
 std::string lastError(const std::string& what) {
   const git_error* e = git_error_last();
   return what + ": " + (e && e->message ? e->message : "unknown error");
 }
+
+namespace {
 
 void initOnce() {
   static std::once_flag once;
@@ -128,12 +130,6 @@ GitRepo::~GitRepo() {
 
 namespace {
 
-struct FetchContext {
-  const RepoCredentials* creds;
-  std::string url;
-  int credentialCalls = 0;
-};
-
 // Whether a known_hosts host field (comma-separated names, "[host]:port", or OpenSSH's hashed
 // "|1|salt|hash") names `host` on `port`.
 bool knownHostMatches(const std::string& field, const std::string& host, const std::string& port) {
@@ -185,6 +181,8 @@ std::string verifyCertificate(const unsigned char* der, size_t len, const std::s
   if (X509_verify_cert(ctx.get()) == 1) return "";
   return std::string("x509: ") + X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
 }
+
+}  // namespace
 
 int checkCertificate(git_cert* cert, int valid, const char* host, void* payload) {
   auto* ctx = static_cast<FetchContext*>(payload);
@@ -244,17 +242,21 @@ int credentials(git_credential** out, const char* url, const char* userFromUrl,
   return GIT_EAUTH;
 }
 
-}  // namespace
+git_remote_callbacks remoteCallbacks(FetchContext& ctx) {
+  git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
+  cb.certificate_check = checkCertificate;
+  cb.credentials = credentials;
+  cb.payload = &ctx;
+  return cb;
+}
 
 Expected<void, std::string> GitRepo::fetch(const RepoCredentials& creds) {
   git_remote* remote = nullptr;
   if (git_remote_lookup(&remote, repo_, "origin") != 0) return Unexpected(lastError("origin"));
-  FetchContext ctx{&creds, url_};
+  FetchContext ctx{&creds, url_, 0, ""};
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
   opts.prune = GIT_FETCH_PRUNE;
-  opts.callbacks.certificate_check = checkCertificate;
-  opts.callbacks.credentials = credentials;
-  opts.callbacks.payload = &ctx;
+  opts.callbacks = remoteCallbacks(ctx);
   int rc = git_remote_fetch(remote, nullptr, &opts, nullptr);
   if (rc == 0) {
     // The remote's default branch becomes the mirror's HEAD (what "HEAD" resolves to).
@@ -275,11 +277,8 @@ Expected<std::string, std::string> GitRepo::remoteCommit(const std::string& revi
     return revision;
   git_remote* remote = nullptr;
   if (git_remote_lookup(&remote, repo_, "origin") != 0) return Unexpected(lastError("origin"));
-  FetchContext ctx{&creds, url_};
-  git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
-  cb.certificate_check = checkCertificate;
-  cb.credentials = credentials;
-  cb.payload = &ctx;
+  FetchContext ctx{&creds, url_, 0, ""};
+  git_remote_callbacks cb = remoteCallbacks(ctx);
   if (git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, nullptr, nullptr) != 0) {
     git_remote_free(remote);
     return Unexpected(lastError("ls-remote " + url_));
@@ -323,9 +322,6 @@ Expected<std::string, std::string> GitRepo::resolve(const std::string& revision)
   return Unexpected("unable to resolve '" + revision + "' to a commit SHA in " + url_);
 }
 
-namespace {
-
-// The commit's root tree, or nullptr.
 git_tree* rootTree(git_repository* repo, const std::string& commit) {
   git_oid oid;
   git_commit* c = nullptr;
@@ -336,8 +332,6 @@ git_tree* rootTree(git_repository* repo, const std::string& commit) {
   git_commit_free(c);
   return t;
 }
-
-}  // namespace
 
 bool GitRepo::hasFile(const std::string& commit, const std::string& path) {
   git_tree* root = rootTree(repo_, commit);

@@ -62,6 +62,24 @@ class GitRepo {
   // The first line of the commit's message.
   std::string subject(const std::string& commit);
 
+  // Writing (repo_write.cc), for a bot's commits as Argo CD Image Updater makes them:
+  // The file at `path` in `commit`.
+  Expected<std::string, std::string> readFile(const std::string& commit, const std::string& path);
+  struct Author {
+    std::string name, email;
+  };
+  // A commit on top of `parent` whose tree is the parent's with `path` holding `content` (its
+  // file mode kept). No ref moves.
+  Expected<std::string, std::string> commitFile(const std::string& parent, const std::string& path,
+                                                const std::string& content, const Author& author,
+                                                const std::string& message);
+  // Moves the remote's `branch` to `commit`, which must descend from what the branch holds
+  // there; `*moved` says the push failed because the branch moved on (fetch and redo the change
+  // on top). A local remote whose working tree has `branch` checked out is refused, as git's
+  // receive.denyCurrentBranch does.
+  Expected<void, std::string> push(const std::string& commit, const std::string& branch,
+                                   const RepoCredentials& credentials, bool* moved);
+
  private:
   GitRepo() = default;
   std::string url_;

@@ -79,13 +79,81 @@ Expected<Sources::Loaded, std::string> Sources::loadCached(const Json& app,
 }
 
 Expected<std::string, std::string> Sources::remoteCommit(const Json& app) {
+  return remoteCommit(json::getString(app, {"spec", "source", "repoURL"}),
+                      json::getString(app, {"spec", "source", "targetRevision"}));
+}
+
+Expected<std::string, std::string> Sources::remoteCommit(const std::string& url,
+                                                         const std::string& revision) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string url = json::getString(app, {"spec", "source", "repoURL"});
   std::string error;
   GitRepo* r = repo(url, &error);
   if (!r) return Unexpected(error);
-  return r->remoteCommit(json::getString(app, {"spec", "source", "targetRevision"}),
-                         credentialsFor(url));
+  return r->remoteCommit(revision, credentialsFor(url));
+}
+
+Expected<GitRepo*, std::string> Sources::fetched(const std::string& url) {
+  std::string error;
+  GitRepo* r = repo(url, &error);
+  if (!r) return Unexpected(error);
+  if (auto f = r->fetch(credentialsFor(url)); !f) return Unexpected(f.error());
+  return r;
+}
+
+Expected<std::string, std::string> Sources::checkout(const std::string& url,
+                                                     const std::string& commit,
+                                                     const std::string& dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string error;
+  GitRepo* r = repo(url, &error);
+  if (!r) return Unexpected(error);
+  if (!r->resolve(commit)) {
+    auto f = fetched(url);
+    if (!f) return Unexpected(f.error());
+  }
+  auto c = r->resolve(commit);
+  if (!c) return Unexpected(c.error());
+  if (auto w = r->checkout(*c, dir); !w) return Unexpected(w.error());
+  return r->subject(*c);
+}
+
+Expected<std::string, std::string> Sources::readFile(const std::string& url,
+                                                     const std::string& branch,
+                                                     const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto r = fetched(url);
+  if (!r) return Unexpected(r.error());
+  auto tip = (*r)->resolve(branch);
+  if (!tip) return Unexpected(tip.error());
+  return (*r)->readFile(*tip, path);
+}
+
+Expected<std::string, std::string> Sources::commitEdit(const std::string& url,
+                                                       const std::string& branch,
+                                                       const std::string& path, const Edit& edit,
+                                                       const GitRepo::Author& author,
+                                                       const std::string& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string why;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto r = fetched(url);
+    if (!r) return Unexpected(r.error());
+    auto tip = (*r)->resolve(branch);
+    if (!tip) return Unexpected(tip.error());
+    auto content = (*r)->readFile(*tip, path);
+    if (!content) return Unexpected(content.error());
+    auto edited = edit(*content);
+    if (!edited) return Unexpected(edited.error());
+    if (*edited == *content) return std::string();
+    auto c = (*r)->commitFile(*tip, path, *edited, author, message);
+    if (!c) return Unexpected(c.error());
+    bool moved = false;
+    auto pushed = (*r)->push(*c, branch, credentialsFor(url), &moved);
+    if (pushed) return *c;
+    if (!moved) return Unexpected(pushed.error());
+    why = pushed.error();
+  }
+  return Unexpected(branch + " kept moving while the change was pushed: " + why);
 }
 
 Expected<Sources::Loaded, std::string> Sources::loadLocked(const Json& app,

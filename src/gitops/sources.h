@@ -6,6 +6,7 @@
 // Kustomize (kubectl kustomize) or Helm (helm template, when installed). Thread-safe: one
 // repository mirror is used by one caller at a time.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,11 +37,31 @@ class Sources {
   // The commit the app's source revision names on its remote now (git ls-remote): cheap, for
   // noticing a push between polls.
   Expected<std::string, std::string> remoteCommit(const Json& app);
+  Expected<std::string, std::string> remoteCommit(const std::string& url,
+                                                  const std::string& revision);
+
+  // For image builds (image_build.cc), with the same mirrors and credentials:
+  // Writes the tree of `commit` (fetched when the mirror lacks it) under `dir`; its subject.
+  Expected<std::string, std::string> checkout(const std::string& url, const std::string& commit,
+                                              const std::string& dir);
+  // The file at `path` on the remote's `branch` now.
+  Expected<std::string, std::string> readFile(const std::string& url, const std::string& branch,
+                                              const std::string& path);
+  // Commits `edit` of the file at `path` on top of `branch` and pushes it; when the branch
+  // moved meanwhile, fetches and makes the edit again on top (up to 5 times). The new commit, or
+  // "" when the edit changes nothing.
+  using Edit = std::function<Expected<std::string, std::string>(const std::string& content)>;
+  Expected<std::string, std::string> commitEdit(const std::string& url, const std::string& branch,
+                                                const std::string& path, const Edit& edit,
+                                                const GitRepo::Author& author,
+                                                const std::string& message);
 
  private:
   Expected<Loaded, std::string> loadLocked(const Json& app, const std::string& revision,
                                            bool fetchFirst);
   GitRepo* repo(const std::string& url, std::string* error);
+  // repo(url), fetched.
+  Expected<GitRepo*, std::string> fetched(const std::string& url);
   RepoCredentials credentialsFor(const std::string& url);
   Expected<std::vector<ManifestFile>, std::string> manifests(GitRepo& repo, const Json& app,
                                                              const std::string& commit);

@@ -51,14 +51,34 @@ bool registryHas(const std::string& registry, const ImageRef& ref) {
   return r && r->status == 200;
 }
 
-Expected<std::string, std::string> buildAndPush(const BuildOptions& o) {
+namespace {
+
+// The last "STEP n/m: ..." line buildah printed before it failed, and its own error line.
+void whereItFailed(const std::string& log, BuildResult* r) {
+  for (const auto& line : strings::split(log, '\n')) {
+    if (line.rfind("STEP ", 0) == 0) r->step = line;
+    if (line.rfind("Error: ", 0) == 0 || line.rfind("error ", 0) == 0) r->error = line;
+  }
+  if (r->step.empty()) r->step = "build";
+  if (r->error.empty()) r->error = "buildah bud failed";
+}
+
+}  // namespace
+
+BuildResult buildAndPush(const BuildOptions& o) {
   namespace fs = std::filesystem;
-  if (o.tag.empty()) return Unexpected(std::string("an image name (-t NAME:TAG) is required"));
+  BuildResult r;
+  auto setupError = [&r](std::string why) {
+    r.step = "setup";
+    r.error = std::move(why);
+    return r;
+  };
+  if (o.tag.empty()) return setupError("an image name (-t NAME:TAG) is required");
   std::error_code ec;
   if (!fs::is_directory(o.contextDir, ec))
-    return Unexpected("build context " + o.contextDir + " is not a directory");
+    return setupError("build context " + o.contextDir + " is not a directory");
   std::string dockerfile = o.dockerfile.empty() ? o.contextDir + "/Dockerfile" : o.dockerfile;
-  if (!fs::exists(dockerfile, ec)) return Unexpected("no Dockerfile at " + dockerfile);
+  if (!fs::exists(dockerfile, ec)) return setupError("no Dockerfile at " + dockerfile);
   ImageRef ref = parseImageRef(o.tag);
   // Whatever registry the name carries, the image goes to the cluster registry: the node pulls
   // every registry's images from there (registry.istio.io/x/y:1 is served as x/y:1).
@@ -79,21 +99,31 @@ Expected<std::string, std::string> buildAndPush(const BuildOptions& o) {
       "--storage-driver",     "vfs"};
   std::vector<std::string> bud = {"buildah"};
   bud.insert(bud.end(), storage.begin(), storage.end());
-  std::vector<std::string> budArgs = {"bud",  "--isolation", "chroot",   "--layers=false",
-                                      "-q",   "-f",          dockerfile, "-t",
-                                      target, o.contextDir};
+  std::vector<std::string> budArgs = {"bud",      "--isolation", "chroot", "--layers=false", "-f",
+                                      dockerfile, "-t",          target,   o.contextDir};
   bud.insert(bud.end(), budArgs.begin(), budArgs.end());
   auto built = runCommand(bud, std::chrono::seconds(900));
-  if (built.exitCode != 0) return Unexpected("buildah bud failed:\n" + built.output);
+  r.log = built.output;
+  if (built.exitCode != 0) {
+    whereItFailed(built.output, &r);
+    return r;
+  }
   std::vector<std::string> push = {"buildah"};
   push.insert(push.end(), storage.begin(), storage.end());
   std::vector<std::string> pushArgs = {"push", "--tls-verify=false", "-q", target,
                                        "docker://" + target};
   push.insert(push.end(), pushArgs.begin(), pushArgs.end());
   auto pushed = runCommand(push, std::chrono::seconds(300));
-  if (pushed.exitCode != 0) return Unexpected("buildah push failed:\n" + pushed.output);
+  r.log += pushed.output;
+  if (pushed.exitCode != 0) {
+    r.step = "push";
+    r.error = "buildah push failed: " + std::string(strings::trim(pushed.output));
+    return r;
+  }
   PODIUM_LOG(Info) << "built and pushed " << target;
-  return target;
+  r.ok = true;
+  r.pushed = target;
+  return r;
 }
 
 }  // namespace podium::node

@@ -112,6 +112,7 @@ FakeClient::FakeClient(Clock& clock) : clock_(clock) {
            {res::kAnalysisRuns, "AnalysisRun", true},
            {res::kAnalysisTemplates, "AnalysisTemplate", true},
            {res::kClusterAnalysisTemplates, "ClusterAnalysisTemplate", false},
+           {Resource{"podium.dev", "v1alpha1", "imagebuilds"}, "ImageBuild", true},
            {Resource{"apiextensions.k8s.io", "v1", "customresourcedefinitions"},
             "CustomResourceDefinition", false}})
     serve(r, kind, namespaced);

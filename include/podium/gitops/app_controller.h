@@ -9,8 +9,14 @@
 // `argocd-controller` (or Replace), prune, self-heal, retries with back-off. The status is Argo
 // CD's: sync, health, resources, operationState, history, conditions, reconciledAt. See
 // docs/gitops.md.
+//
+// Beside it runs the image builder for `podium.dev/v1alpha1` ImageBuilds: on each new commit of
+// a source branch (noticed the same way, and by the same push webhooks) it builds the image,
+// pushes it with a unique tag and commits the new tag on the deploy branch (Argo CD Image
+// Updater's git write-back). See docs/image-builds.md.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,6 +27,21 @@
 
 namespace podium::gitops {
 
+// An image build as `podium.dev/v1alpha1` ImageBuilds ask for it: the build context checked out
+// at the source commit, and the image to push (NAME:TAG as manifests write it).
+struct ImageBuildJob {
+  std::string contextDir, dockerfile, image;
+};
+struct ImageBuildOutcome {
+  bool ok = false;
+  std::string pushed;  // where the image went ("127.0.0.1:5000/me/app:abc1234")
+  std::string step;    // the step that failed ("STEP 3/5: RUN g++ ...", "push")
+  std::string error;   // why it failed
+  std::string log;     // the builder's output
+};
+// Builds and pushes (buildah, as `podium image build`); called on a worker, may take minutes.
+using ImageBuilder = std::function<ImageBuildOutcome(const ImageBuildJob&)>;
+
 struct GitOpsOptions {
   std::string dataDir;  // repository mirrors live in DATA/gitops/repos
   std::chrono::milliseconds pollInterval{3000};
@@ -29,6 +50,9 @@ struct GitOpsOptions {
   // 0: only the polls and webhooks.
   std::chrono::milliseconds refCheckInterval{250};
   int workers = 4;  // Applications reconciled (and synced) at the same time
+  // What ImageBuilds build with; without one they are answered with a status saying this
+  // server builds no images.
+  ImageBuilder imageBuilder;
   Clock* clock = &realClock();
   Random* random = &realRandom();  // the polls' jitter
 };

@@ -31,8 +31,15 @@ struct BuildOptions {
   std::string storageDir;  // buildah's storage (DATA/buildah)
 };
 
-// Builds with buildah (vfs storage, chroot isolation) and pushes to the registry. Returns the
-// pushed reference ("127.0.0.1:5000/me/app:v1").
-Expected<std::string, std::string> buildAndPush(const BuildOptions& options);
+struct BuildResult {
+  bool ok = false;
+  std::string pushed;  // the pushed reference ("127.0.0.1:5000/me/app:v1")
+  std::string step;    // what failed: "STEP 3/5: RUN make" (the Dockerfile's), "push", "setup"
+  std::string error;   // why ("" when ok)
+  std::string log;     // buildah's output
+};
+
+// Builds with buildah (vfs storage, chroot isolation) and pushes to the registry.
+BuildResult buildAndPush(const BuildOptions& options);
 
 }  // namespace podium::node
