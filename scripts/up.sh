@@ -25,33 +25,43 @@ for _ in $(seq 600); do
   sleep 0.2
 done
 
-# The seed's image, built from its multi-stage Dockerfile, and the seed's manifests unchanged.
+# The build stage of the seed's multi-stage Dockerfile (Debian's g++), in the cluster registry.
 ./scripts/cxx-builder-image.sh --registry "$REGISTRY" --data-dir "$DATA_DIR"
-./build/podium image build -t my-docker-hub/golang-app:v1.0.0 --registry "$REGISTRY" --data-dir "$DATA_DIR" \
-  examples/hello
-./build/podium image build -t my-docker-hub/golang-app:v2.0.0 --registry "$REGISTRY" --data-dir "$DATA_DIR" \
-  examples/hello
 
-# GitOps, as in the seed: a repository with the source on `development` and the manifests on
-# `argo-dev` (the Deployment, the canary's v1/v2 Deployments, DestinationRule, Gateway and the
-# 90/10 VirtualService), and an Argo CD Application that makes the cluster follow `argo-dev`.
-REPO=$DATA_DIR/git/golang-app
-if [ ! -d "$REPO/.git" ]; then
-  export GIT_AUTHOR_NAME=podium GIT_AUTHOR_EMAIL=podium@localhost
-  export GIT_COMMITTER_NAME=podium GIT_COMMITTER_EMAIL=podium@localhost
-  mkdir -p "$REPO"
-  git -C "$REPO" init -q -b development
-  cp examples/hello/main.cc examples/hello/Dockerfile "$REPO/"
-  git -C "$REPO" add -A && git -C "$REPO" commit -q -m "golang-app source"
-  git -C "$REPO" checkout -q --orphan argo-dev
-  git -C "$REPO" rm -q -rf .
-  mkdir -p "$REPO/manifests"
-  cp -r examples/hello/manifests/namespace.yaml examples/hello/manifests/deployment.yaml \
-    examples/hello/manifests/virtual-service.yaml examples/hello/manifests/canary "$REPO/manifests/"
-  git -C "$REPO" add -A && git -C "$REPO" commit -q -m "golang-app manifests"
+# GitOps, as in the seed: a repository (bare, as a git host keeps it) with the app's source on
+# `development` and its manifests on `argo-dev` — the app as an Argo Rollouts Rollout behind the
+# seed's Gateway and VirtualService, judged by its success rate (examples/hello/delivery) — and a
+# working clone to commit in. An ImageBuild builds each commit of `development` and commits the
+# new tag on `argo-dev`; the Argo CD Application makes the cluster follow `argo-dev`.
+ORIGIN=$DATA_DIR/git/golang-app.git
+WORK=$DATA_DIR/git/work/golang-app
+export GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-developer} GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-developer@localhost}
+export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
+if [ ! -d "$ORIGIN" ]; then
+  rm -rf "$WORK"
+  git init -q --bare -b development "$ORIGIN"
+  mkdir -p "$WORK"
+  git -C "$WORK" init -q -b development
+  git -C "$WORK" remote add origin "$ORIGIN"
+  cp examples/hello/main.cc examples/hello/Dockerfile "$WORK/"
+  git -C "$WORK" add -A && git -C "$WORK" commit -q -m "golang-app source"
+  git -C "$WORK" push -q origin development
+  git -C "$WORK" checkout -q --orphan argo-dev
+  git -C "$WORK" rm -q -rf .
+  mkdir -p "$WORK/manifests"
+  cp examples/hello/delivery/rollout.yaml examples/hello/delivery/routing.yaml \
+    examples/hello/delivery/analysis.yaml "$WORK/manifests/"
+  git -C "$WORK" add -A && git -C "$WORK" commit -q -m "golang-app manifests"
+  git -C "$WORK" push -q origin argo-dev
+  git -C "$WORK" checkout -q development
 fi
 kubectl create namespace argocd --dry-run=client -o yaml | kubectl apply -f -
-sed "s|repoURL: .*|repoURL: file://$REPO|" examples/hello/application.yaml | kubectl apply -f -
+for f in image-build.yaml application.yaml; do
+  sed "s|repoURL: .*|repoURL: file://$ORIGIN|" "examples/hello/delivery/$f" | kubectl apply -f -
+  # The first build (development's head) lands on argo-dev before the Application deploys it.
+  [ "$f" = image-build.yaml ] &&
+    kubectl wait -n argocd imagebuild/golang-app --for=jsonpath='{.status.phase}'=Succeeded --timeout=600s
+done
 kubectl wait -n argocd application/golang-app --for=jsonpath='{.status.sync.status}'=Synced --timeout=120s
 kubectl wait -n argocd application/golang-app --for=jsonpath='{.status.health.status}'=Healthy --timeout=180s
 kubectl get applications -n argocd
@@ -76,6 +86,14 @@ Podium is running (Ctrl-C stops it and everything it started). In another shell:
   kubectl get pods -n my-apps
   curl -H 'Host: golang-app.example.com' http://127.0.0.1:$INGRESS_PORT/
   kubectl get application -n argocd golang-app   # Synced, Healthy, at the argo-dev commit
-  cd $REPO   # branch argo-dev: edit manifests/ and commit; the cluster follows in seconds
+  kubectl get imagebuild -n argocd golang-app    # the image built from development's head
+
+The delivery loop — edit the app, commit on development, watch the canary:
+  cd $WORK     # branch development (git remote: $ORIGIN)
+  sed -i 's/: "1.0.0"/: "2.0.0"/' main.cc && git commit -am "version 2.0.0" && git push origin development
+  # built and tagged, argo-dev bumped, synced, 10 % to 2.0.0, analysed, promoted:
+  watch -n 0.5 ./build/podium rollout get golang-app -n my-apps --data-dir $DATA_DIR
+or all of it, with requests through the gateway so the analysis has traffic to judge:
+  PODIUM_DATA_DIR=$DATA_DIR PODIUM_INGRESS_PORT=$INGRESS_PORT scripts/deliver.sh 2.0.0
 EOT
 wait $server

@@ -554,21 +554,24 @@ SyncResult AppController::writeStatus(const Json& app, const Json& previous, Jso
   if (a == b && !stale && !refresh && !operationDone) return SyncResult::ok();
   if (a == b && previous.contains("conditions")) status["conditions"] = previous["conditions"];
   status["reconciledAt"] = now;
+  // Argo CD's Application has no status subresource: the status goes with the object (the
+  // resourceVersion it was read at is the precondition), and with it the refresh annotation
+  // and a done operation come off — one write.
   Json obj = app;
   obj["status"] = status;
-  // Argo CD's Application has no status subresource: the status goes with the object (the
-  // resourceVersion it was read at is the precondition).
+  if (refresh) obj["metadata"]["annotations"].erase(kRefresh);
+  if (operationDone) obj.erase("operation");
   auto r = client_.update(kApplications, ns, obj);
-  if (!r && r.error().code() == 409) {
-    // Changed meanwhile (a sync's progress, an edit): this status (a sync's history among it)
-    // still goes on the newest version; a changed spec is looked at again next.
-    if (auto fresh = client_.get(kApplications, ns, name)) {
-      (*fresh)["status"] = status;
-      r = client_.update(kApplications, ns, *fresh);
-    }
-  }
+  if (r) return SyncResult::ok();
+  if (r.error().code() != 409) return SyncResult::of(r, "status of application " + ns + "/" + name);
+  // Changed meanwhile (a sync's progress, an edit): this status (a sync's history among it)
+  // still goes on the newest version; a changed spec is looked at again next. The annotation
+  // and the operation come off after, as they were when this reconcile began.
+  auto fresh = client_.get(kApplications, ns, name);
+  if (!fresh) return SyncResult::of(fresh, "status of application " + ns + "/" + name);
+  (*fresh)["status"] = status;
+  r = client_.update(kApplications, ns, *fresh);
   if (!r) return SyncResult::of(r, "status of application " + ns + "/" + name);
-  // The refresh annotation and a done operation come off after the status is written.
   Json done = Json::object();
   if (refresh) done["metadata"]["annotations"][kRefresh] = nullptr;
   if (operationDone) done["operation"] = nullptr;

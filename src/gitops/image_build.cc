@@ -237,7 +237,9 @@ void ImageBuilds::build(const Json& obj, const std::string& commit, Json& status
                       (dir / spec.context / spec.dockerfile).string(), spec.image + ":" + tag};
     PODIUM_LOG(Info) << "image builds: building " << job.image << " from " << spec.branch << "@"
                      << shortCommit;
+    auto buildStart = clock_.monotonic();
     ImageBuildOutcome out = opts_.imageBuilder(job);
+    entry["buildSeconds"] = std::chrono::duration<double>(clock_.monotonic() - buildStart).count();
     if (!out.ok) {
       fail(out.step.empty() ? "build" : out.step, out.error, out.log);
     } else {

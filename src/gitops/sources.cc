@@ -164,10 +164,16 @@ Expected<Sources::Loaded, std::string> Sources::loadLocked(const Json& app,
   std::string error;
   GitRepo* r = repo(url, &error);
   if (!r) return Unexpected(prefix + error);
-  auto commit = fetchFirst ? Expected<std::string, std::string>(Unexpected(std::string()))
-                           : r->resolve(revision);
+  // The mirror is fetched only when the remote's revision is not what it already has (a ref
+  // check costs one ls-remote; a refresh of an unchanged app fetches nothing).
+  RepoCredentials creds = credentialsFor(url);
+  auto commit = r->resolve(revision);
+  if (fetchFirst && commit) {
+    auto remote = r->remoteCommit(revision, creds);
+    if (!remote || *remote != *commit) commit = Unexpected(std::string());
+  }
   if (!commit) {
-    if (auto f = r->fetch(credentialsFor(url)); !f)
+    if (auto f = r->fetch(creds); !f)
       return Unexpected(prefix +
                         "failed to generate manifest for source 1 of 1: rpc error: code = "
                         "Unknown desc = repository not accessible: " +
@@ -315,6 +321,21 @@ Expected<std::string, std::string> Sources::helmTemplate(GitRepo& repo, const st
 
 Expected<std::vector<Target>, std::string> Sources::render(GitRepo& repo, const Json& app,
                                                            const std::string& commit) {
+  // What a commit renders to is kept: a refresh of an unchanged app parses nothing. (Failures
+  // are not kept: a kind unknown now may be served once its CRD is applied.)
+  std::string key = commit + "\n" + json::dump(json::at(app, {"spec", "source"})) + "\n" +
+                    json::dump(json::at(app, {"spec", "destination"})) + "\n" +
+                    json::getString(app, {"metadata", "name"});
+  if (auto it = targets_.find(key); it != targets_.end()) return it->second;
+  auto out = parse(repo, app, commit);
+  if (!out) return out;
+  if (targets_.size() > 16) targets_.clear();
+  targets_[key] = *out;
+  return out;
+}
+
+Expected<std::vector<Target>, std::string> Sources::parse(GitRepo& repo, const Json& app,
+                                                          const std::string& commit) {
   std::string destNs = json::getString(app, {"spec", "destination", "namespace"});
   auto files = manifests(repo, app, commit);
   if (!files) return Unexpected(files.error());

@@ -69,14 +69,18 @@ class Sources {
                                                   const std::string& dir, const Json& src,
                                                   const std::string& release,
                                                   const std::string& ns);
+  // The app's objects at `commit` (kept per commit, source and destination).
   Expected<std::vector<Target>, std::string> render(GitRepo& repo, const Json& app,
                                                     const std::string& commit);
+  Expected<std::vector<Target>, std::string> parse(GitRepo& repo, const Json& app,
+                                                   const std::string& commit);
 
   client::Client& client_;
   std::string dataDir_;
   std::mutex mu_;                                              // guards the two below
   std::map<std::string, std::unique_ptr<GitRepo>> repos_;      // by URL
   std::map<std::string, std::vector<ManifestFile>> rendered_;  // by commit and source
+  std::map<std::string, std::vector<Target>> targets_;         // render()'s
 };
 
 }  // namespace podium::gitops

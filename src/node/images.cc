@@ -53,10 +53,13 @@ bool registryHas(const std::string& registry, const ImageRef& ref) {
 
 namespace {
 
-// The last "STEP n/m: ..." line buildah printed before it failed, and its own error line.
+// The last "STEP n/m: ..." line buildah printed before it failed ("[1/2] STEP 3/4: ..." in a
+// multi-stage build), and its own error line.
 void whereItFailed(const std::string& log, BuildResult* r) {
   for (const auto& line : strings::split(log, '\n')) {
-    if (line.rfind("STEP ", 0) == 0) r->step = line;
+    size_t at = line.find("STEP ");
+    if (at != std::string::npos && (at == 0 || (line[0] == '[' && at == line.find("] ") + 2)))
+      r->step = line;
     if (line.rfind("Error: ", 0) == 0 || line.rfind("error ", 0) == 0) r->error = line;
   }
   if (r->step.empty()) r->step = "build";

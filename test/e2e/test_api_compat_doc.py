@@ -66,6 +66,8 @@ FIXTURES = {
     "analysisruns": {"spec": {"metrics": [{"name": "m", "provider": {"web": {"url": "http://127.0.0.1:1/"}}}]}},
     "rollouts": {"spec": {"selector": SELECTOR, "template": TEMPLATE,
                           "strategy": {"canary": {"steps": [{"setWeight": 20}]}}}},
+    "imagebuilds": {"spec": {"source": {"repoURL": "file:///nowhere", "branch": "main"}, "image": "me/app",
+                             "writeBack": {"branch": "deploy", "path": "app.yaml"}}},
 }
 FIXTURES.update({k: {"spec": v} for k, v in ISTIO_SPEC.items()})
 
