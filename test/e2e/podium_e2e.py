@@ -3,6 +3,8 @@ directory, and drive it with the stock kubectl, the Python client, or raw HTTPS 
 
 Every process a test starts is stopped by PID when the test ends."""
 import http.client
+import glob
+import hashlib
 import json
 import os
 import shutil
@@ -401,6 +403,18 @@ def container_status(pod, name=None):
     return {}
 
 
+def image_cache_dir():
+    """Where NodeTestCase keeps its built registry: named by everything the images come from
+    (this build of Podium, the seed's sources, the builder image's script, busybox), in the build
+    directory (gone with it), one at a time."""
+    h = hashlib.sha256()
+    for path in (PODIUM, os.path.join(HELLO, "main.cc"), os.path.join(HELLO, "Dockerfile"),
+                 os.path.join(ROOT, "scripts", "cxx-builder-image.sh"), "/bin/busybox"):
+        st = os.stat(path)
+        h.update(("%s %d %d" % (path, st.st_size, st.st_mtime_ns)).encode())
+    return os.path.join(os.path.dirname(os.path.abspath(PODIUM)), "podium-e2e-images-" + h.hexdigest()[:16])
+
+
 @unittest.skipUnless(os.geteuid() == 0, "the node agent needs root")
 class NodeTestCase(unittest.TestCase):
     """A server with its node agent (as root) and the test images built into its registry:
@@ -447,12 +461,47 @@ class NodeTestCase(unittest.TestCase):
 
     @classmethod
     def build_images(cls):
+        # Built once per build of Podium and these sources, then copied into each class's
+        # registry: the images are the same for every class (the registry's files are its state).
+        registry_data = os.path.join(cls.server.data_dir, "registry", "data")
+        cache = image_cache_dir()
+        if os.path.exists(os.path.join(cache, "complete")):
+            shutil.copytree(os.path.join(cache, "data"), registry_data, dirs_exist_ok=True)
+            if all(cls.registry_has("my-docker-hub/golang-app", v) for v in cls.seed_versions):
+                return
+        # Every class's versions, so that one cache serves them all.
+        cls.build_images_now(sorted(set(NodeTestCase.seed_versions) | set(cls.seed_versions)))
+        tmp = cache + ".tmp-%d" % os.getpid()
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(registry_data, os.path.join(tmp, "data"))
+        open(os.path.join(tmp, "complete"), "w").close()
+        for old in glob.glob(os.path.join(os.path.dirname(cache), "podium-e2e-images-*")):
+            if not old.startswith(tmp):
+                shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.rename(tmp, cache)
+        except OSError:  # another class made it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def registry_has(cls, repository, tag):
+        req = urllib.request.Request("http://%s/v2/%s/manifests/%s" % (cls.registry, repository, tag), method="HEAD",
+                                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                                                        "application/vnd.docker.distribution.manifest.v2+json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    @classmethod
+    def build_images_now(cls, versions):
         # The seed's image, from the multi-stage Dockerfile, under the seed's name.
         p = subprocess.run([os.path.join(ROOT, "scripts", "cxx-builder-image.sh"), "--registry", cls.registry,
                             "--data-dir", cls.server.data_dir], capture_output=True, text=True, timeout=1200)
         if p.returncode != 0:
             raise AssertionError("builder image failed:\n" + p.stdout + p.stderr)
-        for version in cls.seed_versions:
+        for version in versions:
             cls.image_build("my-docker-hub/golang-app:" + version, HELLO)
         # A shell for exec and the failure cases: Debian's static busybox.
         ctx = tempfile.mkdtemp(prefix="podium-busybox-")
