@@ -488,6 +488,7 @@ struct Diff {
 
 void diffWalk(const Json* oldV, const Json& newV, const Type* t, const Field* f, Path& path,
               bool alwaysPresent, Diff& d) {
+  if (oldV && !oldV->is_null() && *oldV == newV) return;  // the same: nothing changed below
   if (!oldV || oldV->is_null()) {
     SetBuilder b{false, {}, true, {}};
     b.walk(newV, t, f, path, alwaysPresent);
@@ -567,18 +568,29 @@ void diffWalk(const Json* oldV, const Json& newV, const Type* t, const Field* f,
 Diff diffObjects(const Json& oldObj, const Json& newObj, const Scope& scope) {
   Diff d;
   Path path;
-  Json a = oldObj.is_object() ? oldObj : Json::object();
-  Json b = newObj.is_object() ? newObj : Json::object();
-  for (Json* o : {&a, &b})
-    if (o->contains("metadata") && (*o)["metadata"].is_object())
-      (*o)["metadata"].erase("managedFields");
+  static const Json none = Json::object();
+  const Json& a = oldObj.is_object() ? oldObj : none;
+  const Json& b = newObj.is_object() ? newObj : none;
+  // managedFields is not a field managers own: left out (of a copy of metadata alone — the rest
+  // is compared in place, objects can be large).
+  auto withoutManaged = [](const Json& meta) {
+    Json m = meta;
+    if (m.is_object()) m.erase("managedFields");
+    return m;
+  };
   for (const auto& item : b.items()) {
     const Field* f = nullptr;
     const Type* t = childType(scope.type, item.key(), &f);
     path.push_back("f:" + item.key());
     auto it = a.find(item.key());
     bool always = f && f->type && f->type->kind == Kind::Object && !f->pointer;
-    diffWalk(it == a.end() ? nullptr : &*it, item.value(), t, f, path, always, d);
+    if (item.key() == "metadata") {
+      Json oldMeta = it == a.end() ? Json() : withoutManaged(*it);
+      diffWalk(it == a.end() ? nullptr : &oldMeta, withoutManaged(item.value()), t, f, path, always,
+               d);
+    } else {
+      diffWalk(it == a.end() ? nullptr : &*it, item.value(), t, f, path, always, d);
+    }
     path.pop_back();
   }
   for (const auto& item : a.items())

@@ -88,10 +88,14 @@ Cacher::Cacher(store::Store& store, size_t historyEvents)
 Cacher::~Cacher() { storeWatch_.reset(); }
 
 ObjectPtr Cacher::decode(const store::KeyValue& kv) const {
-  auto parsed = json::parse(kv.value);
-  Json obj = parsed ? std::move(parsed->value) : Json::object();
-  if (!parsed)
-    PODIUM_LOG(Error) << "undecodable object in store at " << kv.key << ": " << parsed.error();
+  // The store holds what the API server wrote (json::dump of checked objects): parsed without
+  // the duplicate-key and depth bookkeeping requests need — several times faster on the large
+  // objects (an Application's status of a thousand resources) every write decodes here.
+  Json obj = Json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+  if (obj.is_discarded()) {
+    PODIUM_LOG(Error) << "undecodable object in store at " << kv.key;
+    obj = Json::object();
+  }
   if (!obj.is_object()) obj = Json::object();
   obj["metadata"]["resourceVersion"] = std::to_string(kv.modRevision);
   return std::make_shared<const Json>(std::move(obj));

@@ -27,26 +27,42 @@ std::string metaString(const Json& obj, const char* field) {
 
 bool nonEmptyList(const Json* v) { return v && v->is_array() && !v->empty(); }
 
-Json specPart(const Json& obj) {
-  Json out = obj;
-  if (out.is_object()) {
-    out.erase("metadata");
-    out.erase("status");
-    out.erase("apiVersion");
-    out.erase("kind");
+namespace {
+
+// Whether two objects have the same members, `skip` aside (compared in place: objects written
+// here can be large, an Application's status with a thousand resources).
+bool sameExcept(const Json& a, const Json& b, std::initializer_list<std::string_view> skip) {
+  if (!a.is_object() || !b.is_object()) return a == b;
+  auto skipped = [&](const std::string& k) {
+    return std::find(skip.begin(), skip.end(), k) != skip.end();
+  };
+  size_t na = 0, nb = 0;
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    if (skipped(it.key())) continue;
+    ++na;
+    auto other = b.find(it.key());
+    if (other == b.end() || *other != it.value()) return false;
   }
-  return out;
+  for (auto it = b.begin(); it != b.end(); ++it)
+    if (!skipped(it.key())) ++nb;
+  return na == nb;
+}
+
+}  // namespace
+
+bool sameSpecPart(const Json& a, const Json& b) {
+  return sameExcept(a, b, {"metadata", "status", "apiVersion", "kind"});
 }
 
 namespace {
 
-Json withoutVolatile(const Json& obj) {
-  Json out = obj;
-  if (out.is_object() && out.contains("metadata") && out["metadata"].is_object()) {
-    out["metadata"].erase("resourceVersion");
-    out["metadata"].erase("selfLink");
-  }
-  return out;
+// Equal but for resourceVersion and selfLink (a write that changes nothing else is no write).
+bool sameButVolatile(const Json& a, const Json& b) {
+  if (!sameExcept(a, b, {"metadata"})) return false;
+  static const Json none = Json::object();
+  const Json* ma = json::find(a, {"metadata"});
+  const Json* mb = json::find(b, {"metadata"});
+  return sameExcept(ma ? *ma : none, mb ? *mb : none, {"resourceVersion", "selfLink"});
 }
 
 std::string encodeContinue(int64_t rv, const std::string& lastKey) {
@@ -109,9 +125,32 @@ ObjectPtr StorageImpl::toVersion(const ResourceInfo& r, const ObjectPtr& obj) co
 }
 
 std::string StorageImpl::serialize(const ResourceInfo& r, const Json& obj) const {
-  Json out = withoutVolatile(obj);
-  if (r.custom && !r.storageVersion.empty()) out["apiVersion"] = r.group + "/" + r.storageVersion;
-  return json::dump(out);
+  // Written member by member, without a copy of the object.
+  std::string out = "{";
+  bool first = true;
+  auto member = [&](const std::string& key, const std::string& value) {
+    out += first ? "" : ",";
+    first = false;
+    out += json::dump(Json(key)) + ":" + value;
+  };
+  if (!obj.is_object()) return json::dump(obj);
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (it.key() == "apiVersion" && r.custom && !r.storageVersion.empty()) {
+      member(it.key(), Json(r.group + "/" + r.storageVersion).dump());
+    } else if (it.key() == "metadata" && it.value().is_object()) {
+      std::string meta = "{";
+      bool firstMeta = true;
+      for (auto m = it.value().begin(); m != it.value().end(); ++m) {
+        if (m.key() == "resourceVersion" || m.key() == "selfLink") continue;
+        meta += (firstMeta ? "" : ",") + json::dump(Json(m.key())) + ":" + json::dump(m.value());
+        firstMeta = false;
+      }
+      member(it.key(), meta + "}");
+    } else {
+      member(it.key(), json::dump(it.value()));
+    }
+  }
+  return out + "}";
 }
 
 ApiError StorageImpl::storeError(const ResourceInfo& r, const std::string& name,
@@ -384,7 +423,7 @@ Expected<Json, ApiError> StorageImpl::prepareUpdate(const ResourceInfo& r, const
   if (auto p = strategyFor(r).prepare(r, obj, &old, ctx); !p) return Unexpected(p.error());
   if (r.tracksGeneration) {
     int64_t gen = json::integer(om, "generation", 1);
-    if (specPart(obj) != specPart(old)) ++gen;
+    if (!sameSpecPart(obj, old)) ++gen;
     m["generation"] = gen;
   } else {
     m.erase("generation");
@@ -416,7 +455,7 @@ Expected<WriteResult, ApiError> StorageImpl::commit(const ResourceInfo& r, const
       out.object = std::move(obj);
       return out;
     }
-    if (withoutVolatile(obj) == withoutVolatile(*old)) {
+    if (sameButVolatile(obj, *old)) {
       out.object = *old;  // nothing changed: no write, same resourceVersion
       return out;
     }

@@ -101,7 +101,7 @@ class StorageImpl : public Storage {
 Json& metaOf(Json& obj);
 std::string metaString(const Json& obj, const char* field);
 bool nonEmptyList(const Json* v);
-// Everything but metadata and status: what metadata.generation tracks.
-Json specPart(const Json& obj);
+// Whether everything but metadata and status (what metadata.generation tracks) is the same.
+bool sameSpecPart(const Json& a, const Json& b);
 
 }  // namespace podium::api

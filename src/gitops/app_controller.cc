@@ -11,12 +11,75 @@ namespace podium::gitops {
 
 using client::SyncResult;
 
+namespace {
+
+// Whether `b` differs from `a` in its status only (and what every write changes): a status the
+// controller wrote needs no new look — the reconcile that wrote it decided what comes next.
+bool onlyStatusChanged(const Json& a, const Json& b) {
+  auto rest = [](const Json& o) {
+    Json out = Json::object();
+    for (auto it = o.begin(); it != o.end(); ++it)
+      if (it.key() != "status" && it.key() != "metadata") out[it.key()] = it.value();
+    return out;
+  };
+  auto meta = [](const Json& o) {
+    Json m = json::at(o, {"metadata"});
+    for (const char* k : {"resourceVersion", "managedFields", "generation"}) m.erase(k);
+    return m;
+  };
+  return json::getString(a, {"metadata", "resourceVersion"}) !=
+             json::getString(b, {"metadata", "resourceVersion"}) &&
+         rest(a) == rest(b) && meta(a) == meta(b);
+}
+
+// The application without its status (a copy of the small parts only).
+Json withoutStatus(const Json& app) {
+  Json out = Json::object();
+  for (auto it = app.begin(); it != app.end(); ++it)
+    if (it.key() != "status") out[it.key()] = it.value();
+  return out;
+}
+
+// Whether two statuses say the same, the time of the reconcile and of each condition's last
+// transition aside (compared in place: a status lists every resource of the app).
+bool sameStatus(const Json& a, const Json& b) {
+  auto count = [](const Json& s) {
+    size_t n = 0;
+    for (auto it = s.begin(); it != s.end(); ++it) n += it.key() != "reconciledAt";
+    return n;
+  };
+  if (!a.is_object() || !b.is_object() || count(a) != count(b)) return a == b;
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    if (it.key() == "reconciledAt") continue;
+    auto other = a.find(it.key());
+    if (other == a.end()) return false;
+    if (it.key() != "conditions" || !it->is_array() || !other->is_array()) {
+      if (*other != *it) return false;
+      continue;
+    }
+    if (other->size() != it->size()) return false;
+    for (size_t i = 0; i < it->size(); ++i) {
+      Json x = (*it)[i], y = (*other)[i];
+      if (x.is_object()) x.erase("lastTransitionTime");
+      if (y.is_object()) y.erase("lastTransitionTime");
+      if (x != y) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 AppController::AppController(client::Client& client, GitOpsOptions options)
     : Controller("gitops", client, *options.clock, std::max(1, options.workers)),
       opts_(std::move(options)),
       sources_(client, opts_.dataDir),
       apps_(client, kApplications) {
-  apps_.addHandlers(enqueueHandlers(false));
+  auto handlers = enqueueHandlers(false);
+  handlers.onUpdate = [this](const client::ObjectPtr& o, const client::ObjectPtr& n) {
+    if (!onlyStatusChanged(*o, *n)) enqueue(*n);
+  };
+  apps_.addHandlers(handlers);
   apps_.start();
   if (!apps_.waitForSync(std::chrono::seconds(10)))
     PODIUM_LOG(Warn) << "gitops: the Applications cache did not sync in 10s";
@@ -186,8 +249,9 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
   const Json& spec = json::at(app, {"spec"});
   const Json& src = json::at(spec, {"source"});
   const Json& dest = json::at(spec, {"destination"});
-  Json status = json::at(app, {"status"}).is_object() ? app["status"] : Json::object();
-  Json previous = status;
+  static const Json kNoStatus = Json::object();
+  const Json& previous = json::at(app, {"status"}).is_object() ? app.at("status") : kNoStatus;
+  Json status = previous;
   std::string now = timefmt::rfc3339(clock_.now());
   Json conditions = Json::array();
   // A refresh asked for with Argo CD's annotation is done now, recorded (reconciledAt) and the
@@ -286,7 +350,7 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
         return json::str(r, "status") == "Synced" || json::boolean(r, "requiresPruning");
       });
   SyncRun::Inputs run;
-  run.app = app;
+  run.app = withoutStatus(app);  // what a sync reads of it (its status can be large)
   run.settings = std::move(settings);
   run.targets = std::move(targets);
   run.extraneous = std::move(extraneous);
@@ -543,21 +607,16 @@ SyncResult AppController::writeStatus(const Json& app, const Json& previous, Jso
   std::string ns = client::namespaceOf(app), name = client::nameOf(app);
   status["conditions"] = conditions;
   if (conditions.empty()) status.erase("conditions");
-  Json a = previous, b = status;
-  a.erase("reconciledAt");
-  b.erase("reconciledAt");
-  for (Json* s : {&a, &b})
-    if (s->contains("conditions"))
-      for (auto& c : (*s)["conditions"]) c.erase("lastTransitionTime");
+  bool same = sameStatus(previous, status);
   auto last = timefmt::parseRfc3339(json::str(previous, "reconciledAt"));
   bool stale = !last || clock_.now() - *last > std::chrono::seconds(60);
-  if (a == b && !stale && !refresh && !operationDone) return SyncResult::ok();
-  if (a == b && previous.contains("conditions")) status["conditions"] = previous["conditions"];
+  if (same && !stale && !refresh && !operationDone) return SyncResult::ok();
+  if (same && previous.contains("conditions")) status["conditions"] = previous["conditions"];
   status["reconciledAt"] = now;
   // Argo CD's Application has no status subresource: the status goes with the object (the
   // resourceVersion it was read at is the precondition), and with it the refresh annotation
   // and a done operation come off — one write.
-  Json obj = app;
+  Json obj = withoutStatus(app);
   obj["status"] = status;
   if (refresh) obj["metadata"]["annotations"].erase(kRefresh);
   if (operationDone) obj.erase("operation");
