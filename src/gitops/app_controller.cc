@@ -113,28 +113,19 @@ void AppController::watchRefs() {
     refCv_.wait_for(lock, opts_.refCheckInterval, [this] { return stopped_; });
     if (stopped_) return;
     lock.unlock();
-    std::map<std::pair<std::string, std::string>, std::string> asked;  // (url, revision) -> commit
-    std::map<std::string, std::string> seen;  // what this round saw, by app
-    for (const auto& app : apps_.list()) {
-      std::string url = json::getString(*app, {"spec", "source", "repoURL"});
-      std::string rev = json::getString(*app, {"spec", "source", "targetRevision"});
-      if (url.empty()) continue;
-      auto key = std::make_pair(url, rev);
-      if (!asked.count(key)) {
-        auto c = sources_.remoteCommit(*app);
-        asked[key] = c ? *c : "";
-      }
-      const std::string& now = asked[key];
-      std::string appKey = client::Informer::keyOf(*app);
-      seen[appKey] = now;
-      // Edge-triggered: a commit not seen before, that the app has not compared yet (an app
-      // whose comparison keeps failing is not reconciled at this rate).
-      auto last = lastSeen_.find(appKey);
-      if (!now.empty() && (last == lastSeen_.end() || last->second != now) &&
-          now != json::getString(*app, {"status", "sync", "revision"}))
-        queue().add(appKey);
-    }
-    lastSeen_ = std::move(seen);
+    // Edge-triggered: a commit not seen before, that the app has not compared yet (an app
+    // whose comparison keeps failing is not reconciled at this rate).
+    std::vector<RefWatch::Item> items;
+    for (const auto& app : apps_.list())
+      items.push_back({client::Informer::keyOf(*app),
+                       json::getString(*app, {"spec", "source", "repoURL"}),
+                       json::getString(*app, {"spec", "source", "targetRevision"}),
+                       json::getString(*app, {"status", "sync", "revision"})});
+    for (const auto& k : refs_.moved(items, [this](const std::string&url, const std::string&rev) {
+           auto c = sources_.remoteCommit(url, rev);
+           return c ? *c : std::string();
+         }))
+      queue().add(k);
     images_->checkRefs();
     lock.lock();
   }
@@ -615,29 +606,23 @@ SyncResult AppController::writeStatus(const Json& app, const Json& previous, Jso
   status["reconciledAt"] = now;
   // Argo CD's Application has no status subresource: the status goes with the object (the
   // resourceVersion it was read at is the precondition), and with it the refresh annotation
-  // and a done operation come off — one write.
+  // and a done operation come off — one write. Changed meanwhile (a sync's progress, an edit),
+  // the status still goes on the newest version; an operation asked for meanwhile stays (only
+  // the one that was done comes off), and a changed spec is looked at again next.
   Json obj = withoutStatus(app);
-  obj["status"] = status;
-  if (refresh) obj["metadata"]["annotations"].erase(kRefresh);
-  if (operationDone) obj.erase("operation");
-  auto r = client_.update(kApplications, ns, obj);
-  if (r) return SyncResult::ok();
-  if (r.error().code() != 409) return SyncResult::of(r, "status of application " + ns + "/" + name);
-  // Changed meanwhile (a sync's progress, an edit): this status (a sync's history among it)
-  // still goes on the newest version; a changed spec is looked at again next. The annotation
-  // and the operation come off after, as they were when this reconcile began.
-  auto fresh = client_.get(kApplications, ns, name);
-  if (!fresh) return SyncResult::of(fresh, "status of application " + ns + "/" + name);
-  (*fresh)["status"] = status;
-  r = client_.update(kApplications, ns, *fresh);
-  if (!r) return SyncResult::of(r, "status of application " + ns + "/" + name);
-  Json done = Json::object();
-  if (refresh) done["metadata"]["annotations"][kRefresh] = nullptr;
-  if (operationDone) done["operation"] = nullptr;
-  if (!done.empty())
-    return SyncResult::of(client_.patch(kApplications, ns, name, done),
-                          "clear the done operation of " + name);
-  return SyncResult::ok();
+  for (int attempt = 0;; ++attempt) {
+    obj["status"] = status;
+    if (refresh && json::find(obj, {"metadata", "annotations"}))
+      obj["metadata"]["annotations"].erase(kRefresh);
+    if (operationDone && json::at(obj, {"operation"}) == json::at(app, {"operation"}))
+      obj.erase("operation");
+    auto r = client_.update(kApplications, ns, obj);
+    if (r || r.error().code() != 409 || attempt == 2)
+      return SyncResult::of(r, "status of application " + ns + "/" + name);
+    auto fresh = client_.get(kApplications, ns, name);
+    if (!fresh) return SyncResult::of(fresh, "status of application " + ns + "/" + name);
+    obj = withoutStatus(*fresh);
+  }
 }
 
 std::unique_ptr<GitOps> startGitOps(client::Client& client, const GitOpsOptions& options) {

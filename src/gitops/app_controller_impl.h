@@ -95,8 +95,8 @@ class AppController : public GitOps, public client::Controller {
   std::thread refWatcher_;
   std::mutex refMu_;
   std::condition_variable refCv_;
-  std::map<std::string, std::string> lastSeen_;  // the watcher's: each app's remote commit
-  std::unique_ptr<ImageBuilds> images_;          // the image builder, sharing sources_
+  RefWatch refs_;                        // the watcher's
+  std::unique_ptr<ImageBuilds> images_;  // the image builder, sharing sources_
 };
 
 }  // namespace podium::gitops

@@ -99,28 +99,18 @@ void ImageBuilds::stop() {
 }
 
 void ImageBuilds::checkRefs() {
-  std::map<std::pair<std::string, std::string>, std::string> asked;
-  std::map<std::string, std::string> seen;
-  for (const auto& b : builds_.list()) {
-    std::string url = json::getString(*b, {"spec", "source", "repoURL"});
-    std::string branch = json::getString(*b, {"spec", "source", "branch"});
-    if (url.empty() || branch.empty()) continue;
-    auto key = std::make_pair(url, branch);
-    if (!asked.count(key)) {
-      auto c = sources_.remoteCommit(url, branch);
-      asked[key] = c ? *c : "";
-    }
-    const std::string& now = asked[key];
-    std::string k = client::Informer::keyOf(*b);
-    seen[k] = now;
-    std::lock_guard<std::mutex> lock(mu_);
-    auto last = lastSeen_.find(k);
-    if (!now.empty() && (last == lastSeen_.end() || last->second != now) &&
-        now != json::getString(*b, {"status", "lastCommit"}))
-      queue().add(k);
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  lastSeen_ = std::move(seen);
+  std::vector<RefWatch::Item> items;
+  for (const auto& b : builds_.list())
+    items.push_back({client::Informer::keyOf(*b),
+                     json::getString(*b, {"spec", "source", "repoURL"}),
+                     json::getString(*b, {"spec", "source", "branch"}),
+                     json::getString(*b, {"status", "lastCommit"})});
+  for (const auto& k : refs_.moved(items, [this](const std::string&url, const std::string&rev) {
+         if (rev.empty()) return std::string();
+         auto c = sources_.remoteCommit(url, rev);
+         return c ? *c : std::string();
+       }))
+    queue().add(k);
 }
 
 std::vector<std::string> ImageBuilds::pushed(const std::vector<std::string>& urls,

@@ -47,8 +47,8 @@ class ImageBuilds : public client::Controller {
   GitOpsOptions opts_;
   client::Informer builds_;
   client::EventRecorder events_;
-  std::mutex mu_;                                // guards the two below
-  std::map<std::string, std::string> lastSeen_;  // each ImageBuild's source commit, as last asked
+  RefWatch refs_;  // checkRefs()'s (one caller: the GitOps ref watcher)
+  std::mutex mu_;  // guards built_
   // What each ImageBuild last built ("commit@generation"): its status says so too, but the
   // cache may not show that status yet when the next sync comes.
   std::map<std::string, std::string> built_;

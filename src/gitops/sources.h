@@ -19,6 +19,38 @@
 
 namespace podium::gitops {
 
+// Edge-triggered ref checks, shared by the Application controller and the image builder: each
+// round, every (repository, revision) is asked once for its commit (git ls-remote), and the keys
+// whose commit is new since the last round and not the one they already acted on are returned.
+class RefWatch {
+ public:
+  struct Item {
+    std::string key, url, revision;
+    std::string done;  // the commit the key last acted on
+  };
+  template <class Ask>
+  std::vector<std::string> moved(const std::vector<Item>& items, Ask ask) {
+    std::map<std::pair<std::string, std::string>, std::string> asked;
+    std::map<std::string, std::string> seen;
+    std::vector<std::string> out;
+    for (const auto& it : items) {
+      if (it.url.empty()) continue;
+      auto ref = std::make_pair(it.url, it.revision);
+      if (!asked.count(ref)) asked[ref] = ask(it.url, it.revision);
+      const std::string& now = asked[ref];
+      seen[it.key] = now;
+      auto last = lastSeen_.find(it.key);
+      if (!now.empty() && (last == lastSeen_.end() || last->second != now) && now != it.done)
+        out.push_back(it.key);
+    }
+    lastSeen_ = std::move(seen);
+    return out;
+  }
+
+ private:
+  std::map<std::string, std::string> lastSeen_;  // each key's commit, as last asked
+};
+
 class Sources {
  public:
   Sources(client::Client& client, std::string dataDir);

@@ -50,8 +50,15 @@ bool retriable(const grpc::Status& s) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return true;
-    default:
-      return s.error_message().find("leader") != std::string::npos;
+    default: {
+      // etcd's own transient answers (code Unknown): a member electing its leader, or one that
+      // timed out a request itself ("context deadline exceeded" while it starts).
+      const std::string& m = s.error_message();
+      for (const char* transient :
+           {"leader", "timed out", "deadline exceeded", "too many requests"})
+        if (m.find(transient) != std::string::npos) return true;
+      return false;
+    }
   }
 }
 

@@ -67,7 +67,10 @@ async function render(): Promise<void> {
                  el("a", { href: "#/", text: "← Applications" }),
                  el("h2", { text: a.metadata.name }),
                  el("span", { id: "app-sync" }, badge(sync)), " ", el("span", { id: "app-health" }, badge(health)),
-                 el("span", { class: "meta", text: " " + (a.status?.sync?.revision || "").slice(0, 7) }),
+                 // What is deployed: the last sync's revision (after a rollback, the older one, while
+                 // the sync status compares with the branch's newest commit), as Argo CD's "Last Sync".
+                 el("span", { class: "meta", title: "last synced revision",
+                              text: " " + (a.status?.operationState?.syncResult?.revision || a.status?.sync?.revision || "").slice(0, 7) }),
                  syncPanel());
   body.replaceChildren(top, tabs, content);
   if (tab === "tree") content.append(drawTree(a, await resourceTree(a.metadata.namespace, a.metadata.name), selected));
