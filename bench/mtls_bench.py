@@ -18,7 +18,6 @@ Everything started is stopped by PID.
     bench/mtls_bench.py [--connections 32] [--duration 10] [--rounds 2] [--clients 2]
 """
 import argparse
-import json
 import multiprocessing
 import os
 import re
@@ -26,13 +25,11 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "e2e"))
 import test_mesh  # noqa: E402
 import test_zero_trust  # noqa: E402
-from podium_e2e import wait_for  # noqa: E402
 
 
 def wrk(url, host, connections, duration):

@@ -2,7 +2,6 @@
 unchanged at every served version, and a user's own CRD end to end."""
 import json
 import os
-import time
 import unittest
 
 from podium_e2e import TESTDATA, ServerTestCase, wait_for

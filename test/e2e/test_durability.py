@@ -3,10 +3,9 @@ writes is cut short by SIGKILL, the server restarts from its data directory, and
 whose create returned 201 is there with the data it was written with."""
 import json
 import threading
-import time
 import unittest
 
-from podium_e2e import KUBECTL, PODIUM, Server, wait_for
+from podium_e2e import PODIUM, Server, wait_for
 import os
 
 

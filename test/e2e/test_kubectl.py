@@ -4,7 +4,7 @@ import os
 import time
 import unittest
 
-from podium_e2e import TESTDATA, ServerTestCase, wait_for
+from podium_e2e import TESTDATA, ServerTestCase
 
 SEED = os.path.join(TESTDATA, "seed-deployment.yaml")
 

@@ -4,7 +4,7 @@ import threading
 import time
 import unittest
 
-from podium_e2e import ServerTestCase, wait_for
+from podium_e2e import ServerTestCase
 
 try:
     from kubernetes import client, config, watch
