@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "podium/common/time.h"
@@ -26,6 +27,15 @@ class Expectations {
   }
   void observedAdd(const std::string& key) { lower(key, 1, 0); }
   void observedDelete(const std::string& key) { lower(key, 0, 1); }
+  // A pod's deletion, counted once (Kubernetes' UIDTrackingControllerExpectations): when it is
+  // marked for a graceful deletion — its owner replaces it then, not after the grace period —
+  // and not again when it is gone.
+  void observedDeleteOf(const std::string& key, const std::string& uid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end() || !it->second.deletedUids.insert(uid).second) return;
+    it->second.deletes -= 1;
+  }
   void lower(const std::string& key, int adds, int deletes) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = map_.find(key);
@@ -49,6 +59,7 @@ class Expectations {
   struct Entry {
     int adds = 0, deletes = 0;
     std::chrono::steady_clock::time_point since;
+    std::set<std::string> deletedUids;  // observedDeleteOf's
   };
   Clock& clock_;
   std::mutex mu_;  // guards map_

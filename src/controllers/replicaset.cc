@@ -34,13 +34,17 @@ ReplicaSetController::ReplicaSetController(client::InformerFactory& f,
                        enqueueOwner(p);
                      },
                      [this](const ObjectPtr& o, const ObjectPtr& n) {
+                       if (isDeleting(*n) && !isDeleting(*o))
+                         if (auto key = ownerKey(*n); !key.empty())
+                           expectations_.observedDeleteOf(key, uidOf(*n));
                        enqueueOwner(n);
                        const Json* a = controllerOf(*o);
                        const Json* b = controllerOf(*n);
                        if (a && (!b || *a != *b)) enqueueOwner(o);
                      },
                      [this](const ObjectPtr& p) {
-                       if (auto key = ownerKey(*p); !key.empty()) expectations_.observedDelete(key);
+                       if (auto key = ownerKey(*p); !key.empty())
+                         expectations_.observedDeleteOf(key, uidOf(*p));
                        enqueueOwner(p);
                      }});
 }

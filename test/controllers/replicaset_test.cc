@@ -79,6 +79,33 @@ TEST_F(ReplicaSetTest, DeletesTheLeastValuablePodsFirst) {
   EXPECT_EQ(deletes[1].name, "pending");
 }
 
+TEST_F(ReplicaSetTest, APodMarkedForDeletionIsReplacedWithoutWaitingForItsGracePeriod) {
+  Json rs = replicaSet(2);
+  for (const char* name : {"a", "b"}) {
+    Json p = pod(name, rs, "Running", true, {{"app", "web"}});
+    p["spec"]["nodeName"] = "n1";
+    ASSERT_TRUE(fake.update(res::kPods, "default", p, ""));
+  }
+  start();
+  // Scaled down: one pod deleted, which the fake (as a kubelet) keeps while it terminates.
+  rs = *fake.object(res::kReplicaSets, "default", "web");
+  rs["spec"]["replicas"] = 1;
+  ASSERT_TRUE(fake.update(res::kReplicaSets, "default", rs, ""));
+  settle();
+  EXPECT_FALSE(controller.process("default/web").failed());
+  ASSERT_EQ(fake.actions("delete", "pods").size(), 1u);
+  settle();
+  // Scaled up again within the grace period (a Rollout's retry after its abort): the
+  // terminating pod's deletion was seen when it was marked, so a new pod comes at once.
+  rs = *fake.object(res::kReplicaSets, "default", "web");
+  rs["spec"]["replicas"] = 2;
+  ASSERT_TRUE(fake.update(res::kReplicaSets, "default", rs, ""));
+  settle();
+  fake.clearActions();
+  EXPECT_FALSE(controller.process("default/web").failed());
+  EXPECT_EQ(fake.actions("create", "pods").size(), 1u);
+}
+
 TEST_F(ReplicaSetTest, ReleasesARelabelledPodWithAPreconditionAndRetriesWhenThatFails) {
   Json rs = replicaSet(1);
   Json moved = pod("moved", rs, "Running", true, {{"app", "other"}});
