@@ -1,5 +1,8 @@
 #include "http_codec.h"
 
+#include <algorithm>
+#include <functional>
+
 #include "podium/common/strings.h"
 #include "protobuf.h"
 
@@ -50,8 +53,54 @@ HttpResponse jsonResponse(int status, const Json& body, const HttpRequest& req,
   return r;
 }
 
+namespace {
+
+// Members of `obj` named in `order` first, in that order, then any others (sorted).
+std::string ordered(const Json& obj, std::initializer_list<const char*> order,
+                    const std::function<std::string(const std::string&, const Json&)>& value) {
+  std::string out = "{";
+  auto add = [&](const std::string& k, const Json& v) {
+    out += (out.size() > 1 ? "," : "") + json::dump(Json(k)) + ":" + value(k, v);
+  };
+  for (const char* k : order)
+    if (auto it = obj.find(k); it != obj.end()) add(k, *it);
+  for (auto it = obj.begin(); it != obj.end(); ++it)
+    if (std::find_if(order.begin(), order.end(), [&](const char* k) { return it.key() == k; }) ==
+        order.end())
+      add(it.key(), it.value());
+  return out + "}";
+}
+
+// A Status as Kubernetes writes it: metav1.Status's fields in their Go order (kind, apiVersion,
+// metadata, status, message, reason, details, code), and StatusDetails' and StatusCause's too —
+// clients that print or compare a body see what they would see from Kubernetes.
+std::string statusBody(const Json& status) {
+  auto plain = [](const std::string&, const Json& v) { return json::dump(v); };
+  auto cause = [&](const Json& c) {
+    return c.is_object() ? ordered(c, {"reason", "message", "field"}, plain) : json::dump(c);
+  };
+  auto details = [&](const std::string& k, const Json& v) -> std::string {
+    if (k != "causes" || !v.is_array()) return json::dump(v);
+    std::string out = "[";
+    for (const auto& c : v) out += (out.size() > 1 ? "," : "") + cause(c);
+    return out + "]";
+  };
+  return ordered(
+      status, {"kind", "apiVersion", "metadata", "status", "message", "reason", "details", "code"},
+      [&](const std::string& k, const Json& v) {
+        if (k != "details" || !v.is_object()) return json::dump(v);
+        return ordered(v, {"name", "group", "kind", "uid", "causes", "retryAfterSeconds"}, details);
+      });
+}
+
+}  // namespace
+
 HttpResponse errorResponse(const ApiError& e, const HttpRequest& req) {
-  return jsonResponse(e.code(), e.toStatus(), req);
+  if (strings::parseBool(req.param("pretty")).value_or(false))
+    return jsonResponse(e.code(), e.toStatus(), req);
+  HttpResponse r = jsonResponse(e.code(), Json::object(), req);
+  r.body = statusBody(e.toStatus()) + "\n";
+  return r;
 }
 
 void addWarnings(HttpResponse& r, const std::vector<std::string>& warnings) {

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "api/apply.h"
+#include "api/http_codec.h"
 #include "api/patch.h"
 #include "api/protobuf.h"
 #include "api/schema_check.h"
@@ -130,6 +131,29 @@ TEST(Robustness, Selectors) {
     (void)FieldSelector::parse(mutate("metadata.name=x,status.phase!=Running", rng),
                                {"status.phase"});
   }
+}
+
+TEST(StatusBody, FieldsInKubernetesOrder) {
+  HttpRequest req;
+  auto notFound = errorResponse(ApiError::notFound("apps", "deployments.apps", "web"), req);
+  EXPECT_EQ(notFound.body,
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+            "\"message\":\"deployments.apps \\\"web\\\" not found\",\"reason\":\"NotFound\","
+            "\"details\":{\"name\":\"web\",\"group\":\"apps\",\"kind\":\"deployments\"},"
+            "\"code\":404}\n");
+  ApiError invalid(
+      422, "Invalid", "bad",
+      {{"name", "x"},
+       {"kind", "pods"},
+       {"causes", {{{"field", "spec"}, {"message", "m"}, {"reason", "FieldValueRequired"}}}}});
+  EXPECT_NE(errorResponse(invalid, req)
+                .body.find(
+                    "\"details\":{\"name\":\"x\",\"kind\":\"pods\",\"causes\":[{\"reason\":"
+                    "\"FieldValueRequired\",\"message\":\"m\",\"field\":\"spec\"}]},\"code\":422}"),
+            std::string::npos);
+  // The body is still the same Status to a JSON reader.
+  EXPECT_EQ(json::parse(notFound.body)->value,
+            ApiError::notFound("apps", "deployments.apps", "web").toStatus());
 }
 
 }  // namespace
