@@ -13,31 +13,27 @@ using client::SyncResult;
 
 namespace {
 
-// Whether `b` differs from `a` in its status only (and what every write changes): a status the
-// controller wrote needs no new look — the reconcile that wrote it decided what comes next.
-bool onlyStatusChanged(const Json& a, const Json& b) {
-  auto rest = [](const Json& o) {
-    Json out = Json::object();
-    for (auto it = o.begin(); it != o.end(); ++it)
-      if (it.key() != "status" && it.key() != "metadata") out[it.key()] = it.value();
-    return out;
-  };
-  auto meta = [](const Json& o) {
-    Json m = json::at(o, {"metadata"});
-    for (const char* k : {"resourceVersion", "managedFields", "generation"}) m.erase(k);
-    return m;
-  };
-  return json::getString(a, {"metadata", "resourceVersion"}) !=
-             json::getString(b, {"metadata", "resourceVersion"}) &&
-         rest(a) == rest(b) && meta(a) == meta(b);
-}
-
 // The application without its status (a copy of the small parts only).
 Json withoutStatus(const Json& app) {
   Json out = Json::object();
   for (auto it = app.begin(); it != app.end(); ++it)
     if (it.key() != "status") out[it.key()] = it.value();
   return out;
+}
+
+// Whether `b` differs from `a` in its status only (and what every write changes): a status the
+// controller wrote needs no new look — the reconcile that wrote it decided what comes next.
+bool onlyStatusChanged(const Json& a, const Json& b) {
+  auto owned = [](const Json& o) {
+    Json out = withoutStatus(o);
+    if (out.contains("metadata"))
+      for (const char* k : {"resourceVersion", "managedFields", "generation"})
+        out["metadata"].erase(k);
+    return out;
+  };
+  return json::getString(a, {"metadata", "resourceVersion"}) !=
+             json::getString(b, {"metadata", "resourceVersion"}) &&
+         owned(a) == owned(b);
 }
 
 // Whether two statuses say the same, the time of the reconcile and of each condition's last
