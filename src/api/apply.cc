@@ -636,7 +636,8 @@ void recordUpdate(const Json* oldObj, Json& newObj, const std::string& manager,
     return;
   }
   std::vector<ManagedEntry> entries = parseManagedFields(oldMf);
-  Diff d = diffObjects(oldObj ? *oldObj : Json::object(), newObj, scope);
+  static const Json kEmpty = Json::object();
+  Diff d = diffObjects(oldObj ? *oldObj : kEmpty, newObj, scope);  // (no copy of the old object)
   if (!d.changed.empty() || !d.removed.empty()) {
     for (auto& e : entries) {
       e.fields.subtract(d.changed);

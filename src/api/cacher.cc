@@ -101,6 +101,41 @@ ObjectPtr Cacher::decode(const store::KeyValue& kv) const {
   return std::make_shared<const Json>(std::move(obj));
 }
 
+void Cacher::expect(const std::string& key, Bytes bytes, std::shared_ptr<Json> decoded) {
+  std::lock_guard<std::mutex> lock(expectedMu_);
+  // Bounded: an event this cache never saw (a store watch restarted past it) leaves its entry;
+  // dropping entries only means decoding.
+  if (expected_.size() >= 4096) expected_.clear();
+  expected_.emplace(key, std::make_pair(std::move(bytes), std::move(decoded)));
+}
+
+void Cacher::forget(const std::string& key, const Bytes& bytes) {
+  std::lock_guard<std::mutex> lock(expectedMu_);
+  auto [from, to] = expected_.equal_range(key);
+  for (auto it = from; it != to; ++it)
+    if (it->second.first == bytes) {
+      expected_.erase(it);
+      return;
+    }
+}
+
+ObjectPtr Cacher::takeExpected(const store::KeyValue& kv) {
+  std::shared_ptr<Json> obj;
+  {
+    std::lock_guard<std::mutex> lock(expectedMu_);
+    auto [from, to] = expected_.equal_range(kv.key);
+    for (auto it = from; it != to; ++it)
+      if (*it->second.first == kv.value) {
+        obj = std::move(it->second.second);
+        expected_.erase(it);
+        break;
+      }
+  }
+  if (!obj || !obj->is_object()) return nullptr;
+  (*obj)["metadata"]["resourceVersion"] = std::to_string(kv.modRevision);
+  return obj;
+}
+
 Expected<void, std::string> Cacher::start() {
   auto listed = store_.list("/registry/");
   if (!listed) return Unexpected("initial list: " + listed.error().message);
@@ -143,7 +178,8 @@ void Cacher::onStoreEvents(const std::vector<store::Event>& events, int64_t appl
         ev.object = decode(e.kv);
       } else {
         ev.type = e.created ? WatchEventType::Added : WatchEventType::Modified;
-        ev.object = decode(e.kv);
+        ev.object = takeExpected(e.kv);
+        if (!ev.object) ev.object = decode(e.kv);
       }
       if (live) {
         auto it = objects_.find(ev.key);

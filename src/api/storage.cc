@@ -153,6 +153,24 @@ std::string StorageImpl::serialize(const ResourceInfo& r, const Json& obj) const
   return out + "}";
 }
 
+store::Result<int64_t> StorageImpl::write(const ResourceInfo& r, const std::string& key,
+                                          const Json& obj, int64_t oldRevision, bool create) {
+  auto bytes = std::make_shared<const std::string>(serialize(r, obj));
+  // What the cache would decode from the bytes: the object in its stored apiVersion, without
+  // the fields serialize() leaves out.
+  auto stored = std::make_shared<Json>(obj);
+  if (stored->is_object()) {
+    if (r.custom && !r.storageVersion.empty())
+      (*stored)["apiVersion"] = r.group + "/" + r.storageVersion;
+    if (stored->contains("metadata") && (*stored)["metadata"].is_object())
+      for (const char* k : {"resourceVersion", "selfLink"}) (*stored)["metadata"].erase(k);
+  }
+  cacher_.expect(key, bytes, std::move(stored));
+  auto rv = create ? store_.create(key, *bytes) : store_.update(key, *bytes, oldRevision);
+  if (!rv) cacher_.forget(key, bytes);
+  return rv;
+}
+
 ApiError StorageImpl::storeError(const ResourceInfo& r, const std::string& name,
                                  const store::Error& e) const {
   switch (e.code) {
@@ -200,7 +218,8 @@ Expected<Filters, ApiError> parseFilters(const ResourceInfo& r, const ListOption
 bool matches(const Filters& f, const Json& obj) {
   if (!f.labels.empty()) {
     const Json* labels = json::find(obj, {"metadata", "labels"});
-    if (!f.labels.matches(labels ? *labels : Json())) return false;
+    static const Json kNone;
+    if (!f.labels.matches(labels ? *labels : kNone)) return false;
   }
   return f.fields.empty() || f.fields.matches(obj);
 }
@@ -408,7 +427,8 @@ Expected<Json, ApiError> StorageImpl::prepareUpdate(const ResourceInfo& r, const
       obj.erase("status");
   }
   Json& m = metaOf(obj);
-  const Json& om = old.contains("metadata") ? old["metadata"] : Json::object();
+  static const Json kNoMeta = Json::object();
+  const Json& om = old.contains("metadata") ? old["metadata"] : kNoMeta;
   for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp",
                         "deletionGracePeriodSeconds", "namespace", "name"}) {
     if (om.contains(f))
@@ -464,7 +484,7 @@ Expected<WriteResult, ApiError> StorageImpl::commit(const ResourceInfo& r, const
       out.object = std::move(obj);
       return out;
     }
-    auto rv = written(store_.update(key, serialize(r, obj), oldRevision));
+    auto rv = written(write(r, key, obj, oldRevision, false));
     if (!rv) return Unexpected(storeError(r, name, rv.error()));
     obj["metadata"]["resourceVersion"] = std::to_string(*rv);
     out.object = std::move(obj);
@@ -475,7 +495,7 @@ Expected<WriteResult, ApiError> StorageImpl::commit(const ResourceInfo& r, const
     out.object = std::move(obj);
     return out;
   }
-  auto rv = written(store_.create(key, serialize(r, obj)));
+  auto rv = written(write(r, key, obj, 0, true));
   if (!rv) return Unexpected(storeError(r, name, rv.error()));
   obj["metadata"]["resourceVersion"] = std::to_string(*rv);
   out.object = std::move(obj);

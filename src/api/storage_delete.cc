@@ -105,7 +105,7 @@ Expected<WriteResult, ApiError> StorageImpl::remove(const ResourceInfo& r, const
     WriteResult res;
     res.object = next;
     if (o.dryRun || next == obj) return res;
-    auto rv = written(store_.update(key, serialize(r, next), cur->revision));
+    auto rv = written(write(r, key, next, cur->revision, false));
     if (!rv) {
       if (rv.error().code == store::Errc::Conflict) {
         consistentRead();

@@ -79,6 +79,10 @@ class StorageImpl : public Storage {
   // True when an object marked for deletion has nothing left to wait for.
   bool deletionComplete(const ResourceInfo& r, const Json& obj) const;
   std::string serialize(const ResourceInfo& r, const Json& obj) const;
+  // Stores `obj` under `key` (created, or updated at `oldRevision`), handing the cache the
+  // object as stored so that the write's event needs no decoding; the new revision.
+  store::Result<int64_t> write(const ResourceInfo& r, const std::string& key, const Json& obj,
+                               int64_t oldRevision, bool create);
   std::string now() const;
   ApiError storeError(const ResourceInfo& r, const std::string& name, const store::Error& e) const;
   // A successful write, once this server's cache has it (so whoever wrote reads it back, on a

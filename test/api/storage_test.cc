@@ -358,5 +358,35 @@ TEST_F(StorageTest, ServerSideApplyCreatesAndConflicts) {
   EXPECT_EQ(forced->object["spec"]["replicas"], 3);
 }
 
+TEST_F(StorageTest, AWriteReachesTheCacheAsStoredWithoutDecoding) {
+  // The cache takes the object a write hands it when the stored bytes are the ones expected
+  // (the marker shows no decoding happened), and decodes the bytes otherwise.
+  std::string key = "/registry/test/things/a", bytes = R"({"kind":"Thing","metadata":{}})";
+  Json marked = Json::parse(bytes);
+  marked["marker"] = true;
+  cacher_->expect(key, std::make_shared<const std::string>(bytes), std::make_shared<Json>(marked));
+  auto rv = store_->create(key, bytes);
+  ASSERT_TRUE(rv);
+  ASSERT_TRUE(cacher_->waitForRevision(*rv, std::chrono::seconds(5)));
+  EXPECT_TRUE(json::boolean(*cacher_->get(key)->object, "marker"));
+  EXPECT_EQ(json::getString(*cacher_->get(key)->object, {"metadata", "resourceVersion"}),
+            std::to_string(*rv));
+  cacher_->expect(key, std::make_shared<const std::string>("{}"), std::make_shared<Json>(marked));
+  rv = store_->update(key, R"({"kind":"Thing","metadata":{},"n":2})", *rv);
+  ASSERT_TRUE(rv);
+  ASSERT_TRUE(cacher_->waitForRevision(*rv, std::chrono::seconds(5)));
+  EXPECT_FALSE(cacher_->get(key)->object->contains("marker"));
+  EXPECT_EQ((*cacher_->get(key)->object)["n"], 2);
+  // Through the storage, what the cache holds is what decoding the stored bytes gives.
+  auto created = storage_->create(*res("apps", "v1", "deployments"), "ns1", deployment("d"), opts_);
+  ASSERT_TRUE(created);
+  std::string dkey = res("apps", "v1", "deployments")->key("ns1", "d");
+  auto stored = store_->get(dkey);
+  ASSERT_TRUE(stored);
+  Json decoded = Json::parse(stored->value);
+  decoded["metadata"]["resourceVersion"] = std::to_string(stored->modRevision);
+  EXPECT_EQ(*cacher_->get(dkey)->object, decoded);
+}
+
 }  // namespace
 }  // namespace podium::api

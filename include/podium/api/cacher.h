@@ -113,9 +113,19 @@ class Cacher {
 
   size_t objectCount() const;
 
+  // A write this server is about to make: the bytes it stores under `key` and the object they
+  // decode to (without its resourceVersion, which the cache sets). The write's event then takes
+  // the object instead of parsing the bytes again (matched by key and bytes: a large object
+  // costs several times more to parse than to copy). forget() it when the write failed.
+  using Bytes = std::shared_ptr<const std::string>;
+  void expect(const std::string& key, Bytes bytes, std::shared_ptr<Json> decoded);
+  void forget(const std::string& key, const Bytes& bytes);
+
  private:
   void onStoreEvents(const std::vector<store::Event>& events, int64_t applyAfter);
   ObjectPtr decode(const store::KeyValue& kv) const;
+  // The expected object of a write whose event this is, if any (taken).
+  ObjectPtr takeExpected(const store::KeyValue& kv);
 
   store::Store& store_;
   const size_t historyLimit_;
@@ -130,6 +140,9 @@ class Cacher {
   std::vector<CacheWatcherPtr> watchers_;
   std::vector<std::pair<std::string, std::function<void(const std::vector<CacheEvent>&)>>>
       listeners_;
+
+  std::mutex expectedMu_;  // guards expected_
+  std::multimap<std::string, std::pair<Bytes, std::shared_ptr<Json>>> expected_;
 };
 
 }  // namespace podium::api
