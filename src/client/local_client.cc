@@ -74,6 +74,15 @@ class LocalClient : public Client {
     return **obj;
   }
 
+  Expected<ObjectPtr, ApiError> getShared(const Resource& r, const std::string& ns,
+                                          const std::string& name) override {
+    auto info = resolve(r);
+    if (!info) return Unexpected(info.error());
+    auto obj = storage_.get(**info, ns, name);
+    if (!obj) return Unexpected(obj.error());
+    return ObjectPtr(*obj);
+  }
+
   Expected<List, ApiError> list(const Resource& r, const std::string& ns,
                                 const ListOptions& o) override {
     auto info = resolve(r);

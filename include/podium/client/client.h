@@ -102,6 +102,14 @@ class Client {
   virtual ~Client() = default;
 
   virtual Result get(const Resource& r, const std::string& ns, const std::string& name) = 0;
+  // get() as a shared, read-only object: in process no copy is made (the API server's cached
+  // object is handed out); other clients wrap a fresh copy.
+  virtual Expected<ObjectPtr, api::ApiError> getShared(const Resource& r, const std::string& ns,
+                                                       const std::string& name) {
+    auto obj = get(r, ns, name);
+    if (!obj) return Unexpected(obj.error());
+    return std::make_shared<const Json>(std::move(*obj));
+  }
   virtual Expected<List, api::ApiError> list(const Resource& r, const std::string& ns,
                                              const ListOptions& options = {}) = 0;
   virtual Expected<WatchPtr, api::ApiError> watch(const Resource& r, const std::string& ns,
