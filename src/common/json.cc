@@ -317,4 +317,19 @@ std::string getString(const Json& value, std::initializer_list<std::string_view>
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
 
+Json mergePatchBetween(const Json& from, const Json& to) {
+  if (!from.is_object() || !to.is_object()) return to;
+  Json patch = Json::object();
+  for (auto it = to.begin(); it != to.end(); ++it) {
+    auto old = from.find(it.key());
+    if (old == from.end())
+      patch[it.key()] = it.value();
+    else if (*old != it.value())
+      patch[it.key()] = mergePatchBetween(*old, it.value());
+  }
+  for (auto it = from.begin(); it != from.end(); ++it)
+    if (!to.contains(it.key())) patch[it.key()] = nullptr;
+  return patch;
+}
+
 }  // namespace podium::json

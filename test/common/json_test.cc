@@ -54,5 +54,15 @@ TEST(Json, ToYamlRoundTrips) {
   EXPECT_EQ(back->value, v) << y;
 }
 
+TEST(Json, MergePatchBetweenHoldsOnlyWhatChanged) {
+  Json from = Json::parse(R"({"a":1,"b":{"c":"x","d":[1,2]},"e":"gone","f":{"g":1}})");
+  Json to = Json::parse(R"({"a":1,"b":{"c":"y","d":[1,2]},"f":[3],"h":{"i":true}})");
+  EXPECT_EQ(mergePatchBetween(from, to),
+            Json::parse(R"({"b":{"c":"y"},"e":null,"f":[3],"h":{"i":true}})"));
+  EXPECT_EQ(mergePatchBetween(from, from), Json::object());
+  EXPECT_EQ(mergePatchBetween(Json("x"), to), to);
+  EXPECT_EQ(mergePatchBetween(from, Json::array()), Json::array());
+}
+
 }  // namespace
 }  // namespace podium::json

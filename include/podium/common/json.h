@@ -60,5 +60,10 @@ const Json& at(const Json& value, std::initializer_list<std::string_view> path);
 // String at path or empty.
 std::string getString(const Json& value, std::initializer_list<std::string_view> path);
 
+// The JSON merge patch (RFC 7386) that turns `from` into `to`: the members that changed, null
+// for those removed; unchanged members are left out (so it is small when little changed). A
+// merge patch cannot set a null, so null members of `to` come out removed.
+Json mergePatchBetween(const Json& from, const Json& to);
+
 }  // namespace json
 }  // namespace podium
