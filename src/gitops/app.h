@@ -38,6 +38,9 @@ struct Target {
   std::string deletePolicy() const;
 };
 
+// What a source renders to, shared read-only (a refresh of an unchanged app copies none of it).
+using TargetList = std::shared_ptr<const std::vector<Target>>;
+
 // Whether a sync option ("Key=value") is set in a list of them (spec.syncPolicy.syncOptions,
 // an operation's syncOptions) or in an object's argocd.argoproj.io/sync-options annotation.
 bool optionSet(const Json& options, const std::string& option);

@@ -21,19 +21,38 @@ Json withoutStatus(const Json& app) {
   return out;
 }
 
-// Whether `b` differs from `a` in its status only (and what every write changes): a status the
-// controller wrote needs no new look — the reconcile that wrote it decided what comes next.
+// A copy of an app's status without its list of resources, which every status a reconcile
+// writes replaces (it is the large part of a status).
+Json statusWithoutResources(const Json& app) {
+  Json out = Json::object();
+  const Json& status = json::at(app, {"status"});
+  if (!status.is_object()) return out;
+  for (auto it = status.begin(); it != status.end(); ++it)
+    if (it.key() != "resources") out[it.key()] = it.value();
+  return out;
+}
+
+// Whether `b` differs from `a` only in what the controller's own status write changes: the
+// status, what every write changes, and the refresh annotation or the done operation it takes
+// off (a refresh or operation asked for is a change). The reconcile that wrote it decided what
+// comes next.
 bool onlyStatusChanged(const Json& a, const Json& b) {
-  auto owned = [](const Json& o) {
+  if (json::getString(a, {"metadata", "resourceVersion"}) ==
+      json::getString(b, {"metadata", "resourceVersion"}))
+    return false;
+  auto owned = [&](const Json& o, bool before) {
     Json out = withoutStatus(o);
-    if (out.contains("metadata"))
-      for (const char* k : {"resourceVersion", "managedFields", "generation"})
-        out["metadata"].erase(k);
+    if (before && !b.contains("operation")) out.erase("operation");
+    if (!out.contains("metadata")) return out;
+    Json& meta = out["metadata"];
+    for (const char* k : {"resourceVersion", "managedFields", "generation"}) meta.erase(k);
+    if (!meta.contains("annotations") || !meta["annotations"].is_object()) return out;
+    if (before && !json::find(b, {"metadata", "annotations", kRefresh}))
+      meta["annotations"].erase(kRefresh);
+    if (meta["annotations"].empty()) meta.erase("annotations");
     return out;
   };
-  return json::getString(a, {"metadata", "resourceVersion"}) !=
-             json::getString(b, {"metadata", "resourceVersion"}) &&
-         owned(a) == owned(b);
+  return owned(a, true) == owned(b, false);
 }
 
 // Whether two statuses say the same, the time of the reconcile and of each condition's last
@@ -144,9 +163,13 @@ SyncResult AppController::sync(const std::string& key) {
   auto [appNs, appName] = client::Informer::splitKey(key);
   client::ObjectPtr appPtr = apps_.get(appNs, appName);
   if (!appPtr) {
-    std::lock_guard<std::mutex> lock(stateMu_);
-    runs_.erase(key);
-    retries_.erase(key);
+    {
+      std::lock_guard<std::mutex> lock(stateMu_);
+      runs_.erase(key);
+      retries_.erase(key);
+    }
+    std::lock_guard<std::mutex> lock(comparedMu_);
+    compared_.erase(key);
     return SyncResult::ok();
   }
   // An operation is run from the API server's copy, as Argo CD does: the cache can still hold
@@ -167,8 +190,34 @@ SyncResult AppController::sync(const std::string& key) {
   return reconcile(key, *appPtr).merge(pollAgain());
 }
 
-AppController::Compared AppController::compare(const std::vector<Target>& targets,
+namespace {
+
+// What git's side of a compare is made from: the commit, the source and destination it was
+// rendered for, and the settings that shape the comparison. "" (nothing reused) with
+// Validate=false, whose targets depend on the server's schemas too.
+std::string basisOf(const Json& app, const std::string& commit) {
+  const Json& spec = json::at(app, {"spec"});
+  Json options = json::at(spec, {"syncPolicy", "syncOptions"});
+  for (const auto& o : json::at(app, {"operation", "sync", "syncOptions"})) options.push_back(o);
+  if (optionSet(options, "Validate=false")) return "";
+  return commit + "\n" + json::dump(json::at(spec, {"source"})) + "\n" +
+         json::dump(json::at(spec, {"destination"})) + "\n" +
+         json::dump(json::at(spec, {"ignoreDifferences"})) + "\n" + json::dump(options);
+}
+
+}  // namespace
+
+AppController::Compared AppController::compare(const std::string& key, const std::string& basis,
+                                               const std::vector<Target>& targets,
                                                const std::vector<Json>& extraneous) {
+  Verdicts previous, next;
+  {
+    std::lock_guard<std::mutex> lock(comparedMu_);
+    auto it = compared_.find(key);
+    if (it != compared_.end() && !basis.empty() && it->second.basis == basis)
+      previous = std::move(it->second);
+  }
+  next.basis = basis;
   Compared out;
   std::string health = "Healthy", healthMessage;
   int missing = 0;
@@ -176,36 +225,53 @@ AppController::Compared AppController::compare(const std::vector<Target>& target
   for (const auto& t : targets) {
     if (!t.hook.empty()) continue;  // hooks run with syncs; they are not the app's state
     ++managed;
-    auto live = client_.get(t.resource, t.ns, t.name);
-    bool synced = live && inSync(t, *live);
-    Json res = {{"group", t.group}, {"version", t.version},
-                {"kind", t.kind},   {"namespace", t.ns},
-                {"name", t.name},   {"status", synced ? "Synced" : "OutOfSync"}};
-    if (!live) {
-      res["health"] = {{"status", "Missing"}};
-      ++missing;
-    } else if (auto h = healthOf(*live)) {
-      res["health"] = {{"status", h->status}};
-      if (!h->message.empty()) res["health"]["message"] = h->message;
-      if (healthRank(h->status) > healthRank(health)) {
-        health = h->status;
-        healthMessage = h->message;
+    auto live = client_.getShared(t.resource, t.ns, t.name);
+    std::string rv = live ? json::getString(**live, {"metadata", "resourceVersion"}) : "";
+    std::string tk = t.key();
+    auto seen = previous.byTarget.find(tk);
+    Verdict v;
+    if (seen != previous.byTarget.end() && seen->second.resourceVersion == rv && !rv.empty() &&
+        !annotatedOption(t.obj, "Validate=false")) {
+      v = std::move(seen->second);
+    } else {
+      v.resourceVersion = rv;
+      v.synced = live && inSync(t, **live);
+      v.entry = {{"group", t.group}, {"version", t.version},
+                 {"kind", t.kind},   {"namespace", t.ns},
+                 {"name", t.name},   {"status", v.synced ? "Synced" : "OutOfSync"}};
+      if (!live) {
+        v.health = "Missing";
+        v.entry["health"] = {{"status", "Missing"}};
+      } else if (auto h = healthOf(**live)) {
+        v.health = h->status;
+        v.healthMessage = h->message;
+        v.entry["health"] = {{"status", h->status}};
+        if (!h->message.empty()) v.entry["health"]["message"] = h->message;
       }
     }
-    out.outOfSync = out.outOfSync || !synced;
-    out.resources.push_back(res);
+    if (!live) {
+      ++missing;
+    } else if (!v.health.empty() && healthRank(v.health) > healthRank(health)) {
+      health = v.health;
+      healthMessage = v.healthMessage;
+    }
+    out.outOfSync = out.outOfSync || !v.synced;
+    out.resources.push_back(v.entry);
+    if (live) next.byTarget.emplace(std::move(tk), std::move(v));
   }
   for (const auto& e : extraneous) {
     Json res = e;
     res["status"] = "OutOfSync";
     res["requiresPruning"] = true;
     res.erase("health");
-    out.resources.push_back(res);
+    out.resources.push_back(std::move(res));
     out.outOfSync = true;
   }
   if (managed > 0 && missing == static_cast<int>(managed)) health = "Missing";
   out.health = {{"status", health}};
   if (!healthMessage.empty()) out.health["message"] = healthMessage;
+  std::lock_guard<std::mutex> lock(comparedMu_);
+  compared_[key] = std::move(next);
   return out;
 }
 
@@ -238,7 +304,7 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
   const Json& dest = json::at(spec, {"destination"});
   static const Json kNoStatus = Json::object();
   const Json& previous = json::at(app, {"status"}).is_object() ? app.at("status") : kNoStatus;
-  Json status = previous;
+  Json status = statusWithoutResources(app);
   std::string now = timefmt::rfc3339(clock_.now());
   Json conditions = Json::array();
   // A refresh asked for with Argo CD's annotation is done now, recorded (reconciledAt) and the
@@ -249,7 +315,8 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
     status["sync"] = {{"status", "Unknown"},
                       {"comparedTo", {{"source", src}, {"destination", dest}}}};
     if (!status.contains("health")) status["health"] = {{"status", "Unknown"}};
-    return writeStatus(app, previous, status, conditions, now, refresh);
+    if (previous.contains("resources")) status["resources"] = previous["resources"];
+    return writeStatus(app, previous, std::move(status), conditions, now, refresh);
   };
   std::string server = json::str(dest, "server"), cluster = json::str(dest, "name");
   if (!(server == "https://kubernetes.default.svc" || cluster == "in-cluster" ||
@@ -267,7 +334,6 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
       app, !opRevision.empty() ? opRevision : json::str(src, "targetRevision", "HEAD"));
   if (!loaded) return fail("ComparisonError", loaded.error());
   std::string commit = loaded->commit;
-  std::vector<Target>& targets = loaded->targets;
   SyncSettings settings;
   auto rules = parseIgnoreRules(json::at(spec, {"ignoreDifferences"}));
   if (!rules) return fail("InvalidSpecError", rules.error());
@@ -275,8 +341,18 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
   for (const Json* list : {&json::at(spec, {"syncPolicy", "syncOptions"}),
                            &json::at(app, {"operation", "sync", "syncOptions"})})
     for (const auto& o : *list) settings.options.push_back(o);
-  // The targets point into settings.ignore, which moves (with its storage) into the sync run.
-  attachRules(targets, settings.ignore);
+  // The rendered targets are shared; an app whose settings change them gets its own copy. Its
+  // targets point into settings.ignore, which moves (with its storage) into the sync run.
+  TargetList shared = loaded->targets;
+  bool lenient = std::any_of(shared->begin(), shared->end(),
+                             [&](const Target& t) { return settings.has(&t, "Validate=false"); });
+  std::shared_ptr<std::vector<Target>> own;
+  if (!settings.ignore.empty() || lenient) {
+    own = std::make_shared<std::vector<Target>>(*shared);
+    attachRules(*own, settings.ignore);
+    shared = own;
+  }
+  const std::vector<Target>& targets = *shared;
   // Each object of a new commit is checked by the API server (a strict dry run) before anything
   // of it is applied: a wrong field stops the whole commit, naming its file.
   if (auto bad = dryRun(app, targets, commit, settings); !bad.empty())
@@ -284,25 +360,24 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
   // With Validate=false, fields the server does not know are dropped on write (as by `kubectl
   // apply --validate=false`): what git says is what the server would keep of it, or the app
   // would never be Synced.
-  for (auto& t : targets)
-    if (settings.has(&t, "Validate=false"))
-      if (auto dry = client_.apply(t.resource, t.ns, t.obj, true, client::Client::DryRun::Lenient))
-        t.obj = knownFields(t.obj, *dry);
-  std::stable_sort(targets.begin(), targets.end(), [](const Target& a, const Target& b) {
-    return kindOrder(a.kind) < kindOrder(b.kind);
-  });
+  if (lenient)
+    for (auto& t : *own)
+      if (settings.has(&t, "Validate=false"))
+        if (auto dry =
+                client_.apply(t.resource, t.ns, t.obj, true, client::Client::DryRun::Lenient))
+          t.obj = knownFields(t.obj, *dry);
 
   // Compare: each desired object with its live one; objects of earlier syncs no longer in git
   // are extraneous (to prune).
   std::set<std::string> wanted;
   for (const auto& t : targets) wanted.insert(t.key());
   std::vector<Json> extraneous;
-  for (const auto& res : json::at(status, {"resources"})) {
+  for (const auto& res : json::at(previous, {"resources"})) {
     std::string k = json::str(res, "group") + "/" + json::str(res, "kind") + "/" +
                     json::str(res, "namespace") + "/" + json::str(res, "name");
     if (!wanted.count(k) && !json::boolean(res, "hook")) extraneous.push_back(res);
   }
-  Compared now_ = compare(targets, extraneous);
+  Compared now_ = compare(key, basisOf(app, commit), targets, extraneous);
 
   // Automated sync: a new revision, or drift with selfHeal.
   const Json* automated = json::find(spec, {"syncPolicy", "automated"});
@@ -339,7 +414,7 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
   SyncRun::Inputs run;
   run.app = withoutStatus(app);  // what a sync reads of it (its status can be large)
   run.settings = std::move(settings);
-  run.targets = std::move(targets);
+  run.targets = std::move(shared);
   run.extraneous = std::move(extraneous);
   run.commit = commit;
   run.subject = loaded->subject;
@@ -351,7 +426,7 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
                       json::str(r, "namespace") + "/" + json::str(r, "name"));
     run.initiatedBy = by.is_object() ? by : Json{{"username", "admin"}};
     run.requested = true;
-    return startRun(key, app, std::move(run), status, previous, conditions, refresh);
+    return startRun(key, app, std::move(run), std::move(status), previous, conditions, refresh);
   }
   if (autoSync && now_.outOfSync && commit == lastSynced && (gaveUp || (retrying && !retryDue))) {
     if (gaveUp)
@@ -361,23 +436,24 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
                             {"lastTransitionTime", now}});
   } else if (autoSync && now_.outOfSync && (commit != lastSynced || selfHeal || retryDue) &&
              !(onlyPruning && !prune)) {
-    if (prune && !allowEmpty && run.targets.empty() && !run.extraneous.empty()) {
+    if (prune && !allowEmpty && run.targets->empty() && !run.extraneous.empty()) {
       conditions.push_back({{"type", "SyncError"},
                             {"message", "auto-sync will wipe out all resources"},
                             {"lastTransitionTime", now}});
     } else {
       run.prune = prune;
       run.initiatedBy = {{"automated", true}};
-      return startRun(key, app, std::move(run), status, previous, conditions, refresh);
+      return startRun(key, app, std::move(run), std::move(status), previous, conditions, refresh);
     }
   }
   status["sync"] = {{"status", now_.outOfSync ? "OutOfSync" : "Synced"},
                     {"revision", commit},
                     {"comparedTo", {{"source", src}, {"destination", dest}}}};
   status["health"] = now_.health;
-  status["resources"] = now_.resources;
-  status["sourceType"] = run.targets.empty() ? "Directory" : sourceTypeOf(run.targets.front().file);
-  return writeStatus(app, previous, status, conditions, now, refresh);
+  status["resources"] = std::move(now_.resources);
+  status["sourceType"] =
+      run.targets->empty() ? "Directory" : sourceTypeOf(run.targets->front().file);
+  return writeStatus(app, previous, std::move(status), conditions, now, refresh);
 }
 
 SyncResult AppController::startRun(const std::string& key, const Json& app, SyncRun::Inputs inputs,
@@ -393,9 +469,11 @@ SyncResult AppController::continueRun(const std::string& key, const Json& app) {
     std::lock_guard<std::mutex> lock(stateMu_);
     run = runs_[key].run;
   }
-  Json status = json::at(app, {"status"}).is_object() ? app["status"] : Json::object();
+  static const Json kNoStatus = Json::object();
+  const Json& previous = json::at(app, {"status"}).is_object() ? app.at("status") : kNoStatus;
   bool refresh = !json::getString(app, {"metadata", "annotations", kRefresh}).empty();
-  return advance(key, app, std::move(run), status, status, Json::array(), refresh);
+  return advance(key, app, std::move(run), statusWithoutResources(app), previous, Json::array(),
+                 refresh);
 }
 
 namespace {
@@ -464,7 +542,7 @@ SyncResult AppController::advance(const std::string& key, const Json& app,
     if (auto delay = retryIfFailed(key, json::at(in.app, {"spec"}), in.commit, &status))
       result.merge(SyncResult::after(*delay));
   // The state after the sync: what it pruned is gone.
-  Compared after = compare(in.targets, {});
+  Compared after = compare(key, basisOf(in.app, in.commit), *in.targets, {});
   const Json& spec = json::at(in.app, {"spec"});
   status["sync"] = {
       {"status", after.outOfSync ? "OutOfSync" : "Synced"},
@@ -472,11 +550,11 @@ SyncResult AppController::advance(const std::string& key, const Json& app,
       {"comparedTo",
        {{"source", json::at(spec, {"source"})}, {"destination", json::at(spec, {"destination"})}}}};
   status["health"] = after.health;
-  status["resources"] = after.resources;
-  status["sourceType"] = in.targets.empty() ? "Directory" : sourceTypeOf(in.targets.front().file);
+  status["resources"] = std::move(after.resources);
+  status["sourceType"] = in.targets->empty() ? "Directory" : sourceTypeOf(in.targets->front().file);
   return result
-      .merge(writeStatus(app, previous, status, conditions, timefmt::rfc3339(clock_.now()), refresh,
-                         in.requested))
+      .merge(writeStatus(app, previous, std::move(status), conditions,
+                         timefmt::rfc3339(clock_.now()), refresh, in.requested))
       .merge(pollAgain());
 }
 
@@ -600,24 +678,43 @@ SyncResult AppController::writeStatus(const Json& app, const Json& previous, Jso
   if (same && !stale && !refresh && !operationDone) return SyncResult::ok();
   if (same && previous.contains("conditions")) status["conditions"] = previous["conditions"];
   status["reconciledAt"] = now;
-  // Argo CD's Application has no status subresource: the status goes with the object (the
-  // resourceVersion it was read at is the precondition), and with it the refresh annotation
-  // and a done operation come off — one write. Changed meanwhile (a sync's progress, an edit),
-  // the status still goes on the newest version; an operation asked for meanwhile stays (only
-  // the one that was done comes off), and a changed spec is looked at again next.
-  Json obj = withoutStatus(app);
+  // Argo CD's Application has no status subresource: the status goes with the object, and with
+  // it the refresh annotation and a done operation come off — one write, at the resourceVersion
+  // read. What changed goes as a merge patch (a refresh of an unchanged app sends a timestamp,
+  // not its thousand resources); new lists of resources go by update. Changed meanwhile (a
+  // sync's progress, an edit), the status still goes on the newest version; an operation asked
+  // for meanwhile stays (only the one that was done comes off), and a changed spec is looked at
+  // again next.
+  std::string what = "status of application " + ns + "/" + name;
+  client::Result fresh = Json();  // the app read again after a conflict
+  const Json* base = &app;
   for (int attempt = 0;; ++attempt) {
-    obj["status"] = status;
-    if (refresh && json::find(obj, {"metadata", "annotations"}))
-      obj["metadata"]["annotations"].erase(kRefresh);
-    if (operationDone && json::at(obj, {"operation"}) == json::at(app, {"operation"}))
-      obj.erase("operation");
-    auto r = client_.update(kApplications, ns, obj);
-    if (r || r.error().code() != 409 || attempt == 2)
-      return SyncResult::of(r, "status of application " + ns + "/" + name);
-    auto fresh = client_.get(kApplications, ns, name);
-    if (!fresh) return SyncResult::of(fresh, "status of application " + ns + "/" + name);
-    obj = withoutStatus(*fresh);
+    static const Json kNoStatus = Json::object();
+    const Json& before = json::at(*base, {"status"}).is_object() ? base->at("status") : kNoStatus;
+    Json patch = {{"status", json::mergePatchBetween(before, status)}};
+    bool large = patch["status"].contains("resources") ||
+                 patch["status"].contains("operationState") || patch["status"].contains("history");
+    bool dropRefresh = refresh && json::find(*base, {"metadata", "annotations", kRefresh});
+    bool dropOperation = operationDone && base->contains("operation") &&
+                         json::at(*base, {"operation"}) == json::at(app, {"operation"});
+    client::Result r = Json();
+    if (large) {
+      Json obj = withoutStatus(*base);
+      obj["status"] = status;
+      if (dropRefresh) obj["metadata"]["annotations"].erase(kRefresh);
+      if (dropOperation) obj.erase("operation");
+      r = client_.update(kApplications, ns, obj);
+    } else {
+      patch["metadata"]["resourceVersion"] =
+          json::getString(*base, {"metadata", "resourceVersion"});
+      if (dropRefresh) patch["metadata"]["annotations"][kRefresh] = nullptr;
+      if (dropOperation) patch["operation"] = nullptr;
+      r = client_.patch(kApplications, ns, name, patch);
+    }
+    if (r || r.error().code() != 409 || attempt == 2) return SyncResult::of(r, what);
+    fresh = client_.get(kApplications, ns, name);
+    if (!fresh) return SyncResult::of(fresh, what);
+    base = &*fresh;
   }
 }
 

@@ -43,7 +43,10 @@ class AppController : public GitOps, public client::Controller {
     bool outOfSync = false;
   };
   // The status of each target (and of the extraneous objects, to prune) against the cluster.
-  Compared compare(const std::vector<Target>& targets, const std::vector<Json>& extraneous);
+  // `basis` names what git's side was made from (basisOf); a target's verdict under the same
+  // basis is reused while its live object's resourceVersion is unchanged.
+  Compared compare(const std::string& key, const std::string& basis,
+                   const std::vector<Target>& targets, const std::vector<Json>& extraneous);
   client::SyncResult reconcile(const std::string& key, const Json& app);
   // Starts a sync and takes its first step.
   client::SyncResult startRun(const std::string& key, const Json& app, SyncRun::Inputs inputs,
@@ -89,6 +92,20 @@ class AppController : public GitOps, public client::Controller {
     std::string lastProgress;  // what was last written of it
   };
   std::map<std::string, Running> runs_;  // syncs under way, by app key
+  // What compare last concluded of each target of an app (its status entry, whether it is in
+  // sync, its health), with the basis and live resourceVersion it was concluded for.
+  struct Verdict {
+    std::string resourceVersion;
+    Json entry;
+    bool synced = false;
+    std::string health, healthMessage;
+  };
+  struct Verdicts {
+    std::string basis;
+    std::map<std::string, Verdict> byTarget;
+  };
+  std::mutex comparedMu_;
+  std::map<std::string, Verdicts> compared_;  // by app key
   bool stopped_ = false;
   // The ref watcher: asks each app's remote for its revision's commit between polls.
   void watchRefs();

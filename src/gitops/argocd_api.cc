@@ -87,7 +87,7 @@ api::HttpResponse AppController::managedResources(const std::string& ns, const s
   if (revision.empty()) revision = json::str(src, "targetRevision", "HEAD");
   auto loaded = sources_.loadCached(*app, revision);
   if (!loaded) return jsonReply(400, argoError(3, loaded.error()));
-  std::vector<Target>& targets = loaded->targets;
+  std::vector<Target> targets = *loaded->targets;
   auto rules = parseIgnoreRules(json::at(*app, {"spec", "ignoreDifferences"}));
   if (!rules) return jsonReply(400, argoError(3, rules.error()));
   attachRules(targets, *rules);

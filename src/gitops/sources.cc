@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -319,8 +320,8 @@ Expected<std::string, std::string> Sources::helmTemplate(GitRepo& repo, const st
   return out;
 }
 
-Expected<std::vector<Target>, std::string> Sources::render(GitRepo& repo, const Json& app,
-                                                           const std::string& commit) {
+Expected<TargetList, std::string> Sources::render(GitRepo& repo, const Json& app,
+                                                  const std::string& commit) {
   // What a commit renders to is kept: a refresh of an unchanged app parses nothing. (Failures
   // are not kept: a kind unknown now may be served once its CRD is applied.)
   std::string key = commit + "\n" + json::dump(json::at(app, {"spec", "source"})) + "\n" +
@@ -328,10 +329,14 @@ Expected<std::vector<Target>, std::string> Sources::render(GitRepo& repo, const 
                     json::getString(app, {"metadata", "name"});
   if (auto it = targets_.find(key); it != targets_.end()) return it->second;
   auto out = parse(repo, app, commit);
-  if (!out) return out;
+  if (!out) return Unexpected(out.error());
+  std::stable_sort(out->begin(), out->end(), [](const Target& a, const Target& b) {
+    return kindOrder(a.kind) < kindOrder(b.kind);
+  });
   if (targets_.size() > 16) targets_.clear();
-  targets_[key] = *out;
-  return out;
+  TargetList list = std::make_shared<const std::vector<Target>>(std::move(*out));
+  targets_[key] = list;
+  return list;
 }
 
 Expected<std::vector<Target>, std::string> Sources::parse(GitRepo& repo, const Json& app,

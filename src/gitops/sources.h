@@ -58,7 +58,7 @@ class Sources {
   struct Loaded {
     std::string commit;   // the revision resolved
     std::string subject;  // its commit message's first line
-    std::vector<Target> targets;
+    TargetList targets;   // in Helm's install order of kinds (kindOrder), stable
   };
   // Fetches the app's repository, resolves `revision` and renders it: what a reconcile
   // compares. The error is Argo CD's ComparisonError message.
@@ -102,8 +102,8 @@ class Sources {
                                                   const std::string& release,
                                                   const std::string& ns);
   // The app's objects at `commit` (kept per commit, source and destination).
-  Expected<std::vector<Target>, std::string> render(GitRepo& repo, const Json& app,
-                                                    const std::string& commit);
+  Expected<TargetList, std::string> render(GitRepo& repo, const Json& app,
+                                           const std::string& commit);
   Expected<std::vector<Target>, std::string> parse(GitRepo& repo, const Json& app,
                                                    const std::string& commit);
 
@@ -112,7 +112,7 @@ class Sources {
   std::mutex mu_;                                              // guards the two below
   std::map<std::string, std::unique_ptr<GitRepo>> repos_;      // by URL
   std::map<std::string, std::vector<ManifestFile>> rendered_;  // by commit and source
-  std::map<std::string, std::vector<Target>> targets_;         // render()'s
+  std::map<std::string, TargetList> targets_;                  // render()'s
 };
 
 }  // namespace podium::gitops

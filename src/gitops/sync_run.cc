@@ -34,7 +34,7 @@ SyncRun::SyncRun(client::Client& client, Clock& clock, Inputs inputs)
   startedAt_ = timefmt::rfc3339(clock_.now());
   std::set<int> waves;
   bool hooks = false;
-  for (const auto& t : in_.targets) {
+  for (const auto& t : *in_.targets) {
     if (t.hook == "Skip") continue;
     hooks = hooks || !t.hook.empty();
     waves.insert(t.wave);
@@ -59,7 +59,7 @@ std::vector<SyncRun::Stage> SyncRun::stagesFor(const std::vector<std::string>& p
   for (const auto& phase : phases) {
     if (withPrune && phase == "PostSync" && !pruneLast) out.push_back(pruneStage());
     std::map<int, std::vector<Task>> byWave;
-    for (const auto& t : in_.targets)
+    for (const auto& t : *in_.targets)
       if (phaseOf(t) == phase && in_.selected(t)) byWave[t.wave].push_back(taskFor(t));
     for (auto& [wave, tasks] : byWave) {
       Stage s;

@@ -25,7 +25,7 @@ class SyncRun {
   struct Inputs {
     Json app;
     SyncSettings settings;
-    std::vector<Target> targets;
+    TargetList targets = std::make_shared<const std::vector<Target>>();
     std::vector<Json> extraneous;  // status.resources entries no longer in git
     std::string commit, subject;
     bool prune = false;

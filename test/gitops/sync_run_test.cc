@@ -36,7 +36,7 @@ class SyncRunTest : public ::testing::Test {
     SyncRun::Inputs in;
     in.app = {{"metadata", {{"name", "demo"}, {"namespace", "argocd"}}},
               {"spec", {{"destination", {{"namespace", "app"}}}}}};
-    in.targets = std::move(targets);
+    in.targets = std::make_shared<const std::vector<Target>>(std::move(targets));
     in.commit = "abc";
     return in;
   }
