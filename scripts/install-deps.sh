@@ -9,6 +9,7 @@ packages=(
   libboost-dev libboost-system-dev libssl-dev libsqlite3-dev libnghttp2-dev
   nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev clang-format
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libgit2-dev
+  libcctz-dev tzdata
   # fuzz targets (libFuzzer)
   clang libclang-rt-14-dev
   # run

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "podium/api/selectors.h"
+#include "podium/common/cron.h"
 #include "podium/common/strings.h"
 
 namespace podium::api {
@@ -463,6 +464,38 @@ void validateJob(const Json& obj, const Json* old, FieldErrors& errs) {
   }
 }
 
+void validateCronJob(const Json& obj, FieldErrors& errs) {
+  std::string name = json::getString(obj, {"metadata", "name"});
+  if (name.size() > 52)
+    errs.push_back(
+        FieldError::invalid("metadata.name", name, "must be no more than 52 characters"));
+  const Json& spec = at(obj, "spec");
+  const Json& schedule = at(spec, "schedule");
+  if (!schedule.is_string() || schedule.get<std::string>().empty()) {
+    errs.push_back(FieldError::required("spec.schedule"));
+  } else if (auto s = cron::Schedule::parse(schedule.get<std::string>()); !s) {
+    errs.push_back(FieldError::invalid("spec.schedule", schedule, s.error()));
+  }
+  const Json& tz = at(spec, "timeZone");
+  if (!tz.is_null() && (!tz.is_string() || !cron::knownTimeZone(tz.get<std::string>()) ||
+                        tz.get<std::string>().empty()))
+    errs.push_back(FieldError::invalid(
+        "spec.timeZone", tz,
+        "unknown time zone " + (tz.is_string() ? tz.get<std::string>() : tz.dump())));
+  const Json& policy = at(spec, "concurrencyPolicy");
+  if (!policy.is_null() && policy != "Allow" && policy != "Forbid" && policy != "Replace")
+    errs.push_back(
+        FieldError::notSupported("spec.concurrencyPolicy", policy, {"Allow", "Forbid", "Replace"}));
+  for (const char* f :
+       {"startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"})
+    validateNonNegative(at(spec, f), std::string("spec.") + f, errs);
+  const Json& job = at(at(spec, "jobTemplate"), "spec");
+  validatePodSpec(at(at(job, "template"), "spec"), "spec.jobTemplate.spec.template.spec", errs,
+                  {"OnFailure", "Never"});
+  if (at(at(at(job, "template"), "spec"), "restartPolicy").is_null())
+    errs.push_back(FieldError::required("spec.jobTemplate.spec.template.spec.restartPolicy"));
+}
+
 void validateIngress(const Json& obj, FieldErrors& errs) {
   const Json& rules = at(at(obj, "spec"), "rules");
   if (!rules.is_array()) return;
@@ -615,6 +648,8 @@ FieldErrors validateObject(const ResourceInfo& r, const Json& obj, const Json* o
     validateWorkload(r, obj, old, errs);
   } else if (g == "batch" && p == "jobs") {
     validateJob(obj, old, errs);
+  } else if (g == "batch" && p == "cronjobs") {
+    validateCronJob(obj, errs);
   } else if (g == "networking.k8s.io" && p == "ingresses") {
     validateIngress(obj, errs);
   } else if (g == "apiextensions.k8s.io") {

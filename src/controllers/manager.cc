@@ -1,6 +1,7 @@
 #include "podium/controllers/manager.h"
 
 #include "analysis.h"
+#include "cronjob.h"
 #include "deployment.h"
 #include "disruption.h"
 #include "endpoints.h"
@@ -27,12 +28,14 @@ class Manager : public ControllerManager {
         replicaSetEvents_(client, "replicaset-controller", "", clock),
         deploymentEvents_(client, "deployment-controller", "", clock),
         jobEvents_(client, "job-controller", "", clock),
+        cronJobEvents_(client, "cronjob-controller", "", clock),
         nodeEvents_(client, "node-controller", "", clock),
         hpaEvents_(client, "horizontal-pod-autoscaler", "", clock),
         rolloutEvents_(client, "rollouts-controller", "", clock),
         replicaSets_(informers_, replicaSetEvents_),
         deployments_(informers_, deploymentEvents_),
         jobs_(informers_, jobEvents_),
+        cronJobs_(informers_, cronJobEvents_),
         namespaces_(informers_),
         endpoints_(informers_),
         meshStatus_(informers_),
@@ -64,19 +67,20 @@ class Manager : public ControllerManager {
  private:
   std::vector<client::Controller*> all() {
     std::vector<client::Controller*> out = {
-        &replicaSets_, &deployments_, &jobs_,        &namespaces_,    &endpoints_,
-        &meshStatus_,  &serviceLb_,   &gc_,          &nodeLifecycle_, &disruption_,
-        &hpa_,         &rollouts_,    &analysisRuns_};
+        &replicaSets_, &deployments_, &jobs_,         &namespaces_,    &endpoints_,
+        &meshStatus_,  &serviceLb_,   &gc_,           &nodeLifecycle_, &disruption_,
+        &hpa_,         &rollouts_,    &analysisRuns_, &cronJobs_};
     if (nodeIpam_) out.push_back(nodeIpam_.get());
     return out;
   }
 
   client::InformerFactory informers_;
-  client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_, nodeEvents_, hpaEvents_,
-      rolloutEvents_;
+  client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_, cronJobEvents_,
+      nodeEvents_, hpaEvents_, rolloutEvents_;
   ReplicaSetController replicaSets_;
   DeploymentController deployments_;
   JobController jobs_;
+  CronJobController cronJobs_;
   NamespaceController namespaces_;
   EndpointsController endpoints_;
   MeshStatusController meshStatus_;

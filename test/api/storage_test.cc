@@ -388,5 +388,31 @@ TEST_F(StorageTest, AWriteReachesTheCacheAsStoredWithoutDecoding) {
   EXPECT_EQ(*cacher_->get(dkey)->object, decoded);
 }
 
+TEST_F(StorageTest, CronJobSchedulesAndTimeZonesAreChecked) {
+  auto cj = [](const std::string& schedule, const std::string& tz) {
+    Json c = Json::parse(R"({"apiVersion":"batch/v1","kind":"CronJob","metadata":{"name":"c"},
+      "spec":{"jobTemplate":{"spec":{"template":{"spec":{"restartPolicy":"Never",
+      "containers":[{"name":"c","image":"busybox"}]}}}}}})");
+    c["spec"]["schedule"] = schedule;
+    if (!tz.empty()) c["spec"]["timeZone"] = tz;
+    return c;
+  };
+  auto r = res("batch", "v1", "cronjobs");
+  auto bad = storage_->create(*r, "ns1", cj("61 * * * *", ""), opts_);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), 422);
+  EXPECT_NE(bad.error().message().find("spec.schedule: Invalid value: \"61 * * * *\": minute "
+                                       "value 61 is out of range [0-59]"),
+            std::string::npos)
+      << bad.error().message();
+  auto zone = storage_->create(*r, "ns1", cj("0 9 * * *", "Mars/Olympus"), opts_);
+  ASSERT_FALSE(zone);
+  EXPECT_NE(zone.error().message().find("spec.timeZone: Invalid value: \"Mars/Olympus\": unknown "
+                                        "time zone Mars/Olympus"),
+            std::string::npos)
+      << zone.error().message();
+  EXPECT_TRUE(storage_->create(*r, "ns1", cj("0 9 * * 1-5", "Europe/Berlin"), opts_));
+}
+
 }  // namespace
 }  // namespace podium::api

@@ -376,6 +376,42 @@ class WorkloadsTest(NodeTestCase):
         job = json.loads(self.kubectl("get", "job", "once", "-n", ns, "-o", "json").stdout)
         self.assertEqual(job["status"]["succeeded"], 1)
 
+    def test_f5_cronjob_runs_on_its_schedule(self):
+        ns = "cron"
+        self.create_namespace(ns)
+        bad = self.kubectl("create", "cronjob", "bad", "-n", ns, "--image", BUSYBOX, "--schedule", "61 * * * *",
+                           "--", "true", check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn('spec.schedule: Invalid value: "61 * * * *": minute value 61 is out of range [0-59]',
+                      bad.stderr)
+        self.kubectl("create", "cronjob", "tick", "-n", ns, "--image", BUSYBOX, "--schedule", "*/1 * * * *",
+                     "--", "sh", "-c", "echo tick")
+        t0 = time.monotonic()
+
+        def jobs():
+            return json.loads(self.kubectl("get", "jobs", "-n", ns, "-o", "json").stdout)["items"]
+        wait_for(lambda: jobs(), 75, 0.5, "the CronJob's first Job")
+        job = jobs()[0]
+        scheduled = job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+        self.assertTrue(scheduled.endswith(":00Z"), scheduled)  # on the minute
+        self.assertRegex(job["metadata"]["name"], r"^tick-\d+$")
+        self.assertEqual(job["metadata"]["ownerReferences"][0]["kind"], "CronJob")
+        print("MEASURED cronjob: first Job %.1f s after create (scheduled %s)" % (time.monotonic() - t0, scheduled))
+        name = job["metadata"]["name"]
+        self.kubectl("wait", "-n", ns, "--for=condition=complete", "job/" + name, "--timeout=60s", timeout=90)
+        self.assertEqual(self.kubectl("logs", "-n", ns, "job/" + name).stdout, "tick\n")
+
+        def status():
+            return json.loads(self.kubectl("get", "cronjob", "tick", "-n", ns, "-o", "json").stdout)["status"]
+        wait_for(lambda: "lastSuccessfulTime" in status() and "active" not in status(), 30, 0.5,
+                 "the CronJob's status")
+        self.assertEqual(status()["lastScheduleTime"], scheduled)
+        header, row = self.kubectl("get", "cronjob", "tick", "-n", ns).stdout.splitlines()[:2]
+        self.assertIn("*/1 * * * *", row)
+        last = row[header.index("LAST SCHEDULE"):header.index("AGE")].strip()
+        self.assertRegex(last, r"^\d+s$")  # LAST SCHEDULE is shown
+        self.kubectl("patch", "cronjob", "tick", "-n", ns, "-p", '{"spec":{"suspend":true}}')
+
     def test_h_cluster_dns(self):
         self.apply_seed()
         ns = "dns-test"

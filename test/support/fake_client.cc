@@ -98,6 +98,7 @@ FakeClient::FakeClient(Clock& clock) : clock_(clock) {
            {res::kDeployments, "Deployment", true},
            {res::kReplicaSets, "ReplicaSet", true},
            {res::kJobs, "Job", true},
+           {res::kCronJobs, "CronJob", true},
            {res::kHorizontalPodAutoscalers, "HorizontalPodAutoscaler", true},
            {res::kPodDisruptionBudgets, "PodDisruptionBudget", true},
            {res::kLeases, "Lease", true},

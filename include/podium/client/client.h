@@ -41,6 +41,7 @@ inline const Resource kServiceAccounts{"", "v1", "serviceaccounts"};
 inline const Resource kDeployments{"apps", "v1", "deployments"};
 inline const Resource kReplicaSets{"apps", "v1", "replicasets"};
 inline const Resource kJobs{"batch", "v1", "jobs"};
+inline const Resource kCronJobs{"batch", "v1", "cronjobs"};
 inline const Resource kHorizontalPodAutoscalers{"autoscaling", "v2", "horizontalpodautoscalers"};
 inline const Resource kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets"};
 inline const Resource kLeases{"coordination.k8s.io", "v1", "leases"};
