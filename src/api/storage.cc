@@ -2,6 +2,7 @@
 // (deletes are in storage_delete.cc, subresources in storage_subresources.cc, what a kind adds
 // in strategies.cc).
 #include <algorithm>
+#include <map>
 
 #include "apply.h"
 #include "defaults.h"
@@ -348,11 +349,30 @@ Expected<void, ApiError> StorageImpl::admitNamespace(const ResourceInfo& r, cons
   return {};
 }
 
+namespace {
+// Kinds this server stores and serves but does not act on yet: said on create, in a Warning
+// header (kubectl prints it), rather than accepted in silence.
+std::string storedOnlyWarning(const ResourceInfo& r) {
+  static const std::map<std::string, std::string> kStoredOnly = {
+      {"apps/statefulsets", "no pods or volumes are made for it"},
+      {"apps/daemonsets", "no pods are made for it"},
+      {"/persistentvolumeclaims", "no volume is provisioned or bound for it"},
+      {"networking.k8s.io/networkpolicies", "its rules are not enforced"},
+  };
+  auto it = kStoredOnly.find(r.group + "/" + r.plural);
+  if (it == kStoredOnly.end()) return "";
+  return r.apiVersion() + " " + r.kind +
+         " is stored but not acted on by this server: " + it->second +
+         " (docs/api-compatibility.md)";
+}
+}  // namespace
+
 Expected<Json, ApiError> StorageImpl::prepareCreate(const ResourceInfo& r, const std::string& ns,
                                                     Json obj, const WriteOptions& o,
                                                     std::vector<std::string>* warnings,
                                                     bool managedFieldsDone) {
   if (auto s = checkSchema(r, obj, o, warnings); !s) return Unexpected(s.error());
+  if (std::string w = storedOnlyWarning(r); !w.empty() && warnings) warnings->push_back(w);
   Json& m = metaOf(obj);
   std::string name = json::str(m, "name", "");
   std::string generateName = json::str(m, "generateName", "");
