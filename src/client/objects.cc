@@ -51,6 +51,22 @@ const Json* findCondition(const Json& obj, const std::string& type) {
   return nullptr;
 }
 
+bool tolerates(const Json& tolerations, const Json& taint) {
+  if (!tolerations.is_array()) return false;
+  std::string key = json::str(taint, "key"), value = json::str(taint, "value"),
+              effect = json::str(taint, "effect");
+  for (const auto& t : tolerations) {
+    std::string te = json::str(t, "effect");
+    if (!te.empty() && te != effect) continue;
+    std::string op = json::str(t, "operator", "Equal");
+    std::string tk = json::str(t, "key");
+    if (tk.empty() && op == "Exists") return true;
+    if (tk != key) continue;
+    if (op == "Exists" || json::str(t, "value") == value) return true;
+  }
+  return false;
+}
+
 bool isPodReady(const Json& pod) {
   const Json* c = findCondition(pod, "Ready");
   return c && json::str(*c, "status") == "True";

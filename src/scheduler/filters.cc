@@ -9,6 +9,7 @@ namespace podium::scheduler {
 using client::at;
 using client::nameOf;
 using client::ObjectPtr;
+using client::tolerates;
 
 Requests requestsOf(const Json& pod) {
   Requests r;
@@ -35,22 +36,6 @@ Requests requestsOf(const Json& pod) {
   r.milliCpu = std::max(r.milliCpu, init.milliCpu);
   r.memory = std::max(r.memory, init.memory);
   return r;
-}
-
-bool tolerates(const Json& tolerations, const Json& taint) {
-  if (!tolerations.is_array()) return false;
-  std::string key = json::str(taint, "key"), value = json::str(taint, "value"),
-              effect = json::str(taint, "effect");
-  for (const auto& t : tolerations) {
-    std::string te = json::str(t, "effect");
-    if (!te.empty() && te != effect) continue;
-    std::string op = json::str(t, "operator", "Equal");
-    std::string tk = json::str(t, "key");
-    if (tk.empty() && op == "Exists") return true;
-    if (tk != key) continue;
-    if (op == "Exists" || json::str(t, "value") == value) return true;
-  }
-  return false;
 }
 
 bool nodeReady(const Json& node) {

@@ -21,8 +21,7 @@ struct Requests {
 
 // A pod's requests: the sum over its containers, or the largest init container's if more.
 Requests requestsOf(const Json& pod);
-// Whether `tolerations` (a pod's spec.tolerations) tolerate `taint`.
-bool tolerates(const Json& tolerations, const Json& taint);
+// Whether the node's Ready condition is True.
 bool nodeReady(const Json& node);
 
 struct Decision {

@@ -38,6 +38,10 @@ bool isPodAvailable(const Json& pod, int64_t minReadySeconds,
 int64_t secondsUntilAvailable(const Json& pod, int64_t minReadySeconds,
                               std::chrono::system_clock::time_point now);
 
+// Whether a pod's tolerations tolerate a node's taint (key, value and effect, operators Equal
+// and Exists; an empty key with Exists tolerates everything).
+bool tolerates(const Json& tolerations, const Json& taint);
+
 // The condition of `type` in obj.status.conditions, or nullptr.
 const Json* findCondition(const Json& obj, const std::string& type);
 // Sets or replaces a condition in a conditions array by type; keeps lastTransitionTime when the
