@@ -277,6 +277,14 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
     }
   } else if (g == "apps") {
     if (p != "controllerrevisions") defaultDeploymentLike(obj, p);
+    // A DaemonSet's status counts are not optional (Go ints without omitempty): clients'
+    // models require them, so a new one carries zeros, as Kubernetes' answers do.
+    if (p == "daemonsets") {
+      if (!obj.contains("status") || !obj["status"].is_object()) obj["status"] = Json::object();
+      for (const char* f : {"currentNumberScheduled", "desiredNumberScheduled",
+                            "numberMisscheduled", "numberReady"})
+        setIfMissing(obj["status"], f, 0);
+    }
   } else if (g == "batch") {
     if (p == "jobs" && obj.contains("spec")) defaultJobSpec(obj["spec"]);
     if (p == "cronjobs" && obj.contains("spec") && obj["spec"].is_object()) {

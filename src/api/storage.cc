@@ -355,7 +355,6 @@ namespace {
 std::string storedOnlyWarning(const ResourceInfo& r) {
   static const std::map<std::string, std::string> kStoredOnly = {
       {"apps/statefulsets", "no pods or volumes are made for it"},
-      {"apps/daemonsets", "no pods are made for it"},
       {"/persistentvolumeclaims", "no volume is provisioned or bound for it"},
       {"networking.k8s.io/networkpolicies", "its rules are not enforced"},
   };
@@ -398,7 +397,6 @@ Expected<Json, ApiError> StorageImpl::prepareCreate(const ResourceInfo& r, const
   else
     m.erase("generation");
   if (m.contains("managedFields") && !managedFieldsDone) m.erase("managedFields");
-  applyDefaults(r, obj);
   const Strategy& strategy = strategyFor(r);
   if (strategy.resetsStatusOnCreate(r)) {
     if (r.custom)
@@ -406,6 +404,7 @@ Expected<Json, ApiError> StorageImpl::prepareCreate(const ResourceInfo& r, const
     else
       obj["status"] = Json::object();
   }
+  applyDefaults(r, obj);  // after the reset: a status' required fields are defaults too
   auto ctx = context();
   if (auto p = strategy.prepare(r, obj, nullptr, ctx); !p) return Unexpected(p.error());
   FieldErrors errs = validateObject(r, obj, nullptr);

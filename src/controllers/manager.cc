@@ -2,6 +2,7 @@
 
 #include "analysis.h"
 #include "cronjob.h"
+#include "daemonset.h"
 #include "deployment.h"
 #include "disruption.h"
 #include "endpoints.h"
@@ -29,6 +30,7 @@ class Manager : public ControllerManager {
         deploymentEvents_(client, "deployment-controller", "", clock),
         jobEvents_(client, "job-controller", "", clock),
         cronJobEvents_(client, "cronjob-controller", "", clock),
+        daemonSetEvents_(client, "daemonset-controller", "", clock),
         nodeEvents_(client, "node-controller", "", clock),
         hpaEvents_(client, "horizontal-pod-autoscaler", "", clock),
         rolloutEvents_(client, "rollouts-controller", "", clock),
@@ -36,6 +38,7 @@ class Manager : public ControllerManager {
         deployments_(informers_, deploymentEvents_),
         jobs_(informers_, jobEvents_),
         cronJobs_(informers_, cronJobEvents_),
+        daemonSets_(informers_, daemonSetEvents_),
         namespaces_(informers_),
         endpoints_(informers_),
         meshStatus_(informers_),
@@ -69,18 +72,19 @@ class Manager : public ControllerManager {
     std::vector<client::Controller*> out = {
         &replicaSets_, &deployments_, &jobs_,         &namespaces_,    &endpoints_,
         &meshStatus_,  &serviceLb_,   &gc_,           &nodeLifecycle_, &disruption_,
-        &hpa_,         &rollouts_,    &analysisRuns_, &cronJobs_};
+        &hpa_,         &rollouts_,    &analysisRuns_, &cronJobs_,      &daemonSets_};
     if (nodeIpam_) out.push_back(nodeIpam_.get());
     return out;
   }
 
   client::InformerFactory informers_;
   client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_, cronJobEvents_,
-      nodeEvents_, hpaEvents_, rolloutEvents_;
+      daemonSetEvents_, nodeEvents_, hpaEvents_, rolloutEvents_;
   ReplicaSetController replicaSets_;
   DeploymentController deployments_;
   JobController jobs_;
   CronJobController cronJobs_;
+  DaemonSetController daemonSets_;
   NamespaceController namespaces_;
   EndpointsController endpoints_;
   MeshStatusController meshStatus_;

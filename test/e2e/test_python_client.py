@@ -109,6 +109,32 @@ class PythonClientTest(ServerTestCase):
         self.assertEqual(ctx.exception.status, 409)
         self.apps.delete_namespaced_deployment("conflict", "py")
 
+    def test_a_daemonset_reads_back_with_its_status(self):
+        # The client's model requires the DaemonSet status' counts once a status is there.
+        ds = client.V1DaemonSet(
+            metadata=client.V1ObjectMeta(name="pyagent"),
+            spec=client.V1DaemonSetSpec(
+                selector=client.V1LabelSelector(match_labels={"app": "pyagent"}),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels={"app": "pyagent"}),
+                    spec=client.V1PodSpec(containers=[client.V1Container(name="a", image="busybox")]))))
+        self.apps.create_namespaced_daemon_set("py", ds)
+        deadline = time.monotonic() + 20
+        while True:
+            got = self.apps.read_namespaced_daemon_set("pyagent", "py")
+            if got.status is not None and got.status.observed_generation == 1:
+                break
+            self.assertLess(time.monotonic(), deadline, "the DaemonSet's status was not written")
+            time.sleep(0.1)
+        nodes = len(self.core.list_node().items)
+        self.assertEqual(got.status.desired_number_scheduled, nodes)
+        self.assertEqual(got.status.number_misscheduled, 0)
+        self.assertIsNotNone(got.status.current_number_scheduled)
+        self.assertIsNotNone(got.status.number_ready)
+        listed = self.apps.list_namespaced_daemon_set("py")
+        self.assertEqual([d.metadata.name for d in listed.items], ["pyagent"])
+        self.apps.delete_namespaced_daemon_set("pyagent", "py")
+
 
 if __name__ == "__main__":
     unittest.main()

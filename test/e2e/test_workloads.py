@@ -587,6 +587,7 @@ class WorkloadsTest(NodeTestCase):
                      summary["node"]["memory"]["workingSetBytes"] >> 20))
             self.assertGreater(cores, 0.3)
             self.assertLess(cores, 1.2)
+            self.check_daemonset_on_two_nodes(ns)
             self.kubectl("delete", "namespace", ns, "--timeout=60s", timeout=90)
             self.assertEqual(agent.poll(), None, "the agent keeps running")
         finally:
@@ -598,6 +599,51 @@ class WorkloadsTest(NodeTestCase):
             shutil.rmtree(data, ignore_errors=True)
             self.kubectl("delete", "node", "node2", "--wait=false", check=False)
         self.assertEqual(left, [], "stopping podium agent stops containerd and its shims")
+
+    def check_daemonset_on_two_nodes(self, ns):
+        """A DaemonSet runs one pod on each node; a rolling update replaces them one at a time."""
+        ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": ns},
+              "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                       "template": {"metadata": {"labels": {"app": "agent"}},
+                                    "spec": {"terminationGracePeriodSeconds": 1,
+                                             "containers": [{"name": "agent", "image": BUSYBOX,
+                                                             "command": ["sh", "-c", "sleep 3600"]}]}}}}
+        t0 = time.monotonic()
+        self.kubectl("apply", "-f", "-", input=json.dumps(ds))
+
+        def status():
+            return json.loads(self.kubectl("get", "ds", "agent", "-n", ns, "-o", "json").stdout).get("status", {})
+
+        def counts():
+            s = status()
+            return [s.get(k, 0) for k in ("desiredNumberScheduled", "currentNumberScheduled", "numberReady",
+                                          "updatedNumberScheduled", "numberAvailable")]
+        wait_for(lambda: counts() == [2, 2, 2, 2, 2], 90, 0.5, "a daemon pod Ready on each node")
+        print("MEASURED daemonset: a pod Ready on each of 2 nodes %.1f s after apply" % (time.monotonic() - t0))
+        pods = self.pods(ns, "app=agent")
+        nodes = [n["metadata"]["name"] for n in json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"]]
+        self.assertEqual(sorted(p["spec"]["nodeName"] for p in pods), sorted(nodes))
+        header, row = self.kubectl("get", "ds", "agent", "-n", ns).stdout.splitlines()[:2]
+        self.assertEqual(header.split()[:6], ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE"])
+        self.assertEqual(row.split()[:6], ["agent", "2", "2", "2", "2", "2"])
+        old = {p["metadata"]["labels"]["controller-revision-hash"] for p in pods}
+        # The rolling update: never both daemons down at once (maxUnavailable 1).
+        t0 = time.monotonic()
+        self.kubectl("set", "env", "ds/agent", "-n", ns, "VERSION=2")
+        least = 2
+
+        def rolled():
+            nonlocal least
+            s = status()
+            least = min(least, s.get("numberAvailable", 0))
+            live = [p for p in self.pods(ns, "app=agent") if "deletionTimestamp" not in p["metadata"]]
+            return (s.get("updatedNumberScheduled") == 2 and s.get("numberAvailable") == 2 and len(live) == 2
+                    and all(p["metadata"]["labels"]["controller-revision-hash"] not in old for p in live))
+        wait_for(rolled, 120, 0.2, "the rolling update of the DaemonSet")
+        print("MEASURED daemonset: rolling update of 2 nodes %.1f s; fewest available during it: %d"
+              % (time.monotonic() - t0, least))
+        self.assertGreaterEqual(least, 1)
+        self.kubectl("delete", "ds", "agent", "-n", ns)
 
     # --- restart -----------------------------------------------------------------------------
     def test_z_server_restart_brings_pods_back(self):

@@ -97,6 +97,7 @@ FakeClient::FakeClient(Clock& clock) : clock_(clock) {
            {res::kServiceAccounts, "ServiceAccount", true},
            {res::kDeployments, "Deployment", true},
            {res::kReplicaSets, "ReplicaSet", true},
+           {res::kDaemonSets, "DaemonSet", true},
            {res::kJobs, "Job", true},
            {res::kCronJobs, "CronJob", true},
            {res::kHorizontalPodAutoscalers, "HorizontalPodAutoscaler", true},

@@ -40,6 +40,7 @@ inline const Resource kSecrets{"", "v1", "secrets"};
 inline const Resource kServiceAccounts{"", "v1", "serviceaccounts"};
 inline const Resource kDeployments{"apps", "v1", "deployments"};
 inline const Resource kReplicaSets{"apps", "v1", "replicasets"};
+inline const Resource kDaemonSets{"apps", "v1", "daemonsets"};
 inline const Resource kJobs{"batch", "v1", "jobs"};
 inline const Resource kCronJobs{"batch", "v1", "cronjobs"};
 inline const Resource kHorizontalPodAutoscalers{"autoscaling", "v2", "horizontalpodautoscalers"};
