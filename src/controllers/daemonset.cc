@@ -20,21 +20,7 @@ DaemonSetController::DaemonSetController(client::InformerFactory& f, client::Eve
   auto handlers = enqueueHandlers(false);
   handlers.onDelete = [this](const ObjectPtr& o) { expectations_.clear(Informer::keyOf(*o)); };
   daemonSets_.addHandlers(handlers);
-  // A pod marked for graceful deletion counts as deleted (once, by uid): its node gets a new
-  // daemon then, not after the grace period.
-  auto owner = [this](const ObjectPtr& pod, bool added, bool deleted) {
-    std::string name;
-    if (!controlledBy(*pod, "DaemonSet", &name)) return;
-    std::string key = namespaceOf(*pod) + "/" + name;
-    if (added) expectations_.observedAdd(key);
-    if (deleted) expectations_.observedDeleteOf(key, uidOf(*pod));
-    queue().add(key);
-  };
-  pods_.addHandlers({[owner](const ObjectPtr& p) { owner(p, true, false); },
-                     [owner](const ObjectPtr& o, const ObjectPtr& n) {
-                       owner(n, false, isDeleting(*n) && !isDeleting(*o));
-                     },
-                     [owner](const ObjectPtr& p) { owner(p, false, true); }});
+  pods_.addHandlers(ownedPodHandlers("DaemonSet", expectations_, queue()));
   // A node that comes, goes or changes labels or taints may change where daemons run.
   nodes_.addHandlers({[this](const ObjectPtr&) { enqueueAll(); },
                       [this](const ObjectPtr& o, const ObjectPtr& n) {

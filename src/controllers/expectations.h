@@ -10,6 +10,9 @@
 #include <set>
 #include <string>
 
+#include "podium/client/informer.h"
+#include "podium/client/objects.h"
+#include "podium/client/workqueue.h"
 #include "podium/common/time.h"
 
 namespace podium::controllers {
@@ -65,5 +68,27 @@ class Expectations {
   std::mutex mu_;  // guards map_
   std::map<std::string, Entry> map_;
 };
+
+// The pod handlers of a controller of `ownerKind` that keeps expectations: an added pod is an
+// observed add; a pod marked for graceful deletion, or gone, an observed delete (once, by uid:
+// its owner replaces it at once, not after the grace period); each queues its owner's key.
+inline client::EventHandlers ownedPodHandlers(const std::string& ownerKind,
+                                              Expectations& expectations,
+                                              client::WorkQueue& queue) {
+  auto seen = [ownerKind, &expectations, &queue](const client::ObjectPtr& pod, bool added,
+                                                 bool deleted) {
+    std::string name;
+    if (!client::controlledBy(*pod, ownerKind, &name)) return;
+    std::string key = client::namespaceOf(*pod) + "/" + name;
+    if (added) expectations.observedAdd(key);
+    if (deleted) expectations.observedDeleteOf(key, client::uidOf(*pod));
+    queue.add(key);
+  };
+  return {[seen](const client::ObjectPtr& p) { seen(p, true, false); },
+          [seen](const client::ObjectPtr& o, const client::ObjectPtr& n) {
+            seen(n, false, client::isDeleting(*n) && !client::isDeleting(*o));
+          },
+          [seen](const client::ObjectPtr& p) { seen(p, false, true); }};
+}
 
 }  // namespace podium::controllers

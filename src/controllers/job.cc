@@ -17,17 +17,7 @@ JobController::JobController(client::InformerFactory& f, client::EventRecorder& 
   auto handlers = enqueueHandlers(false);
   handlers.onDelete = [this](const ObjectPtr& o) { expectations_.clear(Informer::keyOf(*o)); };
   jobs_.addHandlers(handlers);
-  auto owner = [this](const ObjectPtr& pod, bool added, bool deleted) {
-    std::string name;
-    if (!controlledBy(*pod, "Job", &name)) return;
-    std::string key = namespaceOf(*pod) + "/" + name;
-    if (added) expectations_.observedAdd(key);
-    if (deleted) expectations_.observedDelete(key);
-    queue().add(key);
-  };
-  pods_.addHandlers({[owner](const ObjectPtr& p) { owner(p, true, false); },
-                     [owner](const ObjectPtr&, const ObjectPtr& n) { owner(n, false, false); },
-                     [owner](const ObjectPtr& p) { owner(p, false, true); }});
+  pods_.addHandlers(ownedPodHandlers("Job", expectations_, queue()));
 }
 
 namespace {
