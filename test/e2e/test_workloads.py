@@ -246,6 +246,22 @@ class WorkloadsTest(NodeTestCase):
         return out
 
     # --- failures --------------------------------------------------------------------------
+    def test_e2_attach_reaches_a_running_process(self):
+        ns = "attach"
+        self.create_namespace(ns)
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "reader", "namespace": ns},
+               "spec": {"restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": BUSYBOX, "stdin": True, "stdinOnce": True,
+                                        "command": ["sh", "-c", 'while read l; do echo "got $l"; done; echo bye']}]}}
+        self.kubectl("apply", "-f", "-", input=json.dumps(pod))
+        wait_for(lambda: is_ready(self.pod(ns, "reader") or {}), 60, 0.2, "the reading pod")
+        out = self.kubectl("attach", "-i", "-n", ns, "reader", "-c", "c", input="hello\nworld\n", timeout=60)
+        self.assertIn("got hello\ngot world\n", out.stdout)
+        # stdinOnce: the end of the attached stdin is the end of the process's.
+        wait_for(lambda: (self.pod(ns, "reader") or {}).get("status", {}).get("phase") == "Succeeded", 30, 0.2,
+                 "the reader to finish")
+        self.assertEqual(self.kubectl("logs", "-n", ns, "reader").stdout, "got hello\ngot world\nbye\n")
+
     def test_f_crash_loop_readiness_and_missing_image(self):
         ns = "failures"
         self.create_namespace(ns)
