@@ -90,11 +90,15 @@ def main():
             assert reply.status == 200, reply.status
             stored = time.monotonic()
             while True:
-                event = json.loads(stream.readline())
-                if "argocd.argoproj.io/refresh" not in event["object"]["metadata"].get("annotations", {}):
+                # The time is taken when the event arrives; it is parsed after (a 260 KB JSON
+                # costs Python a few ms, on the same two cores as the server).
+                line = stream.readline()
+                if b'"argocd.argoproj.io/refresh":"' not in line:
                     break
             refreshes.append(time.monotonic() - t0)
             controller.append(time.monotonic() - stored)
+            event = json.loads(line)
+            assert "argocd.argoproj.io/refresh" not in event["object"]["metadata"].get("annotations", {})
             assert event["object"]["status"]["sync"]["status"] == "Synced"
         watcher.close()
         # What one write of that Application costs the API (its status lists 1,000 resources):
