@@ -67,6 +67,25 @@ bool tolerates(const Json& tolerations, const Json& taint) {
   return false;
 }
 
+const Json* untoleratedTaint(const Json& tolerations, const Json& node) {
+  const Json& taints = at(node, {"spec", "taints"});
+  if (!taints.is_array()) return nullptr;
+  for (const auto& t : taints) {
+    std::string effect = json::str(t, "effect");
+    if ((effect == "NoSchedule" || effect == "NoExecute") && !tolerates(tolerations, t)) return &t;
+  }
+  return nullptr;
+}
+
+bool matchesNodeSelector(const Json& nodeSelector, const Json& node) {
+  if (!nodeSelector.is_object()) return true;
+  const Json& labels = at(node, {"metadata", "labels"});
+  for (const auto& item : nodeSelector.items())
+    if (!labels.is_object() || !labels.contains(item.key()) || labels[item.key()] != item.value())
+      return false;
+  return true;
+}
+
 bool isPodReady(const Json& pod) {
   const Json* c = findCondition(pod, "Ready");
   return c && json::str(*c, "status") == "True";

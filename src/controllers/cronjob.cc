@@ -30,15 +30,6 @@ namespace {
 
 constexpr const char* kScheduledAnnotation = "batch.kubernetes.io/cronjob-scheduled-timestamp";
 
-// "Complete" or "Failed" for a finished Job, "" while it runs.
-std::string finishedAs(const Json& job) {
-  for (const char* t : {"Complete", "Failed"}) {
-    const Json* c = findCondition(job, t);
-    if (c && json::str(*c, "status") == "True") return t;
-  }
-  return "";
-}
-
 Json referenceTo(const Json& job) {
   return {
       {"apiVersion", "batch/v1"}, {"kind", "Job"},     {"namespace", namespaceOf(job)},
@@ -77,7 +68,7 @@ SyncResult CronJobController::sync(const std::string& key) {
     const Json* ref = controllerOf(*job);
     if (!ref || json::str(*ref, "uid") != uidOf(cj)) continue;
     ownedNames.insert(nameOf(*job));
-    std::string as = finishedAs(*job);
+    std::string as = jobFinishedAs(*job);
     if (!as.empty()) {
       finished[as].push_back(job);
       if (as == "Complete") {

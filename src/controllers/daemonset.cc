@@ -60,21 +60,8 @@ Json daemonTolerations(Json tolerations) {
 // Whether the template's pod belongs on `node`: its nodeSelector matches and it tolerates the
 // node's NoSchedule and NoExecute taints.
 bool shouldRun(const Json& node, const Json& podSpec) {
-  const Json& selector = at(podSpec, {"nodeSelector"});
-  const Json& labels = at(node, {"metadata", "labels"});
-  if (selector.is_object())
-    for (const auto& item : selector.items())
-      if (!labels.is_object() || !labels.contains(item.key()) || labels[item.key()] != item.value())
-        return false;
-  Json tolerations = daemonTolerations(at(podSpec, {"tolerations"}));
-  const Json& taints = at(node, {"spec", "taints"});
-  if (taints.is_array())
-    for (const auto& t : taints) {
-      std::string effect = json::str(t, "effect");
-      if ((effect == "NoSchedule" || effect == "NoExecute") && !client::tolerates(tolerations, t))
-        return false;
-    }
-  return true;
+  return client::matchesNodeSelector(at(podSpec, {"nodeSelector"}), node) &&
+         !client::untoleratedTaint(daemonTolerations(at(podSpec, {"tolerations"})), node);
 }
 
 bool olderFirst(const ObjectPtr& a, const ObjectPtr& b) {

@@ -20,16 +20,6 @@ JobController::JobController(client::InformerFactory& f, client::EventRecorder& 
   pods_.addHandlers(ownedPodHandlers("Job", expectations_, queue()));
 }
 
-namespace {
-bool finished(const Json& job) {
-  for (const char* t : {"Complete", "Failed"}) {
-    const Json* c = findCondition(job, t);
-    if (c && json::str(*c, "status") == "True") return true;
-  }
-  return false;
-}
-}  // namespace
-
 SyncResult JobController::deleteActive(const Json& job, std::vector<ObjectPtr>& active) {
   SyncResult result = SyncResult::ok();
   for (const auto& p : active) {
@@ -68,7 +58,7 @@ SyncResult JobController::sync(const std::string& key) {
   }
   Json st = at(job, {"status"}).is_object() ? at(job, {"status"}) : Json::object();
   Json old = st;
-  if (finished(job)) {
+  if (!jobFinishedAs(job).empty()) {
     // A finished job runs nothing: pods a failed delete left behind go now.
     SyncResult result = deleteActive(job, active);
     int64_t ttl = json::integer(spec, "ttlSecondsAfterFinished", -1);

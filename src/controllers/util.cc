@@ -62,6 +62,14 @@ int64_t resolveIntOrPercent(const Json& value, int64_t total, bool roundUp, int6
   return strings::parseInt(s).value_or(dflt);
 }
 
+std::string jobFinishedAs(const Json& job) {
+  for (const char* t : {"Complete", "Failed"}) {
+    const Json* c = findCondition(job, t);
+    if (c && json::str(*c, "status") == "True") return t;
+  }
+  return "";
+}
+
 Json podFromTemplate(const Json& owner, const Json& podTemplate) {
   Json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}};
   Json meta = podTemplate.is_object() && podTemplate.contains("metadata") &&

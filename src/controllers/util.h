@@ -31,6 +31,9 @@ using client::setCondition;
 using client::SyncResult;
 using client::uidOf;
 
+// "Complete" or "Failed" for a finished Job (that condition True), "" while it runs.
+std::string jobFinishedAs(const Json& job);
+
 // The pod-template-hash of a template (FNV-32a over its canonical JSON and the collision
 // count, spelled with Kubernetes' "safe" alphabet).
 std::string templateHash(const Json& podTemplate, int64_t collisionCount);

@@ -21,12 +21,18 @@ Json withoutStatus(const Json& app) {
   return out;
 }
 
+// An app's status, or an empty object.
+const Json& statusOf(const Json& app) {
+  static const Json kNoStatus = Json::object();
+  const Json& status = json::at(app, {"status"});
+  return status.is_object() ? status : kNoStatus;
+}
+
 // A copy of an app's status without its list of resources, which every status a reconcile
 // writes replaces (it is the large part of a status).
 Json statusWithoutResources(const Json& app) {
   Json out = Json::object();
-  const Json& status = json::at(app, {"status"});
-  if (!status.is_object()) return out;
+  const Json& status = statusOf(app);
   for (auto it = status.begin(); it != status.end(); ++it)
     if (it.key() != "resources") out[it.key()] = it.value();
   return out;
@@ -192,17 +198,22 @@ SyncResult AppController::sync(const std::string& key) {
 
 namespace {
 
+// Whether a target syncs with Validate=false (the app's option or its own annotation): its
+// objects then depend on the server's schemas too.
+bool anyLenient(const std::vector<Target>& targets, const SyncSettings& settings) {
+  return std::any_of(targets.begin(), targets.end(),
+                     [&](const Target& t) { return settings.has(&t, "Validate=false"); });
+}
+
 // What git's side of a compare is made from: the commit, the source and destination it was
-// rendered for, and the settings that shape the comparison. "" (nothing reused) with
-// Validate=false, whose targets depend on the server's schemas too.
-std::string basisOf(const Json& app, const std::string& commit) {
+// rendered for, and the settings that shape the comparison; "" (nothing reused) when lenient.
+std::string basisOf(const Json& app, const std::string& commit, const SyncSettings& settings,
+                    bool lenient) {
+  if (lenient) return "";
   const Json& spec = json::at(app, {"spec"});
-  Json options = json::at(spec, {"syncPolicy", "syncOptions"});
-  for (const auto& o : json::at(app, {"operation", "sync", "syncOptions"})) options.push_back(o);
-  if (optionSet(options, "Validate=false")) return "";
   return commit + "\n" + json::dump(json::at(spec, {"source"})) + "\n" +
          json::dump(json::at(spec, {"destination"})) + "\n" +
-         json::dump(json::at(spec, {"ignoreDifferences"})) + "\n" + json::dump(options);
+         json::dump(json::at(spec, {"ignoreDifferences"})) + "\n" + json::dump(settings.options);
 }
 
 }  // namespace
@@ -230,8 +241,7 @@ AppController::Compared AppController::compare(const std::string& key, const std
     std::string tk = t.key();
     auto seen = previous.byTarget.find(tk);
     Verdict v;
-    if (seen != previous.byTarget.end() && seen->second.resourceVersion == rv && !rv.empty() &&
-        !annotatedOption(t.obj, "Validate=false")) {
+    if (seen != previous.byTarget.end() && seen->second.resourceVersion == rv && !rv.empty()) {
       v = std::move(seen->second);
     } else {
       v.resourceVersion = rv;
@@ -240,20 +250,18 @@ AppController::Compared AppController::compare(const std::string& key, const std
                  {"kind", t.kind},   {"namespace", t.ns},
                  {"name", t.name},   {"status", v.synced ? "Synced" : "OutOfSync"}};
       if (!live) {
-        v.health = "Missing";
         v.entry["health"] = {{"status", "Missing"}};
       } else if (auto h = healthOf(**live)) {
-        v.health = h->status;
-        v.healthMessage = h->message;
         v.entry["health"] = {{"status", h->status}};
         if (!h->message.empty()) v.entry["health"]["message"] = h->message;
       }
     }
     if (!live) {
       ++missing;
-    } else if (!v.health.empty() && healthRank(v.health) > healthRank(health)) {
-      health = v.health;
-      healthMessage = v.healthMessage;
+    } else if (std::string h = json::getString(v.entry, {"health", "status"});
+               !h.empty() && healthRank(h) > healthRank(health)) {
+      health = h;
+      healthMessage = json::getString(v.entry, {"health", "message"});
     }
     out.outOfSync = out.outOfSync || !v.synced;
     out.resources.push_back(v.entry);
@@ -302,8 +310,7 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
   const Json& spec = json::at(app, {"spec"});
   const Json& src = json::at(spec, {"source"});
   const Json& dest = json::at(spec, {"destination"});
-  static const Json kNoStatus = Json::object();
-  const Json& previous = json::at(app, {"status"}).is_object() ? app.at("status") : kNoStatus;
+  const Json& previous = statusOf(app);
   Json status = statusWithoutResources(app);
   std::string now = timefmt::rfc3339(clock_.now());
   Json conditions = Json::array();
@@ -344,8 +351,7 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
   // The rendered targets are shared; an app whose settings change them gets its own copy. Its
   // targets point into settings.ignore, which moves (with its storage) into the sync run.
   TargetList shared = loaded->targets;
-  bool lenient = std::any_of(shared->begin(), shared->end(),
-                             [&](const Target& t) { return settings.has(&t, "Validate=false"); });
+  bool lenient = anyLenient(*shared, settings);
   std::shared_ptr<std::vector<Target>> own;
   if (!settings.ignore.empty() || lenient) {
     own = std::make_shared<std::vector<Target>>(*shared);
@@ -377,7 +383,7 @@ SyncResult AppController::reconcile(const std::string& key, const Json& app) {
                     json::str(res, "namespace") + "/" + json::str(res, "name");
     if (!wanted.count(k) && !json::boolean(res, "hook")) extraneous.push_back(res);
   }
-  Compared now_ = compare(key, basisOf(app, commit), targets, extraneous);
+  Compared now_ = compare(key, basisOf(app, commit, settings, lenient), targets, extraneous);
 
   // Automated sync: a new revision, or drift with selfHeal.
   const Json* automated = json::find(spec, {"syncPolicy", "automated"});
@@ -469,8 +475,7 @@ SyncResult AppController::continueRun(const std::string& key, const Json& app) {
     std::lock_guard<std::mutex> lock(stateMu_);
     run = runs_[key].run;
   }
-  static const Json kNoStatus = Json::object();
-  const Json& previous = json::at(app, {"status"}).is_object() ? app.at("status") : kNoStatus;
+  const Json& previous = statusOf(app);
   bool refresh = !json::getString(app, {"metadata", "annotations", kRefresh}).empty();
   return advance(key, app, std::move(run), statusWithoutResources(app), previous, Json::array(),
                  refresh);
@@ -542,7 +547,9 @@ SyncResult AppController::advance(const std::string& key, const Json& app,
     if (auto delay = retryIfFailed(key, json::at(in.app, {"spec"}), in.commit, &status))
       result.merge(SyncResult::after(*delay));
   // The state after the sync: what it pruned is gone.
-  Compared after = compare(key, basisOf(in.app, in.commit), *in.targets, {});
+  Compared after =
+      compare(key, basisOf(in.app, in.commit, in.settings, anyLenient(*in.targets, in.settings)),
+              *in.targets, {});
   const Json& spec = json::at(in.app, {"spec"});
   status["sync"] = {
       {"status", after.outOfSync ? "OutOfSync" : "Synced"},
@@ -689,9 +696,7 @@ SyncResult AppController::writeStatus(const Json& app, const Json& previous, Jso
   client::Result fresh = Json();  // the app read again after a conflict
   const Json* base = &app;
   for (int attempt = 0;; ++attempt) {
-    static const Json kNoStatus = Json::object();
-    const Json& before = json::at(*base, {"status"}).is_object() ? base->at("status") : kNoStatus;
-    Json patch = {{"status", json::mergePatchBetween(before, status)}};
+    Json patch = {{"status", json::mergePatchBetween(statusOf(*base), status)}};
     bool large = patch["status"].contains("resources") ||
                  patch["status"].contains("operationState") || patch["status"].contains("history");
     bool dropRefresh = refresh && json::find(*base, {"metadata", "annotations", kRefresh});

@@ -92,13 +92,12 @@ class AppController : public GitOps, public client::Controller {
     std::string lastProgress;  // what was last written of it
   };
   std::map<std::string, Running> runs_;  // syncs under way, by app key
-  // What compare last concluded of each target of an app (its status entry, whether it is in
-  // sync, its health), with the basis and live resourceVersion it was concluded for.
+  // What compare last concluded of each target of an app (its status entry, with its health,
+  // and whether it is in sync), with the basis and live resourceVersion it was concluded for.
   struct Verdict {
     std::string resourceVersion;
     Json entry;
     bool synced = false;
-    std::string health, healthMessage;
   };
   struct Verdicts {
     std::string basis;

@@ -9,7 +9,6 @@ namespace podium::scheduler {
 using client::at;
 using client::nameOf;
 using client::ObjectPtr;
-using client::tolerates;
 
 Requests requestsOf(const Json& pod) {
   Requests r;
@@ -77,29 +76,14 @@ Decision choose(const Json& pod, const std::vector<ObjectPtr>& nodes,
       ++reasons["node(s) were unschedulable"];
       continue;
     }
-    bool tainted = false;
-    const Json& taints = at(n, {"spec", "taints"});
-    if (taints.is_array())
-      for (const auto& t : taints) {
-        std::string effect = json::str(t, "effect");
-        if ((effect == "NoSchedule" || effect == "NoExecute") && !tolerates(tolerations, t)) {
-          ++reasons["node(s) had untolerated taint {" + json::str(t, "key") +
-                    (json::str(t, "value").empty() ? "" : ": " + json::str(t, "value")) + "}"];
-          tainted = true;
-          break;
-        }
-      }
-    if (tainted) continue;
-    if (selector.is_object() && !selector.empty()) {
-      const Json& labels = at(n, {"metadata", "labels"});
-      bool ok = true;
-      for (const auto& item : selector.items())
-        ok = ok && labels.is_object() && labels.contains(item.key()) &&
-             labels[item.key()] == item.value();
-      if (!ok) {
-        ++reasons["node(s) didn't match Pod's node affinity/selector"];
-        continue;
-      }
+    if (const Json* t = client::untoleratedTaint(tolerations, n)) {
+      ++reasons["node(s) had untolerated taint {" + json::str(*t, "key") +
+                (json::str(*t, "value").empty() ? "" : ": " + json::str(*t, "value")) + "}"];
+      continue;
+    }
+    if (!client::matchesNodeSelector(selector, n)) {
+      ++reasons["node(s) didn't match Pod's node affinity/selector"];
+      continue;
     }
     const Json& alloc = at(n, {"status", "allocatable"});
     int64_t cpuCap = api::milliValue(at(alloc, {"cpu"}));

@@ -41,6 +41,11 @@ int64_t secondsUntilAvailable(const Json& pod, int64_t minReadySeconds,
 // Whether a pod's tolerations tolerate a node's taint (key, value and effect, operators Equal
 // and Exists; an empty key with Exists tolerates everything).
 bool tolerates(const Json& tolerations, const Json& taint);
+// The first of a node's NoSchedule/NoExecute taints that `tolerations` do not tolerate, or
+// nullptr: what keeps a pod off the node.
+const Json* untoleratedTaint(const Json& tolerations, const Json& node);
+// Whether a node's labels carry every label of a pod's nodeSelector (an absent selector matches).
+bool matchesNodeSelector(const Json& nodeSelector, const Json& node);
 
 // The condition of `type` in obj.status.conditions, or nullptr.
 const Json* findCondition(const Json& obj, const std::string& type);
