@@ -271,14 +271,27 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
             for (auto& port : s["ports"]) setIfMissing(port, "protocol", "TCP");
     } else if (p == "podtemplates") {
       defaultTemplate(obj, {"template"});
-    } else if (p == "persistentvolumeclaims") {
-      if (obj.contains("spec") && obj["spec"].is_object())
-        setIfMissing(obj["spec"], "volumeMode", "Filesystem");
+    } else if (p == "persistentvolumeclaims" || p == "persistentvolumes") {
+      if (obj.contains("spec") && obj["spec"].is_object()) {
+        Json& spec = obj["spec"];
+        setIfMissing(spec, "volumeMode", "Filesystem");
+        if (p == "persistentvolumes") {
+          setIfMissing(spec, "persistentVolumeReclaimPolicy", "Retain");
+          if (spec.contains("hostPath") && spec["hostPath"].is_object())
+            setIfMissing(spec["hostPath"], "type", "");
+        }
+      }
+      setIfMissing(child(obj, "status"), "phase", "Pending");
     }
   } else if (g == "apps") {
     if (p != "controllerrevisions") defaultDeploymentLike(obj, p);
     // A DaemonSet's status counts are not optional (Go ints without omitempty): clients'
     // models require them, so a new one carries zeros, as Kubernetes' answers do.
+    if (p == "statefulsets") {
+      if (!obj.contains("status") || !obj["status"].is_object()) obj["status"] = Json::object();
+      setIfMissing(obj["status"], "replicas", 0);
+      setIfMissing(obj["status"], "availableReplicas", 0);
+    }
     if (p == "daemonsets") {
       if (!obj.contains("status") || !obj["status"].is_object()) obj["status"] = Json::object();
       for (const char* f : {"currentNumberScheduled", "desiredNumberScheduled",
@@ -296,6 +309,9 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
       if (spec.contains("jobTemplate") && spec["jobTemplate"].contains("spec"))
         defaultJobSpec(spec["jobTemplate"]["spec"]);
     }
+  } else if (g == "storage.k8s.io" && p == "storageclasses") {
+    setIfMissing(obj, "reclaimPolicy", "Delete");
+    setIfMissing(obj, "volumeBindingMode", "Immediate");
   } else if (g == "discovery.k8s.io" && p == "endpointslices") {
     if (obj.contains("ports") && obj["ports"].is_array())
       for (auto& port : obj["ports"])

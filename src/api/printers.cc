@@ -58,6 +58,22 @@ std::string objAge(const Json& obj, Clock::time_point now) {
 
 std::string orNone(const std::string& v) { return v.empty() ? "<none>" : v; }
 
+// Access modes as kubectl abbreviates them ("RWO,ROX").
+std::string modes(const Json& list) {
+  static const std::map<std::string, std::string> kShort = {{"ReadWriteOnce", "RWO"},
+                                                            {"ReadOnlyMany", "ROX"},
+                                                            {"ReadWriteMany", "RWX"},
+                                                            {"ReadWriteOncePod", "RWOP"}};
+  std::string out;
+  if (!list.is_array()) return out;
+  for (const auto& m : list) {
+    if (!m.is_string()) continue;
+    auto it = kShort.find(m.get<std::string>());
+    out += (out.empty() ? "" : ",") + (it == kShort.end() ? m.get<std::string>() : it->second);
+  }
+  return out;
+}
+
 std::string selectorString(const Json& sel) {
   if (sel.is_null()) return "<none>";
   auto ls = LabelSelector::fromObject(sel, false);
@@ -761,8 +777,47 @@ const Printer* builtinPrinter(const ResourceInfo& r) {
         [](const Json& o, Clock::time_point now) {
           return Json::array({s(o, {"metadata", "name"}), s(o, {"status", "phase"}),
                               s(o, {"spec", "volumeName"}), s(o, {"status", "capacity", "storage"}),
-                              "", orNone(s(o, {"spec", "storageClassName"})), "<unset>",
-                              objAge(o, now), s(o, {"spec", "volumeMode"})});
+                              modes(at(o, {"status", "accessModes"})),
+                              s(o, {"spec", "storageClassName"}), "<unset>", objAge(o, now),
+                              s(o, {"spec", "volumeMode"})});
+        }};
+    m["/persistentvolumes"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Capacity", "string", 0, "Capacity of the volume"},
+         {"Access Modes", "string", 0, "Access modes of the volume"},
+         {"Reclaim Policy", "string", 0, "What happens to the volume when its claim goes"},
+         {"Status", "string", 0, "The phase of the volume"},
+         {"Claim", "string", 0, "The claim bound to the volume"},
+         {"StorageClass", "string", 0, "Storage class of the volume"},
+         {"VolumeAttributesClass", "string", 0, "Volume attributes class"},
+         {"Reason", "string", 0, "Why the volume is in its phase"},
+         {"Age", "string", 0, ageDesc},
+         {"VolumeMode", "string", 1, "Volume mode"}},
+        [](const Json& o, Clock::time_point now) {
+          std::string claim = s(o, {"spec", "claimRef", "name"});
+          if (!claim.empty()) claim = s(o, {"spec", "claimRef", "namespace"}) + "/" + claim;
+          return Json::array({s(o, {"metadata", "name"}), s(o, {"spec", "capacity", "storage"}),
+                              modes(at(o, {"spec", "accessModes"})),
+                              s(o, {"spec", "persistentVolumeReclaimPolicy"}),
+                              s(o, {"status", "phase"}), claim, s(o, {"spec", "storageClassName"}),
+                              "<unset>", s(o, {"status", "reason"}), objAge(o, now),
+                              s(o, {"spec", "volumeMode"})});
+        }};
+    m["storage.k8s.io/storageclasses"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Provisioner", "string", 0, "Who makes the volumes"},
+         {"ReclaimPolicy", "string", 0, "What happens to a volume when its claim goes"},
+         {"VolumeBindingMode", "string", 0, "When a claim is bound"},
+         {"AllowVolumeExpansion", "string", 0, "Whether claims may grow"},
+         {"Age", "string", 0, ageDesc}},
+        [](const Json& o, Clock::time_point now) {
+          std::string name = s(o, {"metadata", "name"});
+          if (s(o, {"metadata", "annotations", "storageclass.kubernetes.io/is-default-class"}) ==
+              "true")
+            name += " (default)";
+          return Json::array(
+              {name, s(o, {"provisioner"}), s(o, {"reclaimPolicy"}), s(o, {"volumeBindingMode"}),
+               json::boolean(o, "allowVolumeExpansion") ? "true" : "false", objAge(o, now)});
         }};
     m["policy/poddisruptionbudgets"] = {
         {{"Name", "string", 0, nameDesc},

@@ -239,6 +239,17 @@ class Server : public ApiServer {
                                           {"protocol", "TCP"},
                                           {"targetPort", port()}}})}}}};
     if (auto e = ensure("", "v1", "services", "default", svc); !e) return e;
+    // The default class, as k3s ships Rancher's local-path: a directory per claim on the node
+    // of its first pod, made and removed by that node's agent (node/local_volumes.h).
+    Json sc = {{"apiVersion", "storage.k8s.io/v1"},
+               {"kind", "StorageClass"},
+               {"metadata",
+                {{"name", "local-path"},
+                 {"annotations", {{"storageclass.kubernetes.io/is-default-class", "true"}}}}},
+               {"provisioner", "podium.dev/local-path"},
+               {"reclaimPolicy", "Delete"},
+               {"volumeBindingMode", "WaitForFirstConsumer"}};
+    if (auto e = ensure("storage.k8s.io", "v1", "storageclasses", "", sc); !e) return e;
     auto crds = json::parseYamlStream(kPodiumBuiltinCrds);
     if (!crds) return Unexpected("built-in CRDs: " + crds.error());
     for (auto& crd : *crds)

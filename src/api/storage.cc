@@ -354,8 +354,6 @@ namespace {
 // header (kubectl prints it), rather than accepted in silence.
 std::string storedOnlyWarning(const ResourceInfo& r) {
   static const std::map<std::string, std::string> kStoredOnly = {
-      {"apps/statefulsets", "no pods or volumes are made for it"},
-      {"/persistentvolumeclaims", "no volume is provisioned or bound for it"},
       {"networking.k8s.io/networkpolicies", "its rules are not enforced"},
   };
   auto it = kStoredOnly.find(r.group + "/" + r.plural);

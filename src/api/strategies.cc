@@ -199,6 +199,25 @@ class JobStrategy : public Strategy {
   }
 };
 
+// Claims and volumes carry their protection finalizer from birth (Kubernetes'
+// StorageObjectInUseProtection admission): a claim a pod still uses, or a volume still bound,
+// is not removed when deleted; the volume controller takes the finalizer off once it is free.
+class VolumeStrategy : public Strategy {
+ public:
+  explicit VolumeStrategy(const char* finalizer) : finalizer_(finalizer) {}
+  Expected<void, ApiError> prepare(const ResourceInfo&, Json& obj, const Json* old,
+                                   StrategyContext&) const override {
+    if (old) return {};
+    Json& f = obj["metadata"]["finalizers"];
+    if (!f.is_array()) f = Json::array();
+    if (std::find(f.begin(), f.end(), Json(finalizer_)) == f.end()) f.push_back(finalizer_);
+    return {};
+  }
+
+ private:
+  const char* finalizer_;
+};
+
 // CustomResourceDefinitions: checked as the registry will read them, their status made
 // (NamesAccepted, Established, storedVersions), and their custom resources deleted with them.
 class CrdStrategy : public Strategy {
@@ -278,8 +297,12 @@ const Strategy& strategyFor(const ResourceInfo& r) {
   static const PodStrategy kPods;
   static const JobStrategy kJobs;
   static const CrdStrategy kCrds;
+  static const VolumeStrategy kClaims("kubernetes.io/pvc-protection");
+  static const VolumeStrategy kVolumes("kubernetes.io/pv-protection");
   if (r.custom) return kDefault;
   if (r.group.empty()) {
+    if (r.plural == "persistentvolumeclaims") return kClaims;
+    if (r.plural == "persistentvolumes") return kVolumes;
     if (r.plural == "services") return kServices;
     if (r.plural == "namespaces") return kNamespaces;
     if (r.plural == "pods") return kPods;

@@ -371,6 +371,25 @@ void validateWorkload(const ResourceInfo& r, const Json& obj, const Json* old, F
       errs.push_back(FieldError::invalid("spec.progressDeadlineSeconds", pds,
                                          "must be greater than minReadySeconds"));
   }
+  if (r.plural == "statefulsets") {
+    validateEnum(at(spec, "podManagementPolicy"), "spec.podManagementPolicy",
+                 {"OrderedReady", "Parallel"}, errs);
+    validateEnum(at(at(spec, "updateStrategy"), "type"), "spec.updateStrategy.type",
+                 {"OnDelete", "RollingUpdate"}, errs);
+    if (old) {
+      Json a = spec, b = at(*old, "spec");
+      for (Json* s : {&a, &b})
+        for (const char* f : {"replicas", "ordinals", "template", "updateStrategy",
+                              "persistentVolumeClaimRetentionPolicy", "minReadySeconds"})
+          if (s->is_object()) s->erase(f);
+      if (a != b)
+        errs.push_back(FieldError::forbidden(
+            "spec",
+            "updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+            "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
+            "'minReadySeconds' are forbidden"));
+    }
+  }
   if (old && !at(at(*old, "spec"), "selector").is_null() &&
       at(at(*old, "spec"), "selector") != selector)
     errs.push_back(FieldError::invalid("spec.selector", selector, "field is immutable"));
@@ -643,9 +662,13 @@ FieldErrors validateObject(const ResourceInfo& r, const Json& obj, const Json* o
         errs.push_back(FieldError::forbidden("data", "field is immutable when `immutable` is set"));
     } else if (p == "podtemplates") {
       validatePodSpec(at(at(obj, "template"), "spec"), "template.spec", errs);
+    } else if (p == "persistentvolumes" || p == "persistentvolumeclaims") {
+      validateStorageKinds(r, obj, old, errs);
     }
   } else if (g == "apps" && p != "controllerrevisions") {
     validateWorkload(r, obj, old, errs);
+  } else if (g == "storage.k8s.io") {
+    validateStorageKinds(r, obj, old, errs);
   } else if (g == "batch" && p == "jobs") {
     validateJob(obj, old, errs);
   } else if (g == "batch" && p == "cronjobs") {

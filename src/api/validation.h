@@ -14,5 +14,8 @@ namespace podium::api {
 
 // `old` is null on create.
 FieldErrors validateObject(const ResourceInfo& resource, const Json& obj, const Json* old);
+// PersistentVolumes, PersistentVolumeClaims and StorageClasses (validation_storage.cc).
+void validateStorageKinds(const ResourceInfo& resource, const Json& obj, const Json* old,
+                          FieldErrors& errs);
 
 }  // namespace podium::api

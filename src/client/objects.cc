@@ -86,6 +86,68 @@ bool matchesNodeSelector(const Json& nodeSelector, const Json& node) {
   return true;
 }
 
+namespace {
+
+bool requirementHolds(const Json& req, const Json& values, const std::string& key,
+                      const Json& subject) {
+  std::string op = json::str(req, "operator");
+  const Json* v = subject.is_object() && subject.contains(key) ? &subject[key] : nullptr;
+  std::string have = v && v->is_string() ? v->get<std::string>() : "";
+  auto listed = [&] {
+    if (!values.is_array()) return false;
+    for (const auto& x : values)
+      if (x.is_string() && x.get<std::string>() == have) return true;
+    return false;
+  };
+  if (op == "In") return v && listed();
+  if (op == "NotIn") return !v || !listed();
+  if (op == "Exists") return v != nullptr;
+  if (op == "DoesNotExist") return v == nullptr;
+  if (op == "Gt" || op == "Lt") {
+    if (!v || !values.is_array() || values.size() != 1 || !values[0].is_string()) return false;
+    try {
+      long long a = std::stoll(have), b = std::stoll(values[0].get<std::string>());
+      return op == "Gt" ? a > b : a < b;
+    } catch (...) {
+      return false;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool matchesNodeSelectorTerms(const Json& selector, const Json& node) {
+  if (!selector.is_object()) return true;
+  const Json& terms = at(selector, {"nodeSelectorTerms"});
+  if (!terms.is_array()) return false;
+  const Json& labels = at(node, {"metadata", "labels"});
+  Json fields = {{"metadata.name", at(node, {"metadata", "name"})}};
+  for (const auto& term : terms) {
+    const Json& exprs = at(term, {"matchExpressions"});
+    const Json& fieldExprs = at(term, {"matchFields"});
+    if ((!exprs.is_array() || exprs.empty()) && (!fieldExprs.is_array() || fieldExprs.empty()))
+      continue;  // an empty term matches no node
+    bool all = true;
+    for (const auto* list : {&exprs, &fieldExprs}) {
+      if (!list->is_array()) continue;
+      for (const auto& req : *list)
+        if (!requirementHolds(req, at(req, {"values"}), json::str(req, "key"),
+                              list == &exprs ? labels : fields))
+          all = false;
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
+bool podFitsNode(const Json& podSpec, const Json& node) {
+  return matchesNodeSelector(at(podSpec, {"nodeSelector"}), node) &&
+         matchesNodeSelectorTerms(at(podSpec, {"affinity", "nodeAffinity",
+                                               "requiredDuringSchedulingIgnoredDuringExecution"}),
+                                  node);
+}
+
 bool isPodReady(const Json& pod) {
   const Json* c = findCondition(pod, "Ready");
   return c && json::str(*c, "status") == "True";

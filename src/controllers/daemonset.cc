@@ -57,10 +57,10 @@ Json daemonTolerations(Json tolerations) {
   return tolerations;
 }
 
-// Whether the template's pod belongs on `node`: its nodeSelector matches and it tolerates the
-// node's NoSchedule and NoExecute taints.
+// Whether the template's pod belongs on `node`: its nodeSelector and required node affinity
+// match and it tolerates the node's NoSchedule and NoExecute taints.
 bool shouldRun(const Json& node, const Json& podSpec) {
-  return client::matchesNodeSelector(at(podSpec, {"nodeSelector"}), node) &&
+  return client::podFitsNode(podSpec, node) &&
          !client::untoleratedTaint(daemonTolerations(at(podSpec, {"tolerations"})), node);
 }
 

@@ -6,9 +6,10 @@
 
 namespace podium::controllers {
 
-// Runs one pod of each DaemonSet on every node that should run it: a node whose labels match
-// the template's nodeSelector and whose NoSchedule/NoExecute taints the pod tolerates (with the
-// tolerations Kubernetes adds to daemon pods: not-ready, unreachable, unschedulable, pressure).
+// Runs one pod of each DaemonSet on every node that should run it: a node that the template's
+// nodeSelector and required node affinity match and whose NoSchedule/NoExecute taints the pod
+// tolerates (with the tolerations Kubernetes adds to daemon pods: not-ready, unreachable,
+// unschedulable, pressure).
 // Pods are bound to their node as made (spec.nodeName). Extra pods on a node, pods on nodes that
 // should not run one and failed pods are deleted. RollingUpdate (the default) replaces pods of
 // an older template (label controller-revision-hash) node by node, keeping at most

@@ -58,6 +58,14 @@ Json resolvePorts(const Json& svc, const Json& pod) {
   return out;
 }
 
+// A pod's DNS name under a Service (<hostname>.<service>.<ns>.svc): its spec.hostname when its
+// spec.subdomain is the Service's name (a StatefulSet's pods under its serviceName).
+std::string hostnameFor(const Json& svc, const Json& pod) {
+  std::string h = json::getString(pod, {"spec", "hostname"});
+  if (h.empty() || json::getString(pod, {"spec", "subdomain"}) != nameOf(svc)) return "";
+  return h;
+}
+
 Json targetRef(const Json& pod) {
   return {
       {"kind", "Pod"}, {"namespace", namespaceOf(pod)}, {"name", nameOf(pod)}, {"uid", uidOf(pod)}};
@@ -148,6 +156,7 @@ SyncResult EndpointsController::syncEndpoints(const Json& svc, const std::vector
     Json& subset = subsets[k];
     if (subset.is_null()) subset = {{"ports", ports}};
     Json addr = {{"ip", json::getString(*p, {"status", "podIP"})}, {"targetRef", targetRef(*p)}};
+    if (std::string h = hostnameFor(svc, *p); !h.empty()) addr["hostname"] = h;
     std::string node = json::getString(*p, {"spec", "nodeName"});
     if (!node.empty()) addr["nodeName"] = node;
     bool ready = publishNotReady || isPodReady(*p);
@@ -199,6 +208,7 @@ SyncResult EndpointsController::syncSlices(const Json& svc, const std::vector<Ob
         {"targetRef", targetRef(*p)}};
     std::string node = json::getString(*p, {"spec", "nodeName"});
     if (!node.empty()) ep["nodeName"] = node;
+    if (std::string h = hostnameFor(svc, *p); !h.empty()) ep["hostname"] = h;
     groups[k].push_back(std::move(ep));
   }
   std::vector<std::pair<Json, Json>> desired;  // ports, endpoints

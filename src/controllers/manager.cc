@@ -18,6 +18,8 @@
 #include "replicaset.h"
 #include "rollout.h"
 #include "service_lb.h"
+#include "statefulset.h"
+#include "volume.h"
 
 namespace podium::controllers {
 namespace {
@@ -31,6 +33,8 @@ class Manager : public ControllerManager {
         jobEvents_(client, "job-controller", "", clock),
         cronJobEvents_(client, "cronjob-controller", "", clock),
         daemonSetEvents_(client, "daemonset-controller", "", clock),
+        statefulSetEvents_(client, "statefulset-controller", "", clock),
+        volumeEvents_(client, "persistentvolume-controller", "", clock),
         nodeEvents_(client, "node-controller", "", clock),
         hpaEvents_(client, "horizontal-pod-autoscaler", "", clock),
         rolloutEvents_(client, "rollouts-controller", "", clock),
@@ -39,6 +43,8 @@ class Manager : public ControllerManager {
         jobs_(informers_, jobEvents_),
         cronJobs_(informers_, cronJobEvents_),
         daemonSets_(informers_, daemonSetEvents_),
+        statefulSets_(informers_, statefulSetEvents_),
+        volumes_(informers_, volumeEvents_),
         namespaces_(informers_),
         endpoints_(informers_),
         meshStatus_(informers_),
@@ -70,21 +76,23 @@ class Manager : public ControllerManager {
  private:
   std::vector<client::Controller*> all() {
     std::vector<client::Controller*> out = {
-        &replicaSets_, &deployments_, &jobs_,         &namespaces_,    &endpoints_,
-        &meshStatus_,  &serviceLb_,   &gc_,           &nodeLifecycle_, &disruption_,
-        &hpa_,         &rollouts_,    &analysisRuns_, &cronJobs_,      &daemonSets_};
+        &replicaSets_,  &deployments_, &jobs_,          &namespaces_,   &endpoints_, &meshStatus_,
+        &serviceLb_,    &gc_,          &nodeLifecycle_, &disruption_,   &hpa_,       &rollouts_,
+        &analysisRuns_, &cronJobs_,    &daemonSets_,    &statefulSets_, &volumes_};
     if (nodeIpam_) out.push_back(nodeIpam_.get());
     return out;
   }
 
   client::InformerFactory informers_;
   client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_, cronJobEvents_,
-      daemonSetEvents_, nodeEvents_, hpaEvents_, rolloutEvents_;
+      daemonSetEvents_, statefulSetEvents_, volumeEvents_, nodeEvents_, hpaEvents_, rolloutEvents_;
   ReplicaSetController replicaSets_;
   DeploymentController deployments_;
   JobController jobs_;
   CronJobController cronJobs_;
   DaemonSetController daemonSets_;
+  StatefulSetController statefulSets_;
+  VolumeController volumes_;
   NamespaceController namespaces_;
   EndpointsController endpoints_;
   MeshStatusController meshStatus_;

@@ -102,6 +102,26 @@ void ClusterZone::answer(const Question& q, Message& r) const {
       soaOnly();
     return;
   }
+  // <hostname>.<svc>.<ns>.svc.<zone>: one pod of a headless Service (a StatefulSet's)
+  if (n == 4 && labels.back() == "svc") {
+    auto svc = service_(labels[2], labels[1]);
+    auto ep = svc && json::getString(*svc, {"spec", "clusterIP"}) == "None"
+                  ? endpoints_(labels[2], labels[1])
+                  : nullptr;
+    if (!ep) return nxdomain(r);
+    for (const auto& s : field(*ep, {"subsets"}))
+      for (const auto& a : field(s, {"addresses"})) {
+        uint32_t v;
+        if (json::str(a, "hostname") != labels[0] || !net::parseIpv4(json::str(a, "ip"), &v))
+          continue;
+        if (q.type == kA || q.type == kANY)
+          r.answers.push_back({q.name, kA, kClassIN, ttl_, rdataA(v)});
+        else
+          soaOnly();
+        return;
+      }
+    return nxdomain(r);
+  }
   // [_port._proto.]<svc>.<ns>.svc.<zone>
   if (labels.back() != "svc" || (n != 3 && n != 5)) return nxdomain(r);
   std::string ns = labels[n - 2], name = labels[n - 3];

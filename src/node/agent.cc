@@ -206,6 +206,9 @@ Expected<void, std::string> AgentImpl::start() {
     });
   threads_.emplace_back([this] { plegLoop(); });
   threads_.emplace_back([this] { heartbeatLoop(); });
+  localVolumes_ = std::make_unique<LocalVolumes>(client_, opts_.nodeName,
+                                                 opts_.dataDir + "/storage", *opts_.clock);
+  localVolumes_->run();
   PODIUM_LOG(Info) << "node agent " << opts_.nodeName << " ready (" << runtimeVersion_ << ", pods "
                    << opts_.podCidr << ")";
   return {};
@@ -218,6 +221,7 @@ void AgentImpl::stop(bool stopPods) {
     stopCv_.notify_all();
   }
   queue_.shutdown();
+  localVolumes_.reset();
   if (pods_) pods_->stop();
   if (services_) services_->stop();
   // Sandboxes stop before the workers are joined: a worker waiting out a long grace period

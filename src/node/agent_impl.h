@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cri_client.h"
+#include "local_volumes.h"
 #include "node_proxy.h"
 #include "pod_plan.h"
 #include "pod_routes.h"
@@ -138,6 +139,7 @@ class AgentImpl : public Agent {
   std::unique_ptr<client::EventRecorder> events_;
   std::unique_ptr<client::Informer> pods_;
   std::unique_ptr<client::Informer> services_;
+  std::unique_ptr<LocalVolumes> localVolumes_;
   std::unique_ptr<Prober> prober_;
   std::unique_ptr<ResourceStats> stats_;
   std::unique_ptr<dns::ClusterDns> dns_;

@@ -345,6 +345,26 @@ Expected<std::vector<runtime::v1::Mount>, std::string> AgentImpl::mounts(const J
         return Unexpected("hostPath type check failed: " + path + " is not a file");
       return path;
     }
+    if (v.contains("persistentVolumeClaim")) {
+      std::string claimName = json::str(v["persistentVolumeClaim"], "claimName");
+      auto claim = client_.get(res::kPersistentVolumeClaims, ns, claimName);
+      if (!claim) return Unexpected("persistentvolumeclaim \"" + claimName + "\" not found");
+      std::string pvName = json::getString(*claim, {"spec", "volumeName"});
+      if (pvName.empty() || json::getString(*claim, {"status", "phase"}) != "Bound")
+        return Unexpected("persistentvolumeclaim \"" + claimName + "\" is not bound");
+      auto pv = client_.get(res::kPersistentVolumes, "", pvName);
+      if (!pv) return Unexpected("persistentvolume \"" + pvName + "\" not found");
+      const Json& spec = at(*pv, {"spec"});
+      std::string path = json::getString(spec, {"hostPath", "path"});
+      if (path.empty()) path = json::getString(spec, {"local", "path"});
+      if (path.empty())
+        return Unexpected("persistentvolume \"" + pvName + "\" has no hostPath or local path");
+      std::string type = json::getString(spec, {"hostPath", "type"});
+      if (type == "DirectoryOrCreate") fs::create_directories(path, ec);
+      if (!fs::is_directory(path))
+        return Unexpected("persistentvolume \"" + pvName + "\": " + path + " is not a directory");
+      return path;
+    }
     if (v.contains("emptyDir")) {
       fs::path dir = volumesDir / "empty-dir" / name;
       fs::create_directories(dir, ec);
@@ -400,7 +420,7 @@ Expected<std::vector<runtime::v1::Mount>, std::string> AgentImpl::mounts(const J
     }
     return Unexpected("volume " + name +
                       " has a type this node does not support (supported: emptyDir, hostPath, "
-                      "configMap, secret, downwardAPI, projected)");
+                      "persistentVolumeClaim, configMap, secret, downwardAPI, projected)");
   };
 
   std::vector<runtime::v1::Mount> out;
@@ -424,7 +444,8 @@ Expected<std::vector<runtime::v1::Mount>, std::string> AgentImpl::mounts(const J
     runtime::v1::Mount m;
     m.set_container_path(json::str(vm, "mountPath"));
     m.set_host_path(hostPath);
-    m.set_readonly(json::boolean(vm, "readOnly"));
+    m.set_readonly(json::boolean(vm, "readOnly") ||
+                   json::boolean(at(*it->second, {"persistentVolumeClaim"}), "readOnly"));
     if (m.container_path() == "/etc/hosts") etcHosts = false;
     out.push_back(std::move(m));
   }

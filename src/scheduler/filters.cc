@@ -2,6 +2,7 @@
 
 #include "podium/api/quantity.h"
 #include "podium/client/objects.h"
+#include "podium/client/volumes.h"
 #include "podium/common/strings.h"
 
 namespace podium::scheduler {
@@ -54,15 +55,42 @@ const std::vector<ObjectPtr>& byNodeOrEmpty(
 }
 }  // namespace
 
+namespace {
+// The volume binding filter's verdict on one node: "" when every claim can be had there.
+std::string volumeProblem(const PodVolumes& volumes, const Json& node) {
+  for (const auto& c : volumes.claims) {
+    if (c.volume) {
+      if (!client::volumes::volumeAdmitsNode(*c.volume, node))
+        return "node(s) had volume node affinity conflict";
+      continue;
+    }
+    if (c.provisionable) continue;
+    bool found = false;
+    for (const auto& pv : volumes.freeVolumes)
+      if (client::volumes::volumeFitsClaim(*pv, *c.claim) &&
+          client::volumes::volumeAdmitsNode(*pv, node)) {
+        found = true;
+        break;
+      }
+    if (!found) return "node(s) didn't find available persistent volumes to bind";
+  }
+  return "";
+}
+}  // namespace
+
 Decision choose(const Json& pod, const std::vector<ObjectPtr>& nodes,
-                const std::map<std::string, std::vector<ObjectPtr>>& podsByNode) {
+                const std::map<std::string, std::vector<ObjectPtr>>& podsByNode,
+                const PodVolumes& volumes) {
   Requests want = requestsOf(pod);
-  const Json& selector = at(pod, {"spec", "nodeSelector"});
   const Json& tolerations = at(pod, {"spec", "tolerations"});
   const Json* owner = client::controllerOf(pod);
   std::string ownerUid = owner ? json::str(*owner, "uid") : "";
   Decision d;
   std::map<std::string, int>& reasons = d.reasons;
+  if (!volumes.problem.empty()) {
+    reasons[volumes.problem] = static_cast<int>(nodes.size());
+    return d;
+  }
   std::string best;
   double bestScore = -1;
   for (const auto& node : nodes) {
@@ -81,8 +109,12 @@ Decision choose(const Json& pod, const std::vector<ObjectPtr>& nodes,
                 (json::str(*t, "value").empty() ? "" : ": " + json::str(*t, "value")) + "}"];
       continue;
     }
-    if (!client::matchesNodeSelector(selector, n)) {
+    if (!client::podFitsNode(at(pod, {"spec"}), n)) {
       ++reasons["node(s) didn't match Pod's node affinity/selector"];
+      continue;
+    }
+    if (std::string why = volumeProblem(volumes, n); !why.empty()) {
+      ++reasons[why];
       continue;
     }
     const Json& alloc = at(n, {"status", "allocatable"});

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "podium/client/objects.h"
+#include "podium/client/volumes.h"
 #include "podium/common/log.h"
 #include "podium/common/time.h"
 #include "scheduler_impl.h"
@@ -18,7 +19,10 @@ SchedulerController::SchedulerController(client::InformerFactory& f, client::Eve
     : Controller("scheduler", f.client(), f.clock(), 1),
       events_(events),
       pods_(f.informer(res::kPods)),
-      nodes_(f.informer(res::kNodes)) {
+      nodes_(f.informer(res::kNodes)),
+      claims_(f.informer(res::kPersistentVolumeClaims)),
+      volumes_(f.informer(res::kPersistentVolumes)),
+      classes_(f.informer(res::kStorageClasses)) {
   pods_.addHandlers(
       {[this](const ObjectPtr& p) { maybeQueue(p); },
        [this](const ObjectPtr& o, const ObjectPtr& n) {
@@ -36,6 +40,72 @@ SchedulerController::SchedulerController(client::InformerFactory& f, client::Eve
                         if (*o != *n) requeuePending();
                       },
                       nullptr});
+  // A claim made, bound or freed may let a waiting pod on.
+  auto volumesChanged = [this](const ObjectPtr&) { requeuePending(); };
+  for (client::Informer* i : {&claims_, &volumes_})
+    i->addHandlers({volumesChanged,
+                    [volumesChanged](const ObjectPtr&, const ObjectPtr& n) { volumesChanged(n); },
+                    nullptr});
+}
+
+PodVolumes SchedulerController::volumesOf(const Json& pod) {
+  PodVolumes out;
+  std::string ns = client::namespaceOf(pod);
+  bool unbound = false;
+  for (const auto& name : client::volumes::claimsOf(pod)) {
+    ClaimInfo c;
+    c.claim = claims_.get(ns, name);
+    if (!c.claim) {
+      out.problem = "persistentvolumeclaim \"" + name + "\" not found";
+      return out;
+    }
+    if (client::isDeleting(*c.claim)) {
+      out.problem = "persistentvolumeclaim \"" + name + "\" is being deleted";
+      return out;
+    }
+    std::string volume = json::getString(*c.claim, {"spec", "volumeName"});
+    if (!volume.empty()) {
+      c.volume = volumes_.get("", volume);
+      if (!c.volume) {
+        out.problem = "pvc " + name + " bound to non-existent pv " + volume;
+        return out;
+      }
+    } else {
+      ObjectPtr sc = classes_.get("", client::volumes::claimClass(*c.claim));
+      if (!sc || json::str(*sc, "volumeBindingMode") != "WaitForFirstConsumer") {
+        out.problem = "pod has unbound immediate PersistentVolumeClaims";
+        return out;
+      }
+      c.provisionable = json::str(*sc, "provisioner") != "kubernetes.io/no-provisioner";
+      unbound = true;
+    }
+    out.claims.push_back(std::move(c));
+  }
+  if (unbound)
+    for (const auto& pv : volumes_.list(""))
+      if (!client::isDeleting(*pv) && (client::at(*pv, {"spec", "claimRef"}).is_object() ||
+                                       json::getString(*pv, {"status", "phase"}) == "Available"))
+        out.freeVolumes.push_back(pv);
+  return out;
+}
+
+Expected<bool, std::string> SchedulerController::volumesBound(const PodVolumes& volumes,
+                                                              const std::string& node) {
+  bool bound = true;
+  for (const auto& c : volumes.claims) {
+    if (c.volume) continue;
+    bound = false;
+    const Json& claim = *c.claim;
+    if (json::getString(claim, {"metadata", "annotations", client::volumes::kSelectedNode}) == node)
+      continue;
+    auto patched = client_.patch(
+        res::kPersistentVolumeClaims, client::namespaceOf(claim), client::nameOf(claim),
+        {{"metadata", {{"annotations", {{client::volumes::kSelectedNode, node}}}}}});
+    if (!patched)
+      return Unexpected("select node for claim " + client::nameOf(claim) + ": " +
+                        patched.error().message());
+  }
+  return bound;
 }
 
 bool SchedulerController::pending(const Json& pod) {
@@ -89,27 +159,38 @@ SyncResult SchedulerController::sync(const std::string& key) {
   ObjectPtr pod = pods_.get(ns, name);
   if (!pod || !pending(*pod)) return SyncResult::ok();
   std::string uid = client::uidOf(*pod);
+  std::string node;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (assumed_.count(uid)) return SyncResult::ok();
+    if (auto it = assumed_.find(uid); it != assumed_.end()) node = it->second.first;
   }
-  auto nodes = nodes_.list("");
-  Decision d = choose(*pod, nodes, podsByNode());
-  if (d.node.empty()) return unschedulable(*pod, nodes.size(), d.reasons);
-  {
+  PodVolumes volumes = volumesOf(*pod);
+  if (!node.empty() && volumes.claims.empty()) return SyncResult::ok();  // bound already
+  if (node.empty()) {
+    auto nodes = nodes_.list("");
+    Decision d = choose(*pod, nodes, podsByNode(), volumes);
+    if (d.node.empty()) return unschedulable(*pod, nodes.size(), d.reasons);
+    node = d.node;
     std::lock_guard<std::mutex> lock(mu_);
     Json assumed = *pod;
-    assumed["spec"]["nodeName"] = d.node;
-    assumed_[uid] = {d.node, std::make_shared<Json>(std::move(assumed))};
+    assumed["spec"]["nodeName"] = node;
+    assumed_[uid] = {node, std::make_shared<Json>(std::move(assumed))};
   }
-  auto bound = client_.bind(ns, name, uid, d.node);
+  // Kubernetes' PreBind: the pod waits (assumed on its node) until its claims are bound there.
+  auto ready = volumesBound(volumes, node);
+  if (!ready) {
+    forgetAssumed(pod);
+    return SyncResult::retry(ready.error());
+  }
+  if (!*ready) return SyncResult::after(std::chrono::seconds(1));  // claim changes come sooner
+  auto bound = client_.bind(ns, name, uid, node);
   if (!bound) {
     forgetAssumed(pod);
     // 404: the pod is gone; 409: bound meanwhile (by another scheduler, or a replaced pod).
-    return SyncResult::of(bound, "bind " + key + " to " + d.node, {404, 409});
+    return SyncResult::of(bound, "bind " + key + " to " + node, {404, 409});
   }
   events_.record(*pod, "Normal", "Scheduled",
-                 "Successfully assigned " + ns + "/" + name + " to " + d.node);
+                 "Successfully assigned " + ns + "/" + name + " to " + node);
   return SyncResult::ok();
 }
 

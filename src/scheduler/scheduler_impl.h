@@ -32,12 +32,21 @@ class SchedulerController : public client::Controller {
   std::map<std::string, std::vector<client::ObjectPtr>> podsByNode();
   client::SyncResult unschedulable(const Json& pod, size_t nodeCount,
                                    const std::map<std::string, int>& reasons);
+  // The pod's claims from the caches (and why no node can take it, if one is missing).
+  PodVolumes volumesOf(const Json& pod);
+  // Asks the volume binder for the pod's unbound claims on `node` (the selected-node
+  // annotation); true when all are bound and the pod can be bound.
+  Expected<bool, std::string> volumesBound(const PodVolumes& volumes, const std::string& node);
 
   client::EventRecorder& events_;
   client::Informer& pods_;
   client::Informer& nodes_;
-  std::mutex mu_;                                                             // guards assumed_
-  std::map<std::string, std::pair<std::string, client::ObjectPtr>> assumed_;  // uid -> node, pod
+  client::Informer& claims_;
+  client::Informer& volumes_;
+  client::Informer& classes_;
+  std::mutex mu_;  // guards assumed_
+  // uid -> node, pod: bound (or waiting for its volumes) but not yet seen so in the cache.
+  std::map<std::string, std::pair<std::string, client::ObjectPtr>> assumed_;
 };
 
 }  // namespace podium::scheduler

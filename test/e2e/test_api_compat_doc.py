@@ -35,6 +35,9 @@ FIXTURES = {
     "events": {"involvedObject": {"kind": "Pod", "name": "p", "namespace": "compat"}, "reason": "Test", "message": "m"},
     "nodes": {},
     "persistentvolumeclaims": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+    "persistentvolumes": {"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                                   "hostPath": {"path": "/tmp/podium-compat-pv"}}},
+    "storageclasses": {"provisioner": "example.com/none"},
     "podtemplates": {"template": TEMPLATE},
     "deployments": {"spec": {"selector": SELECTOR, "template": TEMPLATE}},
     "replicasets": {"spec": {"selector": SELECTOR, "template": TEMPLATE}},
@@ -225,7 +228,7 @@ class ApiCompatDocTest(ServerTestCase):
         if row["status"] == "tested":
             code, s = self.server.request_json("GET", base + "/" + name + "/status")
             self.assertEqual(code, 200, s)
-            code, s = self.server.request_json("PATCH", base + "/" + name + "/status", {"status": {"observedGeneration": 1}} if row["resource"] not in ("namespaces", "nodes", "pods", "services", "persistentvolumeclaims", "customresourcedefinitions") else {"metadata": {}},
+            code, s = self.server.request_json("PATCH", base + "/" + name + "/status", {"status": {"observedGeneration": 1}} if row["resource"] not in ("namespaces", "nodes", "pods", "services", "persistentvolumeclaims", "persistentvolumes", "customresourcedefinitions") else {"metadata": {}},
                                                "application/merge-patch+json")
             self.assertEqual(code, 200, s)
         if row["scale"] == "tested":
@@ -248,8 +251,9 @@ class ApiCompatDocTest(ServerTestCase):
             self.assertEqual(code, 201, made)
             code, d = self.server.request_json("DELETE", base + "?labelSelector=compat%3Dbulk")
             self.assertEqual(code, 200, d)
-            code, _ = self.server.request_json("GET", base + "/" + name2)
-            self.assertEqual(code, 404)
+            # Claims and volumes go once the volume controller drops their protection finalizer.
+            wait_for(lambda: self.server.request_json("GET", base + "/" + name2)[0] == 404, 15,
+                     what="%s/%s to be gone" % (row["resource"], name2))
 
 
 if __name__ == "__main__":

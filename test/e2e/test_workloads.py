@@ -428,6 +428,101 @@ class WorkloadsTest(NodeTestCase):
         self.assertRegex(last, r"^\d+s$")  # LAST SCHEDULE is shown
         self.kubectl("patch", "cronjob", "tick", "-n", ns, "-p", '{"spec":{"suspend":true}}')
 
+    def test_f6_statefulset_with_volumes(self):
+        ns = "sts"
+        self.create_namespace(ns)
+        manifest = """
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: sts}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{name: web, port: 80}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web, namespace: sts}
+spec:
+  serviceName: web
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: %s
+        command: ["sh", "-c", "hostname >> /data/boots; exec sleep 3600"]
+        readinessProbe: {exec: {command: ["test", "-s", "/data/boots"]}, periodSeconds: 1}
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 16Mi}}
+""" % BUSYBOX
+        t0 = time.monotonic()
+        created = self.kubectl("apply", "-f", "-", input=manifest)
+        self.assertNotIn("Warning", created.stderr)  # acted on, not stored only
+        pods = self.wait_ready_count(ns, "app=web", 3, 120)
+        print("MEASURED statefulset: 3 ordered pods with volumes Ready %.1f s after apply" % (time.monotonic() - t0))
+        by_name = {p["metadata"]["name"]: p for p in pods}
+        self.assertEqual(sorted(by_name), ["web-0", "web-1", "web-2"])
+
+        def ready_at(p):
+            return next(c["lastTransitionTime"] for c in p["status"]["conditions"] if c["type"] == "Ready")
+        # OrderedReady: each pod is made only once the one before it is Ready.
+        for before, after in (("web-0", "web-1"), ("web-1", "web-2")):
+            self.assertLessEqual(ready_at(by_name[before]), by_name[after]["metadata"]["creationTimestamp"])
+        self.assertEqual(by_name["web-1"]["spec"]["hostname"], "web-1")
+        self.assertEqual(by_name["web-1"]["spec"]["subdomain"], "web")
+        claims = json.loads(self.kubectl("get", "pvc", "-n", ns, "-o", "json").stdout)["items"]
+        self.assertEqual(sorted(c["metadata"]["name"] for c in claims), ["data-web-0", "data-web-1", "data-web-2"])
+        self.assertTrue(all(c["status"]["phase"] == "Bound" for c in claims), claims)
+        self.assertTrue(all(c["spec"]["storageClassName"] == "local-path" for c in claims))
+        volumes = {c["spec"]["volumeName"] for c in claims}
+        self.assertEqual(len(volumes), 3)  # a volume of its own for each
+        table = self.kubectl("get", "pvc", "data-web-1", "-n", ns).stdout
+        self.assertRegex(table, r"data-web-1\s+Bound\s+pvc-\S+\s+16Mi\s+RWO\s+local-path")
+        self.assertIn("local-path (default)", self.kubectl("get", "storageclass").stdout)
+
+        # A file written by web-1 outlives the pod.
+        self.kubectl("exec", "-n", ns, "web-1", "--", "sh", "-c", "echo kept > /data/file")
+        old_uid = by_name["web-1"]["metadata"]["uid"]
+        self.kubectl("delete", "pod", "web-1", "-n", ns)
+        wait_for(lambda: (lambda p: p and p["metadata"]["uid"] != old_uid and is_ready(p))(self.pod(ns, "web-1")),
+                 60, 0.2, "web-1 made again")
+        self.assertEqual(self.kubectl("exec", "-n", ns, "web-1", "--", "cat", "/data/file").stdout, "kept\n")
+        self.assertEqual(self.kubectl("exec", "-n", ns, "web-1", "--", "cat", "/data/boots").stdout,
+                         "web-1\nweb-1\n")
+        self.assertEqual(self.pod(ns, "web-1")["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+                         "data-web-1")
+
+        # Stable DNS: web-0.web resolves to web-0's address, from a pod of the set.
+        ip0 = self.pod(ns, "web-0")["status"]["podIP"]
+        out = wait_for(lambda: (lambda r: r if ip0 in r else None)(self.kubectl(
+            "exec", "-n", ns, "web-2", "--", "nslookup", "web-0.web.sts.svc.cluster.local", check=False).stdout),
+            20, 0.5, "web-0.web in cluster DNS")
+        self.assertIn("Address: " + ip0, out)
+
+        # Scaling down removes the highest ordinal first; its claim stays (Retain by default).
+        self.kubectl("scale", "statefulset", "web", "-n", ns, "--replicas=2")
+        wait_for(lambda: self.pod(ns, "web-2") is None, 60, 0.2, "web-2 removed")
+        self.assertEqual(sorted(p["metadata"]["name"] for p in self.pods(ns, "app=web")), ["web-0", "web-1"])
+        wait_for(lambda: "2/2" in self.kubectl("get", "sts", "web", "-n", ns).stdout, 30, 0.2, "kubectl get sts 2/2")
+        self.assertEqual(self.kubectl("get", "pvc", "data-web-2", "-n", ns, "-o",
+                                      "jsonpath={.status.phase}").stdout, "Bound")
+
+        # The claim gone, its volume goes with its directory (local-path's reclaim policy Delete).
+        pv2 = self.kubectl("get", "pvc", "data-web-2", "-n", ns, "-o", "jsonpath={.spec.volumeName}").stdout
+        path = self.kubectl("get", "pv", pv2, "-o", "jsonpath={.spec.hostPath.path}").stdout
+        self.assertTrue(os.path.isdir(path), path)
+        self.kubectl("delete", "pvc", "data-web-2", "-n", ns)
+        wait_for(lambda: self.kubectl("get", "pv", pv2, check=False).returncode != 0, 30, 0.2, "the volume deleted")
+        self.assertFalse(os.path.exists(path))
+
     def test_h_cluster_dns(self):
         self.apply_seed()
         ns = "dns-test"

@@ -46,6 +46,13 @@ bool tolerates(const Json& tolerations, const Json& taint);
 const Json* untoleratedTaint(const Json& tolerations, const Json& node);
 // Whether a node's labels carry every label of a pod's nodeSelector (an absent selector matches).
 bool matchesNodeSelector(const Json& nodeSelector, const Json& node);
+// Whether a node matches a core/v1 NodeSelector ({nodeSelectorTerms: [...]}: a node affinity's
+// required terms, a volume's node affinity): any term matches when all of its matchExpressions
+// (In, NotIn, Exists, DoesNotExist, Gt, Lt on labels) and matchFields (metadata.name) do. A null
+// selector matches every node; one without terms matches none.
+bool matchesNodeSelectorTerms(const Json& selector, const Json& node);
+// Both of what keeps a pod to nodes: its nodeSelector and its required node affinity.
+bool podFitsNode(const Json& podSpec, const Json& node);
 
 // The condition of `type` in obj.status.conditions, or nullptr.
 const Json* findCondition(const Json& obj, const std::string& type);
