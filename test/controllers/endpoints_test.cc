@@ -16,9 +16,14 @@ class EndpointsTest : public ControllerTest {
            {"ports",
             {{{"name", "http"}, {"port", 80}, {"targetPort", "http"}, {"protocol", "TCP"}}}}}}});
   }
-  void backend(const std::string& name, const std::string& ip, bool ready) {
+  void backend(const std::string& name, const std::string& ip, bool ready,
+               const std::string& subdomain = "") {
     Json p = pod(name, Json(), "Running", ready, {{"app", "web"}});
     p["spec"]["nodeName"] = "n1";
+    if (!subdomain.empty()) {
+      p["spec"]["hostname"] = name;
+      p["spec"]["subdomain"] = subdomain;
+    }
     p["spec"]["containers"][0]["ports"] = {{{"name", "http"}, {"containerPort", 8080}}};
     p["status"]["podIP"] = ip;
     auto updated = fake.update(res::kPods, "default", p, "");
@@ -51,6 +56,26 @@ TEST_F(EndpointsTest, PublishesReadyAndUnreadyPodsWithTheirNamedPorts) {
   fake.clearActions();
   EXPECT_FALSE(controller.process("default/web").failed());
   EXPECT_TRUE(writes().empty());
+}
+
+// A pod whose subdomain is the Service's name is published with its hostname (the name cluster
+// DNS answers under the Service, as for a StatefulSet's pods).
+TEST_F(EndpointsTest, PodsUnderTheServiceSubdomainCarryTheirHostname) {
+  service();
+  backend("web-0", "10.42.0.5", true, "web");
+  backend("other", "10.42.0.6", true, "elsewhere");
+  start();
+  EXPECT_FALSE(controller.process("default/web").failed());
+  ObjectPtr ep = fake.object(res::kEndpoints, "default", "web");
+  const Json& addresses = client::at(*ep, {"subsets"})[0]["addresses"];
+  ASSERT_EQ(addresses.size(), 2u) << json::dump(*ep);
+  EXPECT_EQ(addresses[0]["hostname"], "web-0");
+  EXPECT_FALSE(addresses[1].contains("hostname"));
+  ObjectPtr slice = fake.objects(res::kEndpointSlices, "default")[0];
+  const Json& eps = client::at(*slice, {"endpoints"});
+  int named = 0;
+  for (const auto& e : eps) named += json::str(e, "hostname") == "web-0";
+  EXPECT_EQ(named, 1);
 }
 
 TEST_F(EndpointsTest, AFailedSliceWriteIsRetried) {

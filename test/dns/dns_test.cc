@@ -30,7 +30,8 @@ class ZoneTest : public ::testing::Test {
       {"default/ext", obj(R"({"metadata":{"name":"ext","namespace":"default"},
           "spec":{"type":"ExternalName","externalName":"Example.COM"}})")}};
   std::map<std::string, client::ObjectPtr> endpoints = {
-      {"default/db", obj(R"({"subsets":[{"addresses":[{"ip":"10.42.0.7"},{"ip":"10.42.0.8"}],
+      {"default/db",
+       obj(R"({"subsets":[{"addresses":[{"ip":"10.42.0.7","hostname":"db-0"},{"ip":"10.42.0.8"}],
           "notReadyAddresses":[{"ip":"10.42.0.9"}]}]})")}};
   ClusterZone zone{"cluster.local",
                    [this](const std::string& ns, const std::string& n) {
@@ -161,6 +162,18 @@ TEST_F(ZoneTest, ServiceARecordIsTheClusterIp) {
 TEST_F(ZoneTest, HeadlessServiceAnswersReadyEndpoints) {
   Message m = ask("db.default.svc.cluster.local", kA);
   ASSERT_EQ(m.answers.size(), 2u);
+}
+
+// A StatefulSet's pod under its headless Service: <hostname>.<service>.<ns>.svc.
+TEST_F(ZoneTest, PodHostnamesUnderAHeadlessService) {
+  Message m = ask("db-0.db.default.svc.cluster.local", kA);
+  EXPECT_EQ(m.rcode, kNoError);
+  ASSERT_EQ(m.answers.size(), 1u);
+  uint32_t ip;
+  net::parseIpv4("10.42.0.7", &ip);
+  EXPECT_EQ(m.answers[0].rdata, rdataA(ip));
+  EXPECT_EQ(ask("db-1.db.default.svc.cluster.local", kA).rcode, kNXDomain);
+  EXPECT_EQ(ask("db-0.web.default.svc.cluster.local", kA).rcode, kNXDomain);  // not headless
 }
 
 TEST_F(ZoneTest, SrvForNamedPortsAndTheService) {

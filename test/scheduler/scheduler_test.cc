@@ -78,6 +78,91 @@ TEST(FiltersTest, NodeSelectorPicksAmongLabelledNodes) {
       "b");
 }
 
+TEST(FiltersTest, RequiredNodeAffinityIsMatched) {
+  std::vector<ObjectPtr> nodes = {
+      node("a", "2", "4Gi", {{"metadata", {{"labels", {{"zone", "z1"}, {"gen", "3"}}}}}}),
+      node("b", "2", "4Gi", {{"metadata", {{"labels", {{"zone", "z2"}, {"gen", "5"}}}}}}),
+      node("c")};
+  auto affinity = [](Json terms) {
+    return Json{{"spec",
+                 {{"affinity",
+                   {{"nodeAffinity",
+                     {{"requiredDuringSchedulingIgnoredDuringExecution",
+                       {{"nodeSelectorTerms", terms}}}}}}}}}};
+  };
+  // Terms are ORed, expressions within one ANDed.
+  auto in = [](const char* k, Json v) {
+    return Json{{"key", k}, {"operator", "In"}, {"values", v}};
+  };
+  Decision d =
+      choose(*pod("p", "", affinity({{{"matchExpressions", {in("zone", {"z2"})}}}})), nodes, {});
+  EXPECT_EQ(d.node, "b");
+  EXPECT_EQ(d.reasons["node(s) didn't match Pod's node affinity/selector"], 2);
+  EXPECT_EQ(choose(*pod("p", "",
+                        affinity({{{"matchExpressions",
+                                    {in("zone", {"z1", "z2"}),
+                                     {{"key", "gen"}, {"operator", "Gt"}, {"values", {"4"}}}}}}})),
+                   nodes, {})
+                .node,
+            "b");
+  EXPECT_EQ(choose(*pod("p", "",
+                        affinity({{{"matchExpressions",
+                                    {{{"key", "zone"}, {"operator", "DoesNotExist"}}}}}})),
+                   nodes, {})
+                .node,
+            "c");
+  EXPECT_EQ(choose(*pod("p", "",
+                        affinity({{{"matchFields", {in("metadata.name", {"a"})}}},
+                                  {{"matchExpressions", {in("zone", {"nowhere"})}}}})),
+                   nodes, {})
+                .node,
+            "a");
+}
+
+// A claim bound to a volume on node b, and one waiting for its first consumer.
+TEST(FiltersTest, VolumesKeepAPodWhereItsClaimsCanBe) {
+  std::vector<ObjectPtr> nodes = {node("a"), node("b")};
+  Json affinityToB = {
+      {"required",
+       {{"nodeSelectorTerms",
+         {{{"matchExpressions",
+            {{{"key", "kubernetes.io/hostname"}, {"operator", "In"}, {"values", {"b"}}}}}}}}}}};
+  auto pv = std::make_shared<const Json>(Json{{"metadata", {{"name", "pv-b"}}},
+                                              {"spec",
+                                               {{"nodeAffinity", affinityToB},
+                                                {"capacity", {{"storage", "1Gi"}}},
+                                                {"accessModes", {"ReadWriteOnce"}},
+                                                {"storageClassName", "local"},
+                                                {"volumeMode", "Filesystem"}}}});
+  auto claim = std::make_shared<const Json>(
+      Json{{"metadata", {{"name", "data"}, {"namespace", "default"}, {"uid", "c1"}}},
+           {"spec",
+            {{"accessModes", {"ReadWriteOnce"}},
+             {"resources", {{"requests", {{"storage", "1Gi"}}}}},
+             {"storageClassName", "local"},
+             {"volumeMode", "Filesystem"}}}});
+  PodVolumes bound;
+  bound.claims.push_back({claim, pv, false});
+  Decision d = choose(*pod("p"), nodes, {}, bound);
+  EXPECT_EQ(d.node, "b");
+  PodVolumes waiting;  // unbound: only where a free volume fits it, unless it can be provisioned
+  waiting.claims.push_back({claim, nullptr, false});
+  waiting.freeVolumes.push_back(pv);
+  EXPECT_EQ(choose(*pod("p"), nodes, {}, waiting).node, "b");
+  waiting.freeVolumes.clear();
+  d = choose(*pod("p"), nodes, {}, waiting);
+  EXPECT_EQ(d.node, "");
+  EXPECT_EQ(d.reasons["node(s) didn't find available persistent volumes to bind"], 2);
+  waiting.claims[0].provisionable = true;
+  EXPECT_NE(choose(*pod("p"), nodes, {}, waiting).node, "");
+  PodVolumes missing;
+  missing.problem = "persistentvolumeclaim \"data\" not found";
+  d = choose(*pod("p"), nodes, {}, missing);
+  EXPECT_EQ(unschedulableMessage(nodes.size(), d.reasons)
+                .find("0/2 nodes are available: 2 persistentvolumeclaim \"data\" not found."),
+            0u);
+}
+
 TEST(FiltersTest, ThePodsOfOneOwnerSpreadAndLoadCounts) {
   Json rs = {{"apiVersion", "apps/v1"},
              {"kind", "ReplicaSet"},
@@ -139,6 +224,54 @@ TEST_F(SchedulerControllerTest, APodBoundElsewhereMeanwhileIsLeftAlone) {
   EXPECT_FALSE(controller_.process("default/p").failed());
   fake_.failNext("bind", "pods", api::ApiError(500, "InternalError", "etcd timeout"));
   EXPECT_TRUE(controller_.process("default/p").failed());
+}
+
+// Kubernetes' PreBind: the claims of a pod get the chosen node, and the pod is bound only once
+// the volume binder has bound them.
+TEST_F(SchedulerControllerTest, APodWithAWaitingClaimIsBoundOnceTheClaimIs) {
+  fake_.add(res::kNodes, *node("n1"));
+  fake_.add(res::kStorageClasses, {{"metadata", {{"name", "local-path"}}},
+                                   {"provisioner", "podium.dev/local-path"},
+                                   {"volumeBindingMode", "WaitForFirstConsumer"}});
+  fake_.add(res::kPersistentVolumeClaims,
+            {{"metadata", {{"name", "data"}, {"namespace", "default"}}},
+             {"spec",
+              {{"accessModes", {"ReadWriteOnce"}},
+               {"resources", {{"requests", {{"storage", "1Gi"}}}}},
+               {"storageClassName", "local-path"}}}});
+  fake_.add(res::kPods,
+            *pod("p", "",
+                 {{"spec",
+                   {{"volumes",
+                     {{{"name", "d"}, {"persistentVolumeClaim", {{"claimName", "data"}}}}}}}}}));
+  fake_.add(res::kPods,
+            *pod("orphan", "",
+                 {{"spec",
+                   {{"volumes",
+                     {{{"name", "d"}, {"persistentVolumeClaim", {{"claimName", "nope"}}}}}}}}}));
+  start();
+  auto r = controller_.process("default/p");
+  EXPECT_FALSE(r.failed());
+  EXPECT_TRUE(r.requeueAfter().has_value());
+  auto claim = fake_.object(res::kPersistentVolumeClaims, "default", "data");
+  EXPECT_EQ(
+      json::getString(*claim, {"metadata", "annotations", "volume.kubernetes.io/selected-node"}),
+      "n1");
+  EXPECT_EQ(json::getString(*fake_.object(res::kPods, "default", "p"), {"spec", "nodeName"}), "");
+  Json c = *claim;
+  c["spec"]["volumeName"] = "pvc-1";
+  ASSERT_TRUE(fake_.update(res::kPersistentVolumeClaims, "default", c, ""));
+  fake_.add(res::kPersistentVolumes, {{"metadata", {{"name", "pvc-1"}}}, {"spec", Json::object()}});
+  ASSERT_TRUE(testing::settle(informers_, fake_));
+  EXPECT_FALSE(controller_.process("default/p").failed());
+  EXPECT_EQ(json::getString(*fake_.object(res::kPods, "default", "p"), {"spec", "nodeName"}), "n1");
+  // A pod whose claim does not exist waits and says so.
+  EXPECT_TRUE(controller_.process("default/orphan").failed());
+  ObjectPtr orphan = fake_.object(res::kPods, "default", "orphan");
+  const Json* cond = client::findCondition(*orphan, "PodScheduled");
+  ASSERT_NE(cond, nullptr);
+  EXPECT_NE(json::str(*cond, "message").find("persistentvolumeclaim \"nope\" not found"),
+            std::string::npos);
 }
 
 }  // namespace
