@@ -58,10 +58,15 @@ std::optional<ApiError> refuseWebSocket(const HttpRequest& req, const std::strin
   if (sub == "portforward" &&
       req.header("sec-websocket-protocol").find("portforward.k8s.io") != std::string::npos)
     return ApiError::badRequest("port-forward over a WebSocket tunnel is not supported; use SPDY");
-  if (exec && exec->stdin && !exec->tty)
+  // v5 promises the client it can close stdin (kubectl exec -i sends CLOSE at end of input);
+  // the runtime's streaming server speaks v4, which cannot carry that, so a v5 client is sent
+  // to SPDY (kubectl falls back by itself). v4 clients (the Python client) never close stdin
+  // and are served as Kubernetes serves them.
+  if (exec && exec->stdin && !exec->tty &&
+      req.header("sec-websocket-protocol").find("v5.channel.k8s.io") != std::string::npos)
     return ApiError::badRequest(
-        "stdin without a terminal needs SPDY (its end cannot be signalled to the runtime over "
-        "WebSocket v4)");
+        "stdin without a terminal over WebSocket v5 needs its end signalled, which the runtime's "
+        "streaming server (v4) cannot carry: use SPDY or v4.channel.k8s.io");
   return std::nullopt;
 }
 

@@ -246,6 +246,39 @@ class WorkloadsTest(NodeTestCase):
         return out
 
     # --- failures --------------------------------------------------------------------------
+    def test_e3_python_client_exec_with_stdin(self):
+        """The official Python client speaks only WebSocket (v4.channel.k8s.io): exec with stdin
+        and without a terminal, as its own end-to-end suite does it."""
+        from kubernetes import client, config
+        from kubernetes.stream import stream
+        from kubernetes.stream.ws_client import ERROR_CHANNEL
+        ns = "pyexec"
+        self.create_namespace(ns)
+        self.run_busybox(ns, "shell", "sleep", "3600")
+        wait_for(lambda: (lambda p: p and is_ready(p))(self.pod(ns, "shell")), 60, 0.1, "the shell pod")
+        api = client.CoreV1Api(config.new_client_from_config(config_file=self.server.kubeconfig))
+        resp = stream(api.connect_get_namespaced_pod_exec, "shell", ns, command=["/bin/sh"],
+                      stdin=True, stdout=True, stderr=True, tty=False, _preload_content=False)
+        try:
+            resp.write_stdin("echo test string 1\n")
+            self.assertEqual(resp.readline_stdout(timeout=10), "test string 1")
+            resp.write_stdin("echo test string 2 >&2\n")
+            self.assertEqual(resp.readline_stderr(timeout=10), "test string 2")
+            resp.write_stdin("exit\n")
+            status = None
+            deadline = time.monotonic() + 10
+            while status is None and time.monotonic() < deadline:
+                resp.update(timeout=1)
+                text = resp.read_channel(ERROR_CHANNEL)
+                status = json.loads(text) if text else None
+            self.assertEqual(status["status"], "Success", status)
+        finally:
+            resp.close()
+        # Without stdin, the whole output comes back at once.
+        out = stream(api.connect_get_namespaced_pod_exec, "shell", ns, command=["sh", "-c", "echo hi; echo err >&2"],
+                     stdin=False, stdout=True, stderr=True, tty=False)
+        self.assertIn("hi", out)
+
     def test_e2_attach_reaches_a_running_process(self):
         ns = "attach"
         self.create_namespace(ns)

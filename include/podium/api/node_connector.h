@@ -51,7 +51,8 @@ LogOptions logOptionsFrom(const HttpRequest& req, const std::string& container);
 ExecOptions execOptionsFrom(const HttpRequest& req, const std::string& container);
 
 // Requests whose WebSocket attempt must be refused so that kubectl falls back to SPDY: the
-// port-forward tunnel, and stdin without a terminal (only SPDY can say that stdin ended).
+// port-forward tunnel, and stdin without a terminal over v5 (only SPDY can then say that stdin
+// ended; v4 clients are served).
 std::optional<ApiError> refuseWebSocket(const HttpRequest& req, const std::string& sub,
                                         const ExecOptions* exec);
 
