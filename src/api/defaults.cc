@@ -271,6 +271,20 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
             for (auto& port : s["ports"]) setIfMissing(port, "protocol", "TCP");
     } else if (p == "podtemplates") {
       defaultTemplate(obj, {"template"});
+    } else if (p == "replicationcontrollers") {
+      // Kubernetes' SetDefaults_ReplicationController: the selector and the controller's own
+      // labels default to the template's labels.
+      Json& spec = child(obj, "spec");
+      setIfMissing(spec, "replicas", 1);
+      const Json* labels = json::find(spec, {"template", "metadata", "labels"});
+      if (labels && labels->is_object() && !labels->empty()) {
+        if (!spec.contains("selector") || !spec["selector"].is_object() || spec["selector"].empty())
+          spec["selector"] = *labels;
+        Json& meta = child(obj, "metadata");
+        if (!meta.contains("labels") || !meta["labels"].is_object() || meta["labels"].empty())
+          meta["labels"] = *labels;
+      }
+      defaultTemplate(obj, {"spec", "template"});
     } else if (p == "persistentvolumeclaims" || p == "persistentvolumes") {
       if (obj.contains("spec") && obj["spec"].is_object()) {
         Json& spec = obj["spec"];

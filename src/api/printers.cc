@@ -253,6 +253,13 @@ Json replicaSetRow(const Json& rs, Clock::time_point now) {
                       selectorString(at(rs, {"spec", "selector"}))});
 }
 
+// A ReplicationController's row is a ReplicaSet's, its selector a plain map of labels.
+Json replicationControllerRow(const Json& rc, Clock::time_point now) {
+  Json row = replicaSetRow(rc, now);
+  row[7] = selectorString(Json{{"matchLabels", at(rc, {"spec", "selector"})}});
+  return row;
+}
+
 Json statefulSetRow(const Json& ss, Clock::time_point now) {
   std::string names, images;
   containersAndImages(at(ss, {"spec", "template", "spec"}), &names, &images);
@@ -596,6 +603,7 @@ const Printer* builtinPrinter(const ResourceInfo& r) {
          {"Selector", "string", 1,
           "Selector is a label query over pods that should match the replica count."}},
         replicaSetRow};
+    m["/replicationcontrollers"] = {m["apps/replicasets"].columns, replicationControllerRow};
     m["apps/statefulsets"] = {
         {{"Name", "string", 0, nameDesc},
          {"Ready", "string", 0, "Number of the pod with ready state"},

@@ -41,6 +41,7 @@ const std::vector<Builtin>& builtinTable() {
       {"", "v1", "Node", "nodes", "core.v1.Node", false, {"no"}, {}, true, false, false},
       {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "core.v1.PersistentVolumeClaim", true, {"pvc"}, {}, true, false, false},
       {"", "v1", "PersistentVolume", "persistentvolumes", "core.v1.PersistentVolume", false, {"pv"}, {}, true, false, false},
+      {"", "v1", "ReplicationController", "replicationcontrollers", "core.v1.ReplicationController", true, {"rc"}, {"all"}, true, true, true},
       {"", "v1", "PodTemplate", "podtemplates", "core.v1.PodTemplate", true, {}, {}, false, false, false},
       {"apps", "v1", "Deployment", "deployments", "apps.v1.Deployment", true, {"deploy"}, {"all"}, true, true, true},
       {"apps", "v1", "ReplicaSet", "replicasets", "apps.v1.ReplicaSet", true, {"rs"}, {"all"}, true, true, true},

@@ -90,7 +90,9 @@ Expected<Json, ApiError> StorageImpl::getScale(const ResourceInfo& r, const std:
       if (Json* s = pathRef(o, r.labelSelectorPath, false); s && s->is_string())
         selector = s->get<std::string>();
   } else if (const Json* sel = json::find(o, {"spec", "selector"})) {
-    auto ls = LabelSelector::fromObject(*sel, false);
+    // A ReplicationController's selector is a plain map of labels.
+    auto ls = LabelSelector::fromObject(
+        r.plural == "replicationcontrollers" ? Json{{"matchLabels", *sel}} : *sel, false);
     if (ls) selector = ls->str();
   }
   Json m = {{"name", name},

@@ -395,6 +395,30 @@ void validateWorkload(const ResourceInfo& r, const Json& obj, const Json* old, F
     errs.push_back(FieldError::invalid("spec.selector", selector, "field is immutable"));
 }
 
+// A ReplicationController's selector is a plain map of labels that its template must carry.
+void validateReplicationController(const Json& obj, FieldErrors& errs) {
+  const Json& spec = at(obj, "spec");
+  const Json& selector = at(spec, "selector");
+  const Json& labels = at(at(at(spec, "template"), "metadata"), "labels");
+  if (!selector.is_object() || selector.empty()) {
+    errs.push_back(FieldError::required("spec.selector"));
+  } else {
+    validateLabels(selector, "spec.selector", errs);
+    for (const auto& [k, v] : selector.items())
+      if (!labels.is_object() || !labels.contains(k) || labels[k] != v) {
+        errs.push_back(FieldError::invalid("spec.template.metadata.labels",
+                                           labels.is_null() ? Json::object() : labels,
+                                           "`selector` does not match template `labels`"));
+        break;
+      }
+  }
+  if (at(spec, "template").is_null()) errs.push_back(FieldError::required("spec.template"));
+  validateNonNegative(at(spec, "replicas"), "spec.replicas", errs);
+  validateNonNegative(at(spec, "minReadySeconds"), "spec.minReadySeconds", errs);
+  validateLabels(labels, "spec.template.metadata.labels", errs);
+  validatePodSpec(at(at(spec, "template"), "spec"), "spec.template.spec", errs, {"Always"});
+}
+
 void validateService(const Json& obj, const Json* old, FieldErrors& errs) {
   const Json& spec = at(obj, "spec");
   std::string type = json::str(spec, "type", "ClusterIP");
@@ -662,6 +686,8 @@ FieldErrors validateObject(const ResourceInfo& r, const Json& obj, const Json* o
         errs.push_back(FieldError::forbidden("data", "field is immutable when `immutable` is set"));
     } else if (p == "podtemplates") {
       validatePodSpec(at(at(obj, "template"), "spec"), "template.spec", errs);
+    } else if (p == "replicationcontrollers") {
+      validateReplicationController(obj, errs);
     } else if (p == "persistentvolumes" || p == "persistentvolumeclaims") {
       validateStorageKinds(r, obj, old, errs);
     }

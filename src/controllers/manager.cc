@@ -38,7 +38,10 @@ class Manager : public ControllerManager {
         nodeEvents_(client, "node-controller", "", clock),
         hpaEvents_(client, "horizontal-pod-autoscaler", "", clock),
         rolloutEvents_(client, "rollouts-controller", "", clock),
+        replicationControllerEvents_(client, "replication-controller", "", clock),
         replicaSets_(informers_, replicaSetEvents_),
+        replicationControllers_(informers_, replicationControllerEvents_, 2,
+                                ReplicaSetController::kReplicationController),
         deployments_(informers_, deploymentEvents_),
         jobs_(informers_, jobEvents_),
         cronJobs_(informers_, cronJobEvents_),
@@ -75,10 +78,15 @@ class Manager : public ControllerManager {
 
  private:
   std::vector<client::Controller*> all() {
-    std::vector<client::Controller*> out = {
-        &replicaSets_,  &deployments_, &jobs_,          &namespaces_,   &endpoints_, &meshStatus_,
-        &serviceLb_,    &gc_,          &nodeLifecycle_, &disruption_,   &hpa_,       &rollouts_,
-        &analysisRuns_, &cronJobs_,    &daemonSets_,    &statefulSets_, &volumes_};
+    std::vector<client::Controller*> out = {&replicaSets_,  &replicationControllers_,
+                                            &deployments_,  &jobs_,
+                                            &namespaces_,   &endpoints_,
+                                            &meshStatus_,   &serviceLb_,
+                                            &gc_,           &nodeLifecycle_,
+                                            &disruption_,   &hpa_,
+                                            &rollouts_,     &analysisRuns_,
+                                            &cronJobs_,     &daemonSets_,
+                                            &statefulSets_, &volumes_};
     if (nodeIpam_) out.push_back(nodeIpam_.get());
     return out;
   }
@@ -86,7 +94,9 @@ class Manager : public ControllerManager {
   client::InformerFactory informers_;
   client::EventRecorder replicaSetEvents_, deploymentEvents_, jobEvents_, cronJobEvents_,
       daemonSetEvents_, statefulSetEvents_, volumeEvents_, nodeEvents_, hpaEvents_, rolloutEvents_;
+  client::EventRecorder replicationControllerEvents_;
   ReplicaSetController replicaSets_;
+  ReplicaSetController replicationControllers_;
   DeploymentController deployments_;
   JobController jobs_;
   CronJobController cronJobs_;

@@ -13,17 +13,33 @@ namespace res = client::resources;
 namespace {
 constexpr int64_t kBurst = 500;  // pods created or deleted in one sync at most
 
-std::string ownerKey(const Json& pod) {
-  std::string name;
-  return controlledBy(pod, "ReplicaSet", &name) ? namespaceOf(pod) + "/" + name : "";
-}
 }  // namespace
 
+const ReplicaSetController::Kind ReplicaSetController::kReplicaSet{res::kReplicaSets, "ReplicaSet",
+                                                                   "replicaset"};
+const ReplicaSetController::Kind ReplicaSetController::kReplicationController{
+    res::kReplicationControllers, "ReplicationController", "replicationcontroller"};
+
+std::string ReplicaSetController::ownerKey(const Json& pod) const {
+  std::string name;
+  return controlledBy(pod, kind_.kind, &name) ? namespaceOf(pod) + "/" + name : "";
+}
+
+Expected<api::LabelSelector, std::string> ReplicaSetController::selectorOf(const Json& rs) const {
+  const Json& sel = at(rs, {"spec", "selector"});
+  // A ReplicationController's selector is a plain map of labels.
+  if (&kind_ == &kReplicationController)
+    return api::LabelSelector::fromObject(Json{{"matchLabels", sel}});
+  return api::LabelSelector::fromObject(sel);
+}
+
 ReplicaSetController::ReplicaSetController(client::InformerFactory& f,
-                                           client::EventRecorder& events, int workers)
-    : Controller("replicaset", f.client(), f.clock(), workers),
+                                           client::EventRecorder& events, int workers,
+                                           const Kind& kind)
+    : Controller(kind.controllerName, f.client(), f.clock(), workers),
+      kind_(kind),
       events_(events),
-      replicaSets_(f.informer(res::kReplicaSets)),
+      replicaSets_(f.informer(kind.resource)),
       pods_(f.informer(res::kPods)),
       expectations_(f.clock()) {
   auto handlers = enqueueHandlers(false);
@@ -58,7 +74,7 @@ void ReplicaSetController::enqueueOwner(const ObjectPtr& pod) {
   if (isDeleting(*pod)) return;
   const Json& labels = at(*pod, {"metadata", "labels"});
   for (const auto& rs : replicaSets_.list(namespaceOf(*pod))) {
-    auto sel = api::LabelSelector::fromObject(at(*rs, {"spec", "selector"}));
+    auto sel = selectorOf(*rs);
     if (sel && !sel->empty() && sel->matches(labels)) enqueue(*rs);
   }
 }
@@ -109,9 +125,9 @@ SyncResult ReplicaSetController::sync(const std::string& key) {
     return SyncResult::ok();
   }
   const Json& rs = *rsPtr;
-  auto selector = api::LabelSelector::fromObject(at(rs, {"spec", "selector"}));
+  auto selector = selectorOf(rs);
   if (!selector) return SyncResult::ok();  // invalid selectors are refused by validation
-  client::ControllerRefManager refs(client_, res::kReplicaSets, rs, res::kPods, *selector);
+  client::ControllerRefManager refs(client_, kind_.resource, rs, res::kPods, *selector);
   auto claim = refs.claim(pods_.list(ns, [](const Json& p) { return isPodActive(p); }));
   SyncResult result = claim.result;
   std::vector<ObjectPtr>& active = claim.owned;
@@ -201,7 +217,7 @@ SyncResult ReplicaSetController::updateStatus(const Json& rs, const std::vector<
   next["observedGeneration"] = json::integer(at(rs, {"metadata"}), "generation", 1);
   for (const char* f : {"readyReplicas", "availableReplicas", "fullyLabeledReplicas"})
     if (next[f] == 0) next.erase(f);
-  return Controller::updateStatus(res::kReplicaSets, rs, next);
+  return Controller::updateStatus(kind_.resource, rs, next);
 }
 
 }  // namespace podium::controllers

@@ -156,3 +156,37 @@ TEST_F(ReplicaSetTest, AFailedStatusWriteIsRetried) {
 
 }  // namespace
 }  // namespace podium::controllers
+
+namespace podium::controllers {
+namespace {
+
+// A ReplicationController runs on the same code: its selector is a plain map of labels, its
+// pods name it as their controller, and matching orphans are adopted.
+TEST_F(ControllerTest, AReplicationControllerKeepsItsPodsAndAdoptsOrphans) {
+  ReplicaSetController rc{informers, events, 1, ReplicaSetController::kReplicationController};
+  Json owner = fake.add(res::kReplicationControllers,
+                        {{"metadata", {{"name", "old"}, {"namespace", "default"}}},
+                         {"spec",
+                          {{"replicas", 2},
+                           {"selector", {{"app", "old"}}},
+                           {"template",
+                            {{"metadata", {{"labels", {{"app", "old"}}}}},
+                             {"spec", {{"containers", {{{"name", "c"}, {"image", "x"}}}}}}}}}}});
+  pod("orphan", nullptr, "Running", true, {{"app", "old"}});
+  start();
+  EXPECT_FALSE(rc.process("default/old").failed());
+  EXPECT_EQ(fake.actions("create", "pods").size(), 1u);  // the orphan counts once adopted
+  ObjectPtr orphan = fake.object(res::kPods, "default", "orphan");
+  const Json* ref = client::controllerOf(*orphan);
+  ASSERT_NE(ref, nullptr);
+  EXPECT_EQ(json::str(*ref, "kind"), "ReplicationController");
+  EXPECT_EQ(json::str(*ref, "uid"), client::uidOf(owner));
+  settle();
+  EXPECT_FALSE(rc.process("default/old").failed());
+  auto st = client::at(*fake.object(res::kReplicationControllers, "default", "old"), {"status"});
+  EXPECT_EQ(st["replicas"], 2);
+  rc.stop();
+}
+
+}  // namespace
+}  // namespace podium::controllers

@@ -39,6 +39,7 @@ FIXTURES = {
                                    "hostPath": {"path": "/tmp/podium-compat-pv"}}},
     "storageclasses": {"provisioner": "example.com/none"},
     "podtemplates": {"template": TEMPLATE},
+    "replicationcontrollers": {"spec": {"selector": {"app": "x"}, "template": TEMPLATE}},
     "deployments": {"spec": {"selector": SELECTOR, "template": TEMPLATE}},
     "replicasets": {"spec": {"selector": SELECTOR, "template": TEMPLATE}},
     "statefulsets": {"spec": {"selector": SELECTOR, "template": TEMPLATE, "serviceName": "x"}},

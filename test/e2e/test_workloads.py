@@ -556,6 +556,30 @@ spec:
         wait_for(lambda: self.kubectl("get", "pv", pv2, check=False).returncode != 0, 30, 0.2, "the volume deleted")
         self.assertFalse(os.path.exists(path))
 
+    def test_f7_replication_controller(self):
+        ns = "rc"
+        self.create_namespace(ns)
+        manifest = """
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: old, namespace: rc}
+spec:
+  replicas: 2
+  template:
+    metadata: {labels: {app: old}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: c, image: %s, command: ["sleep", "3600"]}]
+""" % BUSYBOX
+        self.kubectl("apply", "-f", "-", input=manifest)
+        rc = json.loads(self.kubectl("get", "rc", "old", "-n", ns, "-o", "json").stdout)
+        self.assertEqual(rc["spec"]["selector"], {"app": "old"})  # defaulted from the template
+        self.wait_ready_count(ns, "app=old", 2, 60)
+        wait_for(lambda: self.kubectl("get", "rc", "old", "-n", ns, "--no-headers").stdout.split()[1:4] ==
+                 ["2", "2", "2"], 30, 0.2, "kubectl get rc: 2 2 2")
+        self.kubectl("scale", "rc", "old", "-n", ns, "--replicas=1")
+        self.wait_ready_count(ns, "app=old", 1, 60)
+
     def test_h_cluster_dns(self):
         self.apply_seed()
         ns = "dns-test"

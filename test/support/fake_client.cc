@@ -97,6 +97,7 @@ FakeClient::FakeClient(Clock& clock) : clock_(clock) {
            {res::kServiceAccounts, "ServiceAccount", true},
            {res::kDeployments, "Deployment", true},
            {res::kReplicaSets, "ReplicaSet", true},
+           {res::kReplicationControllers, "ReplicationController", true},
            {res::kDaemonSets, "DaemonSet", true},
            {res::kStatefulSets, "StatefulSet", true},
            {res::kControllerRevisions, "ControllerRevision", true},

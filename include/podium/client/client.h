@@ -39,6 +39,7 @@ inline const Resource kConfigMaps{"", "v1", "configmaps"};
 inline const Resource kSecrets{"", "v1", "secrets"};
 inline const Resource kServiceAccounts{"", "v1", "serviceaccounts"};
 inline const Resource kPersistentVolumes{"", "v1", "persistentvolumes"};
+inline const Resource kReplicationControllers{"", "v1", "replicationcontrollers"};
 inline const Resource kPersistentVolumeClaims{"", "v1", "persistentvolumeclaims"};
 inline const Resource kStorageClasses{"storage.k8s.io", "v1", "storageclasses"};
 inline const Resource kStatefulSets{"apps", "v1", "statefulsets"};
