@@ -323,6 +323,22 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
       if (spec.contains("jobTemplate") && spec["jobTemplate"].contains("spec"))
         defaultJobSpec(spec["jobTemplate"]["spec"]);
     }
+  } else if (g == "admissionregistration.k8s.io") {
+    if (!obj.contains("webhooks") || !obj["webhooks"].is_array()) return;
+    for (auto& w : obj["webhooks"]) {
+      if (!w.is_object()) continue;
+      setIfMissing(w, "failurePolicy", "Fail");
+      setIfMissing(w, "matchPolicy", "Equivalent");
+      setIfMissing(w, "namespaceSelector", Json::object());
+      setIfMissing(w, "objectSelector", Json::object());
+      setIfMissing(w, "timeoutSeconds", 10);
+      if (p == "mutatingwebhookconfigurations") setIfMissing(w, "reinvocationPolicy", "Never");
+      if (w.contains("rules") && w["rules"].is_array())
+        for (auto& rule : w["rules"])
+          if (rule.is_object()) setIfMissing(rule, "scope", "*");
+      if (json::find(w, {"clientConfig", "service"}) && w["clientConfig"]["service"].is_object())
+        setIfMissing(w["clientConfig"]["service"], "port", 443);
+    }
   } else if (g == "storage.k8s.io" && p == "storageclasses") {
     setIfMissing(obj, "reclaimPolicy", "Delete");
     setIfMissing(obj, "volumeBindingMode", "Immediate");

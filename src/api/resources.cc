@@ -63,6 +63,8 @@ const std::vector<Builtin>& builtinTable() {
       {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "rbac.v1.ClusterRole", false, {}, {}, false, false, false},
       {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rbac.v1.RoleBinding", true, {}, {}, false, false, false},
       {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "rbac.v1.ClusterRoleBinding", false, {}, {}, false, false, false},
+      {"admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", "admissionregistration.v1.ValidatingWebhookConfiguration", false, {}, {"api-extensions"}, false, false, true},
+      {"admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", "admissionregistration.v1.MutatingWebhookConfiguration", false, {}, {"api-extensions"}, false, false, true},
       {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "apiextensions.v1.CustomResourceDefinition", false, {"crd", "crds"}, {"api-extensions"}, true, false, true},
   };
   // clang-format on
@@ -79,6 +81,7 @@ const std::vector<std::string> kBuiltinGroupOrder = {"",
                                                      "storage.k8s.io",
                                                      "coordination.k8s.io",
                                                      "rbac.authorization.k8s.io",
+                                                     "admissionregistration.k8s.io",
                                                      "apiextensions.k8s.io"};
 
 std::string lower(std::string s) {

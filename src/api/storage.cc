@@ -95,9 +95,26 @@ StorageImpl::StorageImpl(store::Store& store, Cacher& cacher, ResourceRegistry& 
       cacher_(cacher),
       registry_(registry),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      admission_(cacher, httpsWebhookCaller()) {}
 
 std::string StorageImpl::now() const { return timefmt::rfc3339(clock_.now()); }
+
+Expected<void, ApiError> StorageImpl::mutateByWebhooks(const Admission::Request& req, Json& obj,
+                                                       std::vector<std::string>* warnings) {
+  // What a webhook may not change: the object's identity.
+  Json keep = Json::object();
+  for (const char* f : {"name", "namespace", "uid", "creationTimestamp", "resourceVersion"})
+    if (const Json* v = json::find(obj, {"metadata", f})) keep[f] = *v;
+  auto changed = admission_.mutate(req, obj, warnings);
+  if (!changed) return Unexpected(changed.error());
+  if (!*changed) return {};
+  if (!obj.is_object() || !obj["metadata"].is_object())
+    return Unexpected(ApiError::internal("a mutating webhook removed the object's metadata"));
+  for (const auto& [f, v] : keep.items()) obj["metadata"][f] = v;
+  applyDefaults(req.resource, obj);  // as Kubernetes decodes (and defaults) the patched object
+  return {};
+}
 
 namespace {
 // How long a request waits for the watch cache to catch up with the store (it follows within
@@ -405,8 +422,11 @@ Expected<Json, ApiError> StorageImpl::prepareCreate(const ResourceInfo& r, const
   applyDefaults(r, obj);  // after the reset: a status' required fields are defaults too
   auto ctx = context();
   if (auto p = strategy.prepare(r, obj, nullptr, ctx); !p) return Unexpected(p.error());
+  Admission::Request admit{r, o.subresource, "CREATE", ns, name, nullptr, o.dryRun};
+  if (auto a = mutateByWebhooks(admit, obj, warnings); !a) return Unexpected(a.error());
   FieldErrors errs = validateObject(r, obj, nullptr);
   if (!errs.empty()) return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), name, errs));
+  if (auto a = admission_.validate(admit, obj, warnings); !a) return Unexpected(a.error());
   if (!managedFieldsDone) {
     ssa::Scope scope{r.schema, r.hasStatus, o.subresource};
     ssa::recordUpdate(nullptr, obj, o.fieldManager, r.apiVersion(), now(), scope);
@@ -465,10 +485,14 @@ Expected<Json, ApiError> StorageImpl::prepareUpdate(const ResourceInfo& r, const
   } else {
     m.erase("generation");
   }
+  Admission::Request admit{
+      r,    o.subresource, "UPDATE", metaString(old, "namespace"), metaString(old, "name"),
+      &old, o.dryRun};
+  if (auto a = mutateByWebhooks(admit, obj, warnings); !a) return Unexpected(a.error());
   FieldErrors errs = validateObject(r, obj, &old);
   if (!errs.empty())
-    return Unexpected(
-        ApiError::invalid(r.group, r.qualifiedKind(), json::str(m, "name", ""), errs));
+    return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), metaString(obj, "name"), errs));
+  if (auto a = admission_.validate(admit, obj, warnings); !a) return Unexpected(a.error());
   if (!managedFieldsDone) {
     ssa::Scope scope{r.schema, r.hasStatus, o.subresource == "scale" ? "scale" : o.subresource};
     ssa::recordUpdate(&old, obj, o.fieldManager, r.apiVersion(), now(), scope);

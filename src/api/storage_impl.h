@@ -6,6 +6,7 @@
 
 #include <functional>
 
+#include "admission.h"
 #include "podium/api/storage.h"
 #include "strategy.h"
 
@@ -73,6 +74,9 @@ class StorageImpl : public Storage {
   Expected<void, ApiError> checkSchema(const ResourceInfo& r, Json& obj, const WriteOptions& o,
                                        std::vector<std::string>* warnings);
   Expected<void, ApiError> admitNamespace(const ResourceInfo& r, const std::string& ns);
+  // The mutating webhooks over `obj`, its identity kept and its defaults applied again.
+  Expected<void, ApiError> mutateByWebhooks(const Admission::Request& req, Json& obj,
+                                            std::vector<std::string>* warnings);
   Expected<WriteResult, ApiError> commit(const ResourceInfo& r, const std::string& key,
                                          const Json* old, int64_t oldRevision, Json obj,
                                          const WriteOptions& o);
@@ -99,6 +103,7 @@ class StorageImpl : public Storage {
   Clock& clock_;
   StorageOptions options_;
   CertificateIssuer issuer_;
+  Admission admission_;
 };
 
 // Helpers the storage's files share.

@@ -15,6 +15,8 @@ namespace podium::api {
 // `old` is null on create.
 FieldErrors validateObject(const ResourceInfo& resource, const Json& obj, const Json* old);
 // PersistentVolumes, PersistentVolumeClaims and StorageClasses (validation_storage.cc).
+// Validating and mutating webhook configurations (validation_admission.cc).
+void validateWebhookConfiguration(const ResourceInfo& resource, const Json& obj, FieldErrors& errs);
 void validateStorageKinds(const ResourceInfo& resource, const Json& obj, const Json* old,
                           FieldErrors& errs);
 

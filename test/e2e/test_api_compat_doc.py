@@ -23,6 +23,12 @@ ISTIO_SPEC = {
     "telemetries": {"tracing": [{"randomSamplingPercentage": 10}]},
 }
 
+# A webhook whose rules select nothing the test makes.
+WEBHOOK = {"name": "compat.podium.test", "clientConfig": {"url": "https://127.0.0.1:1/"}, "sideEffects": "None",
+           "admissionReviewVersions": ["v1"],
+           "rules": [{"operations": ["CREATE"], "apiGroups": ["none.example.com"], "apiVersions": ["v1"],
+                      "resources": ["nothing"]}]}
+
 # A minimal valid body per resource (kind, apiVersion and name are filled in).
 FIXTURES = {
     "namespaces": {},
@@ -38,6 +44,8 @@ FIXTURES = {
     "persistentvolumes": {"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
                                    "hostPath": {"path": "/tmp/podium-compat-pv"}}},
     "storageclasses": {"provisioner": "example.com/none"},
+    "validatingwebhookconfigurations": {"webhooks": [WEBHOOK]},
+    "mutatingwebhookconfigurations": {"webhooks": [WEBHOOK]},
     "podtemplates": {"template": TEMPLATE},
     "replicationcontrollers": {"spec": {"selector": {"app": "x"}, "template": TEMPLATE}},
     "deployments": {"spec": {"selector": SELECTOR, "template": TEMPLATE}},

@@ -1,0 +1,86 @@
+// Validation of ValidatingWebhookConfiguration and MutatingWebhookConfiguration (Kubernetes'
+// pkg/apis/admissionregistration/validation, the rules users meet).
+
+#include <algorithm>
+#include <set>
+
+#include "podium/common/strings.h"
+#include "validation.h"
+
+namespace podium::api {
+
+namespace {
+
+void oneOf(const Json& v, const std::string& path, const std::vector<std::string>& allowed,
+           FieldErrors& errs) {
+  if (!v.is_string()) return;
+  if (std::find(allowed.begin(), allowed.end(), v.get<std::string>()) == allowed.end())
+    errs.push_back(FieldError::notSupported(path, v, allowed));
+}
+
+}  // namespace
+
+void validateWebhookConfiguration(const ResourceInfo& r, const Json& obj, FieldErrors& errs) {
+  const Json* hooks = json::find(obj, {"webhooks"});
+  if (!hooks || !hooks->is_array()) return;
+  std::set<std::string> names;
+  for (size_t i = 0; i < hooks->size(); ++i) {
+    const Json& w = (*hooks)[i];
+    std::string path = "webhooks[" + std::to_string(i) + "]";
+    std::string name = json::str(w, "name");
+    if (name.empty())
+      errs.push_back(FieldError::required(path + ".name"));
+    else if (std::count(name.begin(), name.end(), '.') < 2)
+      errs.push_back(FieldError::invalid(path + ".name", name,
+                                         "should be a domain with at least three segments "
+                                         "separated by dots"));
+    else if (!names.insert(name).second)
+      errs.push_back(FieldError::duplicate(path + ".name", name));
+    const Json& cc = json::at(w, {"clientConfig"});
+    bool url = !json::at(cc, {"url"}).is_null(), service = !json::at(cc, {"service"}).is_null();
+    if (url == service)
+      errs.push_back(FieldError::required(path + ".clientConfig",
+                                          "exactly one of url or service is required"));
+    if (url && json::str(cc, "url").rfind("https://", 0) != 0)
+      errs.push_back(FieldError::invalid(path + ".clientConfig.url", cc["url"],
+                                         "'https' is the only allowed URL scheme"));
+    const Json& versions = json::at(w, {"admissionReviewVersions"});
+    if (!versions.is_array() ||
+        std::find(versions.begin(), versions.end(), Json("v1")) == versions.end())
+      errs.push_back(FieldError::required(path + ".admissionReviewVersions",
+                                          "must include at least one of v1"));
+    const Json& effects = json::at(w, {"sideEffects"});
+    if (effects.is_null())
+      errs.push_back(
+          FieldError::required(path + ".sideEffects", "must specify one of None, NoneOnDryRun"));
+    oneOf(effects, path + ".sideEffects", {"None", "NoneOnDryRun"}, errs);
+    oneOf(json::at(w, {"failurePolicy"}), path + ".failurePolicy", {"Fail", "Ignore"}, errs);
+    oneOf(json::at(w, {"matchPolicy"}), path + ".matchPolicy", {"Equivalent", "Exact"}, errs);
+    if (r.plural == "mutatingwebhookconfigurations")
+      oneOf(json::at(w, {"reinvocationPolicy"}), path + ".reinvocationPolicy",
+            {"IfNeeded", "Never"}, errs);
+    const Json& timeout = json::at(w, {"timeoutSeconds"});
+    if (timeout.is_number_integer() && (timeout.get<int64_t>() < 1 || timeout.get<int64_t>() > 30))
+      errs.push_back(FieldError::invalid(path + ".timeoutSeconds", timeout,
+                                         "the timeout value must be between 1 and 30 seconds"));
+    const Json& conditions = json::at(w, {"matchConditions"});
+    if (conditions.is_array() && !conditions.empty())
+      errs.push_back(FieldError::forbidden(
+          path + ".matchConditions",
+          "CEL match conditions are not evaluated by this server (no C++ CEL library in "
+          "Debian): use rules, namespaceSelector and objectSelector"));
+    const Json& rules = json::at(w, {"rules"});
+    if (rules.is_array())
+      for (size_t j = 0; j < rules.size(); ++j) {
+        std::string rp = path + ".rules[" + std::to_string(j) + "]";
+        const Json& ops = json::at(rules[j], {"operations"});
+        if (ops.is_array())
+          for (size_t k = 0; k < ops.size(); ++k)
+            oneOf(ops[k], rp + ".operations[" + std::to_string(k) + "]",
+                  {"*", "CONNECT", "CREATE", "DELETE", "UPDATE"}, errs);
+        oneOf(json::at(rules[j], {"scope"}), rp + ".scope", {"*", "Cluster", "Namespaced"}, errs);
+      }
+  }
+}
+
+}  // namespace podium::api

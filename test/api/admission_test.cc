@@ -1,0 +1,195 @@
+#include "api/admission.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "podium/api/storage.h"
+#include "podium/common/strings.h"
+#include "podium/store/sqlite_store.h"
+
+namespace podium::api {
+namespace {
+
+// Webhook configurations and namespaces written through the real storage; the webhooks
+// themselves are a fake caller that answers per path and records what it was sent.
+class AdmissionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("podium-admission-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto s = store::openSqliteStore(store::SqliteOptions{(dir_ / "db").string(), false});
+    ASSERT_TRUE(s);
+    store_ = std::move(*s);
+    cacher_ = std::make_unique<Cacher>(*store_, 1000);
+    ASSERT_TRUE(cacher_->start());
+    storage_ = newStorage(*store_, *cacher_, registry_, realClock());
+    opts_.fieldManager = "test";
+    create("", "v1", "namespaces", "",
+           {{"metadata", {{"name", "on"}, {"labels", {{"hooks", "on"}}}}}});
+    create("", "v1", "namespaces", "", {{"metadata", {{"name", "off"}}}});
+  }
+  void TearDown() override {
+    storage_.reset();
+    cacher_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  ResourcePtr res(const std::string& g, const std::string& v, const std::string& p) {
+    return registry_.snapshot()->find(g, v, p);
+  }
+  void create(const std::string& g, const std::string& v, const std::string& p,
+              const std::string& ns, Json obj) {
+    auto made = storage_->create(*res(g, v, p), ns, std::move(obj), opts_);
+    ASSERT_TRUE(made) << made.error().message();
+  }
+  void hook(const std::string& plural, const std::string& config, const std::string& name,
+            Json extra = Json::object()) {
+    Json w = {{"name", name},
+              {"clientConfig", {{"url", "https://hooks.example.com/" + name}}},
+              {"sideEffects", "None"},
+              {"admissionReviewVersions", {"v1"}},
+              {"namespaceSelector", {{"matchLabels", {{"hooks", "on"}}}}},
+              {"rules",
+               {{{"operations", {"CREATE"}},
+                 {"apiGroups", {""}},
+                 {"apiVersions", {"v1"}},
+                 {"resources", {"configmaps"}}}}}};
+    w.merge_patch(extra);
+    create("admissionregistration.k8s.io", "v1", plural, "",
+           {{"metadata", {{"name", config}}}, {"webhooks", {w}}});
+  }
+  // Adds label <name>=1 by JSONPatch.
+  static Json labelPatch(const std::string& uid, const std::string& name) {
+    Json patch = {{{"op", "add"}, {"path", "/metadata/labels/" + name}, {"value", "1"}}};
+    return {{"uid", uid},
+            {"allowed", true},
+            {"patchType", "JSONPatch"},
+            {"patch", strings::base64Encode(json::dump(patch))}};
+  }
+  Admission admission() {
+    return Admission(*cacher_,
+                     [this](const WebhookTarget& t, const std::string& body,
+                            std::chrono::milliseconds) -> Expected<std::string, std::string> {
+                       Json review = Json::parse(body);
+                       std::string uid = review["request"]["uid"];
+                       std::string name = t.path.substr(1);
+                       calls.push_back(name);
+                       if (answers.count(name) == 0)
+                         return Unexpected(std::string("connection refused"));
+                       return json::dump(Json{{"response", answers[name](uid, review)}});
+                     });
+  }
+  Admission::Request request(const std::string& ns) {
+    return {*res("", "v1", "configmaps"), "", "CREATE", ns, "cm", nullptr, false};
+  }
+  Json configMap() { return {{"metadata", {{"name", "cm"}, {"labels", {{"app", "x"}}}}}}; }
+
+  std::filesystem::path dir_;
+  store::StorePtr store_;
+  std::unique_ptr<Cacher> cacher_;
+  ResourceRegistry registry_;
+  std::unique_ptr<Storage> storage_;
+  WriteOptions opts_;
+  std::vector<std::string> calls;
+  std::map<std::string, std::function<Json(const std::string&, const Json&)>> answers;
+};
+
+TEST(AdmissionRules, SelectByOperationGroupVersionResourceSubresourceAndScope) {
+  ResourceRegistry registry;
+  auto pods = registry.snapshot()->find("", "v1", "pods");
+  auto nodes = registry.snapshot()->find("", "v1", "nodes");
+  Json rule = {{"operations", {"CREATE"}},
+               {"apiGroups", {""}},
+               {"apiVersions", {"v1"}},
+               {"resources", {"pods"}},
+               {"scope", "*"}};
+  EXPECT_TRUE(ruleSelects(rule, *pods, "", "CREATE"));
+  EXPECT_FALSE(ruleSelects(rule, *pods, "", "UPDATE"));
+  EXPECT_FALSE(ruleSelects(rule, *pods, "status", "CREATE"));  // subresources only by name
+  rule["resources"] = {"pods/*"};
+  EXPECT_TRUE(ruleSelects(rule, *pods, "status", "CREATE"));
+  EXPECT_FALSE(ruleSelects(rule, *pods, "", "CREATE"));
+  rule["resources"] = {"*"};
+  rule["operations"] = {"*"};
+  EXPECT_TRUE(ruleSelects(rule, *nodes, "", "UPDATE"));
+  rule["scope"] = "Namespaced";
+  EXPECT_FALSE(ruleSelects(rule, *nodes, "", "UPDATE"));
+  EXPECT_TRUE(ruleSelects(rule, *pods, "", "UPDATE"));
+  rule["apiGroups"] = {"apps"};
+  EXPECT_FALSE(ruleSelects(rule, *pods, "", "UPDATE"));
+}
+
+TEST_F(AdmissionTest, MutatingWebhooksRunInOrderAndIfNeededAgainAfterALaterChange) {
+  hook("mutatingwebhookconfigurations", "b-second", "second.hooks.example.com");
+  hook("mutatingwebhookconfigurations", "a-first", "first.hooks.example.com",
+       {{"reinvocationPolicy", "IfNeeded"}});
+  int firstCalls = 0;
+  answers["first.hooks.example.com"] = [&](const std::string& uid, const Json&) {
+    return ++firstCalls == 1 ? labelPatch(uid, "first") : Json{{"uid", uid}, {"allowed", true}};
+  };
+  answers["second.hooks.example.com"] = [](const std::string& uid, const Json& review) {
+    // It sees the first webhook's change.
+    EXPECT_EQ(review["request"]["object"]["metadata"]["labels"]["first"], "1");
+    return labelPatch(uid, "second");
+  };
+  Json obj = configMap();
+  auto a = admission();
+  auto changed = a.mutate(request("on"), obj, nullptr);
+  ASSERT_TRUE(changed) << changed.error().message();
+  EXPECT_TRUE(*changed);
+  EXPECT_EQ(calls, (std::vector<std::string>{"first.hooks.example.com", "second.hooks.example.com",
+                                             "first.hooks.example.com"}));
+  EXPECT_EQ(obj["metadata"]["labels"], Json({{"app", "x"}, {"first", "1"}, {"second", "1"}}));
+  // A namespace the selector leaves out is not sent to anyone.
+  calls.clear();
+  Json other = configMap();
+  EXPECT_FALSE(*a.mutate(request("off"), other, nullptr));
+  EXPECT_TRUE(calls.empty());
+}
+
+TEST_F(AdmissionTest, ADenialCarriesTheWebhooksStatusAndKubernetesMessage) {
+  hook("validatingwebhookconfigurations", "deny", "deny.hooks.example.com");
+  answers["deny.hooks.example.com"] = [](const std::string& uid, const Json&) {
+    return Json{{"uid", uid},
+                {"allowed", false},
+                {"status", {{"code", 403}, {"message", "not today"}}},
+                {"warnings", {"careful"}}};
+  };
+  auto a = admission();
+  std::vector<std::string> warnings;
+  auto r = a.validate(request("on"), configMap(), &warnings);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), 403);
+  EXPECT_EQ(r.error().message(),
+            "admission webhook \"deny.hooks.example.com\" denied the request: not today");
+  EXPECT_EQ(warnings, std::vector<std::string>{"careful"});
+}
+
+TEST_F(AdmissionTest, AnUnreachableWebhookFailsOrIsIgnoredByItsPolicy) {
+  hook("validatingwebhookconfigurations", "a", "ignored.hooks.example.com",
+       {{"failurePolicy", "Ignore"}});
+  auto a = admission();
+  EXPECT_TRUE(a.validate(request("on"), configMap(), nullptr));
+  hook("validatingwebhookconfigurations", "b", "failing.hooks.example.com");
+  auto r = a.validate(request("on"), configMap(), nullptr);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), 500);
+  EXPECT_EQ(r.error().message(),
+            "Internal error occurred: failed calling webhook \"failing.hooks.example.com\": failed "
+            "to call webhook: connection refused");
+  // An answer for another request (uid) is not taken.
+  answers["failing.hooks.example.com"] = [](const std::string&, const Json&) {
+    return Json{{"uid", "someone-else"}, {"allowed", true}};
+  };
+  r = a.validate(request("on"), configMap(), nullptr);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("expected response.uid="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace podium::api
