@@ -97,13 +97,27 @@ std::vector<Json> Admission::selected(const std::string& plural, const Request& 
   return out;
 }
 
+WebhookCaller httpsWebhookCaller() {
+  return [](const WebhookTarget& t, const std::string& body,
+            std::chrono::milliseconds timeout) -> Expected<std::string, std::string> {
+    auto reply = httpsRequest(
+        t.backend, "POST", t.path, body,
+        {{"Content-Type", "application/json"}, {"Accept", "application/json"}}, timeout);
+    if (!reply) return Unexpected(reply.error());
+    if (reply->status != 200)
+      return Unexpected("POST \"https://" + t.backend.serverName + t.path +
+                        "\": the server answered " + std::to_string(reply->status));
+    return std::move(reply->body);
+  };
+}
+
 Expected<WebhookTarget, std::string> Admission::targetOf(const Json& cc) {
   WebhookTarget t;
-  if (const Json& ca = json::at(cc, {"caBundle"});
-      ca.is_string() && !ca.get<std::string>().empty()) {
-    auto pem = strings::base64Decode(ca.get<std::string>());
+  std::string ca;
+  if (const Json& b = json::at(cc, {"caBundle"}); b.is_string() && !b.get<std::string>().empty()) {
+    auto pem = strings::base64Decode(b.get<std::string>());
     if (!pem) return Unexpected(std::string("clientConfig.caBundle is not base64"));
-    t.caBundle = *pem;
+    ca = *pem;
   }
   if (const Json& url = json::at(cc, {"url"}); url.is_string()) {
     std::string u = url.get<std::string>();
@@ -116,40 +130,21 @@ Expected<WebhookTarget, std::string> Admission::targetOf(const Json& cc) {
     if (colon != std::string::npos && hostport.find(']') == std::string::npos) {
       auto p = strings::parseInt(hostport.substr(colon + 1));
       if (!p || *p <= 0 || *p > 65535) return Unexpected("bad port in webhook URL " + u);
-      t.port = static_cast<int>(*p);
+      t.backend.port = static_cast<int>(*p);
       hostport = hostport.substr(0, colon);
     }
-    t.host = t.serverName = hostport;
+    t.backend.host = t.backend.serverName = hostport;
+    t.backend.caBundle = ca;
     return t;
   }
   const Json& svcRef = json::at(cc, {"service"});
-  std::string ns = json::str(svcRef, "namespace"), name = json::str(svcRef, "name");
+  auto b = serviceBackend(cacher_, json::str(svcRef, "namespace"), json::str(svcRef, "name"),
+                          json::integer(svcRef, "port", 443));
+  if (!b) return Unexpected(b.error());
+  t.backend = std::move(*b);
+  t.backend.caBundle = ca;
   t.path = json::str(svcRef, "path", "/");
-  t.serverName = name + "." + ns + ".svc";
-  int64_t want = json::integer(svcRef, "port", 443);
-  auto svc = cacher_.get("/registry/core/services/" + ns + "/" + name);
-  if (!svc) return Unexpected("service \"" + name + "\" not found");
-  std::string portName;
-  bool found = false;
-  for (const auto& p : json::at(*svc->object, {"spec", "ports"}))
-    if (json::integer(p, "port", 0) == want) {
-      portName = json::str(p, "name");
-      found = true;
-    }
-  if (!found) return Unexpected("service \"" + name + "\" has no port " + std::to_string(want));
-  // The apiserver's endpoint routing: straight to a ready endpoint of the Service.
-  if (auto ep = cacher_.get("/registry/core/endpoints/" + ns + "/" + name))
-    for (const auto& subset : json::at(*ep->object, {"subsets"})) {
-      const Json& addrs = json::at(subset, {"addresses"});
-      if (!addrs.is_array() || addrs.empty()) continue;
-      for (const auto& p : json::at(subset, {"ports"}))
-        if (json::str(p, "name") == portName) {
-          t.host = json::str(addrs[0], "ip");
-          t.port = static_cast<int>(json::integer(p, "port", 443));
-          return t;
-        }
-    }
-  return Unexpected("no endpoints available for service \"" + name + "\"");
+  return t;
 }
 
 Expected<Json, ApiError> Admission::call(const Json& w, const Request& req, const Json& obj,

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "backend.h"
 #include "podium/api/cacher.h"
 #include "podium/api/resources.h"
 #include "podium/api/status.h"
@@ -30,16 +31,13 @@ namespace podium::api {
 
 // Where and how to call one webhook.
 struct WebhookTarget {
-  std::string host;  // address to connect to
-  int port = 443;
-  std::string serverName;  // the name its certificate must carry (SNI and verification)
+  Backend backend;
   std::string path = "/";
-  std::string caBundle;  // PEM; empty: the system's roots
 };
 // POSTs `body` (JSON) to the target within `timeout`; the answer's body on HTTP 200.
 using WebhookCaller = std::function<Expected<std::string, std::string>(
     const WebhookTarget& target, const std::string& body, std::chrono::milliseconds timeout)>;
-// The real caller: HTTPS with OpenSSL (webhook_client.cc).
+// The real caller: HTTPS (backend.h), the answer taken only with status 200.
 WebhookCaller httpsWebhookCaller();
 
 // Whether a webhook's rule selects this request (exposed for tests).
