@@ -323,6 +323,10 @@ void applyDefaults(const ResourceInfo& r, Json& obj) {
       if (spec.contains("jobTemplate") && spec["jobTemplate"].contains("spec"))
         defaultJobSpec(spec["jobTemplate"]["spec"]);
     }
+  } else if (g == "apiregistration.k8s.io") {
+    if (obj.contains("spec") && obj["spec"].is_object() && obj["spec"].contains("service") &&
+        obj["spec"]["service"].is_object())
+      setIfMissing(obj["spec"]["service"], "port", 443);
   } else if (g == "admissionregistration.k8s.io") {
     if (!obj.contains("webhooks") || !obj["webhooks"].is_array()) return;
     for (auto& w : obj["webhooks"]) {

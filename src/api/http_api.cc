@@ -98,6 +98,17 @@ HttpResponse HttpApi::route(const HttpRequest& req) {
   if (!parts.empty() && (parts[0] == "api" || parts[0] == "apis")) {
     bool discoveryPath =
         (parts[0] == "api" && parts.size() <= 2) || (parts[0] == "apis" && parts.size() <= 3);
+    // An APIService's group version: everything under it, discovery included, is its backend's.
+    if (parts[0] == "apis" && parts.size() >= 3)
+      if (auto api = storage_.registry().snapshot()->aggregated(parts[1], parts[2]))
+        if (auto reply = api->forward(req)) {
+          if (!*reply) return errorResponse(reply->error(), req);
+          HttpResponse r;
+          r.status = (*reply)->status;
+          if (!(*reply)->contentType.empty()) r.setHeader("Content-Type", (*reply)->contentType);
+          r.body = std::move((*reply)->body);
+          return r;
+        }
     if (discoveryPath) {
       if (req.method != "GET" && req.method != "HEAD")
         return errorResponse(ApiError::methodNotAllowed(

@@ -811,6 +811,25 @@ const Printer* builtinPrinter(const ResourceInfo& r) {
                               "<unset>", s(o, {"status", "reason"}), objAge(o, now),
                               s(o, {"spec", "volumeMode"})});
         }};
+    m["apiregistration.k8s.io/apiservices"] = {
+        {{"Name", "string", 0, nameDesc},
+         {"Service", "string", 0, "The service that serves the API, or Local"},
+         {"Available", "string", 0, "Whether the API answers"},
+         {"Age", "string", 0, ageDesc}},
+        [](const Json& o, Clock::time_point now) {
+          std::string svc = s(o, {"spec", "service", "name"});
+          svc = svc.empty() ? "Local" : s(o, {"spec", "service", "namespace"}) + "/" + svc;
+          std::string available = "Unknown";
+          const Json& conds = at(o, {"status", "conditions"});
+          if (conds.is_array())
+            for (const auto& c : conds)
+              if (json::str(c, "type") == "Available") {
+                available = json::str(c, "status");
+                if (available != "True" && !json::str(c, "reason").empty())
+                  available += " (" + json::str(c, "reason") + ")";
+              }
+          return Json::array({s(o, {"metadata", "name"}), svc, available, objAge(o, now)});
+        }};
     m["storage.k8s.io/storageclasses"] = {
         {{"Name", "string", 0, nameDesc},
          {"Provisioner", "string", 0, "Who makes the volumes"},

@@ -65,6 +65,7 @@ const std::vector<Builtin>& builtinTable() {
       {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "rbac.v1.ClusterRoleBinding", false, {}, {}, false, false, false},
       {"admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", "admissionregistration.v1.ValidatingWebhookConfiguration", false, {}, {"api-extensions"}, false, false, true},
       {"admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", "admissionregistration.v1.MutatingWebhookConfiguration", false, {}, {"api-extensions"}, false, false, true},
+      {"apiregistration.k8s.io", "v1", "APIService", "apiservices", "apiregistration.v1.APIService", false, {}, {"api-extensions"}, true, false, false},
       {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "apiextensions.v1.CustomResourceDefinition", false, {"crd", "crds"}, {"api-extensions"}, true, false, true},
   };
   // clang-format on
@@ -82,6 +83,7 @@ const std::vector<std::string> kBuiltinGroupOrder = {"",
                                                      "coordination.k8s.io",
                                                      "rbac.authorization.k8s.io",
                                                      "admissionregistration.k8s.io",
+                                                     "apiregistration.k8s.io",
                                                      "apiextensions.k8s.io"};
 
 std::string lower(std::string s) {
@@ -263,11 +265,22 @@ void ResourceRegistry::addAggregatedApi(AggregatedApiPtr api) {
   publish(custom_);
 }
 
+void ResourceRegistry::setForwardedApis(std::vector<AggregatedApiPtr> apis) {
+  std::lock_guard<std::mutex> lock(mu_);
+  forwarded_ = std::move(apis);
+  publish(custom_);
+}
+
 void ResourceRegistry::publish(std::vector<ResourcePtr> custom) {
   auto set = std::make_shared<ResourceSet>();
   for (const auto& r : builtins_) set->add(r);
   for (const auto& r : custom) set->add(r);
-  for (const auto& a : aggregated_) set->addAggregated(a);
+  for (const auto& a : forwarded_) set->addAggregated(a);  // first: they win the lookup
+  for (const auto& a : aggregated_)
+    if (std::none_of(forwarded_.begin(), forwarded_.end(), [&](const AggregatedApiPtr& f) {
+          return f->group() == a->group() && f->version() == a->version();
+        }))
+      set->addAggregated(a);
   set->finish();
   custom_ = std::move(custom);
   current_ = set;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "api_services.h"
 #include "bootstrap.h"
 #include "conversion.h"
 #include "http_api.h"
@@ -84,12 +85,14 @@ class Server : public ApiServer {
     registry_ = std::make_unique<ResourceRegistry>();
     cacher_->addListener("/registry/apiextensions.k8s.io/customresourcedefinitions/",
                          [this](const std::vector<CacheEvent>&) { refreshCustomResources(); });
+    apiServices_ = std::make_unique<ApiServices>(*cacher_, *registry_);
     if (auto c = cacher_->start(); !c) return Unexpected("watch cache: " + c.error());
     refreshCustomResources();
 
     StorageOptions sto;
     sto.serviceCidr = options_.serviceCidr;
     storage_ = withConversions(newStorage(*store_, *cacher_, *registry_, realClock(), sto));
+    apiServices_->start(*storage_);
     http_ = std::make_unique<HttpApi>(*storage_, Credentials{{*token}}, realClock(),
                                       options_.address + ":" + std::to_string(options_.port),
                                       options_.watchBookmarkInterval);
@@ -142,9 +145,11 @@ class Server : public ApiServer {
     if (httpServer_) httpServer_->stop();
     httpServer_.reset();
     http_.reset();
+    if (apiServices_) apiServices_->stop();
     compactor_.reset();
     storage_.reset();
     cacher_.reset();
+    apiServices_.reset();
     store_.reset();
   }
 
@@ -295,6 +300,7 @@ class Server : public ApiServer {
   std::unique_ptr<Cacher> cacher_;
   std::unique_ptr<ResourceRegistry> registry_;
   std::unique_ptr<Storage> storage_;
+  std::unique_ptr<ApiServices> apiServices_;
   std::unique_ptr<HttpApi> http_;
   std::unique_ptr<HttpServer> httpServer_;
   std::unique_ptr<store::Compactor> compactor_;

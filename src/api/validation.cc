@@ -693,6 +693,8 @@ FieldErrors validateObject(const ResourceInfo& r, const Json& obj, const Json* o
     }
   } else if (g == "apps" && p != "controllerrevisions") {
     validateWorkload(r, obj, old, errs);
+  } else if (g == "apiregistration.k8s.io") {
+    validateApiService(obj, errs);
   } else if (g == "admissionregistration.k8s.io") {
     validateWebhookConfiguration(r, obj, errs);
   } else if (g == "storage.k8s.io") {

@@ -17,6 +17,8 @@ FieldErrors validateObject(const ResourceInfo& resource, const Json& obj, const 
 // PersistentVolumes, PersistentVolumeClaims and StorageClasses (validation_storage.cc).
 // Validating and mutating webhook configurations (validation_admission.cc).
 void validateWebhookConfiguration(const ResourceInfo& resource, const Json& obj, FieldErrors& errs);
+// APIServices (validation_admission.cc).
+void validateApiService(const Json& obj, FieldErrors& errs);
 void validateStorageKinds(const ResourceInfo& resource, const Json& obj, const Json* old,
                           FieldErrors& errs);
 

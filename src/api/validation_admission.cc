@@ -83,4 +83,34 @@ void validateWebhookConfiguration(const ResourceInfo& r, const Json& obj, FieldE
   }
 }
 
+void validateApiService(const Json& obj, FieldErrors& errs) {
+  const Json& spec = json::at(obj, {"spec"});
+  std::string group = json::str(spec, "group"), version = json::str(spec, "version");
+  if (version.empty()) errs.push_back(FieldError::required("spec.version"));
+  std::string want = group.empty() ? version : version + "." + group;
+  std::string name = json::getString(obj, {"metadata", "name"});
+  if (!version.empty() && name != want)
+    errs.push_back(FieldError::invalid("metadata.name", name, "must be " + want));
+  const Json& gpm = json::at(spec, {"groupPriorityMinimum"});
+  if (!gpm.is_number_integer() || gpm.get<int64_t>() < 1 || gpm.get<int64_t>() > 20000)
+    errs.push_back(FieldError::invalid("spec.groupPriorityMinimum", gpm,
+                                       "must be positive and less than 20000"));
+  const Json& vp = json::at(spec, {"versionPriority"});
+  if (!vp.is_number_integer() || vp.get<int64_t>() < 1 || vp.get<int64_t>() > 1000)
+    errs.push_back(
+        FieldError::invalid("spec.versionPriority", vp, "must be positive and less than 1000"));
+  const Json& svc = json::at(spec, {"service"});
+  if (svc.is_null()) {
+    if (!json::str(spec, "caBundle").empty())
+      errs.push_back(FieldError::forbidden("spec.caBundle", "must not be set for a local API"));
+    return;
+  }
+  if (json::str(svc, "namespace").empty())
+    errs.push_back(FieldError::required("spec.service.namespace"));
+  if (json::str(svc, "name").empty()) errs.push_back(FieldError::required("spec.service.name"));
+  if (json::boolean(spec, "insecureSkipTLSVerify") && !json::str(spec, "caBundle").empty())
+    errs.push_back(FieldError::invalid("spec.insecureSkipTLSVerify", true,
+                                       "may not be true if caBundle is present"));
+}
+
 }  // namespace podium::api

@@ -193,3 +193,37 @@ TEST_F(AdmissionTest, AnUnreachableWebhookFailsOrIsIgnoredByItsPolicy) {
 
 }  // namespace
 }  // namespace podium::api
+
+namespace podium::api {
+namespace {
+
+class FixedApi : public AggregatedApi {
+ public:
+  explicit FixedApi(std::string kind) : kind_(std::move(kind)) {}
+  std::string group() const override { return "metrics.k8s.io"; }
+  std::string version() const override { return "v1beta1"; }
+  std::vector<AggregatedResource> resources() const override { return {{"pods", kind_}}; }
+  Expected<Json, ApiError> get(const std::string&, const AggregatedQuery&) override {
+    return Json::object();
+  }
+
+ private:
+  std::string kind_;
+};
+
+// An APIService takes its group version over from the API the server answers in process (a
+// metrics-server installed from its manifests), and gives it back when it goes.
+TEST(ApiServiceRegistry, ForwardedApisWinOverInProcessOnesForTheirGroupVersion) {
+  ResourceRegistry registry;
+  registry.addAggregatedApi(std::make_shared<FixedApi>("builtin"));
+  registry.setForwardedApis({std::make_shared<FixedApi>("forwarded")});
+  auto api = registry.snapshot()->aggregated("metrics.k8s.io", "v1beta1");
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->resources()[0].kind, "forwarded");
+  registry.setForwardedApis({});
+  EXPECT_EQ(registry.snapshot()->aggregated("metrics.k8s.io", "v1beta1")->resources()[0].kind,
+            "builtin");
+}
+
+}  // namespace
+}  // namespace podium::api

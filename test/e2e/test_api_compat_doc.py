@@ -179,6 +179,11 @@ class ApiCompatDocTest(ServerTestCase):
                              "versions": [{"name": "v1", "served": True, "storage": True,
                                            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}, \
                    "%ss.compat.example.com" % name
+        if row["resource"] == "apiservices":  # named <version>.<group>; Local (no service)
+            return {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                    "metadata": {"name": name + ".compat.example.com"},
+                    "spec": {"group": "compat.example.com", "version": name, "groupPriorityMinimum": 1000,
+                             "versionPriority": 15}}, name + ".compat.example.com"
         obj = json.loads(json.dumps(FIXTURES[row["resource"]]))
         obj.update({"apiVersion": version if group == "" else group + "/" + version, "kind": row["kind"], "metadata": {"name": name}})
         return obj, name

@@ -3,6 +3,7 @@ examples/hello and run through containerd, self-healing, rolling updates, scalin
 port-forward, back-offs, namespace deletion and a server restart — all driven by kubectl.
 
 Times the issue asks for are printed as `MEASURED ...` lines."""
+import base64
 import http.client
 import json
 import os
@@ -579,6 +580,77 @@ spec:
                  ["2", "2", "2"], 30, 0.2, "kubectl get rc: 2 2 2")
         self.kubectl("scale", "rc", "old", "-n", ns, "--replicas=1")
         self.wait_ready_count(ns, "app=old", 1, 60)
+
+    def test_f8_api_service_reaches_a_server_in_a_pod(self):
+        """API aggregation: an APIService routes /apis/widgets.podium.test/v1 to a Service whose
+        pod is a real TLS server (OpenSSL's s_server serving files), verified with caBundle."""
+        ns = "aggr"
+        self.create_namespace(ns)
+        work = tempfile.mkdtemp(prefix="podium-aggr-")
+        self.addCleanup(shutil.rmtree, work, True)
+        # The image: Debian's openssl binary and the libraries it loads, nothing else.
+        root = os.path.join(work, "ctx", "root")
+        for path in ("/usr/bin/openssl", "/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libcrypto.so.3",
+                     "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"):
+            os.makedirs(os.path.dirname(root + path), exist_ok=True)
+            shutil.copy(os.path.realpath(path), root + path)
+        with open(os.path.join(work, "ctx", "Dockerfile"), "w") as f:
+            f.write("FROM scratch\nCOPY root/ /\n")
+        self.image_build("podium/openssl:3", os.path.join(work, "ctx"))
+
+        def openssl(*args):
+            subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=work)
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+                "-subj", "/CN=aggr-ca")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=api")
+        with open(os.path.join(work, "san.ext"), "w") as f:
+            f.write("subjectAltName=DNS:api.aggr.svc\n")
+        openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "tls.crt", "-days", "1", "-extfile", "san.ext")
+        self.kubectl("create", "secret", "tls", "api-tls", "-n", ns, "--cert", os.path.join(work, "tls.crt"),
+                     "--key", os.path.join(work, "tls.key"))
+        resources = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "widgets.podium.test/v1",
+                     "resources": [{"name": "widgets", "singularName": "widget", "namespaced": True,
+                                    "kind": "Widget", "verbs": ["get", "list"]}]}
+        self.kubectl("create", "configmap", "api-docs", "-n", ns, "--from-literal=v1=" + json.dumps(resources))
+        with open(os.path.join(work, "ca.crt"), "rb") as f:
+            ca = base64.b64encode(f.read()).decode()
+        manifest = [
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "api", "namespace": ns, "labels": {"app": "api"}},
+             "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+                 "name": "api", "image": "podium/openssl:3", "workingDir": "/srv",
+                 "command": ["/usr/bin/openssl", "s_server", "-WWW", "-accept", "8443",
+                             "-cert", "/tls/tls.crt", "-key", "/tls/tls.key"],
+                 "readinessProbe": {"tcpSocket": {"port": 8443}, "periodSeconds": 1},
+                 "volumeMounts": [{"name": "tls", "mountPath": "/tls"}, {"name": "docs", "mountPath": "/srv"}]}],
+                 "volumes": [{"name": "tls", "secret": {"secretName": "api-tls"}},
+                             {"name": "docs", "configMap": {"name": "api-docs", "items": [
+                                 {"key": "v1", "path": "apis/widgets.podium.test/v1"}]}}]}},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": ns},
+             "spec": {"selector": {"app": "api"}, "ports": [{"port": 443, "targetPort": 8443}]}},
+            {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+             "metadata": {"name": "v1.widgets.podium.test"},
+             "spec": {"group": "widgets.podium.test", "version": "v1", "caBundle": ca,
+                      "service": {"namespace": ns, "name": "api", "port": 443},
+                      "groupPriorityMinimum": 1000, "versionPriority": 15}}]
+        self.addCleanup(lambda: self.kubectl("delete", "apiservice", "v1.widgets.podium.test", check=False))
+        self.kubectl("apply", "-f", "-", input="\n".join(json.dumps(o) for o in manifest))
+        wait_for(lambda: (lambda p: p and is_ready(p))(self.pod(ns, "api")), 60, 0.2, "the API's pod")
+
+        def available():
+            row = self.kubectl("get", "apiservice", "v1.widgets.podium.test", "--no-headers").stdout.split()
+            return row if row[2] == "True" else None
+        row = wait_for(available, 30, 0.3, "the APIService Available")
+        self.assertEqual(row[1], "aggr/api")
+        raw = json.loads(self.kubectl("get", "--raw", "/apis/widgets.podium.test/v1").stdout)
+        self.assertEqual(raw, resources)  # the pod's own answer
+        self.assertIn("widgets", self.kubectl("api-resources", "--api-group=widgets.podium.test").stdout)
+        # The backend gone, the APIService says so and requests get 503.
+        self.kubectl("delete", "pod", "api", "-n", ns, "--wait=true")
+        wait_for(lambda: "False (MissingEndpoints)" in self.kubectl("get", "apiservice", "v1.widgets.podium.test").stdout,
+                 30, 0.3, "the APIService unavailable")
+        gone = self.kubectl("get", "--raw", "/apis/widgets.podium.test/v1", check=False)
+        self.assertIn("ServiceUnavailable", gone.stderr + gone.stdout)
 
     def test_h_cluster_dns(self):
         self.apply_seed()

@@ -7,9 +7,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "podium/api/http.h"
 #include "podium/api/status.h"
 #include "podium/common/expected.h"
 #include "podium/common/json.h"
@@ -33,9 +35,22 @@ struct AggregatedQuery {
   int64_t limit = 0;                // 0: no limit given
 };
 
+// An answer passed on as its backend gave it.
+struct ForwardedReply {
+  int status = 0;
+  std::string contentType;
+  std::string body;
+};
+
 class AggregatedApi {
  public:
   virtual ~AggregatedApi() = default;
+  // An API with a server of its own (an APIService's): every request under
+  // /apis/GROUP/VERSION, its discovery document included, goes there as it came, and the answer
+  // comes back as it was. nullopt: an API answered in process (get()).
+  virtual std::optional<Expected<ForwardedReply, ApiError>> forward(const HttpRequest& request) {
+    return std::nullopt;
+  }
   virtual std::string group() const = 0;
   virtual std::string version() const = 0;
   // Read on every discovery request, so a list that changes (metric names) shows at once.

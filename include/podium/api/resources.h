@@ -111,6 +111,9 @@ class ResourceRegistry {
                           std::vector<std::pair<std::string, std::string>>* errors);
   // Serves `api`'s group version from now on (replacing one registered for it before).
   void addAggregatedApi(AggregatedApiPtr api);
+  // The APIServices' forwarded group versions (replacing the previous set); they take a group
+  // version over from an in-process API registered for it.
+  void setForwardedApis(std::vector<AggregatedApiPtr> apis);
   // Increments whenever the set of resources changes (discovery and OpenAPI caches key on it).
   uint64_t generation() const;
 
@@ -121,6 +124,7 @@ class ResourceRegistry {
   mutable std::mutex mu_;  // guards everything below
   std::vector<ResourcePtr> custom_;
   std::vector<AggregatedApiPtr> aggregated_;
+  std::vector<AggregatedApiPtr> forwarded_;
   ResourceSetPtr current_;
   uint64_t generation_ = 1;
 };
