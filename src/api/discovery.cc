@@ -38,6 +38,9 @@ Json discoveryResource(const ResourceInfo& r) {
     subs.push_back({{"subresource", "binding"},
                     {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Binding"}}},
                     {"verbs", {"create"}}});
+    subs.push_back({{"subresource", "ephemeralcontainers"},
+                    {"responseKind", pod},
+                    {"verbs", {"get", "patch", "update"}}});
     subs.push_back(
         {{"subresource", "eviction"},
          {"responseKind", {{"group", "policy"}, {"version", "v1"}, {"kind", "Eviction"}}},

@@ -39,6 +39,7 @@ bool serves(const ResourceInfo& r, const std::string& sub) {
          (sub == "finalize" && core && r.plural == "namespaces") ||
          (sub == "binding" && core && r.plural == "pods") ||
          (sub == "eviction" && core && r.plural == "pods") ||
+         (sub == "ephemeralcontainers" && core && r.plural == "pods") ||
          (sub == "certificate" && core && r.plural == "serviceaccounts");
 }
 

@@ -447,6 +447,20 @@ Expected<Json, ApiError> StorageImpl::prepareUpdate(const ResourceInfo& r, const
     obj = std::move(next);
   } else if (o.subresource == "binding") {
     // pods/binding writes spec.nodeName and the PodScheduled condition together.
+  } else if (o.subresource == "ephemeralcontainers") {
+    // Only spec.ephemeralContainers changes through /ephemeralcontainers, and only by additions.
+    Json next = old;
+    const Json* list = json::find(obj, {"spec", "ephemeralContainers"});
+    if (list)
+      next["spec"]["ephemeralContainers"] = *list;
+    else
+      next["spec"].erase("ephemeralContainers");
+    FieldErrors errs;
+    validateEphemeralContainers(next, old, errs);
+    if (!errs.empty())
+      return Unexpected(
+          ApiError::invalid(r.group, r.qualifiedKind(), metaString(old, "name"), errs));
+    obj = std::move(next);
   } else if (o.subresource == "status") {
     // Only status changes through /status; metadata other than managedFields stays as it was.
     Json next = old;
@@ -489,7 +503,15 @@ Expected<Json, ApiError> StorageImpl::prepareUpdate(const ResourceInfo& r, const
       r,    o.subresource, "UPDATE", metaString(old, "namespace"), metaString(old, "name"),
       &old, o.dryRun};
   if (auto a = mutateByWebhooks(admit, obj, warnings); !a) return Unexpected(a.error());
-  FieldErrors errs = validateObject(r, obj, &old);
+  // The pod-update rule allows no spec change; ephemeral containers were checked above.
+  Json withEphemeral;
+  const Json* basis = &old;
+  if (o.subresource == "ephemeralcontainers") {
+    withEphemeral = old;
+    withEphemeral["spec"]["ephemeralContainers"] = json::at(obj, {"spec", "ephemeralContainers"});
+    basis = &withEphemeral;
+  }
+  FieldErrors errs = validateObject(r, obj, basis);
   if (!errs.empty())
     return Unexpected(ApiError::invalid(r.group, r.qualifiedKind(), metaString(obj, "name"), errs));
   if (auto a = admission_.validate(admit, obj, warnings); !a) return Unexpected(a.error());

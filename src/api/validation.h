@@ -17,6 +17,9 @@ FieldErrors validateObject(const ResourceInfo& resource, const Json& obj, const 
 // PersistentVolumes, PersistentVolumeClaims and StorageClasses (validation_storage.cc).
 // Validating and mutating webhook configurations (validation_admission.cc).
 void validateWebhookConfiguration(const ResourceInfo& resource, const Json& obj, FieldErrors& errs);
+// A write of pods/ephemeralcontainers: only additions, each a valid ephemeral container
+// (validation_admission.cc).
+void validateEphemeralContainers(const Json& pod, const Json& old, FieldErrors& errs);
 // APIServices (validation_admission.cc).
 void validateApiService(const Json& obj, FieldErrors& errs);
 void validateStorageKinds(const ResourceInfo& resource, const Json& obj, const Json* old,

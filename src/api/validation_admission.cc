@@ -83,6 +83,46 @@ void validateWebhookConfiguration(const ResourceInfo& r, const Json& obj, FieldE
   }
 }
 
+void validateEphemeralContainers(const Json& pod, const Json& old, FieldErrors& errs) {
+  const Json& list = json::at(pod, {"spec", "ephemeralContainers"});
+  const Json& before = json::at(old, {"spec", "ephemeralContainers"});
+  if (!list.is_null() && !list.is_array()) return;  // the schema check names the type
+  size_t kept = before.is_array() ? before.size() : 0;
+  // Ephemeral containers are added, never changed or removed.
+  if (!list.is_array() || list.size() < kept ||
+      !std::equal(before.begin(), before.end(), list.begin()))
+    errs.push_back(FieldError::forbidden("spec.ephemeralContainers",
+                                         "existing ephemeral containers may not be changed"));
+  if (!list.is_array()) return;
+  std::set<std::string> names, regular;
+  for (const char* l : {"containers", "initContainers"})
+    for (const auto& c : json::at(pod, {"spec", l})) regular.insert(json::str(c, "name"));
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Json& c = list[i];
+    std::string path = "spec.ephemeralContainers[" + std::to_string(i) + "]";
+    std::string name = json::str(c, "name");
+    if (name.empty())
+      errs.push_back(FieldError::required(path + ".name"));
+    else if (regular.count(name) || !names.insert(name).second)
+      errs.push_back(FieldError::duplicate(path + ".name", name));
+    if (json::str(c, "image").empty()) errs.push_back(FieldError::required(path + ".image"));
+    for (const char* f :
+         {"ports", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "resources"})
+      if (const Json& v = json::at(c, {f});
+          !v.is_null() && !(v.is_object() && v.empty()) && !(v.is_array() && v.empty()))
+        errs.push_back(
+            FieldError::forbidden(path + "." + f, "cannot be set for an Ephemeral Container"));
+    std::string target = json::str(c, "targetContainerName");
+    if (!target.empty() && !regular.count(target)) {
+      FieldError e;
+      e.type = FieldError::Type::NotFound;
+      e.field = path + ".targetContainerName";
+      e.value = target;
+      errs.push_back(e);
+    }
+  }
+}
+
 void validateApiService(const Json& obj, FieldErrors& errs) {
   const Json& spec = json::at(obj, {"spec"});
   std::string group = json::str(spec, "group"), version = json::str(spec, "version");

@@ -202,6 +202,14 @@ Json AgentImpl::computeStatus(const Json& pod, PodState& st, const RuntimePod& r
     status["podIPs"] = Json::array({{{"ip", st.podIp}}});
   }
   if (!initStatuses.empty()) status["initContainerStatuses"] = initStatuses;
+  Json ephemeral = Json::array();
+  for (const auto& e : at(spec, {"ephemeralContainers"})) {
+    Json s = containerStatus(e, false, false);
+    s["ready"] = false;  // never part of the pod's readiness
+    s.erase("started");
+    ephemeral.push_back(std::move(s));
+  }
+  if (!ephemeral.empty()) status["ephemeralContainerStatuses"] = ephemeral;
   if (old.contains("qosClass")) status["qosClass"] = old["qosClass"];
   if (old.contains("nominatedNodeName")) status["nominatedNodeName"] = old["nominatedNodeName"];
   return status;

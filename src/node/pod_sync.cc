@@ -207,6 +207,14 @@ bool AgentImpl::syncPod(const std::string& key) {
     }
   }
   rt = runtimeFor(uid);
+  // Ephemeral containers (kubectl debug) start once in a running pod and are never restarted.
+  if (json::str(st.lastStatus, "phase") == "Running" || phase == "Running") {
+    bool started = false;
+    for (const auto& e : at(spec, {"ephemeralContainers"}))
+      if (!rt.latest(st.sandboxId, json::str(e, "name")))
+        started |= startContainer(pod, st, e, 0, false);
+    if (started) rt = runtimeFor(uid);
+  }
   // Probes follow the running containers.
   std::set<std::string> running;
   const Json& containers = at(spec, {"containers"});
@@ -566,6 +574,16 @@ Expected<runtime::v1::ContainerConfig, std::string> AgentImpl::containerConfigFo
     if (cap.is_string()) lsc->mutable_capabilities()->add_drop_capabilities(cap.get<std::string>());
   auto* nso = lsc->mutable_namespace_options();
   *nso = st.sandboxConfig.linux().security_context().namespace_options();
+  // An ephemeral container with a target shares that container's processes (kubectl debug
+  // --target).
+  if (std::string target = json::str(spec, "targetContainerName"); !target.empty()) {
+    RuntimePod rt = runtimeFor(uidOf(pod));
+    const auto* t = rt.latest(st.sandboxId, target);
+    if (!t || t->state() != runtime::v1::CONTAINER_RUNNING)
+      return Unexpected("target container \"" + target + "\" is not running");
+    nso->set_pid(runtime::v1::TARGET);
+    nso->set_target_id(t->id());
+  }
   return c;
 }
 

@@ -652,6 +652,33 @@ spec:
         gone = self.kubectl("get", "--raw", "/apis/widgets.podium.test/v1", check=False)
         self.assertIn("ServiceUnavailable", gone.stderr + gone.stdout)
 
+    def test_f9_kubectl_debug_adds_an_ephemeral_container(self):
+        pods = self.apply_seed()
+        name = pods[0]["metadata"]["name"]
+        out = self.kubectl("debug", name, "-n", "my-apps", "--image", BUSYBOX, "--target=golang-app",
+                           "--container=dbg", "--", "ps")
+        self.assertIn('Targeting container "golang-app"', out.stdout + out.stderr)
+
+        def finished():
+            statuses = self.pod("my-apps", name)["status"].get("ephemeralContainerStatuses") or []
+            done = [s for s in statuses if s["name"] == "dbg" and "terminated" in s.get("state", {})]
+            return done[0] if done else None
+        status = wait_for(finished, 60, 0.2, "the ephemeral container to run")
+        self.assertEqual(status["state"]["terminated"]["exitCode"], 0)
+        # --target: it sees the app's processes.
+        self.assertIn("/hello", self.kubectl("logs", name, "-n", "my-apps", "-c", "dbg").stdout)
+        pod = self.pod("my-apps", name)
+        self.assertEqual(pod["spec"]["ephemeralContainers"][0]["targetContainerName"], "golang-app")
+        self.assertTrue(is_ready(pod))  # the app's readiness is untouched
+        # Ephemeral containers are only added: a change to one is refused with the field named.
+        changed = self.kubectl("patch", "pod", name, "-n", "my-apps", "--subresource=ephemeralcontainers",
+                               "--type=json", "-p",
+                               '[{"op":"replace","path":"/spec/ephemeralContainers/0/image","value":"x"}]',
+                               check=False)
+        self.assertNotEqual(changed.returncode, 0)
+        self.assertIn("spec.ephemeralContainers: Forbidden: existing ephemeral containers may not be changed",
+                      changed.stderr)
+
     def test_h_cluster_dns(self):
         self.apply_seed()
         ns = "dns-test"
