@@ -1,13 +1,10 @@
 #include "api/admission.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
-
+#include "api/test_util.h"
 #include "podium/api/storage.h"
 #include "podium/common/strings.h"
-#include "podium/store/sqlite_store.h"
 
 namespace podium::api {
 namespace {
@@ -17,17 +14,9 @@ namespace {
 class AdmissionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("podium-admission-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    auto s = store::openSqliteStore(store::SqliteOptions{(dir_ / "db").string(), false});
-    ASSERT_TRUE(s);
-    store_ = std::move(*s);
-    cacher_ = std::make_unique<Cacher>(*store_, 1000);
-    ASSERT_TRUE(cacher_->start());
-    storage_ = newStorage(*store_, *cacher_, registry_, realClock());
+    db_.open("podium-admission-");
+    cacher_ = db_.cacher.get();
+    storage_ = newStorage(*db_.store, *cacher_, registry_, realClock());
     opts_.fieldManager = "test";
     create("", "v1", "namespaces", "",
            {{"metadata", {{"name", "on"}, {"labels", {{"hooks", "on"}}}}}});
@@ -35,9 +24,7 @@ class AdmissionTest : public ::testing::Test {
   }
   void TearDown() override {
     storage_.reset();
-    cacher_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
+    db_.close();
   }
   ResourcePtr res(const std::string& g, const std::string& v, const std::string& p) {
     return registry_.snapshot()->find(g, v, p);
@@ -89,9 +76,8 @@ class AdmissionTest : public ::testing::Test {
   }
   Json configMap() { return {{"metadata", {{"name", "cm"}, {"labels", {{"app", "x"}}}}}}; }
 
-  std::filesystem::path dir_;
-  store::StorePtr store_;
-  std::unique_ptr<Cacher> cacher_;
+  testing::TestStore db_;
+  Cacher* cacher_ = nullptr;
   ResourceRegistry registry_;
   std::unique_ptr<Storage> storage_;
   WriteOptions opts_;

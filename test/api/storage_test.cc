@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "api/patch.h"
+#include "api/test_util.h"
 #include "podium/store/sqlite_store.h"
 
 namespace podium::api {
@@ -14,24 +15,18 @@ namespace {
 class StorageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("podium-storage-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    auto s = store::openSqliteStore(store::SqliteOptions{(dir_ / "db").string(), false});
-    ASSERT_TRUE(s);
-    store_ = std::move(*s);
-    cacher_ = std::make_unique<Cacher>(*store_, 1000);
-    cacher_->addListener("/registry/apiextensions.k8s.io/", [this](const std::vector<CacheEvent>&) {
-      int64_t rev;
-      std::vector<Json> crds;
-      for (const auto& c :
-           cacher_->list("/registry/apiextensions.k8s.io/customresourcedefinitions/", &rev))
-        crds.push_back(*c.object);
-      registry_.setCustomResources(crds, nullptr);
+    db_.open("podium-storage-", [this](Cacher& cacher) {
+      cacher.addListener("/registry/apiextensions.k8s.io/", [this](const std::vector<CacheEvent>&) {
+        int64_t rev;
+        std::vector<Json> crds;
+        for (const auto& c :
+             db_.cacher->list("/registry/apiextensions.k8s.io/customresourcedefinitions/", &rev))
+          crds.push_back(*c.object);
+        registry_.setCustomResources(crds, nullptr);
+      });
     });
-    ASSERT_TRUE(cacher_->start());
+    store_ = db_.store.get();
+    cacher_ = db_.cacher.get();
     storage_ = newStorage(*store_, *cacher_, registry_, realClock());
     opts_.fieldManager = "test";
     ASSERT_TRUE(storage_->create(*res("", "v1", "namespaces"), "",
@@ -39,9 +34,7 @@ class StorageTest : public ::testing::Test {
   }
   void TearDown() override {
     storage_.reset();
-    cacher_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
+    db_.close();
   }
   ResourcePtr res(const std::string& g, const std::string& v, const std::string& p) {
     return registry_.snapshot()->find(g, v, p);
@@ -56,9 +49,9 @@ class StorageTest : public ::testing::Test {
     return d;
   }
 
-  std::filesystem::path dir_;
-  store::StorePtr store_;
-  std::unique_ptr<Cacher> cacher_;
+  testing::TestStore db_;
+  store::Store* store_ = nullptr;
+  Cacher* cacher_ = nullptr;
   ResourceRegistry registry_;
   std::unique_ptr<Storage> storage_;
   WriteOptions opts_;
