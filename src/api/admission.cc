@@ -113,12 +113,7 @@ WebhookCaller httpsWebhookCaller() {
 
 Expected<WebhookTarget, std::string> Admission::targetOf(const Json& cc) {
   WebhookTarget t;
-  std::string ca;
-  if (const Json& b = json::at(cc, {"caBundle"}); b.is_string() && !b.get<std::string>().empty()) {
-    auto pem = strings::base64Decode(b.get<std::string>());
-    if (!pem) return Unexpected(std::string("clientConfig.caBundle is not base64"));
-    ca = *pem;
-  }
+  std::string ca = caBundleOf(cc);
   if (const Json& url = json::at(cc, {"url"}); url.is_string()) {
     std::string u = url.get<std::string>();
     if (u.rfind("https://", 0) != 0) return Unexpected("webhook URL " + u + " is not https");

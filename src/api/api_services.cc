@@ -2,7 +2,6 @@
 
 #include "backend.h"
 #include "podium/common/log.h"
-#include "podium/common/strings.h"
 #include "podium/common/time.h"
 
 namespace podium::api {
@@ -20,12 +19,12 @@ Expected<Backend, std::string> backendOf(const Cacher& cacher, const Json& apiSe
   auto b = serviceBackend(cacher, json::str(svc, "namespace"), json::str(svc, "name"),
                           json::integer(svc, "port", 443));
   if (!b) return b;
-  if (const Json& ca = json::at(spec, {"caBundle"});
-      ca.is_string() && !ca.get<std::string>().empty())
-    b->caBundle = strings::base64Decode(ca.get<std::string>()).value_or("");
+  b->caBundle = caBundleOf(spec);
   b->insecure = json::boolean(spec, "insecureSkipTLSVerify");
   return b;
 }
+
+}  // namespace
 
 // One APIService's group version, served by its backend.
 class ForwardedApi : public AggregatedApi {
@@ -39,17 +38,20 @@ class ForwardedApi : public AggregatedApi {
   std::string group() const override { return group_; }
   std::string version() const override { return version_; }
 
-  // The backend's own APIResourceList (asked for at most every few seconds).
+  // Whether it still serves `apiService` as it is (else a new one takes its place).
+  bool serves(const Json& apiService) const {
+    return json::at(apiService, {"spec"}) == json::at(apiService_, {"spec"});
+  }
+
+  // The backend's own APIResourceList, as the last availability check fetched it.
   std::vector<AggregatedResource> resources() const override {
     std::lock_guard<std::mutex> lock(mu_);
-    auto now = std::chrono::steady_clock::now();
-    if (now - fetched_ < std::chrono::seconds(5)) return cached_;
-    fetched_ = now;
-    cached_.clear();
-    auto reply = call("GET", "/apis/" + group_ + "/" + version_, "", kCheckTimeout);
-    if (!reply || reply->status != 200) return cached_;
-    auto doc = json::parse(reply->body);
-    if (!doc) return cached_;
+    return cached_;
+  }
+  void setDiscovery(const std::string& body) {
+    auto doc = json::parse(body);
+    if (!doc) return;
+    std::vector<AggregatedResource> list;
     for (const auto& r : json::at(doc->value, {"resources"})) {
       AggregatedResource a;
       a.name = json::str(r, "name");
@@ -58,9 +60,10 @@ class ForwardedApi : public AggregatedApi {
       a.verbs.clear();
       for (const auto& v : json::at(r, {"verbs"}))
         if (v.is_string()) a.verbs.push_back(v.get<std::string>());
-      cached_.push_back(std::move(a));
+      list.push_back(std::move(a));
     }
-    return cached_;
+    std::lock_guard<std::mutex> lock(mu_);
+    cached_ = std::move(list);
   }
 
   Expected<Json, ApiError> get(const std::string& path, const AggregatedQuery&) override {
@@ -102,11 +105,8 @@ class ForwardedApi : public AggregatedApi {
   Json apiService_;
   std::string group_, version_;
   mutable std::mutex mu_;  // guards the discovery cache
-  mutable std::chrono::steady_clock::time_point fetched_;
-  mutable std::vector<AggregatedResource> cached_;
+  std::vector<AggregatedResource> cached_;
 };
-
-}  // namespace
 
 ApiServices::ApiServices(Cacher& cacher, ResourceRegistry& registry)
     : cacher_(cacher), registry_(registry) {
@@ -139,6 +139,7 @@ void ApiServices::stop() {
 void ApiServices::refresh() {
   int64_t rev;
   std::vector<AggregatedApiPtr> apis;
+  std::map<std::string, std::shared_ptr<ForwardedApi>> next;
   auto set = registry_.snapshot();
   for (const auto& c : cacher_.list(kPrefix, &rev)) {
     const Json& spec = json::at(*c.object, {"spec"});
@@ -149,7 +150,18 @@ void ApiServices::refresh() {
                        << " names a group version this server stores: it stays local";
       continue;
     }
-    apis.push_back(std::make_shared<ForwardedApi>(cacher_, *c.object));
+    std::string name = json::getString(*c.object, {"metadata", "name"});
+    std::lock_guard<std::mutex> lock(forwardedMu_);
+    auto it = forwarded_.find(name);  // unchanged: kept, with its discovery
+    auto api = it != forwarded_.end() && it->second->serves(*c.object)
+                   ? it->second
+                   : std::make_shared<ForwardedApi>(cacher_, *c.object);
+    next[name] = api;
+    apis.push_back(api);
+  }
+  {
+    std::lock_guard<std::mutex> lock(forwardedMu_);
+    forwarded_ = std::move(next);
   }
   registry_.setForwardedApis(std::move(apis));
 }
@@ -196,6 +208,9 @@ void ApiServices::checkAll() {
       } else {
         cond["reason"] = "Passed";
         cond["message"] = "all checks passed";
+        std::lock_guard<std::mutex> lock(forwardedMu_);
+        auto it = forwarded_.find(json::getString(obj, {"metadata", "name"}));
+        if (it != forwarded_.end()) it->second->setDiscovery(reply->body);
       }
     }
     const Json& conds = json::at(obj, {"status", "conditions"});

@@ -7,9 +7,11 @@
 // version over from what the server would answer in process (a metrics-server installed by its
 // manifests serves metrics.k8s.io), but not from stored resources (those are Local). Each
 // APIService's Available condition is kept as Kubernetes' AvailableConditionController keeps it:
-// ServiceNotFound, MissingEndpoints, FailedDiscoveryCheck, or Passed.
+// ServiceNotFound, MissingEndpoints, FailedDiscoveryCheck, or Passed; the discovery document that
+// check fetches is what discovery lists (requests never wait on a backend's discovery).
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -19,6 +21,8 @@
 #include "podium/api/storage.h"
 
 namespace podium::api {
+
+class ForwardedApi;
 
 class ApiServices {
  public:
@@ -38,6 +42,8 @@ class ApiServices {
   Cacher& cacher_;
   ResourceRegistry& registry_;
   Storage* storage_ = nullptr;
+  std::mutex forwardedMu_;                                          // guards forwarded_
+  std::map<std::string, std::shared_ptr<ForwardedApi>> forwarded_;  // by APIService name
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false, dirty_ = true;

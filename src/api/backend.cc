@@ -10,6 +10,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "backend.h"
+#include "podium/common/strings.h"
 
 namespace podium::api {
 
@@ -75,6 +76,11 @@ Expected<BackendReply, std::string> httpsRequest(const Backend& t, const std::st
   if (!io.stopped()) return Unexpected(method + " \"" + url + "\": context deadline exceeded");
   if (!error.empty()) return Unexpected(method + " \"" + url + "\": " + error);
   return reply;
+}
+
+std::string caBundleOf(const Json& owner) {
+  const Json& b = json::at(owner, {"caBundle"});
+  return b.is_string() ? strings::base64Decode(b.get<std::string>()).value_or("") : "";
 }
 
 Expected<Backend, std::string> serviceBackend(const Cacher& cacher, const std::string& ns,

@@ -34,6 +34,10 @@ Expected<BackendReply, std::string> httpsRequest(const Backend& backend, const s
                                                  const std::map<std::string, std::string>& headers,
                                                  std::chrono::milliseconds timeout);
 
+// The PEM of `owner`'s caBundle (a bytes field, base64 on the wire and checked by the schema);
+// "" when absent.
+std::string caBundleOf(const Json& owner);
+
 // A Service's backend for its `port`: a ready endpoint of it (the API server's endpoint
 // routing), its certificate checked for <name>.<ns>.svc.
 Expected<Backend, std::string> serviceBackend(const Cacher& cacher, const std::string& ns,

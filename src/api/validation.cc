@@ -97,6 +97,20 @@ std::string pathSegmentName(const std::string& s) {
   return "";
 }
 
+const Json& at(const Json& obj, const char* key) {
+  static const Json null;
+  if (!obj.is_object()) return null;
+  auto it = obj.find(key);
+  return it == obj.end() ? null : *it;
+}
+
+void validateEnum(const Json& v, const std::string& path, const std::vector<std::string>& allowed,
+                  FieldErrors& errs) {
+  if (!v.is_string()) return;
+  if (std::find(allowed.begin(), allowed.end(), v.get<std::string>()) == allowed.end())
+    errs.push_back(FieldError::notSupported(path, v, allowed));
+}
+
 }  // namespace validation
 
 namespace {
@@ -105,13 +119,6 @@ using namespace validation;
 
 std::string str(const Json& obj, std::initializer_list<std::string_view> path) {
   return json::getString(obj, path);
-}
-
-const Json& at(const Json& obj, const char* key) {
-  static const Json null;
-  if (!obj.is_object()) return null;
-  auto it = obj.find(key);
-  return it == obj.end() ? null : *it;
 }
 
 // Which name rule each kind uses (ValidateObjectMeta's nameFn).
@@ -208,13 +215,6 @@ void validateProtocol(const Json& v, const std::string& path, FieldErrors& errs)
   std::string p = v.get<std::string>();
   if (p != "TCP" && p != "UDP" && p != "SCTP")
     errs.push_back(FieldError::notSupported(path, v, {"SCTP", "TCP", "UDP"}));
-}
-
-void validateEnum(const Json& v, const std::string& path, const std::vector<std::string>& allowed,
-                  FieldErrors& errs) {
-  if (!v.is_string()) return;
-  if (std::find(allowed.begin(), allowed.end(), v.get<std::string>()) == allowed.end())
-    errs.push_back(FieldError::notSupported(path, v, allowed));
 }
 
 std::string ianaSvcName(const std::string& s) {

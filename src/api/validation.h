@@ -5,12 +5,22 @@
 // schema_check.h.
 
 #include <string>
+#include <vector>
 
 #include "podium/api/names.h"
 #include "podium/api/resources.h"
 #include "podium/api/status.h"
 
 namespace podium::api {
+
+// What the validation files share.
+namespace validation {
+// obj[key], or null when obj is not an object or has no such key.
+const Json& at(const Json& obj, const char* key);
+// A NotSupported error at `path` unless the string `v` is one of `allowed` (absent: no error).
+void validateEnum(const Json& v, const std::string& path, const std::vector<std::string>& allowed,
+                  FieldErrors& errs);
+}  // namespace validation
 
 // `old` is null on create.
 FieldErrors validateObject(const ResourceInfo& resource, const Json& obj, const Json* old);

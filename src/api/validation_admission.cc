@@ -9,16 +9,7 @@
 
 namespace podium::api {
 
-namespace {
-
-void oneOf(const Json& v, const std::string& path, const std::vector<std::string>& allowed,
-           FieldErrors& errs) {
-  if (!v.is_string()) return;
-  if (std::find(allowed.begin(), allowed.end(), v.get<std::string>()) == allowed.end())
-    errs.push_back(FieldError::notSupported(path, v, allowed));
-}
-
-}  // namespace
+using validation::validateEnum;
 
 void validateWebhookConfiguration(const ResourceInfo& r, const Json& obj, FieldErrors& errs) {
   const Json* hooks = json::find(obj, {"webhooks"});
@@ -53,12 +44,13 @@ void validateWebhookConfiguration(const ResourceInfo& r, const Json& obj, FieldE
     if (effects.is_null())
       errs.push_back(
           FieldError::required(path + ".sideEffects", "must specify one of None, NoneOnDryRun"));
-    oneOf(effects, path + ".sideEffects", {"None", "NoneOnDryRun"}, errs);
-    oneOf(json::at(w, {"failurePolicy"}), path + ".failurePolicy", {"Fail", "Ignore"}, errs);
-    oneOf(json::at(w, {"matchPolicy"}), path + ".matchPolicy", {"Equivalent", "Exact"}, errs);
+    validateEnum(effects, path + ".sideEffects", {"None", "NoneOnDryRun"}, errs);
+    validateEnum(json::at(w, {"failurePolicy"}), path + ".failurePolicy", {"Fail", "Ignore"}, errs);
+    validateEnum(json::at(w, {"matchPolicy"}), path + ".matchPolicy", {"Equivalent", "Exact"},
+                 errs);
     if (r.plural == "mutatingwebhookconfigurations")
-      oneOf(json::at(w, {"reinvocationPolicy"}), path + ".reinvocationPolicy",
-            {"IfNeeded", "Never"}, errs);
+      validateEnum(json::at(w, {"reinvocationPolicy"}), path + ".reinvocationPolicy",
+                   {"IfNeeded", "Never"}, errs);
     const Json& timeout = json::at(w, {"timeoutSeconds"});
     if (timeout.is_number_integer() && (timeout.get<int64_t>() < 1 || timeout.get<int64_t>() > 30))
       errs.push_back(FieldError::invalid(path + ".timeoutSeconds", timeout,
@@ -76,9 +68,10 @@ void validateWebhookConfiguration(const ResourceInfo& r, const Json& obj, FieldE
         const Json& ops = json::at(rules[j], {"operations"});
         if (ops.is_array())
           for (size_t k = 0; k < ops.size(); ++k)
-            oneOf(ops[k], rp + ".operations[" + std::to_string(k) + "]",
-                  {"*", "CONNECT", "CREATE", "DELETE", "UPDATE"}, errs);
-        oneOf(json::at(rules[j], {"scope"}), rp + ".scope", {"*", "Cluster", "Namespaced"}, errs);
+            validateEnum(ops[k], rp + ".operations[" + std::to_string(k) + "]",
+                         {"*", "CONNECT", "CREATE", "DELETE", "UPDATE"}, errs);
+        validateEnum(json::at(rules[j], {"scope"}), rp + ".scope", {"*", "Cluster", "Namespaced"},
+                     errs);
       }
   }
 }

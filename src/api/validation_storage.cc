@@ -8,21 +8,10 @@
 
 namespace podium::api {
 
+using validation::at;
+using validation::validateEnum;
+
 namespace {
-
-const Json& at(const Json& obj, const char* key) {
-  static const Json null;
-  if (!obj.is_object()) return null;
-  auto it = obj.find(key);
-  return it == obj.end() ? null : *it;
-}
-
-void oneOf(const Json& v, const std::string& path, const std::vector<std::string>& allowed,
-           FieldErrors& errs) {
-  if (!v.is_string()) return;
-  if (std::find(allowed.begin(), allowed.end(), v.get<std::string>()) == allowed.end())
-    errs.push_back(FieldError::notSupported(path, v, allowed));
-}
 
 void accessModes(const Json& modes, const std::string& path, FieldErrors& errs) {
   if (!modes.is_array() || modes.empty()) {
@@ -30,8 +19,8 @@ void accessModes(const Json& modes, const std::string& path, FieldErrors& errs) 
     return;
   }
   for (size_t i = 0; i < modes.size(); ++i)
-    oneOf(modes[i], path + "[" + std::to_string(i) + "]",
-          {"ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"}, errs);
+    validateEnum(modes[i], path + "[" + std::to_string(i) + "]",
+                 {"ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"}, errs);
 }
 
 void storageQuantity(const Json& v, const std::string& path, FieldErrors& errs) {
@@ -48,9 +37,9 @@ void validateVolume(const Json& pv, FieldErrors& errs) {
   const Json& spec = at(pv, "spec");
   storageQuantity(at(at(spec, "capacity"), "storage"), "spec.capacity[storage]", errs);
   accessModes(at(spec, "accessModes"), "spec.accessModes", errs);
-  oneOf(at(spec, "persistentVolumeReclaimPolicy"), "spec.persistentVolumeReclaimPolicy",
-        {"Delete", "Recycle", "Retain"}, errs);
-  oneOf(at(spec, "volumeMode"), "spec.volumeMode", {"Block", "Filesystem"}, errs);
+  validateEnum(at(spec, "persistentVolumeReclaimPolicy"), "spec.persistentVolumeReclaimPolicy",
+               {"Delete", "Recycle", "Retain"}, errs);
+  validateEnum(at(spec, "volumeMode"), "spec.volumeMode", {"Block", "Filesystem"}, errs);
   bool host = !at(spec, "hostPath").is_null(), local = !at(spec, "local").is_null();
   if (!host && !local) {
     for (const char* other : {"nfs", "csi"})
@@ -77,7 +66,7 @@ void validateClaim(const Json& pvc, const Json* old, FieldErrors& errs) {
   accessModes(at(spec, "accessModes"), "spec.accessModes", errs);
   storageQuantity(json::at(spec, {"resources", "requests", "storage"}), "spec.resources[storage]",
                   errs);
-  oneOf(at(spec, "volumeMode"), "spec.volumeMode", {"Block", "Filesystem"}, errs);
+  validateEnum(at(spec, "volumeMode"), "spec.volumeMode", {"Block", "Filesystem"}, errs);
   if (!old) return;
   // Once made, a claim's spec changes only in its requests and, while unset, its volume and
   // class (what the binder and the default class fill in).
@@ -96,9 +85,9 @@ void validateClaim(const Json& pvc, const Json* old, FieldErrors& errs) {
 
 void validateStorageClass(const Json& sc, const Json* old, FieldErrors& errs) {
   if (json::str(sc, "provisioner").empty()) errs.push_back(FieldError::required("provisioner"));
-  oneOf(at(sc, "reclaimPolicy"), "reclaimPolicy", {"Delete", "Retain"}, errs);
-  oneOf(at(sc, "volumeBindingMode"), "volumeBindingMode", {"Immediate", "WaitForFirstConsumer"},
-        errs);
+  validateEnum(at(sc, "reclaimPolicy"), "reclaimPolicy", {"Delete", "Retain"}, errs);
+  validateEnum(at(sc, "volumeBindingMode"), "volumeBindingMode",
+               {"Immediate", "WaitForFirstConsumer"}, errs);
   if (!old) return;
   for (const char* f : {"provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"})
     if (at(sc, f) != at(*old, f))
