@@ -233,8 +233,6 @@ HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
   ExecOptions exec = execOptionsFrom(req, container);
   if (sub == "exec" && exec.command.empty())
     return errorResponse(ApiError::badRequest("you must specify at least 1 command"), req);
-  if (auto refused = refuseWebSocket(req, sub, sub == "portforward" ? nullptr : &exec))
-    return errorResponse(*refused, req);
   NodeConnector* connector = connectorFor(node);
   if (!connector) return remotePodStream(req, ns, name, sub, node, container);
   if (sub == "log") {
@@ -256,7 +254,7 @@ HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
     url = sub == "exec" ? connector->exec(**pod, exec) : connector->attach(**pod, exec);
   }
   if (!url) return errorResponse(url.error(), req);
-  auto target = upgradeToRuntime(req, *url, sub);
+  auto target = upgradeToRuntime(req, *url, sub, sub == "portforward" ? nullptr : &exec);
   if (!target) return errorResponse(target.error(), req);
   HttpResponse r;
   r.upgrade = *target;

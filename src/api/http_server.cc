@@ -13,6 +13,7 @@
 #include <boost/beast/ssl.hpp>
 #include <thread>
 
+#include "http_upgrade.h"
 #include "podium/api/http.h"
 #include "podium/common/log.h"
 #include "podium/common/strings.h"
@@ -252,7 +253,7 @@ class Server : public HttpServer {
         // GCC 12 mishandles temporaries inside co_await expressions: name everything first.
         std::string text =
             status == 413 ? "request body too large" : "malformed HTTP request: " + ec.message();
-        co_await writeSimple(conn, status, text);
+        co_await writeSimple(conn->stream, status, text);
         break;
       }
       auto msg = parser.release();
@@ -273,7 +274,7 @@ class Server : public HttpServer {
       auto handling = asio::co_spawn(workers_, runHandler(&req), use_awaitable);
       HttpResponse res = co_await std::move(handling);
       if (res.upgrade) {
-        co_await proxyUpgrade(conn, *res.upgrade);
+        co_await proxyUpgrade(conn->stream, conn->buffer, msg, *res.upgrade, clientSsl_, conn);
         beast::get_lowest_layer(conn->stream).close();
         co_return;
       }
@@ -295,115 +296,6 @@ class Server : public HttpServer {
     beast::get_lowest_layer(conn->stream).expires_after(std::chrono::seconds(2));
     co_await conn->stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
     beast::get_lowest_layer(conn->stream).close();
-  }
-
-  awaitable<void> writeSimple(std::shared_ptr<Conn> conn, int status, std::string text) {
-    http::response<http::string_body> out{static_cast<http::status>(status), 11};
-    out.set(http::field::content_type, "text/plain; charset=utf-8");
-    out.body() = text;
-    out.keep_alive(false);
-    out.prepare_payload();
-    boost::system::error_code ec;
-    co_await http::async_write(conn->stream, out, asio::redirect_error(use_awaitable, ec));
-  }
-
-  // Copies bytes from one stream to another until either fails; then closes `closeMe`.
-  template <class From, class To>
-  static awaitable<void> pump(From& from, To& to, std::shared_ptr<bool> done,
-                              std::function<void()> closeBoth) {
-    char buf[16384];
-    boost::system::error_code ec;
-    while (!*done) {
-      size_t n =
-          co_await from.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
-      if (ec || n == 0) break;
-      co_await asio::async_write(to, asio::buffer(buf, n), asio::redirect_error(use_awaitable, ec));
-      if (ec) break;
-    }
-    if (!*done) {
-      *done = true;
-      closeBoth();
-    }
-  }
-
-  awaitable<void> proxyUpgrade(std::shared_ptr<Conn> conn, const UpgradeTarget& target) {
-    boost::system::error_code ec;
-    auto ex = co_await asio::this_coro::executor;
-    tcp::socket sock(ex);
-    tcp::endpoint ep(asio::ip::make_address(target.host, ec), target.port);
-    if (!ec) co_await sock.async_connect(ep, asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      co_await writeSimple(conn, 502, "error dialing backend: " + ec.message());
-      co_return;
-    }
-    sock.set_option(tcp::no_delay(true), ec);
-    if (!target.tls) {
-      co_await relay(conn, std::make_shared<tcp::socket>(std::move(sock)), target);
-      co_return;
-    }
-    auto upstream = std::make_shared<asio::ssl::stream<tcp::socket>>(std::move(sock), clientSsl_);
-    co_await upstream->async_handshake(asio::ssl::stream_base::client,
-                                       asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      co_await writeSimple(conn, 502, "error dialing backend: TLS: " + ec.message());
-      co_return;
-    }
-    co_await relay(conn, upstream, target);
-  }
-
-  // Sends the request upstream, relays the answer (101 or an error) and everything after it,
-  // both ways, until either side closes.
-  template <class Upstream>
-  awaitable<void> relay(std::shared_ptr<Conn> conn, std::shared_ptr<Upstream> upstream,
-                        const UpgradeTarget& target) {
-    boost::system::error_code ec;
-    auto ex = co_await asio::this_coro::executor;
-    co_await asio::async_write(*upstream, asio::buffer(target.request),
-                               asio::redirect_error(use_awaitable, ec));
-    if (ec) co_return;
-    // Bytes the client already sent after its request (rare, but part of the stream).
-    if (conn->buffer.size() > 0) {
-      auto pending = conn->buffer.data();
-      co_await asio::async_write(*upstream, pending, asio::redirect_error(use_awaitable, ec));
-      conn->buffer.consume(conn->buffer.size());
-    }
-    if (!target.responseProtocol.empty()) {
-      // Read the upstream's response head and rename the negotiated subprotocol.
-      std::string head;
-      char buf[4096];
-      size_t end;
-      while ((end = head.find("\r\n\r\n")) == std::string::npos && head.size() < 65536) {
-        size_t n = co_await upstream->async_read_some(asio::buffer(buf),
-                                                      asio::redirect_error(use_awaitable, ec));
-        if (ec || n == 0) co_return;
-        head.append(buf, n);
-      }
-      if (end == std::string::npos) co_return;
-      std::string rest = head.substr(end + 4);
-      head.resize(end + 2);
-      std::string out;
-      for (const auto& line : strings::split(head, '\n')) {
-        if (line.empty()) continue;
-        std::string lower = strings::toLower(line);
-        if (lower.rfind("sec-websocket-protocol:", 0) == 0)
-          out += "Sec-WebSocket-Protocol: " + target.responseProtocol + "\r\n";
-        else
-          out += line + "\n";
-      }
-      out += "\r\n" + rest;
-      co_await asio::async_write(conn->stream, asio::buffer(out),
-                                 asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return;
-    }
-    // Relay the upstream's answer (101 or an error) and everything after it, both ways.
-    auto done = std::make_shared<bool>(false);
-    auto closeBoth = [conn, upstream] {
-      boost::system::error_code ignored;
-      beast::get_lowest_layer(*upstream).close(ignored);
-      beast::get_lowest_layer(conn->stream).close();
-    };
-    asio::co_spawn(ex, pump(conn->stream, *upstream, done, closeBoth), asio::detached);
-    co_await pump(*upstream, conn->stream, done, closeBoth);
   }
 
   // Watches the connection for the client going away while a stream is being written.

@@ -52,41 +52,47 @@ ExecOptions execOptionsFrom(const HttpRequest& req, const std::string& container
   return o;
 }
 
-std::optional<ApiError> refuseWebSocket(const HttpRequest& req, const std::string& sub,
-                                        const ExecOptions* exec) {
-  if (!strings::iequals(req.header("upgrade"), "websocket")) return std::nullopt;
-  if (sub == "portforward" &&
-      req.header("sec-websocket-protocol").find("portforward.k8s.io") != std::string::npos)
-    return ApiError::badRequest("port-forward over a WebSocket tunnel is not supported; use SPDY");
-  // v5 promises the client it can close stdin (kubectl exec -i sends CLOSE at end of input);
-  // the runtime's streaming server speaks v4, which cannot carry that, so a v5 client is sent
-  // to SPDY (kubectl falls back by itself). v4 clients (the Python client) never close stdin
-  // and are served as Kubernetes serves them.
-  if (exec && exec->stdin && !exec->tty &&
-      req.header("sec-websocket-protocol").find("v5.channel.k8s.io") != std::string::npos)
-    return ApiError::badRequest(
-        "stdin without a terminal over WebSocket v5 needs its end signalled, which the runtime's "
-        "streaming server (v4) cannot carry: use SPDY or v4.channel.k8s.io");
-  return std::nullopt;
+namespace {
+// Whether a comma-separated header value lists `token` exactly.
+bool offers(const std::string& list, const std::string& token) {
+  for (const auto& item : strings::split(list, ','))
+    if (strings::trim(item) == token) return true;
+  return false;
 }
+}  // namespace
 
 Expected<std::shared_ptr<UpgradeTarget>, ApiError> upgradeToRuntime(const HttpRequest& req,
                                                                     const std::string& url,
-                                                                    const std::string& sub) {
+                                                                    const std::string& sub,
+                                                                    const ExecOptions* exec) {
   auto target = std::make_shared<UpgradeTarget>();
   std::string path;
   if (!splitUrl(url, &target->host, &target->port, &path))
     return Unexpected(ApiError::internal("bad streaming URL from the runtime: " + url));
-  std::string head = req.method + " " + path + " HTTP/1.1\r\nHost: " + target->host + ":" +
-                     std::to_string(target->port) + "\r\n";
+  std::string host = target->host + ":" + std::to_string(target->port);
+  bool websocket = strings::iequals(req.header("upgrade"), "websocket");
+  std::string protocols = req.header("sec-websocket-protocol");
+  std::string spdyProtocol;
+  if (websocket && !exec && offers(protocols, "SPDY/3.1+portforward.k8s.io")) {
+    target->bridge = UpgradeTarget::Bridge::kTunnel;
+    target->clientProtocol = "SPDY/3.1+portforward.k8s.io";
+    spdyProtocol = "portforward.k8s.io";
+  } else if (websocket && exec && offers(protocols, "v5.channel.k8s.io")) {
+    target->bridge = UpgradeTarget::Bridge::kRemoteCommand;
+    target->clientProtocol = "v5.channel.k8s.io";
+    target->channels = {exec->stdin, exec->stdout, exec->stderr, exec->tty};
+    spdyProtocol = "v4.channel.k8s.io";
+  }
+  if (!spdyProtocol.empty()) {
+    target->request = "POST " + path + " HTTP/1.1\r\nHost: " + host +
+                      "\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                      "X-Stream-Protocol-Version: " +
+                      spdyProtocol + "\r\nContent-Length: 0\r\n\r\n";
+    return target;
+  }
+  std::string head = req.method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n";
   for (const auto& [k, v] : req.rawHeaders) {
     std::string lk = strings::toLower(k);
-    if (lk == "sec-websocket-protocol" && sub != "portforward" &&
-        strings::trim(v) == "v5.channel.k8s.io") {
-      head += k + ": v4.channel.k8s.io\r\n";
-      target->responseProtocol = "v5.channel.k8s.io";
-      continue;
-    }
     if (lk == "connection" || lk == "upgrade" || lk.rfind("sec-websocket-", 0) == 0 ||
         lk == "x-stream-protocol-version")
       head += k + ": " + v + "\r\n";

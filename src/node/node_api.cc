@@ -79,9 +79,6 @@ class NodeApi : public api::HttpHandler {
       return r;
     }
     api::ExecOptions exec = api::execOptionsFrom(req, container);
-    if (auto refused =
-            api::refuseWebSocket(req, sub->second, sub->second == "portforward" ? nullptr : &exec))
-      return errorResponse(*refused);
     Expected<std::string, api::ApiError> url = Unexpected(api::ApiError::internal("unreachable"));
     if (sub->second == "portforward")
       url = agent_.portForward(*pod, {});
@@ -90,7 +87,8 @@ class NodeApi : public api::HttpHandler {
     else
       url = agent_.attach(*pod, exec);
     if (!url) return errorResponse(url.error());
-    auto target = api::upgradeToRuntime(req, *url, sub->second);
+    auto target = api::upgradeToRuntime(req, *url, sub->second,
+                                        sub->second == "portforward" ? nullptr : &exec);
     if (!target) return errorResponse(target.error());
     api::HttpResponse r;
     r.upgrade = *target;

@@ -278,16 +278,16 @@ class Server:
         shutil.rmtree(self.home, ignore_errors=True)
 
     # --- clients ---------------------------------------------------------------------------
-    def kubectl(self, *args, input=None, check=True, timeout=60):
-        env = dict(os.environ, KUBECONFIG=self.kubeconfig, HOME=self.home)
+    def kubectl(self, *args, input=None, check=True, timeout=60, env=None):
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig, HOME=self.home, **(env or {}))
         cmd = [KUBECTL, "--cache-dir", os.path.join(self.home, "cache")] + list(args)
         p = subprocess.run(cmd, input=input, capture_output=True, text=True, env=env, timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError("kubectl %s failed (%d):\n%s%s" % (" ".join(args), p.returncode, p.stdout, p.stderr))
         return p
 
-    def kubectl_popen(self, *args):
-        env = dict(os.environ, KUBECONFIG=self.kubeconfig, HOME=self.home)
+    def kubectl_popen(self, *args, env=None):
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig, HOME=self.home, **(env or {}))
         cmd = [KUBECTL, "--cache-dir", os.path.join(self.home, "cache")] + list(args)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 

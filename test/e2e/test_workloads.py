@@ -4,6 +4,7 @@ port-forward, back-offs, namespace deletion and a server restart — all driven 
 
 Times the issue asks for are printed as `MEASURED ...` lines."""
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -176,8 +177,21 @@ class WorkloadsTest(NodeTestCase):
         self.assertEqual(p.stdout, "out\n")
         self.assertIn("err", p.stderr)
         self.assertIn("The subprotocol is v5.channel.k8s.io", p.stderr, "exec without stdin uses WebSocket")
-        p = self.kubectl("exec", "-i", "-n", ns, "shell", "--", "sh", "-c", "tr a-z A-Z", input="hello stdin\n")
-        self.assertEqual(p.stdout, "HELLO STDIN\n")
+        # stdin without a terminal over WebSocket: kubectl ends stdin with v5's close message, which
+        # the server carries to the runtime as a half-closed SPDY stream; the exit code comes back.
+        p = self.kubectl("exec", "-i", "-v=6", "-n", ns, "shell", "--", "sh", "-c", "tr a-z A-Z; exit 7",
+                         input="hello stdin\n", check=False)
+        self.assertEqual((p.returncode, p.stdout), (7, "HELLO STDIN\n"), p.stderr)
+        self.assertIn("The subprotocol is v5.channel.k8s.io", p.stderr)
+        self.assertNotIn("fallback", p.stderr.lower())
+        big = "".join("%07d\n" % i for i in range(125000))  # 1 MB
+        p = self.kubectl("exec", "-i", "-n", ns, "shell", "--", "sh", "-c", "md5sum; echo done >&2", input=big)
+        self.assertEqual(p.stdout.split()[0], hashlib.md5(big.encode()).hexdigest())
+        self.assertEqual(p.stderr, "done\n")
+        # kubectl's SPDY fallback still works.
+        p = self.kubectl("exec", "-i", "-n", ns, "shell", "--", "cat", input="over spdy\n",
+                         env={"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"})
+        self.assertEqual(p.stdout, "over spdy\n")
         self.assertEqual(self.kubectl("exec", "-n", ns, "shell", "--", "hostname").stdout.strip(), "shell")
         # With a terminal: kubectl exec -it under a pty.
         out = self.exec_tty(["exec", "-it", "-n", ns, "shell", "--", "sh"], b"echo tty-$((6*7))\nexit\n")
@@ -203,7 +217,7 @@ class WorkloadsTest(NodeTestCase):
         # Port-forward to the seed's app.
         pods = self.apply_seed()
         port = free_port()
-        pf = self.server.kubectl_popen("port-forward", "-n", "my-apps", "pod/" + pods[0]["metadata"]["name"],
+        pf = self.server.kubectl_popen("port-forward", "-v=6", "-n", "my-apps", "pod/" + pods[0]["metadata"]["name"],
                                        "%d:8080" % port)
         try:
             body = wait_for(lambda: self.try_get("http://127.0.0.1:%d/" % port), 20, 0.1, "port-forward")
@@ -212,7 +226,8 @@ class WorkloadsTest(NodeTestCase):
                 self.assertEqual(http_get("http://127.0.0.1:%d/" % port), "Hello World! Running version: v1.0.0\n")
         finally:
             pf.terminate()
-            pf.communicate()
+            _, err = pf.communicate()
+        self.assertIn("negotiated protocol: portforward.k8s.io", err, "port-forward tunnels over WebSocket")
 
     def exec_tty(self, args, keys, timeout=20):
         pid, fd = pty.fork()
@@ -818,8 +833,8 @@ spec:
             self.assertEqual(http_get("http://%s:8080/hostname" % ip), name + "\n")
             # Logs, exec and port-forward reach the remote node through the API server.
             self.assertEqual(self.kubectl("exec", "-n", ns, name, "--", "hostname").stdout, name + "\n")
-            self.assertEqual(self.kubectl("exec", "-i", "-n", ns, name, "--", "cat", input="via spdy\n").stdout,
-                             "via spdy\n")
+            self.assertEqual(self.kubectl("exec", "-i", "-n", ns, name, "--", "cat", input="via node2\n").stdout,
+                             "via node2\n")
             self.kubectl("logs", "-n", ns, name)
             lport = free_port()
             pf = self.server.kubectl_popen("port-forward", "-n", ns, "pod/" + name, "%d:8080" % lport)

@@ -53,8 +53,16 @@ class ResponseStream {
   virtual void cancel() = 0;
 };
 
+// Which of Kubernetes' stream channels a remote command (exec, attach) uses.
+struct StreamChannels {
+  bool stdin = false;
+  bool stdout = false;
+  bool stderr = false;
+  bool tty = false;
+};
+
 // An HTTP upgrade (WebSocket, SPDY) handed on to another server: the transport sends
-// `request` to host:port, relays the answer to the client and, on 101, splices both connections
+// `request` to host:port, relays the answer to the client and, on 101, joins both connections
 // until either side closes (what the kubelet does for exec, attach and port-forward).
 struct UpgradeTarget {
   std::string host;
@@ -62,9 +70,17 @@ struct UpgradeTarget {
   bool tls = false;     // TLS to the upstream (its certificate is not verified, as upstream's
                         // API server does not verify kubelets unless configured to)
   std::string request;  // the complete HTTP/1.1 request head to send upstream
-  // If set, the Sec-WebSocket-Protocol of the upstream's answer is reported to the client as
-  // this (a v5 client talking to a v4 server: the frames are the same).
-  std::string responseProtocol;
+  // How the two connections are joined after the upstream's 101.
+  enum class Bridge {
+    kBytes,          // byte for byte: both ends speak the same protocol
+    kRemoteCommand,  // the client's WebSocket v5.channel.k8s.io ends here; `request` asks the
+                     // upstream for SPDY v4.channel.k8s.io and the channels are carried across
+    kTunnel,         // the client's WebSocket carries a SPDY session (SPDY/3.1+portforward.k8s.io)
+                     // whose bytes go to the upstream's SPDY upgrade unchanged
+  };
+  Bridge bridge = Bridge::kBytes;
+  std::string clientProtocol;  // the WebSocket subprotocol answered to the client (bridges)
+  StreamChannels channels;     // kRemoteCommand: the streams to open upstream
 };
 
 struct HttpResponse {

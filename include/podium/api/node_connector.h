@@ -50,17 +50,15 @@ class NodeConnector {
 LogOptions logOptionsFrom(const HttpRequest& req, const std::string& container);
 ExecOptions execOptionsFrom(const HttpRequest& req, const std::string& container);
 
-// Requests whose WebSocket attempt must be refused so that kubectl falls back to SPDY: the
-// port-forward tunnel, and stdin without a terminal over v5 (only SPDY can then say that stdin
-// ended; v4 clients are served).
-std::optional<ApiError> refuseWebSocket(const HttpRequest& req, const std::string& sub,
-                                        const ExecOptions* exec);
-
 // The client's upgrade request re-addressed to a runtime streaming URL
-// ("http://127.0.0.1:port/exec/token"), as the kubelet proxies it: kubectl's WebSocket v5 is
-// offered upstream as v4 (the same frames) and reported back as v5.
+// ("http://127.0.0.1:port/exec/token"). The runtime speaks SPDY (v4 and older for exec and
+// attach, portforward.k8s.io) and WebSocket v4; what it lacks is bridged, as upstream's API
+// server does: kubectl's WebSocket v5 exec and attach become SPDY v4 upstream (so stdin can
+// end), its WebSocket port-forward tunnel is unwrapped onto a SPDY upgrade. Anything else is
+// proxied byte for byte. `exec` names the streams of an exec or attach (null for portforward).
 Expected<std::shared_ptr<UpgradeTarget>, ApiError> upgradeToRuntime(const HttpRequest& req,
                                                                     const std::string& url,
-                                                                    const std::string& sub);
+                                                                    const std::string& sub,
+                                                                    const ExecOptions* exec);
 
 }  // namespace podium::api
