@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "podium/common/time.h"
+#include "revisions.h"
 
 namespace podium::controllers {
 
@@ -16,6 +17,7 @@ DaemonSetController::DaemonSetController(client::InformerFactory& f, client::Eve
       daemonSets_(f.informer(res::kDaemonSets)),
       pods_(f.informer(res::kPods)),
       nodes_(f.informer(res::kNodes)),
+      revisions_(f.informer(res::kControllerRevisions)),
       expectations_(f.clock()) {
   auto handlers = enqueueHandlers(false);
   handlers.onDelete = [this](const ObjectPtr& o) { expectations_.clear(Informer::keyOf(*o)); };
@@ -36,8 +38,6 @@ void DaemonSetController::enqueueAll() {
 }
 
 namespace {
-
-constexpr const char* kHashLabel = "controller-revision-hash";
 
 // The tolerations Kubernetes gives every daemon pod, so that a node's conditions do not keep
 // its daemons away (they are what reports and repairs them).
@@ -86,6 +86,9 @@ SyncResult DaemonSetController::sync(const std::string& key) {
   int64_t minReady = json::integer(spec, "minReadySeconds", 0);
   auto now = clock_.now();
 
+  auto revision = ensureRevision(client_, revisions_, ds, hash);
+  if (!revision) return SyncResult::retry(revision.error());
+
   std::map<std::string, std::vector<ObjectPtr>> byNode;
   for (const auto& pod : pods_.list(ns)) {
     const Json* ref = controllerOf(*pod);
@@ -93,8 +96,11 @@ SyncResult DaemonSetController::sync(const std::string& key) {
       byNode[json::getString(*pod, {"spec", "nodeName"})].push_back(pod);
   }
   std::vector<std::string> createOn;
-  std::vector<ObjectPtr> toDelete, old;  // old: available pods of an older template
+  std::vector<ObjectPtr> toDelete;
+  std::vector<std::pair<ObjectPtr, std::string>> old;  // available old pods, and their nodes
+  std::set<std::string> live = {*revision};            // revisions pods still run
   int64_t desired = 0, current = 0, misscheduled = 0, ready = 0, updated = 0, available = 0;
+  int64_t surging = 0;  // nodes where a new pod runs beside an old one until it is available
   int64_t soonest = 0;  // seconds until a ready pod becomes available
   std::set<std::string> nodeNames;
   for (const auto& node : nodes_.list("")) {
@@ -108,45 +114,73 @@ SyncResult DaemonSetController::sync(const std::string& key) {
       continue;
     }
     ++desired;
-    std::vector<ObjectPtr> live;
+    std::vector<ObjectPtr> fresh, stale;  // live pods of this and of older templates
     for (const auto& p : pods) {
       std::string phase = json::getString(*p, {"status", "phase"});
-      (phase == "Failed" || phase == "Succeeded" ? toDelete : live).push_back(p);
+      std::string podHash = json::getString(*p, {"metadata", "labels", kRevisionHashLabel});
+      if (phase == "Failed" || phase == "Succeeded") {
+        toDelete.push_back(p);
+        continue;
+      }
+      live.insert(nameOf(ds) + "-" + podHash);
+      (podHash == hash ? fresh : stale).push_back(p);
     }
-    if (live.empty()) {
+    if (fresh.empty() && stale.empty()) {
       createOn.push_back(n);
       continue;
     }
     ++current;
-    std::sort(live.begin(), live.end(), olderFirst);
-    toDelete.insert(toDelete.end(), live.begin() + 1, live.end());  // one per node
-    const Json& pod = *live.front();
-    bool isAvailable = isPodAvailable(pod, minReady, now);
-    ready += isPodReady(pod);
-    available += isAvailable;
-    if (int64_t s = secondsUntilAvailable(pod, minReady, now); s > 0 && (!soonest || s < soonest))
-      soonest = s;
-    if (json::getString(pod, {"metadata", "labels", kHashLabel}) == hash)
-      ++updated;
-    else if (!isAvailable)
-      toDelete.push_back(live.front());  // an old pod that is down anyway goes now
-    else
-      old.push_back(live.front());
+    // One pod of each kind at most (the oldest stays); an old one only until the new is up.
+    std::sort(fresh.begin(), fresh.end(), olderFirst);
+    std::sort(stale.begin(), stale.end(), olderFirst);
+    if (fresh.size() > 1) toDelete.insert(toDelete.end(), fresh.begin() + 1, fresh.end());
+    if (stale.size() > 1) toDelete.insert(toDelete.end(), stale.begin() + 1, stale.end());
+    bool freshAvailable = !fresh.empty() && isPodAvailable(*fresh[0], minReady, now);
+    bool staleAvailable = !stale.empty() && isPodAvailable(*stale[0], minReady, now);
+    for (const ObjectPtr* p :
+         {fresh.empty() ? nullptr : &fresh[0], stale.empty() ? nullptr : &stale[0]}) {
+      if (!p) continue;
+      if (int64_t t = secondsUntilAvailable(**p, minReady, now); t > 0 && (!soonest || t < soonest))
+        soonest = t;
+    }
+    ready += (!fresh.empty() && isPodReady(*fresh[0])) || (!stale.empty() && isPodReady(*stale[0]));
+    available += freshAvailable || staleAvailable;
+    updated += !fresh.empty();
+    if (stale.empty()) continue;
+    if (!fresh.empty()) {
+      if (freshAvailable || !staleAvailable)
+        toDelete.push_back(stale[0]);  // replaced, or down anyway
+      else
+        ++surging;
+    } else if (!staleAvailable) {
+      toDelete.push_back(stale[0]);  // an old pod that is down anyway goes now
+    } else {
+      old.emplace_back(stale[0], n);
+    }
   }
   for (const auto& [n, pods] : byNode)  // pods on nodes that are gone
     if (!nodeNames.count(n)) toDelete.insert(toDelete.end(), pods.begin(), pods.end());
-  // Rolling update: old pods go while no more than maxUnavailable daemons are down.
+  // Rolling update, oldest pods first: with maxSurge, a new pod starts beside an old one on up
+  // to maxSurge nodes at a time (the old goes once the new is available); otherwise old pods go
+  // while no more than maxUnavailable daemons are down.
   if (json::getString(spec, {"updateStrategy", "type"}) != "OnDelete") {
-    int64_t maxUnavailable = std::max<int64_t>(
-        1, resolveIntOrPercent(at(spec, {"updateStrategy", "rollingUpdate", "maxUnavailable"}),
-                               desired, true, 1));
+    const Json& rolling = at(spec, {"updateStrategy", "rollingUpdate"});
+    int64_t maxSurge = resolveIntOrPercent(at(rolling, {"maxSurge"}), desired, true, 0);
+    int64_t maxUnavailable =
+        std::max<int64_t>(maxSurge > 0 ? 0 : 1,
+                          resolveIntOrPercent(at(rolling, {"maxUnavailable"}), desired, true, 1));
     int64_t down = desired - available;
-    std::sort(old.begin(), old.end(), olderFirst);
-    for (const auto& p : old)
-      if (down < maxUnavailable) {
+    std::sort(old.begin(), old.end(),
+              [](const auto& a, const auto& b) { return olderFirst(a.first, b.first); });
+    for (const auto& [p, n] : old) {
+      if (surging < maxSurge) {
+        createOn.push_back(n);
+        ++surging;
+      } else if (down < maxUnavailable) {
         toDelete.push_back(p);
         ++down;
       }
+    }
   }
 
   SyncResult result = SyncResult::ok();
@@ -154,7 +188,7 @@ SyncResult DaemonSetController::sync(const std::string& key) {
     expectations_.expect(key, static_cast<int>(createOn.size()), static_cast<int>(toDelete.size()));
     for (const auto& n : createOn) {
       Json pod = podFromTemplate(ds, tmpl);
-      pod["metadata"]["labels"][kHashLabel] = hash;
+      pod["metadata"]["labels"][kRevisionHashLabel] = hash;
       pod["spec"]["nodeName"] = n;
       pod["spec"]["tolerations"] = daemonTolerations(at(pod, {"spec", "tolerations"}));
       pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = {
@@ -190,6 +224,7 @@ SyncResult DaemonSetController::sync(const std::string& key) {
   st["numberUnavailable"] = desired - available;
   st["observedGeneration"] = json::integer(at(ds, {"metadata"}), "generation", 1);
   result.merge(updateStatus(res::kDaemonSets, ds, st));
+  result.merge(pruneRevisions(client_, revisions_, ds, live));
   if (soonest > 0) result.merge(SyncResult::after(std::chrono::seconds(soonest)));
   return result;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "podium/common/strings.h"
+#include "revisions.h"
 
 namespace podium::controllers {
 
@@ -10,8 +11,6 @@ using client::Informer;
 namespace res = client::resources;
 
 namespace {
-
-constexpr const char* kRevisionLabel = "controller-revision-hash";
 
 // The ordinal of a pod named <set>-<n>, or -1.
 int64_t ordinalOf(const std::string& pod, const std::string& set) {
@@ -59,52 +58,25 @@ StatefulSetController::StatefulSetController(client::InformerFactory& f,
 
 Expected<StatefulSetController::Revisions, std::string> StatefulSetController::revisions(
     const Json& set) {
-  std::string ns = namespaceOf(set), name = nameOf(set);
   const Json& tmpl = at(set, {"spec", "template"});
+  auto updateName =
+      ensureRevision(client_, revisions_, set,
+                     templateHash(tmpl, json::integer(at(set, {"status"}), "collisionCount", 0)));
+  if (!updateName) return Unexpected(updateName.error());
   Revisions r;
-  r.updateName =
-      name + "-" + templateHash(tmpl, json::integer(at(set, {"status"}), "collisionCount", 0));
+  r.updateName = *updateName;
   r.updateTemplate = tmpl;
-  int64_t newest = 0;
-  bool have = false;
-  for (const auto& cr : revisions_.list(ns)) {
-    const Json* ref = controllerOf(*cr);
-    if (!ref || json::str(*ref, "uid") != uidOf(set)) continue;
-    newest = std::max(newest, json::integer(*cr, "revision", 0));
-    if (nameOf(*cr) == r.updateName) have = true;
-  }
-  if (!have) {
-    Json labels = at(set, {"spec", "selector", "matchLabels"}).is_object()
-                      ? at(set, {"spec", "selector", "matchLabels"})
-                      : Json::object();
-    labels[kRevisionLabel] = r.updateName.substr(name.size() + 1);
-    Json data = {{"spec", {{"template", tmpl}}}};
-    data["spec"]["template"]["$patch"] = "replace";
-    Json cr = {{"apiVersion", "apps/v1"},
-               {"kind", "ControllerRevision"},
-               {"metadata",
-                {{"name", r.updateName},
-                 {"namespace", ns},
-                 {"labels", labels},
-                 {"ownerReferences", Json::array({controllerRef(set)})}}},
-               {"data", data},
-               {"revision", newest + 1}};
-    auto made = client_.create(res::kControllerRevisions, ns, cr);
-    if (!made && made.error().code() != 409)
-      return Unexpected("revision " + r.updateName + ": " + made.error().message());
-  }
   r.currentName = json::getString(set, {"status", "currentRevision"});
   r.currentTemplate = tmpl;
   if (r.currentName.empty()) {
     r.currentName = r.updateName;
   } else if (r.currentName != r.updateName) {
-    ObjectPtr cr = revisions_.get(ns, r.currentName);
-    if (cr && at(*cr, {"data", "spec", "template"}).is_object()) {
-      r.currentTemplate = at(*cr, {"data", "spec", "template"});
-      r.currentTemplate.erase("$patch");
-    } else {
+    ObjectPtr cr = revisions_.get(namespaceOf(set), r.currentName);
+    Json current = cr ? revisionTemplate(*cr) : Json();
+    if (current.is_object())
+      r.currentTemplate = std::move(current);
+    else
       r.currentName = r.updateName;  // its revision is gone: the only template left is the new one
-    }
   }
   return r;
 }
@@ -160,7 +132,7 @@ SyncResult StatefulSetController::createPod(const std::string& key, const Json& 
   Json& meta = pod["metadata"];
   meta.erase("generateName");
   meta["name"] = podName;
-  meta["labels"][kRevisionLabel] = rev;
+  meta["labels"][kRevisionHashLabel] = rev;
   meta["labels"]["statefulset.kubernetes.io/pod-name"] = podName;
   meta["labels"]["apps.kubernetes.io/pod-index"] = std::to_string(ordinal);
   Json& spec = pod["spec"];
@@ -261,6 +233,7 @@ SyncResult StatefulSetController::sync(const std::string& key) {
   std::map<int64_t, ObjectPtr> byOrdinal;
   std::vector<std::pair<int64_t, ObjectPtr>> condemned;
   int64_t count = 0, ready = 0, available = 0, current = 0, updated = 0, soonest = 0;
+  std::set<std::string> live;  // revisions pods still run
   for (const auto& pod : pods_.list(ns)) {
     const Json* ref = controllerOf(*pod);
     if (!ref || json::str(*ref, "uid") != uidOf(set)) continue;
@@ -279,7 +252,8 @@ SyncResult StatefulSetController::sync(const std::string& key) {
           s > 0 && (!soonest || s < soonest))
         soonest = s;
     }
-    std::string rev = json::getString(*pod, {"metadata", "labels", kRevisionLabel});
+    std::string rev = json::getString(*pod, {"metadata", "labels", kRevisionHashLabel});
+    live.insert(rev);
     current += rev == revs->currentName;
     updated += rev == revs->updateName;
   }
@@ -320,7 +294,7 @@ SyncResult StatefulSetController::sync(const std::string& key) {
       auto it = byOrdinal.find(ord);
       if (it == byOrdinal.end()) break;
       const Json& pod = *it->second;
-      if (json::getString(pod, {"metadata", "labels", kRevisionLabel}) != revs->updateName &&
+      if (json::getString(pod, {"metadata", "labels", kRevisionHashLabel}) != revs->updateName &&
           !isDeleting(pod)) {
         result.merge(deletePod(key, set, pod));
         break;
@@ -345,6 +319,8 @@ SyncResult StatefulSetController::sync(const std::string& key) {
   st["collisionCount"] = json::integer(st, "collisionCount", 0);
   st["observedGeneration"] = json::integer(at(set, {"metadata"}), "generation", 1);
   result.merge(updateStatus(res::kStatefulSets, set, st));
+  live.insert({currentRevision, revs->updateName});
+  result.merge(pruneRevisions(client_, revisions_, set, live));
   if (soonest > 0) result.merge(SyncResult::after(std::chrono::seconds(soonest)));
   return result;
 }

@@ -144,5 +144,88 @@ TEST_F(DaemonSetTest, ARollingUpdateReplacesOneNodeAtATime) {
   EXPECT_FALSE(deleted("agent-n3"));
 }
 
+// maxSurge: a new pod starts beside the old one (no node goes without its daemon); the old one
+// goes once the new is available, and the next node's turn comes.
+TEST_F(DaemonSetTest, MaxSurgeStartsTheNewPodBesideTheOld) {
+  for (const char* n : {"n1", "n2", "n3"}) node(n);
+  Json ds = daemonSet();
+  ds["spec"]["updateStrategy"] = {{"type", "RollingUpdate"},
+                                  {"rollingUpdate", {{"maxSurge", 1}, {"maxUnavailable", 0}}}};
+  ASSERT_TRUE(fake.update(res::kDaemonSets, "default", ds, ""));
+  for (const char* n : {"n1", "n2", "n3"}) daemonPod(std::string("agent-") + n, ds, n, "old");
+  start();
+  EXPECT_FALSE(run().failed());
+  auto made = fake.actions("create", "pods");
+  ASSERT_EQ(made.size(), 1u);
+  EXPECT_EQ(json::getString(made[0].object, {"spec", "nodeName"}), "n1");
+  EXPECT_TRUE(fake.actions("delete", "pods").empty());
+  // While the new pod is not ready, nothing else moves.
+  EXPECT_FALSE(run().failed());
+  EXPECT_EQ(fake.actions("create", "pods").size(), 1u);
+  EXPECT_FALSE(deleted("agent-n1"));
+  EXPECT_EQ(status()["numberAvailable"], 3);
+  EXPECT_EQ(status()["updatedNumberScheduled"], 1);
+  // Ready (and so available, minReadySeconds 0): the old pod on n1 goes, n2 gets its new pod.
+  for (const auto& p : fake.objects(res::kPods, "default")) {
+    if (json::getString(*p, {"metadata", "labels", "controller-revision-hash"}) != hashOf(ds))
+      continue;
+    Json ready = *p;
+    ready["status"] = {
+        {"phase", "Running"},
+        {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"lastTransitionTime", now()}}}}};
+    ASSERT_TRUE(fake.update(res::kPods, "default", ready, "status"));
+  }
+  EXPECT_FALSE(run().failed());
+  EXPECT_TRUE(deleted("agent-n1"));
+  EXPECT_FALSE(deleted("agent-n2"));
+  made = fake.actions("create", "pods");
+  ASSERT_EQ(made.size(), 2u);
+  EXPECT_EQ(json::getString(made[1].object, {"spec", "nodeName"}), "n2");
+}
+
+// Templates are kept as ControllerRevisions, which kubectl rollout history lists and rollout
+// undo patches back; a template that comes back is renumbered as the newest, and history beyond
+// revisionHistoryLimit goes.
+TEST_F(DaemonSetTest, TemplatesAreKeptAsRevisions) {
+  node("n1");
+  Json ds = daemonSet();
+  start();
+  auto revisionOf = [&](const std::string& hash) {
+    auto cr = fake.object(res::kControllerRevisions, "default", "agent-" + hash);
+    return cr ? json::integer(*cr, "revision", 0) : int64_t{0};
+  };
+  EXPECT_FALSE(run().failed());
+  std::string first = hashOf(ds);
+  EXPECT_EQ(revisionOf(first), 1);
+  auto cr = fake.object(res::kControllerRevisions, "default", "agent-" + first);
+  ASSERT_TRUE(cr);
+  EXPECT_EQ(json::getString(*cr, {"metadata", "labels", "app"}), "agent");  // the selector's
+  EXPECT_EQ(json::getString(*cr, {"data", "spec", "template", "$patch"}), "replace");
+  EXPECT_TRUE(client::controlledBy(*cr, "DaemonSet"));
+
+  Json changed = *fake.object(res::kDaemonSets, "default", "agent");
+  changed["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:2";
+  ASSERT_TRUE(fake.update(res::kDaemonSets, "default", changed, ""));
+  EXPECT_FALSE(run().failed());
+  std::string second = hashOf(changed);
+  EXPECT_EQ(revisionOf(second), 2);
+  // kubectl rollout undo: the first template is back, as revision 3.
+  Json back = *fake.object(res::kDaemonSets, "default", "agent");
+  back["spec"]["template"] = ds["spec"]["template"];
+  back["spec"]["revisionHistoryLimit"] = 0;
+  ASSERT_TRUE(fake.update(res::kDaemonSets, "default", back, ""));
+  EXPECT_FALSE(run().failed());
+  EXPECT_EQ(revisionOf(first), 3);
+  // With no history kept, the second goes once no pod runs it.
+  for (const auto& p : fake.objects(res::kPods, "default")) {
+    if (json::getString(*p, {"metadata", "labels", "controller-revision-hash"}) == second) {
+      ASSERT_TRUE(fake.remove(res::kPods, "default", client::nameOf(*p), {}));
+    }
+  }
+  EXPECT_FALSE(run().failed());
+  EXPECT_EQ(revisionOf(second), 0);
+  EXPECT_EQ(revisionOf(first), 3);
+}
+
 }  // namespace
 }  // namespace podium::controllers

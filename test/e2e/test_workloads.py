@@ -572,6 +572,21 @@ spec:
         wait_for(lambda: self.kubectl("get", "pv", pv2, check=False).returncode != 0, 30, 0.2, "the volume deleted")
         self.assertFalse(os.path.exists(path))
 
+        # A rolling update and kubectl rollout undo (the set's ControllerRevisions); data stays.
+        self.kubectl("set", "env", "sts/web", "-n", ns, "VERSION=2")
+        self.kubectl("rollout", "status", "sts/web", "-n", ns, "--timeout=90s", timeout=120)
+        env = self.kubectl("get", "pod", "web-1", "-n", ns, "-o", "jsonpath={.spec.containers[0].env}").stdout
+        self.assertIn("VERSION", env)
+        self.kubectl("rollout", "undo", "sts/web", "-n", ns)
+        self.kubectl("rollout", "status", "sts/web", "-n", ns, "--timeout=90s", timeout=120)
+        wait_for(lambda: "VERSION" not in self.kubectl("get", "pod", "web-1", "-n", ns, "-o",
+                                                       "jsonpath={.spec.containers[0].env}").stdout,
+                 60, 0.2, "web-1 back on the first template")
+        out = self.kubectl("rollout", "history", "sts/web", "-n", ns).stdout.split()
+        self.assertEqual(out[out.index("CHANGE-CAUSE") + 1::2], ["2", "3"])
+        boots = self.kubectl("exec", "-n", ns, "web-1", "--", "cat", "/data/boots").stdout.split()
+        self.assertGreaterEqual(len(boots), 4)  # first start, the restart above, update, undo
+
     def test_f7_replication_controller(self):
         ns = "rc"
         self.create_namespace(ns)
@@ -909,6 +924,7 @@ spec:
         self.assertEqual(header.split()[:6], ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE"])
         self.assertEqual(row.split()[:6], ["agent", "2", "2", "2", "2", "2"])
         old = {p["metadata"]["labels"]["controller-revision-hash"] for p in pods}
+        new = None
         # The rolling update: never both daemons down at once (maxUnavailable 1).
         t0 = time.monotonic()
         self.kubectl("set", "env", "ds/agent", "-n", ns, "VERSION=2")
@@ -920,11 +936,32 @@ spec:
             least = min(least, s.get("numberAvailable", 0))
             live = [p for p in self.pods(ns, "app=agent") if "deletionTimestamp" not in p["metadata"]]
             return (s.get("updatedNumberScheduled") == 2 and s.get("numberAvailable") == 2 and len(live) == 2
-                    and all(p["metadata"]["labels"]["controller-revision-hash"] not in old for p in live))
+                    and all(p["metadata"]["labels"]["controller-revision-hash"] not in (old or ()) for p in live)
+                    and (new is None or all(p["metadata"]["labels"]["controller-revision-hash"] in new
+                                            for p in live)))
         wait_for(rolled, 120, 0.2, "the rolling update of the DaemonSet")
         print("MEASURED daemonset: rolling update of 2 nodes %.1f s; fewest available during it: %d"
               % (time.monotonic() - t0, least))
         self.assertGreaterEqual(least, 1)
+        # Its templates are ControllerRevisions: kubectl rollout history lists them, and rollout
+        # undo brings the first back — here with maxSurge, so no node is ever without its daemon.
+        def revisions():
+            out = self.kubectl("rollout", "history", "ds/agent", "-n", ns).stdout.split()
+            return out[out.index("CHANGE-CAUSE") + 1::2]
+        self.assertEqual(revisions(), ["1", "2"])
+        self.kubectl("patch", "ds", "agent", "-n", ns, "-p", json.dumps(
+            {"spec": {"updateStrategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}}))
+        t0 = time.monotonic()
+        self.kubectl("rollout", "undo", "ds/agent", "-n", ns)
+        new, old, least = old, None, 2
+        wait_for(rolled, 120, 0.2, "the rollback of the DaemonSet")
+        print("MEASURED daemonset: rollback with maxSurge 1 on 2 nodes %.1f s; fewest available during it: %d"
+              % (time.monotonic() - t0, least))
+        self.assertEqual(least, 2)
+        live = [p for p in self.pods(ns, "app=agent") if "deletionTimestamp" not in p["metadata"]]
+        self.assertEqual({p["metadata"]["labels"]["controller-revision-hash"] for p in live}, new)
+        self.assertNotIn("VERSION", json.dumps(live[0]["spec"]["containers"][0]))
+        self.assertEqual(revisions(), ["2", "3"])  # the first template came back as the newest
         self.kubectl("delete", "ds", "agent", "-n", ns)
 
     # --- restart -----------------------------------------------------------------------------
