@@ -1,6 +1,7 @@
 #include "admission.h"
 
 #include <algorithm>
+#include <map>
 
 #include "patch.h"
 #include "podium/api/selectors.h"
@@ -160,9 +161,11 @@ Expected<Json, ApiError> Admission::call(const Json& w, const Request& req, cons
                   {"object", obj},
                   {"oldObject", req.old ? *req.old : Json()},
                   {"dryRun", req.dryRun},
-                  {"options",
-                   {{"apiVersion", "meta.k8s.io/v1"},
-                    {"kind", req.operation == "CREATE" ? "CreateOptions" : "UpdateOptions"}}}};
+                  {"options", Json()}};
+  static const std::map<std::string, std::string> kOptions = {
+      {"CREATE", "CreateOptions"}, {"UPDATE", "UpdateOptions"}, {"DELETE", "DeleteOptions"}};
+  if (auto o = kOptions.find(req.operation); o != kOptions.end())
+    request["options"] = {{"apiVersion", "meta.k8s.io/v1"}, {"kind", o->second}};
   if (r.namespaced) request["namespace"] = req.ns;
   if (!req.subresource.empty()) {
     request["subResource"] = req.subresource;
@@ -246,6 +249,14 @@ Expected<void, ApiError> Admission::validate(const Request& req, const Json& obj
   if (req.resource.group == "admissionregistration.k8s.io") return {};
   for (const auto& w : selected("validatingwebhookconfigurations", req, obj))
     if (auto resp = call(w, req, obj, warnings); !resp) return Unexpected(resp.error());
+  return {};
+}
+
+Expected<void, ApiError> Admission::review(const Request& req, const Json& obj) {
+  if (req.resource.group == "admissionregistration.k8s.io") return {};
+  for (const char* kind : {"mutatingwebhookconfigurations", "validatingwebhookconfigurations"})
+    for (const auto& w : selected(kind, req, obj))
+      if (auto resp = call(w, req, obj, nullptr); !resp) return Unexpected(resp.error());
   return {};
 }
 

@@ -2,6 +2,7 @@
 
 // Dynamic admission control (Kubernetes' MutatingAdmissionWebhook and
 // ValidatingAdmissionWebhook): every create and update of a resource a webhook's rules select
+// (and delete, and connect to pods/exec, attach, portforward)
 // is sent as an admission.k8s.io/v1 AdmissionReview to the webhook (a URL, or a Service's ready
 // endpoint) over HTTPS, verified with the webhook's caBundle. Mutating webhooks run first, in
 // the order of their configurations' names and then their list, each seeing the previous one's
@@ -12,7 +13,9 @@
 // (failurePolicy Fail, 500) or is skipped (Ignore). Selection: rules (operations, groups,
 // versions, resources with subresources, scope), namespaceSelector over the namespace's labels,
 // objectSelector over the object's (new or old) labels. Webhook configurations themselves are
-// never sent to webhooks. Not yet: DELETE and CONNECT, matchConditions (refused on create),
+// never sent to webhooks. A DELETE is sent with the object as oldObject and no object; a CONNECT
+// with the connect options (PodExecOptions, ...) as the object; either may be refused, by
+// mutating webhooks too, and changes nothing. Not yet: matchConditions (refused on create),
 // userInfo (the server has no user identities until RBAC).
 
 #include <chrono>
@@ -51,7 +54,7 @@ class Admission {
   struct Request {
     const ResourceInfo& resource;
     std::string subresource;  // "", "status", "scale"
-    std::string operation;    // "CREATE" or "UPDATE"
+    std::string operation;    // "CREATE", "UPDATE", "DELETE" or "CONNECT"
     std::string ns, name;
     const Json* old = nullptr;
     bool dryRun = false;
@@ -61,6 +64,9 @@ class Admission {
                                   std::vector<std::string>* warnings);
   Expected<void, ApiError> validate(const Request& req, const Json& obj,
                                     std::vector<std::string>* warnings);
+  // DELETE (obj null, req.old the object) and CONNECT (obj the options): every selected
+  // webhook, mutating ones first, may refuse; nothing is changed.
+  Expected<void, ApiError> review(const Request& req, const Json& obj);
 
  private:
   std::vector<Json> selected(const std::string& plural, const Request& req, const Json& obj);

@@ -236,6 +236,11 @@ class ConvertingStorage : public Storage {
                                        const WriteOptions& o) override {
     return inner_->bind(ns, pod, uid, node, o);
   }
+  Expected<void, ApiError> admitConnect(const ResourceInfo& r, const std::string& ns,
+                                        const std::string& name, const std::string& subresource,
+                                        const Json& options) override {
+    return inner_->admitConnect(r, ns, name, subresource, options);
+  }
   Expected<WriteResult, ApiError> evict(const std::string& ns, const std::string& pod,
                                         const Json& eviction) override {
     return inner_->evict(ns, pod, eviction);

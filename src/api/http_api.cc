@@ -233,6 +233,11 @@ HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
   ExecOptions exec = execOptionsFrom(req, container);
   if (sub == "exec" && exec.command.empty())
     return errorResponse(ApiError::badRequest("you must specify at least 1 command"), req);
+  if (sub != "log") {
+    Json options = connectOptions(req, sub, exec);
+    auto admitted = storage_.admitConnect(*podsResource, ns, name, sub, options);
+    if (!admitted) return errorResponse(admitted.error(), req);
+  }
   NodeConnector* connector = connectorFor(node);
   if (!connector) return remotePodStream(req, ns, name, sub, node, container);
   if (sub == "log") {
@@ -245,11 +250,7 @@ HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
   }
   Expected<std::string, ApiError> url = Unexpected(ApiError::internal("unreachable"));
   if (sub == "portforward") {
-    std::vector<int32_t> ports;
-    for (const auto& v : req.params("ports"))
-      for (const auto& p : strings::split(v, ','))
-        if (auto n = strings::parseInt(strings::trim(p))) ports.push_back(static_cast<int32_t>(*n));
-    url = connector->portForward(**pod, ports);
+    url = connector->portForward(**pod, portsFrom(req));
   } else {
     url = sub == "exec" ? connector->exec(**pod, exec) : connector->attach(**pod, exec);
   }

@@ -52,6 +52,28 @@ ExecOptions execOptionsFrom(const HttpRequest& req, const std::string& container
   return o;
 }
 
+std::vector<int32_t> portsFrom(const HttpRequest& req) {
+  std::vector<int32_t> ports;
+  for (const auto& v : req.params("ports"))
+    for (const auto& p : strings::split(v, ','))
+      if (auto n = strings::parseInt(strings::trim(p))) ports.push_back(static_cast<int32_t>(*n));
+  return ports;
+}
+
+Json connectOptions(const HttpRequest& req, const std::string& sub, const ExecOptions& exec) {
+  if (sub == "portforward")
+    return {{"kind", "PodPortForwardOptions"}, {"apiVersion", "v1"}, {"ports", portsFrom(req)}};
+  Json o = {{"kind", sub == "attach" ? "PodAttachOptions" : "PodExecOptions"},
+            {"apiVersion", "v1"},
+            {"stdin", exec.stdin},
+            {"stdout", exec.stdout},
+            {"stderr", exec.stderr},
+            {"tty", exec.tty},
+            {"container", exec.container}};
+  if (sub == "exec") o["command"] = exec.command;
+  return o;
+}
+
 namespace {
 // Whether a comma-separated header value lists `token` exactly.
 bool offers(const std::string& list, const std::string& token) {

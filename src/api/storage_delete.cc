@@ -59,6 +59,10 @@ Expected<WriteResult, ApiError> StorageImpl::remove(const ResourceInfo& r, const
     if (!cur) return Unexpected(ApiError::notFound(r.group, r.qualifiedResource(), name));
     const Json& obj = *cur->object;
     if (auto pre = checkPreconditions(r, name, obj, o); !pre) return Unexpected(pre.error());
+    if (attempt == 0) {  // admission webhooks see the delete once, with the object as it was
+      Admission::Request admit{r, "", "DELETE", ns, name, &obj, o.dryRun};
+      if (auto a = admission_.review(admit, Json()); !a) return Unexpected(a.error());
+    }
     Json next = obj;
     Json& m = metaOf(next);
     Json fin =
@@ -117,6 +121,14 @@ Expected<WriteResult, ApiError> StorageImpl::remove(const ResourceInfo& r, const
     return res;
   }
   return Unexpected(ApiError::conflictModified(r.group, r.qualifiedResource(), name));
+}
+
+Expected<void, ApiError> StorageImpl::admitConnect(const ResourceInfo& r, const std::string& ns,
+                                                   const std::string& name,
+                                                   const std::string& subresource,
+                                                   const Json& options) {
+  Admission::Request admit{r, subresource, "CONNECT", ns, name, nullptr, false};
+  return admission_.review(admit, options);
 }
 
 Expected<std::vector<ObjectPtr>, ApiError> StorageImpl::removeCollection(const ResourceInfo& r,

@@ -42,6 +42,9 @@ class StorageImpl : public Storage {
   Expected<WriteResult, ApiError> bind(const std::string& ns, const std::string& pod,
                                        const std::string& uid, const std::string& node,
                                        const WriteOptions& o) override;
+  Expected<void, ApiError> admitConnect(const ResourceInfo& r, const std::string& ns,
+                                        const std::string& name, const std::string& subresource,
+                                        const Json& options) override;
   Expected<WriteResult, ApiError> evict(const std::string& ns, const std::string& pod,
                                         const Json& eviction) override;
   void setCertificateIssuer(CertificateIssuer issuer) override { issuer_ = std::move(issuer); }

@@ -199,6 +199,60 @@ class FixedApi : public AggregatedApi {
 
 // An APIService takes its group version over from the API the server answers in process (a
 // metrics-server installed from its manifests), and gives it back when it goes.
+// A delete is sent with the object as oldObject and none as object (objectSelector matching the
+// old labels), a CONNECT with its options as the object; either may be refused, by mutating
+// webhooks too.
+TEST_F(AdmissionTest, DeleteAndConnectAreReviewedAndMayBeRefused) {
+  hook("validatingwebhookconfigurations", "protect", "protect.hooks.example.com",
+       {{"rules",
+         {{{"operations", {"DELETE"}},
+           {"apiGroups", {""}},
+           {"apiVersions", {"v1"}},
+           {"resources", {"configmaps"}}}}},
+        {"objectSelector", {{"matchLabels", {{"app", "x"}}}}}});
+  hook("mutatingwebhookconfigurations", "noexec", "noexec.hooks.example.com",
+       {{"rules",
+         {{{"operations", {"CONNECT"}},
+           {"apiGroups", {""}},
+           {"apiVersions", {"v1"}},
+           {"resources", {"pods/exec"}}}}}});
+  Json seen;
+  answers["protect.hooks.example.com"] = [&](const std::string& uid, const Json& review) {
+    seen = review["request"];
+    return Json{{"uid", uid}, {"allowed", false}, {"status", {{"message", "protected"}}}};
+  };
+  answers["noexec.hooks.example.com"] = [&](const std::string& uid, const Json& review) {
+    seen = review["request"];
+    return Json{{"uid", uid}, {"allowed", false}, {"status", {{"message", "no exec"}}}};
+  };
+  auto a = admission();
+  Json old = configMap();
+  Admission::Request del{*res("", "v1", "configmaps"), "", "DELETE", "on", "cm", &old, false};
+  auto r = a.review(del, Json());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(),
+            "admission webhook \"protect.hooks.example.com\" denied the request: protected");
+  EXPECT_EQ(seen["operation"], "DELETE");
+  EXPECT_TRUE(seen["object"].is_null());
+  EXPECT_EQ(seen["oldObject"], old);
+  EXPECT_EQ(seen["options"]["kind"], "DeleteOptions");
+  // Another object's labels leave the webhook out.
+  Json other = {{"metadata", {{"name", "cm"}, {"labels", {{"app", "y"}}}}}};
+  Admission::Request otherDel{
+      *res("", "v1", "configmaps"), "", "DELETE", "on", "cm", &other, false};
+  EXPECT_TRUE(a.review(otherDel, Json()));
+  // CONNECT: the options are the object, the subresource named.
+  Json options = {{"kind", "PodExecOptions"}, {"apiVersion", "v1"}, {"command", {"sh"}}};
+  Admission::Request exec{*res("", "v1", "pods"), "exec", "CONNECT", "on", "p", nullptr, false};
+  auto c = a.review(exec, options);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(seen["object"], options);
+  EXPECT_EQ(seen["subResource"], "exec");
+  EXPECT_TRUE(seen["options"].is_null());
+  Admission::Request attach{*res("", "v1", "pods"), "attach", "CONNECT", "on", "p", nullptr, false};
+  EXPECT_TRUE(a.review(attach, options));  // the rule names pods/exec only
+}
+
 TEST(ApiServiceRegistry, ForwardedApisWinOverInProcessOnesForTheirGroupVersion) {
   ResourceRegistry registry;
   registry.addAggregatedApi(std::make_shared<FixedApi>("builtin"));

@@ -41,9 +41,14 @@ class Webhooks(http.server.BaseHTTPRequestHandler):
         review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         Webhooks.reviews.append((self.path, review))
         req = review["request"]
-        labels = (req["object"].get("metadata") or {}).get("labels") or {}
+        labels = ((req["object"] or {}).get("metadata") or {}).get("labels") or {}
         resp = {"uid": req["uid"], "allowed": True}
-        if self.path == "/validate" and labels.get("reject") == "yes":
+        if self.path == "/protect":  # DELETE: the object is the old one
+            resp.update(allowed=False, status={"message": "%s is protected" % req["oldObject"]["metadata"]["name"]})
+        elif self.path == "/noexec":  # CONNECT: the object is PodExecOptions
+            resp.update(allowed=False, status={"code": 403, "message": "no exec into %s (%s)" % (
+                req["name"], " ".join(req["object"]["command"]))})
+        elif self.path == "/validate" and labels.get("reject") == "yes":
             resp.update(allowed=False, status={"code": 403, "message": "configmaps labelled reject=yes are not allowed"})
         elif self.path == "/mutate":
             patch = ([{"op": "add", "path": "/metadata/labels/mutated", "value": "yes"}] if labels else
@@ -58,9 +63,9 @@ class Webhooks(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def webhook(name, url, ca, failure="Fail", resources=("configmaps",)):
+def webhook(name, url, ca, failure="Fail", resources=("configmaps",), operations=("CREATE", "UPDATE")):
     return {"name": name, "clientConfig": {"url": url, "caBundle": ca},
-            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"],
+            "rules": [{"operations": list(operations), "apiGroups": [""], "apiVersions": ["v1"],
                        "resources": list(resources)}],
             "namespaceSelector": {"matchLabels": {"webhooks": "on"}},
             "failurePolicy": failure, "sideEffects": "None", "admissionReviewVersions": ["v1"],
@@ -133,6 +138,43 @@ class AdmissionWebhookTest(ServerTestCase):
         before = len(Webhooks.reviews)
         self.apply(self.configmap("elsewhere", {"reject": "yes"}, ns="default"))
         self.assertEqual(len(Webhooks.reviews), before)
+
+    def test_delete_and_connect_reviewed(self):
+        """A validating webhook keeps labelled ConfigMaps from being deleted; a mutating one refuses
+        kubectl exec into a pod (CONNECT pods/exec), before any node is asked."""
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hooked3", "labels": {"webhooks": "on"}}})
+        protect = webhook("protect.podium.test", self.base + "/protect", self.ca, operations=["DELETE"])
+        protect["objectSelector"] = {"matchLabels": {"protected": "yes"}}
+        self.apply({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                    "metadata": {"name": "protect"}, "webhooks": [protect]})
+        self.apply({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                    "metadata": {"name": "noexec"},
+                    "webhooks": [webhook("noexec.podium.test", self.base + "/noexec", self.ca,
+                                         resources=["pods/exec"], operations=["CONNECT"])]})
+        self.apply(self.configmap("keep", {"protected": "yes"}, ns="hooked3"))
+        self.apply(self.configmap("scrap", {"protected": "no"}, ns="hooked3"))
+        refused = self.kubectl("delete", "configmap", "keep", "-n", "hooked3", check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn('admission webhook "protect.podium.test" denied the request: keep is protected', refused.stderr)
+        self.kubectl("get", "configmap", "keep", "-n", "hooked3")  # still there
+        self.kubectl("delete", "configmap", "scrap", "-n", "hooked3")  # not selected: deleted
+        path, review = [r for r in Webhooks.reviews if r[0] == "/protect"][-1]
+        self.assertEqual(review["request"]["operation"], "DELETE")
+        self.assertIsNone(review["request"]["object"])
+        self.assertEqual(review["request"]["options"]["kind"], "DeleteOptions")
+
+        self.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "hooked3"},
+                    "spec": {"nodeName": "nowhere", "containers": [{"name": "c", "image": "busybox"}]}})
+        refused = self.kubectl("exec", "-n", "hooked3", "p", "--", "cat", "/etc/hostname", check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("no exec into p (cat /etc/hostname)", refused.stderr)
+        path, review = Webhooks.reviews[-1]
+        self.assertEqual((path, review["request"]["operation"], review["request"]["subResource"]),
+                         ("/noexec", "CONNECT", "exec"))
+        self.assertEqual(review["request"]["object"]["kind"], "PodExecOptions")
+        self.kubectl("delete", "mutatingwebhookconfiguration", "noexec")
+        self.kubectl("delete", "validatingwebhookconfiguration", "protect")
+        self.kubectl("delete", "configmap", "keep", "-n", "hooked3")
 
     def test_failure_policy_of_an_unreachable_webhook(self):
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hooked2", "labels": {"webhooks": "on"}}})

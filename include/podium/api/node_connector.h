@@ -49,6 +49,11 @@ class NodeConnector {
 // the API server and the node).
 LogOptions logOptionsFrom(const HttpRequest& req, const std::string& container);
 ExecOptions execOptionsFrom(const HttpRequest& req, const std::string& container);
+// pods/portforward's `ports` (repeated and/or comma-separated).
+std::vector<int32_t> portsFrom(const HttpRequest& req);
+// What a CONNECT to pods/<sub> is admitted with: PodExecOptions, PodAttachOptions or
+// PodPortForwardOptions, as Kubernetes sends them to admission webhooks.
+Json connectOptions(const HttpRequest& req, const std::string& sub, const ExecOptions& exec);
 
 // The client's upgrade request re-addressed to a runtime streaming URL
 // ("http://127.0.0.1:port/exec/token"). The runtime speaks SPDY (v4 and older for exec and

@@ -119,6 +119,12 @@ class Storage {
                                                const std::string& uid, const std::string& node,
                                                const WriteOptions& o) = 0;
 
+  // A CONNECT to a subresource (pods/exec, attach, portforward): the admission webhooks that
+  // select it may refuse it; `options` is the request's PodExecOptions (or Attach, PortForward).
+  virtual Expected<void, ApiError> admitConnect(const ResourceInfo& r, const std::string& ns,
+                                                const std::string& name,
+                                                const std::string& subresource,
+                                                const Json& options) = 0;
   // pods/eviction (policy/v1 Eviction): deletes the pod unless a PodDisruptionBudget that
   // selects it allows no disruption now (429 TooManyRequests, as kube-apiserver answers); an
   // allowed eviction of a ready pod takes one of the budget's disruptions.
