@@ -21,6 +21,8 @@ using asio::awaitable;
 using asio::use_awaitable;
 
 constexpr auto kCloseTimeout = std::chrono::seconds(5);
+// Bytes from the client waiting for the upstream beyond which the client is not read.
+constexpr size_t kMaxQueued = 1 << 20;
 
 // Copies bytes from one stream to another until either fails; then runs `closeBoth` once.
 template <class From, class To>
@@ -91,6 +93,7 @@ struct Bridged {
   tcp::socket upstream;
   std::optional<RemoteCommandBridge> command;  // unset: a tunnel
   std::deque<std::string> queue;               // bytes waiting to go upstream, in order
+  size_t queued = 0;                           // their size
   bool writing = false;
   bool clientDone = false;
   asio::steady_timer finished;  // cancelled when a helper coroutine ends
@@ -108,10 +111,13 @@ awaitable<void> drainUpstream(std::shared_ptr<Bridged> s) {
     s->queue.pop_front();
     co_await asio::async_write(s->upstream, asio::buffer(next),
                                asio::redirect_error(use_awaitable, ec));
+    s->queued -= next.size();
     if (ec) {
       s->queue.clear();
+      s->queued = 0;
       s->closeUpstream();
     }
+    s->finished.cancel();  // a reader waiting for room re-checks
   }
   s->writing = false;
   s->finished.cancel();
@@ -120,6 +126,7 @@ awaitable<void> drainUpstream(std::shared_ptr<Bridged> s) {
 // Queues bytes for the upstream; one writer at a time keeps frames whole and in order.
 void sendUpstream(const std::shared_ptr<Bridged>& s, std::string bytes) {
   if (bytes.empty() || !s->upstream.is_open()) return;
+  s->queued += bytes.size();
   s->queue.push_back(std::move(bytes));
   if (s->writing) return;
   s->writing = true;
@@ -138,6 +145,10 @@ awaitable<void> clientToUpstream(std::shared_ptr<Bridged> s) {
       sendUpstream(s, s->command->fromClient(message).upstream);
     else
       sendUpstream(s, std::move(message));
+    while (s->queued > kMaxQueued && s->upstream.is_open()) {  // back-pressure on the client
+      s->finished.expires_after(kCloseTimeout);
+      co_await s->finished.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
   }
   // The client closed or went away: ending the upstream ends the other direction too.
   s->closeUpstream();

@@ -1,6 +1,7 @@
 #include "spdy.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace podium::api::spdy {
 
@@ -141,7 +142,8 @@ std::string Codec::compress(const Headers& headers) {
   put32(plain, static_cast<uint32_t>(headers.size()));
   for (const auto& [name, value] : headers) {
     put32(plain, static_cast<uint32_t>(name.size()));
-    for (char c : name) plain.push_back(static_cast<char>(std::tolower(c)));
+    for (char c : name)
+      plain.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     put32(plain, static_cast<uint32_t>(value.size()));
     plain += value;
   }

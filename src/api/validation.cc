@@ -374,6 +374,7 @@ void validateWorkload(const ResourceInfo& r, const Json& obj, const Json* old, F
   if (r.plural == "statefulsets") {
     validateEnum(at(spec, "podManagementPolicy"), "spec.podManagementPolicy",
                  {"OrderedReady", "Parallel"}, errs);
+    validateNonNegative(at(at(spec, "ordinals"), "start"), "spec.ordinals.start", errs);
     validateEnum(at(at(spec, "updateStrategy"), "type"), "spec.updateStrategy.type",
                  {"OnDelete", "RollingUpdate"}, errs);
     if (old) {

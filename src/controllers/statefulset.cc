@@ -20,6 +20,11 @@ int64_t ordinalOf(const std::string& pod, const std::string& set) {
   return std::stoll(n);
 }
 
+// spec.ordinals.start: the ordinal of the first replica (0 unless set).
+int64_t startOrdinal(const Json& set) {
+  return std::max<int64_t>(0, json::integer(at(set, {"spec", "ordinals"}), "start", 0));
+}
+
 bool runningAndReady(const Json& pod) {
   return json::getString(pod, {"status", "phase"}) == "Running" && isPodReady(pod) &&
          !isDeleting(pod);
@@ -125,7 +130,8 @@ SyncResult StatefulSetController::createPod(const std::string& key, const Json& 
   int64_t partition =
       json::integer(at(set, {"spec", "updateStrategy", "rollingUpdate"}), "partition", 0);
   bool rolling = json::getString(set, {"spec", "updateStrategy", "type"}) != "OnDelete";
-  bool atCurrent = rolling && ordinal < partition;
+  // The partition counts replicas from the first ordinal (spec.ordinals.start).
+  bool atCurrent = rolling && ordinal - startOrdinal(set) < partition;
   const std::string& rev = atCurrent ? revs.currentName : revs.updateName;
   Json pod = podFromTemplate(set, atCurrent ? revs.currentTemplate : revs.updateTemplate);
   std::string podName = nameOf(set) + "-" + std::to_string(ordinal);
@@ -230,7 +236,8 @@ SyncResult StatefulSetController::sync(const std::string& key) {
   if (!revs) return SyncResult::retry(revs.error());
   auto now = clock_.now();
 
-  std::map<int64_t, ObjectPtr> byOrdinal;
+  int64_t start = startOrdinal(set);
+  std::map<int64_t, ObjectPtr> byIndex;  // replicas by ordinal - start
   std::vector<std::pair<int64_t, ObjectPtr>> condemned;
   int64_t count = 0, ready = 0, available = 0, current = 0, updated = 0, soonest = 0;
   std::set<std::string> live;  // revisions pods still run
@@ -239,8 +246,8 @@ SyncResult StatefulSetController::sync(const std::string& key) {
     if (!ref || json::str(*ref, "uid") != uidOf(set)) continue;
     int64_t ord = ordinalOf(nameOf(*pod), name);
     if (ord < 0) continue;
-    if (ord < replicas)
-      byOrdinal[ord] = pod;
+    if (ord >= start && ord - start < replicas)
+      byIndex[ord - start] = pod;
     else
       condemned.emplace_back(ord, pod);
     if (isDeleting(*pod)) continue;
@@ -261,10 +268,10 @@ SyncResult StatefulSetController::sync(const std::string& key) {
   SyncResult result = SyncResult::ok();
   if (expectations_.satisfied(key)) {
     bool blocked = false;  // OrderedReady: a step waits for the one before it
-    for (int64_t ord = 0; ord < replicas && !blocked; ++ord) {
-      auto it = byOrdinal.find(ord);
-      if (it == byOrdinal.end()) {
-        result.merge(createPod(key, set, ord, *revs));
+    for (int64_t i = 0; i < replicas && !blocked; ++i) {
+      auto it = byIndex.find(i);
+      if (it == byIndex.end()) {
+        result.merge(createPod(key, set, start + i, *revs));
         blocked = !parallel;
         continue;
       }
@@ -290,9 +297,9 @@ SyncResult StatefulSetController::sync(const std::string& key) {
       }
       blocked = !parallel;
     }
-    for (int64_t ord = replicas - 1; !onDelete && !blocked && ord >= partition; --ord) {
-      auto it = byOrdinal.find(ord);
-      if (it == byOrdinal.end()) break;
+    for (int64_t i = replicas - 1; !onDelete && !blocked && i >= partition; --i) {
+      auto it = byIndex.find(i);
+      if (it == byIndex.end()) break;
       const Json& pod = *it->second;
       if (json::getString(pod, {"metadata", "labels", kRevisionHashLabel}) != revs->updateName &&
           !isDeleting(pod)) {

@@ -119,6 +119,25 @@ TEST_F(StatefulSetTest, ParallelMakesAllAtOnce) {
   EXPECT_TRUE(exists("web-0") && exists("web-1") && exists("web-2"));
 }
 
+// spec.ordinals.start: replicas are numbered from it; moving it up replaces the low ordinals
+// (the pods below the new start are condemned, the new high ones made).
+TEST_F(StatefulSetTest, OrdinalsStartNumbersTheReplicas) {
+  set(2, {{"podManagementPolicy", "Parallel"}, {"ordinals", {{"start", 5}}}});
+  start();
+  EXPECT_FALSE(run().failed());
+  EXPECT_TRUE(exists("web-5") && exists("web-6"));
+  EXPECT_FALSE(exists("web-0"));
+  EXPECT_EQ(json::getString(*fake.object(res::kPods, "default", "web-5"),
+                            {"metadata", "labels", "apps.kubernetes.io/pod-index"}),
+            "5");
+  EXPECT_TRUE(fake.object(res::kPersistentVolumeClaims, "default", "data-web-6"));
+  change({{"spec", {{"ordinals", {{"start", 6}}}}}});
+  EXPECT_FALSE(run().failed());
+  EXPECT_TRUE(deleting("web-5"));
+  EXPECT_TRUE(exists("web-7"));
+  EXPECT_FALSE(deleting("web-6"));
+}
+
 TEST_F(StatefulSetTest, ScaleDownRemovesTheHighestOrdinalFirstOneAtATime) {
   set(3);
   start();
