@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build pkg-config git
-  libboost-dev libboost-system-dev libssl-dev libsqlite3-dev libnghttp2-dev zlib1g-dev
+  libboost-dev libboost-system-dev libssl-dev libsqlite3-dev libnghttp2-dev zlib1g-dev libre2-dev
   nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev clang-format
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libgit2-dev
   libcctz-dev tzdata

@@ -1,5 +1,6 @@
 #include "podium/mesh/routes.h"
 
+#include <re2/re2.h>
 #include <algorithm>
 #include <cctype>
 
@@ -189,7 +190,7 @@ bool StringMatch::matches(const std::string& s, bool ignoreCase) const {
     case Kind::Prefix:
       return ignoreCase ? lower(s).rfind(lower(value), 0) == 0 : s.rfind(value, 0) == 0;
     case Kind::Regex:
-      return re && std::regex_match(s, *re);
+      return re && s.size() <= kMaxMatchInput && re2::RE2::FullMatch(s, *re);
   }
   return false;
 }
@@ -206,12 +207,10 @@ std::optional<StringMatch> StringMatch::from(const Json& m) {
   } else if (m.contains("regex")) {
     out.kind = Kind::Regex;
     out.value = json::str(m, "regex");
-    try {
-      out.re = std::make_shared<const std::regex>(out.value,
-                                                  std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error&) {
-      out.re = nullptr;  // matches nothing
-    }
+    re2::RE2::Options options;
+    options.set_log_errors(false);
+    auto re = std::make_shared<const re2::RE2>(out.value, options);
+    if (re->ok()) out.re = std::move(re);  // else it matches nothing
   } else {
     return std::nullopt;
   }

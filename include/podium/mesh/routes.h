@@ -10,19 +10,26 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "podium/common/json.h"
 
+namespace re2 {
+class RE2;
+}
+
 namespace podium::mesh {
 
+// Istio's StringMatch. A regex is RE2 syntax matched against the whole string, as Envoy's
+// safe_regex: linear time, no recursion, whatever the input; a pattern RE2 rejects matches
+// nothing, and so does an input longer than kMaxMatchInput.
 struct StringMatch {
+  static constexpr size_t kMaxMatchInput = 64 * 1024;
   enum class Kind { Exact, Prefix, Regex } kind = Kind::Exact;
   std::string value;
-  std::shared_ptr<const std::regex> re;
+  std::shared_ptr<const re2::RE2> re;
   bool matches(const std::string& s, bool ignoreCase = false) const;
   static std::optional<StringMatch> from(const Json& m);  // {exact|prefix|regex: "..."}
 };
