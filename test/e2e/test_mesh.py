@@ -236,6 +236,23 @@ class MeshTest(NodeTestCase):
         others = versions(self.server.ingress_port, 300, {"end-user": "someone"})
         self.assertEqual(tester, collections.Counter({"v2.0.0": 300}))
         self.assertEqual(others, collections.Counter({"v1.0.0": 300}))
+        # Regex matches are RE2 over the whole value; a hostile pattern against a long value is
+        # linear (no recursion to exhaust), and a head over the limit is 431 before any match.
+        self.set_route([{"match": [{"headers": {"end-user": {"regex": "test(er|ing)"}}},
+                                   {"headers": {"x-probe": {"regex": "(a|aa)*b"}}}],
+                         "route": [{"destination": {"host": "golang-app-service", "subset": "v2"}}]}] +
+                       self.route(100, 0))
+        wait_for(lambda: versions(self.server.ingress_port, 1, {"end-user": "testing"})["v2.0.0"] == 1, 10, 0.1,
+                 "the regex route")
+        self.assertEqual(versions(self.server.ingress_port, 20, {"end-user": "tester"}), collections.Counter({"v2.0.0": 20}))
+        self.assertEqual(versions(self.server.ingress_port, 20, {"end-user": "attester"}),
+                         collections.Counter({"v1.0.0": 20}))
+        self.assertEqual(versions(self.server.ingress_port, 1, {"x-probe": "a" * 50000 + "b"}),
+                         collections.Counter({"v2.0.0": 1}))
+        self.assertEqual(versions(self.server.ingress_port, 5, {"x-probe": "a" * 50000}),
+                         collections.Counter({"v1.0.0": 5}))
+        self.assertEqual(versions(self.server.ingress_port, 1, {"x-probe": "a" * 100000}), collections.Counter({431: 1}))
+        self.assertEqual(versions(self.server.ingress_port, 5, {"end-user": "tester"}), collections.Counter({"v2.0.0": 5}))
 
     def test_e_fault_abort_at_its_percentage(self):
         self.addCleanup(self.restore_seed_route)
