@@ -204,6 +204,12 @@ void defaultDeploymentLike(Json& obj, const std::string& plural) {
   } else if (plural == "statefulsets") {
     setIfMissing(spec, "podManagementPolicy", "OrderedReady");
     defaultStrategy(child(spec, "updateStrategy"), {{"partition", 0}});
+    // maxUnavailable above 1 is behind an alpha gate Kubernetes 1.32 keeps off, and a server
+    // with the gate off drops the field: so does this one (the controller updates one pod at a
+    // time), rather than keep a setting it does not honour.
+    Json& strategy = child(spec, "updateStrategy");
+    if (strategy.contains("rollingUpdate") && strategy["rollingUpdate"].is_object())
+      strategy["rollingUpdate"].erase("maxUnavailable");
     setIfMissing(spec, "revisionHistoryLimit", 10);
     Json& pvc = child(spec, "persistentVolumeClaimRetentionPolicy");
     setIfMissing(pvc, "whenDeleted", "Retain");
