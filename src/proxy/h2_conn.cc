@@ -660,7 +660,8 @@ void Upstream::close() {
   if (auto it = tPool.find(key_); it != tPool.end() && it->second == this) tPool.erase(it);
   // Streams still waiting fail: before their response with 503, after it with a reset.
   auto streams = streams_;
-  for (auto& [id, st] : streams) {
+  for (auto& entry : streams) {
+    Stream* st = entry.second;  // named: lambdas below capture it (clang has no binding captures)
     forget(st, false);
     if (!st->respStarted) {
       recordOutcome(worker_, st->routed.target, *st->endpoint, 0, true);

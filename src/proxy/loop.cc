@@ -95,13 +95,21 @@ void EventLoop::runTimers() {
   }
 }
 
-void EventLoop::run() {
+void EventLoop::run() { runUntil(-1); }
+
+void EventLoop::runFor(int64_t ms) { runUntil(monotonicMs() + ms); }
+
+void EventLoop::runUntil(int64_t deadline) {
   epoll_event events[256];
-  while (!stopping_) {
+  while (!stopping_ && (deadline < 0 || monotonicMs() < deadline)) {
     int timeout = -1;
     while (!timers_.empty() && !timerTasks_.count(timers_.top().id)) timers_.pop();
     if (!timers_.empty())
       timeout = static_cast<int>(std::max<int64_t>(0, timers_.top().at - monotonicMs()));
+    if (deadline >= 0) {
+      int left = static_cast<int>(std::max<int64_t>(0, deadline - monotonicMs()));
+      timeout = timeout < 0 ? left : std::min(timeout, left);
+    }
     int n = epoll_wait(epfd_, events, 256, timeout);
     now_ = monotonicMs();
     for (int i = 0; i < n; ++i) {

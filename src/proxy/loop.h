@@ -50,9 +50,13 @@ class EventLoop {
 
   void run();   // until stop()
   void stop();  // thread-safe
+  // Runs for `ms` milliseconds or until stop(), whichever comes first (tests and fuzzing drive
+  // a loop on their own thread this way).
+  void runFor(int64_t ms);
   int64_t nowMs() const { return now_; }
 
  private:
+  void runUntil(int64_t deadlineMs);  // -1: no deadline
   void drainPosted();
   void runTimers();
   int epfd_ = -1;

@@ -47,7 +47,9 @@ void overlay(TracingRule& r, const Json& tracing, bool server) {
       r.reporting = !d->get<bool>();
     const Json& tags = at(t, {"customTags"});
     if (!tags.is_object()) continue;
-    for (const auto& [name, spec] : tags.items()) {
+    for (const auto& item : tags.items()) {
+      const std::string& name = item.key();  // named: the lambda below captures it
+      const Json& spec = item.value();
       CustomTag tag;
       tag.name = name;
       if (spec.contains("literal")) {
