@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from podium_e2e import Server, wait_for  # noqa: E402
 
 SLO_P99 = 5.0
+STAGES = ("sandbox", "containers", "ready", "total")
 
 
 def percentile(values, p):
@@ -48,6 +49,35 @@ def watch_ready(server, ns, ready_at, stop):
                 if c["type"] == "Ready" and c["status"] == "True":
                     ready_at.setdefault(pod["metadata"]["name"], time.monotonic())
     conn.close()
+
+
+def node_metrics(server):
+    """The node's /metrics through nodes/proxy (kubectl get --raw): {"name{labels}": value}."""
+    node = json.loads(server.kubectl("get", "nodes", "-o", "json").stdout)["items"][0]["metadata"]["name"]
+    text = server.kubectl("get", "--raw", "/api/v1/nodes/%s/proxy/metrics" % node).stdout
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def stage_breakdown(before, after):
+    """Per stage: mean and the p99 bucket bound of the starts between two /metrics samples."""
+    rows = []
+    for stage in STAGES:
+        base = 'podium_pod_start_stage_seconds_%s{stage="%s"}'
+        count = after.get(base % ("count", stage), 0) - before.get(base % ("count", stage), 0)
+        total = after.get(base % ("sum", stage), 0) - before.get(base % ("sum", stage), 0)
+        if count <= 0:
+            continue
+        buckets = sorted((float(k.split('le="')[1].split('"')[0]) if '+Inf' not in k else float("inf"),
+                          after[k] - before.get(k, 0)) for k in after
+                         if k.startswith('podium_pod_start_stage_seconds_bucket{stage="%s",' % stage))
+        p99 = next(le for le, n in buckets if n >= 0.99 * count)
+        rows.append((stage, count, total / count, p99))
+    return rows
 
 
 def run_batch(server, image, n, index):
@@ -87,11 +117,20 @@ def main():
         image = "127.0.0.1:%d/podium/pause:3.10" % server.registry_port
         print("pod start-up latency, create -> Ready (image present on the node; %d CPUs)" % os.cpu_count())
         print("%-6s %9s %9s %9s %14s %12s" % ("pods", "p50 (s)", "p99 (s)", "max (s)", "SLO p99 (s)", "p99 / SLO"))
+        breakdowns = []
         for i, n in enumerate(int(x) for x in args.batches.split(",")):
+            before = node_metrics(server)
             lat = run_batch(server, image, n, i)
+            breakdowns.append((n, stage_breakdown(before, node_metrics(server))))
             p99 = percentile(lat, 99)
             print("%-6d %9.3f %9.3f %9.3f %14.1f %12.3f" % (n, percentile(lat, 50), p99, max(lat), SLO_P99,
                                                             p99 / SLO_P99), flush=True)
+        print("\nby stage, as the node agent saw it (podium_pod_start_stage_seconds on the node's /metrics;"
+              " p99 is the bucket bound)")
+        print("%-6s %-11s %7s %10s %10s" % ("pods", "stage", "starts", "mean (s)", "p99 <= (s)"))
+        for n, rows in breakdowns:
+            for stage, count, mean, p99 in rows:
+                print("%-6d %-11s %7d %10.3f %10.2f" % (n, stage, count, mean, p99))
     finally:
         server.close()
 

@@ -267,6 +267,16 @@ HttpResponse HttpApi::podStream(const HttpRequest& req, const std::string& ns,
 HttpResponse HttpApi::remotePodStream(const HttpRequest& req, const std::string& ns,
                                       const std::string& name, const std::string& sub,
                                       const std::string& node, const std::string& container) {
+  std::string path = sub == "log"           ? "/containerLogs/" + ns + "/" + name + "/" + container
+                     : sub == "portforward" ? "/portForward/" + ns + "/" + name
+                                            : "/" + sub + "/" + ns + "/" + name + "/" + container;
+  auto q = req.target.find('?');
+  if (q != std::string::npos) path += req.target.substr(q);
+  return relayToAgent(req, node, path, sub == "log");
+}
+
+HttpResponse HttpApi::relayToAgent(const HttpRequest& req, const std::string& node,
+                                   const std::string& path, bool closeAfter) {
   auto set = storage_.registry().snapshot();
   auto nodeObj = storage_.get(*set->find("", "v1", "nodes"), "", node);
   if (!nodeObj) return errorResponse(nodeObj.error(), req);
@@ -282,11 +292,6 @@ HttpResponse HttpApi::remotePodStream(const HttpRequest& req, const std::string&
   if (address.empty() || port <= 0 || port > 65535 || credentials_.bearerTokens.empty())
     return errorResponse(ApiError::serviceUnavailable("node " + node + " has no reachable agent"),
                          req);
-  std::string path = sub == "log"           ? "/containerLogs/" + ns + "/" + name + "/" + container
-                     : sub == "portforward" ? "/portForward/" + ns + "/" + name
-                                            : "/" + sub + "/" + ns + "/" + name + "/" + container;
-  auto q = req.target.find('?');
-  if (q != std::string::npos) path += req.target.substr(q);
   auto target = std::make_shared<UpgradeTarget>();
   target->host = address;
   target->port = static_cast<uint16_t>(port);
@@ -300,12 +305,29 @@ HttpResponse HttpApi::remotePodStream(const HttpRequest& req, const std::string&
         lk == "x-stream-protocol-version")
       head += k + ": " + v + "\r\n";
   }
-  if (sub == "log") head += "Connection: close\r\n";
+  if (closeAfter) head += "Connection: close\r\n";
   if (req.method == "POST") head += "Content-Length: 0\r\n";
   target->request = head + "\r\n";
   HttpResponse r;
   r.upgrade = target;
   return r;
+}
+
+// nodes/proxy: GET of the node's own endpoints (/metrics, /stats/summary, /healthz), as
+// `kubectl get --raw /api/v1/nodes/NODE/proxy/metrics` reads a kubelet's.
+HttpResponse HttpApi::nodeProxy(const HttpRequest& req, const std::string& node,
+                                const std::string& path) {
+  if (req.method != "GET")
+    return errorResponse(
+        ApiError::methodNotAllowed("the server does not allow this method on nodes/proxy"), req);
+  auto set = storage_.registry().snapshot();
+  if (auto nodeObj = storage_.get(*set->find("", "v1", "nodes"), "", node); !nodeObj)
+    return errorResponse(nodeObj.error(), req);
+  NodeConnector* connector = connectorFor(node);
+  if (!connector) return relayToAgent(req, node, path.empty() ? "/" : path, true);
+  auto answer = connector->nodeEndpoint(path);
+  if (!answer) return errorResponse(answer.error(), req);
+  return *answer;
 }
 
 }  // namespace podium::api

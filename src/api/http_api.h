@@ -68,6 +68,10 @@ class HttpApi : public HttpHandler {
   HttpResponse remotePodStream(const HttpRequest& req, const std::string& ns,
                                const std::string& name, const std::string& sub,
                                const std::string& node, const std::string& container);
+  // Relays the client's request (an upgrade, or a GET read to its end) to a node's agent.
+  HttpResponse relayToAgent(const HttpRequest& req, const std::string& node,
+                            const std::string& path, bool closeAfter);
+  HttpResponse nodeProxy(const HttpRequest& req, const std::string& node, const std::string& path);
   NodeConnector* connectorFor(const std::string& node);
 
   Storage& storage_;

@@ -98,6 +98,11 @@ HttpResponse HttpApi::resource(const HttpRequest& req) {
   if (c.r->group.empty() && c.r->plural == "pods" &&
       (sub == "log" || sub == "exec" || sub == "attach" || sub == "portforward"))
     return podStream(req, c.ns(), c.name(), sub);
+  if (c.r->group.empty() && c.r->plural == "nodes" && sub == "proxy") {
+    std::string prefix = "/nodes/" + c.name() + "/proxy";
+    auto at = req.path.find(prefix);
+    return nodeProxy(req, c.name(), req.path.substr(at + prefix.size()));
+  }
   if (!serves(*c.r, sub)) return notFound(req);
   auto verb = kVerbs.find(c.info.verb);
   if (verb == kVerbs.end())

@@ -41,8 +41,8 @@ RequestInfo parseRequestInfo(const std::string& method, const std::string& path,
   if (cur.size() > 1) info.name = cur[1];
   if (cur.size() > 2) info.subresource = cur[2];
   if (info.resource == "namespaces") info.namespace_.clear();
-  if (cur.size() > 3) {
-    info.isResourceRequest = false;  // deeper paths are not part of the API
+  if (cur.size() > 3 && info.subresource != "proxy") {
+    info.isResourceRequest = false;  // deeper paths are not part of the API (but a proxy's)
     return info;
   }
   bool watch = legacyWatch || strings::parseBool(watchParam).value_or(false);

@@ -12,6 +12,7 @@
 #include "podium/common/net.h"
 #include "podium/common/strings.h"
 #include "podium/common/time.h"
+#include "podium/node/node_api.h"
 
 namespace podium::node {
 
@@ -506,6 +507,10 @@ Expected<std::unique_ptr<Agent>, std::string> startAgent(client::Client& client,
     return Unexpected(r.error());
   }
   return std::unique_ptr<Agent>(std::move(a));
+}
+
+Expected<api::HttpResponse, api::ApiError> AgentImpl::nodeEndpoint(const std::string& path) {
+  return node::nodeEndpoint(*this, path);
 }
 
 }  // namespace podium::node

@@ -24,6 +24,7 @@
 #include "podium/node/netfilter.h"
 #include "prober.h"
 #include "resource_stats.h"
+#include "startup_timeline.h"
 
 namespace podium::node {
 
@@ -59,6 +60,7 @@ struct PodState {
   std::map<std::string, uint32_t> nextAttempt;
   Json lastStatus;
   bool terminated = false;  // sandbox stopped after the pod finished
+  PodTimeline timeline;     // its start-up, when this agent made its sandbox
 };
 
 class AgentImpl : public Agent {
@@ -72,6 +74,7 @@ class AgentImpl : public Agent {
   Json statsSummary() const override;
   Json meshStats() const override;
   Json recentSpans(const std::string& traceId) const override;
+  std::string metrics() const override { return startup_.prometheus(); }
 
   // api::NodeConnector
   Expected<std::shared_ptr<api::ResponseStream>, api::ApiError> logs(
@@ -80,6 +83,7 @@ class AgentImpl : public Agent {
   Expected<std::string, api::ApiError> attach(const Json& pod, const api::ExecOptions& o) override;
   Expected<std::string, api::ApiError> portForward(const Json& pod,
                                                    const std::vector<int32_t>& ports) override;
+  Expected<api::HttpResponse, api::ApiError> nodeEndpoint(const std::string& path) override;
 
   // --- pod_sync.cc ---
   bool syncPod(const std::string& key);
@@ -118,6 +122,7 @@ class AgentImpl : public Agent {
                                                                          uint32_t attempt);
   void removeOldAttempts(const RuntimePod& rt, const std::string& sandboxId,
                          const std::string& name, uint32_t keepFrom);
+  void noteReady(const Json& pod, PodState& st);
   bool writeStatus(const Json& pod, PodState& st, const RuntimePod& rt);
   void cleanupOrphans(const std::map<std::string, std::string>& sandboxUids);
 
@@ -147,7 +152,8 @@ class AgentImpl : public Agent {
   std::unique_ptr<NodeProxy> proxy_;
   std::unique_ptr<PodRoutes> routes_;
   client::WorkQueue queue_;
-  std::mutex mu_;                           // guards states_ and uidToKey_
+  std::mutex mu_;  // guards states_ and uidToKey_
+  StartupHistograms startup_;
   std::map<std::string, PodState> states_;  // pod key ("ns/name")
   std::map<std::string, std::string> uidToKey_;
   std::vector<std::thread> threads_;

@@ -21,6 +21,33 @@ bool tokenMatches(const std::string& given, const std::string& want) {
   return given.size() == want.size() && CRYPTO_memcmp(given.data(), want.data(), given.size()) == 0;
 }
 
+}  // namespace
+
+Expected<api::HttpResponse, api::ApiError> nodeEndpoint(const Agent& agent, const std::string& path,
+                                                        const std::string& traceId) {
+  api::HttpResponse r;
+  r.setHeader("Content-Type", "application/json");
+  if (path == "/healthz") {
+    r.setHeader("Content-Type", "text/plain");
+    r.body = "ok";
+  } else if (path == "/metrics") {
+    r.setHeader("Content-Type", "text/plain; version=0.0.4");
+    r.body = agent.metrics();
+  } else if (path == "/stats/summary") {
+    r.body = json::dump(agent.statsSummary());
+  } else if (path == "/stats/mesh") {
+    r.body = json::dump(agent.meshStats());
+  } else if (path == "/stats/traces") {
+    // The node proxy's recent spans (Zipkin JSON v2), of one trace with ?traceId=.
+    r.body = json::dump(agent.recentSpans(traceId));
+  } else {
+    return Unexpected(api::ApiError(404, "NotFound", "no such node endpoint: " + path));
+  }
+  return r;
+}
+
+namespace {
+
 class NodeApi : public api::HttpHandler {
  public:
   NodeApi(Agent& agent, client::Client& client, std::vector<std::string> tokens)
@@ -35,25 +62,10 @@ class NodeApi : public api::HttpHandler {
     std::vector<std::string> parts;
     for (const auto& p : strings::split(req.path, '/'))
       if (!p.empty()) parts.push_back(p);
-    if (parts.size() == 1 && parts[0] == "healthz") {
-      api::HttpResponse r;
-      r.setHeader("Content-Type", "text/plain");
-      r.body = "ok";
-      return r;
-    }
-    if (parts.size() == 2 && parts[0] == "stats" && (parts[1] == "summary" || parts[1] == "mesh")) {
-      api::HttpResponse r;
-      r.setHeader("Content-Type", "application/json");
-      r.body = json::dump(parts[1] == "summary" ? agent_.statsSummary() : agent_.meshStats());
-      return r;
-    }
-    if (parts.size() == 2 && parts[0] == "stats" && parts[1] == "traces") {
-      // The node proxy's recent spans (Zipkin JSON v2), of one trace with ?traceId=.
-      api::HttpResponse r;
-      r.setHeader("Content-Type", "application/json");
+    if (req.method == "GET") {
       auto id = req.query.find("traceId");
-      r.body = json::dump(agent_.recentSpans(id == req.query.end() ? "" : id->second));
-      return r;
+      auto own = nodeEndpoint(agent_, req.path, id == req.query.end() ? "" : id->second);
+      if (own) return *own;
     }
     static const std::map<std::string, std::string> kSubresources = {
         {"containerLogs", "log"},

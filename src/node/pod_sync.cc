@@ -108,6 +108,7 @@ bool AgentImpl::syncPod(const std::string& key) {
     if (!st.uid.empty()) killRuntime(runtimeFor(st.uid), 0);  // same name, new pod
     st = PodState{};
     st.uid = uid;
+    st.timeline.seen = opts_.clock->monotonic();
     std::lock_guard<std::mutex> lock(mu_);
     uidToKey_[uid] = key;
   }
@@ -128,7 +129,10 @@ bool AgentImpl::syncPod(const std::string& key) {
     writeStatus(pod, st, rt);
     return false;
   }
-  if (created) rt = runtimeFor(uid);
+  if (created) {
+    rt = runtimeFor(uid);
+    if (st.timeline.seen && !st.timeline.sandbox) st.timeline.sandbox = opts_.clock->monotonic();
+  }
   if (auto m = joinMesh(pod, st); !m) {
     // Without its capture the pod would talk in plaintext: it does not start.
     events_->record(pod, "Warning", "FailedCreatePodSandBox",
@@ -226,6 +230,9 @@ bool AgentImpl::syncPod(const std::string& key) {
         prober_->track(key, st.podIp, cur->id(), json::str(c, "name"), c);
       }
   prober_->untrackExcept(key, running);
+  if (st.timeline.sandbox && !st.timeline.started && containers.is_array() &&
+      running.size() == containers.size())
+    st.timeline.started = opts_.clock->monotonic();
   bool ok = writeStatus(pod, st, rt);
   std::string newPhase = json::str(st.lastStatus, "phase");
   if ((newPhase == "Succeeded" || newPhase == "Failed") && !st.terminated) {
@@ -587,6 +594,17 @@ Expected<runtime::v1::ContainerConfig, std::string> AgentImpl::containerConfigFo
   return c;
 }
 
+// The first Ready this agent reports for a pod it started ends the pod's start-up timeline.
+void AgentImpl::noteReady(const Json& pod, PodState& st) {
+  if (!st.timeline.started || st.timeline.ready) return;
+  for (const auto& c : at(st.lastStatus, {"conditions"}))
+    if (json::str(c, "type") == "Ready" && json::str(c, "status") == "True") {
+      st.timeline.ready = opts_.clock->monotonic();
+      std::string line = startup_.observe(st.timeline);
+      PODIUM_LOG(Debug) << "pod " << namespaceOf(pod) << "/" << nameOf(pod) << " started: " << line;
+    }
+}
+
 bool AgentImpl::writeStatus(const Json& pod, PodState& st, const RuntimePod& rt) {
   Json status = computeStatus(pod, st, rt);
   const Json& current = at(pod, {"status"});
@@ -598,6 +616,7 @@ bool AgentImpl::writeStatus(const Json& pod, PodState& st, const RuntimePod& rt)
     auto r = client_.update(res::kPods, ns, obj, "status");
     if (r) {
       st.lastStatus = status;
+      noteReady(pod, st);
       return true;
     }
     if (r.error().code() == 404) return true;

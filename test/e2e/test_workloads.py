@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -882,6 +883,12 @@ spec:
             print("MEASURED /stats/summary: the burning pod uses %.2f cores; node %.2f cores, %d MiB"
                   % (cores, summary["node"]["cpu"].get("usageNanoCores", 0) / 1e9,
                      summary["node"]["memory"]["workingSetBytes"] >> 20))
+            # Each node's /metrics through nodes/proxy (node2's relayed to its agent, the server's own
+            # answered in process): pod start-up by stage, counted for the pods each started.
+            for n in [i["metadata"]["name"] for i in json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"]]:
+                text = self.kubectl("get", "--raw", "/api/v1/nodes/%s/proxy/metrics" % n).stdout
+                count = re.search(r'podium_pod_start_stage_seconds_count\{stage="total"\} (\d+)', text)
+                self.assertTrue(count and int(count.group(1)) >= 1, text[:400])
             self.assertGreater(cores, 0.3)
             self.assertLess(cores, 1.2)
             self.check_daemonset_on_two_nodes(ns)

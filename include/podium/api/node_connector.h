@@ -43,6 +43,9 @@ class NodeConnector {
   virtual Expected<std::string, ApiError> attach(const Json& pod, const ExecOptions& options) = 0;
   virtual Expected<std::string, ApiError> portForward(const Json& pod,
                                                       const std::vector<int32_t>& ports) = 0;
+  // A GET of one of the node's own endpoints ("/metrics", "/stats/summary", "/healthz"), as its
+  // agent serves them on the kubelet's port (nodes/proxy).
+  virtual Expected<HttpResponse, ApiError> nodeEndpoint(const std::string& path) = 0;
 };
 
 // Reading the options of pods/log, exec and attach requests (the same query parameters reach

@@ -62,6 +62,8 @@ class Agent : public api::NodeConnector {
   // The node proxy's recent sampled spans as Zipkin JSON v2, all or of one trace (GET
   // /stats/traces[?traceId=ID]); an empty array without a proxy.
   virtual Json recentSpans(const std::string& traceId) const = 0;
+  // The node's metrics in Prometheus' text format (GET /metrics): pod start-up by stage.
+  virtual std::string metrics() const = 0;
 };
 
 // The bridge of a node's pods on its machine, one per pod range: "podium1" for 10.42.1.0/24
