@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from podium_e2e import Server, wait_for  # noqa: E402
 
 SLO_P99 = 5.0
-STAGES = ("sandbox", "containers", "ready", "total")
+STAGES = ("queued", "sandbox", "containers", "ready", "total")
 
 
 def percentile(values, p):

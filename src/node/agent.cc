@@ -181,8 +181,15 @@ Expected<void, std::string> AgentImpl::start() {
   mine.resync = std::chrono::seconds(60);
   pods_ = std::make_unique<client::Informer>(client_, res::kPods, mine);
   auto enqueue = [this](const ObjectPtr& p) { queue_.add(client::Informer::keyOf(*p)); };
+  auto arrived = [this, enqueue](const ObjectPtr& p) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      arrived_[client::uidOf(*p)] = opts_.clock->monotonic();
+    }
+    enqueue(p);
+  };
   pods_->addHandlers(
-      {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, enqueue});
+      {arrived, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, enqueue});
   services_ = std::make_unique<client::Informer>(client_, res::kServices);
   services_->start();
   pods_->start();

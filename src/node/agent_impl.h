@@ -152,9 +152,10 @@ class AgentImpl : public Agent {
   std::unique_ptr<NodeProxy> proxy_;
   std::unique_ptr<PodRoutes> routes_;
   client::WorkQueue queue_;
-  std::mutex mu_;  // guards states_ and uidToKey_
+  std::mutex mu_;  // guards states_, uidToKey_ and arrived_
   StartupHistograms startup_;
-  std::map<std::string, PodState> states_;  // pod key ("ns/name")
+  std::map<std::string, PodTimeline::Time> arrived_;  // uid → when the watch delivered it
+  std::map<std::string, PodState> states_;            // pod key ("ns/name")
   std::map<std::string, std::string> uidToKey_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};

@@ -74,6 +74,7 @@ void AgentImpl::forgetPod(const std::string& key, std::string uid) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     uidToKey_.erase(uid);
+    arrived_.erase(uid);
     states_.erase(key);
   }
   publishMeshPods();
@@ -111,6 +112,10 @@ bool AgentImpl::syncPod(const std::string& key) {
     st.timeline.seen = opts_.clock->monotonic();
     std::lock_guard<std::mutex> lock(mu_);
     uidToKey_[uid] = key;
+    if (auto a = arrived_.find(uid); a != arrived_.end()) {
+      st.timeline.arrived = a->second;
+      arrived_.erase(a);
+    }
   }
   RuntimePod rt = runtimeFor(uid);
   if (isDeleting(pod))

@@ -25,12 +25,14 @@ void StartupHistograms::Histogram::add(double s) {
 
 std::string StartupHistograms::observe(const PodTimeline& t) {
   if (!t.seen || !t.sandbox || !t.started || !t.ready) return "";
-  const double d[] = {seconds(*t.seen, *t.sandbox), seconds(*t.sandbox, *t.started),
-                      seconds(*t.started, *t.ready), seconds(*t.seen, *t.ready)};
+  PodTimeline::Time arrived = t.arrived.value_or(*t.seen);
+  const std::array<double, kStages.size()> d = {
+      seconds(arrived, *t.seen), seconds(*t.seen, *t.sandbox), seconds(*t.sandbox, *t.started),
+      seconds(*t.started, *t.ready), seconds(arrived, *t.ready)};
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < stages_.size(); ++i) stages_[i].add(d[i]);
-    kubeletStart_.add(seconds(*t.seen, *t.started));
+    kubeletStart_.add(seconds(arrived, *t.started));
   }
   std::string line;
   for (size_t i = 0; i < stages_.size(); ++i)
@@ -52,15 +54,15 @@ std::string StartupHistograms::prometheus() const {
     return out;
   };
   std::string out =
-      "# HELP podium_pod_start_stage_seconds Pod start-up on this node by stage: sandbox (with "
-      "its network), containers (all running), ready (reported), total.\n"
+      "# HELP podium_pod_start_stage_seconds Pod start-up on this node by stage: queued (for a pod "
+      "worker), sandbox (with its network), containers (all running), ready (reported), total.\n"
       "# TYPE podium_pod_start_stage_seconds histogram\n";
   for (size_t i = 0; i < stages_.size(); ++i)
     out += render("podium_pod_start_stage_seconds", std::string("stage=\"") + kStages[i] + "\"",
                   stages_[i]);
   out +=
-      "# HELP kubelet_pod_start_duration_seconds Duration from the node first seeing a pod to "
-      "its containers running.\n"
+      "# HELP kubelet_pod_start_duration_seconds Duration from the node's watch delivering a pod "
+      "to its containers running.\n"
       "# TYPE kubelet_pod_start_duration_seconds histogram\n";
   out += render("kubelet_pod_start_duration_seconds", "", kubeletStart_);
   return out;
