@@ -37,6 +37,17 @@ class DaemonSetTest : public ControllerTest {
     clock.advance(std::chrono::seconds(1));  // so pods made later are newer
   }
   std::string hashOf(const Json& ds) { return templateHash(ds["spec"]["template"], 0); }
+  // Marks the live pods `which` picks Running and Ready now.
+  void makeReady(const std::function<bool(const Json&)>& which) {
+    for (const auto& p : fake.objects(res::kPods, "default")) {
+      if (client::isDeleting(*p) || !which(*p)) continue;
+      Json ready = *p;
+      ready["status"] = {
+          {"phase", "Running"},
+          {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"lastTransitionTime", now()}}}}};
+      ASSERT_TRUE(fake.update(res::kPods, "default", ready, "status"));
+    }
+  }
   Json status() {
     return client::at(*fake.object(res::kDaemonSets, "default", "agent"), {"status"});
   }
@@ -131,14 +142,7 @@ TEST_F(DaemonSetTest, ARollingUpdateReplacesOneNodeAtATime) {
   Json cur = *fake.object(res::kDaemonSets, "default", "agent");
   cur["spec"]["updateStrategy"] = {{"type", "OnDelete"}};
   ASSERT_TRUE(fake.update(res::kDaemonSets, "default", cur, ""));
-  for (const auto& p : fake.objects(res::kPods, "default")) {
-    if (json::getString(*p, {"spec", "nodeName"}) != "n1" || client::isDeleting(*p)) continue;
-    Json ready = *p;
-    ready["status"] = {
-        {"phase", "Running"},
-        {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"lastTransitionTime", now()}}}}};
-    ASSERT_TRUE(fake.update(res::kPods, "default", ready, "status"));
-  }
+  makeReady([](const Json& p) { return json::getString(p, {"spec", "nodeName"}) == "n1"; });
   EXPECT_FALSE(run().failed());
   EXPECT_FALSE(deleted("agent-n2"));
   EXPECT_FALSE(deleted("agent-n3"));
@@ -166,15 +170,10 @@ TEST_F(DaemonSetTest, MaxSurgeStartsTheNewPodBesideTheOld) {
   EXPECT_EQ(status()["numberAvailable"], 3);
   EXPECT_EQ(status()["updatedNumberScheduled"], 1);
   // Ready (and so available, minReadySeconds 0): the old pod on n1 goes, n2 gets its new pod.
-  for (const auto& p : fake.objects(res::kPods, "default")) {
-    if (json::getString(*p, {"metadata", "labels", "controller-revision-hash"}) != hashOf(ds))
-      continue;
-    Json ready = *p;
-    ready["status"] = {
-        {"phase", "Running"},
-        {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"lastTransitionTime", now()}}}}};
-    ASSERT_TRUE(fake.update(res::kPods, "default", ready, "status"));
-  }
+  std::string fresh = hashOf(ds);
+  makeReady([&](const Json& p) {
+    return json::getString(p, {"metadata", "labels", "controller-revision-hash"}) == fresh;
+  });
   EXPECT_FALSE(run().failed());
   EXPECT_TRUE(deleted("agent-n1"));
   EXPECT_FALSE(deleted("agent-n2"));
