@@ -210,6 +210,7 @@ struct Stream {
   TraceContext trace;
   std::string path;  // as the client sent it
   uint64_t reqBytes = 0, respBytes = 0;
+  size_t headerBytes = 0;  // the request's header list, as HTTP/2 counts it (RFC 9113 6.5.2)
   std::string flags = "-", grpcStatus;
   uint64_t timer = 0, delayTimer = 0;
   std::set<const Endpoint*> tried;                        // endpoints this stream was sent to
@@ -319,6 +320,8 @@ bool Downstream::start(const std::string& received) {
   int rv = nghttp2_session_server_new(&session_, cb, this);
   nghttp2_session_callbacks_del(cb);
   if (rv != 0) return false;
+  // No SETTINGS_MAX_HEADER_LIST_SIZE: nghttp2 would refuse a longer header list with a bare
+  // REFUSED_STREAM; the stream is answered 431 instead (dispatch), as an HTTP/1.1 head is.
   nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
                                        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 2);
@@ -347,6 +350,8 @@ int Downstream::onHeader(nghttp2_session* s, const nghttp2_frame* f, const uint8
   std::string name(reinterpret_cast<const char*>(n), nl),
       value(reinterpret_cast<const char*>(v), vl);
   st->reqBytes += nl + vl;
+  st->headerBytes += nl + vl + 32;
+  if (st->headerBytes > http1::Limits{}.maxHeadBytes) return 0;  // answered 431 at dispatch
   if (name == ":method")
     st->req.method = value;
   else if (name == ":path")
@@ -417,6 +422,9 @@ ssize_t Downstream::readBody(nghttp2_session* s, int32_t id, uint8_t* buf, size_
 
 void Downstream::dispatch(Stream* st) {
   st->config = worker_.state().config();
+  // The same bound as an HTTP/1.1 head, before anything looks at the headers.
+  if (st->headerBytes > http1::Limits{}.maxHeadBytes)
+    return localReply(st, 431, "request header fields too large", "DPE");
   st->grpc = st->req.header("content-type").rfind("application/grpc", 0) == 0;
   if (!st->req.has("host")) st->req.set("host", from_.svcName + "." + from_.svcNs);
   if (!st->req.has("x-request-id")) st->req.set("x-request-id", strings::uuid4());
