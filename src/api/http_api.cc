@@ -298,13 +298,7 @@ HttpResponse HttpApi::relayToAgent(const HttpRequest& req, const std::string& no
   target->tls = true;
   std::string head = req.method + " " + path + " HTTP/1.1\r\nHost: " + address + ":" +
                      std::to_string(port) + "\r\nAuthorization: Bearer " +
-                     credentials_.bearerTokens[0] + "\r\n";
-  for (const auto& [k, v] : req.rawHeaders) {
-    std::string lk = strings::toLower(k);
-    if (lk == "connection" || lk == "upgrade" || lk.rfind("sec-websocket-", 0) == 0 ||
-        lk == "x-stream-protocol-version")
-      head += k + ": " + v + "\r\n";
-  }
+                     credentials_.bearerTokens[0] + "\r\n" + upgradeHeaders(req);
   if (closeAfter) head += "Connection: close\r\n";
   if (req.method == "POST") head += "Content-Length: 0\r\n";
   target->request = head + "\r\n";
@@ -320,9 +314,7 @@ HttpResponse HttpApi::nodeProxy(const HttpRequest& req, const std::string& node,
   if (req.method != "GET")
     return errorResponse(
         ApiError::methodNotAllowed("the server does not allow this method on nodes/proxy"), req);
-  auto set = storage_.registry().snapshot();
-  if (auto nodeObj = storage_.get(*set->find("", "v1", "nodes"), "", node); !nodeObj)
-    return errorResponse(nodeObj.error(), req);
+  // Only the server's own node has a connector; any other name (or none) is looked up there.
   NodeConnector* connector = connectorFor(node);
   if (!connector) return relayToAgent(req, node, path.empty() ? "/" : path, true);
   auto answer = connector->nodeEndpoint(path);

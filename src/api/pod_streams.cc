@@ -74,6 +74,17 @@ Json connectOptions(const HttpRequest& req, const std::string& sub, const ExecOp
   return o;
 }
 
+std::string upgradeHeaders(const HttpRequest& req) {
+  std::string out;
+  for (const auto& [k, v] : req.rawHeaders) {
+    std::string lk = strings::toLower(k);
+    if (lk == "connection" || lk == "upgrade" || lk.rfind("sec-websocket-", 0) == 0 ||
+        lk == "x-stream-protocol-version")
+      out += k + ": " + v + "\r\n";
+  }
+  return out;
+}
+
 namespace {
 // Whether a comma-separated header value lists `token` exactly.
 bool offers(const std::string& list, const std::string& token) {
@@ -112,13 +123,8 @@ Expected<std::shared_ptr<UpgradeTarget>, ApiError> upgradeToRuntime(const HttpRe
                       spdyProtocol + "\r\nContent-Length: 0\r\n\r\n";
     return target;
   }
-  std::string head = req.method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n";
-  for (const auto& [k, v] : req.rawHeaders) {
-    std::string lk = strings::toLower(k);
-    if (lk == "connection" || lk == "upgrade" || lk.rfind("sec-websocket-", 0) == 0 ||
-        lk == "x-stream-protocol-version")
-      head += k + ": " + v + "\r\n";
-  }
+  std::string head =
+      req.method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" + upgradeHeaders(req);
   if (req.method == "POST") head += "Content-Length: 0\r\n";
   target->request = head + "\r\n";
   return target;

@@ -58,6 +58,10 @@ std::vector<int32_t> portsFrom(const HttpRequest& req);
 // PodPortForwardOptions, as Kubernetes sends them to admission webhooks.
 Json connectOptions(const HttpRequest& req, const std::string& sub, const ExecOptions& exec);
 
+// The client's upgrade headers (Connection, Upgrade, Sec-WebSocket-*, X-Stream-Protocol-Version)
+// as lines of a request head sent on to a node or runtime.
+std::string upgradeHeaders(const HttpRequest& req);
+
 // The client's upgrade request re-addressed to a runtime streaming URL
 // ("http://127.0.0.1:port/exec/token"). The runtime speaks SPDY (v4 and older for exec and
 // attach, portforward.k8s.io) and WebSocket v4; what it lacks is bridged, as upstream's API
