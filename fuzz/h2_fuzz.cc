@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   loop.post([&] {
     RequestSource from;
     from.ip = 0x0a2a0009;
-    startH2Connection(*worker, sv[0], nullptr, received, from);
+    startH2Connection(*worker, Socket(sv[0]), received, from);
   });
   // Long enough for the posted start and the answers.
   loop.runFor(2);

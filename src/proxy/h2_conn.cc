@@ -77,11 +77,9 @@ std::vector<nghttp2_nv> nvs(const Headers& h) {
 
 class Session : public Watcher, public Deletable {
  public:
-  Session(Worker& w, int fd, SSL* ssl = nullptr) : worker_(w), fd_(fd), ssl_(ssl) {}
+  Session(Worker& w, Socket s) : worker_(w), sock_(std::move(s)) {}
   ~Session() override {
     if (session_) nghttp2_session_del(session_);
-    if (ssl_) SSL_free(ssl_);
-    if (fd_ >= 0) ::close(fd_);
   }
   void markDirty() {
     if (dirty_ || closed_) return;
@@ -108,8 +106,7 @@ class Session : public Watcher, public Deletable {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       char buf[65536];
       for (;;) {
-        ssize_t n =
-            ssl_ ? sslIoResult(ssl_, SSL_read(ssl_, buf, sizeof buf)) : read(fd_, buf, sizeof buf);
+        ssize_t n = sock_.read(buf, sizeof buf);
         if (n > 0) {
           if (!receive(buf, static_cast<size_t>(n))) break;
           continue;
@@ -138,7 +135,7 @@ class Session : public Watcher, public Deletable {
   virtual void close() {
     if (closed_) return;
     closed_ = true;
-    worker_.loop().remove(fd_);
+    worker_.loop().remove(sock_.fd());
     worker_.loop().destroyLater(this);
   }
 
@@ -156,11 +153,7 @@ class Session : public Watcher, public Deletable {
       out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
     while (!out_.empty()) {
-      ssize_t n =
-          ssl_ ? sslIoResult(ssl_,
-                             SSL_write(ssl_, out_.data(),
-                                       static_cast<int>(std::min<size_t>(out_.size(), 1 << 20))))
-               : send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+      ssize_t n = sock_.write(out_.data(), out_.size());
       if (n > 0) {
         out_.erase(0, static_cast<size_t>(n));
         continue;
@@ -176,8 +169,7 @@ class Session : public Watcher, public Deletable {
   virtual bool connectedForWrite() const { return true; }
 
   Worker& worker_;
-  int fd_;
-  SSL* ssl_ = nullptr;  // the HTTPS ingress listener's TLS session (ALPN h2)
+  Socket sock_;  // TLS: the HTTPS ingress listener's session (ALPN h2), or mesh TLS upstream
   nghttp2_session* session_ = nullptr;
   std::string out_;
   bool dirty_ = false;
@@ -235,7 +227,7 @@ class Upstream : public Session {
   void close() override;
 
  private:
-  Upstream(Worker& w, int fd, uint64_t key) : Session(w, fd), key_(key) {}
+  Upstream(Worker& w, Socket s, uint64_t key) : Session(w, std::move(s)), key_(key) {}
   bool ready(uint32_t events) override;
   bool connectedForWrite() const override { return connected_; }
   static int onHeader(nghttp2_session*, const nghttp2_frame*, const uint8_t*, size_t,
@@ -247,15 +239,13 @@ class Upstream : public Session {
                           nghttp2_data_source*, void*);
   uint64_t key_;
   bool connected_ = false;
-  bool handshaking_ = false;  // mesh TLS: not up until its handshake is done
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::map<int32_t, Stream*> streams_;
 };
 
 class Downstream : public Session {
  public:
-  Downstream(Worker& w, int fd, SSL* ssl, RequestSource from)
-      : Session(w, fd, ssl), from_(std::move(from)) {}
+  Downstream(Worker& w, Socket s, RequestSource from)
+      : Session(w, std::move(s)), from_(std::move(from)) {}
   bool start(const std::string& received);
   void respond(Stream* st);  // the upstream's response head is in st
   void forward(Stream* st);  // to an endpoint (another one on a retry)
@@ -325,7 +315,7 @@ bool Downstream::start(const std::string& received) {
   nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
                                        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 2);
-  if (!worker_.loop().add(fd_, kEvents, this)) return false;
+  if (!worker_.loop().add(sock_.fd(), kEvents, this)) return false;
   if (!received.empty() && !receive(received.data(), received.size())) return true;
   markDirty();
   onEvents(EPOLLIN);  // more may have arrived; this also sends our SETTINGS
@@ -579,17 +569,10 @@ void Downstream::finish(Stream* st) {
 Upstream* Upstream::get(Worker& w, const Endpoint& e, uint16_t via) {
   uint64_t key = poolKey(e.ip, e.port, via);
   if (auto it = tPool.find(key); it != tPool.end() && !it->second->closed()) return it->second;
-  auto slot = std::make_shared<std::pair<Upstream*, std::weak_ptr<int>>>();
-  int fd = w.dial(e.ip, e.port, via, [slot](bool ok) {
-    Upstream* up = slot->first;
-    if (!up || slot->second.expired() || up->closed()) return;
-    up->handshaking_ = false;
-    up->onEvents(ok ? EPOLLOUT : EPOLLERR);  // a failed handshake is a connect failure
-  });
-  if (fd < 0) return nullptr;
-  auto* up = new Upstream(w, fd, key);
-  *slot = {up, up->alive_};
-  up->handshaking_ = via && via != kViaPod;
+  Socket s = w.dial(e.ip, e.port, via);
+  if (!s.valid()) return nullptr;
+  int fd = s.fd();
+  auto* up = new Upstream(w, std::move(s), key);
   nghttp2_session_callbacks* cb;
   nghttp2_session_callbacks_new(&cb);
   nghttp2_session_callbacks_set_on_header_callback(cb, onHeader);
@@ -610,15 +593,9 @@ Upstream* Upstream::get(Worker& w, const Endpoint& e, uint16_t via) {
 
 bool Upstream::ready(uint32_t events) {
   if (connected_) return true;
-  if (handshaking_) return false;
-  int err = 0;
-  socklen_t len = sizeof err;
-  getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err || (events & (EPOLLERR | EPOLLHUP))) {
-    close();
-    return false;
-  }
-  if (!(events & EPOLLOUT)) return false;
+  int r = worker_.established(sock_, events);  // a failed handshake is a connect failure
+  if (r < 0) close();
+  if (r <= 0) return false;
   connected_ = true;
   markDirty();
   return true;
@@ -779,11 +756,10 @@ ssize_t Upstream::readBody(nghttp2_session*, int32_t, uint8_t* buf, size_t len, 
 
 }  // namespace
 
-void startH2Connection(Worker& worker, int fd, SSL* ssl, std::string received,
-                       const RequestSource& from) {
-  auto* d = new Downstream(worker, fd, ssl, from);
+void startH2Connection(Worker& worker, Socket s, std::string received, const RequestSource& from) {
+  auto* d = new Downstream(worker, std::move(s), from);
   if (!d->start(received)) {
-    delete d;  // closes fd
+    delete d;  // closes the connection
     return;
   }
   Session::flushDirty();

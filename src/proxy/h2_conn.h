@@ -21,9 +21,8 @@ namespace podium::proxy {
 // The HTTP/2 connection preface a client sends first.
 inline constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-// Takes over `fd` (non-blocking, not registered with the loop) whose first bytes, already read,
-// are `received`; with `ssl`, a TLS session whose handshake chose h2 by ALPN (taken over too).
-void startH2Connection(Worker& worker, int fd, SSL* ssl, std::string received,
-                       const RequestSource& from);
+// Takes over `s` (not registered with the loop) whose first bytes, already read, are
+// `received`; a TLS connection's handshake chose h2 by ALPN.
+void startH2Connection(Worker& worker, Socket s, std::string received, const RequestSource& from);
 
 }  // namespace podium::proxy

@@ -14,7 +14,7 @@ void DownstreamSide::onEvents(uint32_t events) { conn->onDownstream(events); }
 void Conn::onDownstream(uint32_t events) {
   if (closed_) return;
   // A TLS read may need the socket writable and a write readable (handshakes, key updates).
-  if (ssl_) events |= EPOLLIN | EPOLLOUT;
+  if (client_.tls()) events |= EPOLLIN | EPOLLOUT;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readDownstream(events);
   if (closed_) return;
   if (events & EPOLLOUT) flushDownstream();
@@ -29,10 +29,10 @@ void Conn::readDownstream(uint32_t events) {
   for (;;) {
     // Pipelined requests wait in the buffer; stop reading when too much is queued.
     if (in_.size() > 2 * (1 << 20) + kMaxBufferedBody) return;
-    ssize_t n = downRead(buf, sizeof buf);
+    ssize_t n = client_.read(buf, sizeof buf);
     if (n > 0) {
       in_.append(buf, static_cast<size_t>(n));
-      if (!ssl_ && drained(n, sizeof buf, events)) return;  // TLS reads stop at a record
+      if (!client_.tls() && drained(n, sizeof buf, events)) return;  // TLS reads stop at a record
       continue;
     }
     if (n == 0) {
@@ -59,23 +59,9 @@ void Conn::flushDownstream() {
   }
 }
 
-ssize_t Conn::downRead(char* buf, size_t n) {
-  if (!ssl_) return read(fd_, buf, n);
-  int r = SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
-  if (r > 0) return r;
-  return sslIoResult(ssl_, r);
-}
-
-ssize_t Conn::downWrite(const char* buf, size_t n) {
-  if (!ssl_) return send(fd_, buf, n, MSG_NOSIGNAL);
-  int r = SSL_write(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
-  if (r > 0) return r;
-  return sslIoResult(ssl_, r);
-}
-
 bool Conn::writeOut() {
   while (!out_.empty()) {
-    ssize_t n = downWrite(out_.data(), out_.size());
+    ssize_t n = client_.write(out_.data(), out_.size());
     if (n > 0) {
       out_.erase(0, static_cast<size_t>(n));
       continue;
@@ -223,11 +209,11 @@ void Conn::closeNow() {
   cancelTimer(delayTimer_);
   cancelTimer(nextTimer_);
   if (endpoint_) --worker_.health(endpoint_->ip, endpoint_->port).active, endpoint_ = nullptr;
-  worker_.loop().remove(fd_);
+  worker_.loop().remove(client_.fd());
   if (upConn_) {
     worker_.closeUpstream(upConn_);
     upConn_ = nullptr;
-    upFd_ = -1;
+    upSock_ = nullptr;
   }
   worker_.loop().destroyLater(this);
 }
@@ -239,22 +225,22 @@ using detail::gAccessLog;
 
 void setAccessLog(bool on) { gAccessLog = on; }
 
-void startHttpConnection(Worker& worker, int fd, const Service* svc, const ServicePort* sp,
+void startHttpConnection(Worker& worker, Socket s, const Service* svc, const ServicePort* sp,
                          uint32_t sourceIp) {
-  auto* c = new Conn(worker, fd, sourceIp, svc->ns, svc->name, sp->port, 0);
+  auto* c = new Conn(worker, std::move(s), sourceIp, svc->ns, svc->name, sp->port, 0);
   c->begin();
 }
 
-void startInboundConnection(Worker& worker, int fd, const Endpoint& pod, uint32_t sourceIp,
+void startInboundConnection(Worker& worker, Socket s, const Endpoint& pod, uint32_t sourceIp,
                             std::optional<std::string> principal) {
-  auto* c = new Conn(worker, fd, sourceIp, pod.ns, "", pod.port, 0);
+  auto* c = new Conn(worker, std::move(s), sourceIp, pod.ns, "", pod.port, 0);
   c->setInbound(pod, std::move(principal));
   c->begin();
 }
 
 void startIngressConnection(Worker& worker, int fd, uint16_t port, uint32_t sourceIp,
                             SSL_CTX* tls) {
-  auto* c = new Conn(worker, fd, sourceIp, "", "", 0, port);
+  auto* c = new Conn(worker, Socket(fd), sourceIp, "", "", 0, port);
   if (tls && !c->startTls(tls)) {
     delete c;  // closes fd
     return;

@@ -19,8 +19,8 @@
 
 namespace podium::proxy {
 
-// Mesh traffic to `svc`'s port `sp` (captured ClusterIP traffic). Takes ownership of `fd`.
-void startHttpConnection(Worker& worker, int fd, const Service* svc, const ServicePort* sp,
+// Mesh traffic to `svc`'s port `sp` (captured ClusterIP traffic).
+void startHttpConnection(Worker& worker, Socket s, const Service* svc, const ServicePort* sp,
                          uint32_t sourceIp);
 // Traffic arriving at the node's ingress listener on `port` (Gateway servers, Ingress); with
 // `tls`, the HTTPS listener's front context, TLS is terminated first.
@@ -28,7 +28,7 @@ void startIngressConnection(Worker& worker, int fd, uint16_t port, uint32_t sour
                             SSL_CTX* tls = nullptr);
 
 // Inbound mesh traffic to a pod of this node (see Conn::setInbound).
-void startInboundConnection(Worker& worker, int fd, const Endpoint& pod, uint32_t sourceIp,
+void startInboundConnection(Worker& worker, Socket s, const Endpoint& pod, uint32_t sourceIp,
                             std::optional<std::string> principal);
 
 // When set, every finished request is logged to stdout in Envoy's default format.

@@ -54,9 +54,8 @@ class Shadow : public Watcher, public Deletable {
   static void start(Worker& w, const Endpoint& e, uint16_t via, std::string request,
                     std::string labels, uint64_t requestBytes) {
     auto* s = new Shadow(w, std::move(request), std::move(labels), requestBytes);
-    s->fd_ = w.dial(e.ip, e.port, via);
-    if (s->fd_ < 0 || !w.loop().add(s->fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, s)) {
-      if (s->fd_ >= 0) close(s->fd_);
+    s->sock_ = w.dial(e.ip, e.port, via);
+    if (!s->sock_.valid() || !w.loop().add(s->sock_.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, s)) {
       delete s;
       return;
     }
@@ -68,14 +67,20 @@ class Shadow : public Watcher, public Deletable {
   }
   void onEvents(uint32_t events) override {
     if (done_) return;
+    if (!sock_.open()) {
+      int r = worker_.established(sock_, events);
+      if (r < 0) return finish();
+      if (r == 0) return;
+      events |= EPOLLOUT;
+    }
     while (!out_.empty() && (events & EPOLLOUT)) {
-      ssize_t n = send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+      ssize_t n = sock_.write(out_.data(), out_.size());
       if (n <= 0) break;
       out_.erase(0, static_cast<size_t>(n));
     }
     char buf[16384];
     for (;;) {
-      ssize_t n = read(fd_, buf, sizeof buf);
+      ssize_t n = sock_.read(buf, sizeof buf);
       if (n > 0) {
         if (in_.size() < 65536) in_.append(buf, static_cast<size_t>(n));
         continue;
@@ -92,14 +97,12 @@ class Shadow : public Watcher, public Deletable {
  private:
   Shadow(Worker& w, std::string request, std::string labels, uint64_t requestBytes)
       : worker_(w), out_(std::move(request)), labels_(std::move(labels)), reqBytes_(requestBytes) {}
-  ~Shadow() override {
-    if (fd_ >= 0) close(fd_);
-  }
+  ~Shadow() override = default;
   void finish() {
     if (done_) return;
     done_ = true;
     if (timer_) worker_.loop().cancel(timer_);
-    worker_.loop().remove(fd_);
+    worker_.loop().remove(sock_.fd());
     double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
             .count();
@@ -109,7 +112,7 @@ class Shadow : public Watcher, public Deletable {
     worker_.loop().destroyLater(this);
   }
   Worker& worker_;
-  int fd_ = -1;
+  Socket sock_;
   std::string out_, in_;
   bool countedRequest_ = false;                            // in the cluster's requests in flight
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // expires with this connection
@@ -135,10 +138,10 @@ struct DownstreamSide : Watcher {
 
 class Conn : public Deletable {
  public:
-  Conn(Worker& w, int fd, uint32_t src, std::string svcNs, std::string svcName, uint16_t svcPort,
-       uint16_t ingressPort)
+  Conn(Worker& w, Socket client, uint32_t src, std::string svcNs, std::string svcName,
+       uint16_t svcPort, uint16_t ingressPort)
       : worker_(w),
-        fd_(fd),
+        client_(std::move(client)),
         src_(src),
         svcNs_(std::move(svcNs)),
         svcName_(std::move(svcName)),
@@ -148,17 +151,14 @@ class Conn : public Deletable {
     down_.conn = this;
     up_.conn = this;
   }
-  ~Conn() override {
-    if (ssl_) SSL_free(ssl_);
-    if (fd_ >= 0) close(fd_);
-  }
+  ~Conn() override = default;
   // Terminates TLS on this connection with `front` (the HTTPS ingress listener's context).
   bool startTls(SSL_CTX* front) {
-    ssl_ = SSL_new(front);
-    if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return false;
+    SSL* ssl = SSL_new(front);
+    if (!ssl) return false;
+    SSL_set_accept_state(ssl);
     source_.tls = true;
-    SSL_set_accept_state(ssl_);
-    return true;
+    return client_.attachTls(ssl, Socket::Phase::Open);
   }
 
   // The last hop of mesh traffic to `pod` (its port set): every request goes to it, from
@@ -171,7 +171,7 @@ class Conn : public Deletable {
   }
 
   void begin() {
-    worker_.loop().add(fd_, kEvents, &down_);
+    worker_.loop().add(client_.fd(), kEvents, &down_);
     armHeadTimer(kHeaderTimeoutMs);
     onDownstream(EPOLLIN);
   }
@@ -184,10 +184,6 @@ class Conn : public Deletable {
 
   // --- downstream ------------------------------------------------------------------------
   void readDownstream(uint32_t events);
-  // The client's bytes, through TLS when the listener terminates it; -1 with errno EAGAIN
-  // when nothing can move now, 0 at the end.
-  ssize_t downRead(char* buf, size_t n);
-  ssize_t downWrite(const char* buf, size_t n);
   void flushDownstream();
   bool writeOut();  // false: the connection was closed
   void process();
@@ -256,12 +252,11 @@ class Conn : public Deletable {
   }
 
   Worker& worker_;
-  int fd_;
+  Socket client_;  // TLS on the HTTPS ingress listener and for inbound mesh traffic
   uint32_t src_;
   std::string svcNs_, svcName_;
   uint16_t svcPort_;
   uint16_t ingressPort_;  // 0 for mesh traffic
-  SSL* ssl_ = nullptr;    // on the HTTPS ingress listener
   bool inbound_ = false;  // see setInbound
   Endpoint inboundPod_;
   std::optional<std::string> principal_;
@@ -309,7 +304,7 @@ class Conn : public Deletable {
 
   // The upstream exchange in progress.
   UpstreamConn* upConn_ = nullptr;
-  int upFd_ = -1;  // upConn_'s
+  Socket* upSock_ = nullptr;  // upConn_'s
   bool upConnected_ = false;
   bool upReused_ = false;
   std::string upOut_;  // request bytes not yet written

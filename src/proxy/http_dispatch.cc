@@ -37,13 +37,9 @@ bool Conn::routeRequest() {
 void Conn::handOffToH2() {
   closed_ = true;
   cancelTimer(timer_);
-  worker_.loop().remove(fd_);
-  int fd = fd_;
-  fd_ = -1;
-  SSL* ssl = ssl_;  // goes with the connection
-  ssl_ = nullptr;
+  worker_.loop().remove(client_.fd());
   worker_.loop().destroyLater(this);
-  startH2Connection(worker_, fd, ssl, std::move(in_), source());
+  startH2Connection(worker_, std::move(client_), std::move(in_), source());
 }
 
 void Conn::dispatch() {
@@ -61,12 +57,6 @@ void Conn::dispatch() {
   // HTTP/1.0 may leave Host out; it is forwarded as HTTP/1.1, which needs one.
   if (!req_.has("host")) req_.set("host", svcName_.empty() ? "localhost" : svcName_ + "." + svcNs_);
   trace_ = continueTrace(req_, site().rule.samplingPercent);
-  if (ssl_ && req_.upgrade) {
-    // The raw relay an upgrade becomes speaks to sockets, not TLS sessions.
-    localReply(501, "protocol upgrades are not supported on the HTTPS ingress listener\n", "-",
-               true);
-    return;
-  }
   if (inbound_) {
     // STRICT is checked when a connection comes in, and again on each request: a plaintext
     // connection accepted under PERMISSIVE (and pooled by the sender) ends with the policy, as
@@ -107,7 +97,8 @@ void Conn::dispatch() {
     std::string xff = req_.header("x-forwarded-for");
     std::string client = net::formatIpv4(src_);
     req_.set("x-forwarded-for", xff.empty() ? client : xff + ", " + client);
-    if (!req_.has("x-forwarded-proto")) req_.set("x-forwarded-proto", ssl_ ? "https" : "http");
+    if (!req_.has("x-forwarded-proto"))
+      req_.set("x-forwarded-proto", client_.tls() ? "https" : "http");
     if (r && r->timeoutMs > 0)
       routeTimer_ = worker_.loop().after(r->timeoutMs, [this] {
         routeTimer_ = 0;

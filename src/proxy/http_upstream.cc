@@ -83,7 +83,7 @@ void Conn::connectAttempt() {
     upstreamFailed("connection failure", true);
     return;
   }
-  upFd_ = upConn_->fd;
+  upSock_ = &upConn_->sock;
   int64_t perTry = route_ ? route_->retries.perTryTimeoutMs : 0;
   int64_t connectTimeout = target_.policy->connectTimeoutMs;
   if (perTry > 0 || !upConnected_)
@@ -99,12 +99,10 @@ void Conn::connectAttempt() {
 }
 
 void Conn::onUpstream(uint32_t events) {
-  if (closed_ || upFd_ < 0) return;
+  if (closed_ || !upSock_) return;
   if (!upConnected_) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(upFd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err || (events & (EPOLLERR | EPOLLHUP))) {
+    // The pooled connection reports its connect (and mesh handshake) as EPOLLOUT or EPOLLERR.
+    if (events & (EPOLLERR | EPOLLHUP)) {
       upstreamFailed("connection failure", true);
       return;
     }
@@ -113,7 +111,7 @@ void Conn::onUpstream(uint32_t events) {
     if (tryTimer_ && !(route_ && route_->retries.perTryTimeoutMs > 0)) cancelTimer(tryTimer_);
   }
   while (!upOut_.empty()) {
-    ssize_t n = send(upFd_, upOut_.data(), upOut_.size(), MSG_NOSIGNAL);
+    ssize_t n = upSock_->write(upOut_.data(), upOut_.size());
     if (n > 0) {
       upOut_.erase(0, static_cast<size_t>(n));
       continue;
@@ -129,11 +127,11 @@ void Conn::onUpstream(uint32_t events) {
   }
   char buf[65536];
   for (;;) {
-    ssize_t n = read(upFd_, buf, sizeof buf);
+    ssize_t n = upSock_->read(buf, sizeof buf);
     if (n > 0) {
       upIn_.append(buf, static_cast<size_t>(n));
       if (state_ == State::Streaming && upIn_.size() > kMaxPendingOutput) break;
-      if (drained(n, sizeof buf, events)) break;
+      if (!upSock_->tls() && drained(n, sizeof buf, events)) break;
       continue;
     }
     if (n == 0) {
@@ -241,15 +239,15 @@ void Conn::upstreamResponseHead() {
     http1::Head h = resp_;
     out_ += http1::serializeResponse(h);
     flushDownstream();
-    worker_.loop().remove(fd_);
-    worker_.detach(upConn_);
+    worker_.loop().remove(client_.fd());
+    Socket upstream = worker_.detach(upConn_);
     upConn_ = nullptr;
+    upSock_ = nullptr;
     MetricLabels labels =
         labelsFor(*config_, src_, target_.service, endpoint_, false, target_.policy);
     worker_.state().metrics.request(labels.render(), 101, flags_, 0, requestBytes_, 0);
-    TcpRelay::adopt(worker_, fd_, upFd_, std::move(in_), std::move(upIn_), labels);
-    fd_ = -1;
-    upFd_ = -1;
+    TcpRelay::adopt(worker_, std::move(client_), std::move(upstream), std::move(in_),
+                    std::move(upIn_), labels);
     if (endpoint_) --worker_.health(endpoint_->ip, endpoint_->port).active;
     endpoint_ = nullptr;
     closed_ = true;
@@ -277,11 +275,11 @@ void Conn::upstreamResponseHead() {
 
 void Conn::pumpUpstreamBody() {
   if (state_ != State::Streaming || respDone_) return;
-  if (out_.size() < kMaxPendingOutput && upFd_ >= 0 && upIn_.empty() && !upEof_ && !upPaused_) {
+  if (out_.size() < kMaxPendingOutput && upSock_ && upIn_.empty() && !upEof_ && !upPaused_) {
     // Resume reading after backpressure.
     char buf[65536];
     for (;;) {
-      ssize_t n = read(upFd_, buf, sizeof buf);
+      ssize_t n = upSock_->read(buf, sizeof buf);
       if (n > 0) {
         upIn_.append(buf, static_cast<size_t>(n));
         if (upIn_.size() > kMaxPendingOutput) break;
@@ -351,7 +349,7 @@ void Conn::releaseUpstream(bool reuse) {
     else
       worker_.closeUpstream(upConn_);
     upConn_ = nullptr;
-    upFd_ = -1;
+    upSock_ = nullptr;
   }
   endpoint_ = nullptr;
   upConnected_ = false;
@@ -364,7 +362,7 @@ void Conn::finishRequest() {
                           flags_.find("UPE") == std::string::npos;
   const Endpoint* dest = endpoint_;
   const std::string& labels = metricLabels(dest);
-  if (upFd_ >= 0 || endpoint_) releaseUpstream(upstreamReusable);
+  if (upSock_ || endpoint_) releaseUpstream(upstreamReusable);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
                   .count();
   if (status_ != 0 && !inbound_) {

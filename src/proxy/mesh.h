@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "podium/common/json.h"
+#include "socket.h"
 
 namespace podium::proxy {
 
@@ -94,15 +95,15 @@ int parseClientHello(const std::string& data, std::vector<std::string>* alpn);
 // stay there); false if the namespace cannot be entered.
 bool inNetns(const std::string& path, const std::function<void()>& fn);
 
-// A TLS session on `tcp` carried to and from a plaintext socket pair: the caller gets the
-// pair's other end, which behaves like the connection itself (so HTTP/1.1, HTTP/2 and raw
-// relays need no TLS code of their own). A failed handshake closes it.
-//
-// Client: `tcp` is connecting; returns the plaintext end (or -1). `done(ok)`, if given, is
-// called once the handshake has succeeded or failed (a refused connection included).
-int startTlsClient(Worker& worker, int tcp, SSL* ssl, std::function<void(bool ok)> done = {});
-// Server: once the client's certificate checks out, `ready(plainFd, peerSpiffeId)` is called.
-using TlsReady = std::function<void(int plain, const std::string& peer)>;
-void startTlsServer(Worker& worker, int tcp, SSL* ssl, TlsReady ready);
+// Why a mesh TLS handshake on `ssl` failed, as podium_mtls_rejected_total counts it: expired,
+// untrusted, trust_domain, wrong_identity (a certificate for someone else), no_certificate,
+// handshake.
+const char* meshHandshakeFailure(SSL* ssl);
+
+// Accepts mesh TLS on `tcp` (whose ClientHello has arrived): once the client's certificate
+// checks out, `ready(connection, peerSpiffeId)` gets the TLS connection, open. A failed or
+// timed-out handshake closes it.
+using TlsReady = std::function<void(Socket s, const std::string& peer)>;
+void startTlsServer(Worker& worker, Socket tcp, SSL* ssl, TlsReady ready);
 
 }  // namespace podium::proxy

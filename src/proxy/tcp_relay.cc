@@ -17,23 +17,23 @@ constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
 constexpr int64_t kConnectTimeoutMs = 5000;
 }  // namespace
 
-void TcpRelay::start(Worker& worker, int downstream, std::vector<Endpoint> candidates,
+void TcpRelay::start(Worker& worker, Socket downstream, std::vector<Endpoint> candidates,
                      MetricLabels labels, uint32_t srcIp, std::optional<uint16_t> via,
                      bool counted) {
-  auto* r = new TcpRelay(worker, downstream, std::move(candidates), std::move(labels));
+  auto* r = new TcpRelay(worker, std::move(downstream), std::move(candidates), std::move(labels));
   r->srcIp_ = srcIp;
   r->via_ = via;
   r->counted_ = counted;
   if (counted) worker.state().metrics.tcpOpened(r->labels_);
-  worker.loop().add(downstream, kEvents, &r->downSide_);
+  worker.loop().add(r->down_.fd(), kEvents, &r->downSide_);
   r->connectNext();
 }
 
-void TcpRelay::adopt(Worker& worker, int downstream, int upstream, std::string toUpstream,
+void TcpRelay::adopt(Worker& worker, Socket downstream, Socket upstream, std::string toUpstream,
                      std::string toDownstream, MetricLabels labels, bool counted) {
-  auto* r = new TcpRelay(worker, downstream, {}, std::move(labels));
+  auto* r = new TcpRelay(worker, std::move(downstream), {}, std::move(labels));
   r->counted_ = counted;
-  r->up_ = upstream;
+  r->up_ = std::move(upstream);
   r->connected_ = true;
   auto preload = [](Buffer& b, std::string& data) {
     if (data.size() > b.data.size()) b.data.resize(data.size());
@@ -43,35 +43,31 @@ void TcpRelay::adopt(Worker& worker, int downstream, int upstream, std::string t
   };
   preload(r->toUp_, toUpstream);
   preload(r->toDown_, toDownstream);
-  worker.loop().add(downstream, kEvents, &r->downSide_);
-  worker.loop().add(upstream, kEvents, &r->upSide_);
+  worker.loop().add(r->down_.fd(), kEvents, &r->downSide_);
+  worker.loop().add(r->up_.fd(), kEvents, &r->upSide_);
   r->onEvents(true, EPOLLIN | EPOLLOUT);
 }
 
-TcpRelay::TcpRelay(Worker& worker, int downstream, std::vector<Endpoint> candidates,
+TcpRelay::TcpRelay(Worker& worker, Socket downstream, std::vector<Endpoint> candidates,
                    MetricLabels labels)
     : worker_(worker),
-      down_(downstream),
+      down_(std::move(downstream)),
       candidates_(std::move(candidates)),
       labels_(std::move(labels)) {}
 
-TcpRelay::~TcpRelay() {
-  if (up_ >= 0) close(up_);
-  if (down_ >= 0) close(down_);
-}
+TcpRelay::~TcpRelay() = default;
 
 void TcpRelay::connectNext() {
-  if (up_ >= 0) {
-    worker_.loop().remove(up_);
-    close(up_);
-    up_ = -1;
+  if (up_.valid()) {
+    worker_.loop().remove(up_.fd());
+    up_.reset();
   }
   while (next_ < candidates_.size()) {
     const Endpoint& e = candidates_[next_++];
     up_ = worker_.dial(e.ip, e.port,
                        via_ ? *via_ : meshVia(*worker_.state().config(), srcIp_, false, e));
-    if (up_ >= 0) {
-      worker_.loop().add(up_, kEvents, &upSide_);
+    if (up_.valid()) {
+      worker_.loop().add(up_.fd(), kEvents, &upSide_);
       connectTimer_ = worker_.loop().after(kConnectTimeoutMs, [this] {
         connectTimer_ = 0;
         if (!connected_ && !closed_) connectNext();
@@ -86,36 +82,34 @@ void TcpRelay::connectNext() {
 void TcpRelay::onEvents(bool downstream, uint32_t events) {
   if (closed_) return;
   if (!downstream && !connected_) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(up_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+    int r = worker_.established(up_, events);
+    if (r < 0) {
       if (connectTimer_) worker_.loop().cancel(connectTimer_);
       connectTimer_ = 0;
       connectNext();
       return;
     }
-    if (!(events & EPOLLOUT)) return;
+    if (r == 0) return;
     connected_ = true;
     if (connectTimer_) worker_.loop().cancel(connectTimer_);
     connectTimer_ = 0;
   }
   if (!connected_) {
     // Data from the client waits in its buffer until the upstream connection is up.
-    if (!pump(down_, -1, toUp_)) finish();
+    if (!pump(down_, nullptr, toUp_)) finish();
     return;
   }
-  if (!pump(down_, up_, toUp_) || !pump(up_, down_, toDown_)) {
+  if (!pump(down_, &up_, toUp_) || !pump(up_, &down_, toDown_)) {
     finish();
     return;
   }
   if (toUp_.shutDown && toDown_.shutDown) finish();
 }
 
-bool TcpRelay::pump(int from, int to, Buffer& b) {
+bool TcpRelay::pump(Socket& from, Socket* to, Buffer& b) {
   for (;;) {
     if (b.len == 0 && !b.eof) {
-      ssize_t n = read(from, b.data.data(), b.data.size());
+      ssize_t n = from.read(b.data.data(), b.data.size());
       if (n > 0) {
         b.off = 0;
         b.len = static_cast<size_t>(n);
@@ -129,9 +123,9 @@ bool TcpRelay::pump(int from, int to, Buffer& b) {
         continue;
       }
     }
-    if (to < 0) return true;
+    if (!to) return true;
     if (b.len > 0) {
-      ssize_t m = send(to, b.data.data() + b.off, b.len, MSG_NOSIGNAL);
+      ssize_t m = to->write(b.data.data() + b.off, b.len);
       if (m > 0) {
         b.off += static_cast<size_t>(m);
         b.len -= static_cast<size_t>(m);
@@ -144,7 +138,7 @@ bool TcpRelay::pump(int from, int to, Buffer& b) {
     }
     if (b.eof) {
       if (!b.shutDown) {
-        shutdown(to, SHUT_WR);
+        to->shutdownWrite();
         b.shutDown = true;
       }
       return true;
@@ -157,8 +151,8 @@ void TcpRelay::finish() {
   closed_ = true;
   if (connectTimer_) worker_.loop().cancel(connectTimer_);
   if (counted_) worker_.state().metrics.tcpClosed(labels_, toDown_.total, toUp_.total);
-  worker_.loop().remove(down_);
-  if (up_ >= 0) worker_.loop().remove(up_);
+  worker_.loop().remove(down_.fd());
+  if (up_.valid()) worker_.loop().remove(up_.fd());
   worker_.loop().destroyLater(this);
 }
 

@@ -16,16 +16,17 @@ class TcpRelay : public Deletable {
   // Takes ownership of `downstream`, from a client at `srcIp`. `candidates` are tried in
   // order, reached `via` (default: as meshVia says for each). Not `counted`: no metrics (the
   // last hop of inbound mesh traffic, counted by the proxy that sent it).
-  static void start(Worker& worker, int downstream, std::vector<Endpoint> candidates,
+  static void start(Worker& worker, Socket downstream, std::vector<Endpoint> candidates,
                     MetricLabels labels, uint32_t srcIp, std::optional<uint16_t> via = {},
                     bool counted = true);
   // Takes over two connected sockets (an upgraded HTTP exchange) with bytes already read.
-  static void adopt(Worker& worker, int downstream, int upstream, std::string toUpstream,
+  static void adopt(Worker& worker, Socket downstream, Socket upstream, std::string toUpstream,
                     std::string toDownstream, MetricLabels labels, bool counted = true);
   ~TcpRelay() override;
 
  private:
-  TcpRelay(Worker& worker, int downstream, std::vector<Endpoint> candidates, MetricLabels labels);
+  TcpRelay(Worker& worker, Socket downstream, std::vector<Endpoint> candidates,
+           MetricLabels labels);
   struct Side : Watcher {
     TcpRelay* relay;
     bool downstream;
@@ -41,12 +42,13 @@ class TcpRelay : public Deletable {
   };
   void connectNext();
   void onEvents(bool downstream, uint32_t events);
-  bool pump(int from, int to, Buffer& buf);  // false: the connection failed
+  // Copies what `from` has to `to` (nullptr: not yet connected); false: a connection failed.
+  bool pump(Socket& from, Socket* to, Buffer& buf);
   void finish();
 
   Worker& worker_;
-  int down_;
-  int up_ = -1;
+  Socket down_;
+  Socket up_;
   Side downSide_{this, true}, upSide_{this, false};
   std::vector<Endpoint> candidates_;
   size_t next_ = 0;

@@ -191,7 +191,16 @@ class Worker::Listener : public Watcher, public Deletable {
 };
 
 void UpstreamConn::onEvents(uint32_t events) {
-  if (fd < 0 || handshaking) return;  // closed earlier in this batch of events, or not yet up
+  if (!sock.valid()) return;  // closed earlier in this batch of events
+  if (!sock.open()) {
+    int r = worker.established(sock, events);
+    if (r == 0) return;
+    events = r > 0 ? EPOLLIN | EPOLLOUT : EPOLLERR;
+    if (!owner) {  // given up on while it was being made
+      worker.closeUpstream(this);
+      return;
+    }
+  }
   if (owner) {
     owner->onEvents(events);
     return;
@@ -213,7 +222,7 @@ UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, uint16_t via, Watcher
     // ask the socket (one system call saved per request on busy connections).
     char probe;
     if (loop_.nowMs() - c->idleSinceMs < 1000 ||
-        (recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+        (recv(c->sock.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
          (errno == EAGAIN || errno == EWOULDBLOCK))) {
       c->owner = owner;
       return c;
@@ -223,33 +232,44 @@ UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, uint16_t via, Watcher
   return nullptr;
 }
 
-int Worker::dial(uint32_t ip, uint16_t port, uint16_t via, std::function<void(bool ok)> done) {
-  if (!via) return connectTcp(ip, port);
+Socket Worker::dial(uint32_t ip, uint16_t port, uint16_t via) {
+  if (!via) return Socket(connectTcp(ip, port), nullptr, Socket::Phase::Connecting);
   auto config = state_.config();
   const MeshTls& mesh = config->mesh();
   if (via == kViaPod) {
     auto it = mesh.pods().find(ip);
-    if (it == mesh.pods().end()) return -1;
+    if (it == mesh.pods().end()) return Socket();
     int fd = -1;
     inNetns(it->second, [&] { fd = connectTcp(ip, port); });
-    return fd;
+    return Socket(fd, nullptr, Socket::Phase::Connecting);
   }
   const Endpoint* pod = config->podByIp(ip);
-  if (!pod) return -1;
+  if (!pod) return Socket();
   SSL* ssl = mesh.client(via, "spiffe://" + pod->principal(mesh.trustDomain()));
-  if (!ssl) return -1;
+  if (!ssl) return Socket();
   int fd = connectTcp(ip, port);
   if (fd < 0) {
     SSL_free(ssl);
-    return -1;
+    return Socket();
   }
-  return startTlsClient(*this, fd, ssl, std::move(done));
+  return Socket(fd, ssl, Socket::Phase::Connecting);
 }
 
-void Worker::adoptIdle(int fd, uint32_t ip, uint16_t port, uint16_t via) {
-  auto* c = new UpstreamConn(*this, poolKey(ip, port, via), fd);
-  if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
-    close(fd);
+int Worker::established(Socket& s, uint32_t events) {
+  bool wasHandshaking = s.tls() && !s.open();
+  int r = s.establish(events);
+  if (!s.tls() || !wasHandshaking || r == 0) return r;
+  const char* side = SSL_is_server(s.ssl()) ? "server" : "client";
+  if (r > 0)
+    state_.metrics.mtlsHandshake(side);
+  else
+    state_.metrics.mtlsFailure(side, meshHandshakeFailure(s.ssl()));
+  return r;
+}
+
+void Worker::adoptIdle(Socket s, uint32_t ip, uint16_t port, uint16_t via) {
+  auto* c = new UpstreamConn(*this, poolKey(ip, port, via), std::move(s));
+  if (!loop_.add(c->sock.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
     delete c;
     return;
   }
@@ -258,25 +278,12 @@ void Worker::adoptIdle(int fd, uint32_t ip, uint16_t port, uint16_t via) {
 
 UpstreamConn* Worker::connectTo(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner,
                                 const std::string& cluster) {
-  bool tls = via && via != kViaPod;
-  // The handshake's end reaches the connection through `slot`, while it lives (`alive`).
-  auto alive = std::make_shared<int>(0);
-  auto slot = std::make_shared<UpstreamConn*>(nullptr);
-  int fd = dial(ip, port, via, [alive = std::weak_ptr<int>(alive), slot](bool ok) {
-    UpstreamConn* c = *slot;
-    if (alive.expired() || !c || c->fd < 0) return;
-    c->handshaking = false;
-    if (c->owner) c->owner->onEvents(ok ? EPOLLOUT : EPOLLERR);
-  });
-  if (fd < 0) return nullptr;
-  auto* c = new UpstreamConn(*this, poolKey(ip, port, via), fd);
-  *slot = c;
-  c->alive = alive;
-  c->handshaking = tls;
+  Socket s = dial(ip, port, via);
+  if (!s.valid()) return nullptr;
+  auto* c = new UpstreamConn(*this, poolKey(ip, port, via), std::move(s));
   c->owner = owner;
   c->cluster = cluster;
-  if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
-    close(fd);
+  if (!loop_.add(c->sock.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
     delete c;
     return nullptr;
   }
@@ -321,20 +328,18 @@ void Worker::giveIdle(UpstreamConn* c) {
   if (!c->cluster.empty()) wakePending(c->cluster);
 }
 
-void Worker::closeUpstream(UpstreamConn* c) { close(detach(c)); }
+void Worker::closeUpstream(UpstreamConn* c) { detach(c); }
 
-int Worker::detach(UpstreamConn* c) {
-  int fd = c->fd;
+Socket Worker::detach(UpstreamConn* c) {
   if (!c->cluster.empty()) {
     --loads_[c->cluster].connections;
     wakePending(c->cluster);
     c->cluster.clear();
   }
-  loop_.remove(fd);
-  c->fd = -1;
+  loop_.remove(c->sock.fd());
   c->owner = nullptr;
   loop_.destroyLater(c);
-  return fd;
+  return std::move(c->sock);
 }
 
 void Worker::addListener(int fd, std::function<void(int fd, const sockaddr_in& peer)> onAccept) {
@@ -347,11 +352,10 @@ void Worker::addListener(int fd, std::function<void(int fd, const sockaddr_in& p
 class Worker::Sniffer : public Watcher, public Deletable {
  public:
   using Classify = std::function<int(const std::string& seen)>;
-  using Decided = std::function<void(int fd, bool yes)>;
-  static void start(Worker& w, int fd, Classify classify, Decided decided) {
-    auto* s = new Sniffer(w, fd, std::move(classify), std::move(decided));
-    if (!w.loop_.add(fd, EPOLLIN | EPOLLRDHUP, s)) {
-      close(fd);
+  using Decided = std::function<void(Socket s, bool yes)>;
+  static void start(Worker& w, Socket sock, Classify classify, Decided decided) {
+    auto* s = new Sniffer(w, std::move(sock), std::move(classify), std::move(decided));
+    if (!w.loop_.add(s->sock_.fd(), EPOLLIN | EPOLLRDHUP, s)) {
       delete s;
       return;
     }
@@ -364,7 +368,7 @@ class Worker::Sniffer : public Watcher, public Deletable {
   void onEvents(uint32_t events) override {
     if (done_) return;
     std::string seen(kMaxPeek, '\0');
-    ssize_t n = recv(fd_, seen.data(), seen.size(), MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = sock_.peek(seen.data(), seen.size());
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n <= 0) return decide(false);  // closed or failed: whoever takes it over sees it too
     seen.resize(static_cast<size_t>(n));
@@ -400,18 +404,21 @@ class Worker::Sniffer : public Watcher, public Deletable {
  private:
   static constexpr int64_t kDetectionTimeoutMs = 100;
   static constexpr size_t kMaxPeek = 4096;
-  Sniffer(Worker& w, int fd, Classify classify, Decided decided)
-      : worker_(w), fd_(fd), classify_(std::move(classify)), decided_(std::move(decided)) {}
+  Sniffer(Worker& w, Socket s, Classify classify, Decided decided)
+      : worker_(w),
+        sock_(std::move(s)),
+        classify_(std::move(classify)),
+        decided_(std::move(decided)) {}
   void decide(bool yes) {
     if (done_) return;
     done_ = true;
     if (timer_) worker_.loop_.cancel(timer_);
-    worker_.loop_.remove(fd_);
+    worker_.loop_.remove(sock_.fd());
     worker_.loop_.destroyLater(this);
-    decided_(fd_, yes);
+    decided_(std::move(sock_), yes);
   }
   Worker& worker_;
-  int fd_;
+  Socket sock_;
   Classify classify_;
   Decided decided_;
   uint64_t timer_ = 0;
@@ -428,7 +435,7 @@ void Worker::addServicePort(int fd, uint16_t hostPort) {
             close(c);
             return;
           }
-          serve(c, peer, config, it->second.service, it->second.port);
+          serve(Socket(c), peer, config, it->second.service, it->second.port);
         });
     loop_.add(fd, EPOLLIN, l.get());
     servicePorts_[hostPort] = std::move(l);
@@ -452,10 +459,7 @@ Worker::Worker(ProxyState& state, int captureFd) : state_(state) {
 Worker::~Worker() {
   stop();
   for (auto& [k, list] : idle_)
-    for (UpstreamConn* c : list) {
-      close(c->fd);
-      delete c;
-    }
+    for (UpstreamConn* c : list) delete c;
 }
 
 void Worker::start() {
@@ -487,31 +491,32 @@ void Worker::accepted(int fd, const sockaddr_in& peer) {
     close(fd);  // nothing listens there: the client sees a reset
     return;
   }
-  serve(fd, peer, config, svc, sp);
+  serve(Socket(fd), peer, config, svc, sp);
 }
 
-void Worker::serve(int fd, const sockaddr_in& peer,
+void Worker::serve(Socket s, const sockaddr_in& peer,
                    const std::shared_ptr<const ProxyConfig>& config, const Service* svc,
                    const ServicePort* sp) {
   uint32_t srcIp = ntohl(peer.sin_addr.s_addr);
   if (sp->protocol == Protocol::Auto) {
     // The config is held by the lambda, which keeps svc and sp alive.
-    Sniffer::start(*this, fd, Sniffer::http, [this, srcIp, config, svc, sp](int fd, bool http) {
-      if (http)
-        startHttpConnection(*this, fd, svc, sp, srcIp);
-      else
-        relayTcp(fd, srcIp, config, svc, sp);
-    });
+    Sniffer::start(*this, std::move(s), Sniffer::http,
+                   [this, srcIp, config, svc, sp](Socket s, bool http) {
+                     if (http)
+                       startHttpConnection(*this, std::move(s), svc, sp, srcIp);
+                     else
+                       relayTcp(std::move(s), srcIp, config, svc, sp);
+                   });
     return;
   }
   if (sp->protocol != Protocol::Tcp) {
-    startHttpConnection(*this, fd, svc, sp, srcIp);
+    startHttpConnection(*this, std::move(s), svc, sp, srcIp);
     return;
   }
-  relayTcp(fd, srcIp, config, svc, sp);
+  relayTcp(std::move(s), srcIp, config, svc, sp);
 }
 
-void Worker::relayTcp(int fd, uint32_t srcIp, const std::shared_ptr<const ProxyConfig>& config,
+void Worker::relayTcp(Socket s, uint32_t srcIp, const std::shared_ptr<const ProxyConfig>& config,
                       const Service* svc, const ServicePort* sp) {
   // Ready endpoints, starting at this worker's round-robin position.
   std::vector<Endpoint> ready;
@@ -522,10 +527,8 @@ void Worker::relayTcp(int fd, uint32_t srcIp, const std::shared_ptr<const ProxyC
         nextIndex(svc->ns + "/" + svc->name + ":" + std::to_string(sp->port)) % ready.size();
     std::rotate(ready.begin(), ready.begin() + static_cast<long>(start), ready.end());
   }
-  if (!ready.empty() && !authorized(*config, srcIp, ready[0], nullptr)) {
-    close(fd);  // Istio's L4 denial: the connection is refused
-    return;
-  }
+  if (!ready.empty() && !authorized(*config, srcIp, ready[0], nullptr))
+    return;  // Istio's L4 denial: the connection is refused (closed)
   const DestinationRule* dr = config->routes().ruleFor(svc->fqdn(config->domain()));
   const TrafficPolicy* policy = dr ? &dr->policy : nullptr;
   MetricLabels labels =
@@ -533,7 +536,7 @@ void Worker::relayTcp(int fd, uint32_t srcIp, const std::shared_ptr<const ProxyC
   labels.requestProtocol = "tcp";
   std::optional<uint16_t> via;
   if (policy && policy->plaintext) via = 0;  // tls.mode DISABLE
-  TcpRelay::start(*this, fd, std::move(ready), std::move(labels), srcIp, via);
+  TcpRelay::start(*this, std::move(s), std::move(ready), std::move(labels), srcIp, via);
 }
 
 void Worker::addPodListeners(uint32_t podIp, int outboundFd, int inboundFd) {
@@ -563,12 +566,13 @@ void Worker::removePodListeners(uint32_t podIp) {
 // Waits for a connection under way to be established (or to fail, or 5 s to pass).
 class ConnectWait : public Watcher, public Deletable {
  public:
-  static void start(Worker& w, int fd, std::function<void(bool ok)> done) {
-    auto* c = new ConnectWait(w, fd, std::move(done));
-    if (!w.loop().add(fd, EPOLLOUT | EPOLLRDHUP, c)) {
+  using Done = std::function<void(Socket s, bool ok)>;
+  static void start(Worker& w, Socket s, Done done) {
+    auto* c = new ConnectWait(w, std::move(s), std::move(done));
+    if (!w.loop().add(c->sock_.fd(), EPOLLOUT | EPOLLRDHUP, c)) {
       auto d = std::move(c->done_);
       delete c;
-      return d(false);
+      return d(Socket(), false);
     }
     c->timer_ = w.loop().after(5000, [c] {
       c->timer_ = 0;
@@ -576,26 +580,24 @@ class ConnectWait : public Watcher, public Deletable {
     });
   }
   void onEvents(uint32_t events) override {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    finish(err == 0 && !(events & (EPOLLERR | EPOLLHUP)) && (events & EPOLLOUT));
+    int r = worker_.established(sock_, events);
+    if (r != 0) finish(r > 0);
   }
 
  private:
-  ConnectWait(Worker& w, int fd, std::function<void(bool)> done)
-      : worker_(w), fd_(fd), done_(std::move(done)) {}
+  ConnectWait(Worker& w, Socket s, Done done)
+      : worker_(w), sock_(std::move(s)), done_(std::move(done)) {}
   void finish(bool ok) {
     if (finished_) return;
     finished_ = true;
     if (timer_) worker_.loop().cancel(timer_);
-    worker_.loop().remove(fd_);
+    worker_.loop().remove(sock_.fd());
     worker_.loop().destroyLater(this);
-    done_(ok);
+    done_(std::move(sock_), ok);
   }
   Worker& worker_;
-  int fd_;
-  std::function<void(bool)> done_;
+  Socket sock_;
+  Done done_;
   uint64_t timer_ = 0;
   bool finished_ = false;
 };
@@ -613,61 +615,53 @@ void Worker::acceptedInbound(int fd, const sockaddr_in& peer, uint32_t podIp) {
     close(fd);  // the proxy's own listeners are not the pod's to offer
     return;
   }
-  Sniffer::start(*this, fd, Sniffer::meshTls, [this, srcIp, podIp, port](int fd, bool mesh) {
-    auto config = state_.config();
-    const Endpoint* pod = config->podByIp(podIp);
-    if (!pod) {
-      close(fd);
-      return;
-    }
-    if (!mesh) {
-      if (config->mesh().mode(*pod, port) == MtlsMode::Strict) {
-        state_.metrics.mtlsFailure("server", "plaintext");
-        close(fd);  // STRICT: only mesh TLS comes in
-        return;
-      }
-      serveInbound(fd, srcIp, podIp, port, std::nullopt);
-      return;
-    }
-    SSL* ssl = config->mesh().server(config->mesh().identity(pod->ns, pod->serviceAccount));
-    if (!ssl) {
-      state_.metrics.mtlsFailure("server", "no_identity");
-      close(fd);
-      return;
-    }
-    // The workload is reached first, as ztunnel does: if nothing listens there, the handshake
-    // fails and the sending proxy retries elsewhere as after a connect failure. The connection
-    // made is pooled for the requests to come.
-    int app = dial(podIp, port, kViaPod);
-    if (app < 0) {
-      SSL_free(ssl);
-      close(fd);
-      return;
-    }
-    ConnectWait::start(*this, app, [this, fd, ssl, app, srcIp, podIp, port](bool ok) {
-      if (!ok) {
-        SSL_free(ssl);
-        close(app);
-        close(fd);
-        return;
-      }
-      adoptIdle(app, podIp, port, kViaPod);
-      startTlsServer(*this, fd, ssl,
-                     [this, srcIp, podIp, port](int plain, const std::string& peer) {
-                       serveInbound(plain, srcIp, podIp, port, principalOf(peer));
-                     });
-    });
-  });
+  Sniffer::start(
+      *this, Socket(fd), Sniffer::meshTls, [this, srcIp, podIp, port](Socket s, bool mesh) {
+        auto config = state_.config();
+        const Endpoint* pod = config->podByIp(podIp);
+        if (!pod) return;
+        if (!mesh) {
+          if (config->mesh().mode(*pod, port) == MtlsMode::Strict) {
+            state_.metrics.mtlsFailure("server", "plaintext");
+            return;  // STRICT: only mesh TLS comes in
+          }
+          serveInbound(std::move(s), srcIp, podIp, port, std::nullopt);
+          return;
+        }
+        SSL* ssl = config->mesh().server(config->mesh().identity(pod->ns, pod->serviceAccount));
+        if (!ssl) {
+          state_.metrics.mtlsFailure("server", "no_identity");
+          return;
+        }
+        // The workload is reached first, as ztunnel does: if nothing listens there, the handshake
+        // fails and the sending proxy retries elsewhere as after a connect failure. The connection
+        // made is pooled for the requests to come.
+        Socket app = dial(podIp, port, kViaPod);
+        if (!app.valid()) {
+          SSL_free(ssl);
+          return;
+        }
+        auto client = std::make_shared<Socket>(std::move(s));
+        ConnectWait::start(
+            *this, std::move(app), [this, client, ssl, srcIp, podIp, port](Socket app, bool ok) {
+              if (!ok) {
+                SSL_free(ssl);
+                return;
+              }
+              adoptIdle(std::move(app), podIp, port, kViaPod);
+              startTlsServer(*this, std::move(*client), ssl,
+                             [this, srcIp, podIp, port](Socket tls, const std::string& peer) {
+                               serveInbound(std::move(tls), srcIp, podIp, port, principalOf(peer));
+                             });
+            });
+      });
 }
 
-void Worker::serveInbound(int fd, uint32_t srcIp, uint32_t podIp, uint16_t port,
+void Worker::serveInbound(Socket s, uint32_t srcIp, uint32_t podIp, uint16_t port,
                           std::optional<std::string> principal) {
   auto config = state_.config();
   const Endpoint* pod = config->podByIp(podIp);
-  if (!pod) {
-    close(fd);
-    return;
-  }
+  if (!pod) return;
   Endpoint target = *pod;
   target.port = port;
   // The pod's protocol on that port, from a Service that sends traffic there.
@@ -676,28 +670,28 @@ void Worker::serveInbound(int fd, uint32_t srcIp, uint32_t podIp, uint16_t port,
     for (const auto& sp : svc.ports)
       for (const auto& e : sp.endpoints)
         if (e.ip == podIp && e.port == port) protocol = sp.protocol;
-  auto relay = [this, config, target, srcIp, principal](int fd) {
+  auto relay = [this, config, target, srcIp, principal](Socket s) {
     // A plaintext client has no principal (its address proves nothing here).
     std::string none;
-    if (!authorized(*config, srcIp, target, nullptr, principal ? &*principal : &none)) {
-      close(fd);  // Istio's L4 denial
-      return;
-    }
-    TcpRelay::start(*this, fd, {target}, MetricLabels{}, srcIp, kViaPod, /*counted=*/false);
+    if (!authorized(*config, srcIp, target, nullptr, principal ? &*principal : &none))
+      return;  // Istio's L4 denial (closed)
+    TcpRelay::start(*this, std::move(s), {target}, MetricLabels{}, srcIp, kViaPod,
+                    /*counted=*/false);
   };
   if (protocol == Protocol::Http)
-    return startInboundConnection(*this, fd, target, srcIp, principal);
-  if (protocol != Protocol::Auto) return relay(fd);
-  Sniffer::start(
-      *this, fd, Sniffer::http, [this, target, srcIp, principal, relay](int fd, bool http) {
-        // HTTP/2 (prior knowledge) to a pod is relayed as bytes: its policies apply at L4.
-        char p[3];
-        bool h2 = recv(fd, p, 3, MSG_PEEK | MSG_DONTWAIT) == 3 && memcmp(p, "PRI", 3) == 0;
-        if (http && !h2)
-          startInboundConnection(*this, fd, target, srcIp, principal);
-        else
-          relay(fd);
-      });
+    return startInboundConnection(*this, std::move(s), target, srcIp, principal);
+  if (protocol != Protocol::Auto) return relay(std::move(s));
+  Sniffer::start(*this, std::move(s), Sniffer::http,
+                 [this, target, srcIp, principal, relay](Socket s, bool http) {
+                   // HTTP/2 (prior knowledge) to a pod is relayed as bytes: its policies apply
+                   // at L4.
+                   char p[3];
+                   bool h2 = s.peek(p, 3) == 3 && memcmp(p, "PRI", 3) == 0;
+                   if (http && !h2)
+                     startInboundConnection(*this, std::move(s), target, srcIp, principal);
+                   else
+                     relay(std::move(s));
+                 });
 }
 
 }  // namespace podium::proxy

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "loop.h"
 #include "metrics.h"
+#include "socket.h"
 #include "tracing.h"
 
 namespace podium::proxy {
@@ -106,19 +107,17 @@ struct EndpointHealth {
 // `owner`, the exchange holding it, and one arriving while it idles in the pool (the endpoint
 // closed it, or sent something unasked) drops it.
 struct UpstreamConn : Watcher, Deletable {
-  UpstreamConn(Worker& w, uint64_t key, int fd) : worker(w), key(key), fd(fd) {}
+  UpstreamConn(Worker& w, uint64_t key, Socket s) : worker(w), key(key), sock(std::move(s)) {}
   void onEvents(uint32_t events) override;
   Worker& worker;
   uint64_t key;
-  int fd;
+  // Connecting (and, with mesh TLS, handshaking) until open: the owner's first event is then
+  // EPOLLOUT (ready) or EPOLLERR (a connect or handshake failure, retried as one).
+  Socket sock;
   Watcher* owner = nullptr;
   int64_t idleSinceMs = 0;
   std::string cluster;  // whose circuit breakers count it
   int requests = 0;     // served so far (maxRequestsPerConnection)
-  // Mesh TLS: events wait until the handshake is done; the owner then sees EPOLLOUT (ready)
-  // or EPOLLERR (a connect failure, retried as one).
-  bool handshaking = false;
-  std::shared_ptr<int> alive = std::make_shared<int>(0);
 };
 
 // Envoy's circuit breakers for one cluster (a Service port and subset) on one worker: the
@@ -156,19 +155,21 @@ class Worker {
   UpstreamConn* takeIdle(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner);
   UpstreamConn* connectTo(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner,
                           const std::string& cluster = "");
-  // A connection to ip:port made `via` (meshVia): its socket, connecting (-1: failed at once).
-  // With mesh TLS it is the plaintext end of the TLS session (see startTlsClient).
-  // `done(ok)`: see startTlsClient (called at once for plaintext).
-  int dial(uint32_t ip, uint16_t port, uint16_t via, std::function<void(bool ok)> done = {});
+  // A connection to ip:port made `via` (meshVia), connecting: with mesh TLS, a TLS session on
+  // it that presents the source's identity and expects the endpoint's (invalid: failed at once).
+  Socket dial(uint32_t ip, uint16_t port, uint16_t via);
+  // Moves a connection along on an event (see Socket::establish), counting mesh handshakes and
+  // their failures: 1 open, 0 not yet, -1 failed.
+  int established(Socket& s, uint32_t events);
   // Pools an established connection to ip:port made `via` as idle.
-  void adoptIdle(int fd, uint32_t ip, uint16_t port, uint16_t via);
+  void adoptIdle(Socket s, uint32_t ip, uint16_t port, uint16_t via);
   ClusterLoad& load(const std::string& cluster) { return loads_[cluster]; }
   // Closes an idle connection of `cluster` to make room under its maxConnections.
   bool closeIdleOf(const std::string& cluster);
-  // Back to the pool, closed, or taken out of the loop (the caller then owns the fd).
+  // Back to the pool, closed, or taken out of the loop (the caller then owns the connection).
   void giveIdle(UpstreamConn* c);
   void closeUpstream(UpstreamConn* c);
-  int detach(UpstreamConn* c);
+  Socket detach(UpstreamConn* c);
   // Extra listeners (the ingress ports) handled by `onAccept` on this worker.
   void addListener(int fd, std::function<void(int fd, const sockaddr_in& peer)> onAccept);
   // A listener for a Service's node port or LoadBalancer port, added or closed while the
@@ -183,15 +184,15 @@ class Worker {
  private:
   class Listener;
   void accepted(int fd, const sockaddr_in& peer);
-  void serve(int fd, const sockaddr_in& peer, const std::shared_ptr<const ProxyConfig>& config,
+  void serve(Socket s, const sockaddr_in& peer, const std::shared_ptr<const ProxyConfig>& config,
              const Service* svc, const ServicePort* sp);
-  void relayTcp(int fd, uint32_t srcIp, const std::shared_ptr<const ProxyConfig>& config,
+  void relayTcp(Socket s, uint32_t srcIp, const std::shared_ptr<const ProxyConfig>& config,
                 const Service* svc, const ServicePort* sp);
   class Sniffer;
   // A connection to meshed pod `podIp`, at its original destination port: mesh TLS is
   // terminated, or plaintext let through as its PeerAuthentication allows.
   void acceptedInbound(int fd, const sockaddr_in& peer, uint32_t podIp);
-  void serveInbound(int fd, uint32_t srcIp, uint32_t podIp, uint16_t port,
+  void serveInbound(Socket s, uint32_t srcIp, uint32_t podIp, uint16_t port,
                     std::optional<std::string> principal);
   friend struct UpstreamConn;
   ProxyState& state_;
