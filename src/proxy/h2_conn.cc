@@ -109,6 +109,7 @@ class Session : public Watcher, public Deletable {
         ssize_t n = sock_.read(buf, sizeof buf);
         if (n > 0) {
           if (!receive(buf, static_cast<size_t>(n))) break;
+          if (sock_.drained(n, sizeof buf) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) break;
           continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;

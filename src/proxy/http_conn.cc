@@ -13,8 +13,9 @@ void DownstreamSide::onEvents(uint32_t events) { conn->onDownstream(events); }
 
 void Conn::onDownstream(uint32_t events) {
   if (closed_) return;
-  // A TLS read may need the socket writable and a write readable (handshakes, key updates).
-  if (client_.tls()) events |= EPOLLIN | EPOLLOUT;
+  // While the HTTPS listener's handshake runs inside reads and writes, either may need the
+  // socket readable or writable.
+  if (client_.tls() && !SSL_is_init_finished(client_.ssl())) events |= EPOLLIN | EPOLLOUT;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readDownstream(events);
   if (closed_) return;
   if (events & EPOLLOUT) flushDownstream();
@@ -32,7 +33,7 @@ void Conn::readDownstream(uint32_t events) {
     ssize_t n = client_.read(buf, sizeof buf);
     if (n > 0) {
       in_.append(buf, static_cast<size_t>(n));
-      if (!client_.tls() && drained(n, sizeof buf, events)) return;  // TLS reads stop at a record
+      if (drained(client_, n, sizeof buf, events)) return;
       continue;
     }
     if (n == 0) {

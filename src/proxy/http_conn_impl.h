@@ -39,8 +39,8 @@ inline constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
 // A read that returned less than asked for emptied the socket: with edge-triggered epoll the
 // next arrival raises a new event, so the read that would only say EAGAIN is skipped. Unless
 // the peer has shut down (its FIN may sit behind the data, and no new edge would announce it).
-inline bool drained(ssize_t got, size_t asked, uint32_t events) {
-  return static_cast<size_t>(got) < asked && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+inline bool drained(const Socket& s, ssize_t got, size_t asked, uint32_t events) {
+  return s.drained(got, asked) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
 }
 inline constexpr int64_t kHeaderTimeoutMs = 10000;   // a slow client gets 408 after this
 inline constexpr int64_t kIdleTimeoutMs = 60000;     // keep-alive connections with no request

@@ -131,7 +131,7 @@ void Conn::onUpstream(uint32_t events) {
     if (n > 0) {
       upIn_.append(buf, static_cast<size_t>(n));
       if (state_ == State::Streaming && upIn_.size() > kMaxPendingOutput) break;
-      if (!upSock_->tls() && drained(n, sizeof buf, events)) break;
+      if (drained(*upSock_, n, sizeof buf, events)) break;
       continue;
     }
     if (n == 0) {

@@ -15,20 +15,79 @@
 
 namespace podium::proxy {
 
+// The socket under a TLS session, as a BIO that also remembers whether its last read returned
+// less than asked: the kernel had nothing more then, so (as for a plaintext socket) the owner
+// need not make the read that would only say EAGAIN. With read-ahead, one read() takes every
+// record that has arrived instead of a header and a body per record.
+struct Socket::Bio {
+  int fd;
+  bool shortRead = false;
+
+  static BIO_METHOD* method() {
+    static BIO_METHOD* m = [] {
+      BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "podium socket");
+      BIO_meth_set_read(m, read);
+      BIO_meth_set_write(m, write);
+      BIO_meth_set_ctrl(m, ctrl);
+      BIO_meth_set_destroy(m, destroy);
+      return m;
+    }();
+    return m;
+  }
+  static int read(BIO* b, char* buf, int len) {
+    auto* self = static_cast<Bio*>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    ssize_t n = ::read(self->fd, buf, static_cast<size_t>(len));
+    if (n < 0) {
+      self->shortRead = true;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(b);
+      return -1;
+    }
+    self->shortRead = n < len;
+    return static_cast<int>(n);
+  }
+  static int write(BIO* b, const char* buf, int len) {
+    auto* self = static_cast<Bio*>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    ssize_t n = send(self->fd, buf, static_cast<size_t>(len), MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+      BIO_set_retry_write(b);
+    return n < 0 ? -1 : static_cast<int>(n);
+  }
+  static long ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+  static int destroy(BIO* b) {
+    delete static_cast<Bio*>(BIO_get_data(b));
+    BIO_set_data(b, nullptr);
+    return 1;
+  }
+};
+
+bool Socket::bind() {
+  BIO* b = BIO_new(Bio::method());
+  if (!b) return false;
+  bio_ = new Bio{fd_};
+  BIO_set_data(b, bio_);
+  BIO_set_init(b, 1);
+  SSL_set_bio(ssl_, b, b);
+  SSL_set_read_ahead(ssl_, 1);
+  return true;
+}
+
 Socket::Socket(int fd, SSL* ssl, Phase phase) : fd_(fd), ssl_(ssl), phase_(phase) {
-  if (ssl_) SSL_set_fd(ssl_, fd_);
+  if (ssl_ && fd_ >= 0) bind();
 }
 
 bool Socket::attachTls(SSL* ssl, Phase phase) {
   if (ssl_) SSL_free(ssl_);
   ssl_ = ssl;
   phase_ = phase;
-  return ssl_ && fd_ >= 0 && SSL_set_fd(ssl_, fd_) == 1;
+  return ssl_ && fd_ >= 0 && bind();
 }
 
 Socket::Socket(Socket&& o) noexcept
     : fd_(std::exchange(o.fd_, -1)),
       ssl_(std::exchange(o.ssl_, nullptr)),
+      bio_(std::exchange(o.bio_, nullptr)),
       phase_(o.phase_),
       peeked_(std::move(o.peeked_)),
       peekedOff_(std::exchange(o.peekedOff_, 0)) {}
@@ -38,6 +97,7 @@ Socket& Socket::operator=(Socket&& o) noexcept {
     reset();
     fd_ = std::exchange(o.fd_, -1);
     ssl_ = std::exchange(o.ssl_, nullptr);
+    bio_ = std::exchange(o.bio_, nullptr);
     phase_ = o.phase_;
     peeked_ = std::move(o.peeked_);
     peekedOff_ = std::exchange(o.peekedOff_, 0);
@@ -49,6 +109,7 @@ void Socket::reset() {
   if (ssl_) SSL_free(ssl_);
   if (fd_ >= 0) close(fd_);
   ssl_ = nullptr;
+  bio_ = nullptr;
   fd_ = -1;
   peeked_.clear();
   peekedOff_ = 0;
@@ -114,6 +175,12 @@ ssize_t Socket::peek(char* buf, size_t n) {
   size_t k = std::min(n, peeked_.size() - peekedOff_);
   memcpy(buf, peeked_.data() + peekedOff_, k);
   return static_cast<ssize_t>(k);
+}
+
+bool Socket::drained(ssize_t got, size_t asked) const {
+  if (peekedOff_ < peeked_.size()) return false;
+  if (!ssl_) return got >= 0 && static_cast<size_t>(got) < asked;
+  return bio_ && bio_->shortRead && !SSL_has_pending(ssl_);
 }
 
 bool Socket::pending() const {

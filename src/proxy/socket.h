@@ -6,9 +6,10 @@
 // behave like read() and send(): bytes, 0 at the end (the peer's FIN or close_notify), or -1
 // with errno EAGAIN (wait for the next edge-triggered event) or another error.
 //
-// A TLS read stops at a record, so a short read does not mean the socket is empty: owners of a
-// TLS socket read until EAGAIN. Bytes a sniffer looked at (peek) wait in the socket object
-// until read; `pending()` says so, and a new owner reads them without waiting for an event.
+// Owners read until EAGAIN or until `drained()` says the kernel had nothing more (a TLS read
+// stops at a record, so a short read alone does not say it). Bytes a sniffer looked at (peek)
+// wait in the socket object until read; `pending()` says so, and a new owner reads them
+// without waiting for an event.
 
 #include <openssl/ssl.h>
 #include <sys/types.h>
@@ -50,14 +51,20 @@ class Socket {
   // Up to `n` of the bytes that have arrived, left to be read again; -1/EAGAIN when none.
   ssize_t peek(char* buf, size_t n);
   bool pending() const;
+  // After a read that gave `got` of `asked` bytes: whether the socket is known to be empty, so
+  // the next arrival raises a new edge-triggered event (no read that would say EAGAIN needed).
+  bool drained(ssize_t got, size_t asked) const;
   // Ends this side's writing (a FIN, or TLS's close_notify); reading goes on.
   void shutdownWrite();
   // Closes the socket (and frees the TLS session).
   void reset();
 
  private:
+  struct Bio;
+  bool bind();  // puts ssl_ on fd_ through a Bio
   int fd_ = -1;
   SSL* ssl_ = nullptr;
+  Bio* bio_ = nullptr;  // owned by ssl_
   Phase phase_ = Phase::Open;
   std::string peeked_;  // TLS bytes a peek decrypted, read before the session's
   size_t peekedOff_ = 0;

@@ -101,6 +101,15 @@ TEST(Socket, MeshTlsOnTheSocketItselfProvesBothSides) {
   EXPECT_EQ(server.read(buf, sizeof buf), -1);
   EXPECT_EQ(errno, EAGAIN);
 
+  // Two records taken by one read(): the first read is not the last, the second drains it.
+  ASSERT_EQ(client.write("one", 3), 3);
+  ASSERT_EQ(client.write("two", 3), 3);
+  ASSERT_EQ(server.read(buf, sizeof buf), 3);
+  EXPECT_FALSE(server.drained(3, sizeof buf));
+  ASSERT_EQ(server.read(buf, sizeof buf), 3);
+  EXPECT_EQ(std::string(buf, 3), "two");
+  EXPECT_TRUE(server.drained(3, sizeof buf));
+
   // close_notify ends one direction; the answer still comes back.
   client.shutdownWrite();
   EXPECT_EQ(server.read(buf, sizeof buf), 0);
