@@ -34,7 +34,7 @@ class Upstream;
 // from inside a session's own callbacks (nghttp2 forbids that re-entry).
 thread_local std::vector<Session*> tDirty;
 // This worker's HTTP/2 connections to endpoints, by address.
-thread_local std::unordered_map<uint64_t, Upstream*> tPool;
+thread_local std::unordered_map<PoolKey, Upstream*, PoolKeyHash> tPool;
 
 // Envoy's mapping of an HTTP status to a gRPC status, for the proxy's own answers.
 int grpcStatusFor(int http) {
@@ -214,7 +214,7 @@ const RetryPolicy kDefaultRetries;
 
 class Upstream : public Session {
  public:
-  static Upstream* get(Worker& w, const Endpoint& e, uint16_t via);
+  static Upstream* get(Worker& w, const Endpoint& e, Via via);
   // Sends `st`'s request as a new stream; false if this connection takes no more streams.
   bool submit(Stream* st);
   void forget(Stream* st, bool reset);
@@ -228,7 +228,7 @@ class Upstream : public Session {
   void close() override;
 
  private:
-  Upstream(Worker& w, Socket s, uint64_t key) : Session(w, std::move(s)), key_(key) {}
+  Upstream(Worker& w, Socket s, PoolKey key) : Session(w, std::move(s)), key_(key) {}
   bool ready(uint32_t events) override;
   bool connectedForWrite() const override { return connected_; }
   static int onHeader(nghttp2_session*, const nghttp2_frame*, const uint8_t*, size_t,
@@ -238,7 +238,7 @@ class Upstream : public Session {
   static int onClose(nghttp2_session*, int32_t, uint32_t, void*);
   static ssize_t readBody(nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*,
                           nghttp2_data_source*, void*);
-  uint64_t key_;
+  PoolKey key_;
   bool connected_ = false;
   std::map<int32_t, Stream*> streams_;
 };
@@ -471,8 +471,8 @@ void Downstream::forward(Stream* st) {
   if (st->tried.empty() && !authorized(*st->config, from_.ip, *st->endpoint, &st->req))
     return localReply(st, 403, "RBAC: access denied", "-");
   st->tried.insert(st->endpoint);
-  uint16_t via = meshVia(*st->config, from_.ip, from_.ingressPort != 0, *st->endpoint,
-                         st->routed.target.policy);
+  Via via = meshVia(*st->config, from_.ip, from_.ingressPort != 0, *st->endpoint,
+                    st->routed.target.policy);
   for (int attempt = 0; attempt < 2; ++attempt) {
     Upstream* up = Upstream::get(worker_, *st->endpoint, via);
     if (!up) break;
@@ -567,8 +567,8 @@ void Downstream::finish(Stream* st) {
 
 // --- upstream ------------------------------------------------------------------------------
 
-Upstream* Upstream::get(Worker& w, const Endpoint& e, uint16_t via) {
-  uint64_t key = poolKey(e.ip, e.port, via);
+Upstream* Upstream::get(Worker& w, const Endpoint& e, Via via) {
+  PoolKey key = poolKey(e.ip, e.port, via);
   if (auto it = tPool.find(key); it != tPool.end() && !it->second->closed()) return it->second;
   Socket s = w.dial(e.ip, e.port, via);
   if (!s.valid()) return nullptr;

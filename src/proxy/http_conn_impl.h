@@ -51,8 +51,8 @@ inline constexpr size_t kMaxPendingOutput = 4 << 20;
 // after a few seconds; never touches the client's exchange.
 class Shadow : public Watcher, public Deletable {
  public:
-  static void start(Worker& w, const Endpoint& e, uint16_t via, std::string request,
-                    std::string labels, uint64_t requestBytes) {
+  static void start(Worker& w, const Endpoint& e, Via via, std::string request, std::string labels,
+                    uint64_t requestBytes) {
     auto* s = new Shadow(w, std::move(request), std::move(labels), requestBytes);
     s->sock_ = w.dial(e.ip, e.port, via);
     if (!s->sock_.valid() || !w.loop().add(s->sock_.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, s)) {

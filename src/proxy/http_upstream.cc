@@ -59,7 +59,7 @@ void Conn::overflow() {
 
 void Conn::connectAttempt() {
   if (closed_ || state_ != State::Upstream || !endpoint_ || upConn_) return;  // a stale wake-up
-  uint16_t via =
+  Via via =
       inbound_ ? kViaPod : meshVia(*config_, src_, ingressPort_ != 0, *endpoint_, target_.policy);
   upConn_ = worker_.takeIdle(endpoint_->ip, endpoint_->port, via, &up_);
   upReused_ = upConn_ != nullptr;

@@ -164,11 +164,11 @@ MtlsMode modeOf(const std::string& s, bool* unset) {
 
 }  // namespace
 
-uint16_t MeshTls::intern(const std::string& key) {
+IdentityId MeshTls::intern(const std::string& key) {
   static std::mutex mu;
-  static std::map<std::string, uint16_t> ids;
+  static std::map<std::string, IdentityId> ids;
   std::lock_guard<std::mutex> lock(mu);
-  auto [it, added] = ids.emplace(key, static_cast<uint16_t>(ids.size() + 1));
+  auto [it, added] = ids.emplace(key, static_cast<IdentityId>(ids.size() + 1));
   return it->second;
 }
 
@@ -213,16 +213,16 @@ void MeshTls::build(const Json& snap, const std::string& trustDomain) {
                    [](const PeerAuth& a, const PeerAuth& b) { return a.created < b.created; });
 }
 
-uint16_t MeshTls::identity(const std::string& ns, const std::string& sa) const {
-  uint16_t id = intern(ns + "/" + sa);
+IdentityId MeshTls::identity(const std::string& ns, const std::string& sa) const {
+  IdentityId id = intern(ns + "/" + sa);
   return contexts_.count(id) ? id : 0;
 }
 
-uint16_t MeshTls::ingressIdentity() const {
+IdentityId MeshTls::ingressIdentity() const {
   return identity("istio-system", "istio-ingressgateway-service-account");
 }
 
-SSL* MeshTls::client(uint16_t id, const std::string& expectedSpiffe) const {
+SSL* MeshTls::client(IdentityId id, const std::string& expectedSpiffe) const {
   auto it = contexts_.find(id);
   if (it == contexts_.end()) return nullptr;
   SSL* ssl = SSL_new(it->second.get());
@@ -235,7 +235,7 @@ SSL* MeshTls::client(uint16_t id, const std::string& expectedSpiffe) const {
   return ssl;
 }
 
-SSL* MeshTls::server(uint16_t id) const {
+SSL* MeshTls::server(IdentityId id) const {
   auto it = contexts_.find(id);
   if (it == contexts_.end()) return nullptr;
   SSL* ssl = SSL_new(it->second.get());

@@ -39,20 +39,24 @@ inline constexpr const char* kMeshAlpn = "istio";
 
 enum class MtlsMode { Permissive, Strict, Disable };
 
+// A number naming a service account's identity ("ns/sa") for the life of the process; 0 is
+// none. 32 bits: numbers are never reused, so a pooled connection never serves another identity.
+using IdentityId = uint32_t;
+
 class MeshTls {
  public:
   // From the snapshot's "mesh" ({trustDomain, roots, identities[], pods[]}) and its
   // "peerAuthentications".
   void build(const Json& snapshot, const std::string& trustDomain);
   const std::string& trustDomain() const { return trustDomain_; }
-  // A small number naming a service account's identity ("ns/sa") for the life of the process
-  // (connection pools are keyed by it); 0 when this node holds no certificate for it.
-  uint16_t identity(const std::string& ns, const std::string& sa) const;
-  uint16_t ingressIdentity() const;
+  // The identity of a service account (connection pools are keyed by it); 0 when this node
+  // holds no certificate for it.
+  IdentityId identity(const std::string& ns, const std::string& sa) const;
+  IdentityId ingressIdentity() const;
   // TLS sessions for identity `id`: a client that accepts only `expectedSpiffe` as its peer, a
   // server that requires a client certificate of the trust domain. nullptr if `id` is unknown.
-  SSL* client(uint16_t id, const std::string& expectedSpiffe) const;
-  SSL* server(uint16_t id) const;
+  SSL* client(IdentityId id, const std::string& expectedSpiffe) const;
+  SSL* server(IdentityId id) const;
   // This node's meshed pods: IP (host order) -> network namespace path.
   const std::map<uint32_t, std::string>& pods() const { return pods_; }
   // PeerAuthentication's mode for `pod`'s port `port`.
@@ -62,7 +66,7 @@ class MeshTls {
   bool wantsMtls(const Endpoint& dest) const;
 
   // Interns "ns/sa" (thread-safe).
-  static uint16_t intern(const std::string& key);
+  static IdentityId intern(const std::string& key);
 
  private:
   struct PeerAuth {
@@ -75,7 +79,7 @@ class MeshTls {
   };
   std::string trustDomain_ = "cluster.local";
   std::shared_ptr<X509_STORE> roots_;
-  std::map<uint16_t, std::shared_ptr<SSL_CTX>> contexts_;
+  std::map<IdentityId, std::shared_ptr<SSL_CTX>> contexts_;
   std::map<uint32_t, std::string> pods_;
   std::vector<PeerAuth> peerAuths_;
 };

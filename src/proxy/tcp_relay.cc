@@ -18,8 +18,7 @@ constexpr int64_t kConnectTimeoutMs = 5000;
 }  // namespace
 
 void TcpRelay::start(Worker& worker, Socket downstream, std::vector<Endpoint> candidates,
-                     MetricLabels labels, uint32_t srcIp, std::optional<uint16_t> via,
-                     bool counted) {
+                     MetricLabels labels, uint32_t srcIp, std::optional<Via> via, bool counted) {
   auto* r = new TcpRelay(worker, std::move(downstream), std::move(candidates), std::move(labels));
   r->srcIp_ = srcIp;
   r->via_ = via;

@@ -17,7 +17,7 @@ class TcpRelay : public Deletable {
   // order, reached `via` (default: as meshVia says for each). Not `counted`: no metrics (the
   // last hop of inbound mesh traffic, counted by the proxy that sent it).
   static void start(Worker& worker, Socket downstream, std::vector<Endpoint> candidates,
-                    MetricLabels labels, uint32_t srcIp, std::optional<uint16_t> via = {},
+                    MetricLabels labels, uint32_t srcIp, std::optional<Via> via = {},
                     bool counted = true);
   // Takes over two connected sockets (an upgraded HTTP exchange) with bytes already read.
   static void adopt(Worker& worker, Socket downstream, Socket upstream, std::string toUpstream,
@@ -58,7 +58,7 @@ class TcpRelay : public Deletable {
   Buffer toUp_, toDown_;
   MetricLabels labels_;
   uint32_t srcIp_ = 0;
-  std::optional<uint16_t> via_;
+  std::optional<Via> via_;
   bool counted_ = true;
 };
 

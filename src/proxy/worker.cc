@@ -112,8 +112,8 @@ WorkloadLabels workloadLabels(const ProxyConfig& config, const Endpoint& pod) {
   return w;
 }
 
-uint16_t meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest,
-                 const TrafficPolicy* policy) {
+Via meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest,
+            const TrafficPolicy* policy) {
   const MeshTls& mesh = config.mesh();
   if (!mesh.wantsMtls(dest) || (policy && policy->plaintext)) return 0;
   if (ingress) return mesh.ingressIdentity();
@@ -211,7 +211,7 @@ void UpstreamConn::onEvents(uint32_t events) {
   worker.closeUpstream(this);
 }
 
-UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner) {
+UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, Via via, Watcher* owner) {
   auto it = idle_.find(poolKey(ip, port, via));
   if (it == idle_.end()) return nullptr;
   while (!it->second.empty()) {
@@ -232,7 +232,7 @@ UpstreamConn* Worker::takeIdle(uint32_t ip, uint16_t port, uint16_t via, Watcher
   return nullptr;
 }
 
-Socket Worker::dial(uint32_t ip, uint16_t port, uint16_t via) {
+Socket Worker::dial(uint32_t ip, uint16_t port, Via via) {
   if (!via) return Socket(connectTcp(ip, port), nullptr, Socket::Phase::Connecting);
   auto config = state_.config();
   const MeshTls& mesh = config->mesh();
@@ -267,7 +267,7 @@ int Worker::established(Socket& s, uint32_t events) {
   return r;
 }
 
-void Worker::adoptIdle(Socket s, uint32_t ip, uint16_t port, uint16_t via) {
+void Worker::adoptIdle(Socket s, uint32_t ip, uint16_t port, Via via) {
   auto* c = new UpstreamConn(*this, poolKey(ip, port, via), std::move(s));
   if (!loop_.add(c->sock.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
     delete c;
@@ -276,7 +276,7 @@ void Worker::adoptIdle(Socket s, uint32_t ip, uint16_t port, uint16_t via) {
   giveIdle(c);
 }
 
-UpstreamConn* Worker::connectTo(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner,
+UpstreamConn* Worker::connectTo(uint32_t ip, uint16_t port, Via via, Watcher* owner,
                                 const std::string& cluster) {
   Socket s = dial(ip, port, via);
   if (!s.valid()) return nullptr;

@@ -86,12 +86,31 @@ MetricLabels labelsFor(const ProxyConfig& config, uint32_t sourceIp, const Servi
 // How a connection reaches an endpoint: plaintext from the node (0), from inside the endpoint's
 // own pod (kViaPod: the last hop of inbound mesh traffic), or over mesh TLS presenting the
 // identity with that number (see MeshTls::identity).
-inline constexpr uint16_t kViaPod = 0xFFFF;
+using Via = IdentityId;
+inline constexpr Via kViaPod = 0xFFFFFFFF;
 // The way for a client at `srcIp` (or the node's ingress) to `dest`: mesh TLS when `dest` is in
 // the mesh, takes it, the client has an identity on this node, and the destination's
 // DestinationRule (`policy`) does not say tls.mode DISABLE.
-uint16_t meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest,
-                 const TrafficPolicy* policy = nullptr);
+Via meshVia(const ProxyConfig& config, uint32_t srcIp, bool ingress, const Endpoint& dest,
+            const TrafficPolicy* policy = nullptr);
+
+// An endpoint address as one number (pools and health are kept by it).
+inline uint64_t endpointKey(uint32_t ip, uint16_t port) {
+  return (static_cast<uint64_t>(ip) << 16) | port;
+}
+// A pool's key: the endpoint and the way to it (connections made one way never serve another).
+struct PoolKey {
+  uint64_t endpoint;
+  Via via;
+  bool operator==(const PoolKey&) const = default;
+};
+struct PoolKeyHash {
+  size_t operator()(const PoolKey& k) const {
+    return std::hash<uint64_t>()(k.endpoint ^
+                                 (static_cast<uint64_t>(k.via) * 0x9E3779B97F4A7C15ull));
+  }
+};
+inline PoolKey poolKey(uint32_t ip, uint16_t port, Via via) { return {endpointKey(ip, port), via}; }
 
 // What a worker knows of one endpoint's health (outlier detection) and load.
 struct EndpointHealth {
@@ -107,10 +126,10 @@ struct EndpointHealth {
 // `owner`, the exchange holding it, and one arriving while it idles in the pool (the endpoint
 // closed it, or sent something unasked) drops it.
 struct UpstreamConn : Watcher, Deletable {
-  UpstreamConn(Worker& w, uint64_t key, Socket s) : worker(w), key(key), sock(std::move(s)) {}
+  UpstreamConn(Worker& w, PoolKey key, Socket s) : worker(w), key(key), sock(std::move(s)) {}
   void onEvents(uint32_t events) override;
   Worker& worker;
-  uint64_t key;
+  PoolKey key;
   // Connecting (and, with mesh TLS, handshaking) until open: the owner's first event is then
   // EPOLLOUT (ready) or EPOLLERR (a connect or handshake failure, retried as one).
   Socket sock;
@@ -130,15 +149,6 @@ struct ClusterLoad {
   std::deque<std::pair<std::weak_ptr<void>, std::function<void()>>> pending;
 };
 
-// An endpoint address as one number (pools and health are kept by it).
-inline uint64_t endpointKey(uint32_t ip, uint16_t port) {
-  return (static_cast<uint64_t>(ip) << 16) | port;
-}
-// A pool's key: the endpoint and the way to it (connections made one way never serve another).
-inline uint64_t poolKey(uint32_t ip, uint16_t port, uint16_t via) {
-  return endpointKey(ip, port) | (static_cast<uint64_t>(via) << 48);
-}
-
 class Worker {
  public:
   Worker(ProxyState& state, int captureFd);
@@ -152,17 +162,17 @@ class Worker {
   EndpointHealth& health(uint32_t ip, uint16_t port) { return health_[endpointKey(ip, port)]; }
   // Connections to endpoints, for `owner`: a pooled keep-alive one (nullptr if none), or a new
   // one being connected (nullptr if connect() failed at once).
-  UpstreamConn* takeIdle(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner);
-  UpstreamConn* connectTo(uint32_t ip, uint16_t port, uint16_t via, Watcher* owner,
+  UpstreamConn* takeIdle(uint32_t ip, uint16_t port, Via via, Watcher* owner);
+  UpstreamConn* connectTo(uint32_t ip, uint16_t port, Via via, Watcher* owner,
                           const std::string& cluster = "");
   // A connection to ip:port made `via` (meshVia), connecting: with mesh TLS, a TLS session on
   // it that presents the source's identity and expects the endpoint's (invalid: failed at once).
-  Socket dial(uint32_t ip, uint16_t port, uint16_t via);
+  Socket dial(uint32_t ip, uint16_t port, Via via);
   // Moves a connection along on an event (see Socket::establish), counting mesh handshakes and
   // their failures: 1 open, 0 not yet, -1 failed.
   int established(Socket& s, uint32_t events);
   // Pools an established connection to ip:port made `via` as idle.
-  void adoptIdle(Socket s, uint32_t ip, uint16_t port, uint16_t via);
+  void adoptIdle(Socket s, uint32_t ip, uint16_t port, Via via);
   ClusterLoad& load(const std::string& cluster) { return loads_[cluster]; }
   // Closes an idle connection of `cluster` to make room under its maxConnections.
   bool closeIdleOf(const std::string& cluster);
@@ -203,7 +213,7 @@ class Worker {
   std::map<uint32_t, std::pair<std::unique_ptr<Listener>, std::unique_ptr<Listener>>> podListeners_;
   std::unordered_map<std::string, uint64_t> rr_;
   std::unordered_map<uint64_t, EndpointHealth> health_;
-  std::unordered_map<uint64_t, std::vector<UpstreamConn*>> idle_;
+  std::unordered_map<PoolKey, std::vector<UpstreamConn*>, PoolKeyHash> idle_;
   std::unordered_map<std::string, ClusterLoad> loads_;
   void wakePending(const std::string& cluster);
   std::thread thread_;

@@ -42,7 +42,7 @@ struct Mesh {
     }
     tls.build(snap, "cluster.local");
   }
-  uint16_t id(const std::string& ns, const std::string& sa) const { return tls.identity(ns, sa); }
+  IdentityId id(const std::string& ns, const std::string& sa) const { return tls.identity(ns, sa); }
   pki::KeyPair ca;
   MeshTls tls;
 };
