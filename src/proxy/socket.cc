@@ -106,6 +106,12 @@ Socket& Socket::operator=(Socket&& o) noexcept {
 }
 
 void Socket::reset() {
+  if (ssl_ && fd_ >= 0 && phase_ == Phase::Open && SSL_is_init_finished(ssl_)) {
+    // An orderly end: close_notify before the FIN, so the peer reads the end of the stream and
+    // not a truncation.
+    ERR_clear_error();
+    SSL_shutdown(ssl_);
+  }
   if (ssl_) SSL_free(ssl_);
   if (fd_ >= 0) close(fd_);
   ssl_ = nullptr;
