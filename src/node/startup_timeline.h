@@ -5,7 +5,7 @@
 // Each finished start adds one observation per stage to Prometheus histograms
 // (podium_pod_start_stage_seconds{stage="queued|sandbox|containers|ready|total"}), served on the
 // node's /metrics beside what the kubelet calls kubelet_pod_start_duration_seconds (here:
-// seen → running containers), and logged at debug level.
+// arrived → running containers), and logged at debug level.
 #pragma once
 
 #include <array>
@@ -42,7 +42,7 @@ class StartupHistograms {
                                                          "total"};
   mutable std::mutex mu_;
   std::array<Histogram, kStages.size()> stages_;
-  Histogram kubeletStart_;  // seen → containers running
+  Histogram kubeletStart_;  // arrived → containers running
 };
 
 }  // namespace podium::node

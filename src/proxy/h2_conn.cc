@@ -145,7 +145,7 @@ class Session : public Watcher, public Deletable {
   virtual bool ready(uint32_t) { return true; }
 
   void flush() {
-    if (!connectedForWrite()) return;
+    if (!sock_.open()) return;  // an upstream still connecting
     for (;;) {
       const uint8_t* data = nullptr;
       ssize_t n = nghttp2_session_mem_send(session_, &data);
@@ -167,7 +167,6 @@ class Session : public Watcher, public Deletable {
         !nghttp2_session_want_write(session_))
       close();
   }
-  virtual bool connectedForWrite() const { return true; }
 
   Worker& worker_;
   Socket sock_;  // TLS: the HTTPS ingress listener's session (ALPN h2), or mesh TLS upstream
@@ -230,7 +229,6 @@ class Upstream : public Session {
  private:
   Upstream(Worker& w, Socket s, PoolKey key) : Session(w, std::move(s)), key_(key) {}
   bool ready(uint32_t events) override;
-  bool connectedForWrite() const override { return connected_; }
   static int onHeader(nghttp2_session*, const nghttp2_frame*, const uint8_t*, size_t,
                       const uint8_t*, size_t, uint8_t, void*);
   static int onFrame(nghttp2_session*, const nghttp2_frame*, void*);
@@ -239,7 +237,6 @@ class Upstream : public Session {
   static ssize_t readBody(nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*,
                           nghttp2_data_source*, void*);
   PoolKey key_;
-  bool connected_ = false;
   std::map<int32_t, Stream*> streams_;
 };
 
@@ -593,11 +590,10 @@ Upstream* Upstream::get(Worker& w, const Endpoint& e, Via via) {
 }
 
 bool Upstream::ready(uint32_t events) {
-  if (connected_) return true;
+  if (sock_.open()) return true;
   int r = worker_.established(sock_, events);  // a failed handshake is a connect failure
   if (r < 0) close();
   if (r <= 0) return false;
-  connected_ = true;
   markDirty();
   return true;
 }
@@ -654,7 +650,7 @@ void Upstream::close() {
       // A connection that never came up sent nothing: the stream tries another endpoint, as
       // Istio's default retry policy (connect-failure, 2 retries) says.
       const RetryPolicy& rp = st->routed.route ? st->routed.route->retries : kDefaultRetries;
-      if (!connected_ && rp.retryOn.count("connect-failure") &&
+      if (!sock_.open() && rp.retryOn.count("connect-failure") &&
           static_cast<int>(st->tried.size()) <= rp.attempts) {
         worker_.loop().post([down = st->down, st, token = std::weak_ptr<int>(st->alive)] {
           if (token.expired()) return;
@@ -664,7 +660,7 @@ void Upstream::close() {
         continue;
       }
       st->down->localReply(st, 503, "upstream connect error or disconnect/reset before headers",
-                           connected_ ? "UC" : (st->tried.size() > 1 ? "UF,URX" : "UF"));
+                           sock_.open() ? "UC" : (st->tried.size() > 1 ? "UF,URX" : "UF"));
     } else if (!st->respEnd) {
       st->flags = "UR";
       st->down->reset(st);

@@ -98,7 +98,7 @@ void Conn::dispatch() {
     std::string client = net::formatIpv4(src_);
     req_.set("x-forwarded-for", xff.empty() ? client : xff + ", " + client);
     if (!req_.has("x-forwarded-proto"))
-      req_.set("x-forwarded-proto", client_.tls() ? "https" : "http");
+      req_.set("x-forwarded-proto", source_.tls ? "https" : "http");
     if (r && r->timeoutMs > 0)
       routeTimer_ = worker_.loop().after(r->timeoutMs, [this] {
         routeTimer_ = 0;

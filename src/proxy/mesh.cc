@@ -5,18 +5,14 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <sched.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <mutex>
 #include <optional>
 
 #include "config.h"
 #include "podium/common/log.h"
 #include "podium/common/net.h"
-#include "worker.h"
 
 namespace podium::proxy {
 
@@ -335,52 +331,6 @@ bool inNetns(const std::string& path, const std::function<void()>& fn) {
 
 // --- handshakes ------------------------------------------------------------------------------
 
-namespace {
-
-// Accepts mesh TLS on a connection: the handshake, then the connection goes to `ready`.
-class TlsAccept : public Watcher, public Deletable {
- public:
-  TlsAccept(Worker& w, Socket s, TlsReady ready)
-      : worker_(w), sock_(std::move(s)), ready_(std::move(ready)) {}
-  bool begin() {
-    if (!worker_.loop().add(sock_.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, this)) return false;
-    timer_ = worker_.loop().after(kHandshakeTimeoutMs, [this] {
-      timer_ = 0;
-      worker_.state().metrics.mtlsFailure("server", "timeout");
-      finish();
-    });
-    onEvents(EPOLLIN | EPOLLOUT);
-    return true;
-  }
-  void onEvents(uint32_t events) override {
-    if (done_) return;
-    int r = worker_.established(sock_, events);
-    if (r == 0) return;
-    finish();
-    if (r > 0) {
-      std::string peer = peerSpiffeId(sock_.ssl());
-      ready_(std::move(sock_), peer);
-    }
-  }
-
- private:
-  static constexpr int64_t kHandshakeTimeoutMs = 10000;
-  void finish() {
-    done_ = true;
-    if (timer_) worker_.loop().cancel(timer_);
-    timer_ = 0;
-    worker_.loop().remove(sock_.fd());
-    worker_.loop().destroyLater(this);
-  }
-  Worker& worker_;
-  Socket sock_;
-  TlsReady ready_;
-  uint64_t timer_ = 0;
-  bool done_ = false;
-};
-
-}  // namespace
-
 const char* meshHandshakeFailure(SSL* ssl) {
   if (auto* e = static_cast<MeshExpect*>(SSL_get_ex_data(ssl, meshExpectIndex())); e && e->failure)
     return e->failure;
@@ -396,12 +346,6 @@ const char* meshHandshakeFailure(SSL* ssl) {
   if (SSL_get0_peer_certificate(ssl)) return "handshake";
   bool noCert = ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
   return noCert && SSL_is_server(ssl) ? "no_certificate" : "handshake";
-}
-
-void startTlsServer(Worker& worker, Socket tcp, SSL* ssl, TlsReady ready) {
-  tcp.attachTls(ssl, Socket::Phase::Handshaking);
-  auto* a = new TlsAccept(worker, std::move(tcp), std::move(ready));
-  if (!a->begin()) delete a;
 }
 
 }  // namespace podium::proxy

@@ -26,11 +26,9 @@
 #include <vector>
 
 #include "podium/common/json.h"
-#include "socket.h"
 
 namespace podium::proxy {
 
-class Worker;
 struct Endpoint;
 
 inline constexpr uint16_t kMeshOutboundPort = 15001;
@@ -103,11 +101,5 @@ bool inNetns(const std::string& path, const std::function<void()>& fn);
 // untrusted, trust_domain, wrong_identity (a certificate for someone else), no_certificate,
 // handshake.
 const char* meshHandshakeFailure(SSL* ssl);
-
-// Accepts mesh TLS on `tcp` (whose ClientHello has arrived): once the client's certificate
-// checks out, `ready(connection, peerSpiffeId)` gets the TLS connection, open. A failed or
-// timed-out handshake closes it.
-using TlsReady = std::function<void(Socket s, const std::string& peer)>;
-void startTlsServer(Worker& worker, Socket tcp, SSL* ssl, TlsReady ready);
 
 }  // namespace podium::proxy

@@ -153,15 +153,13 @@ ssize_t Socket::read(char* buf, size_t n) {
   }
   if (!ssl_) return ::read(fd_, buf, n);
   ERR_clear_error();
-  int r = SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT_MAX)));
-  return r > 0 ? r : sslIoResult(ssl_, r);
+  return sslIoResult(ssl_, SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT_MAX))));
 }
 
 ssize_t Socket::write(const char* buf, size_t n) {
   if (!ssl_) return send(fd_, buf, n, MSG_NOSIGNAL);
   ERR_clear_error();
-  int r = SSL_write(ssl_, buf, static_cast<int>(std::min<size_t>(n, 1 << 20)));
-  return r > 0 ? r : sslIoResult(ssl_, r);
+  return sslIoResult(ssl_, SSL_write(ssl_, buf, static_cast<int>(std::min<size_t>(n, 1 << 20))));
 }
 
 ssize_t Socket::peek(char* buf, size_t n) {

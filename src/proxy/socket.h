@@ -37,7 +37,8 @@ class Socket {
   SSL* ssl() const { return ssl_; }
   bool tls() const { return ssl_ != nullptr; }
   bool valid() const { return fd_ >= 0; }
-  bool open() const { return phase_ == Phase::Open; }
+  Phase phase() const { return phase_; }
+  bool open() const { return fd_ >= 0 && phase_ == Phase::Open; }
   // Puts a TLS session (taken) on this plaintext socket: `phase` Handshaking when the caller
   // drives the handshake through establish(), Open when reads and writes may drive it.
   bool attachTls(SSL* ssl, Phase phase);

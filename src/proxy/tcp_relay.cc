@@ -33,7 +33,6 @@ void TcpRelay::adopt(Worker& worker, Socket downstream, Socket upstream, std::st
   auto* r = new TcpRelay(worker, std::move(downstream), {}, std::move(labels));
   r->counted_ = counted;
   r->up_ = std::move(upstream);
-  r->connected_ = true;
   auto preload = [](Buffer& b, std::string& data) {
     if (data.size() > b.data.size()) b.data.resize(data.size());
     std::copy(data.begin(), data.end(), b.data.begin());
@@ -69,7 +68,7 @@ void TcpRelay::connectNext() {
       worker_.loop().add(up_.fd(), kEvents, &upSide_);
       connectTimer_ = worker_.loop().after(kConnectTimeoutMs, [this] {
         connectTimer_ = 0;
-        if (!connected_ && !closed_) connectNext();
+        if (!up_.open() && !closed_) connectNext();
       });
       return;
     }
@@ -80,7 +79,7 @@ void TcpRelay::connectNext() {
 
 void TcpRelay::onEvents(bool downstream, uint32_t events) {
   if (closed_) return;
-  if (!downstream && !connected_) {
+  if (!downstream && !up_.open()) {
     int r = worker_.established(up_, events);
     if (r < 0) {
       if (connectTimer_) worker_.loop().cancel(connectTimer_);
@@ -89,11 +88,10 @@ void TcpRelay::onEvents(bool downstream, uint32_t events) {
       return;
     }
     if (r == 0) return;
-    connected_ = true;
     if (connectTimer_) worker_.loop().cancel(connectTimer_);
     connectTimer_ = 0;
   }
-  if (!connected_) {
+  if (!up_.open()) {
     // Data from the client waits in its buffer until the upstream connection is up.
     if (!pump(down_, nullptr, toUp_)) finish();
     return;

@@ -52,7 +52,6 @@ class TcpRelay : public Deletable {
   Side downSide_{this, true}, upSide_{this, false};
   std::vector<Endpoint> candidates_;
   size_t next_ = 0;
-  bool connected_ = false;
   bool closed_ = false;
   uint64_t connectTimer_ = 0;
   Buffer toUp_, toDown_;

@@ -563,29 +563,39 @@ void Worker::removePodListeners(uint32_t podIp) {
   });
 }
 
-// Waits for a connection under way to be established (or to fail, or 5 s to pass).
-class ConnectWait : public Watcher, public Deletable {
+constexpr int64_t kConnectTimeoutMs = 5000;     // to a pod's app, for inbound mesh traffic
+constexpr int64_t kHandshakeTimeoutMs = 10000;  // of mesh TLS accepted from a peer
+
+// Waits for a connection to be established (connected, and its TLS handshake done), then hands
+// it to `done`; `ok` false when it failed or `timeoutMs` passed (a handshake's timeout counted).
+class Establishing : public Watcher, public Deletable {
  public:
   using Done = std::function<void(Socket s, bool ok)>;
-  static void start(Worker& w, Socket s, Done done) {
-    auto* c = new ConnectWait(w, std::move(s), std::move(done));
-    if (!w.loop().add(c->sock_.fd(), EPOLLOUT | EPOLLRDHUP, c)) {
+  static void start(Worker& w, Socket s, int64_t timeoutMs, Done done) {
+    auto* c = new Establishing(w, std::move(s), std::move(done));
+    if (!w.loop().add(c->sock_.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, c)) {
       auto d = std::move(c->done_);
       delete c;
       return d(Socket(), false);
     }
-    c->timer_ = w.loop().after(5000, [c] {
+    c->timer_ = w.loop().after(timeoutMs, [c] {
       c->timer_ = 0;
+      if (c->sock_.tls())
+        c->worker_.state().metrics.mtlsFailure(SSL_is_server(c->sock_.ssl()) ? "server" : "client",
+                                               "timeout");
       c->finish(false);
     });
+    // A handshake to accept starts at once: its ClientHello has arrived already.
+    if (c->sock_.phase() == Socket::Phase::Handshaking) c->onEvents(EPOLLIN | EPOLLOUT);
   }
   void onEvents(uint32_t events) override {
+    if (finished_) return;
     int r = worker_.established(sock_, events);
     if (r != 0) finish(r > 0);
   }
 
  private:
-  ConnectWait(Worker& w, Socket s, Done done)
+  Establishing(Worker& w, Socket s, Done done)
       : worker_(w), sock_(std::move(s)), done_(std::move(done)) {}
   void finish(bool ok) {
     if (finished_) return;
@@ -633,27 +643,25 @@ void Worker::acceptedInbound(int fd, const sockaddr_in& peer, uint32_t podIp) {
           state_.metrics.mtlsFailure("server", "no_identity");
           return;
         }
+        if (!s.attachTls(ssl, Socket::Phase::Handshaking)) return;
         // The workload is reached first, as ztunnel does: if nothing listens there, the handshake
         // fails and the sending proxy retries elsewhere as after a connect failure. The connection
         // made is pooled for the requests to come.
         Socket app = dial(podIp, port, kViaPod);
-        if (!app.valid()) {
-          SSL_free(ssl);
-          return;
-        }
+        if (!app.valid()) return;
         auto client = std::make_shared<Socket>(std::move(s));
-        ConnectWait::start(
-            *this, std::move(app), [this, client, ssl, srcIp, podIp, port](Socket app, bool ok) {
-              if (!ok) {
-                SSL_free(ssl);
-                return;
-              }
-              adoptIdle(std::move(app), podIp, port, kViaPod);
-              startTlsServer(*this, std::move(*client), ssl,
-                             [this, srcIp, podIp, port](Socket tls, const std::string& peer) {
-                               serveInbound(std::move(tls), srcIp, podIp, port, principalOf(peer));
-                             });
-            });
+        Establishing::start(*this, std::move(app), kConnectTimeoutMs,
+                            [this, client, srcIp, podIp, port](Socket app, bool ok) {
+                              if (!ok) return;
+                              adoptIdle(std::move(app), podIp, port, kViaPod);
+                              Establishing::start(
+                                  *this, std::move(*client), kHandshakeTimeoutMs,
+                                  [this, srcIp, podIp, port](Socket tls, bool ok) {
+                                    if (!ok) return;
+                                    std::string peer = principalOf(peerSpiffeId(tls.ssl()));
+                                    serveInbound(std::move(tls), srcIp, podIp, port, peer);
+                                  });
+                            });
       });
 }
 
